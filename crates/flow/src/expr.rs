@@ -1,0 +1,348 @@
+//! Compiled attribute values: literals, `.$` paths, `{{$.path}}` templates inside strings, and the
+//! `${name}` placeholders email bodies fill from a `context` map.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::path::{PathError, PathExpr};
+
+/// A value as written in a definition, compiled once at load.
+#[derive(Debug, Clone)]
+pub enum Expr {
+    /// A value with nothing to evaluate.
+    Literal(Value),
+    /// A `.$` key's JSONPath.
+    Path(PathExpr),
+    /// A `.$` key whose path itself embeds `{{…}}`: the template is rendered, then compiled.
+    DynamicPath(Template),
+    /// A string with `{{$.path}}` placeholders.
+    Template(Template),
+    /// An object with something to evaluate inside.
+    Object(Vec<(String, Expr)>),
+    /// An array with something to evaluate inside.
+    Array(Vec<Expr>),
+}
+
+/// Why an expression could not be evaluated at run time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    /// A path built from a template did not compile.
+    #[error(transparent)]
+    Path(#[from] PathError),
+}
+
+impl Expr {
+    /// Compiles the value of key `key` (a `.$` key holds a path, any other a literal).
+    pub fn compile(key: &str, value: &Value) -> Result<(String, Expr), PathError> {
+        match key.strip_suffix(".$") {
+            Some(name) => Ok((name.to_owned(), Self::compile_path(value)?)),
+            None => Ok((key.to_owned(), Self::compile_literal(value)?)),
+        }
+    }
+
+    /// Compiles a path value (the right-hand side of a `.$` key).
+    pub fn compile_path(value: &Value) -> Result<Expr, PathError> {
+        let Value::String(text) = value else {
+            return PathExpr::parse(&value.to_string()).map(Expr::Path);
+        };
+        if text.trim().is_empty() {
+            // ISC exports an unset path field as `""`: it reads as nothing.
+            return Ok(Expr::Literal(Value::Null));
+        }
+        if text.contains("{{") {
+            let template = Template::parse(text)?;
+            // Check the shape with each placeholder replaced by a plain word.
+            PathExpr::parse(&template.render_with(|_| "x".to_owned()))?;
+            Ok(Expr::DynamicPath(template))
+        } else {
+            PathExpr::parse(text).map(Expr::Path)
+        }
+    }
+
+    /// Compiles a literal, finding templates and nested `.$` keys inside it.
+    pub fn compile_literal(value: &Value) -> Result<Expr, PathError> {
+        let expr = match value {
+            // A malformed placeholder in plain text stays as written (the validator warns).
+            Value::String(text) if text.contains("{{") => {
+                Expr::Template(Template::parse_lenient(text))
+            }
+            Value::Object(members) => {
+                let mut compiled = Vec::with_capacity(members.len());
+                for (key, member) in members {
+                    compiled.push(Self::compile(key, member)?);
+                }
+                if compiled
+                    .iter()
+                    .zip(members.keys())
+                    .all(|((k, e), original)| matches!(e, Expr::Literal(_)) && k == original)
+                {
+                    Expr::Literal(value.clone())
+                } else {
+                    Expr::Object(compiled)
+                }
+            }
+            Value::Array(items) => {
+                let compiled = items
+                    .iter()
+                    .map(Self::compile_literal)
+                    .collect::<Result<Vec<_>, _>>()?;
+                if compiled.iter().all(|e| matches!(e, Expr::Literal(_))) {
+                    Expr::Literal(value.clone())
+                } else {
+                    Expr::Array(compiled)
+                }
+            }
+            other => Expr::Literal(other.clone()),
+        };
+        Ok(expr)
+    }
+
+    /// Evaluates against the data document.
+    pub fn eval(&self, doc: &Value, now: DateTime<Utc>) -> Result<Value, EvalError> {
+        Ok(match self {
+            Expr::Literal(value) => value.clone(),
+            Expr::Path(path) => path.eval(doc, now),
+            Expr::DynamicPath(template) => {
+                PathExpr::parse(&template.render(doc, now))?.eval(doc, now)
+            }
+            Expr::Template(template) => Value::String(template.render(doc, now)),
+            Expr::Object(members) => {
+                let mut object = Map::with_capacity(members.len());
+                for (key, member) in members {
+                    object.insert(key.clone(), member.eval(doc, now)?);
+                }
+                Value::Object(object)
+            }
+            Expr::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| item.eval(doc, now))
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
+
+    /// Every path this expression reads, for the validator and for tooling.
+    pub fn paths(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.collect_paths(&mut out);
+        out
+    }
+
+    fn collect_paths<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Expr::Literal(_) => {}
+            Expr::Path(path) => out.push(path.as_str()),
+            Expr::DynamicPath(t) | Expr::Template(t) => out.extend(t.paths()),
+            Expr::Object(members) => members.iter().for_each(|(_, e)| e.collect_paths(out)),
+            Expr::Array(items) => items.iter().for_each(|e| e.collect_paths(out)),
+        }
+    }
+}
+
+/// A compiled attribute map: each key (without its `.$`) and its expression.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs(Vec<(String, Expr)>);
+
+impl Inputs {
+    /// Compiles every member of `attributes` except those in `skip`.
+    pub fn compile(
+        attributes: &Map<String, Value>,
+        skip: &[&str],
+    ) -> Result<Self, (String, PathError)> {
+        let mut compiled = Vec::with_capacity(attributes.len());
+        for (key, value) in attributes
+            .iter()
+            .filter(|(k, _)| !skip.contains(&k.as_str()))
+        {
+            compiled.push(Expr::compile(key, value).map_err(|e| (key.clone(), e))?);
+        }
+        Ok(Self(compiled))
+    }
+
+    /// The expression of the input named `name` (without `.$`).
+    pub fn get(&self, name: &str) -> Option<&Expr> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, e)| e)
+    }
+
+    /// Evaluates every input into an object.
+    pub fn eval(&self, doc: &Value, now: DateTime<Utc>) -> Result<Map<String, Value>, EvalError> {
+        let mut object = Map::with_capacity(self.0.len());
+        for (key, expr) in &self.0 {
+            object.insert(key.clone(), expr.eval(doc, now)?);
+        }
+        Ok(object)
+    }
+}
+
+/// A string with `{{$.path}}` placeholders.
+#[derive(Debug, Clone)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Text(String),
+    Path(PathExpr),
+}
+
+impl Template {
+    /// Splits `text` into literal text and placeholders; `{{` without a closing `}}` is text.
+    pub fn parse(text: &str) -> Result<Self, PathError> {
+        Self::parse_with(text, true)
+    }
+
+    /// Like [`Template::parse`], but a placeholder whose path is malformed stays as text.
+    pub fn parse_lenient(text: &str) -> Self {
+        Self::parse_with(text, false).unwrap_or_else(|_| Self {
+            parts: vec![Part::Text(text.to_owned())],
+        })
+    }
+
+    /// The first malformed placeholder path in `text`, if any.
+    pub fn check(text: &str) -> Result<(), PathError> {
+        Self::parse(text).map(|_| ())
+    }
+
+    fn parse_with(text: &str, strict: bool) -> Result<Self, PathError> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find("{{") {
+            let Some(close) = rest[open + 2..].find("}}") else {
+                break;
+            };
+            if open > 0 {
+                parts.push(Part::Text(rest[..open].to_owned()));
+            }
+            let inner = rest[open + 2..open + 2 + close].trim();
+            match PathExpr::parse(inner) {
+                Ok(path) => parts.push(Part::Path(path)),
+                Err(error) if strict => return Err(error),
+                Err(_) => parts.push(Part::Text(rest[open..open + 2 + close + 2].to_owned())),
+            }
+            rest = &rest[open + 2 + close + 2..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_owned()));
+        }
+        Ok(Self { parts })
+    }
+
+    /// Fills every placeholder from `doc`: strings as they are, `null` as nothing, others as JSON.
+    pub fn render(&self, doc: &Value, now: DateTime<Utc>) -> String {
+        self.render_with(|path| display(&path.eval(doc, now)))
+    }
+
+    fn render_with(&self, mut fill: impl FnMut(&PathExpr) -> String) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Path(path) => out.push_str(&fill(path)),
+            }
+        }
+        out
+    }
+
+    fn paths(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Path(path) => Some(path.as_str()),
+            Part::Text(_) => None,
+        })
+    }
+}
+
+/// A value as text inside a string: strings unquoted, `null` empty, everything else as JSON.
+pub fn display(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Fills `${name}` placeholders in an email body or subject from `context`; unknown names stay as
+/// written so the reader sees what was missing.
+pub fn fill_context(text: &str, context: &Map<String, Value>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find("${") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        match after.find('}') {
+            Some(close) => {
+                let name = after[..close].trim();
+                match context.get(name) {
+                    Some(value) => out.push_str(&display(value)),
+                    None => out.push_str(&rest[open..open + 2 + close + 1]),
+                }
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .to_utc()
+    }
+
+    #[test]
+    fn templates_fill_from_the_document() {
+        let doc = json!({"trigger": {"name": "Ada", "n": 3, "nothing": null}});
+        let t = Template::parse("Hi {{$.trigger.name}} ({{ $.trigger.n }}){{$.trigger.nothing}}!")
+            .unwrap();
+        assert_eq!(t.render(&doc, now()), "Hi Ada (3)!");
+        assert_eq!(
+            Template::parse("no {{ end").unwrap().render(&doc, now()),
+            "no {{ end"
+        );
+    }
+
+    #[test]
+    fn dynamic_paths_render_then_evaluate() {
+        let doc = json!({"want": "b", "items": [{"k": "a", "v": 1}, {"k": "b", "v": 2}]});
+        let expr = Expr::compile_path(&json!("$.items[?(@.k == \"{{$.want}}\")].v")).unwrap();
+        assert_eq!(expr.eval(&doc, now()).unwrap(), json!([2]));
+    }
+
+    #[test]
+    fn nested_dollar_keys_in_objects() {
+        let doc = json!({"trigger": {"id": "42"}});
+        let (key, expr) = Expr::compile(
+            "jsonRequestBody",
+            &json!({"user.$": "$.trigger.id", "fixed": 1}),
+        )
+        .unwrap();
+        assert_eq!(key, "jsonRequestBody");
+        assert_eq!(
+            expr.eval(&doc, now()).unwrap(),
+            json!({"user": "42", "fixed": 1})
+        );
+    }
+
+    #[test]
+    fn context_placeholders() {
+        let context = json!({"displayName": "Ada", "n": 2})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            fill_context("Dear ${displayName}, ${n} items, ${missing}, ${", &context),
+            "Dear Ada, 2 items, ${missing}, ${"
+        );
+    }
+}

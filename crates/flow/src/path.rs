@@ -1,0 +1,276 @@
+//! Data references: RFC 9535 JSONPath (via `serde_json_path`) plus the functions ISC workflows add.
+//!
+//! ISC extends JSONPath with `$.now()` and with trailing functions written after a path:
+//! `$.body.length()`, `.size()`, `.count()`, `.JSON()` (parse a string as JSON) and `.RFC3339()`
+//! (render a timestamp as RFC 3339). The same functions are accepted in call form, `length($.x)`.
+//! Paths that select at most one node (no wildcard, descendant, filter, slice or union) yield that
+//! node or `null`; other paths yield the array of every node they select, as Jayway does.
+
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+use serde_json_path::JsonPath;
+
+/// A compiled data reference.
+#[derive(Debug, Clone)]
+pub struct PathExpr {
+    source: String,
+    base: Base,
+    functions: Vec<Function>,
+}
+
+#[derive(Debug, Clone)]
+enum Base {
+    Query { path: Box<JsonPath>, singular: bool },
+    Now,
+}
+
+/// A function ISC allows after a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Function {
+    Length,
+    Count,
+    Json,
+    Rfc3339,
+}
+
+impl Function {
+    fn named(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "length" | "size" => Some(Self::Length),
+            "count" => Some(Self::Count),
+            "json" => Some(Self::Json),
+            "rfc3339" => Some(Self::Rfc3339),
+            _ => None,
+        }
+    }
+}
+
+/// Why a path did not compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{source_text}` is not a valid JSONPath: {reason}")]
+pub struct PathError {
+    source_text: String,
+    reason: String,
+}
+
+impl PathError {
+    fn new(source: &str, reason: impl Into<String>) -> Self {
+        Self {
+            source_text: source.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl PathExpr {
+    /// Compiles `source`, which must start with `$` (or be one of the call forms).
+    pub fn parse(source: &str) -> Result<Self, PathError> {
+        let text = source.trim();
+        if let Some((function, inner)) = call_form(text) {
+            let mut expr = Self::parse(inner)?;
+            expr.functions.push(function);
+            expr.source = source.to_owned();
+            return Ok(expr);
+        }
+        if !text.starts_with('$') {
+            return Err(PathError::new(source, "a path starts with `$`"));
+        }
+        let (base_text, functions) = split_functions(text);
+        let base = if base_text.eq_ignore_ascii_case("$.now") || base_text == "$now" {
+            Base::Now
+        } else if base_text.ends_with("now") && functions.is_empty() && text.ends_with("()") {
+            return Err(PathError::new(
+                source,
+                "`now()` is only allowed as `$.now()`",
+            ));
+        } else {
+            let path =
+                JsonPath::parse(base_text).map_err(|e| PathError::new(source, e.to_string()))?;
+            Base::Query {
+                path: Box::new(path),
+                singular: is_singular(base_text),
+            }
+        };
+        Ok(Self {
+            source: source.to_owned(),
+            base,
+            functions,
+        })
+    }
+
+    /// The path as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Evaluates the path against `doc`; `now` is the instant `$.now()` reads.
+    pub fn eval(&self, doc: &Value, now: DateTime<Utc>) -> Value {
+        let mut value = match &self.base {
+            Base::Now => Value::String(now.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            Base::Query {
+                path,
+                singular: true,
+            } => path.query(doc).first().cloned().unwrap_or(Value::Null),
+            Base::Query {
+                path,
+                singular: false,
+            } => {
+                let nodes = path.query(doc);
+                if self.functions.first() == Some(&Function::Count) {
+                    Value::from(nodes.len())
+                } else {
+                    Value::Array(nodes.into_iter().cloned().collect())
+                }
+            }
+        };
+        for (i, function) in self.functions.iter().enumerate() {
+            let counted_already = i == 0
+                && matches!(
+                    self.base,
+                    Base::Query {
+                        singular: false,
+                        ..
+                    }
+                );
+            value = match function {
+                Function::Count if counted_already => value,
+                Function::Length | Function::Count => Value::from(length(&value)),
+                Function::Json => match &value {
+                    Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+                    other => other.clone(),
+                },
+                Function::Rfc3339 => rfc3339(&value),
+            };
+        }
+        value
+    }
+}
+
+impl fmt::Display for PathExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+/// `length($.x)` and friends.
+fn call_form(text: &str) -> Option<(Function, &str)> {
+    let open = text.find('(')?;
+    let function = Function::named(&text[..open])?;
+    let inner = text[open + 1..].strip_suffix(')')?;
+    Some((function, inner.trim()))
+}
+
+/// Splits `$.a.b.length().JSON()` into `$.a.b` and its trailing functions.
+fn split_functions(text: &str) -> (&str, Vec<Function>) {
+    let mut rest = text;
+    let mut functions = Vec::new();
+    while let Some(head) = rest.strip_suffix("()") {
+        let Some(dot) = head.rfind('.') else { break };
+        let name = &head[dot + 1..];
+        if name.eq_ignore_ascii_case("now") {
+            // `$.now()` is a base, not a trailing function.
+            rest = head;
+            break;
+        }
+        let Some(function) = Function::named(name) else {
+            break;
+        };
+        functions.push(function);
+        rest = &head[..dot];
+    }
+    functions.reverse();
+    (rest, functions)
+}
+
+/// Whether a path selects at most one node: no wildcard, descendant, filter, slice or union
+/// outside of quoted names.
+fn is_singular(path: &str) -> bool {
+    let mut quote: Option<char> = None;
+    let mut previous = '\0';
+    let mut depth = 0usize;
+    for ch in path.chars() {
+        match quote {
+            Some(q) if ch == q && previous != '\\' => quote = None,
+            Some(_) => {}
+            None => match ch {
+                '\'' | '"' => quote = Some(ch),
+                '[' => depth += 1,
+                ']' => depth = depth.saturating_sub(1),
+                '*' | '?' => return false,
+                '.' if previous == '.' => return false,
+                ':' | ',' if depth > 0 => return false,
+                _ => {}
+            },
+        }
+        previous = ch;
+    }
+    true
+}
+
+/// ISC's `length()`: characters of a string, items of an array, members of an object, zero for null.
+pub(crate) fn length(value: &Value) -> usize {
+    match value {
+        Value::String(text) => text.chars().count(),
+        Value::Array(items) => items.len(),
+        Value::Object(members) => members.len(),
+        Value::Null => 0,
+        Value::Bool(_) | Value::Number(_) => value.to_string().len(),
+    }
+}
+
+fn rfc3339(value: &Value) -> Value {
+    match crate::compare::timestamp(value) {
+        Some(instant) => Value::String(instant.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        None => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn eval(path: &str, doc: &Value) -> Value {
+        let now = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .to_utc();
+        PathExpr::parse(path).unwrap().eval(doc, now)
+    }
+
+    #[test]
+    fn singular_and_plural_paths() {
+        let doc =
+            json!({"a": {"b": [1, 2, 3]}, "people": [{"n": "x", "age": 3}, {"n": "y", "age": 9}]});
+        let cases = [
+            ("$.a.b[1]", json!(2)),
+            ("$.a.missing", Value::Null),
+            ("$.a.b[*]", json!([1, 2, 3])),
+            ("$.people[?(@.age > 5)].n", json!(["y"])),
+            ("$.people[?@.n == 'x'].age", json!([3])),
+            ("$.a.b.length()", json!(3)),
+            ("$.people[*].count()", json!(2)),
+            ("length($.a.b)", json!(3)),
+            ("$.now()", json!("2026-01-02T03:04:05.000Z")),
+            ("$['a']['b'][0]", json!(1)),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(eval(path, &doc), expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn json_and_rfc3339_functions() {
+        let doc = json!({"s": "{\"k\": [1]}", "t": "2024-05-01T10:00:00.123+02:00"});
+        assert_eq!(eval("$.s.JSON()", &doc), json!({"k": [1]}));
+        assert_eq!(eval("$.t.RFC3339()", &doc), json!("2024-05-01T08:00:00Z"));
+    }
+
+    #[test]
+    fn malformed_paths_are_refused() {
+        for path in ["a.b", "$.a[", "$..", "$.a[?(@.b ==)]", ""] {
+            assert!(PathExpr::parse(path).is_err(), "{path} should not compile");
+        }
+    }
+}

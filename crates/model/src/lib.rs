@@ -1,0 +1,7 @@
+//! Tessera's domain vocabulary: the injected clock, identifier newtypes and durations, with no I/O.
+
+pub mod clock;
+pub mod duration;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use duration::{Duration, ParseDurationError};
