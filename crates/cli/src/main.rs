@@ -1,1 +1,45 @@
-fn main() {}
+//! The `tessera` binary: parses the command line and dispatches to the subcommands.
+
+// Printing results is this crate's job; libraries below it never print.
+#![allow(clippy::print_stdout)]
+
+mod bench;
+mod render;
+mod workflow;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tessera: identity governance with a durable workflow engine that runs SailPoint ISC workflows.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate and test workflow definitions locally.
+    #[command(subcommand)]
+    Workflow(workflow::Command),
+    /// Measure Tessera's speed.
+    #[command(subcommand)]
+    Bench(bench::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Workflow(command) => workflow::run(command),
+        Command::Bench(command) => bench::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

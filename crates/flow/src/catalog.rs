@@ -41,9 +41,7 @@ impl Kind {
             (Kind::OneOf(options), Value::String(s)) => {
                 s.contains("{{") || options.iter().any(|o| o.eq_ignore_ascii_case(s))
             }
-            (Kind::Duration, Value::String(s)) => {
-                s.is_empty() || s.parse::<tessera_model::Duration>().is_ok()
-            }
+            (Kind::Duration, Value::String(s)) => s.is_empty() || s.parse::<tessera_model::Duration>().is_ok(),
             _ => false,
         }
     }
@@ -74,19 +72,11 @@ pub struct Attr {
 }
 
 const fn opt(name: &'static str, kind: Kind) -> Attr {
-    Attr {
-        name,
-        kind,
-        required: false,
-    }
+    Attr { name, kind, required: false }
 }
 
 const fn req(name: &'static str, kind: Kind) -> Attr {
-    Attr {
-        name,
-        kind,
-        required: true,
-    }
+    Attr { name, kind, required: true }
 }
 
 /// What running an action means to the interpreter.
@@ -124,15 +114,7 @@ pub struct Action {
 }
 
 const METHODS: Kind = Kind::OneOf(&["get", "post", "put", "patch", "delete", "head", "options"]);
-const HTTP_AUTH: Kind = Kind::OneOf(&[
-    "OAuth",
-    "basic",
-    "bearer",
-    "bearerToken",
-    "header",
-    "none",
-    "noAuth",
-]);
+const HTTP_AUTH: Kind = Kind::OneOf(&["OAuth", "basic", "bearer", "bearerToken", "header", "none", "noAuth"]);
 const CONTENT: Kind = Kind::OneOf(&["json", "form", "json-patch+json", "text", "xml"]);
 const FORM_ATTRS: &[Attr] = &[
     req("formDefinitionId", Kind::String),
@@ -168,10 +150,7 @@ pub const ACTIONS: &[Action] = &[
             opt("oAuthClientSecret", Kind::String),
             opt("oAuthTokenUrl", Kind::String),
             opt("oAuthScope", Kind::String),
-            opt(
-                "oAuthCredentialLocation",
-                Kind::OneOf(&["oAuthInHeader", "oAuthInBody"]),
-            ),
+            opt("oAuthCredentialLocation", Kind::OneOf(&["oAuthInHeader", "oAuthInBody"])),
             opt("basicAuthUserName", Kind::String),
             opt("basicAuthPassword", Kind::String),
             opt("bearerToken", Kind::String),
@@ -222,10 +201,7 @@ pub const ACTIONS: &[Action] = &[
         name: "Get Accounts",
         behaviour: Behaviour::External,
         attributes: &[
-            opt(
-                "getAccountsBy",
-                Kind::OneOf(&["specificIdentity", "filters"]),
-            ),
+            opt("getAccountsBy", Kind::OneOf(&["specificIdentity", "filters"])),
             opt("identity", Kind::String),
             opt("filterCriteria", Kind::String),
             opt("operator", Kind::String),
@@ -239,10 +215,7 @@ pub const ACTIONS: &[Action] = &[
         name: "Get Access",
         behaviour: Behaviour::External,
         attributes: &[
-            opt(
-                "getAccessBy",
-                Kind::OneOf(&["specificIdentity", "searchQuery"]),
-            ),
+            opt("getAccessBy", Kind::OneOf(&["specificIdentity", "searchQuery"])),
             opt("identityToReturn", Kind::String),
             opt("query", Kind::String),
             opt("roles", Kind::Boolean),
@@ -256,10 +229,7 @@ pub const ACTIONS: &[Action] = &[
         name: "Manage Access",
         behaviour: Behaviour::External,
         attributes: &[
-            req(
-                "requestType",
-                Kind::OneOf(&["GRANT_ACCESS", "REVOKE_ACCESS"]),
-            ),
+            req("requestType", Kind::OneOf(&["GRANT_ACCESS", "REVOKE_ACCESS"])),
             opt("requestedItems", Kind::Array),
             opt("addIdentities", Kind::Any),
             opt("removeIdentity", Kind::Any),
@@ -274,10 +244,7 @@ pub const ACTIONS: &[Action] = &[
         name: "Manage Accounts",
         behaviour: Behaviour::External,
         attributes: &[
-            req(
-                "operation",
-                Kind::OneOf(&["enable", "disable", "unlock", "delete"]),
-            ),
+            req("operation", Kind::OneOf(&["enable", "disable", "unlock", "delete"])),
             opt("accountIds", Kind::Any),
         ],
         open_prefixes: &[],
@@ -339,11 +306,7 @@ pub const ACTIONS: &[Action] = &[
         id: "sp:access-request-approval",
         name: "Access Request Approval",
         behaviour: Behaviour::Person,
-        attributes: &[
-            opt("approvers", Kind::Any),
-            opt("approvalScheme", Kind::Any),
-            opt("comment", Kind::String),
-        ],
+        attributes: &[opt("approvers", Kind::Any), opt("approvalScheme", Kind::Any), opt("comment", Kind::String)],
         open_prefixes: &[],
     },
     Action {
@@ -353,16 +316,7 @@ pub const ACTIONS: &[Action] = &[
         attributes: &[
             req("name", Kind::String),
             opt("description", Kind::String),
-            opt(
-                "type",
-                Kind::OneOf(&[
-                    "MANAGER",
-                    "SOURCE_OWNER",
-                    "SEARCH",
-                    "ROLE_COMPOSITION",
-                    "MACHINE_ACCOUNT",
-                ]),
-            ),
+            opt("type", Kind::OneOf(&["MANAGER", "SOURCE_OWNER", "SEARCH", "ROLE_COMPOSITION", "MACHINE_ACCOUNT"])),
             opt("reviewers", Kind::Any),
             opt("identities", Kind::Any),
             opt("query", Kind::String),
@@ -483,11 +437,7 @@ pub const ACTIONS: &[Action] = &[
         id: "tessera:script",
         name: "Run Script",
         behaviour: Behaviour::External,
-        attributes: &[
-            req("script", Kind::String),
-            opt("input", Kind::Any),
-            opt("timeout", Kind::Duration),
-        ],
+        attributes: &[req("script", Kind::String), opt("input", Kind::Any), opt("timeout", Kind::Duration)],
         open_prefixes: &[],
     },
     Action {
@@ -533,12 +483,5 @@ impl Action {
 }
 
 /// The trigger types a definition may declare.
-pub const TRIGGER_TYPES: &[&str] = &[
-    "EVENT",
-    "SCHEDULED",
-    "EXTERNAL",
-    "REQUEST_RESPONSE",
-    "AccessRequestTrigger",
-    "INTERACTIVE",
-    "DELEGATED",
-];
+pub const TRIGGER_TYPES: &[&str] =
+    &["EVENT", "SCHEDULED", "EXTERNAL", "REQUEST_RESPONSE", "AccessRequestTrigger", "INTERACTIVE", "DELEGATED"];

@@ -130,15 +130,10 @@ impl Comparator {
         use Comparator::*;
         let a = unwrap_single(a);
         let b = b.map(unwrap_single).unwrap_or(&Value::Null);
-        let fail = |operand, wanted, got: &Value| CompareError {
-            comparator: self,
-            operand,
-            wanted,
-            got: describe(got),
-        };
+        let fail =
+            |operand, wanted, got: &Value| CompareError { comparator: self, operand, wanted, got: describe(got) };
         match self {
-            StringEquals | StringDoesNotEquals | StringContains | StringEndsWith
-            | StringStartsWith | StringMatches => {
+            StringEquals | StringDoesNotEquals | StringContains | StringEndsWith | StringStartsWith | StringMatches => {
                 let (Some(x), Some(y)) = (string(a), string(b)) else {
                     if !is_scalar(a) {
                         return Err(fail("variableA", "a string", a));
@@ -154,16 +149,10 @@ impl Comparator {
                     StringContains => x.contains(y.as_str()),
                     StringEndsWith => x.ends_with(y.as_str()),
                     StringStartsWith => x.starts_with(y.as_str()),
-                    _ => Regex::new(&y)
-                        .map_err(|_| fail("variableB", "a valid regular expression", b))?
-                        .is_match(&x),
+                    _ => Regex::new(&y).map_err(|_| fail("variableB", "a valid regular expression", b))?.is_match(&x),
                 })
             }
-            NumericEquals
-            | NumericGreaterThan
-            | NumericGreaterThanEquals
-            | NumericLessThan
-            | NumericLessThanEquals => {
+            NumericEquals | NumericGreaterThan | NumericGreaterThanEquals | NumericLessThan | NumericLessThanEquals => {
                 let x = number(a).ok_or_else(|| fail("variableA", "a number", a))?;
                 let y = number(b).ok_or_else(|| fail("variableB", "a number", b))?;
                 Ok(ordered(self, x.partial_cmp(&y)))
@@ -183,17 +172,10 @@ impl Comparator {
                 Ok(x == y)
             }
             IsPresent | IsNull => {
-                let expected = if b.is_null() {
-                    true
-                } else {
-                    boolean(b).ok_or_else(|| fail("variableB", "a boolean", b))?
-                };
+                let expected =
+                    if b.is_null() { true } else { boolean(b).ok_or_else(|| fail("variableB", "a boolean", b))? };
                 let present = !a.is_null();
-                Ok(if self == IsPresent {
-                    present == expected
-                } else {
-                    !present == expected
-                })
+                Ok(if self == IsPresent { present == expected } else { present != expected })
             }
         }
     }
@@ -256,15 +238,12 @@ pub(crate) fn timestamp(value: &Value) -> Option<DateTime<Utc>> {
     match unwrap_single(value) {
         Value::String(text) => {
             let text = text.trim();
-            DateTime::parse_from_rfc3339(text)
-                .map(|t| t.to_utc())
-                .ok()
-                .or_else(|| {
-                    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                        .ok()
-                        .and_then(|d| d.and_hms_opt(0, 0, 0))
-                        .map(|d| d.and_utc())
-                })
+            DateTime::parse_from_rfc3339(text).map(|t| t.to_utc()).ok().or_else(|| {
+                NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|d| d.and_utc())
+            })
         }
         Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
         _ => None,

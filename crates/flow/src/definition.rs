@@ -27,12 +27,7 @@ pub enum Format {
 impl Format {
     /// Guesses the format from a file name: `.yaml` / `.yml` are YAML, everything else JSON.
     pub fn from_path(path: &std::path::Path) -> Self {
-        match path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
             Some("yaml" | "yml") => Format::Yaml,
             _ => Format::Json,
         }
@@ -43,10 +38,8 @@ impl Workflow {
     /// Parses and validates `text`; on failure, every diagnostic (errors and warnings).
     pub fn parse(text: &str, format: Format) -> Result<Self, Vec<Diagnostic>> {
         let document = match format {
-            Format::Json => serde_json::from_str(text)
-                .map_err(|e| syntax_error(format!("not valid JSON: {e}")))?,
-            Format::Yaml => serde_norway::from_str(text)
-                .map_err(|e| syntax_error(format!("not valid YAML: {e}")))?,
+            Format::Json => serde_json::from_str(text).map_err(|e| syntax_error(format!("not valid JSON: {e}")))?,
+            Format::Yaml => serde_norway::from_str(text).map_err(|e| syntax_error(format!("not valid YAML: {e}")))?,
         };
         Self::from_document(document)
     }
@@ -55,11 +48,7 @@ impl Workflow {
     pub fn from_document(document: Value) -> Result<Self, Vec<Diagnostic>> {
         let (program, diagnostics) = validate::check(&document);
         match program {
-            Some(program) => Ok(Self {
-                document,
-                program: Arc::new(program),
-                warnings: diagnostics,
-            }),
+            Some(program) => Ok(Self { document, program: Arc::new(program), warnings: diagnostics }),
             None => Err(diagnostics),
         }
     }
@@ -86,10 +75,5 @@ impl Workflow {
 }
 
 fn syntax_error(message: String) -> Vec<Diagnostic> {
-    vec![Diagnostic {
-        severity: Severity::Error,
-        code: "syntax",
-        pointer: String::new(),
-        message,
-    }]
+    vec![Diagnostic { severity: Severity::Error, code: "syntax", pointer: String::new(), message }]
 }

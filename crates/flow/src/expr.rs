@@ -63,9 +63,7 @@ impl Expr {
     pub fn compile_literal(value: &Value) -> Result<Expr, PathError> {
         let expr = match value {
             // A malformed placeholder in plain text stays as written (the validator warns).
-            Value::String(text) if text.contains("{{") => {
-                Expr::Template(Template::parse_lenient(text))
-            }
+            Value::String(text) if text.contains("{{") => Expr::Template(Template::parse_lenient(text)),
             Value::Object(members) => {
                 let mut compiled = Vec::with_capacity(members.len());
                 for (key, member) in members {
@@ -82,10 +80,7 @@ impl Expr {
                 }
             }
             Value::Array(items) => {
-                let compiled = items
-                    .iter()
-                    .map(Self::compile_literal)
-                    .collect::<Result<Vec<_>, _>>()?;
+                let compiled = items.iter().map(Self::compile_literal).collect::<Result<Vec<_>, _>>()?;
                 if compiled.iter().all(|e| matches!(e, Expr::Literal(_))) {
                     Expr::Literal(value.clone())
                 } else {
@@ -102,9 +97,7 @@ impl Expr {
         Ok(match self {
             Expr::Literal(value) => value.clone(),
             Expr::Path(path) => path.eval(doc, now),
-            Expr::DynamicPath(template) => {
-                PathExpr::parse(&template.render(doc, now))?.eval(doc, now)
-            }
+            Expr::DynamicPath(template) => PathExpr::parse(&template.render(doc, now))?.eval(doc, now),
             Expr::Template(template) => Value::String(template.render(doc, now)),
             Expr::Object(members) => {
                 let mut object = Map::with_capacity(members.len());
@@ -113,12 +106,7 @@ impl Expr {
                 }
                 Value::Object(object)
             }
-            Expr::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|item| item.eval(doc, now))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Expr::Array(items) => Value::Array(items.iter().map(|item| item.eval(doc, now)).collect::<Result<_, _>>()?),
         })
     }
 
@@ -146,15 +134,9 @@ pub struct Inputs(Vec<(String, Expr)>);
 
 impl Inputs {
     /// Compiles every member of `attributes` except those in `skip`.
-    pub fn compile(
-        attributes: &Map<String, Value>,
-        skip: &[&str],
-    ) -> Result<Self, (String, PathError)> {
+    pub fn compile(attributes: &Map<String, Value>, skip: &[&str]) -> Result<Self, (String, PathError)> {
         let mut compiled = Vec::with_capacity(attributes.len());
-        for (key, value) in attributes
-            .iter()
-            .filter(|(k, _)| !skip.contains(&k.as_str()))
-        {
+        for (key, value) in attributes.iter().filter(|(k, _)| !skip.contains(&k.as_str())) {
             compiled.push(Expr::compile(key, value).map_err(|e| (key.clone(), e))?);
         }
         Ok(Self(compiled))
@@ -195,9 +177,7 @@ impl Template {
 
     /// Like [`Template::parse`], but a placeholder whose path is malformed stays as text.
     pub fn parse_lenient(text: &str) -> Self {
-        Self::parse_with(text, false).unwrap_or_else(|_| Self {
-            parts: vec![Part::Text(text.to_owned())],
-        })
+        Self::parse_with(text, false).unwrap_or_else(|_| Self { parts: vec![Part::Text(text.to_owned())] })
     }
 
     /// The first malformed placeholder path in `text`, if any.
@@ -295,21 +275,15 @@ mod tests {
     use serde_json::json;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
-            .unwrap()
-            .to_utc()
+        DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").unwrap().to_utc()
     }
 
     #[test]
     fn templates_fill_from_the_document() {
         let doc = json!({"trigger": {"name": "Ada", "n": 3, "nothing": null}});
-        let t = Template::parse("Hi {{$.trigger.name}} ({{ $.trigger.n }}){{$.trigger.nothing}}!")
-            .unwrap();
+        let t = Template::parse("Hi {{$.trigger.name}} ({{ $.trigger.n }}){{$.trigger.nothing}}!").unwrap();
         assert_eq!(t.render(&doc, now()), "Hi Ada (3)!");
-        assert_eq!(
-            Template::parse("no {{ end").unwrap().render(&doc, now()),
-            "no {{ end"
-        );
+        assert_eq!(Template::parse("no {{ end").unwrap().render(&doc, now()), "no {{ end");
     }
 
     #[test]
@@ -322,24 +296,14 @@ mod tests {
     #[test]
     fn nested_dollar_keys_in_objects() {
         let doc = json!({"trigger": {"id": "42"}});
-        let (key, expr) = Expr::compile(
-            "jsonRequestBody",
-            &json!({"user.$": "$.trigger.id", "fixed": 1}),
-        )
-        .unwrap();
+        let (key, expr) = Expr::compile("jsonRequestBody", &json!({"user.$": "$.trigger.id", "fixed": 1})).unwrap();
         assert_eq!(key, "jsonRequestBody");
-        assert_eq!(
-            expr.eval(&doc, now()).unwrap(),
-            json!({"user": "42", "fixed": 1})
-        );
+        assert_eq!(expr.eval(&doc, now()).unwrap(), json!({"user": "42", "fixed": 1}));
     }
 
     #[test]
     fn context_placeholders() {
-        let context = json!({"displayName": "Ada", "n": 2})
-            .as_object()
-            .unwrap()
-            .clone();
+        let context = json!({"displayName": "Ada", "n": 2}).as_object().unwrap().clone();
         assert_eq!(
             fill_context("Dear ${displayName}, ${n} items, ${missing}, ${", &context),
             "Dear Ada, 2 items, ${missing}, ${"

@@ -4,7 +4,9 @@
 pub mod catalog;
 pub mod compare;
 pub mod definition;
+pub mod dryrun;
 pub mod expr;
+pub mod interp;
 pub mod name;
 pub mod path;
 pub mod program;

@@ -35,10 +35,7 @@ impl fmt::Display for StepName {
 /// `getIdentity`, `"Number of Days"` → `numberOfDays`.
 pub fn output_key(name: &str) -> String {
     let mut key = String::with_capacity(name.len());
-    for word in name
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
+    for word in name.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
         let mut chars = word.chars();
         if let Some(first) = chars.next() {
             if key.is_empty() {

@@ -57,10 +57,7 @@ pub struct PathError {
 
 impl PathError {
     fn new(source: &str, reason: impl Into<String>) -> Self {
-        Self {
-            source_text: source.to_owned(),
-            reason: reason.into(),
-        }
+        Self { source_text: source.to_owned(), reason: reason.into() }
     }
 }
 
@@ -81,23 +78,12 @@ impl PathExpr {
         let base = if base_text.eq_ignore_ascii_case("$.now") || base_text == "$now" {
             Base::Now
         } else if base_text.ends_with("now") && functions.is_empty() && text.ends_with("()") {
-            return Err(PathError::new(
-                source,
-                "`now()` is only allowed as `$.now()`",
-            ));
+            return Err(PathError::new(source, "`now()` is only allowed as `$.now()`"));
         } else {
-            let path =
-                JsonPath::parse(base_text).map_err(|e| PathError::new(source, e.to_string()))?;
-            Base::Query {
-                path: Box::new(path),
-                singular: is_singular(base_text),
-            }
+            let path = JsonPath::parse(base_text).map_err(|e| PathError::new(source, e.to_string()))?;
+            Base::Query { path: Box::new(path), singular: is_singular(base_text) }
         };
-        Ok(Self {
-            source: source.to_owned(),
-            base,
-            functions,
-        })
+        Ok(Self { source: source.to_owned(), base, functions })
     }
 
     /// The path as written.
@@ -109,14 +95,8 @@ impl PathExpr {
     pub fn eval(&self, doc: &Value, now: DateTime<Utc>) -> Value {
         let mut value = match &self.base {
             Base::Now => Value::String(now.to_rfc3339_opts(SecondsFormat::Millis, true)),
-            Base::Query {
-                path,
-                singular: true,
-            } => path.query(doc).first().cloned().unwrap_or(Value::Null),
-            Base::Query {
-                path,
-                singular: false,
-            } => {
+            Base::Query { path, singular: true } => path.query(doc).first().cloned().unwrap_or(Value::Null),
+            Base::Query { path, singular: false } => {
                 let nodes = path.query(doc);
                 if self.functions.first() == Some(&Function::Count) {
                     Value::from(nodes.len())
@@ -126,14 +106,7 @@ impl PathExpr {
             }
         };
         for (i, function) in self.functions.iter().enumerate() {
-            let counted_already = i == 0
-                && matches!(
-                    self.base,
-                    Base::Query {
-                        singular: false,
-                        ..
-                    }
-                );
+            let counted_already = i == 0 && matches!(self.base, Base::Query { singular: false, .. });
             value = match function {
                 Function::Count if counted_already => value,
                 Function::Length | Function::Count => Value::from(length(&value)),
@@ -233,16 +206,13 @@ mod tests {
     use serde_json::json;
 
     fn eval(path: &str, doc: &Value) -> Value {
-        let now = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
-            .unwrap()
-            .to_utc();
+        let now = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").unwrap().to_utc();
         PathExpr::parse(path).unwrap().eval(doc, now)
     }
 
     #[test]
     fn singular_and_plural_paths() {
-        let doc =
-            json!({"a": {"b": [1, 2, 3]}, "people": [{"n": "x", "age": 3}, {"n": "y", "age": 9}]});
+        let doc = json!({"a": {"b": [1, 2, 3]}, "people": [{"n": "x", "age": 3}, {"n": "y", "age": 9}]});
         let cases = [
             ("$.a.b[1]", json!(2)),
             ("$.a.missing", Value::Null),

@@ -37,12 +37,7 @@ pub struct Step {
 #[derive(Debug, Clone)]
 pub enum StepKind {
     /// An action from the catalogue, performed as an effect (or a wait, or a person's task).
-    Action {
-        action: &'static Action,
-        inputs: Inputs,
-        next: usize,
-        catch: Option<usize>,
-    },
+    Action { action: &'static Action, inputs: Inputs, next: usize, catch: Option<usize> },
     /// `sp:loop:iterator`: runs `body` once per item of `input`, then continues at `next`.
     Loop {
         input: Expr,
@@ -53,16 +48,9 @@ pub enum StepKind {
         catch: Option<usize>,
     },
     /// The first matching choice wins, else `default`.
-    Choice {
-        choices: Vec<Choice>,
-        default: Option<usize>,
-    },
+    Choice { choices: Vec<Choice>, default: Option<usize> },
     /// Define Variable (or Update Variable when `update`).
-    Variables {
-        update: bool,
-        variables: Vec<Variable>,
-        next: usize,
-    },
+    Variables { update: bool, variables: Vec<Variable>, next: usize },
     /// Ends the run (or the loop iteration) successfully.
     Success,
     /// Ends the run (or the loop iteration) as failed, with ISC's `failureName`.
@@ -110,9 +98,7 @@ impl Body {
             StepKind::Action { next, catch, .. } | StepKind::Loop { next, catch, .. } => {
                 std::iter::once(*next).chain(*catch).collect()
             }
-            StepKind::Choice { choices, default } => {
-                choices.iter().map(|c| c.next).chain(*default).collect()
-            }
+            StepKind::Choice { choices, default } => choices.iter().map(|c| c.next).chain(*default).collect(),
             StepKind::Variables { next, .. } => vec![*next],
             StepKind::Success | StepKind::Failure { .. } => Vec::new(),
         }

@@ -42,10 +42,7 @@ pub const CATALOGUE: [(Op, &str); 10] = [
 impl Op {
     /// The operation with this id (case-insensitive).
     pub fn from_id(id: &str) -> Option<Self> {
-        CATALOGUE
-            .iter()
-            .find(|(_, name)| name.eq_ignore_ascii_case(id))
-            .map(|(op, _)| *op)
+        CATALOGUE.iter().find(|(_, name)| name.eq_ignore_ascii_case(id)).map(|(op, _)| *op)
     }
 
     /// The inputs this operation needs, and whether each must be a number.
@@ -77,11 +74,7 @@ pub enum Error {
     #[error(transparent)]
     Eval(#[from] EvalError),
     #[error("{op:?} needs {what}, got {got}")]
-    Input {
-        op: Op,
-        what: &'static str,
-        got: String,
-    },
+    Input { op: Op, what: &'static str, got: String },
 }
 
 impl Transform {
@@ -99,34 +92,24 @@ impl Transform {
     pub fn apply(&self, value: Value, doc: &Value, now: DateTime<Utc>) -> Result<Value, Error> {
         let input = self.inputs.eval(doc, now)?;
         let text = || display(unwrap_single(&value));
-        let fail = |what, got: &Value| Error::Input {
-            op: self.op,
-            what,
-            got: got.to_string(),
-        };
+        let fail = |what, got: &Value| Error::Input { op: self.op, what, got: got.to_string() };
         let get_str = |name: &str| input.get(name).map(display).unwrap_or_default();
         let get_num = |name: &'static str| -> Result<i64, Error> {
             let v = input.get(name).unwrap_or(&Value::Null);
-            crate::compare::number(v)
-                .map(|n| n as i64)
-                .ok_or_else(|| fail("a number", v))
+            crate::compare::number(v).map(|n| n as i64).ok_or_else(|| fail("a number", v))
         };
         Ok(match self.op {
             Op::Replace => {
                 let replacement = get_str("replacement");
                 let source = text();
                 match &self.regex {
-                    Some(re) => Value::String(
-                        re.replace_all(&source, regex::NoExpand(&replacement))
-                            .into_owned(),
-                    ),
+                    Some(re) => Value::String(re.replace_all(&source, regex::NoExpand(&replacement)).into_owned()),
                     None => {
                         let pattern = get_str("pattern");
                         match Regex::new(&pattern) {
-                            Ok(re) => Value::String(
-                                re.replace_all(&source, regex::NoExpand(&replacement))
-                                    .into_owned(),
-                            ),
+                            Ok(re) => {
+                                Value::String(re.replace_all(&source, regex::NoExpand(&replacement)).into_owned())
+                            }
                             Err(_) => Value::String(source.replace(&pattern, &replacement)),
                         }
                     }
@@ -147,15 +130,11 @@ impl Transform {
             Op::GetIndex => {
                 let source = text();
                 let pattern = get_str("pattern");
-                let index = source
-                    .find(&pattern)
-                    .map(|byte| source[..byte].chars().count() as i64)
-                    .unwrap_or(-1);
+                let index = source.find(&pattern).map(|byte| source[..byte].chars().count() as i64).unwrap_or(-1);
                 Value::from(index)
             }
             Op::AddTime | Op::SubtractTime => {
-                let instant =
-                    crate::compare::timestamp(&value).ok_or_else(|| fail("a timestamp", &value))?;
+                let instant = crate::compare::timestamp(&value).ok_or_else(|| fail("a timestamp", &value))?;
                 let mut length = get_num("length")?;
                 if self.op == Op::SubtractTime {
                     length = -length;
@@ -170,8 +149,7 @@ impl Transform {
                 Value::String(moved.to_rfc3339_opts(SecondsFormat::Millis, true))
             }
             Op::FormatDate => {
-                let instant =
-                    crate::compare::timestamp(&value).ok_or_else(|| fail("a timestamp", &value))?;
+                let instant = crate::compare::timestamp(&value).ok_or_else(|| fail("a timestamp", &value))?;
                 Value::String(format_date(instant, &get_str("format")))
             }
         })
@@ -195,17 +173,9 @@ fn shift(instant: DateTime<Utc>, amount: i64, unit: &str) -> Option<DateTime<Utc
         "day" => 86_400,
         "week" => 604_800,
         "month" | "year" => {
-            let months = if unit == "year" {
-                amount.checked_mul(12)?
-            } else {
-                amount
-            };
+            let months = if unit == "year" { amount.checked_mul(12)? } else { amount };
             let count = Months::new(u32::try_from(months.unsigned_abs()).ok()?);
-            return if months >= 0 {
-                instant.checked_add_months(count)
-            } else {
-                instant.checked_sub_months(count)
-            };
+            return if months >= 0 { instant.checked_add_months(count) } else { instant.checked_sub_months(count) };
         }
         _ => return None,
     };

@@ -38,10 +38,7 @@ impl FromStr for Duration {
     type Err = ParseDurationError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let fail = |reason| ParseDurationError {
-            input: input.to_owned(),
-            reason,
-        };
+        let fail = |reason| ParseDurationError { input: input.to_owned(), reason };
         let text = input.trim();
         if text.is_empty() {
             return Err(fail("it is empty"));
@@ -61,14 +58,10 @@ impl FromStr for Duration {
                 'w' => 604_800,
                 _ => return Err(fail("unknown unit (use s, m, h, d or w)")),
             };
-            let amount: u64 = digits
-                .parse()
-                .map_err(|_| fail("a unit without a number"))?;
+            let amount: u64 = digits.parse().map_err(|_| fail("a unit without a number"))?;
             digits.clear();
-            seconds = amount
-                .checked_mul(unit)
-                .and_then(|part| seconds.checked_add(part))
-                .ok_or_else(|| fail("too long"))?;
+            seconds =
+                amount.checked_mul(unit).and_then(|part| seconds.checked_add(part)).ok_or_else(|| fail("too long"))?;
         }
         if !digits.is_empty() {
             return Err(fail("a number without a unit"));

@@ -1,0 +1,142 @@
+//! `tessera bench`: benchmarks that print figures (never timed tests).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+use tessera_flow::dryrun::{self, Mocks};
+use tessera_flow::interp::{Options, Status};
+use tessera_flow::{Format, Workflow};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Step transitions per second and per-run latency of the corpus workflows, in memory, on one core.
+    Interpreter(InterpreterArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InterpreterArgs {
+    /// The ISC workflows to run.
+    #[arg(long, default_value = "../shared/corpus/isc-colab")]
+    corpus: PathBuf,
+    /// Trigger inputs and mocks per workflow (`<dir>/<workflow>/input.json` and `mocks.json`).
+    #[arg(long, default_value = "crates/cli/tests/corpus")]
+    fixtures: PathBuf,
+    /// How long to measure, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+}
+
+pub(crate) fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Interpreter(args) => interpreter(&args),
+    }
+}
+
+struct Case {
+    name: String,
+    workflow: Workflow,
+    input: Value,
+    mocks: Mocks,
+}
+
+fn interpreter(args: &InterpreterArgs) -> Result<ExitCode> {
+    let cases = load_cases(&args.corpus, &args.fixtures)?;
+    let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")?.to_utc();
+    let options = Options::default();
+    // Warm up, and check every case ends before measuring it.
+    for case in &cases {
+        let report = dryrun::run(case.workflow.program(), case.input.clone(), &case.mocks, start, &options);
+        if !matches!(report.status, Status::Succeeded | Status::Failed { error: None, .. }) {
+            bail!("{} does not reach an end step with its fixtures: {:?}", case.name, report.status);
+        }
+    }
+    let budget = Duration::from_secs_f64(args.seconds.max(0.1));
+    let mut latencies: Vec<Duration> = Vec::new();
+    let mut transitions: u64 = 0;
+    let began = Instant::now();
+    while began.elapsed() < budget {
+        for case in &cases {
+            let input = case.input.clone();
+            let t = Instant::now();
+            let report = dryrun::run(case.workflow.program(), input, &case.mocks, start, &options);
+            latencies.push(t.elapsed());
+            transitions += report.transitions;
+        }
+    }
+    let elapsed = began.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let runs = latencies.len();
+    let percentile = |p: f64| latencies[((runs as f64 * p).ceil() as usize).clamp(1, runs) - 1];
+    println!("tessera bench interpreter");
+    println!("machine:      {}", machine());
+    println!("workload:     {} corpus workflows, dry-run in memory with mocks, 1 thread, {elapsed:.1} s", cases.len());
+    println!("runs:         {runs} ({:.0} runs/s)", runs as f64 / elapsed);
+    println!("transitions:  {transitions} ({:.0} step transitions/s)", transitions as f64 / elapsed);
+    println!(
+        "run latency:  p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        micros(percentile(0.50)),
+        micros(percentile(0.99)),
+        micros(latencies[runs - 1])
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+fn load_cases(corpus: &Path, fixtures: &Path) -> Result<Vec<Case>> {
+    let mut cases = Vec::new();
+    let dirs = std::fs::read_dir(corpus)
+        .with_context(|| format!("cannot read the corpus at {} (use --corpus)", corpus.display()))?;
+    let mut files: Vec<PathBuf> = dirs
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten().map(|f| f.path()))
+        .collect();
+    files.sort();
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        if file.extension().is_none_or(|e| e != "json") || !text.contains("\"definition\"") {
+            continue;
+        }
+        let relative = file.strip_prefix(corpus).unwrap_or(&file).with_extension("");
+        let fixture = fixtures.join(&relative);
+        let (Ok(input), Ok(mocks)) = (read_json(&fixture.join("input.json")), read_json(&fixture.join("mocks.json")))
+        else {
+            continue;
+        };
+        let workflow = Workflow::parse(&text, Format::Json)
+            .map_err(|d| anyhow::anyhow!("{} is invalid: {}", file.display(), d[0]))?;
+        cases.push(Case { name: relative.display().to_string(), workflow, input, mocks: Mocks::from_value(&mocks)? });
+    }
+    if cases.is_empty() {
+        bail!("no corpus workflow with fixtures under {} (use --fixtures)", fixtures.display());
+    }
+    Ok(cases)
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    Ok(serde_json::from_str(&std::fs::read_to_string(path)?)?)
+}
+
+/// The CPU model and core count, for the record.
+pub(crate) fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    format!("{model}, {cores} cores, {} {}", std::env::consts::OS, std::env::consts::ARCH)
+}

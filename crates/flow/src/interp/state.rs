@@ -1,0 +1,129 @@
+//! A run's persistent state: its status, and one thread per running body (the top level, and each
+//! running loop iteration) with its data document and cursor.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A run of one workflow version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub status: Status,
+    pub main: Thread,
+    /// Steps taken so far, counted against `Limits::max_transitions`.
+    pub transitions: u64,
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "camelCase")]
+pub enum Status {
+    /// Created, waiting for `Start`.
+    Pending,
+    Running,
+    /// Ended on a success step.
+    Succeeded,
+    /// Ended on a failure step (`failure_name`) or on a step error nothing caught (`error`).
+    Failed {
+        step: String,
+        failure_name: Option<String>,
+        error: Option<String>,
+    },
+    /// Stopped by a guard rail.
+    Terminated {
+        reason: String,
+    },
+    Cancelled {
+        reason: String,
+    },
+}
+
+impl Status {
+    /// Whether the run takes no more events.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Status::Pending | Status::Running)
+    }
+
+    /// The label ISC's execution API uses.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Status::Pending | Status::Running => "Running",
+            Status::Succeeded => "Completed",
+            Status::Failed { .. } | Status::Terminated { .. } => "Failed",
+            Status::Cancelled { .. } => "Canceled",
+        }
+    }
+}
+
+/// One body being run: the top level, or a loop iteration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thread {
+    /// The data document: `trigger`, step outputs by key, and `loop` in an iteration.
+    pub doc: Value,
+    pub cursor: Cursor,
+}
+
+/// What a thread is doing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "at", rename_all = "camelCase")]
+pub enum Cursor {
+    /// About to run this step.
+    Step { step: usize },
+    /// Waiting for the effect of this step.
+    Waiting { step: usize, started: DateTime<Utc>, input: Option<Value> },
+    /// Running a loop step's iterations.
+    Looping(Box<Looping>),
+    /// Reached an end.
+    Ended(End),
+}
+
+/// A loop in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Looping {
+    pub step: usize,
+    pub started: DateTime<Utc>,
+    pub items: Vec<Value>,
+    pub context: Value,
+    pub parallelism: usize,
+    /// The next item to start.
+    pub next_item: usize,
+    /// Iterations started and not yet ended, by item index.
+    pub running: BTreeMap<u32, Thread>,
+    /// Each ended iteration's result, by item index.
+    pub results: Vec<Option<Value>>,
+    pub failed: usize,
+    pub first_error: Option<String>,
+}
+
+/// How a thread ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "end", rename_all = "camelCase")]
+pub enum End {
+    Success,
+    Failure { step: String, failure_name: Option<String> },
+    Error { step: String, error: String },
+}
+
+impl Run {
+    /// A run waiting for its `Start` event.
+    pub fn new() -> Self {
+        Self {
+            status: Status::Pending,
+            main: Thread { doc: Value::Object(Map::new()), cursor: Cursor::Step { step: 0 } },
+            transitions: 0,
+        }
+    }
+
+    /// The data document of the top level: the trigger input and every step's output.
+    pub fn document(&self) -> &Value {
+        &self.main.doc
+    }
+}
+
+impl Default for Run {
+    fn default() -> Self {
+        Self::new()
+    }
+}
