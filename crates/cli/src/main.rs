@@ -9,6 +9,11 @@ mod workflow;
 
 use std::process::ExitCode;
 
+/// The interpreter allocates many small JSON values; mimalloc serves them about twice as fast as
+/// glibc's allocator (measured with `tessera bench interpreter`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 /// Tessera: identity governance with a durable workflow engine that runs SailPoint ISC workflows.

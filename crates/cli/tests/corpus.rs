@@ -134,7 +134,7 @@ fn validate_reports_every_error_with_file_and_pointer() {
         report["files"][0]["diagnostics"].as_array().unwrap().iter().map(|d| d["pointer"].as_str().unwrap()).collect();
     assert_eq!(
         pointers,
-        ["/definition/start", "/definition/steps/A/attributes/method", "/definition/steps/A/nextStep"]
+        ["/definition/start", "/definition/steps/A/nextStep", "/definition/steps/A/attributes/method"]
     );
     let (code, _, _) = tessera(&[OsStr::new("workflow"), OsStr::new("validate"), good.as_os_str()]);
     assert_eq!(code, 0);

@@ -127,6 +127,11 @@ impl Comparator {
     /// returns, stands for its element. A missing string operand matches nothing except
     /// StringDoesNotEquals.
     pub fn compare(self, a: &Value, b: Option<&Value>) -> Result<bool, CompareError> {
+        self.compare_with(a, b, None)
+    }
+
+    /// [`Comparator::compare`] with StringMatches' pattern compiled in advance.
+    pub fn compare_with(self, a: &Value, b: Option<&Value>, pattern: Option<&Regex>) -> Result<bool, CompareError> {
         use Comparator::*;
         let a = unwrap_single(a);
         let b = b.map(unwrap_single).unwrap_or(&Value::Null);
@@ -149,7 +154,12 @@ impl Comparator {
                     StringContains => x.contains(y.as_str()),
                     StringEndsWith => x.ends_with(y.as_str()),
                     StringStartsWith => x.starts_with(y.as_str()),
-                    _ => Regex::new(&y).map_err(|_| fail("variableB", "a valid regular expression", b))?.is_match(&x),
+                    _ => match pattern {
+                        Some(regex) => regex.is_match(&x),
+                        None => {
+                            Regex::new(&y).map_err(|_| fail("variableB", "a valid regular expression", b))?.is_match(&x)
+                        }
+                    },
                 })
             }
             NumericEquals | NumericGreaterThan | NumericGreaterThanEquals | NumericLessThan | NumericLessThanEquals => {

@@ -116,7 +116,7 @@ pub fn run(program: &Program, input: Value, mocks: &Mocks, start: DateTime<Utc>,
     let mut run = Run::new();
     let mut now = start;
     let mut history = Vec::new();
-    let mut calls: HashMap<String, usize> = HashMap::new();
+    let mut calls: HashMap<(bool, &str), usize> = HashMap::new();
     let mut queue: VecDeque<Effect> = VecDeque::new();
     let mut missing_mock = None;
     let mut event = Some(Event::Start { input });
@@ -143,11 +143,12 @@ pub fn run(program: &Program, input: Value, mocks: &Mocks, start: DateTime<Utc>,
             }
             Effect::Call { id, step, action, .. } | Effect::Ask { id, step, action, .. } => {
                 // Successive calls of a step (or of an action, for action mocks) take successive replies.
-                let (replies, counter) = match (mocks.steps.get(&step), mocks.actions.get(action)) {
-                    (Some(replies), _) => (Some(replies), format!("step {step}")),
-                    (None, Some(replies)) => (Some(replies), format!("action {action}")),
-                    (None, None) => (None, String::new()),
-                };
+                let (replies, counter) =
+                    match (mocks.steps.get_key_value(step.as_str()), mocks.actions.get_key_value(action)) {
+                        (Some((name, replies)), _) => (Some(replies), (true, name.as_str())),
+                        (None, Some((id, replies))) => (Some(replies), (false, id.as_str())),
+                        (None, None) => (None, (false, "")),
+                    };
                 let count = calls.entry(counter).or_default();
                 let nth = *count;
                 *count += 1;

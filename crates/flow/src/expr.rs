@@ -211,7 +211,14 @@ impl Template {
 
     /// Fills every placeholder from `doc`: strings as they are, `null` as nothing, others as JSON.
     pub fn render(&self, doc: &Value, now: DateTime<Utc>) -> String {
-        self.render_with(|path| display(&path.eval(doc, now)))
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Path(path) => path.render_into(&mut out, doc, now),
+            }
+        }
+        out
     }
 
     fn render_with(&self, mut fill: impl FnMut(&PathExpr) -> String) -> String {

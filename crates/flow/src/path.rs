@@ -22,8 +22,19 @@ pub struct PathExpr {
 
 #[derive(Debug, Clone)]
 enum Base {
-    Query { path: Box<JsonPath>, singular: bool },
+    /// `$.a.b[0]['c']`: member names and indices only, walked without allocating.
+    Simple(Vec<Segment>),
+    Query {
+        path: Box<JsonPath>,
+        singular: bool,
+    },
     Now,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Name(String),
+    Index(i64),
 }
 
 /// A function ISC allows after a path.
@@ -80,8 +91,12 @@ impl PathExpr {
         } else if base_text.ends_with("now") && functions.is_empty() && text.ends_with("()") {
             return Err(PathError::new(source, "`now()` is only allowed as `$.now()`"));
         } else {
+            // Compiled by `serde_json_path` in every case, so both forms accept the same paths.
             let path = JsonPath::parse(base_text).map_err(|e| PathError::new(source, e.to_string()))?;
-            Base::Query { path: Box::new(path), singular: is_singular(base_text) }
+            match simple_segments(base_text) {
+                Some(segments) => Base::Simple(segments),
+                None => Base::Query { path: Box::new(path), singular: is_singular(base_text) },
+            }
         };
         Ok(Self { source: source.to_owned(), base, functions })
     }
@@ -91,10 +106,24 @@ impl PathExpr {
         &self.source
     }
 
+    /// Appends the value as text (see [`crate::expr::display`]) without copying it first when the
+    /// path is a plain walk.
+    pub fn render_into(&self, out: &mut String, doc: &Value, now: DateTime<Utc>) {
+        match (&self.base, self.functions.is_empty()) {
+            (Base::Simple(segments), true) => match walk(doc, segments) {
+                Some(Value::String(text)) => out.push_str(text),
+                None | Some(Value::Null) => {}
+                Some(other) => out.push_str(&other.to_string()),
+            },
+            _ => out.push_str(&crate::expr::display(&self.eval(doc, now))),
+        }
+    }
+
     /// Evaluates the path against `doc`; `now` is the instant `$.now()` reads.
     pub fn eval(&self, doc: &Value, now: DateTime<Utc>) -> Value {
         let mut value = match &self.base {
             Base::Now => Value::String(now.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            Base::Simple(segments) => walk(doc, segments).cloned().unwrap_or(Value::Null),
             Base::Query { path, singular: true } => path.query(doc).first().cloned().unwrap_or(Value::Null),
             Base::Query { path, singular: false } => {
                 let nodes = path.query(doc);
@@ -125,6 +154,49 @@ impl fmt::Display for PathExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.source)
     }
+}
+
+/// Follows member names and indices (negative from the end) from `doc`.
+fn walk<'v>(doc: &'v Value, segments: &[Segment]) -> Option<&'v Value> {
+    segments.iter().try_fold(doc, |value, segment| match (segment, value) {
+        (Segment::Name(name), Value::Object(members)) => members.get(name),
+        (Segment::Index(i), Value::Array(items)) => {
+            let index = if *i < 0 { items.len().checked_sub(i.unsigned_abs() as usize)? } else { *i as usize };
+            items.get(index)
+        }
+        _ => None,
+    })
+}
+
+/// The segments of a path made only of `.name`, `['name']` and `[index]`; `None` for anything else.
+fn simple_segments(path: &str) -> Option<Vec<Segment>> {
+    let mut rest = path.strip_prefix('$')?;
+    let mut segments = Vec::new();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('.') {
+            let end = after.find(['.', '[']).unwrap_or(after.len());
+            let name = &after[..end];
+            if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                return None;
+            }
+            segments.push(Segment::Name(name.to_owned()));
+            rest = &after[end..];
+        } else if let Some(after) = rest.strip_prefix('[') {
+            let end = after.find(']')?;
+            let inner = after[..end].trim();
+            let quoted = inner.strip_prefix('\'').and_then(|s| s.strip_suffix('\''));
+            let quoted = quoted.or_else(|| inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')));
+            match quoted {
+                Some(name) if !name.contains(['\\', '\'', '"']) => segments.push(Segment::Name(name.to_owned())),
+                Some(_) => return None,
+                None => segments.push(Segment::Index(inner.parse().ok()?)),
+            }
+            rest = &after[end + 1..];
+        } else {
+            return None;
+        }
+    }
+    Some(segments)
 }
 
 /// `length($.x)` and friends.
@@ -235,6 +307,20 @@ mod tests {
         let doc = json!({"s": "{\"k\": [1]}", "t": "2024-05-01T10:00:00.123+02:00"});
         assert_eq!(eval("$.s.JSON()", &doc), json!({"k": [1]}));
         assert_eq!(eval("$.t.RFC3339()", &doc), json!("2024-05-01T08:00:00Z"));
+    }
+
+    #[test]
+    fn simple_paths_take_the_fast_walk_and_agree_with_the_full_engine() {
+        let doc = json!({"a": {"b c": [10, 20, {"d": true}]}, "x": [1, 2, 3]});
+        for path in ["$.a['b c'][2].d", "$.x[-1]", "$.x[5]", "$[\"a\"]", "$.a.missing.deeper", "$"] {
+            let fast = PathExpr::parse(path).unwrap();
+            assert!(matches!(fast.base, Base::Simple(_)), "{path} should be simple");
+            let full = JsonPath::parse(path).unwrap().query(&doc).first().cloned().unwrap_or(Value::Null);
+            assert_eq!(fast.eval(&doc, DateTime::UNIX_EPOCH), full, "{path}");
+        }
+        for path in ["$.x[*]", "$..d", "$.x[0:2]", "$.x[0,1]", "$.a[?@.d]"] {
+            assert!(!matches!(PathExpr::parse(path).unwrap().base, Base::Simple(_)), "{path} is not simple");
+        }
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct Choice {
     pub comparator: Comparator,
     pub a: Expr,
     pub b: Option<Expr>,
+    /// StringMatches' pattern, compiled at load when it is a literal.
+    pub pattern: Option<regex::Regex>,
     pub next: usize,
 }
 

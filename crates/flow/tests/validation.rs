@@ -57,9 +57,9 @@ fn start_missing_or_unknown() {
 fn references_to_missing_steps() {
     check(
         workflow("Call", json!({"Call": http("Nowhere"), "Done": {"type": "success"}})),
-        expect![[r#"
-            error[unknown-step] at /definition/steps/Call/nextStep: `nextStep` names `Nowhere`, which is not a step
-            error[unreachable-step] at /definition/steps/Done: no path from `start` leads to this step"#]],
+        expect![
+            "error[unknown-step] at /definition/steps/Call/nextStep: `nextStep` names `Nowhere`, which is not a step"
+        ],
     );
     check(
         workflow(
@@ -286,4 +286,64 @@ fn syntax_errors_and_yaml() {
     let workflow = Workflow::parse(yaml, Format::Yaml).expect("valid YAML workflow");
     assert_eq!(workflow.name(), Some("From YAML"));
     assert_eq!(workflow.document()["definition"]["steps"]["Call"]["attributes"]["method"], "get");
+}
+
+#[test]
+fn pointers_name_places_that_exist() {
+    // Found by the property tests in tests/malformed_input/: each pointer resolves, or names a missing
+    // member of something that exists.
+    check(
+        workflow(
+            "H",
+            json!({"H": {"type": "action", "actionId": "sp:http", "nextStep": "E"}, "E": {"type": "success"}}),
+        ),
+        expect![[r#"
+            error[missing-field] at /definition/steps/H/attributes: `sp:http` needs `url` (a string), and `attributes` itself is missing
+            error[missing-field] at /definition/steps/H/attributes: `sp:http` needs `method` (one of get, post, put, patch, delete, head, options), and `attributes` itself is missing"#]],
+    );
+    check(
+        workflow(
+            "V",
+            json!({
+                "V": {"type": "Mutation", "nextStep": "E", "attributes": {"variables": [
+                    {"name": "a", "variableA": "x", "transforms": ["trim", {"input": {}}, {"id": "sp:transform:substring:string"}]}
+                ]}},
+                "E": {"type": "success"}
+            }),
+        ),
+        expect![[r#"
+            error[wrong-type] at /definition/steps/V/attributes/variables/0/transforms/0: an operation is an object with `id` and `input`
+            error[missing-field] at /definition/steps/V/attributes/variables/0/transforms/1/id: the operation has no `id`, such as `sp:transform:trim:string`
+            error[missing-field] at /definition/steps/V/attributes/variables/0/transforms/2/input: `sp:transform:substring:string` needs `input.length`, and `input` itself is missing"#]],
+    );
+    check(
+        workflow(
+            "M",
+            json!({"M": {"type": "Mutation", "actionId": "sp:http", "attributes": {"variables": []}, "nextStep": "E"}, "E": {"type": "success"}}),
+        ),
+        expect![
+            "error[unknown-action] at /definition/steps/M/actionId: a Mutation step is `sp:define-variable` or `sp:update-variable`, not `sp:http`"
+        ],
+    );
+    let mut doc = workflow("E", json!({"E": {"type": "success"}}));
+    doc["trigger"] = json!({"type": "EVENT"});
+    check(
+        doc,
+        expect![
+            "error[missing-field] at /trigger/attributes: an EVENT trigger needs `attributes.id`, the event trigger id such as `idn:identity-created`, and `attributes` itself is missing"
+        ],
+    );
+}
+
+#[test]
+fn step_names_cannot_overwrite_the_input() {
+    check(
+        workflow(
+            "Trigger",
+            json!({"Trigger": {"type": "Mutation", "attributes": {"variables": [{"name": "x", "variableA": 1}]}, "nextStep": "E"}, "E": {"type": "success"}}),
+        ),
+        expect![
+            "error[reserved-name] at /definition/steps/Trigger: step `Trigger` would store its output at `$.trigger`, which holds the run's input; rename it"
+        ],
+    );
 }

@@ -84,6 +84,8 @@ pub enum Cursor {
 pub struct Looping {
     pub step: usize,
     pub started: DateTime<Utc>,
+    /// The run's trigger input, which every iteration sees as `$.trigger`.
+    pub trigger: Value,
     pub items: Vec<Value>,
     pub context: Value,
     pub parallelism: usize,

@@ -13,7 +13,6 @@ use crate::program::{Body, Program, Step, StepKind};
 struct Ctx<'a> {
     now: DateTime<Utc>,
     options: &'a Options,
-    trigger: Value,
     transitions: u64,
     halted: Option<String>,
     path: Vec<u32>,
@@ -31,7 +30,6 @@ pub(super) fn apply(
     let mut ctx = Ctx {
         now,
         options,
-        trigger: Value::Null,
         transitions: run.transitions,
         halted: None,
         path: Vec::new(),
@@ -43,7 +41,7 @@ pub(super) fn apply(
             if run.status != Status::Pending {
                 return Err(Error::AlreadyStarted);
             }
-            run.main = Thread { doc: json!({ "trigger": input }), cursor: Cursor::Step { step: program.body.start } };
+            run.main = Thread { doc: object([("trigger", input)]), cursor: Cursor::Step { step: program.body.start } };
             run.status = Status::Running;
         }
         Event::Cancel { reason } => {
@@ -58,7 +56,6 @@ pub(super) fn apply(
         Event::TimerFired { id } => deliver(run, program, id, Ok(None), &mut ctx)?,
         Event::Failed { id, error } => deliver(run, program, id, Err(error), &mut ctx)?,
     }
-    ctx.trigger = run.main.doc.get("trigger").cloned().unwrap_or(Value::Null);
     run_thread(&mut run.main, &program.body, &mut ctx);
     run.transitions = ctx.transitions;
     run.status = match (ctx.halted.take(), &run.main.cursor) {
@@ -211,9 +208,12 @@ fn exec_step(thread: &mut Thread, body: &Body, index: usize, ctx: &mut Ctx<'_>) 
                 }
             };
             let count = items.len();
+            // Each iteration sees the trigger; copy it once per loop, then once per item.
+            let trigger = thread.doc.get("trigger").cloned().unwrap_or(Value::Null);
             thread.cursor = Cursor::Looping(Box::new(Looping {
                 step: index,
                 started: now,
+                trigger,
                 items,
                 context,
                 parallelism: parallelism.unwrap_or(ctx.options.limits.loop_parallelism).max(1),
@@ -236,7 +236,7 @@ fn exec_step(thread: &mut Thread, body: &Body, index: usize, ctx: &mut Ctx<'_>) 
                         return fail_step(thread, body, index, error.to_string(), now, None, None, ctx);
                     }
                 };
-                let matched = match choice.comparator.compare(&a, b.as_ref()) {
+                let matched = match choice.comparator.compare_with(&a, b.as_ref(), choice.pattern.as_ref()) {
                     Ok(matched) => matched,
                     Err(error) => {
                         return fail_step(thread, body, index, error.to_string(), now, None, None, ctx);
@@ -333,7 +333,8 @@ fn advance_loop(thread: &mut Thread, body: &Body, ctx: &mut Ctx<'_>) -> bool {
         let index = looping.next_item;
         looping.next_item += 1;
         let item = std::mem::take(&mut looping.items[index]);
-        let doc = json!({ "trigger": ctx.trigger, "loop": { "loopInput": item, "context": looping.context } });
+        let scope = object([("loopInput", item), ("context", looping.context.clone())]);
+        let doc = object([("trigger", looping.trigger.clone()), ("loop", scope)]);
         let mut child = Thread { doc, cursor: Cursor::Step { step: inner.start } };
         let key = index as u32;
         run_child(&mut child, inner, step, key, ctx);
@@ -352,8 +353,9 @@ fn advance_loop(thread: &mut Thread, body: &Body, ctx: &mut Ctx<'_>) -> bool {
     let StepKind::Loop { next, catch, .. } = &step.kind else {
         return false;
     };
-    let output = json!({ "loopOutput": looping.results });
     let items = looping.results.len();
+    let results = looping.results.into_iter().map(|r| r.unwrap_or(Value::Null)).collect();
+    let output = object([("loopOutput", Value::Array(results))]);
     let traced = ctx.options.trace.then(|| redact(&output, &thread.doc));
     set_output(&mut thread.doc, &step.key, output);
     match looping.first_error {
@@ -396,18 +398,19 @@ fn gather(looping: &mut Looping, index: u32, child: Thread) {
     };
     output.remove("trigger");
     output.remove("loop");
-    let mut result = json!({ "index": index, "status": "success", "output": output });
+    let mut result =
+        object([("index", Value::from(index)), ("status", "success".into()), ("output", Value::Object(output))]);
     match end {
         End::Success => {}
         End::Failure { failure_name, .. } => {
             looping.failed += 1;
-            result["status"] = json!("failure");
-            result["failureName"] = json!(failure_name);
+            result["status"] = "failure".into();
+            result["failureName"] = failure_name.map_or(Value::Null, Value::String);
         }
         End::Error { step, error } => {
             looping.failed += 1;
-            result["status"] = json!("error");
-            result["error"] = json!(error);
+            result["status"] = "error".into();
+            result["error"] = Value::String(error.clone());
             looping.first_error.get_or_insert(format!("item {index}, step `{step}`: {error}"));
         }
     }
@@ -445,7 +448,7 @@ fn fail_step(
                 (StepKind::Loop { .. }, Some(Value::Object(output))) => {
                     output.insert("error".into(), Value::String(error));
                 }
-                _ => set_output(&mut thread.doc, &step.key, json!({ "error": error })),
+                _ => set_output(&mut thread.doc, &step.key, object([("error", Value::String(error))])),
             }
             thread.cursor = Cursor::Step { step: target };
         }
@@ -492,7 +495,17 @@ fn update_defined(doc: &mut Value, body: &Body, values: &Map<String, Value>) -> 
         let Some(owner) = owner else {
             return Err(format!("no Define Variable step that has run defines `{key}`"));
         };
-        doc[&owner.key][key] = value.clone();
+        match doc.get_mut(&owner.key) {
+            Some(Value::Object(defined)) => {
+                defined.insert(key.clone(), value.clone());
+            }
+            _ => {
+                return Err(format!(
+                    "the output of `{}`, which defines `{key}`, is not a set of variables",
+                    owner.name
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -552,4 +565,9 @@ fn kind_of(value: &Value) -> &'static str {
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
     }
+}
+
+/// An object from its members, built directly (`json!` would serialize each value to copy it).
+fn object<const N: usize>(members: [(&str, Value); N]) -> Value {
+    Value::Object(members.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }

@@ -8,7 +8,7 @@ use crate::catalog::{self, Behaviour};
 use crate::expr::{Expr, Inputs};
 use crate::program::StepKind;
 
-impl Checker {
+impl Checker<'_> {
     pub(super) fn action(
         &mut self,
         step: &Map<String, Value>,

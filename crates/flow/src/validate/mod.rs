@@ -52,40 +52,68 @@ pub fn push_pointer(pointer: &str, segment: impl fmt::Display) -> String {
 
 /// Checks `doc` and compiles it; the program is `None` when any error was found.
 pub fn check(doc: &Value) -> (Option<Program>, Vec<Diagnostic>) {
-    let mut checker = Checker::default();
+    let mut checker = Checker { doc, diagnostics: Vec::new(), unresolved_links: 0 };
     let program = checker.program(doc);
     let failed = checker.diagnostics.iter().any(|d| d.severity == Severity::Error);
     (program.filter(|_| !failed), checker.diagnostics)
 }
 
-#[derive(Default)]
-struct Checker {
+struct Checker<'d> {
+    /// The document being checked, so pointers can be kept to places that exist.
+    doc: &'d Value,
     diagnostics: Vec<Diagnostic>,
+    /// References to steps that do not exist and look like no step that does.
+    unresolved_links: usize,
+}
+
+/// One body's steps as a graph: successors, which steps end, and where each step is.
+struct Graph<'a> {
+    edges: &'a [Vec<usize>],
+    ends: &'a [bool],
+    pointers: &'a [String],
+    steps_pointer: &'a str,
 }
 
 /// Step names to indices within one body.
 type Names<'a> = HashMap<&'a str, usize>;
 
-impl Checker {
+impl Checker<'_> {
     fn error(&mut self, pointer: impl Into<String>, code: &'static str, message: impl Into<String>) {
-        self.diagnostics.push(Diagnostic {
-            severity: Severity::Error,
-            code,
-            pointer: pointer.into(),
-            message: message.into(),
-        });
+        self.push(Severity::Error, pointer.into(), code, message.into());
     }
 
     fn warn(&mut self, pointer: impl Into<String>, code: &'static str, message: impl Into<String>) {
-        self.diagnostics.push(Diagnostic {
-            severity: Severity::Warning,
-            code,
-            pointer: pointer.into(),
-            message: message.into(),
-        });
+        self.push(Severity::Warning, pointer.into(), code, message.into());
+    }
+
+    /// Records a finding. Something missing inside a parent that is itself missing is reported
+    /// at the first missing ancestor, so every pointer names a place that exists or could.
+    fn push(&mut self, severity: Severity, mut pointer: String, mut code: &'static str, mut message: String) {
+        if matches!(code, "missing-field" | "missing-attribute") {
+            let wanted = pointer.clone();
+            while let Some((parent, _)) = pointer.rsplit_once('/') {
+                if self.doc.pointer(parent).is_some_and(|p| p.is_object() || p.is_array()) {
+                    break;
+                }
+                pointer = parent.to_owned();
+            }
+            if pointer != wanted {
+                code = "missing-field";
+                let missing = pointer.rsplit('/').next().unwrap_or_default().replace("~1", "/").replace("~0", "~");
+                message = format!("{message}, and `{missing}` itself is missing");
+            }
+        }
+        self.diagnostics.push(Diagnostic { severity, code, pointer, message });
     }
 
     fn program(&mut self, doc: &Value) -> Option<Program> {
+        let is_form = |v: &Value| {
+            v.get("formElements").is_some() || v.pointer("/self/type").is_some_and(|t| t == "FORM_DEFINITION")
+        };
+        if is_form(doc) || doc.as_array().is_some_and(|items| items.iter().any(is_form)) {
+            self.error("", "not-a-workflow", "this is a form definition (it has `formElements`), not a workflow");
+            return None;
+        }
         let Some(root) = doc.as_object() else {
             self.error("", "not-an-object", "a workflow is a JSON object with `name`, `definition` and `trigger`");
             return None;
@@ -231,10 +259,23 @@ impl Checker {
                 None
             }
         };
+        let unresolved_before = self.unresolved_links;
         let mut compiled = Vec::with_capacity(steps.len());
         let mut edges = Vec::with_capacity(steps.len());
         for (name, step) in steps {
             let step_pointer = push_pointer(&steps_pointer, name);
+            // `$.trigger` holds the input; inside a loop body `$.loop` holds the item and context.
+            let key = output_key(name);
+            if key == "trigger" || (in_loop && key == "loop") {
+                self.error(
+                    step_pointer.clone(),
+                    "reserved-name",
+                    format!(
+                        "step `{name}` would store its output at `$.{}`, which holds the run's input; rename it",
+                        output_key(name)
+                    ),
+                );
+            }
             let mut out = Vec::new();
             let kind = self.step(step, &step_pointer, &names, &mut out);
             edges.push(out);
@@ -251,22 +292,18 @@ impl Checker {
             .collect();
         let step_pointers: Vec<String> = steps.keys().map(|k| push_pointer(&steps_pointer, k)).collect();
         if let Some(start) = start {
-            self.graph(start, &edges, &ends, &step_pointers, &steps_pointer, in_loop);
+            // With a reference that matches nothing, "unreachable" reports would mostly be its echo.
+            let report_unreachable = self.unresolved_links == unresolved_before;
+            let graph = Graph { edges: &edges, ends: &ends, pointers: &step_pointers, steps_pointer: &steps_pointer };
+            self.graph(start, &graph, in_loop, report_unreachable);
         }
         let steps: Vec<Step> = compiled.into_iter().collect::<Option<_>>()?;
         Some(Body { start: start?, steps })
     }
 
     /// Reachability from `start`, and a path to an end from every reachable step.
-    fn graph(
-        &mut self,
-        start: usize,
-        edges: &[Vec<usize>],
-        ends: &[bool],
-        pointers: &[String],
-        steps_pointer: &str,
-        in_loop: bool,
-    ) {
+    fn graph(&mut self, start: usize, graph: &Graph<'_>, in_loop: bool, report_unreachable: bool) {
+        let Graph { edges, ends, pointers, steps_pointer } = *graph;
         let count = edges.len();
         let mut reachable = vec![false; count];
         let mut stack = vec![start];
@@ -276,7 +313,7 @@ impl Checker {
             }
         }
         for (i, pointer) in pointers.iter().enumerate() {
-            if !reachable[i] {
+            if !reachable[i] && report_unreachable {
                 self.error(pointer.clone(), "unreachable-step", "no path from `start` leads to this step");
             }
         }
@@ -351,10 +388,11 @@ fn check_filter_syntax(filter: &str) -> Result<(), String> {
 
 /// `, did you mean "X"?` for a near miss among the step names.
 fn suggest(wanted: &str, names: &Names<'_>) -> String {
+    near_miss(wanted, names).map(|name| format!(" (did you mean `{name}`?)")).unwrap_or_default()
+}
+
+/// The step a misspelt reference most likely meant: same name but for case, spaces or punctuation.
+fn near_miss<'n>(wanted: &str, names: &Names<'n>) -> Option<&'n str> {
     let wanted_lower = wanted.to_lowercase();
-    names
-        .keys()
-        .find(|name| name.to_lowercase() == wanted_lower || output_key(name) == output_key(wanted))
-        .map(|name| format!(" (did you mean `{name}`?)"))
-        .unwrap_or_default()
+    names.keys().copied().find(|name| name.to_lowercase() == wanted_lower || output_key(name) == output_key(wanted))
 }

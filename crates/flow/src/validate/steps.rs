@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Checker, Names, push_pointer, suggest};
+use super::{Checker, Names, near_miss, push_pointer, suggest};
 use crate::catalog::{self, Behaviour};
 use crate::compare::Comparator;
 use crate::expr::Expr;
@@ -11,7 +11,7 @@ use crate::name::output_key;
 use crate::program::{Choice, StepKind, Variable};
 use crate::transform::{self, Op, Transform};
 
-impl Checker {
+impl Checker<'_> {
     /// Checks one step; pushes its resolved successors to `edges`.
     pub(super) fn step(
         &mut self,
@@ -80,24 +80,28 @@ impl Checker {
             }
             "mutation" => {
                 let attributes = self.attributes(step, pointer)?;
-                let id = attributes
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .or(step.get("actionId").and_then(Value::as_str))
-                    .unwrap_or("sp:define-variable");
+                // Follow `nextStep` first, so a broken step does not also make its successors unreachable.
+                let next = next(self, "nextStep");
+                let (id, id_pointer) = match (
+                    attributes.get("id").and_then(Value::as_str),
+                    step.get("actionId").and_then(Value::as_str),
+                ) {
+                    (Some(id), _) => (id, push_pointer(&push_pointer(pointer, "attributes"), "id")),
+                    (None, Some(id)) => (id, push_pointer(pointer, "actionId")),
+                    (None, None) => ("sp:define-variable", String::new()),
+                };
                 let update = match catalog::action(id).map(|a| a.behaviour) {
                     Some(Behaviour::DefineVariable) => false,
                     Some(Behaviour::UpdateVariable) => true,
                     _ => {
                         self.error(
-                            push_pointer(&push_pointer(pointer, "attributes"), "id"),
+                            id_pointer,
                             "unknown-action",
                             format!("a Mutation step is `sp:define-variable` or `sp:update-variable`, not `{id}`"),
                         );
                         return None;
                     }
                 };
-                let next = next(self, "nextStep");
                 let variables = self.variables(attributes, &push_pointer(pointer, "attributes"));
                 Some(StepKind::Variables { update, variables: variables?, next: next? })
             }
@@ -186,6 +190,11 @@ impl Checker {
                 Some(index)
             }
             None => {
+                // Follow the likely intended step, so its successors are not also reported.
+                match near_miss(target, names) {
+                    Some(meant) => edges.extend(names.get(meant).copied()),
+                    None => self.unresolved_links += 1,
+                }
                 self.error(
                     pointer,
                     "unknown-step",
@@ -247,7 +256,25 @@ impl Checker {
             let next = target(self, i);
             match (comparator, a, b, next) {
                 (Some(comparator), Some(Some(a)), Some(b), Some(next)) => {
-                    choices.push(Choice { comparator, a, b, next })
+                    let pattern = match (comparator, &b) {
+                        (Comparator::StringMatches, Some(Expr::Literal(Value::String(pattern)))) => {
+                            match regex::Regex::new(pattern) {
+                                Ok(regex) => Some(regex),
+                                Err(error) => {
+                                    let pointer = push_pointer(&entry_pointer, "variableB");
+                                    self.error(
+                                        pointer,
+                                        "invalid-regex",
+                                        format!("`{pattern}` is not a valid regular expression: {error}"),
+                                    );
+                                    ok = false;
+                                    None
+                                }
+                            }
+                        }
+                        _ => None,
+                    };
+                    choices.push(Choice { comparator, a, b, pattern, next })
                 }
                 _ => ok = false,
             }
@@ -353,7 +380,20 @@ impl Checker {
         let mut ok = true;
         for (i, op) in list.iter().enumerate() {
             let op_pointer = push_pointer(pointer, i);
-            let id = op.get("id").and_then(Value::as_str).unwrap_or_default();
+            if !op.is_object() {
+                self.error(op_pointer, "wrong-type", "an operation is an object with `id` and `input`");
+                ok = false;
+                continue;
+            }
+            let Some(id) = op.get("id").and_then(Value::as_str) else {
+                self.error(
+                    push_pointer(&op_pointer, "id"),
+                    "missing-field",
+                    "the operation has no `id`, such as `sp:transform:trim:string`",
+                );
+                ok = false;
+                continue;
+            };
             let Some(kind) = Op::from_id(id) else {
                 let known: Vec<&str> = transform::CATALOGUE.iter().map(|(_, id)| *id).collect();
                 self.error(
