@@ -18,7 +18,7 @@ pub enum Expr {
     /// A string with `{{$.path}}` placeholders.
     Template(Template),
     /// An object with something to evaluate inside.
-    Object(Vec<(String, Expr)>),
+    Object(ObjectExpr),
     /// An array with something to evaluate inside.
     Array(Vec<Expr>),
 }
@@ -65,18 +65,11 @@ impl Expr {
             // A malformed placeholder in plain text stays as written (the validator warns).
             Value::String(text) if text.contains("{{") => Expr::Template(Template::parse_lenient(text)),
             Value::Object(members) => {
-                let mut compiled = Vec::with_capacity(members.len());
-                for (key, member) in members {
-                    compiled.push(Self::compile(key, member)?);
-                }
-                if compiled
-                    .iter()
-                    .zip(members.keys())
-                    .all(|((k, e), original)| matches!(e, Expr::Literal(_)) && k == original)
-                {
+                let object = ObjectExpr::compile(members, &[]).map_err(|(_, e)| e)?;
+                if object.dynamic.is_empty() && object.shape.keys().eq(members.keys()) {
                     Expr::Literal(value.clone())
                 } else {
-                    Expr::Object(compiled)
+                    Expr::Object(object)
                 }
             }
             Value::Array(items) => {
@@ -99,13 +92,7 @@ impl Expr {
             Expr::Path(path) => path.eval(doc, now),
             Expr::DynamicPath(template) => PathExpr::parse(&template.render(doc, now))?.eval(doc, now),
             Expr::Template(template) => Value::String(template.render(doc, now)),
-            Expr::Object(members) => {
-                let mut object = Map::with_capacity(members.len());
-                for (key, member) in members {
-                    object.insert(key.clone(), member.eval(doc, now)?);
-                }
-                Value::Object(object)
-            }
+            Expr::Object(object) => Value::Object(object.eval(doc, now)?),
             Expr::Array(items) => Value::Array(items.iter().map(|item| item.eval(doc, now)).collect::<Result<_, _>>()?),
         })
     }
@@ -122,40 +109,74 @@ impl Expr {
             Expr::Literal(_) => {}
             Expr::Path(path) => out.push(path.as_str()),
             Expr::DynamicPath(t) | Expr::Template(t) => out.extend(t.paths()),
-            Expr::Object(members) => members.iter().for_each(|(_, e)| e.collect_paths(out)),
+            Expr::Object(object) => object.dynamic.iter().for_each(|(_, e)| e.collect_paths(out)),
             Expr::Array(items) => items.iter().for_each(|e| e.collect_paths(out)),
         }
     }
 }
 
-/// A compiled attribute map: each key (without its `.$`) and its expression.
+/// An object whose members are partly evaluated: the literal members are kept in place in `shape`,
+/// and evaluation copies the shape and fills in the dynamic members by position (no rehashing).
 #[derive(Debug, Clone, Default)]
-pub struct Inputs(Vec<(String, Expr)>);
+pub struct ObjectExpr {
+    shape: Map<String, Value>,
+    /// Positions in `shape` (ascending) and what fills them.
+    dynamic: Vec<(usize, Expr)>,
+}
 
-impl Inputs {
-    /// Compiles every member of `attributes` except those in `skip`.
-    pub fn compile(attributes: &Map<String, Value>, skip: &[&str]) -> Result<Self, (String, PathError)> {
-        let mut compiled = Vec::with_capacity(attributes.len());
-        for (key, value) in attributes.iter().filter(|(k, _)| !skip.contains(&k.as_str())) {
-            compiled.push(Expr::compile(key, value).map_err(|e| (key.clone(), e))?);
+impl ObjectExpr {
+    /// Compiles every member except those in `skip`; a `.$` key fills the member named without it.
+    pub fn compile(members: &Map<String, Value>, skip: &[&str]) -> Result<Self, (String, PathError)> {
+        let mut shape = Map::with_capacity(members.len());
+        let mut dynamic: Vec<(String, Expr)> = Vec::new();
+        for (key, value) in members.iter().filter(|(k, _)| !skip.contains(&k.as_str())) {
+            let (name, expr) = Expr::compile(key, value).map_err(|e| (key.clone(), e))?;
+            // As with inserting in order, a later member of the same name wins.
+            dynamic.retain(|(k, _)| *k != name);
+            match expr {
+                Expr::Literal(literal) => {
+                    shape.insert(name, literal);
+                }
+                expr => {
+                    shape.insert(name.clone(), Value::Null);
+                    dynamic.push((name, expr));
+                }
+            }
         }
-        Ok(Self(compiled))
+        let mut dynamic: Vec<(usize, Expr)> = dynamic
+            .into_iter()
+            .filter_map(|(name, expr)| shape.keys().position(|k| *k == name).map(|i| (i, expr)))
+            .collect();
+        dynamic.sort_by_key(|(i, _)| *i);
+        Ok(Self { shape, dynamic })
     }
 
-    /// The expression of the input named `name` (without `.$`).
+    /// The expression of the member named `name`, if it is evaluated.
     pub fn get(&self, name: &str) -> Option<&Expr> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, e)| e)
+        let position = self.shape.keys().position(|k| k == name)?;
+        self.dynamic.iter().find(|(i, _)| *i == position).map(|(_, e)| e)
     }
 
-    /// Evaluates every input into an object.
+    /// Evaluates into an object with the members in their written order.
     pub fn eval(&self, doc: &Value, now: DateTime<Utc>) -> Result<Map<String, Value>, EvalError> {
-        let mut object = Map::with_capacity(self.0.len());
-        for (key, expr) in &self.0 {
-            object.insert(key.clone(), expr.eval(doc, now)?);
+        let mut object = self.shape.clone();
+        let mut fills = self.dynamic.iter().peekable();
+        for (i, slot) in object.values_mut().enumerate() {
+            match fills.peek() {
+                Some((position, expr)) if *position == i => {
+                    *slot = expr.eval(doc, now)?;
+                    fills.next();
+                }
+                Some(_) => {}
+                None => break,
+            }
         }
         Ok(object)
     }
 }
+
+/// A compiled attribute map: each key (without its `.$`) and its expression.
+pub type Inputs = ObjectExpr;
 
 /// A string with `{{$.path}}` placeholders.
 #[derive(Debug, Clone)]
