@@ -7,9 +7,30 @@ use chrono::{DateTime, NaiveDate, Utc};
 use regex::Regex;
 use serde_json::Value;
 
-/// The comparators a `choiceList` entry may name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Comparator {
+/// Declares the comparators once: the enum, [`ALL`] in library order, and each name as ISC writes it.
+macro_rules! comparators {
+    ($($name:ident),+ $(,)?) => {
+        /// The comparators a `choiceList` entry may name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Comparator {
+            $($name),+
+        }
+
+        /// Every comparator, in the order the workflow library lists them.
+        pub const ALL: &[Comparator] = &[$(Comparator::$name),+];
+
+        impl Comparator {
+            /// The name as ISC writes it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Comparator::$name => stringify!($name)),+
+                }
+            }
+        }
+    };
+}
+
+comparators![
     StringEquals,
     StringDoesNotEquals,
     StringContains,
@@ -29,33 +50,7 @@ pub enum Comparator {
     BooleanEquals,
     IsPresent,
     IsNull,
-}
-
-/// Every comparator, in the order the workflow library lists them.
-pub const ALL: [Comparator; 19] = {
-    use Comparator::*;
-    [
-        StringEquals,
-        StringDoesNotEquals,
-        StringContains,
-        StringEndsWith,
-        StringStartsWith,
-        StringMatches,
-        NumericEquals,
-        NumericGreaterThan,
-        NumericGreaterThanEquals,
-        NumericLessThan,
-        NumericLessThanEquals,
-        TimestampEquals,
-        TimestampGreaterThan,
-        TimestampGreaterThanEquals,
-        TimestampLessThan,
-        TimestampLessThanEquals,
-        BooleanEquals,
-        IsPresent,
-        IsNull,
-    ]
-};
+];
 
 /// Why a comparison could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,32 +85,6 @@ impl fmt::Display for Comparator {
 }
 
 impl Comparator {
-    /// The name as ISC writes it.
-    pub fn name(self) -> &'static str {
-        use Comparator::*;
-        match self {
-            StringEquals => "StringEquals",
-            StringDoesNotEquals => "StringDoesNotEquals",
-            StringContains => "StringContains",
-            StringEndsWith => "StringEndsWith",
-            StringStartsWith => "StringStartsWith",
-            StringMatches => "StringMatches",
-            NumericEquals => "NumericEquals",
-            NumericGreaterThan => "NumericGreaterThan",
-            NumericGreaterThanEquals => "NumericGreaterThanEquals",
-            NumericLessThan => "NumericLessThan",
-            NumericLessThanEquals => "NumericLessThanEquals",
-            TimestampEquals => "TimestampEquals",
-            TimestampGreaterThan => "TimestampGreaterThan",
-            TimestampGreaterThanEquals => "TimestampGreaterThanEquals",
-            TimestampLessThan => "TimestampLessThan",
-            TimestampLessThanEquals => "TimestampLessThanEquals",
-            BooleanEquals => "BooleanEquals",
-            IsPresent => "IsPresent",
-            IsNull => "IsNull",
-        }
-    }
-
     /// Whether the comparator needs a `variableB` (IsPresent and IsNull take an optional boolean).
     pub fn needs_operand_b(self) -> bool {
         !matches!(self, Comparator::IsPresent | Comparator::IsNull)

@@ -236,7 +236,10 @@ impl Checker<'_> {
                         self.error(
                             push_pointer(&entry_pointer, "comparator"),
                             "unknown-comparator",
-                            format!("{e}: expected one of {}", crate::compare::ALL.map(Comparator::name).join(", ")),
+                            format!(
+                                "{e}: expected one of {}",
+                                crate::compare::ALL.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
+                            ),
                         );
                         None
                     }
