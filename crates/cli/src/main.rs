@@ -5,6 +5,7 @@
 
 mod bench;
 mod render;
+mod serve;
 mod workflow;
 
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ enum Command {
     /// Validate and test workflow definitions locally.
     #[command(subcommand)]
     Workflow(workflow::Command),
+    /// Run the API and the workflow engine.
+    Serve(serve::ServeArgs),
     /// Measure Tessera's speed.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Workflow(command) => workflow::run(command),
         Command::Bench(command) => bench::run(command),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

@@ -49,7 +49,16 @@ pub struct EffectId {
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Effect {
     /// Perform an action and report `Completed` or `Failed`.
-    Call { id: EffectId, step: String, scope: String, action: &'static str, input: Map<String, Value> },
+    Call {
+        id: EffectId,
+        step: String,
+        scope: String,
+        action: &'static str,
+        input: Map<String, Value>,
+        /// How the engine retries the action; none means one attempt.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry: Option<crate::program::RetryPolicy>,
+    },
     /// Report `TimerFired` at `until`.
     Wait { id: EffectId, step: String, scope: String, until: DateTime<Utc> },
     /// Ask a person (a form, an approval, a task) and report `Submitted` with their answer.

@@ -92,6 +92,7 @@ pub struct Looping {
     /// The next item to start.
     pub next_item: usize,
     /// Iterations started and not yet ended, by item index.
+    #[serde(with = "pairs")]
     pub running: BTreeMap<u32, Thread>,
     /// Each ended iteration's result, by item index.
     pub results: Vec<Option<Value>>,
@@ -127,5 +128,23 @@ impl Run {
 impl Default for Run {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Integer-keyed maps as lists of `[key, value]` pairs: JSON object keys are strings, and a
+/// document read back as a `serde_json::Value` would not turn them into integers again.
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Thread;
+
+    pub(super) fn serialize<S: Serializer>(map: &BTreeMap<u32, Thread>, serializer: S) -> Result<S::Ok, S::Error> {
+        map.iter().collect::<Vec<_>>().serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<u32, Thread>, D::Error> {
+        Ok(Vec::<(u32, Thread)>::deserialize(deserializer)?.into_iter().collect())
     }
 }

@@ -161,7 +161,7 @@ fn exec_step(thread: &mut Thread, body: &Body, index: usize, ctx: &mut Ctx<'_>) 
     let step = &body.steps[index];
     let now = ctx.now;
     match &step.kind {
-        StepKind::Action { action, inputs, catch, .. } => {
+        StepKind::Action { action, inputs, catch, retry, .. } => {
             let input = match inputs.eval(&thread.doc, now) {
                 Ok(input) => input,
                 Err(error) => {
@@ -179,7 +179,7 @@ fn exec_step(thread: &mut Thread, body: &Body, index: usize, ctx: &mut Ctx<'_>) 
                     }
                 },
                 Behaviour::Person => Effect::Ask { id, step: name, scope, action: action.id, input },
-                _ => Effect::Call { id, step: name, scope, action: action.id, input },
+                _ => Effect::Call { id, step: name, scope, action: action.id, input, retry: *retry },
             };
             ctx.out.effects.push(effect);
             thread.cursor = Cursor::Waiting { step: index, started: now, input: traced };

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::{Checker, push_pointer};
 use crate::catalog::{self, Behaviour};
 use crate::expr::{Expr, Inputs};
-use crate::program::StepKind;
+use crate::program::{RetryPolicy, StepKind};
 
 impl Checker<'_> {
     pub(super) fn action(
@@ -74,7 +74,8 @@ impl Checker<'_> {
         if !ok {
             return None;
         }
-        Some(StepKind::Action { action, inputs: inputs?, next: next_index?, catch: catch? })
+        let retry = self.retry(step.get("retry"), &push_pointer(pointer, "retry"))?;
+        Some(StepKind::Action { action, inputs: inputs?, next: next_index?, catch: catch?, retry })
     }
 
     /// `catch: [{"next": "Step"}]`; `Some(None)` when there is none, `None` when it is broken.
@@ -266,5 +267,74 @@ impl Checker<'_> {
         };
         let body = self.body(attributes, pointer, true);
         Some(StepKind::Loop { input: input?, context, parallelism, body: Box::new(body?), next, catch: catch? })
+    }
+
+    /// A step's `retry` policy; `Some(None)` when there is none, `None` when it is malformed.
+    pub(super) fn retry(&mut self, value: Option<&Value>, pointer: &str) -> Option<Option<RetryPolicy>> {
+        let Some(value) = value.filter(|v| !v.is_null()) else { return Some(None) };
+        let Some(object) = value.as_object() else {
+            self.error(
+                pointer,
+                "wrong-type",
+                "`retry` is an object such as {\"maxAttempts\": 3, \"interval\": \"5s\", \"backoffRate\": 2}",
+            );
+            return None;
+        };
+        let duration = |this: &mut Self, name: &str, default: u64| -> Option<u64> {
+            match object.get(name) {
+                None => Some(default),
+                Some(Value::String(text)) => match text.parse::<tessera_model::Duration>() {
+                    Ok(duration) => Some(duration.as_secs()),
+                    Err(error) => {
+                        this.error(push_pointer(pointer, name), "wrong-type", error.to_string());
+                        None
+                    }
+                },
+                Some(_) => {
+                    this.error(
+                        push_pointer(pointer, name),
+                        "wrong-type",
+                        format!("`{name}` must be a duration such as 5s or 2m"),
+                    );
+                    None
+                }
+            }
+        };
+        let max_attempts = match object.get("maxAttempts") {
+            None => Some(3),
+            Some(n) => match n.as_u64().filter(|n| (1..=100).contains(n)) {
+                Some(n) => Some(n as u32),
+                None => {
+                    self.error(
+                        push_pointer(pointer, "maxAttempts"),
+                        "wrong-type",
+                        "`maxAttempts` must be a whole number from 1 to 100",
+                    );
+                    None
+                }
+            },
+        };
+        let backoff_rate = match object.get("backoffRate") {
+            None => Some(2.0),
+            Some(n) => match n.as_f64().filter(|n| (1.0..=10.0).contains(n)) {
+                Some(n) => Some(n),
+                None => {
+                    self.error(
+                        push_pointer(pointer, "backoffRate"),
+                        "wrong-type",
+                        "`backoffRate` must be a number from 1 to 10",
+                    );
+                    None
+                }
+            },
+        };
+        let interval = duration(self, "interval", 1);
+        let max_interval = duration(self, "maxInterval", 300);
+        Some(Some(RetryPolicy {
+            max_attempts: max_attempts?,
+            interval_seconds: interval?,
+            backoff_rate: backoff_rate?,
+            max_interval_seconds: max_interval?,
+        }))
     }
 }

@@ -1,0 +1,24 @@
+//! The actions the engine performs for real, and how their failures are classified for retries.
+
+pub mod http;
+
+/// Why an action failed, and whether trying again may help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ActionError {
+    /// A timeout, a refused connection, HTTP 429 or 5xx: a retry may succeed.
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl ActionError {
+    /// A failure that a retry may cure.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self { retryable: true, message: message.into() }
+    }
+
+    /// A failure that will recur: bad input, HTTP 4xx, a refused address.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self { retryable: false, message: message.into() }
+    }
+}

@@ -1,0 +1,313 @@
+//! The engine: starting and cancelling executions, and applying one task in one transaction — the
+//! interpreter's transition, its history, the tasks for its effects, and the task's removal commit
+//! together, so a crash at any instant loses nothing and repeats no committed step.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tessera_flow::Workflow;
+use tessera_flow::interp::{Effect, Error as InterpError, Limits, Options, Run, Status};
+use tessera_flow::program::Program;
+use tessera_model::Clock;
+use tessera_store::{
+    ExecutionRecord, ExecutionStore, NewExecution, NewTask, QueueStore, Store, Task, TaskKind, Tx, WorkflowRecord,
+    WorkflowStore,
+};
+use tokio::sync::Notify;
+
+use crate::actions::http::HttpConfig;
+use crate::delivery::{Call, Delivery};
+use crate::{Actions, Error, Result};
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Workers per node.
+    pub workers: usize,
+    /// How long a claimed task is this node's before another may take it.
+    pub lease: Duration,
+    /// Tasks claimed at once by a worker.
+    pub batch: i64,
+    /// The longest an idle worker sleeps before looking for due tasks again.
+    pub poll: Duration,
+    pub limits: Limits,
+    pub http: HttpConfig,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            lease: Duration::from_secs(60),
+            batch: 16,
+            poll: Duration::from_millis(250),
+            limits: Limits::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+/// A node's engine: shared by the API (to start and cancel executions) and by the workers.
+#[derive(Debug)]
+pub struct Engine {
+    pub(crate) store: Store,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: EngineConfig,
+    pub(crate) actions: Actions,
+    pub(crate) node: String,
+    pub(crate) wake: Notify,
+    /// Compiled programs by workflow and version: versions never change, so entries never go stale.
+    programs: Mutex<HashMap<(String, i64), Arc<Program>>>,
+}
+
+impl Engine {
+    /// An engine on `store` reading time from `clock`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: EngineConfig) -> Arc<Self> {
+        let actions = Actions::new(config.http.clone());
+        Arc::new(Self {
+            store,
+            clock,
+            config,
+            actions,
+            node: format!("node-{}", uuid::Uuid::new_v4().simple()),
+            wake: Notify::new(),
+            programs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The store this engine runs on.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The engine's clock reading.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    /// Starts an execution of `workflow`'s latest version in the caller's transaction; it runs
+    /// once that transaction commits. Returns the execution id.
+    pub async fn start(
+        &self,
+        tx: &mut Tx,
+        workflow: &WorkflowRecord,
+        input: Value,
+        parent: Option<(String, Value)>,
+    ) -> Result<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let now = self.now_ms();
+        let state = serde_json::to_value(Run::new())?;
+        let new = NewExecution {
+            id: id.clone(),
+            workflow_id: workflow.id.clone(),
+            version: workflow.latest_version,
+            input: input.clone(),
+            state,
+            trace: workflow.trace,
+            started_at: now,
+            parent,
+        };
+        tx.insert_execution(&new).await?;
+        let payload = serde_json::to_value(Delivery::Start { input })?;
+        tx.enqueue(&NewTask { execution_id: id.clone(), kind: TaskKind::Apply, payload, run_at: now, attempt: 0 })
+            .await?;
+        Ok(id)
+    }
+
+    /// Asks a running execution to stop at its next step boundary; false if it is not running.
+    pub async fn cancel(&self, tx: &mut Tx, id: &str, reason: &str) -> Result<bool> {
+        if !tx.request_cancel(id).await? {
+            return Ok(false);
+        }
+        let payload = serde_json::to_value(Delivery::Cancel { reason: reason.to_owned() })?;
+        tx.enqueue(&NewTask {
+            execution_id: id.to_owned(),
+            kind: TaskKind::Apply,
+            payload,
+            run_at: self.now_ms(),
+            attempt: 0,
+        })
+        .await?;
+        Ok(true)
+    }
+
+    /// Wakes idle workers: call after committing a transaction that queued work.
+    pub fn notify(&self) {
+        self.wake.notify_waiters();
+    }
+
+    /// The compiled program of a workflow version.
+    async fn program(&self, tx: &mut Tx, workflow_id: &str, version: i64) -> Result<Arc<Program>> {
+        let key = (workflow_id.to_owned(), version);
+        if let Some(program) = self.programs.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(program.clone());
+        }
+        let stored =
+            tx.version(workflow_id, version).await?.ok_or_else(|| Error::UnknownWorkflow(workflow_id.to_owned()))?;
+        let workflow = Workflow::from_document(stored.document).map_err(|diagnostics| Error::Definition {
+            workflow: workflow_id.to_owned(),
+            version,
+            reason: diagnostics.first().map(ToString::to_string).unwrap_or_default(),
+        })?;
+        let program = workflow.program().clone();
+        self.programs.lock().unwrap_or_else(|p| p.into_inner()).insert(key, program.clone());
+        Ok(program)
+    }
+
+    /// Applies `delivery` to an execution and, in the same transaction, removes `task`.
+    pub(crate) async fn apply(&self, task: Option<&Task>, execution_id: &str, delivery: Delivery) -> Result<()> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let Some(execution) = tx.lock_execution(execution_id).await? else {
+            return self.finish_only(tx, task).await;
+        };
+        if execution.status != "Running" {
+            return self.finish_only(tx, task).await;
+        }
+        let program = match self.program(&mut tx, &execution.workflow_id, execution.version).await {
+            Ok(program) => program,
+            Err(error) => {
+                let message = error.to_string();
+                tx.save_state(execution_id, "Failed", &execution.state, Some(now.timestamp_millis()), Some(&message))
+                    .await?;
+                tx.drop_tasks_of(execution_id).await?;
+                return Ok(tx.commit().await?);
+            }
+        };
+        let mut run: Run = serde_json::from_value(execution.state.clone())?;
+        let event = match delivery {
+            Delivery::Start { .. } => delivery.into_event(),
+            _ if execution.cancel_requested => {
+                tessera_flow::interp::Event::Cancel { reason: "cancelled on request".into() }
+            }
+            other => other.into_event(),
+        };
+        let options = Options { limits: self.config.limits, trace: execution.trace };
+        let step = match run.apply(&program, event, now, &options) {
+            Ok(step) => step,
+            // A stale or repeated delivery: the transition it would make has already been made.
+            Err(InterpError::UnknownEffect(_) | InterpError::Ended(_) | InterpError::AlreadyStarted) => {
+                return self.finish_only(tx, task).await;
+            }
+        };
+        let entries: Vec<Value> = step.history.iter().map(serde_json::to_value).collect::<Result<_, _>>()?;
+        tx.append_history(execution_id, &entries).await?;
+        let mut queued_now = false;
+        for effect in step.effects {
+            queued_now |= self.schedule(&mut tx, &execution, effect, now.timestamp_millis()).await?;
+        }
+        let ended = run.status.is_final();
+        if ended {
+            tx.drop_tasks_of(execution_id).await?;
+            if let Some(parent) = &execution.parent_id {
+                self.report_to_parent(&mut tx, &execution, parent, &run).await?;
+                queued_now = true;
+            }
+        }
+        let error = describe_end(&run.status);
+        let ended_at = ended.then(|| now.timestamp_millis());
+        tx.save_state(execution_id, run.status.label(), &serde_json::to_value(&run)?, ended_at, error.as_deref())
+            .await?;
+        if let Some(task) = task {
+            tx.finish(&task.id).await?;
+        }
+        tx.commit().await?;
+        if queued_now {
+            self.notify();
+        }
+        Ok(())
+    }
+
+    async fn finish_only(&self, mut tx: Tx, task: Option<&Task>) -> Result<()> {
+        if let Some(task) = task {
+            tx.finish(&task.id).await?;
+        }
+        Ok(tx.commit().await?)
+    }
+
+    /// Queues what an effect needs; returns whether something is due at once.
+    async fn schedule(&self, tx: &mut Tx, execution: &ExecutionRecord, effect: Effect, now: i64) -> Result<bool> {
+        let execution_id = execution.id.clone();
+        let (kind, payload, run_at) = match effect {
+            Effect::Call { id, action: "tessera:call-workflow", input, .. } => {
+                let target = input.get("workflowId").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let child_input = input.get("input").cloned().unwrap_or(Value::Object(Default::default()));
+                match tx.workflow(&target).await? {
+                    Some(child) => {
+                        let parent = Some((execution_id.clone(), serde_json::to_value(&id)?));
+                        self.start(tx, &child, child_input, parent).await?;
+                        return Ok(true);
+                    }
+                    None => {
+                        let error = format!("tessera:call-workflow: workflow `{target}` does not exist");
+                        (TaskKind::Apply, serde_json::to_value(Delivery::Failed { id, error })?, now)
+                    }
+                }
+            }
+            Effect::Call { id, step, action, input, retry, .. } => {
+                let call = Call { id, step, action: action.to_owned(), input, retry };
+                (TaskKind::Call, serde_json::to_value(call)?, now)
+            }
+            Effect::Wait { id, until, .. } => {
+                (TaskKind::Apply, serde_json::to_value(Delivery::Timer { id })?, until.timestamp_millis())
+            }
+            // A person's task: the execution waits, holding nothing, until the answer is delivered.
+            Effect::Ask { .. } => return Ok(false),
+        };
+        tx.enqueue(&NewTask { execution_id, kind, payload, run_at, attempt: 0 }).await?;
+        Ok(run_at <= now)
+    }
+
+    /// Resumes the parent of a sub-workflow with the child's outcome.
+    async fn report_to_parent(&self, tx: &mut Tx, child: &ExecutionRecord, parent: &str, run: &Run) -> Result<()> {
+        let Some(effect) = &child.parent_effect else { return Ok(()) };
+        let id = serde_json::from_value(effect.clone())?;
+        let mut output = run.document().clone();
+        if let Value::Object(members) = &mut output {
+            members.remove("trigger");
+        }
+        let delivery = match &run.status {
+            Status::Succeeded => Delivery::Completed {
+                id,
+                output: json!({ "executionId": child.id, "status": "Completed", "output": output }),
+            },
+            other => Delivery::Failed {
+                id,
+                error: format!(
+                    "sub-workflow execution {} ended {}: {}",
+                    child.id,
+                    other.label(),
+                    describe_end(other).unwrap_or_default()
+                ),
+            },
+        };
+        let payload = serde_json::to_value(delivery)?;
+        tx.enqueue(&NewTask {
+            execution_id: parent.to_owned(),
+            kind: TaskKind::Apply,
+            payload,
+            run_at: self.now_ms(),
+            attempt: 0,
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// The error text of an ended run, for the execution record.
+fn describe_end(status: &Status) -> Option<String> {
+    match status {
+        Status::Failed { step, failure_name: Some(name), .. } => Some(format!("{name} (at step `{step}`)")),
+        Status::Failed { step, error: Some(error), .. } => Some(format!("step `{step}`: {error}")),
+        Status::Failed { step, .. } => Some(format!("failed at step `{step}`")),
+        Status::Terminated { reason } => Some(reason.clone()),
+        Status::Cancelled { reason } => Some(reason.clone()),
+        Status::Pending | Status::Running | Status::Succeeded => None,
+    }
+}

@@ -1,0 +1,27 @@
+//! Tessera's runtime: workers take runnable executions from the store, apply the interpreter, and
+//! perform the effects it asks for (actions, timers), committing every transition before acting.
+
+pub mod actions;
+mod delivery;
+mod engine;
+mod perform;
+mod worker;
+
+pub use engine::{Engine, EngineConfig};
+pub use perform::Actions;
+
+/// What can go wrong while running executions.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] tessera_store::Error),
+    #[error("stored state is unreadable: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("workflow {workflow} version {version} cannot run: {reason}")]
+    Definition { workflow: String, version: i64, reason: String },
+    #[error("workflow {0} not found")]
+    UnknownWorkflow(String),
+}
+
+/// Engine results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,31 @@
+//! Dispatch from an action id to the code that performs it. Actions whose runtime arrives with a later
+//! part of Tessera fail with a message saying so (they can be mocked in `tessera workflow test`).
+
+use serde_json::{Map, Value};
+
+use crate::actions::ActionError;
+use crate::actions::http::{HttpAction, HttpConfig};
+
+/// The actions this node can perform.
+#[derive(Debug)]
+pub struct Actions {
+    http: HttpAction,
+}
+
+impl Actions {
+    /// Actions with the given HTTP settings.
+    pub fn new(http: HttpConfig) -> Self {
+        Self { http: HttpAction::new(http) }
+    }
+
+    /// Performs `action` with its resolved `input`; `key` is the same for every repeat of one attempt.
+    pub async fn perform(&self, action: &str, input: &Map<String, Value>, key: &str) -> Result<Value, ActionError> {
+        match action {
+            "sp:http" => self.http.call(input, key).await,
+            "sp:interactive-message" => Ok(Value::Object(Map::new())),
+            other => Err(ActionError::permanent(format!(
+                "`{other}` has no runtime on this server yet; test the workflow with `tessera workflow test` and a mock for it"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! API errors: an HTTP status that fits, a stable machine-readable code, and a message a person can
+//! act on, in ISC's error shape (`detailCode`, `trackingId`, `messages`) plus Tessera's `errorCode`
+//! and, for invalid definitions, every validation error with its JSON pointer.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tessera_flow::Diagnostic;
+
+/// An error answered to an API caller.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub errors: Vec<Diagnostic>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), errors: Vec::new() }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", message)
+    }
+
+    pub fn not_found(what: &str, id: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", format!("no {what} with id {id}"))
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden(scope: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this needs the scope `{scope}`, which the token does not have"),
+        )
+    }
+
+    /// A definition that did not validate, with every error located.
+    pub fn invalid_workflow(diagnostics: Vec<Diagnostic>) -> Self {
+        let errors: Vec<Diagnostic> =
+            diagnostics.into_iter().filter(|d| d.severity == tessera_flow::Severity::Error).collect();
+        let first = errors.first().map(|d| format!(": {} at {}", d.message, d.pointer)).unwrap_or_default();
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid-workflow",
+            message: format!(
+                "the workflow definition is invalid ({} error{}){first}",
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" }
+            ),
+            errors,
+        }
+    }
+
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        let tracking = uuid::Uuid::new_v4().simple().to_string();
+        tracing::error!(%error, %tracking, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("an internal error occurred (tracking id {tracking})"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let detail = format!("{} {}", self.status.as_u16(), self.status.canonical_reason().unwrap_or("Error"));
+        let mut body = json!({
+            "detailCode": detail,
+            "trackingId": uuid::Uuid::new_v4().simple().to_string(),
+            "messages": [{ "locale": "en-US", "localeOrigin": "DEFAULT", "text": self.message }],
+            "causes": [],
+            "errorCode": self.code,
+        });
+        if !self.errors.is_empty() {
+            body["errors"] = Value::Array(
+                self.errors
+                    .iter()
+                    .map(|d| json!({ "code": d.code, "pointer": d.pointer, "message": d.message }))
+                    .collect(),
+            );
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<tessera_store::Error> for ApiError {
+    fn from(error: tessera_store::Error) -> Self {
+        match error {
+            tessera_store::Error::NotFound(what) => {
+                Self::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found"))
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<tessera_engine::Error> for ApiError {
+    fn from(error: tessera_engine::Error) -> Self {
+        match error {
+            tessera_engine::Error::UnknownWorkflow(id) => Self::not_found("workflow", &id),
+            other => Self::internal(other),
+        }
+    }
+}
+
+/// API results.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,109 @@
+//! Tessera's HTTP API (axum): ISC's workflow and execution paths under `/v3` and `/beta`, OAuth2
+//! client credentials at `/oauth/token`, and Tessera's additions under `/tessera/v1`.
+
+pub mod auth;
+pub mod error;
+mod library;
+mod shapes;
+mod workflows;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use serde_json::Value;
+use tessera_engine::Engine;
+use tessera_store::{ExecutionStore, Tx};
+
+use crate::auth::{Auth, EXECUTION_READ, Principal};
+use crate::error::{ApiError, ApiResult};
+
+/// Guard rails the API enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiLimits {
+    pub max_definition_bytes: usize,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self { max_definition_bytes: 1024 * 1024 }
+    }
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub auth: Arc<Auth>,
+    pub limits: ApiLimits,
+}
+
+impl AppState {
+    fn now_ms(&self) -> i64 {
+        self.engine.now().timestamp_millis()
+    }
+
+    async fn begin(&self) -> ApiResult<Tx> {
+        Ok(self.engine.store().begin().await?)
+    }
+}
+
+/// The ISC-compatible routes, mounted under both `/v3` and `/beta`.
+fn isc_routes() -> Router<AppState> {
+    Router::new()
+        .route("/workflows", get(workflows::list).post(workflows::create))
+        .route(
+            "/workflows/{id}",
+            get(workflows::get).put(workflows::update).patch(workflows::patch).delete(workflows::delete),
+        )
+        .route("/workflows/{id}/test", post(workflows::test))
+        .route("/workflows/{id}/executions", get(workflows::executions))
+        .route("/workflow-executions/{id}", get(execution))
+        .route("/workflow-executions/{id}/history", get(history))
+        .route("/workflow-executions/{id}/cancel", post(workflows::cancel))
+        .route("/workflow-library", get(library::all))
+        .route("/workflow-library/actions", get(library::list_actions))
+        .route("/workflow-library/operators", get(library::list_operators))
+        .route("/workflow-library/triggers", get(library::list_triggers))
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/v3", isc_routes())
+        .nest("/beta", isc_routes())
+        .route("/tessera/v1/workflows/{id}/versions", get(workflows::versions))
+        .route("/tessera/v1/workflows/{id}/versions/diff", get(workflows::diff))
+        .route("/tessera/v1/workflows/{id}/versions/{version}", get(workflows::version))
+        .route("/tessera/v1/workflows/{id}/versions/{version}/rollback", post(workflows::rollback))
+        .route("/oauth/token", post(auth::token))
+        .route("/health", get(|| async { "ok" }))
+        .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "no-route", "no such API path") })
+        .with_state(state)
+}
+
+async fn execution(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    principal.require(EXECUTION_READ)?;
+    let mut tx = state.begin().await?;
+    let record = tx.execution(&id).await?.ok_or_else(|| ApiError::not_found("workflow execution", &id))?;
+    Ok(Json(shapes::execution(&record)))
+}
+
+/// One readable entry per finished step: its name, action, start, end and outcome (and with trace,
+/// its input and output).
+async fn history(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    principal.require(EXECUTION_READ)?;
+    let mut tx = state.begin().await?;
+    tx.execution(&id).await?.ok_or_else(|| ApiError::not_found("workflow execution", &id))?;
+    Ok(Json(Value::Array(tx.history(&id).await?)))
+}

@@ -1,0 +1,69 @@
+//! The JSON shapes the API answers with, built from stored records the way ISC shapes them.
+
+use chrono::{DateTime, SecondsFormat};
+use serde_json::{Map, Value, json};
+use tessera_store::{ExecutionRecord, WorkflowRecord};
+
+/// Milliseconds since the epoch as ISC writes times (RFC 3339, UTC).
+pub(crate) fn time(ms: i64) -> Value {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true)))
+        .unwrap_or(Value::Null)
+}
+
+/// A workflow as `/v3/workflows` returns it: the stored document with its id, state and counts.
+pub(crate) fn workflow(record: &WorkflowRecord, counts: (i64, i64)) -> Value {
+    let mut body = match &record.document {
+        Value::Object(members) => members.clone(),
+        _ => Map::new(),
+    };
+    body.insert("id".into(), json!(record.id));
+    body.insert("name".into(), json!(record.name));
+    body.insert("enabled".into(), json!(record.enabled));
+    body.insert("executionCount".into(), json!(counts.0));
+    body.insert("failureCount".into(), json!(counts.1));
+    body.insert("created".into(), time(record.created_at));
+    body.insert("modified".into(), time(record.modified_at));
+    body.insert("creator".into(), json!({ "type": "IDENTITY", "id": record.creator, "name": record.creator }));
+    // Tessera's additions: the version this is, and whether executions record inputs and outputs.
+    body.insert("version".into(), json!(record.latest_version));
+    body.insert("trace".into(), json!(record.trace));
+    Value::Object(body)
+}
+
+/// The document to store from a create or update body: what the caller sent, less the fields the
+/// server owns.
+pub(crate) fn document(body: &Value) -> Value {
+    let mut document = body.clone();
+    if let Value::Object(members) = &mut document {
+        for owned in [
+            "id",
+            "enabled",
+            "executionCount",
+            "failureCount",
+            "created",
+            "modified",
+            "creator",
+            "modifiedBy",
+            "version",
+            "trace",
+        ] {
+            members.remove(owned);
+        }
+    }
+    document
+}
+
+/// An execution as `/v3/workflow-executions/{id}` returns it.
+pub(crate) fn execution(record: &ExecutionRecord) -> Value {
+    json!({
+        "id": record.id,
+        "workflowId": record.workflow_id,
+        "requestId": record.id,
+        "startTime": time(record.started_at),
+        "closeTime": record.ended_at.map(time).unwrap_or(Value::Null),
+        "status": record.status,
+        "workflowVersion": record.version,
+        "error": record.error,
+    })
+}

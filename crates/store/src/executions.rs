@@ -1,0 +1,243 @@
+//! Executions and their append-only history. An execution names the workflow version it runs; its
+//! state is the interpreter's run, stored whole with each transition.
+
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Result, Tx};
+
+/// What starting an execution stores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewExecution {
+    pub id: String,
+    pub workflow_id: String,
+    pub version: i64,
+    pub input: Value,
+    pub state: Value,
+    pub trace: bool,
+    pub started_at: i64,
+    /// The parent execution and the effect in it waiting for this one (sub-workflow calls).
+    pub parent: Option<(String, Value)>,
+}
+
+/// A stored execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionRecord {
+    pub id: String,
+    pub workflow_id: String,
+    pub version: i64,
+    /// `Running`, `Completed`, `Failed` or `Canceled`, as ISC labels them.
+    pub status: String,
+    pub state: Value,
+    pub input: Value,
+    pub trace: bool,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub error: Option<String>,
+    pub parent_id: Option<String>,
+    pub parent_effect: Option<Value>,
+    pub cancel_requested: bool,
+    pub history_len: i64,
+}
+
+/// Reads and writes executions and their history.
+// Used on concrete types, where auto traits are known; no `Send` bound is needed.
+#[allow(async_fn_in_trait)]
+pub trait ExecutionStore {
+    async fn insert_execution(&mut self, new: &NewExecution) -> Result<()>;
+    /// The execution, locked for this transaction where the database has row locks.
+    async fn lock_execution(&mut self, id: &str) -> Result<Option<ExecutionRecord>>;
+    async fn execution(&mut self, id: &str) -> Result<Option<ExecutionRecord>>;
+    /// Stores the state after a transition, and the end when there is one.
+    async fn save_state(
+        &mut self,
+        id: &str,
+        status: &str,
+        state: &Value,
+        ended_at: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<()>;
+    /// Appends history entries after the `history_len` already stored; returns the new length.
+    async fn append_history(&mut self, id: &str, entries: &[Value]) -> Result<i64>;
+    async fn history(&mut self, id: &str) -> Result<Vec<Value>>;
+    /// A workflow's executions, newest first, with the total.
+    async fn list_executions(
+        &mut self,
+        workflow_id: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<ExecutionRecord>, i64)>;
+    /// Asks a running execution to stop at its next step boundary; false if it has ended or is unknown.
+    async fn request_cancel(&mut self, id: &str) -> Result<bool>;
+    /// A workflow's executions in all, and how many failed.
+    async fn execution_counts(&mut self, workflow_id: &str) -> Result<(i64, i64)>;
+    /// How many executions have this status.
+    async fn count_by_status(&mut self, status: &str) -> Result<i64>;
+}
+
+fn record(row: &AnyRow) -> Result<ExecutionRecord> {
+    let parent_effect: Option<String> = row.try_get("parent_effect")?;
+    Ok(ExecutionRecord {
+        id: row.try_get("id")?,
+        workflow_id: row.try_get("workflow_id")?,
+        version: row.try_get("version")?,
+        status: row.try_get("status")?,
+        state: serde_json::from_str(&row.try_get::<String, _>("state")?)?,
+        input: serde_json::from_str(&row.try_get::<String, _>("input")?)?,
+        trace: row.try_get::<i64, _>("trace")? != 0,
+        started_at: row.try_get("started_at")?,
+        ended_at: row.try_get("ended_at")?,
+        error: row.try_get("error")?,
+        parent_id: row.try_get("parent_id")?,
+        parent_effect: parent_effect.map(|e| serde_json::from_str(&e)).transpose()?,
+        cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
+        history_len: row.try_get("history_len")?,
+    })
+}
+
+impl ExecutionStore for Tx {
+    async fn insert_execution(&mut self, new: &NewExecution) -> Result<()> {
+        let (parent_id, parent_effect) = match &new.parent {
+            Some((id, effect)) => (Some(id.clone()), Some(effect.to_string())),
+            None => (None, None),
+        };
+        sqlx::query(
+            "INSERT INTO executions (id, workflow_id, version, status, state, input, trace, started_at, parent_id, parent_effect) \
+             VALUES ($1, $2, $3, 'Running', $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&new.id)
+        .bind(&new.workflow_id)
+        .bind(new.version)
+        .bind(new.state.to_string())
+        .bind(new.input.to_string())
+        .bind(i64::from(new.trace))
+        .bind(new.started_at)
+        .bind(parent_id)
+        .bind(parent_effect)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    async fn lock_execution(&mut self, id: &str) -> Result<Option<ExecutionRecord>> {
+        let sql = format!("SELECT * FROM executions WHERE id = $1{}", self.for_update());
+        sqlx::query(&sql).bind(id).fetch_optional(&mut *self.inner).await?.as_ref().map(record).transpose()
+    }
+
+    async fn execution(&mut self, id: &str) -> Result<Option<ExecutionRecord>> {
+        sqlx::query("SELECT * FROM executions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *self.inner)
+            .await?
+            .as_ref()
+            .map(record)
+            .transpose()
+    }
+
+    async fn save_state(
+        &mut self,
+        id: &str,
+        status: &str,
+        state: &Value,
+        ended_at: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE executions SET status = $1, state = $2, ended_at = $3, error = $4 WHERE id = $5")
+            .bind(status)
+            .bind(state.to_string())
+            .bind(ended_at)
+            .bind(error)
+            .bind(id)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+
+    async fn append_history(&mut self, id: &str, entries: &[Value]) -> Result<i64> {
+        if entries.is_empty() {
+            let len: i64 = sqlx::query("SELECT history_len FROM executions WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *self.inner)
+                .await?
+                .try_get(0)?;
+            return Ok(len);
+        }
+        let start: i64 = sqlx::query("SELECT history_len FROM executions WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *self.inner)
+            .await?
+            .try_get(0)?;
+        for (offset, entry) in entries.iter().enumerate() {
+            sqlx::query("INSERT INTO execution_history (execution_id, seq, entry) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(start + offset as i64)
+                .bind(entry.to_string())
+                .execute(&mut *self.inner)
+                .await?;
+        }
+        let len = start + entries.len() as i64;
+        sqlx::query("UPDATE executions SET history_len = $1 WHERE id = $2")
+            .bind(len)
+            .bind(id)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(len)
+    }
+
+    async fn history(&mut self, id: &str) -> Result<Vec<Value>> {
+        let rows = sqlx::query("SELECT entry FROM execution_history WHERE execution_id = $1 ORDER BY seq")
+            .bind(id)
+            .fetch_all(&mut *self.inner)
+            .await?;
+        rows.iter().map(|row| Ok(serde_json::from_str(&row.try_get::<String, _>(0)?)?)).collect()
+    }
+
+    async fn list_executions(
+        &mut self,
+        workflow_id: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<ExecutionRecord>, i64)> {
+        let rows = sqlx::query(
+            "SELECT * FROM executions WHERE workflow_id = $1 ORDER BY started_at DESC, id LIMIT $2 OFFSET $3",
+        )
+        .bind(workflow_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM executions WHERE workflow_id = $1")
+            .bind(workflow_id)
+            .fetch_one(&mut *self.inner)
+            .await?
+            .try_get(0)?;
+        Ok((rows.iter().map(record).collect::<Result<_>>()?, total))
+    }
+
+    async fn request_cancel(&mut self, id: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE executions SET cancel_requested = 1 WHERE id = $1 AND status = 'Running'")
+            .bind(id)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn execution_counts(&mut self, workflow_id: &str) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'Failed' THEN 1 ELSE 0 END), 0) FROM executions WHERE workflow_id = $1",
+        )
+        .bind(workflow_id)
+        .fetch_one(&mut *self.inner)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    async fn count_by_status(&mut self, status: &str) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM executions WHERE status = $1")
+            .bind(status)
+            .fetch_one(&mut *self.inner)
+            .await?
+            .try_get(0)?)
+    }
+}

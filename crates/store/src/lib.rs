@@ -1,0 +1,36 @@
+//! Tessera's storage: narrow traits per aggregate, implemented once on sqlx's `Any` driver for both
+//! SQLite (a WAL file, the default) and PostgreSQL, composed in one transaction per change.
+
+mod db;
+pub mod executions;
+pub mod queue;
+pub mod security;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod workflows;
+
+pub use db::{Dialect, Store, Tx, redact_url};
+pub use executions::{ExecutionRecord, ExecutionStore, NewExecution};
+pub use queue::{NewTask, QueueStore, Task, TaskKind};
+pub use security::{ApiClient, AuditEntry, SecurityStore};
+pub use workflows::{WorkflowRecord, WorkflowStore, WorkflowVersion};
+
+/// What can go wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrating the database failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored JSON is unreadable: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("`{0}` is not a database URL Tessera can use: start it with sqlite:// or postgres://")]
+    UnsupportedUrl(String),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+}
+
+/// Storage results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

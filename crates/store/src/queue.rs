@@ -1,0 +1,149 @@
+//! The run queue: tasks that move executions forward (start, perform an action, fire a timer,
+//! deliver a result), claimed with leases so a node that dies loses nothing; its tasks are claimed
+//! again when their lease runs out. PostgreSQL nodes skip each other's locked rows.
+
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::db::Dialect;
+use crate::{Result, Tx};
+
+/// What a task does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskKind {
+    /// Apply an event to the execution (start, a timer, a delivered result).
+    Apply,
+    /// Perform an action, then apply its result.
+    Call,
+}
+
+impl TaskKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Apply => "apply",
+            TaskKind::Call => "call",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        if text == "call" { TaskKind::Call } else { TaskKind::Apply }
+    }
+}
+
+/// A task to enqueue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    pub execution_id: String,
+    pub kind: TaskKind,
+    pub payload: Value,
+    pub run_at: i64,
+    pub attempt: i64,
+}
+
+/// A claimed task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub id: String,
+    pub execution_id: String,
+    pub kind: TaskKind,
+    pub payload: Value,
+    pub run_at: i64,
+    pub attempt: i64,
+}
+
+/// The run queue.
+// Used on concrete types, where auto traits are known; no `Send` bound is needed.
+#[allow(async_fn_in_trait)]
+pub trait QueueStore {
+    async fn enqueue(&mut self, task: &NewTask) -> Result<String>;
+    /// Leases up to `limit` due tasks to `owner` until `lease_until`.
+    async fn claim(&mut self, owner: &str, now: i64, lease_until: i64, limit: i64) -> Result<Vec<Task>>;
+    /// Removes a finished task.
+    async fn finish(&mut self, id: &str) -> Result<()>;
+    /// Puts a task back to run at `run_at` as attempt `attempt`, releasing its lease.
+    async fn retry_later(&mut self, id: &str, run_at: i64, attempt: i64) -> Result<()>;
+    /// When the next task falls due, if any is queued.
+    async fn next_due(&mut self) -> Result<Option<i64>>;
+    /// Removes every task of an execution (it ended or was cancelled).
+    async fn drop_tasks_of(&mut self, execution_id: &str) -> Result<()>;
+    /// How many tasks are queued.
+    async fn queued(&mut self) -> Result<i64>;
+}
+
+fn task(row: &AnyRow) -> Result<Task> {
+    Ok(Task {
+        id: row.try_get("id")?,
+        execution_id: row.try_get("execution_id")?,
+        kind: TaskKind::parse(&row.try_get::<String, _>("kind")?),
+        payload: serde_json::from_str(&row.try_get::<String, _>("payload")?)?,
+        run_at: row.try_get("run_at")?,
+        attempt: row.try_get("attempt")?,
+    })
+}
+
+impl QueueStore for Tx {
+    async fn enqueue(&mut self, t: &NewTask) -> Result<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        sqlx::query(
+            "INSERT INTO tasks (id, execution_id, kind, payload, run_at, attempt) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&id)
+        .bind(&t.execution_id)
+        .bind(t.kind.as_str())
+        .bind(t.payload.to_string())
+        .bind(t.run_at)
+        .bind(t.attempt)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(id)
+    }
+
+    async fn claim(&mut self, owner: &str, now: i64, lease_until: i64, limit: i64) -> Result<Vec<Task>> {
+        let skip_locked = match self.dialect {
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE tasks SET lease_owner = $1, lease_until = $2 WHERE id IN \
+             (SELECT id FROM tasks WHERE run_at <= $3 AND lease_until <= $3 ORDER BY run_at, id LIMIT $4{skip_locked}) \
+             RETURNING id, execution_id, kind, payload, run_at, attempt"
+        );
+        let rows =
+            sqlx::query(&sql).bind(owner).bind(lease_until).bind(now).bind(limit).fetch_all(&mut *self.inner).await?;
+        let mut tasks: Vec<Task> = rows.iter().map(task).collect::<Result<_>>()?;
+        tasks.sort_by(|a, b| (a.run_at, &a.id).cmp(&(b.run_at, &b.id)));
+        Ok(tasks)
+    }
+
+    async fn finish(&mut self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM tasks WHERE id = $1").bind(id).execute(&mut *self.inner).await?;
+        Ok(())
+    }
+
+    async fn retry_later(&mut self, id: &str, run_at: i64, attempt: i64) -> Result<()> {
+        sqlx::query("UPDATE tasks SET run_at = $1, attempt = $2, lease_owner = NULL, lease_until = 0 WHERE id = $3")
+            .bind(run_at)
+            .bind(attempt)
+            .bind(id)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+
+    async fn next_due(&mut self) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT MIN(CASE WHEN lease_until > run_at THEN lease_until ELSE run_at END) FROM tasks")
+            .fetch_one(&mut *self.inner)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?)
+    }
+
+    async fn drop_tasks_of(&mut self, execution_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM tasks WHERE execution_id = $1").bind(execution_id).execute(&mut *self.inner).await?;
+        Ok(())
+    }
+
+    async fn queued(&mut self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM tasks").fetch_one(&mut *self.inner).await?.try_get(0)?)
+    }
+}
