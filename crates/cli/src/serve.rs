@@ -33,6 +33,10 @@ pub(crate) struct ServeArgs {
     /// Workers on this node.
     #[arg(long, env = "TESSERA_WORKERS")]
     workers: Option<usize>,
+    /// Seconds a claimed task stays this node's; a dead node's tasks are taken over after it.
+    /// Keep it above the longest action timeout.
+    #[arg(long, env = "TESSERA_LEASE_SECONDS")]
+    lease_seconds: Option<u64>,
 }
 
 /// The config file's fields.
@@ -43,6 +47,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database: Option<String>,
     workers: Option<usize>,
+    lease_seconds: Option<u64>,
     max_transitions: Option<u64>,
 }
 
@@ -63,6 +68,9 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     let mut engine_config = EngineConfig::default();
     if let Some(workers) = args.workers.or(file.workers) {
         engine_config.workers = workers;
+    }
+    if let Some(lease) = args.lease_seconds.or(file.lease_seconds) {
+        engine_config.lease = std::time::Duration::from_secs(lease.max(1));
     }
     if let Some(max) = file.max_transitions {
         engine_config.limits.max_transitions = max;

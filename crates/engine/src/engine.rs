@@ -58,6 +58,8 @@ pub struct Engine {
     pub(crate) actions: Actions,
     pub(crate) node: String,
     pub(crate) wake: Notify,
+    /// Tasks this node has finished, for operators and tests.
+    pub(crate) processed: std::sync::atomic::AtomicU64,
     /// Compiled programs by workflow and version: versions never change, so entries never go stale.
     programs: Mutex<HashMap<(String, i64), Arc<Program>>>,
 }
@@ -73,8 +75,14 @@ impl Engine {
             actions,
             node: format!("node-{}", uuid::Uuid::new_v4().simple()),
             wake: Notify::new(),
+            processed: std::sync::atomic::AtomicU64::new(0),
             programs: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// This node's name and how many tasks it has finished.
+    pub fn node_stats(&self) -> (String, u64) {
+        (self.node.clone(), self.processed.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// The store this engine runs on.

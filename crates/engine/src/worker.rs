@@ -47,6 +47,7 @@ impl Engine {
                 continue;
             }
             for task in tasks {
+                self.processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if let Err(error) = self.process(&task).await {
                     // The task keeps its lease and is claimed again when it runs out.
                     tracing::error!(%error, task = %task.id, execution = %task.execution_id, "task failed; it will be retried");

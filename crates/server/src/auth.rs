@@ -169,6 +169,12 @@ pub async fn ensure_admin(
     }
     let generated = secret.is_none();
     let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    // Nodes starting together on one new database race here: the one whose claim is stored creates
+    // the client; the others wait for its transaction and then find the claim taken.
+    let claim = uuid::Uuid::new_v4().simple().to_string();
+    if tx.setting_or_insert("admin-bootstrap", &claim).await? != claim {
+        return Ok(None);
+    }
     let secret = secret.unwrap_or_else(generate_secret);
     let client = ApiClient {
         id: id.clone(),

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 mod library;
+mod ops;
 mod shapes;
 mod workflows;
 
@@ -78,6 +79,8 @@ pub fn router(state: AppState) -> Router {
         .route("/tessera/v1/workflows/{id}/versions/diff", get(workflows::diff))
         .route("/tessera/v1/workflows/{id}/versions/{version}", get(workflows::version))
         .route("/tessera/v1/workflows/{id}/versions/{version}/rollback", post(workflows::rollback))
+        .route("/tessera/v1/workflows/{id}/execution-stats", get(ops::execution_stats))
+        .route("/tessera/v1/node", get(ops::node))
         .route("/oauth/token", post(auth::token))
         .route("/health", get(|| async { "ok" }))
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "no-route", "no such API path") })

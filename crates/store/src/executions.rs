@@ -72,6 +72,8 @@ pub trait ExecutionStore {
     async fn request_cancel(&mut self, id: &str) -> Result<bool>;
     /// A workflow's executions in all, and how many failed.
     async fn execution_counts(&mut self, workflow_id: &str) -> Result<(i64, i64)>;
+    /// A workflow's executions counted by status.
+    async fn status_counts(&mut self, workflow_id: &str) -> Result<Vec<(String, i64)>>;
     /// How many executions have this status.
     async fn count_by_status(&mut self, status: &str) -> Result<i64>;
 }
@@ -231,6 +233,16 @@ impl ExecutionStore for Tx {
         .fetch_one(&mut *self.inner)
         .await?;
         Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    async fn status_counts(&mut self, workflow_id: &str) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) FROM executions WHERE workflow_id = $1 GROUP BY status ORDER BY status",
+        )
+        .bind(workflow_id)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
     }
 
     async fn count_by_status(&mut self, status: &str) -> Result<i64> {
