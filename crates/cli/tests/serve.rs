@@ -1,0 +1,102 @@
+//! `tessera serve` as scripts and containers run it: configured by a TOML file and `TESSERA_*`
+//! variables (flags > environment > file), the first admin client from the environment, a clear
+//! refusal of a bad config, and SIGTERM draining the workers to a clean exit.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tessera-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn config_file_environment_and_sigterm() {
+    let dir = temp_dir("config");
+    let (file_port, env_port) = (free_port(), free_port());
+    let config = dir.join("tessera.toml");
+    std::fs::write(
+        &config,
+        format!("listen = \"127.0.0.1:{file_port}\"\ndata_dir = \"{}\"\nworkers = 2\n", dir.join("data").display()),
+    )
+    .unwrap();
+    // The environment wins over the file for the address; the data directory comes from the file.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("TESSERA_LISTEN", format!("127.0.0.1:{env_port}"))
+        .env("TESSERA_ADMIN_CLIENT_ID", "ops")
+        .env("TESSERA_ADMIN_CLIENT_SECRET", "given-secret")
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains(&format!("listening on http://127.0.0.1:{env_port}")), "{first}");
+    assert!(first.contains(&dir.join("data").join("tessera.db").display().to_string()), "{first}");
+    assert!(!first.contains("given-secret"), "a given secret is never printed");
+    assert!(dir.join("data/tessera.db").exists(), "the SQLite file is created on first start");
+
+    // The admin client from the environment can get a token.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let body: serde_json::Value = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{env_port}/oauth/token"))
+            .form(&[("grant_type", "client_credentials"), ("client_id", "ops"), ("client_secret", "given-secret")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(body["token_type"], "bearer", "{body}");
+    assert_eq!(body["scope"], "sp:scopes:all", "{body}");
+
+    // SIGTERM: the server stops accepting, the workers drain, the process exits 0.
+    let started = Instant::now();
+    unsafe_free_kill(child.id(), "TERM");
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(rest.contains("Tessera stopped."), "{rest}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Sends a signal with the `kill` command (no unsafe code needed).
+fn unsafe_free_kill(pid: u32, signal: &str) {
+    let status = Command::new("kill").args([format!("-{signal}"), pid.to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_bad_config_is_refused_with_the_reason() {
+    let dir = temp_dir("bad");
+    let config = dir.join("tessera.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:1\"\nwokers = 2\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera")).args(["serve", "--config"]).arg(&config).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is not a valid Tessera config") && stderr.contains("wokers"), "{stderr}");
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--database", "mysql://x:secret@h/db"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("start it with sqlite:// or postgres://") && !stderr.contains("secret"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
