@@ -27,7 +27,8 @@ pub(crate) struct ServeArgs {
     /// A PostgreSQL URL (`postgres://user:pass@host/db`) to use instead of the local SQLite file.
     #[arg(long, env = "TESSERA_DATABASE", hide_env_values = true)]
     database: Option<String>,
-    /// A TOML file with any of: listen, data_dir, database, workers, max_transitions.
+    /// A TOML file with any of: listen, data_dir, database, workers, lease_seconds, max_transitions,
+    /// max_loop_items, max_wait, max_state_bytes, max_definition_bytes, http_timeout, http_allow.
     #[arg(long, env = "TESSERA_CONFIG")]
     config: Option<PathBuf>,
     /// Workers on this node.
@@ -48,7 +49,16 @@ struct FileConfig {
     database: Option<String>,
     workers: Option<usize>,
     lease_seconds: Option<u64>,
+    /// Guard rails: steps per execution, items per loop, the longest wait, the largest execution
+    /// state, the largest definition, and the default timeout of an HTTP action.
     max_transitions: Option<u64>,
+    max_loop_items: Option<usize>,
+    max_wait: Option<String>,
+    max_state_bytes: Option<usize>,
+    max_definition_bytes: Option<usize>,
+    http_timeout: Option<String>,
+    /// Addresses (CIDR) the HTTP action may reach although they are link-local or metadata addresses.
+    http_allow: Option<Vec<String>>,
 }
 
 fn read_config(path: &Path) -> Result<FileConfig> {
@@ -75,6 +85,27 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     if let Some(max) = file.max_transitions {
         engine_config.limits.max_transitions = max;
     }
+    if let Some(max) = file.max_loop_items {
+        engine_config.limits.max_loop_items = max;
+    }
+    if let Some(max) = &file.max_wait {
+        engine_config.limits.max_wait_seconds = duration(max, "max_wait")?.as_secs();
+    }
+    if let Some(max) = file.max_state_bytes {
+        engine_config.max_state_bytes = max;
+    }
+    if let Some(timeout) = &file.http_timeout {
+        engine_config.http.default_timeout = Duration::from_secs(duration(timeout, "http_timeout")?.as_secs().max(1));
+    }
+    for cidr in file.http_allow.iter().flatten() {
+        let net = cidr
+            .parse()
+            .with_context(|| format!("http_allow: `{cidr}` is not an address range such as 169.254.169.254/32"))?;
+        engine_config.http.allow_addresses.push(net);
+    }
+    let api_limits = ApiLimits {
+        max_definition_bytes: file.max_definition_bytes.unwrap_or(ApiLimits::default().max_definition_bytes),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
@@ -83,11 +114,21 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         .with_target(false)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(listen, &data_dir, database.as_deref(), engine_config))?;
+    runtime.block_on(serve(listen, &data_dir, database.as_deref(), engine_config, api_limits))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(listen: SocketAddr, data_dir: &Path, database: Option<&str>, config: EngineConfig) -> Result<()> {
+fn duration(text: &str, name: &str) -> Result<tessera_model::Duration> {
+    text.parse().with_context(|| format!("{name}: `{text}` is not a duration such as 30s, 10m or 7d"))
+}
+
+async fn serve(
+    listen: SocketAddr,
+    data_dir: &Path,
+    database: Option<&str>,
+    config: EngineConfig,
+    limits: ApiLimits,
+) -> Result<()> {
     let store = match database {
         Some(url) => Store::connect(url)
             .await
@@ -111,7 +152,7 @@ async fn serve(listen: SocketAddr, data_dir: &Path, database: Option<&str>, conf
     let engine = Engine::new(store.clone(), clock, config);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers = engine.spawn_workers(stopped);
-    let state = AppState { engine: engine.clone(), auth, limits: ApiLimits::default() };
+    let state = AppState { engine: engine.clone(), auth, limits };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let where_ = match database {
         Some(url) => tessera_store::redact_url(url),

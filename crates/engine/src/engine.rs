@@ -33,6 +33,8 @@ pub struct EngineConfig {
     /// The longest an idle worker sleeps before looking for due tasks again.
     pub poll: Duration,
     pub limits: Limits,
+    /// The largest an execution's stored state (its data document) may grow, in bytes.
+    pub max_state_bytes: usize,
     pub http: HttpConfig,
 }
 
@@ -44,6 +46,7 @@ impl Default for EngineConfig {
             batch: 16,
             poll: Duration::from_millis(250),
             limits: Limits::default(),
+            max_state_bytes: 4 * 1024 * 1024,
             http: HttpConfig::default(),
         }
     }
@@ -204,10 +207,20 @@ impl Engine {
                 return self.finish_only(tx, task).await;
             }
         };
+        let mut state = serde_json::to_value(&run)?;
+        let size = state.to_string().len();
+        if size > self.config.max_state_bytes {
+            run.terminate(format!(
+                "terminated: the execution's data grew to {size} bytes, over the limit of {} bytes (max_state_bytes)",
+                self.config.max_state_bytes
+            ));
+            state = serde_json::to_value(&run)?;
+        }
         let entries: Vec<Value> = step.history.iter().map(serde_json::to_value).collect::<Result<_, _>>()?;
         tx.append_history(execution_id, &entries).await?;
         let mut queued_now = false;
-        for effect in step.effects {
+        let effects = if run.status.is_final() { Vec::new() } else { step.effects };
+        for effect in effects {
             queued_now |= self.schedule(&mut tx, &execution, effect, now.timestamp_millis()).await?;
         }
         let ended = run.status.is_final();
@@ -220,8 +233,7 @@ impl Engine {
         }
         let error = describe_end(&run.status);
         let ended_at = ended.then(|| now.timestamp_millis());
-        tx.save_state(execution_id, run.status.label(), &serde_json::to_value(&run)?, ended_at, error.as_deref())
-            .await?;
+        tx.save_state(execution_id, run.status.label(), &state, ended_at, error.as_deref()).await?;
         if let Some(task) = task {
             tx.finish(&task.id).await?;
         }

@@ -357,3 +357,43 @@ async fn an_action_in_flight_when_its_worker_died_is_repeated_with_the_same_key(
         assert_eq!(keys, [format!("{id}/0/0")], "{kind}");
     }
 }
+
+#[tokio::test]
+async fn guard_rails_end_the_execution_with_a_clear_reason() {
+    for (kind, store) in stores().await {
+        let clock = Arc::new(ManualClock::new(t0()));
+        let mut config = EngineConfig { max_state_bytes: 2_000, ..EngineConfig::default() };
+        config.limits.max_transitions = 50;
+        let f = Fixture { engine: Engine::new(store.clone(), clock.clone(), config), clock, store };
+        let grow = f
+            .workflow(
+                "w-grow",
+                json!({"name": "Grow", "definition": {"start": "Big", "steps": {
+                    "Big": {"type": "Mutation", "attributes": {"variables": [{"name": "copy", "variableA.$": "$.trigger"}]}, "nextStep": "Done"},
+                    "Done": {"type": "success"}}}}),
+            )
+            .await;
+        let id = f.start(&grow, json!({"blob": "x".repeat(1_500)})).await;
+        f.engine.run_due().await.unwrap();
+        let big = f.execution(&id).await;
+        assert_eq!(big.status, "Failed", "{kind}");
+        assert!(
+            big.error.as_deref().unwrap().contains("over the limit of 2000 bytes (max_state_bytes)"),
+            "{kind}: {:?}",
+            big.error
+        );
+        let spin = f
+            .workflow(
+                "w-spin",
+                json!({"name": "Spin", "definition": {"start": "Again", "steps": {
+                    "Again": {"type": "choice", "choiceList": [{"comparator": "IsNull", "variableA.$": "$.trigger.stop", "nextStep": "Again"}], "defaultStep": "Done"},
+                    "Done": {"type": "success"}}}}),
+            )
+            .await;
+        let id = f.start(&spin, json!({})).await;
+        f.engine.run_due().await.unwrap();
+        let spun = f.execution(&id).await;
+        assert_eq!(spun.status, "Failed", "{kind}");
+        assert!(spun.error.as_deref().unwrap().contains("max-transitions limit"), "{kind}: {:?}", spun.error);
+    }
+}

@@ -119,6 +119,19 @@ impl Run {
         }
     }
 
+    /// Ends the run because a guard rail outside the interpreter was hit; the step outputs are
+    /// dropped (the trigger input is kept) so the stored state stays small.
+    pub fn terminate(&mut self, reason: String) {
+        let trigger = self.main.doc.get("trigger").cloned().unwrap_or(Value::Null);
+        let mut doc = Map::new();
+        doc.insert("trigger".into(), trigger);
+        self.main = Thread {
+            doc: Value::Object(doc),
+            cursor: Cursor::Ended(End::Error { step: String::new(), error: reason.clone() }),
+        };
+        self.status = Status::Terminated { reason };
+    }
+
     /// The data document of the top level: the trigger input and every step's output.
     pub fn document(&self) -> &Value {
         &self.main.doc
