@@ -193,7 +193,7 @@ impl Engine {
         };
         let mut run: Run = serde_json::from_value(execution.state.clone())?;
         let event = match delivery {
-            Delivery::Start { .. } => delivery.into_event(),
+            Delivery::Start { .. } | Delivery::Cancel { .. } => delivery.into_event(),
             _ if execution.cancel_requested => {
                 tessera_flow::interp::Event::Cancel { reason: "cancelled on request".into() }
             }

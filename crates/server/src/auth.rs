@@ -216,8 +216,15 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<TokenRequest>,
+    form: Result<axum::Form<TokenRequest>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    let Ok(axum::Form(form)) = form else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "send the token request as application/x-www-form-urlencoded (RFC 6749 §4.4.2)",
+        );
+    };
     if form.grant_type.as_deref() != Some("client_credentials") {
         return oauth_error(
             StatusCode::BAD_REQUEST,

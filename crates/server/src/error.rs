@@ -3,8 +3,11 @@
 //! and, for invalid definitions, every validation error with its JSON pointer.
 
 use axum::Json;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tessera_flow::Diagnostic;
 
@@ -114,3 +117,59 @@ impl From<tessera_engine::Error> for ApiError {
 
 /// API results.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// An extractor's refusal (a body that is not JSON, a query or path segment of the wrong type) in
+/// the API's error shape instead of axum's plain text.
+fn refused(status: StatusCode, text: String) -> ApiError {
+    let code = match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
+        _ => "bad-request",
+    };
+    ApiError::new(status, code, text)
+}
+
+/// `axum::Json` whose refusals are [`ApiError`]s.
+#[derive(Debug)]
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(refused(rejection.status(), rejection.body_text())),
+        }
+    }
+}
+
+/// `axum::extract::Query` whose refusals are [`ApiError`]s.
+#[derive(Debug)]
+pub(crate) struct QueryParams<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(refused(rejection.status(), rejection.body_text())),
+        }
+    }
+}
+
+/// `axum::extract::Path` whose refusals are [`ApiError`]s.
+#[derive(Debug)]
+pub(crate) struct PathParams<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(refused(rejection.status(), rejection.body_text())),
+        }
+    }
+}

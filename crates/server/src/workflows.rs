@@ -2,7 +2,7 @@
 //! rollback under `/tessera/v1/workflows/{id}/versions`. Every change is audited in its transaction.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use tessera_store::{ExecutionStore, SecurityStore, Tx, WorkflowRecord, WorkflowS
 
 use crate::AppState;
 use crate::auth::{EXECUTION_MANAGE, Principal, WORKFLOW_MANAGE, WORKFLOW_READ};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, JsonBody, PathParams, QueryParams};
 use crate::shapes;
 
 /// `limit` and `offset`, as ISC pages lists.
@@ -53,6 +53,23 @@ fn validate(state: &AppState, document: &Value) -> ApiResult<()> {
     Workflow::from_document(document.clone()).map(|_| ()).map_err(ApiError::invalid_workflow)
 }
 
+/// The `name` a stored document must have.
+fn name_of(document: &Value) -> ApiResult<String> {
+    match document.get("name") {
+        Some(Value::String(name)) => Ok(name.clone()),
+        _ => Err(ApiError::bad_request("a workflow needs a `name`")),
+    }
+}
+
+/// `enabled` or `trace` from a body: absent or null leaves it as it is; anything but a boolean is refused.
+fn flag(body: &Value, name: &str) -> ApiResult<Option<bool>> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(value)) => Ok(Some(*value)),
+        Some(other) => Err(ApiError::bad_request(format!("`{name}` must be true or false, not {other}"))),
+    }
+}
+
 async fn respond(tx: &mut Tx, record: &WorkflowRecord) -> ApiResult<Value> {
     let counts = tx.execution_counts(&record.id).await?;
     Ok(shapes::workflow(record, counts))
@@ -65,21 +82,20 @@ async fn load(tx: &mut Tx, id: &str) -> ApiResult<WorkflowRecord> {
 pub(crate) async fn create(
     State(state): State<AppState>,
     principal: Principal,
-    Json(body): Json<Value>,
+    JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     principal.require(WORKFLOW_MANAGE)?;
     let document = shapes::document(&body);
-    let Some(name) = document.get("name").and_then(Value::as_str).map(str::to_owned) else {
-        return Err(ApiError::bad_request("a workflow needs a `name`"));
-    };
+    let name = name_of(&document)?;
+    let (enabled, trace) = (flag(&body, "enabled")?, flag(&body, "trace")?);
     validate(&state, &document)?;
     let now = state.now_ms();
     let record = WorkflowRecord {
         id: uuid::Uuid::now_v7().to_string(),
         name,
         latest_version: 1,
-        enabled: body.get("enabled").and_then(Value::as_bool).unwrap_or(false),
-        trace: body.get("trace").and_then(Value::as_bool).unwrap_or(false),
+        enabled: enabled.unwrap_or(false),
+        trace: trace.unwrap_or(false),
         created_at: now,
         modified_at: now,
         creator: principal.actor(),
@@ -104,7 +120,7 @@ pub(crate) async fn create(
 pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
-    Query(page): Query<Page>,
+    QueryParams(page): QueryParams<Page>,
 ) -> ApiResult<Response> {
     principal.require(WORKFLOW_READ)?;
     let (limit, offset) = page.bounds()?;
@@ -120,7 +136,7 @@ pub(crate) async fn list(
 pub(crate) async fn get(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
     principal.require(WORKFLOW_READ)?;
     let mut tx = state.begin().await?;
@@ -166,16 +182,13 @@ async fn change(
 pub(crate) async fn update(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
-    Json(body): Json<Value>,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     principal.require(WORKFLOW_MANAGE)?;
     let document = shapes::document(&body);
-    if document.get("name").and_then(Value::as_str).is_none() {
-        return Err(ApiError::bad_request("a workflow needs a `name`"));
-    }
-    let enabled = body.get("enabled").and_then(Value::as_bool);
-    let trace = body.get("trace").and_then(Value::as_bool);
+    name_of(&document)?;
+    let (enabled, trace) = (flag(&body, "enabled")?, flag(&body, "trace")?);
     Ok(Json(change(&state, &principal, &id, document, enabled, trace, "updated").await?))
 }
 
@@ -183,8 +196,8 @@ pub(crate) async fn update(
 pub(crate) async fn patch(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
-    Json(body): Json<Value>,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     principal.require(WORKFLOW_MANAGE)?;
     let operations: json_patch::Patch = serde_json::from_value(body)
@@ -198,15 +211,16 @@ pub(crate) async fn patch(
     view["trace"] = json!(current.trace);
     json_patch::patch(&mut view, &operations)
         .map_err(|e| ApiError::bad_request(format!("the patch does not apply: {e}")))?;
-    let enabled = view.get("enabled").and_then(Value::as_bool);
-    let trace = view.get("trace").and_then(Value::as_bool);
-    Ok(Json(change(&state, &principal, &id, shapes::document(&view), enabled, trace, "patched").await?))
+    let (enabled, trace) = (flag(&view, "enabled")?, flag(&view, "trace")?);
+    let document = shapes::document(&view);
+    name_of(&document)?;
+    Ok(Json(change(&state, &principal, &id, document, enabled, trace, "patched").await?))
 }
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
     principal.require(WORKFLOW_MANAGE)?;
     let now = state.now_ms();
@@ -224,8 +238,8 @@ pub(crate) async fn delete(
 pub(crate) async fn test(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
-    Json(body): Json<Value>,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     principal.require(WORKFLOW_MANAGE)?;
     let Some(input) = body.get("input").filter(|i| i.is_object()).cloned() else {
@@ -252,8 +266,8 @@ pub(crate) async fn test(
 pub(crate) async fn executions(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
-    Query(page): Query<Page>,
+    PathParams(id): PathParams<String>,
+    QueryParams(page): QueryParams<Page>,
 ) -> ApiResult<Response> {
     principal.require(crate::auth::EXECUTION_READ)?;
     let (limit, offset) = page.bounds()?;
@@ -267,7 +281,7 @@ pub(crate) async fn executions(
 pub(crate) async fn versions(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
     principal.require(WORKFLOW_READ)?;
     let mut tx = state.begin().await?;
@@ -285,10 +299,11 @@ pub(crate) async fn versions(
 pub(crate) async fn version(
     State(state): State<AppState>,
     principal: Principal,
-    Path((id, number)): Path<(String, i64)>,
+    PathParams((id, number)): PathParams<(String, i64)>,
 ) -> ApiResult<Json<Value>> {
     principal.require(WORKFLOW_READ)?;
     let mut tx = state.begin().await?;
+    load(&mut tx, &id).await?;
     let version = tx
         .version(&id, number)
         .await?
@@ -308,11 +323,12 @@ pub(crate) struct DiffQuery {
 pub(crate) async fn diff(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
-    Query(q): Query<DiffQuery>,
+    PathParams(id): PathParams<String>,
+    QueryParams(q): QueryParams<DiffQuery>,
 ) -> ApiResult<Json<Value>> {
     principal.require(WORKFLOW_READ)?;
     let mut tx = state.begin().await?;
+    load(&mut tx, &id).await?;
     let mut text = Vec::new();
     for number in [q.from, q.to] {
         let version = tx
@@ -332,7 +348,7 @@ pub(crate) async fn diff(
 pub(crate) async fn rollback(
     State(state): State<AppState>,
     principal: Principal,
-    Path((id, number)): Path<(String, i64)>,
+    PathParams((id, number)): PathParams<(String, i64)>,
 ) -> ApiResult<Json<Value>> {
     principal.require(WORKFLOW_MANAGE)?;
     let old = {
@@ -349,7 +365,7 @@ pub(crate) async fn rollback(
 pub(crate) async fn cancel(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
     principal.require(EXECUTION_MANAGE)?;
     let now = state.now_ms();

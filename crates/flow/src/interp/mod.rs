@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use redact::{is_secret_key, redact};
+pub use redact::{is_secret_key, redact, redact_with};
 pub use state::{Cursor, Run, Status, Thread};
 
 use crate::program::Program;

@@ -10,8 +10,16 @@ const MIN_TRACKED: usize = 8;
 
 /// `value` with every secret masked; secrets are found in `value` itself and in `doc`.
 pub fn redact(value: &Value, doc: &Value) -> Value {
+    redact_with(value, &[doc])
+}
+
+/// `value` with every secret masked; secrets are found in `value` and in each of `sources` (the
+/// data document, and for an action's output the inputs it was called with).
+pub fn redact_with(value: &Value, sources: &[&Value]) -> Value {
     let mut known = Vec::new();
-    collect(doc, &mut known);
+    for source in sources {
+        collect(source, &mut known);
+    }
     collect(value, &mut known);
     known.sort_by_key(|s| std::cmp::Reverse(s.len()));
     known.dedup();

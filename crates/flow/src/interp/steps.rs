@@ -114,7 +114,16 @@ fn deliver(
                 (Behaviour::Sleep, _) => Outcome::Waited { seconds: (ctx.now - started).num_seconds().max(0) as u64 },
                 _ => Outcome::Completed,
             };
-            let traced = output.as_ref().filter(|_| ctx.options.trace).map(|o| redact(o, &thread.doc));
+            // A service may echo a credential it was sent: the call's own inputs are secret sources too.
+            let traced = output.as_ref().filter(|_| ctx.options.trace).map(|o| {
+                let inputs = match &step.kind {
+                    StepKind::Action { inputs, .. } => {
+                        inputs.eval(&thread.doc, ctx.now).map(Value::Object).unwrap_or(Value::Null)
+                    }
+                    _ => Value::Null,
+                };
+                super::redact_with(o, &[&thread.doc, &inputs])
+            });
             if let Some(output) = output {
                 set_output(&mut thread.doc, &step.key, output);
             }

@@ -1,0 +1,14 @@
+//! Tessera's HTTP API over real HTTP on loopback, against SQLite and (when available) PostgreSQL:
+//! OAuth2 client credentials and scopes, workflow CRUD and versions, test executions, the audit log,
+//! the workflow library, and what trace records.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod audit;
+mod auth;
+mod common;
+mod executions;
+mod library;
+mod trace;
+mod versions;
+mod workflows;
