@@ -20,8 +20,10 @@ use serde_json::{Value, json};
 
 const ADMIN_ID: &str = "kill-test-admin";
 const ADMIN_SECRET: &str = "kill-test-secret-not-used-elsewhere";
-/// Workers per node, and so the most calls one node can have in flight at a kill.
+/// Workers per node, and the tasks each claims at once: a worker runs its batch's calls
+/// concurrently, so up to `WORKERS * BATCH` calls can be in flight when a node is killed.
 const WORKERS: usize = 4;
+const BATCH: usize = 16;
 
 /// Keys the service saw, in order.
 #[derive(Clone, Default)]
@@ -302,7 +304,7 @@ async fn scenario(label: &str, database: Option<String>, node_count: usize, exec
     assert_eq!(seen.len(), executions * 4, "{label}: one key per call (first call + three items)");
     assert!(seen.keys().all(|k| k.ends_with("/0")), "{label}: no call needed a second attempt");
     let repeats = keys.len() - seen.len();
-    let in_flight_bound = if node_count == 1 { kills * WORKERS } else { WORKERS };
+    let in_flight_bound = if node_count == 1 { kills * WORKERS * BATCH } else { WORKERS * BATCH };
     eprintln!(
         "{label}: {} calls, {} distinct keys, {repeats} repeated (bound {in_flight_bound})",
         keys.len(),

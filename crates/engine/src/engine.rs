@@ -173,22 +173,39 @@ impl Engine {
 
     /// Applies `delivery` to an execution and, in the same transaction, removes `task`.
     pub(crate) async fn apply(&self, task: Option<&Task>, execution_id: &str, delivery: Delivery) -> Result<()> {
-        let now = self.clock.now();
         let mut tx = self.store.begin().await?;
+        let queued_now = self.apply_in(&mut tx, task, execution_id, delivery).await?;
+        tx.commit().await?;
+        if queued_now {
+            self.notify();
+        }
+        Ok(())
+    }
+
+    /// [`Engine::apply`] inside the caller's transaction, so several transitions can share one
+    /// commit. Returns whether it queued work that is due at once.
+    pub(crate) async fn apply_in(
+        &self,
+        tx: &mut Tx,
+        task: Option<&Task>,
+        execution_id: &str,
+        delivery: Delivery,
+    ) -> Result<bool> {
+        let now = self.clock.now();
         let Some(execution) = tx.lock_execution(execution_id).await? else {
-            return self.finish_only(tx, task).await;
+            return finish_only(tx, task).await;
         };
         if execution.status != "Running" {
-            return self.finish_only(tx, task).await;
+            return finish_only(tx, task).await;
         }
-        let program = match self.program(&mut tx, &execution.workflow_id, execution.version).await {
+        let program = match self.program(tx, &execution.workflow_id, execution.version).await {
             Ok(program) => program,
             Err(error) => {
                 let message = error.to_string();
                 tx.save_state(execution_id, "Failed", &execution.state, Some(now.timestamp_millis()), Some(&message))
                     .await?;
                 tx.drop_tasks_of(execution_id).await?;
-                return Ok(tx.commit().await?);
+                return finish_only(tx, task).await;
             }
         };
         let mut run: Run = serde_json::from_value(execution.state.clone())?;
@@ -204,7 +221,7 @@ impl Engine {
             Ok(step) => step,
             // A stale or repeated delivery: the transition it would make has already been made.
             Err(InterpError::UnknownEffect(_) | InterpError::Ended(_) | InterpError::AlreadyStarted) => {
-                return self.finish_only(tx, task).await;
+                return finish_only(tx, task).await;
             }
         };
         let mut state = serde_json::to_value(&run)?;
@@ -221,13 +238,13 @@ impl Engine {
         let mut queued_now = false;
         let effects = if run.status.is_final() { Vec::new() } else { step.effects };
         for effect in effects {
-            queued_now |= self.schedule(&mut tx, &execution, effect, now.timestamp_millis()).await?;
+            queued_now |= self.schedule(tx, &execution, effect, now.timestamp_millis()).await?;
         }
         let ended = run.status.is_final();
         if ended {
             tx.drop_tasks_of(execution_id).await?;
             if let Some(parent) = &execution.parent_id {
-                self.report_to_parent(&mut tx, &execution, parent, &run).await?;
+                self.report_to_parent(tx, &execution, parent, &run).await?;
                 queued_now = true;
             }
         }
@@ -237,18 +254,7 @@ impl Engine {
         if let Some(task) = task {
             tx.finish(&task.id).await?;
         }
-        tx.commit().await?;
-        if queued_now {
-            self.notify();
-        }
-        Ok(())
-    }
-
-    async fn finish_only(&self, mut tx: Tx, task: Option<&Task>) -> Result<()> {
-        if let Some(task) = task {
-            tx.finish(&task.id).await?;
-        }
-        Ok(tx.commit().await?)
+        Ok(queued_now)
     }
 
     /// Queues what an effect needs; returns whether something is due at once.
@@ -318,6 +324,14 @@ impl Engine {
         .await?;
         Ok(())
     }
+}
+
+/// Removes a task whose delivery has nothing left to do.
+async fn finish_only(tx: &mut Tx, task: Option<&Task>) -> Result<bool> {
+    if let Some(task) = task {
+        tx.finish(&task.id).await?;
+    }
+    Ok(false)
 }
 
 /// The error text of an ended run, for the execution record.

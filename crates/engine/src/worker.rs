@@ -9,6 +9,15 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::delivery::{Call, Delivery, effect_key};
+
+/// Where a task stands once its action, if it had one, has run.
+#[derive(Debug, Clone)]
+enum Outcome {
+    /// Apply this to the execution (and remove the task).
+    Apply(Delivery),
+    /// Try the action again at `run_at`, as attempt `attempt`.
+    RetryAt { run_at: i64, attempt: i64 },
+}
 use crate::{Engine, Result};
 
 impl Engine {
@@ -46,13 +55,8 @@ impl Engine {
                 }
                 continue;
             }
-            for task in tasks {
-                self.processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if let Err(error) = self.process(&task).await {
-                    // The task keeps its lease and is claimed again when it runs out.
-                    tracing::error!(%error, task = %task.id, execution = %task.execution_id, "task failed; it will be retried");
-                }
-            }
+            self.processed.fetch_add(tasks.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            self.process_batch(&tasks).await;
         }
     }
 
@@ -92,7 +96,87 @@ impl Engine {
         }
     }
 
+    /// Runs a claimed batch with one commit: the batch's actions run concurrently, then every
+    /// transition is applied in a single transaction (one fsync for the lot). If that transaction
+    /// fails, each outcome is applied on its own, so one bad task cannot hold the others back.
+    async fn process_batch(&self, tasks: &[Task]) {
+        let outcomes = futures_util::future::join_all(tasks.iter().map(|task| self.outcome(task))).await;
+        let mut ready = Vec::with_capacity(tasks.len());
+        for (task, outcome) in tasks.iter().zip(outcomes) {
+            match outcome {
+                Ok(outcome) => ready.push((task, outcome)),
+                // The task keeps its lease and is claimed again when it runs out.
+                Err(error) => {
+                    tracing::error!(%error, task = %task.id, execution = %task.execution_id, "task failed; it will be retried")
+                }
+            }
+        }
+        let together = async {
+            let mut tx = self.store.begin().await?;
+            let mut queued_now = false;
+            for (task, outcome) in &ready {
+                queued_now |= self.settle(&mut tx, task, outcome.clone()).await?;
+            }
+            tx.commit().await?;
+            Result::<bool>::Ok(queued_now)
+        };
+        match together.await {
+            Ok(queued_now) => {
+                if queued_now {
+                    self.notify();
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, tasks = ready.len(), "applying the batch together failed; applying one by one");
+                for (task, outcome) in ready {
+                    let alone = async {
+                        let mut tx = self.store.begin().await?;
+                        let queued_now = self.settle(&mut tx, task, outcome).await?;
+                        tx.commit().await?;
+                        Result::<bool>::Ok(queued_now)
+                    };
+                    match alone.await {
+                        Ok(true) => self.notify(),
+                        Ok(false) => {}
+                        Err(error) => tracing::error!(%error, task = %task.id, "task failed; it will be retried"),
+                    }
+                }
+            }
+        }
+    }
+
+    /// What a task comes to once its action (if any) has run.
+    async fn outcome(&self, task: &Task) -> Result<Outcome> {
+        match task.kind {
+            TaskKind::Apply => Ok(Outcome::Apply(serde_json::from_value(task.payload.clone())?)),
+            TaskKind::Call => self.call_outcome(task).await,
+        }
+    }
+
+    /// Records an outcome in `tx`; returns whether work is due at once.
+    async fn settle(&self, tx: &mut tessera_store::Tx, task: &Task, outcome: Outcome) -> Result<bool> {
+        match outcome {
+            Outcome::Apply(delivery) => self.apply_in(tx, Some(task), &task.execution_id, delivery).await,
+            Outcome::RetryAt { run_at, attempt } => {
+                tx.retry_later(&task.id, run_at, attempt).await?;
+                Ok(false)
+            }
+        }
+    }
+
     async fn call(&self, task: &Task) -> Result<()> {
+        match self.call_outcome(task).await? {
+            Outcome::Apply(delivery) => self.apply(Some(task), &task.execution_id, delivery).await,
+            Outcome::RetryAt { run_at, attempt } => {
+                let mut tx = self.store.begin().await?;
+                tx.retry_later(&task.id, run_at, attempt).await?;
+                Ok(tx.commit().await?)
+            }
+        }
+    }
+
+    /// Performs a call task's action and decides what follows: a result to apply, or a retry.
+    async fn call_outcome(&self, task: &Task) -> Result<Outcome> {
         let call: Call = serde_json::from_value(task.payload.clone())?;
         // A cancelled or ended execution performs nothing more.
         let running = {
@@ -102,26 +186,26 @@ impl Engine {
             execution.is_some_and(|e| e.status == "Running" && !e.cancel_requested)
         };
         if !running {
-            let delivery = Delivery::Failed { id: call.id, error: "the execution is no longer running".into() };
-            return self.apply(Some(task), &task.execution_id, delivery).await;
+            return Ok(Outcome::Apply(Delivery::Failed {
+                id: call.id,
+                error: "the execution is no longer running".into(),
+            }));
         }
         let key = format!("{}/{}/{}", task.execution_id, effect_key(&call.id), task.attempt);
         match self.actions.perform(&call.action, &call.input, &key).await {
-            Ok(output) => self.apply(Some(task), &task.execution_id, Delivery::Completed { id: call.id, output }).await,
+            Ok(output) => Ok(Outcome::Apply(Delivery::Completed { id: call.id, output })),
             Err(error) => {
                 let attempt = u32::try_from(task.attempt).unwrap_or(u32::MAX);
                 match call.retry.filter(|_| error.retryable).and_then(|policy| policy.delay_after(attempt)) {
                     Some(delay) => {
                         tracing::info!(execution = %task.execution_id, step = %call.step, attempt, %error, "retrying");
-                        let mut tx = self.store.begin().await?;
-                        tx.retry_later(&task.id, self.now_ms() + delay as i64 * 1000, task.attempt + 1).await?;
-                        Ok(tx.commit().await?)
+                        Ok(Outcome::RetryAt { run_at: self.now_ms() + delay as i64 * 1000, attempt: task.attempt + 1 })
                     }
                     None => {
                         let attempts = task.attempt + 1;
                         let error =
                             if attempts > 1 { format!("{error} (after {attempts} attempts)") } else { error.message };
-                        self.apply(Some(task), &task.execution_id, Delivery::Failed { id: call.id, error }).await
+                        Ok(Outcome::Apply(Delivery::Failed { id: call.id, error }))
                     }
                 }
             }

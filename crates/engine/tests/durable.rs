@@ -288,7 +288,7 @@ async fn cancelling_stops_the_execution_at_the_next_step_boundary() {
         let cancelled = f.execution(&id).await;
         assert_eq!(
             (cancelled.status.as_str(), cancelled.error.as_deref()),
-            ("Canceled", Some("cancelled on request")),
+            ("Canceled", Some("no longer needed")),
             "{kind}"
         );
         assert_eq!(f.steps(&id).await, Vec::<String>::new(), "{kind}: the wait never completed");
