@@ -1,5 +1,7 @@
 //! `tessera bench`: benchmarks that print figures (never timed tests).
 
+mod engine;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -16,6 +18,9 @@ use tessera_flow::{Format, Workflow};
 pub(crate) enum Command {
     /// Step transitions per second and per-run latency of the corpus workflows, in memory, on one core.
     Interpreter(InterpreterArgs),
+    /// Executions per second and event-to-completion latency of a 5-step workflow run by the
+    /// durable engine end to end, on SQLite (default) or PostgreSQL.
+    Engine(engine::EngineArgs),
 }
 
 #[derive(Debug, Args)]
@@ -37,6 +42,7 @@ pub(crate) struct InterpreterArgs {
 pub(crate) fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Interpreter(args) => interpreter(&args),
+        Command::Engine(args) => engine::run(&args),
     }
 }
 
