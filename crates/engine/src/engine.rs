@@ -12,8 +12,8 @@ use tessera_flow::interp::{Effect, Error as InterpError, Limits, Options, Run, S
 use tessera_flow::program::Program;
 use tessera_model::Clock;
 use tessera_store::{
-    ExecutionRecord, ExecutionStore, NewExecution, NewTask, QueueStore, Store, Task, TaskKind, Tx, WorkflowRecord,
-    WorkflowStore,
+    ExecutionRecord, ExecutionStore, NewExecution, NewTask, QueueStore, StateUpdate, Store, Task, TaskKind, Tx,
+    WorkflowRecord, WorkflowStore,
 };
 use tokio::sync::Notify;
 
@@ -234,26 +234,38 @@ impl Engine {
             state = serde_json::to_value(&run)?;
         }
         let entries: Vec<Value> = step.history.iter().map(serde_json::to_value).collect::<Result<_, _>>()?;
-        tx.append_history(execution_id, &entries).await?;
         let mut queued_now = false;
         let effects = if run.status.is_final() { Vec::new() } else { step.effects };
         for effect in effects {
             queued_now |= self.schedule(tx, &execution, effect, now.timestamp_millis()).await?;
         }
         let ended = run.status.is_final();
+        let error = describe_end(&run.status);
         if ended {
+            // Removes this task too.
             tx.drop_tasks_of(execution_id).await?;
             if let Some(parent) = &execution.parent_id {
                 self.report_to_parent(tx, &execution, parent, &run).await?;
                 queued_now = true;
             }
-        }
-        let error = describe_end(&run.status);
-        let ended_at = ended.then(|| now.timestamp_millis());
-        tx.save_state(execution_id, run.status.label(), &state, ended_at, error.as_deref()).await?;
-        if let Some(task) = task {
+            let event = json!({
+                "executionId": execution.id,
+                "workflowId": execution.workflow_id,
+                "workflowVersion": execution.version,
+                "status": run.status.label(),
+                "error": error,
+            });
+            tx.publish("tessera:workflow-execution-completed", &event, now.timestamp_millis()).await?;
+        } else if let Some(task) = task {
             tx.finish(&task.id).await?;
         }
+        let update = StateUpdate {
+            status: run.status.label(),
+            state: &state,
+            ended_at: ended.then(|| now.timestamp_millis()),
+            error: error.as_deref(),
+        };
+        tx.record_transition(execution_id, execution.history_len, &entries, &update).await?;
         Ok(queued_now)
     }
 

@@ -179,6 +179,13 @@ async fn waits_loops_and_http_run_to_completion_durably() {
         assert!(steps.contains(&"Loop[2] › End".to_owned()), "{kind}: {steps:?}");
         let mut tx = f.store.begin().await.unwrap();
         assert_eq!(tx.queued().await.unwrap(), 0, "{kind}: nothing left queued");
+        let events = tx.undispatched(10).await.unwrap();
+        assert_eq!(events.len(), 1, "{kind}: the end was published to the outbox with the transition");
+        assert_eq!(
+            (events[0].1.as_str(), events[0].2["executionId"].as_str(), events[0].2["status"].as_str()),
+            ("tessera:workflow-execution-completed", Some(id.as_str()), Some("Completed")),
+            "{kind}"
+        );
         let keys: Vec<(String, String)> = recorder.keys.lock().unwrap().drain(..).collect();
         let paths: Vec<&str> = keys.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(paths.iter().filter(|p| p.starts_with("item")).count(), 3, "{kind}: {paths:?}");

@@ -21,6 +21,15 @@ pub struct NewExecution {
     pub parent: Option<(String, Value)>,
 }
 
+/// The state a transition leaves an execution in.
+#[derive(Debug, Clone, Copy)]
+pub struct StateUpdate<'a> {
+    pub status: &'a str,
+    pub state: &'a Value,
+    pub ended_at: Option<i64>,
+    pub error: Option<&'a str>,
+}
+
 /// A stored execution.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionRecord {
@@ -60,6 +69,16 @@ pub trait ExecutionStore {
     ) -> Result<()>;
     /// Appends history entries after the `history_len` already stored; returns the new length.
     async fn append_history(&mut self, id: &str, entries: &[Value]) -> Result<i64>;
+    /// Appends history entries at `start` (the `history_len` of the record locked in this
+    /// transaction) in one statement, and stores the state with the new length: the whole write of a
+    /// transition in two statements.
+    async fn record_transition(
+        &mut self,
+        id: &str,
+        start: i64,
+        entries: &[Value],
+        update: &StateUpdate<'_>,
+    ) -> Result<i64>;
     async fn history(&mut self, id: &str) -> Result<Vec<Value>>;
     /// A workflow's executions, newest first, with the total.
     async fn list_executions(
@@ -184,6 +203,42 @@ impl ExecutionStore for Tx {
             .bind(id)
             .execute(&mut *self.inner)
             .await?;
+        Ok(len)
+    }
+
+    async fn record_transition(
+        &mut self,
+        id: &str,
+        start: i64,
+        entries: &[Value],
+        update: &StateUpdate<'_>,
+    ) -> Result<i64> {
+        if !entries.is_empty() {
+            let mut sql = String::from("INSERT INTO execution_history (execution_id, seq, entry) VALUES ");
+            for i in 0..entries.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("($1, ${}, ${})", 2 * i + 2, 2 * i + 3));
+            }
+            let mut query = sqlx::query(&sql).bind(id);
+            for (offset, entry) in entries.iter().enumerate() {
+                query = query.bind(start + offset as i64).bind(entry.to_string());
+            }
+            query.execute(&mut *self.inner).await?;
+        }
+        let len = start + entries.len() as i64;
+        sqlx::query(
+            "UPDATE executions SET status = $1, state = $2, ended_at = $3, error = $4, history_len = $5 WHERE id = $6",
+        )
+        .bind(update.status)
+        .bind(update.state.to_string())
+        .bind(update.ended_at)
+        .bind(update.error)
+        .bind(len)
+        .bind(id)
+        .execute(&mut *self.inner)
+        .await?;
         Ok(len)
     }
 

@@ -10,7 +10,7 @@ pub mod testing;
 pub mod workflows;
 
 pub use db::{Dialect, Store, Tx, redact_url};
-pub use executions::{ExecutionRecord, ExecutionStore, NewExecution};
+pub use executions::{ExecutionRecord, ExecutionStore, NewExecution, StateUpdate};
 pub use queue::{NewTask, QueueStore, Task, TaskKind};
 pub use security::{ApiClient, AuditEntry, SecurityStore};
 pub use workflows::{WorkflowRecord, WorkflowStore, WorkflowVersion};

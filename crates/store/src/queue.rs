@@ -69,6 +69,10 @@ pub trait QueueStore {
     async fn drop_tasks_of(&mut self, execution_id: &str) -> Result<()>;
     /// How many tasks are queued.
     async fn queued(&mut self) -> Result<i64>;
+    /// Publishes an event to the outbox, in the transaction of the change that caused it.
+    async fn publish(&mut self, topic: &str, payload: &Value, now: i64) -> Result<()>;
+    /// Events not yet dispatched, oldest first.
+    async fn undispatched(&mut self, limit: i64) -> Result<Vec<(String, String, Value)>>;
 }
 
 fn task(row: &AnyRow) -> Result<Task> {
@@ -141,6 +145,29 @@ impl QueueStore for Tx {
     async fn drop_tasks_of(&mut self, execution_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM tasks WHERE execution_id = $1").bind(execution_id).execute(&mut *self.inner).await?;
         Ok(())
+    }
+
+    async fn publish(&mut self, topic: &str, payload: &Value, now: i64) -> Result<()> {
+        sqlx::query("INSERT INTO outbox (id, topic, payload, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(topic)
+            .bind(payload.to_string())
+            .bind(now)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+
+    async fn undispatched(&mut self, limit: i64) -> Result<Vec<(String, String, Value)>> {
+        let rows = sqlx::query(
+            "SELECT id, topic, payload FROM outbox WHERE dispatched_at IS NULL ORDER BY created_at, id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, serde_json::from_str(&row.try_get::<String, _>(2)?)?)))
+            .collect()
     }
 
     async fn queued(&mut self) -> Result<i64> {
