@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+mod external;
 mod library;
 mod ops;
 mod shapes;
@@ -60,6 +61,9 @@ fn isc_routes() -> Router<AppState> {
             get(workflows::get).put(workflows::update).patch(workflows::patch).delete(workflows::delete),
         )
         .route("/workflows/{id}/test", post(workflows::test))
+        .route("/workflows/{id}/external/oauth-clients", post(external::create_client))
+        .route("/workflows/execute/external/{id}", post(external::execute))
+        .route("/workflows/execute/external/{id}/test", post(external::test))
         .route("/workflows/{id}/executions", get(workflows::executions))
         .route("/workflow-executions/{id}", get(execution))
         .route("/workflow-executions/{id}/history", get(history))

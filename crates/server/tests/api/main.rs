@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod common;
 mod executions;
+mod external;
 mod library;
 mod trace;
 mod versions;

@@ -1,0 +1,122 @@
+//! EXTERNAL triggers, as ISC has them: a workflow's own OAuth client
+//! (`POST /workflows/{id}/external/oauth-clients`, the secret shown once), whose tokens may start
+//! that workflow and no other (`POST /workflows/execute/external/{id}`, and `…/test` to echo).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use tessera_store::{ApiClient, SecurityStore, WorkflowStore};
+
+use crate::AppState;
+use crate::auth::{Principal, WORKFLOW_MANAGE, generate_secret, hash_secret};
+use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
+
+/// The scope of a workflow's external-trigger client.
+pub(crate) const EXECUTE_EXTERNAL: &str = "sp:workflow-execute:external";
+
+/// `POST /v3/workflows/{id}/external/oauth-clients`: a new client for this workflow's trigger.
+pub(crate) async fn create_client(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    principal.require(WORKFLOW_MANAGE)?;
+    let now = state.now_ms();
+    let mut tx = state.begin().await?;
+    let workflow = tx.workflow(&id).await?.ok_or_else(|| ApiError::not_found("workflow", &id))?;
+    let kind = workflow.document.pointer("/trigger/type").and_then(Value::as_str).unwrap_or_default();
+    if !kind.eq_ignore_ascii_case("EXTERNAL") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "not-external",
+            format!(
+                "workflow {id} has a `{kind}` trigger; only workflows with an EXTERNAL trigger get an external client"
+            ),
+        ));
+    }
+    let secret = generate_secret();
+    let client = ApiClient {
+        id: uuid::Uuid::new_v4().simple().to_string(),
+        name: format!("external trigger of {}", workflow.name),
+        secret_hash: hash_secret(&secret),
+        scopes: vec![EXECUTE_EXTERNAL.into()],
+        workflow_id: Some(id.clone()),
+        created_at: now,
+        disabled: false,
+    };
+    tx.insert_client(&client).await?;
+    tx.audit(
+        &principal.actor(),
+        "workflow.external-client.create",
+        "workflow",
+        &id,
+        &json!({ "client": client.id }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(json!({ "id": client.id, "secret": secret, "url": format!("/beta/workflows/execute/external/{id}") })))
+}
+
+/// The caller may start workflow `id` externally: its own client, or an administrator.
+fn may_start(principal: &Principal, id: &str) -> ApiResult<()> {
+    principal.require(EXECUTE_EXTERNAL)?;
+    match principal.workflow_id.as_deref() {
+        Some(own) if own != id => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong-workflow",
+            format!("this token belongs to the external trigger of workflow {own}; it cannot start workflow {id}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn input(body: &Value) -> ApiResult<Value> {
+    match body.get("input") {
+        Some(input) if input.is_object() => Ok(input.clone()),
+        None => Ok(json!({})),
+        Some(_) => Err(ApiError::bad_request("`input` must be an object: {\"input\": {…}}")),
+    }
+}
+
+/// `POST /v3/workflows/execute/external/{id}` with `{"input": {…}}`.
+pub(crate) async fn execute(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    may_start(&principal, &id)?;
+    let input = input(&body)?;
+    let now = state.now_ms();
+    let mut tx = state.begin().await?;
+    let workflow = tx.workflow(&id).await?.ok_or_else(|| ApiError::not_found("workflow", &id))?;
+    if !workflow.enabled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "workflow-disabled",
+            "Workflow was not executed externally. Check enabled flag on workflow definition",
+        ));
+    }
+    let execution = state.engine.start(&mut tx, &workflow, input, None).await?;
+    tx.audit(&principal.actor(), "workflow.execute-external", "workflow", &id, &json!({ "execution": execution }), now)
+        .await?;
+    tx.commit().await?;
+    state.engine.notify();
+    Ok(Json(json!({ "workflowExecutionId": execution, "message": "Workflow was executed successfully." })))
+}
+
+/// `POST /v3/workflows/execute/external/{id}/test`: echoes what the trigger would receive.
+pub(crate) async fn test(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    may_start(&principal, &id)?;
+    let input = input(&body)?;
+    let mut tx = state.begin().await?;
+    tx.workflow(&id).await?.ok_or_else(|| ApiError::not_found("workflow", &id))?;
+    Ok(Json(json!({ "payload": input })))
+}
