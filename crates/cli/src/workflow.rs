@@ -136,6 +136,15 @@ fn test(args: TestArgs) -> Result<ExitCode> {
             .with_context(|| format!("in {}", path.display()))?,
         None => Mocks::default(),
     };
+    // ISC starts an EVENT workflow only for events its filter selects: say so when this input would not be.
+    if let Some(filter) = workflow.program().trigger.as_ref().and_then(|t| t.filter.as_deref())
+        && let Ok(compiled) = tessera_flow::filter::TriggerFilter::parse(filter)
+        && !compiled.matches(&input)
+    {
+        eprintln!(
+            "note: the trigger's filter.$ `{filter}` selects nothing in this input, so such an event would not start the workflow"
+        );
+    }
     let start = args.now.unwrap_or_else(|| SystemClock.now());
     let options =
         Options { limits: Limits { max_transitions: args.max_transitions, ..Limits::default() }, trace: args.trace };

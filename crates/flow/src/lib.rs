@@ -6,10 +6,12 @@ pub mod compare;
 pub mod definition;
 pub mod dryrun;
 pub mod expr;
+pub mod filter;
 pub mod interp;
 pub mod name;
 pub mod path;
 pub mod program;
+pub mod schedule;
 pub mod transform;
 pub mod validate;
 

@@ -231,13 +231,13 @@ fn triggers() {
         doc.clone(),
         expect![[r#"
             error[missing-field] at /trigger/attributes/id: an EVENT trigger needs `attributes.id`, the event trigger id such as `idn:identity-created`
-            error[invalid-filter] at /trigger/attributes/filter.$: the trigger filter `$.changes[?(@.attribute == "x"` is malformed: `(` is never closed"#]],
+            error[invalid-filter] at /trigger/attributes/filter.$: the trigger filter `$.changes[?(@.attribute == "x"` is malformed: at character 31: expected `&&`, `||` or `)` to close the filter opened at character 12, found the end of the filter"#]],
     );
     doc["trigger"] = json!({"type": "SCHEDULED", "attributes": {"cronString": "0 0 *"}});
     check(
         doc.clone(),
         expect![[
-            r#"error[invalid-cron] at /trigger/attributes/cronString: `0 0 *` has 3 fields; a cron expression has 5 (minute hour day month weekday), optionally with seconds and year"#
+            r#"error[invalid-schedule] at /trigger/attributes/cronString: `0 0 *` has 3 fields; a cron expression has 5 (minute hour day month weekday), optionally with seconds and year"#
         ]],
     );
     doc["trigger"] = json!({"type": "WEBHOOK"});

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::catalog;
+use crate::filter::TriggerFilter;
 use crate::name::{StepName, output_key};
 use crate::program::{Body, Program, Step, StepKind, Trigger};
 
@@ -186,7 +187,7 @@ impl Checker<'_> {
             );
         }
         if let Some(filter) = &filter
-            && let Err(reason) = check_filter_syntax(filter)
+            && let Err(reason) = TriggerFilter::parse(filter)
         {
             self.error(
                 push_pointer(&attributes_pointer, "filter.$"),
@@ -200,21 +201,16 @@ impl Checker<'_> {
         Some(Trigger { kind, id, filter })
     }
 
+    /// A SCHEDULED trigger's attributes must make a [`crate::schedule::Schedule`].
     fn schedule(&mut self, attributes: &Map<String, Value>, pointer: &str) {
-        match attributes.get("cronString") {
-            Some(Value::String(cron)) => {
-                let fields = cron.split_whitespace().count();
-                if !(5..=7).contains(&fields) {
-                    self.error(push_pointer(pointer, "cronString"), "invalid-cron", format!("`{cron}` has {fields} fields; a cron expression has 5 (minute hour day month weekday), optionally with seconds and year"));
-                }
-            }
-            Some(_) => self.error(push_pointer(pointer, "cronString"), "wrong-type", "`cronString` must be a string"),
-            None if attributes.contains_key("frequency") => {}
-            None => self.error(
-                push_pointer(pointer, "cronString"),
-                "missing-field",
-                "a SCHEDULED trigger needs `cronString` or `frequency`",
-            ),
+        use crate::schedule::{ErrorKind, Schedule};
+        if let Err(error) = Schedule::from_attributes(attributes) {
+            let code = match error.kind {
+                ErrorKind::Missing => "missing-field",
+                ErrorKind::WrongType => "wrong-type",
+                ErrorKind::Invalid => "invalid-schedule",
+            };
+            self.error(format!("{pointer}{}", error.pointer), code, error.message);
         }
     }
 
@@ -347,43 +343,6 @@ impl Checker<'_> {
             }
         }
     }
-}
-
-/// A light syntax check of a trigger filter (the Jayway dialect is evaluated by the engine):
-/// starts at `$`, brackets and quotes balance.
-fn check_filter_syntax(filter: &str) -> Result<(), String> {
-    let text = filter.trim();
-    if !text.starts_with('$') {
-        return Err("a filter starts with `$`".into());
-    }
-    let mut stack = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut previous = '\0';
-    for ch in text.chars() {
-        match quote {
-            Some(q) if ch == q && previous != '\\' => quote = None,
-            Some(_) => {}
-            None => match ch {
-                '\'' | '"' => quote = Some(ch),
-                '[' | '(' => stack.push(ch),
-                ']' | ')' => {
-                    let open = if ch == ']' { '[' } else { '(' };
-                    if stack.pop() != Some(open) {
-                        return Err(format!("unbalanced `{ch}`"));
-                    }
-                }
-                _ => {}
-            },
-        }
-        previous = ch;
-    }
-    if quote.is_some() {
-        return Err("an unterminated string".into());
-    }
-    if let Some(open) = stack.pop() {
-        return Err(format!("`{open}` is never closed"));
-    }
-    Ok(())
 }
 
 /// `, did you mean "X"?` for a near miss among the step names.
