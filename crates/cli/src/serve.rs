@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde::Deserialize;
+use tessera_engine::actions::email::{SmtpConfig, SmtpTls};
 use tessera_engine::{Engine, EngineConfig};
 use tessera_model::{Clock, SystemClock};
 use tessera_server::auth::{Auth, ensure_admin};
@@ -28,7 +29,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "TESSERA_DATABASE", hide_env_values = true)]
     database: Option<String>,
     /// A TOML file with any of: listen, data_dir, database, workers, lease_seconds, max_transitions,
-    /// max_loop_items, max_wait, max_state_bytes, max_definition_bytes, http_timeout, http_allow.
+    /// max_loop_items, max_wait, max_state_bytes, max_definition_bytes, http_timeout, http_allow, and an
+    /// `[smtp]` table (host, port, from, username, password, tls, timeout).
     #[arg(long, env = "TESSERA_CONFIG")]
     config: Option<PathBuf>,
     /// Workers on this node.
@@ -59,6 +61,8 @@ struct FileConfig {
     http_timeout: Option<String>,
     /// Addresses (CIDR) the HTTP action may reach although they are link-local or metadata addresses.
     http_allow: Option<Vec<String>>,
+    /// The SMTP server `sp:send-email` hands mail to.
+    smtp: Option<SmtpFile>,
 }
 
 fn read_config(path: &Path) -> Result<FileConfig> {
@@ -103,6 +107,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
             .with_context(|| format!("http_allow: `{cidr}` is not an address range such as 169.254.169.254/32"))?;
         engine_config.http.allow_addresses.push(net);
     }
+    engine_config.smtp = smtp_config(file.smtp.unwrap_or_default())?;
     let api_limits = ApiLimits {
         max_definition_bytes: file.max_definition_bytes.unwrap_or(ApiLimits::default().max_definition_bytes),
     };
@@ -120,6 +125,76 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
 
 fn duration(text: &str, name: &str) -> Result<tessera_model::Duration> {
     text.parse().with_context(|| format!("{name}: `{text}` is not a duration such as 30s, 10m or 7d"))
+}
+
+/// The config file's `[smtp]` table.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmtpFile {
+    host: Option<String>,
+    port: Option<u16>,
+    from: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    /// `none`, `starttls` or `tls`.
+    tls: Option<String>,
+    timeout: Option<String>,
+}
+
+/// Everything but the password.
+impl std::fmt::Debug for SmtpFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpFile")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("from", &self.from)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("tls", &self.tls)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// The SMTP settings: each `TESSERA_SMTP_*` variable (HOST, PORT, FROM, USERNAME, PASSWORD, TLS) wins
+/// over the `[smtp]` table. The port defaults by TLS mode: 25, 587 with STARTTLS, 465 with TLS.
+fn smtp_config(file: SmtpFile) -> Result<SmtpConfig> {
+    let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let defaults = SmtpConfig::default();
+    let tls = match env("TESSERA_SMTP_TLS").or(file.tls) {
+        Some(text) => match text.to_ascii_lowercase().as_str() {
+            "none" => SmtpTls::None,
+            "starttls" => SmtpTls::StartTls,
+            "tls" => SmtpTls::Tls,
+            _ => anyhow::bail!("smtp.tls or TESSERA_SMTP_TLS: `{text}` is not one of none, starttls, tls"),
+        },
+        None => defaults.tls,
+    };
+    let port = match env("TESSERA_SMTP_PORT") {
+        Some(text) => text.parse().with_context(|| format!("TESSERA_SMTP_PORT: `{text}` is not a port number"))?,
+        None => file.port.unwrap_or(match tls {
+            SmtpTls::None => defaults.port,
+            SmtpTls::StartTls => 587,
+            SmtpTls::Tls => 465,
+        }),
+    };
+    let timeout = match &file.timeout {
+        Some(text) => Duration::from_secs(duration(text, "smtp.timeout")?.as_secs().max(1)),
+        None => defaults.timeout,
+    };
+    let config = SmtpConfig {
+        host: env("TESSERA_SMTP_HOST").or(file.host).unwrap_or(defaults.host),
+        port,
+        from: env("TESSERA_SMTP_FROM").or(file.from).unwrap_or(defaults.from),
+        username: env("TESSERA_SMTP_USERNAME").or(file.username),
+        password: env("TESSERA_SMTP_PASSWORD").or(file.password),
+        tls,
+        timeout,
+    };
+    config
+        .check()
+        .map_err(|reason| anyhow::anyhow!("the SMTP settings (`[smtp]`, TESSERA_SMTP_*) cannot work: {reason}"))?;
+    Ok(config)
 }
 
 async fn serve(
@@ -151,7 +226,8 @@ async fn serve(
     let auth = Arc::new(Auth::load(&store, clock.clone()).await?);
     let engine = Engine::new(store.clone(), clock, config);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let workers = engine.spawn_workers(stopped);
+    let mut workers = engine.spawn_workers(stopped.clone());
+    workers.push(engine.spawn_dispatcher(stopped));
     let state = AppState { engine: engine.clone(), auth, limits };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let where_ = match database {

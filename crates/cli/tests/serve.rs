@@ -100,3 +100,54 @@ fn a_bad_config_is_refused_with_the_reason() {
     assert!(stderr.contains("start it with sqlite:// or postgres://") && !stderr.contains("secret"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn smtp_settings_come_from_the_file_and_the_environment_and_are_checked_at_start() {
+    let dir = temp_dir("smtp");
+    let config = dir.join("tessera.toml");
+    let data_dir = dir.join("data");
+    std::fs::write(&config, "[smtp]\nhost = \"mail.example.com\"\ntls = \"ssl\"\npassword = \"file-secret\"\n")
+        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("TESSERA_SMTP_TLS")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("`ssl` is not one of none, starttls, tls"), "{stderr}");
+    assert!(!stderr.contains("file-secret"), "{stderr}");
+
+    // The environment wins over the file: the file's sender is valid, the variable's is not.
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\n[smtp]\nfrom = \"ops@example.com\"\ntls = \"starttls\"\npassword = \"file-secret\"\n",
+            data_dir.display()
+        ),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("TESSERA_SMTP_FROM", "not-an-address")
+        .env("TESSERA_SMTP_PASSWORD", "env-secret")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the sender `not-an-address` is not a valid email address"), "{stderr}");
+    assert!(!stderr.contains("secret"), "{stderr}");
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("TESSERA_SMTP_PORT", "smtp")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("TESSERA_SMTP_PORT: `smtp` is not a port number"), "{stderr}");
+    assert!(!data_dir.exists(), "a refused config opens no database");
+    std::fs::remove_dir_all(&dir).ok();
+}

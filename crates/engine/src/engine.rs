@@ -17,6 +17,7 @@ use tessera_store::{
 };
 use tokio::sync::Notify;
 
+use crate::actions::email::SmtpConfig;
 use crate::actions::http::HttpConfig;
 use crate::delivery::{Call, Delivery};
 use crate::{Actions, Error, Result};
@@ -36,6 +37,8 @@ pub struct EngineConfig {
     /// The largest an execution's stored state (its data document) may grow, in bytes.
     pub max_state_bytes: usize,
     pub http: HttpConfig,
+    /// The SMTP server `sp:send-email` hands mail to.
+    pub smtp: SmtpConfig,
 }
 
 impl Default for EngineConfig {
@@ -48,6 +51,7 @@ impl Default for EngineConfig {
             limits: Limits::default(),
             max_state_bytes: 4 * 1024 * 1024,
             http: HttpConfig::default(),
+            smtp: SmtpConfig::default(),
         }
     }
 }
@@ -61,6 +65,8 @@ pub struct Engine {
     pub(crate) actions: Actions,
     pub(crate) node: String,
     pub(crate) wake: Notify,
+    /// Wakes the event dispatcher.
+    pub(crate) events: Notify,
     /// Tasks this node has finished, for operators and tests.
     pub(crate) processed: std::sync::atomic::AtomicU64,
     /// Compiled programs by workflow and version: versions never change, so entries never go stale.
@@ -70,7 +76,7 @@ pub struct Engine {
 impl Engine {
     /// An engine on `store` reading time from `clock`.
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: EngineConfig) -> Arc<Self> {
-        let actions = Actions::new(config.http.clone());
+        let actions = Actions::new(config.http.clone(), config.smtp.clone());
         Arc::new(Self {
             store,
             clock,
@@ -78,6 +84,7 @@ impl Engine {
             actions,
             node: format!("node-{}", uuid::Uuid::new_v4().simple()),
             wake: Notify::new(),
+            events: Notify::new(),
             processed: std::sync::atomic::AtomicU64::new(0),
             programs: Mutex::new(HashMap::new()),
         })

@@ -4,6 +4,7 @@
 pub mod actions;
 mod delivery;
 mod engine;
+mod events;
 mod perform;
 mod worker;
 

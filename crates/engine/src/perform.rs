@@ -4,24 +4,27 @@
 use serde_json::{Map, Value};
 
 use crate::actions::ActionError;
+use crate::actions::email::{EmailAction, SmtpConfig};
 use crate::actions::http::{HttpAction, HttpConfig};
 
 /// The actions this node can perform.
 #[derive(Debug)]
 pub struct Actions {
     http: HttpAction,
+    email: EmailAction,
 }
 
 impl Actions {
-    /// Actions with the given HTTP settings.
-    pub fn new(http: HttpConfig) -> Self {
-        Self { http: HttpAction::new(http) }
+    /// Actions with the given HTTP and SMTP settings.
+    pub fn new(http: HttpConfig, smtp: SmtpConfig) -> Self {
+        Self { http: HttpAction::new(http), email: EmailAction::new(smtp) }
     }
 
     /// Performs `action` with its resolved `input`; `key` is the same for every repeat of one attempt.
     pub async fn perform(&self, action: &str, input: &Map<String, Value>, key: &str) -> Result<Value, ActionError> {
         match action {
             "sp:http" => self.http.call(input, key).await,
+            "sp:send-email" => self.email.send(input, key).await,
             "sp:interactive-message" => Ok(Value::Object(Map::new())),
             other => Err(ActionError::permanent(format!(
                 "`{other}` has no runtime on this server yet; test the workflow with `tessera workflow test` and a mock for it"

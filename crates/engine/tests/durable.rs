@@ -404,3 +404,51 @@ async fn guard_rails_end_the_execution_with_a_clear_reason() {
         assert!(spun.error.as_deref().unwrap().contains("max-transitions limit"), "{kind}: {:?}", spun.error);
     }
 }
+
+#[tokio::test]
+async fn each_event_starts_each_matching_workflow_exactly_once() {
+    for (kind, store) in stores().await {
+        let f = fixture(store);
+        let trigger = |filter: Option<&str>| {
+            let mut attributes = json!({"id": "idn:identity-attributes-changed"});
+            if let Some(filter) = filter {
+                attributes["filter.$"] = json!(filter);
+            }
+            json!({"type": "EVENT", "attributes": attributes})
+        };
+        let body = json!({"start": "Done", "steps": {"Done": {"type": "success"}}});
+        let movers = f.workflow("w-movers", json!({"name": "Movers", "trigger": trigger(Some("$.changes[?(@.attribute == \"department\")]")), "definition": body})).await;
+        let everyone =
+            f.workflow("w-all", json!({"name": "All changes", "trigger": trigger(None), "definition": body})).await;
+        let other = f.workflow("w-other", json!({"name": "Joiners", "trigger": {"type": "EVENT", "attributes": {"id": "idn:identity-created"}}, "definition": body})).await;
+        let mut tx = f.store.begin().await.unwrap();
+        let moved = json!({"identity": {"id": "2c91"}, "changes": [{"attribute": "department", "oldValue": "Sales", "newValue": "R&D"}]});
+        let renamed = json!({"identity": {"id": "2c92"}, "changes": [{"attribute": "displayName", "oldValue": "A", "newValue": "B"}]});
+        tx.publish("idn:identity-attributes-changed", &moved, 1).await.unwrap();
+        tx.publish("idn:identity-attributes-changed", &renamed, 2).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(f.engine.dispatch_events().await.unwrap(), 2, "{kind}");
+        assert_eq!(f.engine.dispatch_events().await.unwrap(), 0, "{kind}: dispatched once");
+        f.engine.run_due().await.unwrap();
+        let mut tx = f.store.begin().await.unwrap();
+        let count = |list: (Vec<tessera_store::ExecutionRecord>, i64)| list.1;
+        assert_eq!(
+            count(tx.list_executions(&movers.id, 10, 0).await.unwrap()),
+            1,
+            "{kind}: only the department change"
+        );
+        assert_eq!(count(tx.list_executions(&everyone.id, 10, 0).await.unwrap()), 2, "{kind}: no filter, every change");
+        assert_eq!(count(tx.list_executions(&other.id, 10, 0).await.unwrap()), 0, "{kind}: another trigger");
+        let (runs, _) = tx.list_executions(&movers.id, 10, 0).await.unwrap();
+        assert_eq!(
+            (runs[0].status.as_str(), runs[0].input["changes"][0]["newValue"].as_str()),
+            ("Completed", Some("R&D")),
+            "{kind}: the payload is the trigger input"
+        );
+        drop(tx);
+        // Each ended execution published its end; those events match no workflow and are consumed.
+        assert_eq!(f.engine.dispatch_events().await.unwrap(), 3, "{kind}");
+        let mut tx = f.store.begin().await.unwrap();
+        assert!(tx.undispatched(10).await.unwrap().is_empty(), "{kind}");
+    }
+}

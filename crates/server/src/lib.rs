@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+mod events;
 mod external;
 mod library;
 mod ops;
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tessera/v1/workflows/{id}/versions/{version}/rollback", post(workflows::rollback))
         .route("/tessera/v1/workflows/{id}/execution-stats", get(ops::execution_stats))
         .route("/tessera/v1/node", get(ops::node))
+        .route("/tessera/v1/events", post(events::publish))
         .route("/oauth/token", post(auth::token))
         .route("/health", get(|| async { "ok" }))
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "no-route", "no such API path") })

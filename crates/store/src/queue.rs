@@ -73,6 +73,11 @@ pub trait QueueStore {
     async fn publish(&mut self, topic: &str, payload: &Value, now: i64) -> Result<()>;
     /// Events not yet dispatched, oldest first.
     async fn undispatched(&mut self, limit: i64) -> Result<Vec<(String, String, Value)>>;
+    /// Like [`QueueStore::undispatched`], locking the rows for this transaction (PostgreSQL nodes
+    /// skip each other's) so that marking them dispatched and acting on them commit together.
+    async fn lock_undispatched(&mut self, limit: i64) -> Result<Vec<(String, String, Value)>>;
+    /// Marks an event dispatched.
+    async fn mark_dispatched(&mut self, id: &str, now: i64) -> Result<()>;
 }
 
 fn task(row: &AnyRow) -> Result<Task> {
@@ -168,6 +173,29 @@ impl QueueStore for Tx {
         rows.iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, serde_json::from_str(&row.try_get::<String, _>(2)?)?)))
             .collect()
+    }
+
+    async fn lock_undispatched(&mut self, limit: i64) -> Result<Vec<(String, String, Value)>> {
+        let lock = match self.dialect {
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let sql = format!(
+            "SELECT id, topic, payload FROM outbox WHERE dispatched_at IS NULL ORDER BY created_at, id LIMIT $1{lock}"
+        );
+        let rows = sqlx::query(&sql).bind(limit).fetch_all(&mut *self.inner).await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, serde_json::from_str(&row.try_get::<String, _>(2)?)?)))
+            .collect()
+    }
+
+    async fn mark_dispatched(&mut self, id: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE outbox SET dispatched_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
     }
 
     async fn queued(&mut self) -> Result<i64> {

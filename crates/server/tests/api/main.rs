@@ -7,6 +7,7 @@
 mod audit;
 mod auth;
 mod common;
+mod events;
 mod executions;
 mod external;
 mod library;

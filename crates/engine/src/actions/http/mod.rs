@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use self::auth::{Credentials, TokenCache};
 use self::guard::{Guard, GuardedResolver, Refused};
 use self::request::{Plan, display_url, header_value};
-use super::ActionError;
+use super::{ActionError, describe};
 
 /// How many redirects one call follows before giving up.
 const MAX_REDIRECTS: usize = 5;
@@ -330,18 +330,6 @@ fn transport_error(label: &str, error: reqwest::Error) -> ActionError {
 
 fn find_source<'a, T: std::error::Error + 'static>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a T> {
     std::iter::successors(Some(error), |error| error.source()).find_map(|error| error.downcast_ref::<T>())
-}
-
-/// An error and its causes on one line, each cause once.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in std::iter::successors(Some(error), |error| error.source()) {
-        let text = cause.to_string();
-        if !parts.iter().any(|part| part.contains(&text)) {
-            parts.push(text);
-        }
-    }
-    parts.join(": ")
 }
 
 /// Masks every secret the step carried (and every token it obtained) in the message.

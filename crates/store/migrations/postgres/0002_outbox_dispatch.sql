@@ -1,0 +1,2 @@
+-- Finding undispatched events quickly.
+CREATE INDEX outbox_undispatched ON outbox (dispatched_at, created_at);
