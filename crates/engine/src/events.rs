@@ -57,13 +57,21 @@ impl Engine {
         Ok(events.len())
     }
 
-    /// Starts the event dispatcher; it stops once `shutdown` turns true.
+    /// Starts the event dispatcher, which also runs the schedules every second; it stops once
+    /// `shutdown` turns true.
     pub fn spawn_dispatcher(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         let engine = self.clone();
         tokio::spawn(async move {
+            let mut schedules_checked = std::time::Instant::now() - std::time::Duration::from_secs(60);
             loop {
                 if *shutdown.borrow() {
                     return;
+                }
+                if schedules_checked.elapsed() >= std::time::Duration::from_secs(1) {
+                    schedules_checked = std::time::Instant::now();
+                    if let Err(error) = engine.run_schedules().await {
+                        tracing::warn!(%error, "running schedules failed; retrying");
+                    }
                 }
                 match engine.dispatch_events().await {
                     Ok(n) if n as i64 == BATCH => continue,

@@ -6,6 +6,7 @@ mod delivery;
 mod engine;
 mod events;
 mod perform;
+mod scheduler;
 mod worker;
 
 pub use engine::{Engine, EngineConfig};

@@ -452,3 +452,40 @@ async fn each_event_starts_each_matching_workflow_exactly_once() {
         assert!(tx.undispatched(10).await.unwrap().is_empty(), "{kind}");
     }
 }
+
+#[tokio::test]
+async fn scheduled_workflows_fire_when_due_once_per_slot() {
+    for (kind, store) in stores().await {
+        let f = fixture(store);
+        let hourly = json!({"name": "Hourly", "trigger": {"type": "SCHEDULED", "attributes": {"cronString": "0 * * * *", "timeZone": "UTC"}},
+                            "definition": {"start": "Done", "steps": {"Done": {"type": "success"}}}});
+        let workflow = f.workflow("w-hourly", hourly.clone()).await;
+        let count = || async {
+            let mut tx = f.store.begin().await.unwrap();
+            tx.list_executions(&workflow.id, 50, 0).await.unwrap().1
+        };
+        assert_eq!(f.engine.run_schedules().await.unwrap(), 0, "{kind}: planned, not fired, at 00:00");
+        f.clock.advance_to(t0() + Duration::minutes(59));
+        assert_eq!(f.engine.run_schedules().await.unwrap(), 0, "{kind}: not yet");
+        f.clock.advance_to(t0() + Duration::hours(1));
+        assert_eq!(f.engine.run_schedules().await.unwrap(), 1, "{kind}: 01:00");
+        assert_eq!(f.engine.run_schedules().await.unwrap(), 0, "{kind}: once per slot");
+        f.clock.advance_to(t0() + Duration::minutes(4 * 60 + 30));
+        assert_eq!(f.engine.run_schedules().await.unwrap(), 1, "{kind}: 02:00-04:00 were missed; made up once");
+        f.engine.run_due().await.unwrap();
+        assert_eq!(count().await, 2, "{kind}");
+        let mut tx = f.store.begin().await.unwrap();
+        let (runs, _) = tx.list_executions(&workflow.id, 50, 0).await.unwrap();
+        assert!(runs.iter().all(|r| r.status == "Completed"), "{kind}");
+        assert!(
+            runs.iter().any(|r| r.input["scheduledTime"] == "2024-01-01T01:00:00.000Z"),
+            "{kind}: the input says which slot"
+        );
+        tx.set_flags(&workflow.id, false, false, 0).await.unwrap();
+        tx.commit().await.unwrap();
+        f.clock.advance_to(t0() + Duration::hours(6));
+        assert_eq!(f.engine.run_schedules().await.unwrap(), 0, "{kind}: a disabled workflow does not fire");
+        let mut tx = f.store.begin().await.unwrap();
+        assert!(tx.schedules().await.unwrap().is_empty(), "{kind}: and is no longer planned");
+    }
+}

@@ -78,6 +78,13 @@ pub trait QueueStore {
     async fn lock_undispatched(&mut self, limit: i64) -> Result<Vec<(String, String, Value)>>;
     /// Marks an event dispatched.
     async fn mark_dispatched(&mut self, id: &str, now: i64) -> Result<()>;
+    /// Makes this transaction the only one holding `key` (a PostgreSQL advisory lock released at
+    /// commit); false if another holds it. SQLite's single writer always grants it.
+    async fn try_leader_lock(&mut self, key: i64) -> Result<bool>;
+    /// Scheduled workflows: (workflow id, version, next firing in ms).
+    async fn schedules(&mut self) -> Result<Vec<(String, i64, i64)>>;
+    async fn set_schedule(&mut self, workflow_id: &str, version: i64, next_at: i64) -> Result<()>;
+    async fn drop_schedule(&mut self, workflow_id: &str) -> Result<()>;
 }
 
 fn task(row: &AnyRow) -> Result<Task> {
@@ -195,6 +202,42 @@ impl QueueStore for Tx {
             .bind(id)
             .execute(&mut *self.inner)
             .await?;
+        Ok(())
+    }
+
+    async fn try_leader_lock(&mut self, key: i64) -> Result<bool> {
+        match self.dialect {
+            Dialect::Sqlite => Ok(true),
+            Dialect::Postgres => {
+                let row =
+                    sqlx::query("SELECT pg_try_advisory_xact_lock($1)").bind(key).fetch_one(&mut *self.inner).await?;
+                Ok(row.try_get::<bool, _>(0)?)
+            }
+        }
+    }
+
+    async fn schedules(&mut self) -> Result<Vec<(String, i64, i64)>> {
+        let rows = sqlx::query("SELECT workflow_id, version, next_at FROM schedules ORDER BY workflow_id")
+            .fetch_all(&mut *self.inner)
+            .await?;
+        rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))).collect()
+    }
+
+    async fn set_schedule(&mut self, workflow_id: &str, version: i64, next_at: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO schedules (workflow_id, version, next_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (workflow_id) DO UPDATE SET version = excluded.version, next_at = excluded.next_at",
+        )
+        .bind(workflow_id)
+        .bind(version)
+        .bind(next_at)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    async fn drop_schedule(&mut self, workflow_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM schedules WHERE workflow_id = $1").bind(workflow_id).execute(&mut *self.inner).await?;
         Ok(())
     }
 
