@@ -16,8 +16,9 @@ pub enum Dialect {
     Postgres,
 }
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+/// One migration set serves both databases while their SQL is the same (BIGINT and TEXT columns,
+/// `ON CONFLICT`); a dialect that needs different SQL gets its own set from then on.
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The database, shared by every part of a node.
 #[derive(Debug, Clone)]
@@ -80,10 +81,7 @@ impl Store {
             }
         };
         let store = Self { pool, dialect };
-        match dialect {
-            Dialect::Sqlite => SQLITE_MIGRATIONS.run(&store.pool).await?,
-            Dialect::Postgres => POSTGRES_MIGRATIONS.run(&store.pool).await?,
-        }
+        MIGRATIONS.run(&store.pool).await?;
         Ok(store)
     }
 

@@ -12,7 +12,7 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executo
 use serde_json::{Map, Value, json};
 use tessera_flow::expr::{display, fill_context};
 
-use super::{ActionError, describe};
+use super::{ActionError, describe, type_name};
 
 /// How the connection to the SMTP server is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -171,7 +171,7 @@ impl Mail {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(context)) => context.clone(),
             Some(other) => {
-                return Err(ActionError::permanent(format!("`context` must be an object, not {}", kind(other))));
+                return Err(ActionError::permanent(format!("`context` must be an object, not {}", type_name(other))));
             }
         };
         let text = |name: &str| fill_context(&input.get(name).map(display).unwrap_or_default(), &context);
@@ -425,17 +425,6 @@ fn redact(mut error: ActionError, password: Option<&str>) -> ActionError {
         error.message = error.message.replace(password, "***");
     }
     error
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -1,2 +1,0 @@
--- Finding undispatched events quickly.
-CREATE INDEX outbox_undispatched ON outbox (dispatched_at, created_at);
