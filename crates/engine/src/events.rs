@@ -16,18 +16,38 @@ use crate::{Engine, Result};
 /// Events handled per transaction.
 const BATCH: i64 = 64;
 
-/// Whether `workflow` is started by an event of type `topic` with `payload`.
-fn triggered_by(workflow: &WorkflowRecord, topic: &str, payload: &Value) -> bool {
-    let Some(trigger) = workflow.document.get("trigger") else { return false };
-    let is_event = trigger.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("EVENT"));
-    let id = trigger.pointer("/attributes/id").and_then(Value::as_str);
-    if !is_event || id != Some(topic) {
-        return false;
+/// An enabled workflow's EVENT trigger, compiled once per dispatch batch.
+struct EventTrigger<'w> {
+    workflow: &'w WorkflowRecord,
+    id: String,
+    /// `None` when there is no filter; a filter that does not parse matches nothing (definitions
+    /// are validated when saved, so it cannot happen short of a hand-edited database).
+    filter: Option<Option<TriggerFilter>>,
+}
+
+impl<'w> EventTrigger<'w> {
+    fn of(workflow: &'w WorkflowRecord) -> Option<Self> {
+        let trigger = workflow.document.get("trigger")?;
+        if !trigger.get("type").and_then(Value::as_str)?.eq_ignore_ascii_case("EVENT") {
+            return None;
+        }
+        let id = trigger.pointer("/attributes/id").and_then(Value::as_str)?.to_owned();
+        let filter = trigger
+            .pointer("/attributes/filter.$")
+            .and_then(Value::as_str)
+            .filter(|f| !f.trim().is_empty())
+            .map(|f| TriggerFilter::parse(f).ok());
+        Some(Self { workflow, id, filter })
     }
-    match trigger.pointer("/attributes/filter.$").and_then(Value::as_str).filter(|f| !f.trim().is_empty()) {
-        None => true,
-        // Definitions are validated when saved, so a filter that does not parse here matches nothing.
-        Some(filter) => TriggerFilter::parse(filter).is_ok_and(|f| f.matches(payload)),
+
+    /// Whether an event of type `topic` with `payload` starts this workflow.
+    fn fires_on(&self, topic: &str, payload: &Value) -> bool {
+        self.id == topic
+            && match &self.filter {
+                None => true,
+                Some(Some(filter)) => filter.matches(payload),
+                Some(None) => false,
+            }
     }
 }
 
@@ -41,10 +61,11 @@ impl Engine {
             return Ok(0);
         }
         let workflows = tx.enabled_workflows().await?;
+        let triggers: Vec<EventTrigger<'_>> = workflows.iter().filter_map(EventTrigger::of).collect();
         let mut started = 0usize;
         for (id, topic, payload) in &events {
-            for workflow in workflows.iter().filter(|w| triggered_by(w, topic, payload)) {
-                self.start(&mut tx, workflow, payload.clone(), None).await?;
+            for trigger in triggers.iter().filter(|t| t.fires_on(topic, payload)) {
+                self.start(&mut tx, trigger.workflow, payload.clone(), None).await?;
                 started += 1;
             }
             tx.mark_dispatched(id, now).await?;
