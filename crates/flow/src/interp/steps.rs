@@ -198,7 +198,7 @@ fn exec_step(thread: &mut Thread, body: &Body, index: usize, ctx: &mut Ctx<'_>) 
                 Ok(Value::Array(items)) => items,
                 Ok(Value::Null) => Vec::new(),
                 Ok(other) => {
-                    let error = format!("the loop input is not a list (it is {})", kind_of(&other));
+                    let error = format!("the loop input is not a list (it is {})", crate::expr::type_name(&other));
                     return fail_step(thread, body, index, error, now, None, *catch, ctx);
                 }
                 Err(error) => {
@@ -563,17 +563,6 @@ fn time_of_day(text: &str) -> Option<NaiveTime> {
         .ok()
         .or_else(|| NaiveTime::parse_from_str(text, "%H:%M:%S").ok())
         .or_else(|| NaiveTime::parse_from_str(text, "%H:%M").ok())
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// An object from its members, built directly (`json!` would serialize each value to copy it).
