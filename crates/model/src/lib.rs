@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod duration;
+pub mod governance;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use duration::{Duration, ParseDurationError};
