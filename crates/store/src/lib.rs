@@ -1,16 +1,25 @@
 //! Tessera's storage: narrow traits per aggregate, implemented once on sqlx's `Any` driver for both
 //! SQLite (a WAL file, the default) and PostgreSQL, composed in one transaction per change.
 
+pub mod access;
+pub mod catalog;
 mod db;
 pub mod executions;
+pub mod identities;
+mod listing;
+pub mod query;
 pub mod queue;
 pub mod security;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod workflows;
 
+pub use access::{AccessGrant, AccessStore, AggregationRecord, PlanRecord};
+pub use catalog::{CatalogKind, CatalogObject, CatalogStore};
 pub use db::{Dialect, Store, Tx, redact_url};
 pub use executions::{ExecutionRecord, ExecutionStore, NewExecution, StateUpdate};
+pub use identities::{AccountKey, AccountRecord, IdentityRecord, IdentityStore};
+pub use listing::Listing;
 pub use queue::{NewTask, QueueStore, Task, TaskKind};
 pub use security::{ApiClient, AuditEntry, SecurityStore};
 pub use workflows::{WorkflowRecord, WorkflowStore, WorkflowVersion};
@@ -24,6 +33,10 @@ pub enum Error {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored JSON is unreadable: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Query(#[from] query::QueryError),
     #[error("{0} not found")]
     NotFound(String),
     #[error("`{0}` is not a database URL Tessera can use: start it with sqlite:// or postgres://")]
