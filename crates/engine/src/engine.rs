@@ -39,6 +39,9 @@ pub struct EngineConfig {
     pub http: HttpConfig,
     /// The SMTP server `sp:send-email` hands mail to.
     pub smtp: SmtpConfig,
+    /// Executions an event trigger may start per second for one workflow (0: no limit); an event
+    /// storm beyond it queues the starts, never drops them.
+    pub event_starts_per_second: u32,
 }
 
 impl Default for EngineConfig {
@@ -52,6 +55,7 @@ impl Default for EngineConfig {
             max_state_bytes: 4 * 1024 * 1024,
             http: HttpConfig::default(),
             smtp: SmtpConfig::default(),
+            event_starts_per_second: 100,
         }
     }
 }
@@ -69,6 +73,12 @@ pub struct Engine {
     pub(crate) events: Notify,
     /// Tasks this node has finished, for operators and tests.
     pub(crate) processed: std::sync::atomic::AtomicU64,
+    /// Sources whose scheduled aggregation fell due, for the dispatcher to run.
+    pub(crate) due_aggregations: Mutex<Vec<String>>,
+    /// Sources being aggregated on this node, so a slow run is not started twice.
+    pub(crate) aggregating: Mutex<std::collections::HashSet<String>>,
+    /// When each workflow's event-triggered starts may next run, for pacing.
+    pub(crate) pacing: Mutex<HashMap<String, i64>>,
     /// Compiled programs by workflow and version: versions never change, so entries never go stale.
     programs: Mutex<HashMap<(String, i64), Arc<Program>>>,
 }
@@ -76,7 +86,7 @@ pub struct Engine {
 impl Engine {
     /// An engine on `store` reading time from `clock`.
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: EngineConfig) -> Arc<Self> {
-        let actions = Actions::new(config.http.clone(), config.smtp.clone());
+        let actions = Actions::new(config.http.clone(), config.smtp.clone(), store.clone());
         Arc::new(Self {
             store,
             clock,
@@ -86,6 +96,9 @@ impl Engine {
             wake: Notify::new(),
             events: Notify::new(),
             processed: std::sync::atomic::AtomicU64::new(0),
+            due_aggregations: Mutex::new(Vec::new()),
+            aggregating: Mutex::new(std::collections::HashSet::new()),
+            pacing: Mutex::new(HashMap::new()),
             programs: Mutex::new(HashMap::new()),
         })
     }
@@ -118,6 +131,19 @@ impl Engine {
         input: Value,
         parent: Option<(String, Value)>,
     ) -> Result<String> {
+        let now = self.now_ms();
+        self.start_at(tx, workflow, input, parent, now).await
+    }
+
+    /// Like [`Engine::start`], with the first step due at `run_at` (ms) rather than at once.
+    pub async fn start_at(
+        &self,
+        tx: &mut Tx,
+        workflow: &WorkflowRecord,
+        input: Value,
+        parent: Option<(String, Value)>,
+        run_at: i64,
+    ) -> Result<String> {
         let id = uuid::Uuid::now_v7().to_string();
         let now = self.now_ms();
         let state = serde_json::to_value(Run::new())?;
@@ -133,8 +159,14 @@ impl Engine {
         };
         tx.insert_execution(&new).await?;
         let payload = serde_json::to_value(Delivery::Start { input })?;
-        tx.enqueue(&NewTask { execution_id: id.clone(), kind: TaskKind::Apply, payload, run_at: now, attempt: 0 })
-            .await?;
+        tx.enqueue(&NewTask {
+            execution_id: id.clone(),
+            kind: TaskKind::Apply,
+            payload,
+            run_at: run_at.max(now),
+            attempt: 0,
+        })
+        .await?;
         Ok(id)
     }
 

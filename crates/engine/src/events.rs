@@ -65,7 +65,8 @@ impl Engine {
         let mut started = 0usize;
         for (id, topic, payload) in &events {
             for trigger in triggers.iter().filter(|t| t.fires_on(topic, payload)) {
-                self.start(&mut tx, trigger.workflow, payload.clone(), None).await?;
+                let run_at = self.pace(&trigger.workflow.id, now);
+                self.start_at(&mut tx, trigger.workflow, payload.clone(), None, run_at).await?;
                 started += 1;
             }
             tx.mark_dispatched(id, now).await?;
@@ -76,6 +77,22 @@ impl Engine {
             self.notify();
         }
         Ok(events.len())
+    }
+
+    /// When the next event-triggered start of `workflow_id` may run: at once while the workflow is
+    /// within its rate (with a second's worth of burst), later in even steps beyond it. The slots
+    /// are this node's; several nodes each pace their own share.
+    fn pace(&self, workflow_id: &str, now: i64) -> i64 {
+        let rate = i64::from(self.config.event_starts_per_second);
+        if rate == 0 {
+            return now;
+        }
+        let step = (1000 / rate).max(1);
+        let mut pacing = self.pacing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let last = pacing.entry(workflow_id.to_owned()).or_insert(i64::MIN);
+        let slot = (*last).max(now - 1000) + step;
+        *last = slot;
+        slot.max(now)
     }
 
     /// Starts the event dispatcher, which also runs the schedules every second; it stops once
@@ -93,6 +110,7 @@ impl Engine {
                     if let Err(error) = engine.run_schedules().await {
                         tracing::warn!(%error, "running schedules failed; retrying");
                     }
+                    engine.start_due_aggregations();
                 }
                 match engine.dispatch_events().await {
                     Ok(n) if n as i64 == BATCH => continue,
@@ -106,6 +124,30 @@ impl Engine {
                 }
             }
         })
+    }
+
+    /// Runs, in the background, the scheduled aggregations that fell due (one at a time per source).
+    fn start_due_aggregations(self: &Arc<Self>) {
+        let due: Vec<String> =
+            std::mem::take(&mut *self.due_aggregations.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for source in due {
+            let mut running = self.aggregating.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !running.insert(source.clone()) {
+                continue;
+            }
+            drop(running);
+            let engine = self.clone();
+            tokio::spawn(async move {
+                match crate::governance::aggregate_now(&engine.store, engine.clock.as_ref(), &source).await {
+                    Ok(summary) => {
+                        tracing::info!(%source, status = %summary.status, scanned = summary.scanned, "scheduled aggregation ended")
+                    }
+                    Err(error) => tracing::warn!(%source, %error, "scheduled aggregation failed"),
+                }
+                engine.aggregating.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&source);
+                engine.notify_events();
+            });
+        }
     }
 
     /// Wakes the dispatcher: call after committing a transaction that published events.

@@ -5,6 +5,7 @@ pub mod actions;
 mod delivery;
 mod engine;
 mod events;
+pub mod governance;
 mod perform;
 mod scheduler;
 mod worker;
@@ -21,6 +22,10 @@ pub enum Error {
     Json(#[from] serde_json::Error),
     #[error("workflow {workflow} version {version} cannot run: {reason}")]
     Definition { workflow: String, version: i64, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0} not found")]
+    NotFound(String),
     #[error("workflow {0} not found")]
     UnknownWorkflow(String),
 }

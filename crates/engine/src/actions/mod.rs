@@ -2,6 +2,7 @@
 
 pub mod email;
 pub mod http;
+pub mod identity;
 
 /// Why an action failed, and whether trying again may help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

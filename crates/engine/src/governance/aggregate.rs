@@ -1,0 +1,477 @@
+//! Aggregation: every row of a source's file read as an account, compared with the stored
+//! accounts, correlated to an identity (a new one for a new row on an authoritative source), and
+//! the identity recomputed. Changes, lifecycle actions, birthright roles and their events commit
+//! together a batch of rows at a time; a malformed row is reported with its line and skipped.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tessera_connectors::{DelimitedConfig, DelimitedReader, Row};
+use tessera_model::Clock;
+use tessera_store::{
+    AccessStore, AccountKey, AccountRecord, AggregationRecord, CatalogKind, CatalogObject, CatalogStore,
+    IdentityRecord, IdentityStore, QueueStore, Store, Tx,
+};
+
+use super::apply::{Batch, IdentityChange};
+use super::payloads;
+use super::policy::Policy;
+use crate::{Error, Result};
+
+/// How to run an aggregation.
+#[derive(Debug, Clone)]
+pub struct AggregateOptions {
+    /// The run's id, when the caller must know it before the run starts (an API answering 202).
+    pub id: Option<String>,
+    /// Read this file instead of the one the source names.
+    pub file: Option<PathBuf>,
+    /// Progress is written to the aggregation's record at most this often.
+    pub progress_interval: Duration,
+    /// Rows per transaction.
+    pub batch_rows: usize,
+}
+
+impl Default for AggregateOptions {
+    fn default() -> Self {
+        Self { id: None, file: None, progress_interval: Duration::from_millis(500), batch_rows: 2000 }
+    }
+}
+
+/// Where a running aggregation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub rows: u64,
+    pub bytes_read: u64,
+    pub total_bytes: u64,
+}
+
+/// A row that was not applied, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowFailure {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// What an aggregation did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub id: String,
+    pub source_id: String,
+    /// `SUCCESS`, `WARNING` (some rows failed) or `ERROR` (stopped).
+    pub status: String,
+    pub scanned: u64,
+    pub added: u64,
+    pub changed: u64,
+    pub unchanged: u64,
+    pub removed: u64,
+    pub identities_created: u64,
+    pub identities_updated: u64,
+    pub identities_deleted: u64,
+    pub failed: Vec<RowFailure>,
+    pub message: Option<String>,
+    pub started_at: i64,
+    pub completed_at: i64,
+}
+
+/// Failed rows kept in the record and the event; the count is always exact.
+const KEPT_FAILURES: usize = 1000;
+/// The delete threshold when a source names none, in percent (ISC's default).
+const DEFAULT_DELETE_THRESHOLD: f64 = 10.0;
+
+impl Summary {
+    fn stats(&self) -> Value {
+        json!({
+            "scanned": self.scanned, "unchanged": self.unchanged, "changed": self.changed, "added": self.added,
+            "removed": self.removed, "failed": self.failed.len(), "identitiesCreated": self.identities_created,
+            "identitiesUpdated": self.identities_updated, "identitiesDeleted": self.identities_deleted,
+        })
+    }
+
+    fn record(&self, processed: u64, now: i64, completed: bool) -> AggregationRecord {
+        let errors: Vec<Value> = self.failed.iter().take(KEPT_FAILURES).map(|f| json!(f)).collect();
+        AggregationRecord {
+            id: self.id.clone(),
+            source_id: self.source_id.clone(),
+            status: self.status.clone(),
+            started_at: self.started_at,
+            completed_at: completed.then_some(now),
+            processed: processed as i64,
+            stats: self.stats(),
+            errors: Value::Array(errors),
+            message: self.message.clone(),
+            updated_at: now,
+        }
+    }
+}
+
+/// A source ready to aggregate.
+struct Plan {
+    source: CatalogObject,
+    config: DelimitedConfig,
+    path: PathBuf,
+    authoritative: bool,
+    manager_attribute: Option<String>,
+    delete_threshold: f64,
+    /// (identity attribute, account attribute) pairs tried in order for a new account.
+    correlation: Vec<(String, String)>,
+}
+
+fn plan(source: CatalogObject, file: Option<&Path>) -> Result<Plan> {
+    let doc = &source.document;
+    let connector = doc.get("connector").and_then(Value::as_str).unwrap_or_default();
+    if !matches!(connector, "delimited-file" | "DelimitedFile") {
+        return Err(Error::Invalid(format!(
+            "source `{}` uses the `{connector}` connector; only delimited-file sources aggregate from a file",
+            source.name
+        )));
+    }
+    let attributes = doc.get("connectorAttributes").cloned().unwrap_or_else(|| json!({}));
+    let config = DelimitedConfig::from_json(&attributes).map_err(|e| Error::Invalid(e.to_string()))?;
+    let path = match file {
+        Some(path) => path.to_owned(),
+        None => PathBuf::from(attributes.get("file").and_then(Value::as_str).ok_or_else(|| {
+            Error::Invalid(format!(
+                "source `{}` names no file (connectorAttributes.file); upload one or pass a file",
+                source.name
+            ))
+        })?),
+    };
+    let correlation = doc
+        .get("correlation")
+        .and_then(Value::as_array)
+        .map(|rules| {
+            rules
+                .iter()
+                .filter_map(|r| {
+                    Some((
+                        r.get("identityAttribute")?.as_str()?.to_owned(),
+                        r.get("accountAttribute")?.as_str()?.to_owned(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Plan {
+        authoritative: doc.get("authoritative").and_then(Value::as_bool).unwrap_or(false),
+        manager_attribute: attributes.get("managerAttribute").and_then(Value::as_str).map(str::to_owned),
+        delete_threshold: doc.get("deleteThreshold").and_then(Value::as_f64).unwrap_or(DEFAULT_DELETE_THRESHOLD),
+        config,
+        path,
+        correlation,
+        source,
+    })
+}
+
+fn hash_of(serialized: &str) -> i64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serialized.hash(&mut hasher);
+    hasher.finish() as i64
+}
+
+/// Aggregates a source; `on_progress` hears about every batch.
+pub async fn aggregate(
+    store: &Store,
+    clock: &dyn Clock,
+    source_id: &str,
+    options: &AggregateOptions,
+    on_progress: &mut (dyn FnMut(&Progress) + Send),
+) -> Result<Summary> {
+    let now = || clock.now().timestamp_millis();
+    let mut tx = store.begin().await?;
+    let source = tx
+        .object_named(CatalogKind::Source, source_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("source {source_id}")))?;
+    let plan = plan(source, options.file.as_deref())?;
+    let mut reader = DelimitedReader::open(&plan.path, &plan.config).map_err(|e| Error::Invalid(e.to_string()))?;
+    let total_bytes = std::fs::metadata(&plan.path).map(|m| m.len()).unwrap_or(0);
+    let policy = Policy::load(&mut tx).await?;
+    let mut known: HashMap<String, AccountKey> =
+        tx.account_keys(&plan.source.id).await?.into_iter().map(|k| (k.native_identity.clone(), k)).collect();
+    let existing = known.len();
+    let started = now();
+    let mut summary = Summary {
+        id: options.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string()),
+        source_id: plan.source.id.clone(),
+        status: "RUNNING".into(),
+        started_at: started,
+        ..Summary::default()
+    };
+    tx.insert_aggregation(&summary.record(0, started, false)).await?;
+    tx.commit().await?;
+
+    let mut run =
+        Run { plan: &plan, policy: &policy, seen: HashMap::new(), correlation: HashMap::new(), managers: Vec::new() };
+    let mut last_write = Instant::now();
+    let mut rows = Vec::with_capacity(options.batch_rows);
+    loop {
+        rows.clear();
+        for item in reader.by_ref().take(options.batch_rows) {
+            summary.scanned += 1;
+            match item {
+                Ok(row) => rows.push(row),
+                Err(error) => summary.failed.push(RowFailure { line: error.line, reason: error.reason }),
+            }
+        }
+        if rows.is_empty() && summary.scanned == summary.failed.len() as u64 + run.seen.len() as u64 {
+            break;
+        }
+        let mut tx = store.begin().await?;
+        run.apply_rows(&mut tx, &mut known, &rows, &mut summary, now()).await?;
+        let progress = Progress { rows: summary.scanned, bytes_read: reader.bytes_read(), total_bytes };
+        if last_write.elapsed() >= options.progress_interval {
+            tx.update_aggregation(&summary.record(summary.scanned, now(), false)).await?;
+            last_write = Instant::now();
+        }
+        tx.commit().await?;
+        on_progress(&progress);
+        if rows.len() < options.batch_rows {
+            break;
+        }
+    }
+
+    let mut tx = store.begin().await?;
+    run.resolve_managers(&mut tx, &known, now()).await?;
+    let missing: Vec<AccountKey> = known.into_values().filter(|k| !run.seen.contains_key(&k.native_identity)).collect();
+    let share = if existing == 0 { 0.0 } else { missing.len() as f64 * 100.0 / existing as f64 };
+    if share > plan.delete_threshold {
+        summary.status = "ERROR".into();
+        summary.message = Some(format!(
+            "aggregation stopped before removing accounts: {} of {existing} accounts ({share:.1}%) are missing from the \
+             file, over the source's delete threshold of {}%; check the file, or raise deleteThreshold",
+            missing.len(),
+            plan.delete_threshold
+        ));
+    } else {
+        run.remove(&mut tx, &missing, &mut summary, now()).await?;
+        summary.status = if summary.failed.is_empty() { "SUCCESS" } else { "WARNING" }.into();
+        if !summary.failed.is_empty() {
+            summary.message = Some(format!("{} rows were skipped; see `failed` for their lines", summary.failed.len()));
+        }
+    }
+    let completed = now();
+    summary.completed_at = completed;
+    tx.update_aggregation(&summary.record(summary.scanned, completed, true)).await?;
+    tx.publish(payloads::AGGREGATION_COMPLETED, &completed_event(&plan.source, &summary), completed).await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
+fn completed_event(source: &CatalogObject, summary: &Summary) -> Value {
+    let stamp = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default()
+    };
+    let status = match summary.status.as_str() {
+        "SUCCESS" => "Success",
+        "WARNING" => "Warning",
+        _ => "Error",
+    };
+    let errors: Vec<String> = summary.message.iter().filter(|_| status == "Error").cloned().collect();
+    let warnings: Vec<String> =
+        summary.failed.iter().take(100).map(|f| format!("line {}: {}", f.line, f.reason)).collect();
+    json!({
+        "source": {"type": "SOURCE", "id": source.id, "name": source.name},
+        "status": status,
+        "started": stamp(summary.started_at),
+        "completed": stamp(summary.completed_at),
+        "errors": errors,
+        "warnings": warnings,
+        "stats": {
+            "scanned": summary.scanned, "unchanged": summary.unchanged, "changed": summary.changed,
+            "added": summary.added, "removed": summary.removed,
+        },
+    })
+}
+
+/// The state of one run across its batches.
+struct Run<'a> {
+    plan: &'a Plan,
+    policy: &'a Policy,
+    /// Native identities read so far, with their line.
+    seen: HashMap<String, u64>,
+    /// Correlation lookups: identity attribute → value (lower case) → identity id.
+    correlation: HashMap<String, HashMap<String, String>>,
+    /// (identity id, manager's native identity) to resolve once every row is read.
+    managers: Vec<(String, String)>,
+}
+
+impl Run<'_> {
+    async fn apply_rows(
+        &mut self,
+        tx: &mut Tx,
+        known: &mut HashMap<String, AccountKey>,
+        rows: &[Row],
+        summary: &mut Summary,
+        now: i64,
+    ) -> Result<()> {
+        let profile = if self.plan.authoritative { self.policy.profile_for_source(&self.plan.source.id) } else { None };
+        let mut batch = Batch::new(self.policy, now);
+        let mut changed_identities: Vec<(AccountRecord, String)> = Vec::new();
+        for row in rows {
+            if let Some(first) = self.seen.get(&row.native_identity) {
+                summary.failed.push(RowFailure {
+                    line: row.line,
+                    reason: format!("`{}` appears again; its first row is line {first}", row.native_identity),
+                });
+                continue;
+            }
+            self.seen.insert(row.native_identity.clone(), row.line);
+            let serialized = serde_json::to_string(&row.attributes)?;
+            let hash = hash_of(&serialized);
+            let manager = self.manager_of(row);
+            match known.get(&row.native_identity) {
+                Some(key) if key.attributes_hash == hash => summary.unchanged += 1,
+                Some(key) => {
+                    summary.changed += 1;
+                    let account = self.account(row, key.id.clone(), key.identity_id.clone(), hash, now);
+                    batch.updated_accounts.push(account.clone());
+                    if let (Some(identity_id), Some(_)) = (&key.identity_id, profile) {
+                        if let Some(manager) = manager {
+                            self.managers.push((identity_id.clone(), manager));
+                        }
+                        changed_identities.push((account, identity_id.clone()));
+                    }
+                }
+                None => {
+                    summary.added += 1;
+                    let id = uuid::Uuid::now_v7().simple().to_string();
+                    let mut account = self.account(row, id, None, hash, now);
+                    if let Some(profile) = profile {
+                        let identity_id = uuid::Uuid::now_v7().simple().to_string();
+                        account.identity_id = Some(identity_id.clone());
+                        let manager_id = match manager {
+                            Some(native) => match known.get(&native).and_then(|k| k.identity_id.clone()) {
+                                Some(id) => Some(id),
+                                None => {
+                                    self.managers.push((identity_id.clone(), native));
+                                    None
+                                }
+                            },
+                            None => None,
+                        };
+                        batch.create_identity(profile, identity_id.clone(), &account, manager_id);
+                        summary.identities_created += 1;
+                    } else if let Some(identity_id) = self.correlate(tx, row).await? {
+                        account.identity_id = Some(identity_id.clone());
+                        batch.correlated.push((identity_id, account.clone(), self.plan.source.clone()));
+                    }
+                    known.insert(
+                        row.native_identity.clone(),
+                        AccountKey {
+                            id: account.id.clone(),
+                            native_identity: row.native_identity.clone(),
+                            identity_id: account.identity_id.clone(),
+                            attributes_hash: hash,
+                        },
+                    );
+                    batch.new_accounts.push(account);
+                }
+            }
+        }
+        if let Some(profile) = profile {
+            let changes: Vec<IdentityChange> = changed_identities
+                .into_iter()
+                .map(|(account, identity_id)| IdentityChange { identity_id, account })
+                .collect();
+            summary.identities_updated += batch.recompute(tx, profile, changes).await?;
+        }
+        batch.write(tx).await
+    }
+
+    fn account(&self, row: &Row, id: String, identity_id: Option<String>, hash: i64, now: i64) -> AccountRecord {
+        AccountRecord {
+            id,
+            source_id: self.plan.source.id.clone(),
+            native_identity: row.native_identity.clone(),
+            name: row.name.clone(),
+            identity_id,
+            attributes: row.attributes.clone(),
+            attributes_hash: hash,
+            disabled: false,
+            locked: false,
+            manually_correlated: false,
+            created_at: now,
+            modified_at: now,
+        }
+    }
+
+    fn manager_of(&self, row: &Row) -> Option<String> {
+        let column = self.plan.manager_attribute.as_deref()?;
+        row.attributes.get(column).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_owned)
+    }
+
+    /// The identity a new account on a target source belongs to, by the source's correlation rules.
+    async fn correlate(&mut self, tx: &mut Tx, row: &Row) -> Result<Option<String>> {
+        for (identity_attribute, account_attribute) in &self.plan.correlation {
+            let Some(value) = row.attributes.get(account_attribute).and_then(Value::as_str) else { continue };
+            if !self.correlation.contains_key(identity_attribute) {
+                let values = tx.identity_attribute_values(identity_attribute).await?;
+                let map = values.into_iter().map(|(id, v)| (v.to_lowercase(), id)).collect();
+                self.correlation.insert(identity_attribute.clone(), map);
+            }
+            if let Some(id) = self.correlation.get(identity_attribute).and_then(|m| m.get(&value.to_lowercase())) {
+                return Ok(Some(id.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Points each identity read in this run at its manager's identity.
+    async fn resolve_managers(&mut self, tx: &mut Tx, known: &HashMap<String, AccountKey>, now: i64) -> Result<()> {
+        let wanted: HashMap<String, Option<String>> = self
+            .managers
+            .drain(..)
+            .map(|(identity, native)| (identity, known.get(&native).and_then(|k| k.identity_id.clone())))
+            .collect();
+        let ids: Vec<String> = wanted.keys().cloned().collect();
+        for chunk in ids.chunks(500) {
+            for mut identity in tx.identities_by_ids(chunk).await? {
+                let manager = wanted.get(&identity.id).cloned().flatten();
+                if manager != identity.manager_id && manager.as_deref() != Some(identity.id.as_str()) {
+                    identity.manager_id = manager;
+                    identity.modified_at = now;
+                    tx.update_identity(&identity).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the accounts missing from the file; an identity whose authoritative account goes is
+    /// deleted with it.
+    async fn remove(&mut self, tx: &mut Tx, missing: &[AccountKey], summary: &mut Summary, now: i64) -> Result<()> {
+        let ids: Vec<String> = missing.iter().map(|k| k.id.clone()).collect();
+        let identity_ids: Vec<String> = missing.iter().filter_map(|k| k.identity_id.clone()).collect();
+        let identities = tx.identities_by_ids(&identity_ids).await?;
+        tx.delete_accounts(&ids).await?;
+        summary.removed = ids.len() as u64;
+        let authoritative = self.plan.authoritative && self.policy.profile_for_source(&self.plan.source.id).is_some();
+        for identity in identities {
+            if authoritative {
+                tx.delete_identity(&identity.id).await?;
+                tx.publish(payloads::IDENTITY_DELETED, &payloads::identity_snapshot(&identity), now).await?;
+                summary.identities_deleted += 1;
+            } else if let Some(key) = missing.iter().find(|k| k.identity_id.as_deref() == Some(identity.id.as_str())) {
+                let payload = payloads::account_link(&identity, &key.id, &key.native_identity, "", &self.plan.source);
+                tx.publish(payloads::ACCOUNT_UNCORRELATED, &payload, now).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Identity fields that are kept in columns, from computed attributes.
+pub(crate) fn identity_fields(identity: &mut IdentityRecord, account: &AccountRecord) {
+    let text = |key: &str| identity.attributes.get(key).and_then(Value::as_str).map(str::to_owned);
+    identity.name = text("displayName").unwrap_or_else(|| account.name.clone());
+    identity.alias = text("uid").unwrap_or_else(|| account.native_identity.clone());
+    identity.email = text("email");
+    identity.lifecycle_state = text("cloudLifecycleState").or_else(|| identity.lifecycle_state.clone());
+}
