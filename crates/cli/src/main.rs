@@ -4,8 +4,11 @@
 #![allow(clippy::print_stdout)]
 
 mod bench;
+mod demo;
 mod render;
 mod serve;
+mod source;
+mod store;
 mod workflow;
 
 use std::process::ExitCode;
@@ -32,6 +35,9 @@ enum Command {
     Workflow(workflow::Command),
     /// Run the API and the workflow engine.
     Serve(serve::ServeArgs),
+    /// Work with sources: aggregate accounts.
+    #[command(subcommand)]
+    Source(source::Command),
     /// Measure Tessera's speed.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -43,6 +49,7 @@ fn main() -> ExitCode {
         Command::Workflow(command) => workflow::run(command),
         Command::Bench(command) => bench::run(command),
         Command::Serve(args) => serve::run(args),
+        Command::Source(command) => source::run(command),
     };
     match result {
         Ok(code) => code,

@@ -15,7 +15,6 @@ use tessera_engine::{Engine, EngineConfig};
 use tessera_model::{Clock, SystemClock};
 use tessera_server::auth::{Auth, ensure_admin};
 use tessera_server::{ApiLimits, AppState};
-use tessera_store::Store;
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -40,6 +39,14 @@ pub(crate) struct ServeArgs {
     /// Keep it above the longest action timeout.
     #[arg(long, env = "TESSERA_LEASE_SECONDS")]
     lease_seconds: Option<u64>,
+    /// Seed a demo organisation on first start: an HR file of a few hundred people, sources,
+    /// access, birthright roles, lifecycle states, and joiner, mover and leaver workflows.
+    #[arg(long, env = "TESSERA_DEMO")]
+    demo: bool,
+    /// Executions an event may start per second for one workflow; more are queued, never dropped
+    /// (0: no limit).
+    #[arg(long, env = "TESSERA_EVENT_STARTS_PER_SECOND")]
+    event_starts_per_second: Option<u32>,
 }
 
 /// The config file's fields.
@@ -51,6 +58,7 @@ struct FileConfig {
     database: Option<String>,
     workers: Option<usize>,
     lease_seconds: Option<u64>,
+    event_starts_per_second: Option<u32>,
     /// Guard rails: steps per execution, items per loop, the longest wait, the largest execution
     /// state, the largest definition, and the default timeout of an HTTP action.
     max_transitions: Option<u64>,
@@ -86,6 +94,9 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     if let Some(lease) = args.lease_seconds.or(file.lease_seconds) {
         engine_config.lease = std::time::Duration::from_secs(lease.max(1));
     }
+    if let Some(rate) = args.event_starts_per_second.or(file.event_starts_per_second) {
+        engine_config.event_starts_per_second = rate;
+    }
     if let Some(max) = file.max_transitions {
         engine_config.limits.max_transitions = max;
     }
@@ -119,7 +130,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         .with_target(false)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(listen, &data_dir, database.as_deref(), engine_config, api_limits))?;
+    runtime.block_on(serve(listen, &data_dir, database.as_deref(), engine_config, api_limits, args.demo))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -203,15 +214,9 @@ async fn serve(
     database: Option<&str>,
     config: EngineConfig,
     limits: ApiLimits,
+    demo: bool,
 ) -> Result<()> {
-    let store = match database {
-        Some(url) => Store::connect(url)
-            .await
-            .with_context(|| format!("cannot open the database {}", tessera_store::redact_url(url)))?,
-        None => Store::open_data_dir(data_dir)
-            .await
-            .with_context(|| format!("cannot open the database in {}", data_dir.display()))?,
-    };
+    let store = crate::store::open(data_dir, database).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let admin_id = std::env::var("TESSERA_ADMIN_CLIENT_ID").ok();
     let admin_secret = std::env::var("TESSERA_ADMIN_CLIENT_SECRET").ok();
@@ -224,7 +229,10 @@ async fn serve(
         );
     }
     let auth = Arc::new(Auth::load(&store, clock.clone()).await?);
-    let engine = Engine::new(store.clone(), clock, config);
+    let engine = Engine::new(store.clone(), clock.clone(), config);
+    if demo {
+        seed_demo(&engine, &store, data_dir, clock.as_ref()).await?;
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut workers = engine.spawn_workers(stopped.clone());
     workers.push(engine.spawn_dispatcher(stopped));
@@ -245,6 +253,28 @@ async fn serve(
     }
     store.close().await;
     println!("Tessera stopped.");
+    Ok(())
+}
+
+/// Seeds the demo on first start: the catalogue, a first aggregation of the HR file (whose events
+/// are dispatched before any workflow exists, as if the organisation predated them), then the
+/// workflows.
+async fn seed_demo(engine: &Engine, store: &tessera_store::Store, data_dir: &Path, clock: &dyn Clock) -> Result<()> {
+    if !crate::demo::seed_catalog(store, data_dir, clock).await? {
+        return Ok(());
+    }
+    let summary = tessera_engine::governance::aggregate_now(store, clock, crate::demo::HR_SOURCE).await?;
+    while engine.dispatch_events().await? > 0 {}
+    crate::demo::seed_workflows(store, clock).await?;
+    println!(
+        "Seeded the demo organisation: {} identities from {}",
+        summary.identities_created,
+        crate::demo::hr_file(data_dir).display()
+    );
+    println!(
+        "Edit that file, then aggregate: tessera source aggregate HR --data-dir {}   (or wait for the 5-minute schedule)",
+        data_dir.display()
+    );
     Ok(())
 }
 

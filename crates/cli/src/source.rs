@@ -1,0 +1,95 @@
+//! `tessera source`: aggregating a source from the command line, with a progress bar and a summary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use tessera_engine::governance::{self, AggregateOptions, Summary};
+use tessera_model::{Clock, SystemClock};
+
+use crate::store::StoreArgs;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Read every account of a delimited-file source, correlate, and apply what changed.
+    Aggregate(AggregateArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AggregateArgs {
+    /// The source's id or name.
+    source: String,
+    /// Read this file instead of the one the source names.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+pub(crate) fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Aggregate(args) => aggregate(&args),
+    }
+}
+
+fn aggregate(args: &AggregateArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let store = args.store.open().await?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
+                .context("progress bar template")?,
+        );
+        let options = AggregateOptions { file: args.file.clone(), ..AggregateOptions::default() };
+        let summary = governance::aggregate(&store, clock.as_ref(), &args.source, &options, &mut |progress| {
+            bar.set_length(progress.total_bytes);
+            bar.set_position(progress.bytes_read);
+            bar.set_message(format!("{} rows", progress.rows));
+        })
+        .await
+        .with_context(|| format!("aggregating {} failed", args.source))?;
+        bar.finish_and_clear();
+        store.close().await;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        } else {
+            print_summary(&summary);
+        }
+        Ok(if summary.status == "ERROR" { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    })
+}
+
+fn print_summary(s: &Summary) {
+    let seconds = (s.completed_at - s.started_at) as f64 / 1000.0;
+    println!("Aggregation {} of source {}: {} in {seconds:.2} s", s.id, s.source_id, s.status);
+    println!(
+        "  rows {}: {} added, {} changed, {} unchanged, {} removed, {} failed",
+        s.scanned,
+        s.added,
+        s.changed,
+        s.unchanged,
+        s.removed,
+        s.failed.len()
+    );
+    println!(
+        "  identities: {} created, {} updated, {} deleted",
+        s.identities_created, s.identities_updated, s.identities_deleted
+    );
+    for failure in s.failed.iter().take(20) {
+        println!("  line {}: {}", failure.line, failure.reason);
+    }
+    if s.failed.len() > 20 {
+        println!("  … and {} more failed rows (see --json)", s.failed.len() - 20);
+    }
+    if let Some(message) = &s.message {
+        println!("  {message}");
+    }
+}
