@@ -1,6 +1,8 @@
 //! `tessera bench`: benchmarks that print figures (never timed tests).
 
+mod aggregate;
 mod engine;
+mod events;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,6 +23,11 @@ pub(crate) enum Command {
     /// Executions per second and event-to-completion latency of a 5-step workflow run by the
     /// durable engine end to end, on SQLite (default) or PostgreSQL.
     Engine(engine::EngineArgs),
+    /// Accounts per second read, correlated and stored by aggregating a generated HR file, and
+    /// peak memory.
+    Aggregate(aggregate::AggregateArgs),
+    /// Events per second from a change to the executions it starts.
+    Events(events::EventsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -43,6 +50,8 @@ pub(crate) fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Interpreter(args) => interpreter(&args),
         Command::Engine(args) => engine::run(&args),
+        Command::Aggregate(args) => aggregate::run(&args),
+        Command::Events(args) => events::run(&args),
     }
 }
 

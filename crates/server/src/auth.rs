@@ -28,6 +28,22 @@ pub const WORKFLOW_READ: &str = "sp:workflow:read";
 pub const WORKFLOW_MANAGE: &str = "sp:workflow:manage";
 pub const EXECUTION_READ: &str = "sp:workflow-execution:read";
 pub const EXECUTION_MANAGE: &str = "sp:workflow-execution:manage";
+pub const SOURCES_READ: &str = "idn:sources:read";
+pub const SOURCES_MANAGE: &str = "idn:sources:manage";
+pub const IDENTITY_READ: &str = "idn:identity:read";
+pub const IDENTITY_MANAGE: &str = "idn:identity:manage";
+pub const ACCOUNTS_READ: &str = "idn:accounts:read";
+pub const ENTITLEMENT_READ: &str = "idn:entitlement:read";
+pub const ENTITLEMENT_MANAGE: &str = "idn:entitlement:manage";
+pub const ACCESS_PROFILE_READ: &str = "idn:access-profile:read";
+pub const ACCESS_PROFILE_MANAGE: &str = "idn:access-profile:manage";
+pub const ROLE_READ: &str = "idn:role-unchecked:read";
+pub const ROLE_MANAGE: &str = "idn:role-unchecked:manage";
+pub const IDENTITY_PROFILE_READ: &str = "idn:identity-profile:read";
+pub const IDENTITY_PROFILE_MANAGE: &str = "idn:identity-profile:manage";
+pub const WORKGROUP_READ: &str = "idn:workgroup:read";
+pub const WORKGROUP_MANAGE: &str = "idn:workgroup:manage";
+pub const SEARCH_READ: &str = "sp:search:read";
 
 /// How long a token is good for.
 const TOKEN_SECONDS: i64 = 15 * 60;

@@ -101,6 +101,11 @@ impl From<tessera_store::Error> for ApiError {
             tessera_store::Error::NotFound(what) => {
                 Self::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found"))
             }
+            tessera_store::Error::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            // The message names the problem and its position, e.g. "unknown field `x` … (at character 0)".
+            tessera_store::Error::Query(error) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid-filter", error.to_string())
+            }
             other => Self::internal(other),
         }
     }
@@ -110,6 +115,11 @@ impl From<tessera_engine::Error> for ApiError {
     fn from(error: tessera_engine::Error) -> Self {
         match error {
             tessera_engine::Error::UnknownWorkflow(id) => Self::not_found("workflow", &id),
+            tessera_engine::Error::Invalid(message) => Self::new(StatusCode::BAD_REQUEST, "invalid-request", message),
+            tessera_engine::Error::NotFound(what) => {
+                Self::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found"))
+            }
+            tessera_engine::Error::Store(error) => error.into(),
             other => Self::internal(other),
         }
     }

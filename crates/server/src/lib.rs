@@ -1,10 +1,11 @@
-//! Tessera's HTTP API (axum): ISC's workflow and execution paths under `/v3` and `/beta`, OAuth2
-//! client credentials at `/oauth/token`, and Tessera's additions under `/tessera/v1`.
+//! Tessera's HTTP API (axum): ISC's workflow, execution and identity-governance paths under `/v3` and
+//! `/beta`, OAuth2 client credentials at `/oauth/token`, and Tessera's additions under `/tessera/v1`.
 
 pub mod auth;
 pub mod error;
 mod events;
 mod external;
+mod governance;
 mod library;
 mod ops;
 mod shapes;
@@ -73,13 +74,15 @@ fn isc_routes() -> Router<AppState> {
         .route("/workflow-library/actions", get(library::list_actions))
         .route("/workflow-library/operators", get(library::list_operators))
         .route("/workflow-library/triggers", get(library::list_triggers))
+        .merge(governance::isc_routes())
 }
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/v3", isc_routes())
-        .nest("/beta", isc_routes())
+        .nest("/beta", isc_routes().merge(governance::beta_routes()))
+        .merge(governance::tessera_routes())
         .route("/tessera/v1/workflows/{id}/versions", get(workflows::versions))
         .route("/tessera/v1/workflows/{id}/versions/diff", get(workflows::diff))
         .route("/tessera/v1/workflows/{id}/versions/{version}", get(workflows::version))

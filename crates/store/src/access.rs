@@ -5,6 +5,7 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::listing::value_groups;
 use crate::{Result, Tx};
 
 /// A role, access profile or entitlement an identity holds, and why.
@@ -97,6 +98,8 @@ fn aggregation(row: &AnyRow) -> Result<AggregationRecord> {
 pub trait AccessStore {
     /// Records a grant; false when the identity already held the object.
     async fn grant(&mut self, grant: &AccessGrant) -> Result<bool>;
+    /// Records several grants; those already held are left as they are.
+    async fn grant_many(&mut self, grants: &[AccessGrant]) -> Result<()>;
     /// Removes a grant; false when there was none.
     async fn revoke(&mut self, identity_id: &str, kind: &str, object_id: &str) -> Result<bool>;
     /// What these identities hold, by identity, kind and object.
@@ -111,6 +114,7 @@ pub trait AccessStore {
     async fn remove_all_members(&mut self, workgroup_id: &str) -> Result<()>;
 
     async fn insert_plan(&mut self, plan: &PlanRecord) -> Result<()>;
+    async fn insert_plans(&mut self, plans: &[PlanRecord]) -> Result<()>;
     /// Plans for an identity (or every plan), newest first.
     async fn plans(&mut self, identity_id: Option<&str>, limit: i64, offset: i64) -> Result<Vec<PlanRecord>>;
 
@@ -135,6 +139,27 @@ impl AccessStore for Tx {
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn grant_many(&mut self, grants: &[AccessGrant]) -> Result<()> {
+        for chunk in grants.chunks(200) {
+            let sql = format!(
+                "INSERT INTO identity_access (identity_id, kind, object_id, origin, granted_at) VALUES {} \
+                 ON CONFLICT (identity_id, kind, object_id) DO NOTHING",
+                value_groups(self.dialect, chunk.len(), 5)
+            );
+            let mut query = sqlx::query(&sql);
+            for g in chunk {
+                query = query
+                    .bind(g.identity_id.as_str())
+                    .bind(g.kind.as_str())
+                    .bind(g.object_id.as_str())
+                    .bind(g.origin.as_str())
+                    .bind(g.granted_at);
+            }
+            query.execute(&mut *self.inner).await?;
+        }
+        Ok(())
     }
 
     async fn revoke(&mut self, identity_id: &str, kind: &str, object_id: &str) -> Result<bool> {
@@ -233,6 +258,31 @@ impl AccessStore for Tx {
         .bind(p.modified_at)
         .execute(&mut *self.inner)
         .await?;
+        Ok(())
+    }
+
+    async fn insert_plans(&mut self, plans: &[PlanRecord]) -> Result<()> {
+        for chunk in plans.chunks(200) {
+            let sql = format!(
+                "INSERT INTO provisioning_plans (id, identity_id, source_id, operation, cause, status, document, \
+                 created_at, modified_at) VALUES {}",
+                value_groups(self.dialect, chunk.len(), 9)
+            );
+            let mut query = sqlx::query(&sql);
+            for p in chunk {
+                query = query
+                    .bind(p.id.as_str())
+                    .bind(p.identity_id.as_str())
+                    .bind(p.source_id.as_str())
+                    .bind(p.operation.as_str())
+                    .bind(p.cause.as_str())
+                    .bind(p.status.as_str())
+                    .bind(p.document.to_string())
+                    .bind(p.created_at)
+                    .bind(p.modified_at);
+            }
+            query.execute(&mut *self.inner).await?;
+        }
         Ok(())
     }
 

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::listing::Listing;
+use crate::listing::{Listing, placeholders, value_groups};
 use crate::query::{Bind, Column, Field, FieldKind, Op, Resource, bind_all};
 use crate::{Dialect, Result, Tx};
 
@@ -187,25 +187,13 @@ pub trait IdentityStore {
     async fn count_accounts(&mut self, source_id: &str) -> Result<i64>;
 }
 
-/// `$a, $b, …` groups of `width` placeholders for `rows` rows.
-fn value_groups(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let marks: Vec<String> = (1..=width).map(|c| format!("${}", row * width + c)).collect();
-            format!("({})", marks.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn in_list(first: usize, count: usize) -> String {
-    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
-
 impl IdentityStore for Tx {
     async fn insert_identities(&mut self, identities: &[IdentityRecord]) -> Result<()> {
         for chunk in identities.chunks(INSERT_CHUNK) {
-            let sql = format!("INSERT INTO identities ({IDENTITY_COLUMNS}) VALUES {}", value_groups(chunk.len(), 12));
+            let sql = format!(
+                "INSERT INTO identities ({IDENTITY_COLUMNS}) VALUES {}",
+                value_groups(self.dialect, chunk.len(), 12)
+            );
             let mut query = sqlx::query(&sql);
             for i in chunk {
                 query = query
@@ -280,7 +268,10 @@ impl IdentityStore for Tx {
     async fn identities_by_ids(&mut self, ids: &[String]) -> Result<Vec<IdentityRecord>> {
         let mut found = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE id IN ({})", in_list(1, chunk.len()));
+            let sql = format!(
+                "SELECT {IDENTITY_COLUMNS} FROM identities WHERE id IN ({})",
+                placeholders(self.dialect, 1, chunk.len())
+            );
             let mut query = sqlx::query(&sql);
             for id in chunk {
                 query = query.bind(id.as_str());
@@ -321,7 +312,10 @@ impl IdentityStore for Tx {
 
     async fn insert_accounts(&mut self, accounts: &[AccountRecord]) -> Result<()> {
         for chunk in accounts.chunks(INSERT_CHUNK) {
-            let sql = format!("INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES {}", value_groups(chunk.len(), 12));
+            let sql = format!(
+                "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES {}",
+                value_groups(self.dialect, chunk.len(), 12)
+            );
             let mut query = sqlx::query(&sql);
             for a in chunk {
                 query = query
@@ -364,7 +358,7 @@ impl IdentityStore for Tx {
 
     async fn delete_accounts(&mut self, ids: &[String]) -> Result<()> {
         for chunk in ids.chunks(500) {
-            let sql = format!("DELETE FROM accounts WHERE id IN ({})", in_list(1, chunk.len()));
+            let sql = format!("DELETE FROM accounts WHERE id IN ({})", placeholders(self.dialect, 1, chunk.len()));
             let binds: Vec<Bind> = chunk.iter().map(|id| Bind::Text(id.clone())).collect();
             bind_all(sqlx::query(&sql), &binds).execute(&mut *self.inner).await?;
         }
@@ -379,7 +373,10 @@ impl IdentityStore for Tx {
     async fn accounts_by_ids(&mut self, ids: &[String]) -> Result<Vec<AccountRecord>> {
         let mut found = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id IN ({})", in_list(1, chunk.len()));
+            let sql = format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id IN ({})",
+                placeholders(self.dialect, 1, chunk.len())
+            );
             let binds: Vec<Bind> = chunk.iter().map(|id| Bind::Text(id.clone())).collect();
             for row in bind_all(sqlx::query(&sql), &binds).fetch_all(&mut *self.inner).await? {
                 found.push(account(&row)?);
@@ -393,7 +390,7 @@ impl IdentityStore for Tx {
         for chunk in identity_ids.chunks(500) {
             let sql = format!(
                 "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE identity_id IN ({}) ORDER BY identity_id, source_id, id",
-                in_list(1, chunk.len())
+                placeholders(self.dialect, 1, chunk.len())
             );
             let binds: Vec<Bind> = chunk.iter().map(|id| Bind::Text(id.clone())).collect();
             for row in bind_all(sqlx::query(&sql), &binds).fetch_all(&mut *self.inner).await? {

@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::query::{self, Bind, Filter, Resource, Sorters, bind_all};
-use crate::{Result, Tx};
+use crate::{Dialect, Result, Tx};
 
 /// What a list request asks for.
 #[derive(Debug, Clone, Copy)]
@@ -63,5 +63,20 @@ impl Tx {
             None
         };
         Ok((rows, total))
+    }
+}
+
+/// `($1, $2), ($3, $4)`-style groups of `width` placeholders for `rows` rows. SQLite gets plain `?`
+/// (bound in the same order): sqlx looks up each numbered SQLite parameter by name, a linear scan,
+/// which made a 2,400-parameter INSERT spend most of its time finding its parameters.
+pub(crate) fn value_groups(dialect: Dialect, rows: usize, width: usize) -> String {
+    (0..rows).map(|row| format!("({})", placeholders(dialect, row * width + 1, width))).collect::<Vec<_>>().join(", ")
+}
+
+/// `count` comma-separated placeholders, numbered from `first` on PostgreSQL.
+pub(crate) fn placeholders(dialect: Dialect, first: usize, count: usize) -> String {
+    match dialect {
+        Dialect::Sqlite => vec!["?"; count].join(", "),
+        Dialect::Postgres => (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", "),
     }
 }

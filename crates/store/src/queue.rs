@@ -71,6 +71,8 @@ pub trait QueueStore {
     async fn queued(&mut self) -> Result<i64>;
     /// Publishes an event to the outbox, in the transaction of the change that caused it.
     async fn publish(&mut self, topic: &str, payload: &Value, now: i64) -> Result<()>;
+    /// Publishes several events, in order, with as few statements as the database allows.
+    async fn publish_many(&mut self, events: &[(&str, Value)], now: i64) -> Result<()>;
     /// Events not yet dispatched, oldest first.
     async fn undispatched(&mut self, limit: i64) -> Result<Vec<(String, String, Value)>>;
     /// Like [`QueueStore::undispatched`], locking the rows for this transaction (PostgreSQL nodes
@@ -156,6 +158,21 @@ impl QueueStore for Tx {
 
     async fn drop_tasks_of(&mut self, execution_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM tasks WHERE execution_id = $1").bind(execution_id).execute(&mut *self.inner).await?;
+        Ok(())
+    }
+
+    async fn publish_many(&mut self, events: &[(&str, Value)], now: i64) -> Result<()> {
+        for chunk in events.chunks(200) {
+            let sql = format!(
+                "INSERT INTO outbox (id, topic, payload, created_at) VALUES {}",
+                crate::listing::value_groups(self.dialect, chunk.len(), 4)
+            );
+            let mut query = sqlx::query(&sql);
+            for (topic, payload) in chunk {
+                query = query.bind(uuid::Uuid::now_v7().to_string()).bind(*topic).bind(payload.to_string()).bind(now);
+            }
+            query.execute(&mut *self.inner).await?;
+        }
         Ok(())
     }
 

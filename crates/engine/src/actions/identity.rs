@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
-use tessera_store::query::{Filter, search_filter};
+use tessera_store::query::{Filter, quoted, search_filter};
 use tessera_store::{
     AccessGrant, AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, IdentityStore, Listing, Store,
 };
@@ -76,7 +76,7 @@ impl IdentityActions {
             .collect();
         let mut documents = Vec::with_capacity(identities.len());
         for identity in identities {
-            let filter = Filter::parse(&format!("manager.id eq \"{}\"", identity.id)).map_err(|e| {
+            let filter = Filter::parse(&format!("manager.id eq {}", quoted(&identity.id))).map_err(|e| {
                 ActionError::permanent(format!("identity id `{}` cannot be searched: {e}", identity.id))
             })?;
             let listing = Listing { filter: Some(&filter), limit: 1, ..Listing::default() };
@@ -108,9 +108,8 @@ impl IdentityActions {
             } else {
                 format!("attributes.{attribute}")
             };
-            let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
             Some(
-                Filter::parse(&format!("{field} eq \"{escaped}\""))
+                Filter::parse(&format!("{field} eq {}", quoted(value)))
                     .map_err(|e| ActionError::permanent(e.to_string()))?,
             )
         } else {
@@ -130,8 +129,8 @@ impl IdentityActions {
         let accounts = if text(input, "getAccountsBy")? == Some("filters") {
             let field = required(input, "filterCriteria")?;
             let operator = text(input, "operator")?.unwrap_or("eq");
-            let value = text(input, "value")?.unwrap_or_default().replace('\\', "\\\\").replace('"', "\\\"");
-            let filter = Filter::parse(&format!("{field} {operator} \"{value}\""))
+            let value = quoted(text(input, "value")?.unwrap_or_default());
+            let filter = Filter::parse(&format!("{field} {operator} {value}"))
                 .map_err(|e| ActionError::permanent(format!("the account filter is not valid: {e}")))?;
             let listing = Listing { filter: Some(&filter), limit: 250, ..Listing::default() };
             tx.list_accounts(&listing).await.map_err(store_error)?.0

@@ -37,7 +37,7 @@ pub struct AggregateOptions {
 
 impl Default for AggregateOptions {
     fn default() -> Self {
-        Self { id: None, file: None, progress_interval: Duration::from_millis(500), batch_rows: 2000 }
+        Self { id: None, file: None, progress_interval: Duration::from_millis(500), batch_rows: 5000 }
     }
 }
 
@@ -205,8 +205,14 @@ pub async fn aggregate(
     tx.insert_aggregation(&summary.record(0, started, false)).await?;
     tx.commit().await?;
 
-    let mut run =
-        Run { plan: &plan, policy: &policy, seen: HashMap::new(), correlation: HashMap::new(), managers: Vec::new() };
+    let mut run = Run {
+        plan: &plan,
+        policy: &policy,
+        seen: HashMap::new(),
+        correlation: HashMap::new(),
+        names: HashMap::new(),
+        managers: Vec::new(),
+    };
     let mut last_write = Instant::now();
     let mut rows = Vec::with_capacity(options.batch_rows);
     loop {
@@ -298,6 +304,8 @@ struct Run<'a> {
     seen: HashMap<String, u64>,
     /// Correlation lookups: identity attribute → value (lower case) → identity id.
     correlation: HashMap<String, HashMap<String, String>>,
+    /// Names of the identities created in this run, for the manager references in events.
+    names: HashMap<String, String>,
     /// (identity id, manager's native identity) to resolve once every row is read.
     managers: Vec<(String, String)>,
 }
@@ -382,7 +390,7 @@ impl Run<'_> {
                 .collect();
             summary.identities_updated += batch.recompute(tx, profile, changes).await?;
         }
-        batch.write(tx).await
+        batch.write(tx, &mut self.names).await
     }
 
     fn account(&self, row: &Row, id: String, identity_id: Option<String>, hash: i64, now: i64) -> AccountRecord {

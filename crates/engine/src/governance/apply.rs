@@ -199,7 +199,9 @@ impl<'p> Batch<'p> {
     }
 
     /// Writes the batch: accounts, identities, grants, plans, then the events.
-    pub(crate) async fn write(mut self, tx: &mut Tx) -> Result<()> {
+    /// `names` are identity names known from earlier batches (managers are named in events), and
+    /// learns this batch's.
+    pub(crate) async fn write(mut self, tx: &mut Tx, names: &mut HashMap<String, String>) -> Result<()> {
         tx.insert_identities(&self.new_identities).await?;
         tx.insert_accounts(&self.new_accounts).await?;
         for account in &self.updated_accounts {
@@ -217,20 +219,18 @@ impl<'p> Batch<'p> {
                 }
             }
         }
+        let mut grants = Vec::new();
         for (identity_id, outcome) in self.access.drain(..) {
             for (kind, object_id) in &outcome.revokes {
                 tx.revoke(&identity_id, kind, object_id).await?;
             }
-            for grant in &outcome.grants {
-                tx.grant(grant).await?;
-            }
+            grants.extend(outcome.grants);
             self.outcome.plans.extend(outcome.plans);
         }
+        tx.grant_many(&grants).await?;
         write_plans(tx, &self.outcome.plans).await?;
-        self.created_events(tx).await?;
-        for (topic, payload) in &self.events {
-            tx.publish(topic, payload, self.now).await?;
-        }
+        self.created_events(tx, names).await?;
+        tx.publish_many(&self.events, self.now).await?;
         Ok(())
     }
 }
@@ -239,12 +239,11 @@ impl Batch<'_> {
     /// Identity Created for each new identity, with its manager as a reference in `attributes`
     /// (`$.trigger.attributes.manager.id`, as ISC sends it); published before the batch's other
     /// events, so a new identity is announced before anything happens to it.
-    async fn created_events(&mut self, tx: &mut Tx) -> Result<()> {
+    async fn created_events(&mut self, tx: &mut Tx, names: &mut HashMap<String, String>) -> Result<()> {
         if self.created.is_empty() {
             return Ok(());
         }
-        let mut names: HashMap<String, String> =
-            self.new_identities.iter().map(|i| (i.id.clone(), i.name.clone())).collect();
+        names.extend(self.new_identities.iter().map(|i| (i.id.clone(), i.name.clone())));
         let unknown: Vec<String> = self
             .new_identities
             .iter()
@@ -301,8 +300,6 @@ async fn write_plans(tx: &mut Tx, plans: &[PlanRecord]) -> Result<()> {
             }
         }
     }
-    for plan in &merged {
-        tx.insert_plan(plan).await?;
-    }
+    tx.insert_plans(&merged).await?;
     Ok(())
 }

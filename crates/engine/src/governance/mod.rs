@@ -51,7 +51,7 @@ pub async fn set_lifecycle_state(store: &Store, clock: &dyn Clock, identity_id: 
     let outcome = batch.transition(profile, &old, &new, &views, &held);
     tx.update_identity(&new).await?;
     batch.record_access(new.id.clone(), outcome);
-    batch.write(&mut tx).await?;
+    batch.write(&mut tx, &mut std::collections::HashMap::new()).await?;
     tx.commit().await?;
     Ok(stored.key)
 }

@@ -39,25 +39,34 @@ pub fn identity(identity: &IdentityRecord, manager: Option<&IdentityRecord>, is_
     })
 }
 
-/// ISC's `Account`; `source` is the account's source when known.
+/// ISC's `Account`, with its source and (when correlated) identity when known.
 pub fn account(account: &AccountRecord, source: Option<&CatalogObject>, identity: Option<&IdentityRecord>) -> Value {
+    let authoritative = source.and_then(|s| s.document.get("authoritative")).and_then(Value::as_bool).unwrap_or(false);
     json!({
         "id": account.id,
         "name": account.name,
-        "created": time(account.created_at),
-        "modified": time(account.modified_at),
         "nativeIdentity": account.native_identity,
-        "uuid": Value::Null,
+        "uuid": null,
+        "description": null,
         "sourceId": account.source_id,
-        "sourceName": source.map(|s| s.name.as_str()),
+        "sourceName": source.map(|s| s.name.clone()),
         "identityId": account.identity_id,
-        "identity": identity.map(|i| json!({"type": "IDENTITY", "id": i.id, "name": i.name})),
+        "identity": account.identity_id.as_ref().map(|id| json!({
+            "type": "IDENTITY", "id": id, "name": identity.map(|i| i.name.clone()),
+        })),
+        "cloudLifecycleState": identity.and_then(|i| i.lifecycle_state.clone()),
+        "identityState": identity.map(|i| i.status.clone()),
         "uncorrelated": account.identity_id.is_none(),
+        "manuallyCorrelated": account.manually_correlated,
         "disabled": account.disabled,
         "locked": account.locked,
-        "manuallyCorrelated": account.manually_correlated,
-        "authoritative": source.and_then(|s| s.document.get("authoritative")).and_then(Value::as_bool).unwrap_or(false),
+        "authoritative": authoritative,
+        "systemAccount": false,
+        "isMachine": false,
+        "origin": "AGGREGATED",
         "attributes": account.attributes,
+        "created": time(account.created_at),
+        "modified": time(account.modified_at),
     })
 }
 

@@ -1,15 +1,17 @@
 //! Tessera's HTTP API over real HTTP on loopback, against SQLite and (when available) PostgreSQL:
 //! OAuth2 client credentials and scopes, workflow CRUD and versions, test executions, the audit log,
-//! the workflow library, and what trace records.
+//! the workflow library, what trace records, the access catalogue, and identities from aggregation.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod audit;
 mod auth;
+mod catalog;
 mod common;
 mod events;
 mod executions;
 mod external;
+mod identities;
 mod library;
 mod trace;
 mod versions;

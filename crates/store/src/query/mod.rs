@@ -12,7 +12,7 @@ mod search;
 pub use compile::Sorters;
 pub use compile::{Bind, Sql, bind_all, compile};
 pub use parse::{Filter, MAX_DEPTH, MAX_LENGTH};
-pub use search::search_filter;
+pub use search::{SEARCH_SUPPORTED, quoted, search_filter, search_sort_field};
 
 use std::fmt;
 

@@ -1,0 +1,324 @@
+//! Account aggregation over the API: `POST /beta/sources/{id}/load-accounts` takes a file (a multipart
+//! `file` part or a raw CSV body; with neither, the source's configured file), checks the source at
+//! once, and runs the aggregation in the background, answering 202 with ISC's task and the run's id.
+//! The run's progress is at `/tessera/v1/aggregations/{id}` and ISC's `/account-aggregations/{id}/status`.
+
+use std::path::{Path, PathBuf};
+
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tessera_engine::governance::{AggregateOptions, aggregate};
+use tessera_store::{AccessStore, AggregationRecord, CatalogKind, CatalogObject, CatalogStore, SecurityStore, Store};
+use tokio::io::AsyncWriteExt;
+
+use super::{EngineClock, ListQuery, MAX_UPLOAD_BYTES, listed, new_id, sources, stamp};
+use crate::AppState;
+use crate::auth::{Principal, SOURCES_MANAGE, SOURCES_READ};
+use crate::error::{ApiError, ApiResult, PathParams, QueryParams};
+
+/// A source that can be aggregated now: it exists and reads delimited files with valid attributes.
+async fn aggregatable(state: &AppState, id: &str) -> ApiResult<CatalogObject> {
+    let mut tx = state.begin().await?;
+    let source = tx.object(CatalogKind::Source, id).await?.ok_or_else(|| ApiError::not_found("source", id))?;
+    let connector = source.document.get("connector").and_then(Value::as_str).unwrap_or_default();
+    if connector != "delimited-file" {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            format!(
+                "source `{}` uses the `{connector}` connector; only delimited-file sources load accounts from a file",
+                source.name
+            ),
+        ));
+    }
+    let attributes = source.document.get("connectorAttributes").cloned().unwrap_or_else(|| json!({}));
+    sources::check_delimited(&attributes)?;
+    Ok(source)
+}
+
+/// An uploaded file, removed when dropped.
+#[derive(Debug)]
+struct Upload(PathBuf);
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_file(&self.0)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.0.display(), %error, "could not remove an uploaded file");
+        }
+    }
+}
+
+impl Upload {
+    /// A new file named after the aggregation run that will read it.
+    async fn create(run: &str) -> ApiResult<(Self, tokio::fs::File)> {
+        let dir = std::env::temp_dir().join("tessera-uploads");
+        tokio::fs::create_dir_all(&dir).await.map_err(ApiError::internal)?;
+        let path = dir.join(format!("{run}.csv"));
+        let file = tokio::fs::File::create(&path).await.map_err(ApiError::internal)?;
+        Ok((Self(path), file))
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload-too-large",
+        format!("the upload is larger than {MAX_UPLOAD_BYTES} bytes"),
+    )
+}
+
+/// Writes one chunk, keeping count against the limit.
+async fn write(file: &mut tokio::fs::File, written: &mut usize, chunk: &[u8]) -> ApiResult<()> {
+    *written += chunk.len();
+    if *written > MAX_UPLOAD_BYTES {
+        return Err(too_large());
+    }
+    file.write_all(chunk).await.map_err(ApiError::internal)
+}
+
+/// The file a request carries, streamed to disk; `None` for an empty body.
+async fn receive(state: &AppState, run: &str, request: Request) -> ApiResult<Option<Upload>> {
+    let content_type =
+        request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_lowercase();
+    let (upload, mut file) = Upload::create(run).await?;
+    let mut written = 0;
+    if content_type.starts_with("multipart/form-data") {
+        let mut form = Multipart::from_request(request, state)
+            .await
+            .map_err(|r| ApiError::new(r.status(), "bad-request", r.body_text()))?;
+        let mut found = false;
+        while let Some(mut field) =
+            form.next_field().await.map_err(|e| ApiError::new(e.status(), "bad-request", e.body_text()))?
+        {
+            if field.name() != Some("file") {
+                continue;
+            }
+            if found {
+                return Err(ApiError::bad_request("send one `file` part: an aggregation reads one file"));
+            }
+            found = true;
+            while let Some(chunk) =
+                field.chunk().await.map_err(|e| ApiError::new(e.status(), "bad-request", e.body_text()))?
+            {
+                write(&mut file, &mut written, &chunk).await?;
+            }
+        }
+        if !found {
+            return Err(ApiError::bad_request("the multipart upload has no `file` part; send the CSV as `file`"));
+        }
+    } else {
+        // Any type will do for an empty body; a file comes as text or plain bytes.
+        let textual = content_type.is_empty()
+            || content_type.starts_with("text/")
+            || content_type.starts_with("application/octet-stream");
+        let mut body = request.into_body().into_data_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the upload was cut off: {e}")))?;
+            if !chunk.is_empty() && !textual {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported-media-type",
+                    format!(
+                        "send the file as multipart/form-data with a `file` part, or as text/csv, not {content_type}"
+                    ),
+                ));
+            }
+            write(&mut file, &mut written, &chunk).await?;
+        }
+    }
+    file.flush().await.map_err(ApiError::internal)?;
+    Ok((written > 0).then_some(upload))
+}
+
+/// Records a run that failed before or while it ran, so its id shows why.
+async fn record_failure(
+    store: &Store,
+    id: &str,
+    source_id: &str,
+    message: &str,
+    now: i64,
+) -> tessera_store::Result<()> {
+    let mut tx = store.begin().await?;
+    match tx.aggregation(id).await? {
+        Some(mut run) => {
+            run.status = "ERROR".into();
+            run.message = Some(message.to_owned());
+            run.completed_at = Some(now);
+            run.updated_at = now;
+            tx.update_aggregation(&run).await?;
+        }
+        None => {
+            tx.insert_aggregation(&AggregationRecord {
+                id: id.to_owned(),
+                source_id: source_id.to_owned(),
+                status: "ERROR".into(),
+                started_at: now,
+                completed_at: Some(now),
+                processed: 0,
+                stats: json!({}),
+                errors: json!([]),
+                message: Some(message.to_owned()),
+                updated_at: now,
+            })
+            .await?;
+        }
+    }
+    tx.commit().await
+}
+
+/// `POST /beta/sources/{id}/load-accounts`.
+pub(crate) async fn load_accounts(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+    request: Request,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    principal.require(SOURCES_MANAGE)?;
+    let source = aggregatable(&state, &id).await?;
+    let run = new_id();
+    let upload = receive(&state, &run, request).await?;
+    if upload.is_none() {
+        let configured = source.document.pointer("/connectorAttributes/file").and_then(Value::as_str);
+        match configured {
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-request",
+                    format!(
+                        "source `{}` names no file (connectorAttributes.file); upload one as the `file` part",
+                        source.name
+                    ),
+                ));
+            }
+            Some(path) if !Path::new(path).is_file() => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-request",
+                    format!("source `{}` names the file {path}, which does not exist here", source.name),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let now = state.now_ms();
+    let mut tx = state.begin().await?;
+    let detail = json!({ "aggregation": run, "upload": upload.is_some() });
+    tx.audit(&principal.actor(), "source.load-accounts", "source", &source.id, &detail, now).await?;
+    tx.commit().await?;
+
+    let options =
+        AggregateOptions { id: Some(run.clone()), file: upload.as_ref().map(|u| u.0.clone()), ..Default::default() };
+    let engine = state.engine.clone();
+    let source_id = source.id.clone();
+    let task_run = run.clone();
+    tokio::spawn(async move {
+        let clock = EngineClock(engine.clone());
+        let outcome = aggregate(engine.store(), &clock, &source_id, &options, &mut |_| {}).await;
+        if let Err(error) = outcome {
+            tracing::warn!(aggregation = %task_run, source = %source_id, %error, "aggregation failed");
+            let now = engine.now().timestamp_millis();
+            if let Err(error) = record_failure(engine.store(), &task_run, &source_id, &error.to_string(), now).await {
+                tracing::error!(aggregation = %task_run, %error, "could not record a failed aggregation");
+            }
+        }
+        drop(upload);
+        engine.notify_events();
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "success": true,
+            "task": {
+                "id": run,
+                "type": "QUARTZ",
+                "name": "Cloud Account Aggregation",
+                "description": format!("Aggregation of source {}", source.name),
+                "launcher": principal.actor(),
+                "created": stamp(now),
+                "launched": null,
+                "completed": null,
+                "completionStatus": null,
+                "parentName": null,
+                "messages": [],
+                "progress": null,
+                "attributes": { "appId": source.id, "optimizedAggregation": "enabled" },
+                "returns": [],
+            },
+        })),
+    ))
+}
+
+async fn run_of(state: &AppState, id: &str) -> ApiResult<(AggregationRecord, Option<String>)> {
+    let mut tx = state.begin().await?;
+    let run = tx.aggregation(id).await?.ok_or_else(|| ApiError::not_found("aggregation", id))?;
+    let name = tx.object(CatalogKind::Source, &run.source_id).await?.map(|s| s.name);
+    Ok((run, name))
+}
+
+fn progress_shape(run: &AggregationRecord, source_name: Option<&str>) -> Value {
+    json!({
+        "id": run.id,
+        "source": { "type": "SOURCE", "id": run.source_id, "name": source_name },
+        "status": run.status,
+        "started": stamp(run.started_at),
+        "completed": run.completed_at.map(stamp),
+        "processed": run.processed,
+        "stats": run.stats,
+        "errors": run.errors,
+        "message": run.message,
+        "updated": stamp(run.updated_at),
+    })
+}
+
+/// `GET /tessera/v1/aggregations/{id}`: status, rows processed, counts and failed rows.
+pub(crate) async fn progress(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    super::require_either(&principal, SOURCES_READ, SOURCES_MANAGE)?;
+    let (run, name) = run_of(&state, &id).await?;
+    Ok(Json(progress_shape(&run, name.as_deref())))
+}
+
+/// `GET /beta/account-aggregations/{id}/status`, ISC's view of the same run.
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    super::require_either(&principal, SOURCES_READ, SOURCES_MANAGE)?;
+    let (run, _) = run_of(&state, &id).await?;
+    let status = match run.status.as_str() {
+        "RUNNING" => "STARTED",
+        "ERROR" => "TERMINATED",
+        _ => "COMPLETED",
+    };
+    Ok(Json(json!({
+        "start": stamp(run.started_at),
+        "status": status,
+        "totalAccounts": run.stats.get("scanned").cloned().unwrap_or(json!(run.processed)),
+        "processedAccounts": run.processed,
+    })))
+}
+
+/// `GET /tessera/v1/sources/{id}/aggregations`: a source's recent runs, newest first.
+pub(crate) async fn of_source(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> ApiResult<Response> {
+    super::require_either(&principal, SOURCES_READ, SOURCES_MANAGE)?;
+    let (limit, _) = query.bounds(250)?;
+    let mut tx = state.begin().await?;
+    let source = tx.object(CatalogKind::Source, &id).await?.ok_or_else(|| ApiError::not_found("source", &id))?;
+    let runs = tx.aggregations_of(&source.id, limit).await?;
+    Ok(listed(runs.iter().map(|r| progress_shape(r, Some(&source.name))).collect(), None))
+}

@@ -1,0 +1,162 @@
+//! Identities and accounts in ISC's shapes (`/beta/identities`, `/v3/accounts`): lists with filters,
+//! sorters and counts, single reads, deleting an identity (publishing `idn:identity-deleted`), and
+//! setting an identity's lifecycle state by hand through the engine.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+use tessera_engine::governance::{self, payloads, shapes};
+use tessera_store::identities::{ACCOUNTS, IDENTITIES};
+use tessera_store::{AccountRecord, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, IdentityStore};
+use tessera_store::{QueueStore, SecurityStore, Tx};
+
+use super::{EngineClock, ListQuery, count_identities, invalid, listed, new_id, quoted};
+use crate::AppState;
+use crate::auth::{ACCOUNTS_READ, IDENTITY_MANAGE, IDENTITY_READ, Principal};
+use crate::error::{ApiError, ApiResult, JsonBody, PathParams, QueryParams};
+
+/// An identity as ISC's `GET /beta/identities/{id}` shows it.
+pub(super) async fn identity_shape(tx: &mut Tx, identity: &IdentityRecord) -> ApiResult<Value> {
+    let is_manager = count_identities(tx, &format!("manager.id eq {}", quoted(&identity.id))).await? > 0;
+    let manager = match identity.manager_id.as_deref() {
+        Some(id) => tx.identity(id).await?,
+        None => None,
+    };
+    Ok(shapes::identity(identity, manager.as_ref(), is_manager))
+}
+
+async fn load(tx: &mut Tx, id: &str) -> ApiResult<IdentityRecord> {
+    tx.identity(id).await?.ok_or_else(|| ApiError::not_found("identity", id))
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> ApiResult<Response> {
+    super::require_either(&principal, IDENTITY_READ, IDENTITY_MANAGE)?;
+    let page = query.page(&IDENTITIES)?;
+    let mut tx = state.begin().await?;
+    let (identities, total) = tx.list_identities(&page.listing()).await?;
+    let mut items = Vec::with_capacity(identities.len());
+    for identity in &identities {
+        items.push(identity_shape(&mut tx, identity).await?);
+    }
+    Ok(listed(items, total))
+}
+
+pub(crate) async fn read(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    super::require_either(&principal, IDENTITY_READ, IDENTITY_MANAGE)?;
+    let mut tx = state.begin().await?;
+    let identity = load(&mut tx, &id).await?;
+    Ok(Json(identity_shape(&mut tx, &identity).await?))
+}
+
+/// `DELETE /beta/identities/{id}`: the identity goes with what it holds; its accounts stay, uncorrelated.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<StatusCode> {
+    principal.require(IDENTITY_MANAGE)?;
+    let now = state.now_ms();
+    let mut tx = state.begin().await?;
+    let identity = load(&mut tx, &id).await?;
+    tx.delete_identity(&id).await?;
+    tx.publish(payloads::IDENTITY_DELETED, &payloads::identity_snapshot(&identity), now).await?;
+    tx.audit(&principal.actor(), "identity.delete", "identity", &id, &json!({ "name": identity.name }), now).await?;
+    tx.commit().await?;
+    state.engine.notify_events();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v3/identities/{id}/set-lifecycle-state` with `{"lifecycleStateId": "…"}` (an id or technical name of
+/// a state of the identity's profile); answers ISC's `{"accountActivityId": …}`.
+pub(crate) async fn set_lifecycle_state(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    principal.require(IDENTITY_MANAGE)?;
+    let Some(wanted) = body.get("lifecycleStateId").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+    else {
+        return Err(invalid("/lifecycleStateId", "is required: the id of a lifecycle state of the identity's profile"));
+    };
+    {
+        let mut tx = state.begin().await?;
+        load(&mut tx, &id).await?;
+    }
+    let clock = EngineClock(state.engine.clone());
+    let technical_name = governance::set_lifecycle_state(state.engine.store(), &clock, &id, wanted).await?;
+    // The engine commits the change itself; its audit entry follows in a transaction of its own.
+    let activity = new_id();
+    let now = state.now_ms();
+    let mut tx = state.begin().await?;
+    let detail = json!({ "lifecycleState": technical_name, "accountActivityId": activity });
+    tx.audit(&principal.actor(), "identity.set-lifecycle-state", "identity", &id, &detail, now).await?;
+    tx.commit().await?;
+    state.engine.notify_events();
+    Ok(Json(json!({ "accountActivityId": activity })))
+}
+
+/// The sources accounts live on, read once per request.
+#[derive(Debug, Default)]
+struct Sources(HashMap<String, Option<CatalogObject>>);
+
+impl Sources {
+    async fn get(&mut self, tx: &mut Tx, id: &str) -> ApiResult<Option<&CatalogObject>> {
+        if !self.0.contains_key(id) {
+            let source = tx.object(CatalogKind::Source, id).await?;
+            self.0.insert(id.to_owned(), source);
+        }
+        Ok(self.0.get(id).and_then(Option::as_ref))
+    }
+}
+
+/// Shapes accounts, reading their sources and identities in bulk.
+async fn accounts_shaped(tx: &mut Tx, accounts: &[AccountRecord]) -> ApiResult<Vec<Value>> {
+    let ids: Vec<String> = accounts.iter().filter_map(|a| a.identity_id.clone()).collect();
+    let identities: HashMap<String, IdentityRecord> =
+        tx.identities_by_ids(&ids).await?.into_iter().map(|i| (i.id.clone(), i)).collect();
+    let mut sources = Sources::default();
+    let mut out = Vec::with_capacity(accounts.len());
+    for account in accounts {
+        let source = sources.get(tx, &account.source_id).await?;
+        let identity = account.identity_id.as_ref().and_then(|id| identities.get(id));
+        out.push(shapes::account(account, source, identity));
+    }
+    Ok(out)
+}
+
+pub(crate) async fn list_accounts(
+    State(state): State<AppState>,
+    principal: Principal,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> ApiResult<Response> {
+    principal.require(ACCOUNTS_READ)?;
+    let page = query.page(&ACCOUNTS)?;
+    let mut tx = state.begin().await?;
+    let (accounts, total) = tx.list_accounts(&page.listing()).await?;
+    Ok(listed(accounts_shaped(&mut tx, &accounts).await?, total))
+}
+
+pub(crate) async fn account(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    principal.require(ACCOUNTS_READ)?;
+    let mut tx = state.begin().await?;
+    let account = tx.account(&id).await?.ok_or_else(|| ApiError::not_found("account", &id))?;
+    let mut shaped = accounts_shaped(&mut tx, std::slice::from_ref(&account)).await?;
+    Ok(Json(shaped.pop().unwrap_or(Value::Null)))
+}

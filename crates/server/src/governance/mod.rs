@@ -1,0 +1,313 @@
+//! The identity-governance API in ISC's paths and shapes: sources and account aggregation, the access
+//! catalogue (entitlements, access profiles, roles, identity profiles and their lifecycle states,
+//! governance groups), identities and accounts, and identity search; with Tessera's additions under
+//! `/tessera/v1` (entitlement creation, aggregation progress, what an identity holds, provisioning plans).
+//! This file holds the routes and what the handlers share: list parameters, references, validation errors.
+
+mod aggregation;
+mod catalog;
+mod holdings;
+mod identities;
+mod objects;
+mod profiles;
+mod search;
+mod sources;
+mod workgroups;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tessera_engine::Engine;
+use tessera_flow::{Diagnostic, Severity};
+use tessera_model::Clock;
+use tessera_store::query::{Filter, Resource, Sorters, quoted};
+use tessera_store::{CatalogKind, CatalogStore, IdentityStore, Listing, Tx};
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use objects::Kind;
+
+/// The largest upload `load-accounts` takes.
+const MAX_UPLOAD_BYTES: usize = 1024 * 1024 * 1024;
+
+/// The catalogue routes of one kind: the collection and its members, whose id is the path parameter
+/// `member` (routes sharing a prefix must name their parameters alike).
+fn objects_of(router: Router<AppState>, path: &str, member: &str, kind: Kind) -> Router<AppState> {
+    router.route(path, get(objects::list).post(objects::create).layer(Extension(kind))).route(
+        &format!("{path}/{{{member}}}"),
+        get(objects::read).put(objects::replace).patch(objects::patch).delete(objects::delete).layer(Extension(kind)),
+    )
+}
+
+/// Routes mounted under both `/v3` and `/beta`.
+pub(crate) fn isc_routes() -> Router<AppState> {
+    let mut router = Router::new();
+    router = objects_of(router, "/sources", "id", Kind::Source);
+    router = objects_of(router, "/access-profiles", "id", Kind::AccessProfile);
+    router = objects_of(router, "/roles", "id", Kind::Role);
+    router = objects_of(router, "/identity-profiles", "id", Kind::IdentityProfile);
+    router = objects_of(router, "/identity-profiles/{id}/lifecycle-states", "state", Kind::LifecycleState);
+    router
+        .route(
+            "/sources/{id}/load-accounts",
+            post(aggregation::load_accounts).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        )
+        .route("/account-aggregations/{id}/status", get(aggregation::status))
+        .route("/entitlements", get(objects::list).layer(Extension(Kind::Entitlement)))
+        .route("/entitlements/{id}", get(objects::read).layer(Extension(Kind::Entitlement)))
+        .route("/identities", get(identities::list))
+        .route("/identities/{id}", get(identities::read).delete(identities::delete))
+        .route("/identities/{id}/set-lifecycle-state", post(identities::set_lifecycle_state))
+        .route("/accounts", get(identities::list_accounts))
+        .route("/accounts/{id}", get(identities::account))
+        .route("/search", post(search::search))
+}
+
+/// Routes only under `/beta`, as in ISC.
+pub(crate) fn beta_routes() -> Router<AppState> {
+    objects_of(Router::new(), "/workgroups", "id", Kind::Workgroup)
+        .route("/workgroups/{id}/members", get(workgroups::members))
+        .route("/workgroups/{id}/members/bulk-add", post(workgroups::bulk_add))
+        .route("/workgroups/{id}/members/bulk-delete", post(workgroups::bulk_delete))
+}
+
+/// Tessera's additions, under `/tessera/v1`.
+pub(crate) fn tessera_routes() -> Router<AppState> {
+    Router::new()
+        .route("/tessera/v1/entitlements", post(objects::create).layer(Extension(Kind::Entitlement)))
+        .route("/tessera/v1/aggregations/{id}", get(aggregation::progress))
+        .route("/tessera/v1/sources/{id}/aggregations", get(aggregation::of_source))
+        .route("/tessera/v1/identities/{id}/access", get(holdings::access))
+        .route("/tessera/v1/provisioning-plans", get(holdings::plans))
+}
+
+/// ISC's list parameters.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ListQuery {
+    filters: Option<String>,
+    sorters: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+    count: Option<bool>,
+}
+
+/// A list request checked and parsed, ready to become a [`Listing`].
+#[derive(Debug)]
+struct Page {
+    filter: Option<Filter>,
+    sorters: Option<Sorters>,
+    limit: i64,
+    offset: i64,
+    count: bool,
+}
+
+impl Page {
+    fn listing(&self) -> Listing<'_> {
+        Listing {
+            filter: self.filter.as_ref(),
+            sorters: self.sorters.as_ref(),
+            limit: self.limit,
+            offset: self.offset,
+            count: self.count,
+        }
+    }
+}
+
+impl ListQuery {
+    /// `limit` (1 to `max`, default 250) and `offset` (from 0).
+    fn bounds(&self, max: i64) -> ApiResult<(i64, i64)> {
+        let limit = self.limit.unwrap_or(250.min(max));
+        let offset = self.offset.unwrap_or(0);
+        if !(1..=max).contains(&limit) {
+            return Err(ApiError::bad_request(format!("`limit` must be from 1 to {max}, not {limit}")));
+        }
+        if offset < 0 {
+            return Err(ApiError::bad_request(format!("`offset` must be 0 or more, not {offset}")));
+        }
+        Ok((limit, offset))
+    }
+
+    /// Parses the parameters for a list over `resource`; a bad filter or sorter is a 400 `invalid-filter`.
+    fn page(&self, resource: &Resource) -> ApiResult<Page> {
+        let (limit, offset) = self.bounds(250)?;
+        let filter = match self.filters.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+            Some(text) => Some(Filter::parse(text).map_err(|e| ApiError::from(tessera_store::Error::Query(e)))?),
+            None => None,
+        };
+        let sorters = match self.sorters.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(text) => {
+                Some(Sorters::parse(text, resource).map_err(|e| ApiError::from(tessera_store::Error::Query(e)))?)
+            }
+            None => None,
+        };
+        Ok(Page { filter, sorters, limit, offset, count: self.count.unwrap_or(false) })
+    }
+}
+
+/// A JSON array, with ISC's `X-Total-Count` header when the caller asked for the count.
+fn listed(items: Vec<Value>, total: Option<i64>) -> Response {
+    let mut headers = HeaderMap::new();
+    if let Some(total) = total {
+        headers.insert("X-Total-Count", HeaderValue::from(total));
+    }
+    (headers, Json(Value::Array(items))).into_response()
+}
+
+/// A submitted document that is invalid at `pointer`: 400 `invalid-request`, the pointer in `errors`.
+fn invalid(pointer: &str, message: impl Into<String>) -> ApiError {
+    let message = message.into();
+    let mut error = ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "invalid-request",
+        format!("{}: {message}", if pointer.is_empty() { "the body" } else { pointer }),
+    );
+    error.errors.push(Diagnostic {
+        severity: Severity::Error,
+        code: "invalid-value",
+        pointer: pointer.to_owned(),
+        message,
+    });
+    error
+}
+
+/// A governance rule that did not parse, its pointer placed under `prefix` in the submitted body.
+fn invalid_rule(prefix: &str, error: &tessera_model::governance::Error) -> ApiError {
+    invalid(&format!("{prefix}{}", error.pointer), error.message.clone())
+}
+
+/// Refuses with 403 unless the token has either scope (ISC lets a manage scope read).
+fn require_either(principal: &Principal, read: &str, manage: &str) -> ApiResult<()> {
+    principal.require(read).or_else(|refused| principal.require(manage).map_err(|_| refused))
+}
+
+/// The engine's clock, for the governance functions that take a `&dyn Clock`.
+#[derive(Debug, Clone)]
+struct EngineClock(Arc<Engine>);
+
+impl Clock for EngineClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.now()
+    }
+}
+
+/// A new id in ISC's form: 32 lower-case hex digits, ordered by creation time.
+fn new_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+/// Milliseconds since the epoch as RFC 3339 text, as ISC writes times.
+fn stamp(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)).unwrap_or_default()
+}
+
+/// The object at the top of a body, or a 400.
+fn object(body: &Value) -> ApiResult<&Map<String, Value>> {
+    body.as_object().ok_or_else(|| invalid("", "the body must be a JSON object"))
+}
+
+/// An optional string member: absent and null are `None`.
+fn text(body: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(invalid(&format!("/{key}"), format!("must be a string, not {other}"))),
+    }
+}
+
+/// A string member that must be present and not blank.
+fn required_text(body: &Map<String, Value>, key: &str) -> ApiResult<String> {
+    match text(body, key)? {
+        Some(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+        Some(_) => Err(invalid(&format!("/{key}"), "must not be empty")),
+        None => Err(invalid(&format!("/{key}"), "is required")),
+    }
+}
+
+/// A boolean member, `default` when absent or null.
+fn flag(body: &Map<String, Value>, key: &str, default: bool) -> ApiResult<bool> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(invalid(&format!("/{key}"), format!("must be true or false, not {other}"))),
+    }
+}
+
+/// The `id` of a reference member such as `"owner": {"type": "IDENTITY", "id": "…"}` (a bare id string is
+/// taken too); `None` when absent or null.
+fn reference_id(value: Option<&Value>, at: &str) -> ApiResult<Option<String>> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(id)) if !id.trim().is_empty() => Ok(Some(id.trim().to_owned())),
+        Some(Value::Object(members)) => match members.get("id") {
+            Some(Value::String(id)) if !id.trim().is_empty() => Ok(Some(id.trim().to_owned())),
+            _ => Err(invalid(&format!("{at}/id"), "a reference needs an `id`")),
+        },
+        Some(other) => Err(invalid(at, format!("must be a reference such as {{\"id\": \"…\"}}, not {other}"))),
+    }
+}
+
+/// The owner named by `owner` in a body: an identity that must exist. Returns its id.
+async fn owner(tx: &mut Tx, body: &Map<String, Value>) -> ApiResult<Option<String>> {
+    let Some(id) = reference_id(body.get("owner"), "/owner")? else { return Ok(None) };
+    match tx.identity(&id).await? {
+        Some(identity) => Ok(Some(identity.id)),
+        None => Err(invalid("/owner/id", format!("no identity has the id `{id}`"))),
+    }
+}
+
+/// Names of referenced objects and identities, looked up once per request.
+#[derive(Debug, Default)]
+struct Names {
+    objects: HashMap<(CatalogKind, String), Option<String>>,
+    identities: HashMap<String, Option<String>>,
+}
+
+impl Names {
+    async fn object(&mut self, tx: &mut Tx, kind: CatalogKind, id: &str) -> ApiResult<Option<String>> {
+        let key = (kind, id.to_owned());
+        if let Some(name) = self.objects.get(&key) {
+            return Ok(name.clone());
+        }
+        let name = tx.object(kind, id).await?.map(|o| o.name);
+        self.objects.insert(key, name.clone());
+        Ok(name)
+    }
+
+    async fn identity(&mut self, tx: &mut Tx, id: &str) -> ApiResult<Option<String>> {
+        if let Some(name) = self.identities.get(id) {
+            return Ok(name.clone());
+        }
+        let name = tx.identity(id).await?.map(|i| i.name);
+        self.identities.insert(id.to_owned(), name.clone());
+        Ok(name)
+    }
+
+    /// `{"type": …, "id": …, "name": …}` for a catalogue object.
+    async fn reference(&mut self, tx: &mut Tx, kind: CatalogKind, id: &str) -> ApiResult<Value> {
+        let name = self.object(tx, kind, id).await?;
+        Ok(json!({ "type": kind.as_str(), "id": id, "name": name }))
+    }
+
+    /// `{"type": "IDENTITY", …}` for an identity, or null without one.
+    async fn identity_ref(&mut self, tx: &mut Tx, id: Option<&str>) -> ApiResult<Value> {
+        let Some(id) = id else { return Ok(Value::Null) };
+        let name = self.identity(tx, id).await?;
+        Ok(json!({ "type": "IDENTITY", "id": id, "name": name }))
+    }
+}
+
+/// How many identities match a filter the server wrote.
+async fn count_identities(tx: &mut Tx, filter: &str) -> ApiResult<i64> {
+    let filter = Filter::parse(filter).map_err(ApiError::internal)?;
+    let listing = Listing { filter: Some(&filter), sorters: None, limit: 1, offset: 0, count: true };
+    Ok(tx.list_identities(&listing).await?.1.unwrap_or(0))
+}

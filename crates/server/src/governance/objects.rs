@@ -1,0 +1,457 @@
+//! Create, read, list, replace, JSON-Patch and delete for every kind of catalogue object, one set of
+//! handlers told the kind by the route: each kind's module checks a submitted document into a
+//! [`Draft`] and renders a stored object in ISC's shape. Every change is audited in its transaction;
+//! sources also publish their `idn:source-*` events there.
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, RawPathParams, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{Value, json};
+use tessera_engine::governance::payloads;
+use tessera_store::{CatalogKind, CatalogObject, CatalogStore, QueueStore, SecurityStore, Tx};
+
+use super::{ListQuery, Names, catalog, listed, new_id, profiles, sources, stamp, workgroups};
+use crate::AppState;
+use crate::auth::{self, Principal};
+use crate::error::{ApiError, ApiResult, JsonBody, QueryParams};
+
+/// The kind of catalogue object a route serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Source,
+    Entitlement,
+    AccessProfile,
+    Role,
+    IdentityProfile,
+    LifecycleState,
+    Workgroup,
+}
+
+impl Kind {
+    pub(super) fn catalog(self) -> CatalogKind {
+        match self {
+            Kind::Source => CatalogKind::Source,
+            Kind::Entitlement => CatalogKind::Entitlement,
+            Kind::AccessProfile => CatalogKind::AccessProfile,
+            Kind::Role => CatalogKind::Role,
+            Kind::IdentityProfile => CatalogKind::IdentityProfile,
+            Kind::LifecycleState => CatalogKind::LifecycleState,
+            Kind::Workgroup => CatalogKind::Workgroup,
+        }
+    }
+
+    /// What messages call it, and its name in audit entries (with `-` for spaces).
+    pub(super) fn what(self) -> &'static str {
+        match self {
+            Kind::Source => "source",
+            Kind::Entitlement => "entitlement",
+            Kind::AccessProfile => "access profile",
+            Kind::Role => "role",
+            Kind::IdentityProfile => "identity profile",
+            Kind::LifecycleState => "lifecycle state",
+            Kind::Workgroup => "governance group",
+        }
+    }
+
+    fn audit_type(self) -> String {
+        self.what().replace(' ', "-")
+    }
+
+    /// The scopes that read and that change it.
+    fn scopes(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Source => (auth::SOURCES_READ, auth::SOURCES_MANAGE),
+            Kind::Entitlement => (auth::ENTITLEMENT_READ, auth::ENTITLEMENT_MANAGE),
+            Kind::AccessProfile => (auth::ACCESS_PROFILE_READ, auth::ACCESS_PROFILE_MANAGE),
+            Kind::Role => (auth::ROLE_READ, auth::ROLE_MANAGE),
+            Kind::IdentityProfile | Kind::LifecycleState => {
+                (auth::IDENTITY_PROFILE_READ, auth::IDENTITY_PROFILE_MANAGE)
+            }
+            Kind::Workgroup => (auth::WORKGROUP_READ, auth::WORKGROUP_MANAGE),
+        }
+    }
+
+    /// Fields the server sets, dropped from what a caller sends.
+    fn owned(self) -> &'static [&'static str] {
+        match self {
+            Kind::Source => &["id", "created", "modified", "healthy", "status", "since"],
+            Kind::IdentityProfile => {
+                &["id", "created", "modified", "identityCount", "identityRefreshRequired", "hasTimeBasedAttr"]
+            }
+            Kind::LifecycleState => &["id", "created", "modified", "identityCount"],
+            Kind::Entitlement => &["id", "created", "modified", "cloudGoverned"],
+            Kind::Workgroup => &["id", "created", "modified", "memberCount", "connectionCount"],
+            _ => &["id", "created", "modified"],
+        }
+    }
+
+    /// Whether no two objects of the kind, under any parent, may share a name.
+    fn unique_name(self) -> bool {
+        !matches!(self, Kind::Entitlement | Kind::LifecycleState)
+    }
+}
+
+/// A checked document, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Draft {
+    pub(super) name: String,
+    pub(super) key: String,
+    pub(super) parent_id: String,
+    pub(super) owner_id: Option<String>,
+    pub(super) enabled: bool,
+    pub(super) requestable: bool,
+    pub(super) document: Value,
+}
+
+impl Draft {
+    /// A draft whose key is its name, under no parent.
+    pub(super) fn named(name: String, document: Value) -> Self {
+        Self {
+            key: name.clone(),
+            name,
+            parent_id: String::new(),
+            owner_id: None,
+            enabled: true,
+            requestable: false,
+            document,
+        }
+    }
+
+    fn same_as(&self, object: &CatalogObject) -> bool {
+        self.name == object.name
+            && self.key.to_lowercase() == object.key
+            && self.parent_id == object.parent_id
+            && self.owner_id == object.owner_id
+            && self.enabled == object.enabled
+            && self.requestable == object.requestable
+            && self.document == object.document
+    }
+}
+
+/// The path parameters of a route, by name, in the API's error shape when they are unreadable.
+#[derive(Debug)]
+pub(crate) struct PathIds(HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let raw = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+        Ok(Self(raw.iter().map(|(name, value)| (name.to_owned(), value.to_owned())).collect()))
+    }
+}
+
+impl PathIds {
+    /// (the parent from the path, the member's id): a lifecycle state's parent is its profile.
+    fn split(&self, kind: Kind) -> (Option<&str>, Option<&str>) {
+        let get = |name: &str| self.0.get(name).map(String::as_str);
+        match kind {
+            Kind::LifecycleState => (get("id"), get("state")),
+            _ => (None, get("id")),
+        }
+    }
+}
+
+/// The identity profile named by the path, which must exist.
+async fn parent(tx: &mut Tx, kind: Kind, ids: &PathIds) -> ApiResult<Option<String>> {
+    let (parent, _) = ids.split(kind);
+    match parent {
+        Some(id) => match tx.object(CatalogKind::IdentityProfile, id).await? {
+            Some(profile) => Ok(Some(profile.id)),
+            None => Err(ApiError::not_found("identity profile", id)),
+        },
+        None => Ok(None),
+    }
+}
+
+/// The object a member route names, which must exist (under the path's parent, if any).
+async fn load(tx: &mut Tx, kind: Kind, ids: &PathIds) -> ApiResult<CatalogObject> {
+    let parent = parent(tx, kind, ids).await?;
+    let id = ids.split(kind).1.unwrap_or_default();
+    tx.object(kind.catalog(), id)
+        .await?
+        .filter(|o| parent.as_ref().is_none_or(|p| *p == o.parent_id))
+        .ok_or_else(|| ApiError::not_found(kind.what(), id))
+}
+
+/// `body` less the fields the server owns.
+fn submitted(kind: Kind, body: &Value) -> Value {
+    let mut body = body.clone();
+    if let Value::Object(members) = &mut body {
+        for owned in kind.owned() {
+            members.remove(*owned);
+        }
+    }
+    body
+}
+
+async fn prepare(
+    kind: Kind,
+    tx: &mut Tx,
+    body: &Value,
+    parent: Option<&str>,
+    current: Option<&CatalogObject>,
+) -> ApiResult<Draft> {
+    let body = submitted(kind, body);
+    let draft = match kind {
+        Kind::Source => sources::prepare(tx, &body, current).await?,
+        Kind::Entitlement => catalog::prepare_entitlement(tx, &body).await?,
+        Kind::AccessProfile => catalog::prepare_access_profile(tx, &body).await?,
+        Kind::Role => catalog::prepare_role(tx, &body).await?,
+        Kind::IdentityProfile => profiles::prepare_profile(tx, &body).await?,
+        Kind::LifecycleState => profiles::prepare_state(tx, &body, parent.unwrap_or_default(), current).await?,
+        Kind::Workgroup => workgroups::prepare(tx, &body).await?,
+    };
+    check_unique(kind, tx, &draft, current).await?;
+    Ok(draft)
+}
+
+/// Refuses a name another object of the kind has, and a second profile on one source, with 409.
+async fn check_unique(kind: Kind, tx: &mut Tx, draft: &Draft, current: Option<&CatalogObject>) -> ApiResult<()> {
+    let me = current.map(|c| c.id.as_str());
+    let conflict = |message: String| ApiError::new(StatusCode::CONFLICT, "conflict", message);
+    if kind.unique_name()
+        && let Some(other) = tx.object_named(kind.catalog(), &draft.name).await?
+        && Some(other.id.as_str()) != me
+        && other.name.eq_ignore_ascii_case(&draft.name)
+    {
+        return Err(conflict(format!("a {} named `{}` already exists (id {})", kind.what(), other.name, other.id)));
+    }
+    if kind == Kind::IdentityProfile
+        && let Some(other) = tx
+            .objects_of(CatalogKind::IdentityProfile, &draft.parent_id)
+            .await?
+            .into_iter()
+            .find(|o| Some(o.id.as_str()) != me)
+    {
+        return Err(conflict(format!(
+            "source {} is already the authoritative source of identity profile `{}` (id {})",
+            draft.parent_id, other.name, other.id
+        )));
+    }
+    Ok(())
+}
+
+pub(super) async fn render(kind: Kind, tx: &mut Tx, names: &mut Names, object: &CatalogObject) -> ApiResult<Value> {
+    let mut body = match kind {
+        Kind::Source => sources::render(tx, names, object).await?,
+        Kind::Entitlement => catalog::render_entitlement(tx, names, object).await?,
+        Kind::AccessProfile => catalog::render_access_profile(tx, names, object).await?,
+        Kind::Role => catalog::render_role(tx, names, object).await?,
+        Kind::IdentityProfile => profiles::render_profile(tx, names, object).await?,
+        Kind::LifecycleState => profiles::render_state(tx, object).await?,
+        Kind::Workgroup => workgroups::render(tx, names, object).await?,
+    };
+    if let Value::Object(members) = &mut body {
+        members.insert("id".into(), json!(object.id));
+        members.insert("name".into(), json!(object.name));
+        members.insert("created".into(), json!(stamp(object.created_at)));
+        members.insert("modified".into(), json!(stamp(object.modified_at)));
+    }
+    Ok(body)
+}
+
+/// The audit entry and, for a source, the event of a change, in the change's transaction.
+async fn record(
+    kind: Kind,
+    tx: &mut Tx,
+    principal: &Principal,
+    object: &CatalogObject,
+    change: &str,
+    now: i64,
+) -> ApiResult<()> {
+    let actor = principal.actor();
+    let detail = json!({ "name": object.name });
+    tx.audit(&actor, &format!("{}.{change}", kind.audit_type()), &kind.audit_type(), &object.id, &detail, now).await?;
+    if kind == Kind::Source {
+        let (topic, stamp_key) = match change {
+            "create" => (payloads::SOURCE_CREATED, "created"),
+            "delete" => (payloads::SOURCE_DELETED, "deleted"),
+            _ => (payloads::SOURCE_UPDATED, "modified"),
+        };
+        tx.publish(topic, &payloads::source_event(object, &actor, stamp_key, &stamp(now)), now).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Extension(kind): Extension<Kind>,
+    principal: Principal,
+    ids: PathIds,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Response> {
+    principal.require(kind.scopes().1)?;
+    let now = state.now_ms();
+    let mut tx = state.begin().await?;
+    let parent = parent(&mut tx, kind, &ids).await?;
+    let draft = prepare(kind, &mut tx, &body, parent.as_deref(), None).await?;
+    let object = CatalogObject {
+        kind: kind.catalog(),
+        id: new_id(),
+        name: draft.name,
+        key: draft.key,
+        parent_id: draft.parent_id,
+        owner_id: draft.owner_id,
+        enabled: draft.enabled,
+        requestable: draft.requestable,
+        document: draft.document,
+        created_at: now,
+        modified_at: now,
+    };
+    tx.insert_object(&object).await?;
+    record(kind, &mut tx, &principal, &object, "create", now).await?;
+    let out = render(kind, &mut tx, &mut Names::default(), &object).await?;
+    tx.commit().await?;
+    state.engine.notify_events();
+    // ISC answers 201 for every kind but governance groups, whose creation answers 200.
+    let status = if kind == Kind::Workgroup { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, Json(out)).into_response())
+}
+
+pub(crate) async fn read(
+    State(state): State<AppState>,
+    Extension(kind): Extension<Kind>,
+    principal: Principal,
+    ids: PathIds,
+) -> ApiResult<Json<Value>> {
+    let (read, manage) = kind.scopes();
+    super::require_either(&principal, read, manage)?;
+    let mut tx = state.begin().await?;
+    let object = load(&mut tx, kind, &ids).await?;
+    Ok(Json(render(kind, &mut tx, &mut Names::default(), &object).await?))
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Extension(kind): Extension<Kind>,
+    principal: Principal,
+    ids: PathIds,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> ApiResult<Response> {
+    let (read, manage) = kind.scopes();
+    super::require_either(&principal, read, manage)?;
+    let page = query.page(kind.catalog().resource())?;
+    let mut tx = state.begin().await?;
+    let parent = parent(&mut tx, kind, &ids).await?;
+    let (objects, total) = tx.list_objects(kind.catalog(), parent.as_deref(), &page.listing()).await?;
+    let mut names = Names::default();
+    let mut items = Vec::with_capacity(objects.len());
+    for object in &objects {
+        items.push(render(kind, &mut tx, &mut names, object).await?);
+    }
+    Ok(listed(items, total))
+}
+
+/// Stores `body` as the object's new document when it differs; audited.
+async fn change(state: &AppState, principal: &Principal, kind: Kind, ids: &PathIds, body: &Value) -> ApiResult<Value> {
+    let now = state.now_ms();
+    let mut tx = state.begin().await?;
+    let current = load(&mut tx, kind, ids).await?;
+    let parent = parent(&mut tx, kind, ids).await?;
+    let draft = prepare(kind, &mut tx, body, parent.as_deref(), Some(&current)).await?;
+    let mut names = Names::default();
+    if draft.same_as(&current) {
+        return render(kind, &mut tx, &mut names, &current).await;
+    }
+    let object = CatalogObject {
+        name: draft.name,
+        key: draft.key,
+        parent_id: draft.parent_id,
+        owner_id: draft.owner_id,
+        enabled: draft.enabled,
+        requestable: draft.requestable,
+        document: draft.document,
+        modified_at: now,
+        ..current
+    };
+    tx.update_object(&object).await?;
+    record(kind, &mut tx, principal, &object, "update", now).await?;
+    let out = render(kind, &mut tx, &mut names, &object).await?;
+    tx.commit().await?;
+    state.engine.notify_events();
+    Ok(out)
+}
+
+/// `PUT`: the body replaces the object.
+pub(crate) async fn replace(
+    State(state): State<AppState>,
+    Extension(kind): Extension<Kind>,
+    principal: Principal,
+    ids: PathIds,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    principal.require(kind.scopes().1)?;
+    Ok(Json(change(&state, &principal, kind, &ids, &body).await?))
+}
+
+/// `PATCH` with a JSON Patch (RFC 6902) over the object as `GET` shows it.
+pub(crate) async fn patch(
+    State(state): State<AppState>,
+    Extension(kind): Extension<Kind>,
+    principal: Principal,
+    ids: PathIds,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    principal.require(kind.scopes().1)?;
+    let operations: json_patch::Patch = serde_json::from_value(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body must be a JSON Patch array such as [{{\"op\": \"replace\", \"path\": \"/description\", \"value\": \"…\"}}]: {e}"
+        ))
+    })?;
+    let mut view = {
+        let mut tx = state.begin().await?;
+        let current = load(&mut tx, kind, &ids).await?;
+        render(kind, &mut tx, &mut Names::default(), &current).await?
+    };
+    json_patch::patch(&mut view, &operations)
+        .map_err(|e| ApiError::bad_request(format!("the patch does not apply: {e}")))?;
+    Ok(Json(change(&state, &principal, kind, &ids, &view).await?))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Extension(kind): Extension<Kind>,
+    principal: Principal,
+    ids: PathIds,
+) -> ApiResult<Response> {
+    principal.require(kind.scopes().1)?;
+    let now = state.now_ms();
+    let mut tx = state.begin().await?;
+    let object = load(&mut tx, kind, &ids).await?;
+    match kind {
+        Kind::Source => sources::before_delete(&mut tx, &object).await?,
+        Kind::AccessProfile => catalog::before_delete_access_profile(&mut tx, &object).await?,
+        Kind::Role => catalog::before_delete_role(&mut tx, &object).await?,
+        Kind::IdentityProfile => profiles::before_delete_profile(&mut tx, &object).await?,
+        Kind::LifecycleState => profiles::before_delete_state(&mut tx, &object).await?,
+        Kind::Workgroup => workgroups::before_delete(&mut tx, &object).await?,
+        Kind::Entitlement => {}
+    }
+    tx.delete_object(kind.catalog(), &object.id).await?;
+    record(kind, &mut tx, &principal, &object, "delete", now).await?;
+    tx.commit().await?;
+    state.engine.notify_events();
+    // ISC answers these deletions with 202 and a task; here they are done when answered.
+    let accepted = |body: Value| (StatusCode::ACCEPTED, Json(body)).into_response();
+    Ok(match kind {
+        Kind::Source => accepted(json!({ "type": "TASK_RESULT", "id": new_id(), "name": null })),
+        Kind::IdentityProfile => accepted(json!({
+            "id": new_id(),
+            "name": format!("Identity Profile Deletion: {}", object.name),
+            "description": format!("Deleted identity profile {}", object.id),
+            "launcher": principal.actor(),
+            "launched": stamp(now),
+            "completed": stamp(now),
+            "completionStatus": "Success",
+        })),
+        Kind::LifecycleState => accepted(json!({ "type": "LIFECYCLE_STATE", "id": object.id, "name": object.name })),
+        _ => StatusCode::NO_CONTENT.into_response(),
+    })
+}

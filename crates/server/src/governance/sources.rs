@@ -1,0 +1,214 @@
+//! Sources (`/v3/sources`): what a source document must hold (a connector Tessera has, valid connector
+//! attributes for a delimited file, known features, a delete threshold from 0 to 100, correlation rules),
+//! its ISC shape, and what must be gone before one is deleted.
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+use tessera_connectors::DelimitedConfig;
+use tessera_store::{CatalogKind, CatalogObject, CatalogStore, IdentityStore, Tx};
+
+use super::objects::Draft;
+use super::{Names, flag, invalid, object, owner, required_text, text};
+use crate::error::{ApiError, ApiResult};
+
+/// The connectors a source may name, with the `type` ISC shows for each.
+const CONNECTORS: &[(&str, &str)] =
+    &[("delimited-file", "DelimitedFile"), ("scim", "SCIM 2.0"), ("ldap", "LDAP"), ("manual", "Manual")];
+
+/// ISC's source features.
+const FEATURES: &[&str] = &[
+    "AUTHENTICATE",
+    "COMPOSITE",
+    "DIRECT_PERMISSIONS",
+    "DISCOVER_SCHEMA",
+    "ENABLE",
+    "MANAGER_LOOKUP",
+    "NO_RANDOM_ACCESS",
+    "PROXY",
+    "SEARCH",
+    "TEMPLATE",
+    "UNLOCK",
+    "UNSTRUCTURED_TARGETS",
+    "SHAREPOINT_TARGET",
+    "PROVISIONING",
+    "GROUP_PROVISIONING",
+    "SYNC_PROVISIONING",
+    "PASSWORD",
+    "CURRENT_PASSWORD",
+    "ACCOUNT_ONLY_REQUEST",
+    "ADDITIONAL_ACCOUNT_REQUEST",
+    "NO_AGGREGATION",
+    "GROUPS_HAVE_MEMBERS",
+    "NO_PERMISSIONS_PROVISIONING",
+    "NO_GROUP_PERMISSIONS_PROVISIONING",
+    "NO_UNSTRUCTURED_TARGETS_PROVISIONING",
+    "NO_DIRECT_PERMISSIONS_PROVISIONING",
+    "PREFER_UUID",
+    "ARM_SECURITY_EXTRACT",
+    "ARM_UTILIZATION_EXTRACT",
+    "ARM_CHANGELOG_EXTRACT",
+    "USES_UUID",
+    "APPLICATION_DISCOVERY",
+    "DELETE",
+];
+
+/// The delete threshold a source without one gets, in percent (ISC's default).
+const DEFAULT_DELETE_THRESHOLD: u64 = 10;
+
+/// Checks a delimited-file source's connector attributes as the aggregation will read them.
+pub(super) fn check_delimited(attributes: &Value) -> ApiResult<DelimitedConfig> {
+    let config = DelimitedConfig::from_json(attributes).map_err(|error| match error {
+        tessera_connectors::Error::Config { key, message } => invalid(&format!("/connectorAttributes/{key}"), message),
+        other => invalid("/connectorAttributes", other.to_string()),
+    })?;
+    match attributes.get("file") {
+        None | Some(Value::Null | Value::String(_)) => Ok(config),
+        Some(other) => Err(invalid("/connectorAttributes/file", format!("must be a file path, not {other}"))),
+    }
+}
+
+fn features(body: &Map<String, Value>) -> ApiResult<Vec<Value>> {
+    let items = match body.get("features") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => return Err(invalid("/features", format!("must be an array of features, not {other}"))),
+    };
+    let mut out: Vec<Value> = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        match item.as_str() {
+            Some(feature) if FEATURES.contains(&feature) => {
+                if !out.contains(item) {
+                    out.push(item.clone());
+                }
+            }
+            _ => {
+                return Err(invalid(
+                    &format!("/features/{index}"),
+                    format!("{item} is not a source feature; the features are {}", FEATURES.join(", ")),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn correlation(body: &Map<String, Value>) -> ApiResult<Vec<Value>> {
+    let items = match body.get("correlation") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(invalid(
+                "/correlation",
+                format!("must be an array of {{\"identityAttribute\", \"accountAttribute\"}} rules, not {other}"),
+            ));
+        }
+    };
+    let mut rules = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let at = format!("/correlation/{index}");
+        let Some(rule) = item.as_object() else {
+            return Err(invalid(&at, "a rule is an object with `identityAttribute` and `accountAttribute`"));
+        };
+        let mut pair = Map::new();
+        for key in ["identityAttribute", "accountAttribute"] {
+            match rule.get(key).and_then(Value::as_str).map(str::trim) {
+                Some(name) if !name.is_empty() => {
+                    pair.insert(key.into(), json!(name));
+                }
+                _ => return Err(invalid(&format!("{at}/{key}"), "must name an attribute")),
+            }
+        }
+        rules.push(Value::Object(pair));
+    }
+    Ok(rules)
+}
+
+fn delete_threshold(body: &Map<String, Value>) -> ApiResult<u64> {
+    match body.get("deleteThreshold") {
+        None | Some(Value::Null) => Ok(DEFAULT_DELETE_THRESHOLD),
+        Some(value) => match value.as_u64() {
+            Some(percent) if percent <= 100 => Ok(percent),
+            _ => Err(invalid("/deleteThreshold", format!("must be a whole number from 0 to 100, not {value}"))),
+        },
+    }
+}
+
+pub(super) async fn prepare(tx: &mut Tx, body: &Value, current: Option<&CatalogObject>) -> ApiResult<Draft> {
+    let members = object(body)?;
+    let name = required_text(members, "name")?;
+    let description = text(members, "description")?;
+    let owner = owner(tx, members).await?;
+    let connector = required_text(members, "connector")?;
+    let Some((_, default_type)) = CONNECTORS.iter().find(|(c, _)| *c == connector) else {
+        let known: Vec<&str> = CONNECTORS.iter().map(|(c, _)| *c).collect();
+        return Err(invalid(
+            "/connector",
+            format!("`{connector}` is not a connector; use one of {}", known.join(", ")),
+        ));
+    };
+    if let Some(before) = current.and_then(|c| c.document.get("connector")).and_then(Value::as_str)
+        && before != connector
+    {
+        return Err(invalid("/connector", format!("a source's connector cannot change (it is `{before}`)")));
+    }
+    let attributes = match members.get("connectorAttributes") {
+        None | Some(Value::Null) => json!({}),
+        Some(attributes @ Value::Object(_)) => attributes.clone(),
+        Some(other) => return Err(invalid("/connectorAttributes", format!("must be an object, not {other}"))),
+    };
+    if connector == "delimited-file" {
+        check_delimited(&attributes)?;
+    }
+    let mut document = members.clone();
+    document.insert("description".into(), json!(description));
+    match &owner {
+        Some(id) => document.insert("owner".into(), json!({ "type": "IDENTITY", "id": id })),
+        None => document.remove("owner"),
+    };
+    document.insert("connector".into(), json!(connector));
+    document.insert("type".into(), json!(text(members, "type")?.unwrap_or_else(|| (*default_type).to_owned())));
+    document.insert("authoritative".into(), json!(flag(members, "authoritative", false)?));
+    document.insert("features".into(), Value::Array(features(members)?));
+    document.insert("connectorAttributes".into(), attributes);
+    document.insert("deleteThreshold".into(), json!(delete_threshold(members)?));
+    document.insert("correlation".into(), Value::Array(correlation(members)?));
+    document.remove("name");
+    let mut draft = Draft::named(name, Value::Object(document));
+    draft.owner_id = owner;
+    Ok(draft)
+}
+
+pub(super) async fn render(tx: &mut Tx, names: &mut Names, source: &CatalogObject) -> ApiResult<Value> {
+    let mut body = source.document.clone();
+    body["owner"] = names.identity_ref(tx, source.owner_id.as_deref()).await?;
+    body["healthy"] = json!(true);
+    body["status"] = json!("SOURCE_STATE_HEALTHY");
+    Ok(body)
+}
+
+/// A source may go only when nothing depends on it: no accounts, identity profiles or access
+/// profiles. Its entitlements go with it.
+pub(super) async fn before_delete(tx: &mut Tx, source: &CatalogObject) -> ApiResult<()> {
+    let in_use = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "source-in-use", message);
+    let accounts = tx.count_accounts(&source.id).await?;
+    if accounts > 0 {
+        return Err(in_use(format!(
+            "source `{}` still has {accounts} account(s); remove them (aggregate an empty file) before deleting it",
+            source.name
+        )));
+    }
+    for (kind, what) in
+        [(CatalogKind::IdentityProfile, "identity profile"), (CatalogKind::AccessProfile, "access profile")]
+    {
+        if let Some(user) = tx.objects_of(kind, &source.id).await?.first() {
+            return Err(in_use(format!(
+                "{what} `{}` (id {}) uses source `{}`; delete it first",
+                user.name, user.id, source.name
+            )));
+        }
+    }
+    for entitlement in tx.objects_of(CatalogKind::Entitlement, &source.id).await? {
+        tx.delete_object(CatalogKind::Entitlement, &entitlement.id).await?;
+    }
+    Ok(())
+}
