@@ -131,21 +131,15 @@ impl Engine {
         let due: Vec<String> =
             std::mem::take(&mut *self.due_aggregations.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         for source in due {
-            let mut running = self.aggregating.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if !running.insert(source.clone()) {
+            if self.is_aggregating(&source) {
                 continue;
             }
-            drop(running);
             let engine = self.clone();
             tokio::spawn(async move {
-                match crate::governance::aggregate_now(&engine.store, engine.clock.as_ref(), &source).await {
-                    Ok(summary) => {
-                        tracing::info!(%source, status = %summary.status, scanned = summary.scanned, "scheduled aggregation ended")
-                    }
-                    Err(error) => tracing::warn!(%source, %error, "scheduled aggregation failed"),
+                let options = crate::governance::AggregateOptions::default();
+                if let Ok(summary) = engine.run_aggregation(&source, options).await {
+                    tracing::info!(%source, status = %summary.status, scanned = summary.scanned, "scheduled aggregation ended");
                 }
-                engine.aggregating.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&source);
-                engine.notify_events();
             });
         }
     }

@@ -24,6 +24,8 @@ pub enum Error {
     Definition { workflow: String, version: i64, reason: String },
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0} not found")]
     NotFound(String),
     #[error("workflow {0} not found")]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use tessera_flow::schedule::Schedule;
-use tessera_store::{CatalogKind, CatalogObject, CatalogStore, QueueStore, WorkflowRecord, WorkflowStore};
+use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, QueueStore, WorkflowRecord, WorkflowStore};
 
 use crate::{Engine, Result};
 
@@ -82,6 +82,11 @@ impl Engine {
                 }
                 Some(_) => {}
             }
+        }
+        let stale = millis(now) - crate::governance::STALE_MS;
+        let message = "the node running this aggregation stopped before it ended; run it again";
+        if tx.interrupt_stale_aggregations(stale, millis(now), message).await? > 0 {
+            tracing::warn!("marked aggregations left running by a stopped node as interrupted");
         }
         for source in tx.all_objects(CatalogKind::Source).await? {
             let Some(schedule) = source_schedule(&source) else { continue };

@@ -325,10 +325,16 @@ async fn joiner_mover_leaver_on_both_databases() {
         );
 
         // A person sets e5 on leave; the state holds while the computed one stays the same.
-        let state =
-            governance::set_lifecycle_state(&world.store, &world.clock, &world.identity("e5").await.id, "leave")
-                .await
-                .unwrap();
+        let state = governance::set_lifecycle_state(
+            &world.store,
+            &world.clock,
+            &world.identity("e5").await.id,
+            "leave",
+            "test",
+            "activity-1",
+        )
+        .await
+        .unwrap();
         assert_eq!(state, "leave", "{name}");
         let rows = "e1,Ada,Lovelace,ADA@example.com,engineering,A,\n\
                     e2,Alan,Turing,alan@example.com,sales,A,e1\n\

@@ -116,6 +116,7 @@ impl From<tessera_engine::Error> for ApiError {
         match error {
             tessera_engine::Error::UnknownWorkflow(id) => Self::not_found("workflow", &id),
             tessera_engine::Error::Invalid(message) => Self::new(StatusCode::BAD_REQUEST, "invalid-request", message),
+            tessera_engine::Error::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
             tessera_engine::Error::NotFound(what) => {
                 Self::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found"))
             }

@@ -121,6 +121,9 @@ pub trait AccessStore {
     async fn insert_aggregation(&mut self, run: &AggregationRecord) -> Result<()>;
     async fn update_aggregation(&mut self, run: &AggregationRecord) -> Result<()>;
     async fn aggregation(&mut self, id: &str) -> Result<Option<AggregationRecord>>;
+    /// Marks RUNNING runs whose record has not moved since `before` as ERROR with `message` (their
+    /// node stopped mid-run); returns how many.
+    async fn interrupt_stale_aggregations(&mut self, before: i64, now: i64, message: &str) -> Result<u64>;
     /// A source's runs, newest first.
     async fn aggregations_of(&mut self, source_id: &str, limit: i64) -> Result<Vec<AggregationRecord>>;
 }
@@ -356,6 +359,19 @@ impl AccessStore for Tx {
             .as_ref()
             .map(aggregation)
             .transpose()
+    }
+
+    async fn interrupt_stale_aggregations(&mut self, before: i64, now: i64, message: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE aggregations SET status = 'ERROR', message = $1, completed_at = $2, updated_at = $2 \
+             WHERE status = 'RUNNING' AND updated_at < $3",
+        )
+        .bind(message)
+        .bind(now)
+        .bind(before)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn aggregations_of(&mut self, source_id: &str, limit: i64) -> Result<Vec<AggregationRecord>> {

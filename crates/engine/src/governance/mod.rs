@@ -6,12 +6,15 @@ mod aggregate;
 mod apply;
 pub mod payloads;
 mod policy;
+mod runs;
+
+pub(crate) use runs::STALE_MS;
 pub mod shapes;
 
 pub use aggregate::{AggregateOptions, Progress, RowFailure, Summary, aggregate};
 
 use tessera_model::Clock;
-use tessera_store::{AccessStore, CatalogKind, CatalogStore, IdentityStore, Store};
+use tessera_store::{AccessStore, CatalogKind, CatalogStore, IdentityStore, SecurityStore, Store};
 
 use crate::{Error, Result};
 use apply::Batch;
@@ -19,8 +22,16 @@ use policy::Policy;
 
 /// Moves an identity to the lifecycle state `state` (an id or technical name of its profile's
 /// states) as a person asked, applying the state's actions; the state holds until the computed
-/// one changes. Returns the technical name of the new state.
-pub async fn set_lifecycle_state(store: &Store, clock: &dyn Clock, identity_id: &str, state: &str) -> Result<String> {
+/// one changes. The change, its audit entry (by `actor`, with `activity` naming it), its events and
+/// its plans commit together. Returns the technical name of the new state.
+pub async fn set_lifecycle_state(
+    store: &Store,
+    clock: &dyn Clock,
+    identity_id: &str,
+    state: &str,
+    actor: &str,
+    activity: &str,
+) -> Result<String> {
     let now = clock.now().timestamp_millis();
     let mut tx = store.begin().await?;
     let old = tx.identity(identity_id).await?.ok_or_else(|| Error::NotFound(format!("identity {identity_id}")))?;
@@ -52,8 +63,25 @@ pub async fn set_lifecycle_state(store: &Store, clock: &dyn Clock, identity_id: 
     tx.update_identity(&new).await?;
     batch.record_access(new.id.clone(), outcome);
     batch.write(&mut tx, &mut std::collections::HashMap::new()).await?;
+    let detail = serde_json::json!({"lifecycleState": stored.key, "accountActivityId": activity});
+    tx.audit(actor, "identity.set-lifecycle-state", "identity", identity_id, &detail, now).await?;
     tx.commit().await?;
     Ok(stored.key)
+}
+
+impl crate::Engine {
+    /// [`set_lifecycle_state`] on this engine's store and clock, waking the event dispatcher.
+    pub async fn set_lifecycle_state(
+        &self,
+        identity_id: &str,
+        state: &str,
+        actor: &str,
+        activity: &str,
+    ) -> Result<String> {
+        let name = set_lifecycle_state(&self.store, self.clock.as_ref(), identity_id, state, actor, activity).await?;
+        self.notify_events();
+        Ok(name)
+    }
 }
 
 /// Aggregates with default options and no progress reporting.

@@ -11,11 +11,11 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tessera_engine::governance::{AggregateOptions, aggregate};
-use tessera_store::{AccessStore, AggregationRecord, CatalogKind, CatalogObject, CatalogStore, SecurityStore, Store};
+use tessera_engine::governance::AggregateOptions;
+use tessera_store::{AccessStore, AggregationRecord, CatalogKind, CatalogObject, CatalogStore, SecurityStore};
 use tokio::io::AsyncWriteExt;
 
-use super::{EngineClock, ListQuery, MAX_UPLOAD_BYTES, listed, new_id, sources, stamp};
+use super::{ListQuery, MAX_UPLOAD_BYTES, listed, new_id, sources, stamp};
 use crate::AppState;
 use crate::auth::{Principal, SOURCES_MANAGE, SOURCES_READ};
 use crate::error::{ApiError, ApiResult, PathParams, QueryParams};
@@ -136,42 +136,6 @@ async fn receive(state: &AppState, run: &str, request: Request) -> ApiResult<Opt
     Ok((written > 0).then_some(upload))
 }
 
-/// Records a run that failed before or while it ran, so its id shows why.
-async fn record_failure(
-    store: &Store,
-    id: &str,
-    source_id: &str,
-    message: &str,
-    now: i64,
-) -> tessera_store::Result<()> {
-    let mut tx = store.begin().await?;
-    match tx.aggregation(id).await? {
-        Some(mut run) => {
-            run.status = "ERROR".into();
-            run.message = Some(message.to_owned());
-            run.completed_at = Some(now);
-            run.updated_at = now;
-            tx.update_aggregation(&run).await?;
-        }
-        None => {
-            tx.insert_aggregation(&AggregationRecord {
-                id: id.to_owned(),
-                source_id: source_id.to_owned(),
-                status: "ERROR".into(),
-                started_at: now,
-                completed_at: Some(now),
-                processed: 0,
-                stats: json!({}),
-                errors: json!([]),
-                message: Some(message.to_owned()),
-                updated_at: now,
-            })
-            .await?;
-        }
-    }
-    tx.commit().await
-}
-
 /// `POST /beta/sources/{id}/load-accounts`.
 pub(crate) async fn load_accounts(
     State(state): State<AppState>,
@@ -181,6 +145,13 @@ pub(crate) async fn load_accounts(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     principal.require(SOURCES_MANAGE)?;
     let source = aggregatable(&state, &id).await?;
+    if state.engine.is_aggregating(&source.id) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "aggregation-running",
+            format!("source `{}` is being aggregated now; wait for that run to end", source.name),
+        ));
+    }
     let run = new_id();
     let upload = receive(&state, &run, request).await?;
     if upload.is_none() {
@@ -216,19 +187,10 @@ pub(crate) async fn load_accounts(
         AggregateOptions { id: Some(run.clone()), file: upload.as_ref().map(|u| u.0.clone()), ..Default::default() };
     let engine = state.engine.clone();
     let source_id = source.id.clone();
-    let task_run = run.clone();
     tokio::spawn(async move {
-        let clock = EngineClock(engine.clone());
-        let outcome = aggregate(engine.store(), &clock, &source_id, &options, &mut |_| {}).await;
-        if let Err(error) = outcome {
-            tracing::warn!(aggregation = %task_run, source = %source_id, %error, "aggregation failed");
-            let now = engine.now().timestamp_millis();
-            if let Err(error) = record_failure(engine.store(), &task_run, &source_id, &error.to_string(), now).await {
-                tracing::error!(aggregation = %task_run, %error, "could not record a failed aggregation");
-            }
-        }
+        // The run records its own failure; the upload goes once the run is over.
+        let _ = engine.run_aggregation(&source_id, options).await;
         drop(upload);
-        engine.notify_events();
     });
     Ok((
         StatusCode::ACCEPTED,

@@ -9,12 +9,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
-use tessera_engine::governance::{self, payloads, shapes};
+use tessera_engine::governance::{payloads, shapes};
 use tessera_store::identities::{ACCOUNTS, IDENTITIES};
 use tessera_store::{AccountRecord, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, IdentityStore};
 use tessera_store::{QueueStore, SecurityStore, Tx};
 
-use super::{EngineClock, ListQuery, count_identities, invalid, listed, new_id, quoted};
+use super::{ListQuery, count_identities, invalid, listed, new_id, quoted};
 use crate::AppState;
 use crate::auth::{ACCOUNTS_READ, IDENTITY_MANAGE, IDENTITY_READ, Principal};
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams, QueryParams};
@@ -95,16 +95,8 @@ pub(crate) async fn set_lifecycle_state(
         let mut tx = state.begin().await?;
         load(&mut tx, &id).await?;
     }
-    let clock = EngineClock(state.engine.clone());
-    let technical_name = governance::set_lifecycle_state(state.engine.store(), &clock, &id, wanted).await?;
-    // The engine commits the change itself; its audit entry follows in a transaction of its own.
     let activity = new_id();
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let detail = json!({ "lifecycleState": technical_name, "accountActivityId": activity });
-    tx.audit(&principal.actor(), "identity.set-lifecycle-state", "identity", &id, &detail, now).await?;
-    tx.commit().await?;
-    state.engine.notify_events();
+    state.engine.set_lifecycle_state(&id, wanted, &principal.actor(), &activity).await?;
     Ok(Json(json!({ "accountActivityId": activity })))
 }
 

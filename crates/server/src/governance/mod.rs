@@ -15,19 +15,16 @@ mod sources;
 mod workgroups;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use tessera_engine::Engine;
 use tessera_flow::{Diagnostic, Severity};
-use tessera_model::Clock;
 use tessera_store::query::{Filter, Resource, Sorters, quoted};
 use tessera_store::{CatalogKind, CatalogStore, IdentityStore, Listing, Tx};
 
@@ -187,16 +184,6 @@ fn invalid_rule(prefix: &str, error: &tessera_model::governance::Error) -> ApiEr
 /// Refuses with 403 unless the token has either scope (ISC lets a manage scope read).
 fn require_either(principal: &Principal, read: &str, manage: &str) -> ApiResult<()> {
     principal.require(read).or_else(|refused| principal.require(manage).map_err(|_| refused))
-}
-
-/// The engine's clock, for the governance functions that take a `&dyn Clock`.
-#[derive(Debug, Clone)]
-struct EngineClock(Arc<Engine>);
-
-impl Clock for EngineClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0.now()
-    }
 }
 
 /// A new id in ISC's form: 32 lower-case hex digits, ordered by creation time.

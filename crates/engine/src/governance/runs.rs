@@ -1,0 +1,82 @@
+//! Aggregation runs on a node: at most one per source at a time, each recorded under its id even
+//! when it fails before reading a row, and runs a dead node left RUNNING marked interrupted.
+
+use std::sync::PoisonError;
+
+use serde_json::json;
+use tessera_store::{AccessStore, AggregationRecord, Store};
+
+use super::aggregate::{AggregateOptions, Summary, aggregate};
+use crate::{Engine, Error, Result};
+
+/// A RUNNING aggregation whose record has not moved for this long was cut off by its node's end.
+pub(crate) const STALE_MS: i64 = 5 * 60 * 1000;
+
+/// Removes a source from the node's running set when the run ends, however it ends.
+struct Running<'e> {
+    engine: &'e Engine,
+    source: String,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.engine.aggregating.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.source);
+    }
+}
+
+impl Engine {
+    /// Whether this node is aggregating the source now.
+    pub fn is_aggregating(&self, source_id: &str) -> bool {
+        self.aggregating.lock().unwrap_or_else(PoisonError::into_inner).contains(source_id)
+    }
+
+    /// Aggregates a source unless this node already is ([`Error::Conflict`]); a failure is recorded
+    /// under the run's id (`options.id`, made here when absent), and the event dispatcher is woken
+    /// for what the run published.
+    pub async fn run_aggregation(&self, source_id: &str, mut options: AggregateOptions) -> Result<Summary> {
+        if !self.aggregating.lock().unwrap_or_else(PoisonError::into_inner).insert(source_id.to_owned()) {
+            return Err(Error::Conflict(format!("source {source_id} is being aggregated; wait for that run to end")));
+        }
+        let _running = Running { engine: self, source: source_id.to_owned() };
+        let id = options.id.get_or_insert_with(|| uuid::Uuid::now_v7().simple().to_string()).clone();
+        let outcome = aggregate(&self.store, self.clock.as_ref(), source_id, &options, &mut |_| {}).await;
+        self.notify_events();
+        if let Err(error) = &outcome {
+            tracing::warn!(aggregation = %id, source = %source_id, %error, "aggregation failed");
+            if let Err(error) = record_failure(&self.store, &id, source_id, &error.to_string(), self.now_ms()).await {
+                tracing::error!(aggregation = %id, %error, "could not record a failed aggregation");
+            }
+        }
+        outcome
+    }
+}
+
+/// Records a run that failed before or while it ran, so its id shows why.
+async fn record_failure(store: &Store, id: &str, source_id: &str, message: &str, now: i64) -> Result<()> {
+    let mut tx = store.begin().await?;
+    match tx.aggregation(id).await? {
+        Some(mut run) => {
+            run.status = "ERROR".into();
+            run.message = Some(message.to_owned());
+            run.completed_at = Some(now);
+            run.updated_at = now;
+            tx.update_aggregation(&run).await?;
+        }
+        None => {
+            tx.insert_aggregation(&AggregationRecord {
+                id: id.to_owned(),
+                source_id: source_id.to_owned(),
+                status: "ERROR".into(),
+                started_at: now,
+                completed_at: Some(now),
+                processed: 0,
+                stats: json!({}),
+                errors: json!([]),
+                message: Some(message.to_owned()),
+                updated_at: now,
+            })
+            .await?;
+        }
+    }
+    Ok(tx.commit().await?)
+}
