@@ -66,6 +66,7 @@ impl Store {
                             conn.execute("PRAGMA synchronous = FULL").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA wal_autocheckpoint = 8000").await?;
                             Ok(())
                         })
                     })

@@ -291,8 +291,8 @@ impl IdentityStore for Tx {
 
     async fn identity_attribute_values(&mut self, name: &str) -> Result<Vec<(String, String)>> {
         let column = match name {
-            "name" | "uid" => "name".to_owned(),
-            "alias" => "alias".to_owned(),
+            "name" | "displayName" => "name".to_owned(),
+            "alias" | "uid" => "alias".to_owned(),
             "email" => "email".to_owned(),
             "id" => "id".to_owned(),
             other => {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
-use tessera_store::query::{Filter, quoted, search_filter};
+use tessera_store::query::{Filter, SEARCH_SUPPORTED, quoted, search_filter};
 use tessera_store::{
     AccessGrant, AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, IdentityStore, Listing, Store,
 };
@@ -113,8 +113,11 @@ impl IdentityActions {
                     .map_err(|e| ActionError::permanent(e.to_string()))?,
             )
         } else {
-            search_filter(text(input, "inputQuery")?.unwrap_or("*"))
-                .map_err(|e| ActionError::permanent(format!("`inputQuery` is not a search Tessera understands: {e}")))?
+            search_filter(text(input, "inputQuery")?.unwrap_or("*")).map_err(|e| {
+                ActionError::permanent(format!(
+                    "`inputQuery` is not a search Tessera understands: {e}; {SEARCH_SUPPORTED}"
+                ))
+            })?
         };
         let limit = input.get("limit").and_then(Value::as_i64).unwrap_or(MAX_IDENTITIES).clamp(1, MAX_IDENTITIES);
         let mut tx = self.store.begin().await.map_err(store_error)?;

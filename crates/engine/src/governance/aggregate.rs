@@ -334,6 +334,26 @@ impl Run<'_> {
             let serialized = serde_json::to_string(&row.attributes)?;
             let hash = hash_of(&serialized);
             let manager = self.manager_of(row);
+            // A known account no identity owns is tried again: the identity it matches may be new.
+            let late = match known.get(&row.native_identity) {
+                Some(key) if profile.is_none() && key.identity_id.is_none() => self.correlate(tx, row).await?,
+                _ => None,
+            };
+            if let Some(identity_id) = late
+                && let Some(key) = known.get_mut(&row.native_identity)
+            {
+                if key.attributes_hash == hash {
+                    summary.unchanged += 1;
+                } else {
+                    summary.changed += 1;
+                }
+                key.identity_id = Some(identity_id.clone());
+                key.attributes_hash = hash;
+                let account = self.account(row, key.id.clone(), Some(identity_id.clone()), hash, now);
+                batch.updated_accounts.push(account.clone());
+                batch.correlated.push((identity_id, account, self.plan.source.clone()));
+                continue;
+            }
             match known.get(&row.native_identity) {
                 Some(key) if key.attributes_hash == hash => summary.unchanged += 1,
                 Some(key) => {
@@ -466,9 +486,13 @@ impl Run<'_> {
                 tx.delete_identity(&identity.id).await?;
                 tx.publish(payloads::IDENTITY_DELETED, &payloads::identity_snapshot(&identity), now).await?;
                 summary.identities_deleted += 1;
-            } else if let Some(key) = missing.iter().find(|k| k.identity_id.as_deref() == Some(identity.id.as_str())) {
-                let payload = payloads::account_link(&identity, &key.id, &key.native_identity, "", &self.plan.source);
-                tx.publish(payloads::ACCOUNT_UNCORRELATED, &payload, now).await?;
+            } else {
+                // One event per account: an identity may lose several on this source at once.
+                for key in missing.iter().filter(|k| k.identity_id.as_deref() == Some(identity.id.as_str())) {
+                    let payload =
+                        payloads::account_link(&identity, &key.id, &key.native_identity, "", &self.plan.source);
+                    tx.publish(payloads::ACCOUNT_UNCORRELATED, &payload, now).await?;
+                }
             }
         }
         Ok(())

@@ -4,7 +4,7 @@
 use std::sync::PoisonError;
 
 use serde_json::json;
-use tessera_store::{AccessStore, AggregationRecord, Store};
+use tessera_store::{AccessStore, AggregationRecord, CatalogKind, CatalogStore, Store};
 
 use super::aggregate::{AggregateOptions, Summary, aggregate};
 use crate::{Engine, Error, Result};
@@ -12,15 +12,28 @@ use crate::{Engine, Error, Result};
 /// A RUNNING aggregation whose record has not moved for this long was cut off by its node's end.
 pub(crate) const STALE_MS: i64 = 5 * 60 * 1000;
 
-/// Removes a source from the node's running set when the run ends, however it ends.
+/// The node's claim on a source while it aggregates it, released however the run ends.
 struct Running<'e> {
     engine: &'e Engine,
-    source: String,
+    claimed: Vec<String>,
+}
+
+impl Running<'_> {
+    fn claim(&mut self, key: &str) -> Result<()> {
+        if !self.engine.aggregating.lock().unwrap_or_else(PoisonError::into_inner).insert(key.to_owned()) {
+            return Err(Error::Conflict(format!("source {key} is being aggregated; wait for that run to end")));
+        }
+        self.claimed.push(key.to_owned());
+        Ok(())
+    }
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.engine.aggregating.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.source);
+        let mut running = self.engine.aggregating.lock().unwrap_or_else(PoisonError::into_inner);
+        for key in &self.claimed {
+            running.remove(key);
+        }
     }
 }
 
@@ -33,11 +46,19 @@ impl Engine {
     /// Aggregates a source unless this node already is ([`Error::Conflict`]); a failure is recorded
     /// under the run's id (`options.id`, made here when absent), and the event dispatcher is woken
     /// for what the run published.
-    pub async fn run_aggregation(&self, source_id: &str, mut options: AggregateOptions) -> Result<Summary> {
-        if !self.aggregating.lock().unwrap_or_else(PoisonError::into_inner).insert(source_id.to_owned()) {
-            return Err(Error::Conflict(format!("source {source_id} is being aggregated; wait for that run to end")));
+    pub async fn run_aggregation(&self, source: &str, mut options: AggregateOptions) -> Result<Summary> {
+        // Claimed first as named, at once, then by id too, so a run named by id and another named by
+        // name cannot both go ahead.
+        let mut running = Running { engine: self, claimed: Vec::new() };
+        running.claim(source)?;
+        let mut tx = self.store.begin().await?;
+        let found = tx.object_named(CatalogKind::Source, source).await?;
+        drop(tx);
+        let source_id = found.map_or_else(|| source.to_owned(), |s| s.id);
+        if source_id != source {
+            running.claim(&source_id)?;
         }
-        let _running = Running { engine: self, source: source_id.to_owned() };
+        let source_id = source_id.as_str();
         let id = options.id.get_or_insert_with(|| uuid::Uuid::now_v7().simple().to_string()).clone();
         let outcome = aggregate(&self.store, self.clock.as_ref(), source_id, &options, &mut |_| {}).await;
         self.notify_events();
