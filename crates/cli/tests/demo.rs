@@ -213,8 +213,9 @@ fn joiner_mover_and_leaver_run_their_workflows_once_and_mail_arrives() {
     let (code, task): (u16, Value) = (response.status().as_u16(), response.json().unwrap());
     assert_eq!(code, 202, "{task}");
     let run = task["task"]["id"].as_str().unwrap().to_owned();
-    let done =
-        api.wait_for(&format!("/tessera/v1/aggregations/{run}"), "the aggregation", |a| a["status"] != "RUNNING");
+    let done = api.wait_for(&format!("/tessera/v1/aggregations/{run}"), "the aggregation", |a| {
+        a["status"] != "RUNNING" && a["status"] != "PENDING"
+    });
     assert_eq!(done["status"], "SUCCESS", "{done}");
     assert_eq!(done["stats"]["added"], 1, "{done}");
     assert_eq!(done["stats"]["changed"], 2, "{done}");

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::{Engine, Result};
 
 /// Events handled per transaction.
-const BATCH: i64 = 64;
+const BATCH: i64 = 256;
 
 /// An enabled workflow's EVENT trigger, compiled once per dispatch batch.
 struct EventTrigger<'w> {
@@ -63,14 +63,15 @@ impl Engine {
         let workflows = tx.enabled_workflows().await?;
         let triggers: Vec<EventTrigger<'_>> = workflows.iter().filter_map(EventTrigger::of).collect();
         let mut started = 0usize;
-        for (id, topic, payload) in &events {
+        for (_, topic, payload) in &events {
             for trigger in triggers.iter().filter(|t| t.fires_on(topic, payload)) {
                 let run_at = self.pace(&trigger.workflow.id, now);
                 self.start_at(&mut tx, trigger.workflow, payload.clone(), None, run_at).await?;
                 started += 1;
             }
-            tx.mark_dispatched(id, now).await?;
         }
+        let ids: Vec<String> = events.iter().map(|(id, _, _)| id.clone()).collect();
+        tx.mark_all_dispatched(&ids, now).await?;
         tx.commit().await?;
         if started > 0 {
             tracing::debug!(events = events.len(), started, "events dispatched");

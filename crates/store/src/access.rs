@@ -43,7 +43,7 @@ pub struct PlanRecord {
 pub struct AggregationRecord {
     pub id: String,
     pub source_id: String,
-    /// `RUNNING`, `SUCCESS`, `WARNING`, `ERROR`.
+    /// `PENDING` (announced, not started), `RUNNING`, `SUCCESS`, `WARNING`, `ERROR`.
     pub status: String,
     pub started_at: i64,
     pub completed_at: Option<i64>,
@@ -121,7 +121,7 @@ pub trait AccessStore {
     async fn insert_aggregation(&mut self, run: &AggregationRecord) -> Result<()>;
     async fn update_aggregation(&mut self, run: &AggregationRecord) -> Result<()>;
     async fn aggregation(&mut self, id: &str) -> Result<Option<AggregationRecord>>;
-    /// Marks RUNNING runs whose record has not moved since `before` as ERROR with `message` (their
+    /// Marks PENDING and RUNNING runs whose record has not moved since `before` as ERROR with `message` (their
     /// node stopped mid-run); returns how many.
     async fn interrupt_stale_aggregations(&mut self, before: i64, now: i64, message: &str) -> Result<u64>;
     /// A source's runs, newest first.
@@ -364,7 +364,7 @@ impl AccessStore for Tx {
     async fn interrupt_stale_aggregations(&mut self, before: i64, now: i64, message: &str) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE aggregations SET status = 'ERROR', message = $1, completed_at = $2, updated_at = $2 \
-             WHERE status = 'RUNNING' AND updated_at < $3",
+             WHERE status IN ('PENDING', 'RUNNING') AND updated_at < $3",
         )
         .bind(message)
         .bind(now)

@@ -80,6 +80,8 @@ pub trait QueueStore {
     async fn lock_undispatched(&mut self, limit: i64) -> Result<Vec<(String, String, Value)>>;
     /// Marks an event dispatched.
     async fn mark_dispatched(&mut self, id: &str, now: i64) -> Result<()>;
+    /// Marks several events dispatched in as few statements as the database allows.
+    async fn mark_all_dispatched(&mut self, ids: &[String], now: i64) -> Result<()>;
     /// Makes this transaction the only one holding `key` (a PostgreSQL advisory lock released at
     /// commit); false if another holds it. SQLite's single writer always grants it.
     async fn try_leader_lock(&mut self, key: i64) -> Result<bool>;
@@ -211,6 +213,23 @@ impl QueueStore for Tx {
         rows.iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, serde_json::from_str(&row.try_get::<String, _>(2)?)?)))
             .collect()
+    }
+
+    async fn mark_all_dispatched(&mut self, ids: &[String], now: i64) -> Result<()> {
+        for chunk in ids.chunks(500) {
+            // The time is bound first: on SQLite every placeholder is a plain `?`, taken in order.
+            let now_mark = crate::listing::placeholders(self.dialect, 1, 1);
+            let sql = format!(
+                "UPDATE outbox SET dispatched_at = {now_mark} WHERE id IN ({})",
+                crate::listing::placeholders(self.dialect, 2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(now);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            query.execute(&mut *self.inner).await?;
+        }
+        Ok(())
     }
 
     async fn mark_dispatched(&mut self, id: &str, now: i64) -> Result<()> {

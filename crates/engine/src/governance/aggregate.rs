@@ -202,7 +202,12 @@ pub async fn aggregate(
         started_at: started,
         ..Summary::default()
     };
-    tx.insert_aggregation(&summary.record(0, started, false)).await?;
+    // A run the API announced is already recorded as PENDING under its id.
+    if tx.aggregation(&summary.id).await?.is_some() {
+        tx.update_aggregation(&summary.record(0, started, false)).await?;
+    } else {
+        tx.insert_aggregation(&summary.record(0, started, false)).await?;
+    }
     tx.commit().await?;
 
     let mut run = Run {

@@ -38,6 +38,19 @@ impl Drop for Running<'_> {
 }
 
 impl Engine {
+    /// Claims `source` for `running`, as named and by id; returns the id.
+    async fn claim_source(&self, running: &mut Running<'_>, source: &str) -> Result<String> {
+        running.claim(source)?;
+        let mut tx = self.store.begin().await?;
+        let found = tx.object_named(CatalogKind::Source, source).await?;
+        drop(tx);
+        let source_id = found.map_or_else(|| source.to_owned(), |s| s.id);
+        if source_id != source {
+            running.claim(&source_id)?;
+        }
+        Ok(source_id)
+    }
+
     /// Whether this node is aggregating the source now.
     pub fn is_aggregating(&self, source_id: &str) -> bool {
         self.aggregating.lock().unwrap_or_else(PoisonError::into_inner).contains(source_id)
@@ -50,14 +63,18 @@ impl Engine {
         // Claimed first as named, at once, then by id too, so a run named by id and another named by
         // name cannot both go ahead.
         let mut running = Running { engine: self, claimed: Vec::new() };
-        running.claim(source)?;
-        let mut tx = self.store.begin().await?;
-        let found = tx.object_named(CatalogKind::Source, source).await?;
-        drop(tx);
-        let source_id = found.map_or_else(|| source.to_owned(), |s| s.id);
-        if source_id != source {
-            running.claim(&source_id)?;
-        }
+        let claimed = self.claim_source(&mut running, source).await;
+        let source_id = match claimed {
+            Ok(id) => id,
+            Err(error) => {
+                if let Some(id) = &options.id
+                    && let Err(error) = record_failure(&self.store, id, source, &error.to_string(), self.now_ms()).await
+                {
+                    tracing::error!(aggregation = %id, %error, "could not record a refused aggregation");
+                }
+                return Err(error);
+            }
+        };
         let source_id = source_id.as_str();
         let id = options.id.get_or_insert_with(|| uuid::Uuid::now_v7().simple().to_string()).clone();
         let outcome = aggregate(&self.store, self.clock.as_ref(), source_id, &options, &mut |_| {}).await;

@@ -181,6 +181,20 @@ pub(crate) async fn load_accounts(
     let mut tx = state.begin().await?;
     let detail = json!({ "aggregation": run, "upload": upload.is_some() });
     tx.audit(&principal.actor(), "source.load-accounts", "source", &source.id, &detail, now).await?;
+    // Recorded before the answer, so the run's id can be read at once; the run takes it over.
+    tx.insert_aggregation(&AggregationRecord {
+        id: run.clone(),
+        source_id: source.id.clone(),
+        status: "PENDING".into(),
+        started_at: now,
+        completed_at: None,
+        processed: 0,
+        stats: json!({}),
+        errors: json!([]),
+        message: None,
+        updated_at: now,
+    })
+    .await?;
     tx.commit().await?;
 
     let options =
@@ -258,7 +272,7 @@ pub(crate) async fn status(
     super::require_either(&principal, SOURCES_READ, SOURCES_MANAGE)?;
     let (run, _) = run_of(&state, &id).await?;
     let status = match run.status.as_str() {
-        "RUNNING" => "STARTED",
+        "PENDING" | "RUNNING" => "STARTED",
         "ERROR" => "TERMINATED",
         _ => "COMPLETED",
     };

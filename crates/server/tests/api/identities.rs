@@ -46,7 +46,7 @@ fn multipart(file: &str) -> (String, String) {
 async fn finished(api: &Api, run: &str) -> Value {
     for _ in 0..400 {
         let reply = api.get(&format!("/tessera/v1/aggregations/{run}")).await;
-        if reply.status == 200 && reply.body["status"] != "RUNNING" {
+        if reply.status == 200 && reply.body["status"] != "RUNNING" && reply.body["status"] != "PENDING" {
             return reply.body;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
