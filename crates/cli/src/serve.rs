@@ -27,9 +27,10 @@ pub(crate) struct ServeArgs {
     /// A PostgreSQL URL (`postgres://user:pass@host/db`) to use instead of the local SQLite file.
     #[arg(long, env = "TESSERA_DATABASE", hide_env_values = true)]
     database: Option<String>,
-    /// A TOML file with any of: listen, data_dir, database, workers, lease_seconds, max_transitions,
-    /// max_loop_items, max_wait, max_state_bytes, max_definition_bytes, http_timeout, http_allow, and an
-    /// `[smtp]` table (host, port, from, username, password, tls, timeout).
+    /// A TOML file with any of: listen, data_dir, database, workers, lease_seconds,
+    /// event_starts_per_second, progress_interval_ms, max_transitions, max_loop_items, max_wait,
+    /// max_state_bytes, max_definition_bytes, http_timeout, http_allow, and an `[smtp]` table (host,
+    /// port, from, username, password, tls, timeout).
     #[arg(long, env = "TESSERA_CONFIG")]
     config: Option<PathBuf>,
     /// Workers on this node.
@@ -59,6 +60,8 @@ struct FileConfig {
     workers: Option<usize>,
     lease_seconds: Option<u64>,
     event_starts_per_second: Option<u32>,
+    /// How often (ms) a running aggregation writes its progress for the API.
+    progress_interval_ms: Option<u64>,
     /// Guard rails: steps per execution, items per loop, the longest wait, the largest execution
     /// state, the largest definition, and the default timeout of an HTTP action.
     max_transitions: Option<u64>,
@@ -96,6 +99,9 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     }
     if let Some(rate) = args.event_starts_per_second.or(file.event_starts_per_second) {
         engine_config.event_starts_per_second = rate;
+    }
+    if let Some(ms) = file.progress_interval_ms {
+        engine_config.progress_interval = Duration::from_millis(ms.max(50));
     }
     if let Some(max) = file.max_transitions {
         engine_config.limits.max_transitions = max;

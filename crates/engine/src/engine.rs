@@ -42,6 +42,8 @@ pub struct EngineConfig {
     /// Executions an event trigger may start per second for one workflow (0: no limit); an event
     /// storm beyond it queues the starts, never drops them.
     pub event_starts_per_second: u32,
+    /// How often a running aggregation writes its progress where the API reads it.
+    pub progress_interval: Duration,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +58,7 @@ impl Default for EngineConfig {
             http: HttpConfig::default(),
             smtp: SmtpConfig::default(),
             event_starts_per_second: 100,
+            progress_interval: Duration::from_millis(500),
         }
     }
 }

@@ -168,6 +168,8 @@ pub trait IdentityStore {
     /// The identity whose id, name or alias is `key` (names and aliases case-insensitively).
     async fn identity_by_key(&mut self, key: &str) -> Result<Option<IdentityRecord>>;
     async fn identities_by_ids(&mut self, ids: &[String]) -> Result<Vec<IdentityRecord>>;
+    /// (id, name) of these identities, without reading their attributes.
+    async fn identity_names(&mut self, ids: &[String]) -> Result<Vec<(String, String)>>;
     async fn list_identities(&mut self, listing: &Listing<'_>) -> Result<(Vec<IdentityRecord>, Option<i64>)>;
     /// (identity id, value) for every identity whose attribute `name` has a value, for correlation.
     async fn identity_attribute_values(&mut self, name: &str) -> Result<Vec<(String, String)>>;
@@ -278,6 +280,19 @@ impl IdentityStore for Tx {
             }
             for row in query.fetch_all(&mut *self.inner).await? {
                 found.push(identity(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn identity_names(&mut self, ids: &[String]) -> Result<Vec<(String, String)>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let sql =
+                format!("SELECT id, name FROM identities WHERE id IN ({})", placeholders(self.dialect, 1, chunk.len()));
+            let binds: Vec<Bind> = chunk.iter().map(|id| Bind::Text(id.clone())).collect();
+            for row in bind_all(sqlx::query(&sql), &binds).fetch_all(&mut *self.inner).await? {
+                found.push((row.try_get("id")?, row.try_get("name")?));
             }
         }
         Ok(found)

@@ -191,8 +191,12 @@ pub async fn aggregate(
     let mut reader = DelimitedReader::open(&plan.path, &plan.config).map_err(|e| Error::Invalid(e.to_string()))?;
     let total_bytes = std::fs::metadata(&plan.path).map(|m| m.len()).unwrap_or(0);
     let policy = Policy::load(&mut tx).await?;
-    let mut known: HashMap<String, AccountKey> =
-        tx.account_keys(&plan.source.id).await?.into_iter().map(|k| (k.native_identity.clone(), k)).collect();
+    let mut known: HashMap<String, Known> = tx
+        .account_keys(&plan.source.id)
+        .await?
+        .into_iter()
+        .map(|k| (k.native_identity, Known { id: k.id, identity_id: k.identity_id, hash: k.attributes_hash, line: 0 }))
+        .collect();
     let existing = known.len();
     let started = now();
     let mut summary = Summary {
@@ -210,14 +214,7 @@ pub async fn aggregate(
     }
     tx.commit().await?;
 
-    let mut run = Run {
-        plan: &plan,
-        policy: &policy,
-        seen: HashMap::new(),
-        correlation: HashMap::new(),
-        names: HashMap::new(),
-        managers: Vec::new(),
-    };
+    let mut run = Run { plan: &plan, policy: &policy, read: 0, correlation: HashMap::new(), managers: Vec::new() };
     let mut last_write = Instant::now();
     let mut rows = Vec::with_capacity(options.batch_rows);
     loop {
@@ -229,7 +226,7 @@ pub async fn aggregate(
                 Err(error) => summary.failed.push(RowFailure { line: error.line, reason: error.reason }),
             }
         }
-        if rows.is_empty() && summary.scanned == summary.failed.len() as u64 + run.seen.len() as u64 {
+        if rows.is_empty() && summary.scanned == summary.failed.len() as u64 + run.read {
             break;
         }
         let mut tx = store.begin().await?;
@@ -248,7 +245,16 @@ pub async fn aggregate(
 
     let mut tx = store.begin().await?;
     run.resolve_managers(&mut tx, &known, now()).await?;
-    let missing: Vec<AccountKey> = known.into_values().filter(|k| !run.seen.contains_key(&k.native_identity)).collect();
+    let missing: Vec<AccountKey> = known
+        .into_iter()
+        .filter(|(_, k)| k.line == 0)
+        .map(|(native, k)| AccountKey {
+            id: k.id,
+            native_identity: native,
+            identity_id: k.identity_id,
+            attributes_hash: k.hash,
+        })
+        .collect();
     let share = if existing == 0 { 0.0 } else { missing.len() as f64 * 100.0 / existing as f64 };
     if share > plan.delete_threshold {
         summary.status = "ERROR".into();
@@ -301,16 +307,24 @@ fn completed_event(source: &CatalogObject, summary: &Summary) -> Value {
     })
 }
 
+/// What a run knows of one of the source's accounts, stored before or read in this run, by native
+/// identity. Kept small: a run over ten million accounts holds one of these for each.
+struct Known {
+    id: String,
+    identity_id: Option<String>,
+    hash: i64,
+    /// The line the account was read from in this run; 0 until it is read.
+    line: u64,
+}
+
 /// The state of one run across its batches.
 struct Run<'a> {
     plan: &'a Plan,
     policy: &'a Policy,
-    /// Native identities read so far, with their line.
-    seen: HashMap<String, u64>,
+    /// Rows applied so far (read, and not a duplicate).
+    read: u64,
     /// Correlation lookups: identity attribute → value (lower case) → identity id.
     correlation: HashMap<String, HashMap<String, String>>,
-    /// Names of the identities created in this run, for the manager references in events.
-    names: HashMap<String, String>,
     /// (identity id, manager's native identity) to resolve once every row is read.
     managers: Vec<(String, String)>,
 }
@@ -319,7 +333,7 @@ impl Run<'_> {
     async fn apply_rows(
         &mut self,
         tx: &mut Tx,
-        known: &mut HashMap<String, AccountKey>,
+        known: &mut HashMap<String, Known>,
         rows: &[Row],
         summary: &mut Summary,
         now: i64,
@@ -328,14 +342,17 @@ impl Run<'_> {
         let mut batch = Batch::new(self.policy, now);
         let mut changed_identities: Vec<(AccountRecord, String)> = Vec::new();
         for row in rows {
-            if let Some(first) = self.seen.get(&row.native_identity) {
-                summary.failed.push(RowFailure {
-                    line: row.line,
-                    reason: format!("`{}` appears again; its first row is line {first}", row.native_identity),
-                });
-                continue;
+            if let Some(key) = known.get_mut(&row.native_identity) {
+                if key.line > 0 {
+                    summary.failed.push(RowFailure {
+                        line: row.line,
+                        reason: format!("`{}` appears again; its first row is line {}", row.native_identity, key.line),
+                    });
+                    continue;
+                }
+                key.line = row.line;
             }
-            self.seen.insert(row.native_identity.clone(), row.line);
+            self.read += 1;
             let serialized = serde_json::to_string(&row.attributes)?;
             let hash = hash_of(&serialized);
             let manager = self.manager_of(row);
@@ -347,20 +364,20 @@ impl Run<'_> {
             if let Some(identity_id) = late
                 && let Some(key) = known.get_mut(&row.native_identity)
             {
-                if key.attributes_hash == hash {
+                if key.hash == hash {
                     summary.unchanged += 1;
                 } else {
                     summary.changed += 1;
                 }
                 key.identity_id = Some(identity_id.clone());
-                key.attributes_hash = hash;
+                key.hash = hash;
                 let account = self.account(row, key.id.clone(), Some(identity_id.clone()), hash, now);
                 batch.updated_accounts.push(account.clone());
                 batch.correlated.push((identity_id, account, self.plan.source.clone()));
                 continue;
             }
             match known.get(&row.native_identity) {
-                Some(key) if key.attributes_hash == hash => summary.unchanged += 1,
+                Some(key) if key.hash == hash => summary.unchanged += 1,
                 Some(key) => {
                     summary.changed += 1;
                     let account = self.account(row, key.id.clone(), key.identity_id.clone(), hash, now);
@@ -397,11 +414,11 @@ impl Run<'_> {
                     }
                     known.insert(
                         row.native_identity.clone(),
-                        AccountKey {
+                        Known {
                             id: account.id.clone(),
-                            native_identity: row.native_identity.clone(),
                             identity_id: account.identity_id.clone(),
-                            attributes_hash: hash,
+                            hash,
+                            line: row.line,
                         },
                     );
                     batch.new_accounts.push(account);
@@ -415,7 +432,7 @@ impl Run<'_> {
                 .collect();
             summary.identities_updated += batch.recompute(tx, profile, changes).await?;
         }
-        batch.write(tx, &mut self.names).await
+        batch.write(tx).await
     }
 
     fn account(&self, row: &Row, id: String, identity_id: Option<String>, hash: i64, now: i64) -> AccountRecord {
@@ -457,7 +474,7 @@ impl Run<'_> {
     }
 
     /// Points each identity read in this run at its manager's identity.
-    async fn resolve_managers(&mut self, tx: &mut Tx, known: &HashMap<String, AccountKey>, now: i64) -> Result<()> {
+    async fn resolve_managers(&mut self, tx: &mut Tx, known: &HashMap<String, Known>, now: i64) -> Result<()> {
         let wanted: HashMap<String, Option<String>> = self
             .managers
             .drain(..)

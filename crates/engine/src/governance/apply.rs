@@ -199,9 +199,7 @@ impl<'p> Batch<'p> {
     }
 
     /// Writes the batch: accounts, identities, grants, plans, then the events.
-    /// `names` are identity names known from earlier batches (managers are named in events), and
-    /// learns this batch's.
-    pub(crate) async fn write(mut self, tx: &mut Tx, names: &mut HashMap<String, String>) -> Result<()> {
+    pub(crate) async fn write(mut self, tx: &mut Tx) -> Result<()> {
         tx.insert_identities(&self.new_identities).await?;
         tx.insert_accounts(&self.new_accounts).await?;
         for account in &self.updated_accounts {
@@ -229,7 +227,7 @@ impl<'p> Batch<'p> {
         }
         tx.grant_many(&grants).await?;
         write_plans(tx, &self.outcome.plans).await?;
-        self.created_events(tx, names).await?;
+        self.created_events(tx).await?;
         tx.publish_many(&self.events, self.now).await?;
         Ok(())
     }
@@ -239,20 +237,19 @@ impl Batch<'_> {
     /// Identity Created for each new identity, with its manager as a reference in `attributes`
     /// (`$.trigger.attributes.manager.id`, as ISC sends it); published before the batch's other
     /// events, so a new identity is announced before anything happens to it.
-    async fn created_events(&mut self, tx: &mut Tx, names: &mut HashMap<String, String>) -> Result<()> {
+    async fn created_events(&mut self, tx: &mut Tx) -> Result<()> {
         if self.created.is_empty() {
             return Ok(());
         }
-        names.extend(self.new_identities.iter().map(|i| (i.id.clone(), i.name.clone())));
+        let mut names: HashMap<String, String> =
+            self.new_identities.iter().map(|i| (i.id.clone(), i.name.clone())).collect();
         let unknown: Vec<String> = self
             .new_identities
             .iter()
             .filter_map(|i| i.manager_id.clone())
             .filter(|m| !names.contains_key(m))
             .collect();
-        for manager in tx.identities_by_ids(&unknown).await? {
-            names.insert(manager.id, manager.name);
-        }
+        names.extend(tx.identity_names(&unknown).await?);
         let mut created = Vec::with_capacity(self.created.len());
         for &index in &self.created {
             let identity = &self.new_identities[index];

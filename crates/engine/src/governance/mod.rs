@@ -62,7 +62,7 @@ pub async fn set_lifecycle_state(
     let outcome = batch.transition(profile, &old, &new, &views, &held);
     tx.update_identity(&new).await?;
     batch.record_access(new.id.clone(), outcome);
-    batch.write(&mut tx, &mut std::collections::HashMap::new()).await?;
+    batch.write(&mut tx).await?;
     let detail = serde_json::json!({"lifecycleState": stored.key, "accountActivityId": activity});
     tx.audit(actor, "identity.set-lifecycle-state", "identity", identity_id, &detail, now).await?;
     tx.commit().await?;

@@ -56,7 +56,8 @@ impl Engine {
         self.aggregating.lock().unwrap_or_else(PoisonError::into_inner).contains(source_id)
     }
 
-    /// Aggregates a source unless this node already is ([`Error::Conflict`]); a failure is recorded
+    /// Aggregates a source unless this node already is ([`Error::Conflict`]), writing progress every
+    /// `progress_interval` of the engine's configuration; a failure is recorded
     /// under the run's id (`options.id`, made here when absent), and the event dispatcher is woken
     /// for what the run published.
     pub async fn run_aggregation(&self, source: &str, mut options: AggregateOptions) -> Result<Summary> {
@@ -76,6 +77,7 @@ impl Engine {
             }
         };
         let source_id = source_id.as_str();
+        options.progress_interval = self.config.progress_interval;
         let id = options.id.get_or_insert_with(|| uuid::Uuid::now_v7().simple().to_string()).clone();
         let outcome = aggregate(&self.store, self.clock.as_ref(), source_id, &options, &mut |_| {}).await;
         self.notify_events();
