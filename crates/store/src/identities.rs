@@ -182,8 +182,10 @@ pub trait IdentityStore {
     async fn accounts_by_ids(&mut self, ids: &[String]) -> Result<Vec<AccountRecord>>;
     /// The accounts of these identities, by identity then source.
     async fn accounts_of(&mut self, identity_ids: &[String]) -> Result<Vec<AccountRecord>>;
-    /// Every account of a source, as aggregation compares them.
-    async fn account_keys(&mut self, source_id: &str) -> Result<Vec<AccountKey>>;
+    /// A page of a source's accounts as aggregation compares them: up to `limit` whose native
+    /// identity sorts after `after`, in that order (read page by page, a source of millions of
+    /// accounts never holds all its rows at once).
+    async fn account_keys(&mut self, source_id: &str, after: &str, limit: i64) -> Result<Vec<AccountKey>>;
     async fn list_accounts(&mut self, listing: &Listing<'_>) -> Result<(Vec<AccountRecord>, Option<i64>)>;
     /// How many accounts a source has.
     async fn count_accounts(&mut self, source_id: &str) -> Result<i64>;
@@ -415,12 +417,16 @@ impl IdentityStore for Tx {
         Ok(found)
     }
 
-    async fn account_keys(&mut self, source_id: &str) -> Result<Vec<AccountKey>> {
-        let rows =
-            sqlx::query("SELECT id, native_identity, identity_id, attributes_hash FROM accounts WHERE source_id = $1")
-                .bind(source_id)
-                .fetch_all(&mut *self.inner)
-                .await?;
+    async fn account_keys(&mut self, source_id: &str, after: &str, limit: i64) -> Result<Vec<AccountKey>> {
+        let rows = sqlx::query(
+            "SELECT id, native_identity, identity_id, attributes_hash FROM accounts \
+             WHERE source_id = $1 AND native_identity > $2 ORDER BY native_identity LIMIT $3",
+        )
+        .bind(source_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *self.inner)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(AccountKey {

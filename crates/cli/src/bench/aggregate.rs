@@ -69,8 +69,8 @@ fn measure(args: &AggregateArgs, dir: &std::path::Path) -> Result<ExitCode> {
             let started = Instant::now();
             let summary = governance::aggregate(&store, &clock, crate::demo::HR_SOURCE, &options, &mut |_| {}).await?;
             report(label, &summary, started.elapsed().as_secs_f64());
+            println!("  peak memory so far (VmHWM): {}", peak_memory().unwrap_or_else(|| "unknown".to_owned()));
         }
-        println!("peak memory (VmHWM): {}", peak_memory().unwrap_or_else(|| "unknown".to_owned()));
         println!("target: 100,000 accounts per second (DESIGN.md)");
         store.close().await;
         Ok(ExitCode::SUCCESS)

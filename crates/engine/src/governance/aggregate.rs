@@ -80,6 +80,8 @@ pub struct Summary {
 
 /// Failed rows kept in the record and the event; the count is always exact.
 const KEPT_FAILURES: usize = 1000;
+/// Stored accounts read per query when a run starts.
+const KEY_PAGE: i64 = 50_000;
 /// The delete threshold when a source names none, in percent (ISC's default).
 const DEFAULT_DELETE_THRESHOLD: f64 = 10.0;
 
@@ -191,12 +193,20 @@ pub async fn aggregate(
     let mut reader = DelimitedReader::open(&plan.path, &plan.config).map_err(|e| Error::Invalid(e.to_string()))?;
     let total_bytes = std::fs::metadata(&plan.path).map(|m| m.len()).unwrap_or(0);
     let policy = Policy::load(&mut tx).await?;
-    let mut known: HashMap<String, Known> = tx
-        .account_keys(&plan.source.id)
-        .await?
-        .into_iter()
-        .map(|k| (k.native_identity, Known { id: k.id, identity_id: k.identity_id, hash: k.attributes_hash, line: 0 }))
-        .collect();
+    let mut known: HashMap<String, Known> = HashMap::new();
+    let mut after = String::new();
+    loop {
+        let page = tx.account_keys(&plan.source.id, &after, KEY_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.native_identity.clone();
+        let full = page.len() as i64 == KEY_PAGE;
+        known.extend(page.into_iter().map(|k| {
+            (k.native_identity, Known { id: k.id, identity_id: k.identity_id, hash: k.attributes_hash, line: 0 })
+        }));
+        if !full {
+            break;
+        }
+    }
     let existing = known.len();
     let started = now();
     let mut summary = Summary {
