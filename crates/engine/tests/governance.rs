@@ -12,30 +12,13 @@ use tessera_engine::governance::{self, AggregateOptions, Summary};
 use tessera_model::{Clock, ManualClock};
 use tessera_store::testing::stores;
 use tessera_store::{
-    AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, IdentityStore, Listing, QueueStore, Store,
+    AccessStore, CatalogKind, CatalogStore, IdentityRecord, IdentityStore, Listing, QueueStore, Store,
 };
 
+mod fixtures;
+use fixtures::{attribute, object};
+
 const HEADER: &str = "id,first,last,email,department,status,manager\n";
-
-fn object(kind: CatalogKind, id: &str, key: &str, parent: &str, document: Value) -> CatalogObject {
-    CatalogObject {
-        kind,
-        id: id.into(),
-        name: document["name"].as_str().unwrap_or(key).into(),
-        key: key.into(),
-        parent_id: parent.into(),
-        owner_id: None,
-        enabled: true,
-        requestable: false,
-        document,
-        created_at: 0,
-        modified_at: 0,
-    }
-}
-
-fn attribute(column: &str) -> Value {
-    json!({"type": "accountAttribute", "attributes": {"sourceName": "HR", "attributeName": column}})
-}
 
 async fn catalog(store: &Store, file: &Path) {
     let mut tx = store.begin().await.unwrap();

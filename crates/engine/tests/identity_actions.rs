@@ -14,29 +14,11 @@ use tessera_engine::{Engine, EngineConfig};
 use tessera_model::ManualClock;
 use tessera_store::testing::stores;
 use tessera_store::{
-    CatalogKind, CatalogObject, CatalogStore, ExecutionRecord, ExecutionStore, IdentityStore, Store, WorkflowRecord,
-    WorkflowStore,
+    CatalogKind, CatalogStore, ExecutionRecord, ExecutionStore, IdentityStore, Store, WorkflowRecord, WorkflowStore,
 };
 
-fn object(kind: CatalogKind, id: &str, key: &str, parent: &str, document: Value) -> CatalogObject {
-    CatalogObject {
-        kind,
-        id: id.into(),
-        name: document["name"].as_str().unwrap_or(key).into(),
-        key: key.into(),
-        parent_id: parent.into(),
-        owner_id: None,
-        enabled: true,
-        requestable: false,
-        document,
-        created_at: 0,
-        modified_at: 0,
-    }
-}
-
-fn attribute(column: &str) -> Value {
-    json!({"type": "accountAttribute", "attributes": {"sourceName": "HR", "attributeName": column}})
-}
+mod fixtures;
+use fixtures::{attribute, object};
 
 /// An authoritative HR source with its profile and lifecycle states, a directory whose accounts
 /// correlate by email, an access profile granted by the active state and a birthright role.

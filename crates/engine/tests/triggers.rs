@@ -16,34 +16,17 @@ use tessera_engine::{Engine, EngineConfig, Error};
 use tessera_model::ManualClock;
 use tessera_store::testing::stores;
 use tessera_store::{
-    AccessStore, CatalogKind, CatalogObject, CatalogStore, ExecutionStore, IdentityStore, Listing, QueueStore, Store,
-    WorkflowRecord, WorkflowStore,
+    AccessStore, CatalogKind, CatalogStore, ExecutionStore, IdentityStore, Listing, QueueStore, Store, WorkflowRecord,
+    WorkflowStore,
 };
+
+mod fixtures;
+use fixtures::{attribute, object};
 
 const HR_HEADER: &str = "id,first,last,email,department,status,manager\n";
 const HR_ROWS: &str = "e1,Ada,Lovelace,ADA@example.com,engineering,A,\n\
                        e2,Alan,Turing,alan@example.com,engineering,A,e1\n\
                        e3,Grace,Hopper,grace@example.com,sales,A,e1\n";
-
-fn object(kind: CatalogKind, id: &str, key: &str, parent: &str, document: Value) -> CatalogObject {
-    CatalogObject {
-        kind,
-        id: id.into(),
-        name: document["name"].as_str().unwrap_or(key).into(),
-        key: key.into(),
-        parent_id: parent.into(),
-        owner_id: None,
-        enabled: true,
-        requestable: false,
-        document,
-        created_at: 0,
-        modified_at: 0,
-    }
-}
-
-fn attribute(column: &str) -> Value {
-    json!({"type": "accountAttribute", "attributes": {"sourceName": "HR", "attributeName": column}})
-}
 
 fn t0() -> DateTime<Utc> {
     "2026-01-01T00:00:00Z".parse().unwrap()

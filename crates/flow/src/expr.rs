@@ -262,16 +262,7 @@ impl Template {
 }
 
 /// How a JSON value's type reads in a message ("a string", "an array"…).
-pub fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub use tessera_model::json_kind as type_name;
 
 /// A value as text inside a string: strings unquoted, `null` empty, everything else as JSON.
 pub fn display(value: &Value) -> String {

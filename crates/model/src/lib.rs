@@ -6,3 +6,15 @@ pub mod governance;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use duration::{Duration, ParseDurationError};
+
+/// How a JSON value's type reads in a message ("expected a string, found a number").
+pub fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}

@@ -69,6 +69,22 @@ pub struct CatalogObject {
     pub modified_at: i64,
 }
 
+/// The ids a catalogue document lists under `key`, whether as plain ids or as `{"id": …}` references
+/// (an access profile's `entitlements`, a role's `accessProfiles`).
+pub fn referenced_ids(document: &Value, key: &str) -> Vec<String> {
+    document
+        .get(key)
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().or_else(|| item.get("id").and_then(Value::as_str)))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 const TEXT_OPS: &[Op] = &[Op::Eq, Op::Ne, Op::In, Op::Co, Op::Sw, Op::IsNull, Op::Pr];
 const ID_OPS: &[Op] = &[Op::Eq, Op::Ne, Op::In, Op::IsNull, Op::Pr];
 const BOOL_OPS: &[Op] = &[Op::Eq, Op::Ne];

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use tessera_model::governance::{
     self, AccountAction, AttributeMappings, IdentityState, LifecycleState, Membership, Subject,
 };
+use tessera_store::catalog::referenced_ids;
 use tessera_store::{
     AccessGrant, AccountRecord, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, PlanRecord, Tx,
 };
@@ -68,20 +69,6 @@ impl Outcome {
     }
 }
 
-fn ids(document: &Value, key: &str) -> Vec<String> {
-    document
-        .get(key)
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|item| item.as_str().or_else(|| item.get("id").and_then(Value::as_str)))
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Whether identities in `state` are inactive (ISC's short- and long-term inactive states).
 pub(crate) fn inactive(state: &LifecycleState) -> bool {
     matches!(state.identity_state(), Some(IdentityState::InactiveShortTerm | IdentityState::InactiveLongTerm))
@@ -102,7 +89,7 @@ impl Policy {
             tx.all_objects(CatalogKind::Entitlement).await?.into_iter().map(|e| (e.id.clone(), e)).collect();
         for profile in tx.all_objects(CatalogKind::AccessProfile).await? {
             let mut granted = Vec::new();
-            for id in ids(&profile.document, "entitlements") {
+            for id in referenced_ids(&profile.document, "entitlements") {
                 if let Some(e) = entitlements.get(&id) {
                     let attribute = e.document.get("attribute").and_then(Value::as_str).unwrap_or("groups");
                     let value = e.document.get("value").and_then(Value::as_str).unwrap_or(&e.name);
@@ -132,7 +119,7 @@ impl Policy {
                 id: role.id.clone(),
                 name: role.name.clone(),
                 membership,
-                access_profile_ids: ids(&role.document, "accessProfiles"),
+                access_profile_ids: referenced_ids(&role.document, "accessProfiles"),
             });
         }
         for profile in tx.all_objects(CatalogKind::IdentityProfile).await? {

@@ -12,6 +12,8 @@ mod transform;
 
 use serde_json::{Map, Value};
 
+pub(crate) use crate::json_kind;
+
 pub use criteria::{Membership, Subject};
 pub use lifecycle::{AccountAction, IdentityState, LifecycleState};
 pub use transform::{AttributeMappings, Context, Transform};
@@ -61,18 +63,6 @@ pub(crate) fn pointer(base: &str, token: &str) -> String {
 /// `base` extended by an array index.
 pub(crate) fn pointer_index(base: &str, index: usize) -> String {
     format!("{base}/{index}")
-}
-
-/// The name JSON gives the type of `value`, for messages such as "expected a string, found a number".
-pub(crate) fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// `value` as a JSON object, or an error at `at`.

@@ -5,6 +5,7 @@
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 use tessera_model::governance::Membership;
+use tessera_store::catalog::referenced_ids;
 use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, Tx};
 
 use super::objects::Draft;
@@ -57,21 +58,6 @@ fn stored_refs(kind: CatalogKind, objects: &[CatalogObject]) -> Value {
     Value::Array(objects.iter().map(|o| json!({ "type": kind.as_str(), "id": o.id })).collect())
 }
 
-/// The ids of a stored reference array.
-fn stored_ids(document: &Value, key: &str) -> Vec<String> {
-    document
-        .get(key)
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i.as_str().or_else(|| i.get("id").and_then(Value::as_str)))
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Stored references with their current names.
 async fn rendered_refs(
     tx: &mut Tx,
@@ -81,7 +67,7 @@ async fn rendered_refs(
     key: &str,
 ) -> ApiResult<Value> {
     let mut out = Vec::new();
-    for id in stored_ids(document, key) {
+    for id in referenced_ids(document, key) {
         out.push(names.reference(tx, kind, &id).await?);
     }
     Ok(Value::Array(out))
@@ -240,12 +226,12 @@ async fn revoke_all(tx: &mut Tx, kind: CatalogKind, id: &str) -> ApiResult<()> {
 pub(super) async fn before_delete_access_profile(tx: &mut Tx, profile: &CatalogObject) -> ApiResult<()> {
     let in_use = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "access-profile-in-use", message);
     for role in tx.all_objects(CatalogKind::Role).await? {
-        if stored_ids(&role.document, "accessProfiles").contains(&profile.id) {
+        if referenced_ids(&role.document, "accessProfiles").contains(&profile.id) {
             return Err(in_use(format!("role `{}` (id {}) grants this access profile", role.name, role.id)));
         }
     }
     for state in tx.all_objects(CatalogKind::LifecycleState).await? {
-        if stored_ids(&state.document, "accessProfileIds").contains(&profile.id) {
+        if referenced_ids(&state.document, "accessProfileIds").contains(&profile.id) {
             return Err(in_use(format!(
                 "lifecycle state `{}` (id {}) grants this access profile",
                 state.name, state.id

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tessera_store::catalog::referenced_ids;
 use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityStore, PlanRecord, Tx};
 
 use super::{Names, listed, stamp};
@@ -21,21 +22,6 @@ fn kind_of(kind: &str) -> Option<CatalogKind> {
         "ENTITLEMENT" => Some(CatalogKind::Entitlement),
         _ => None,
     }
-}
-
-/// The ids a stored document lists under `key` (as ids or references).
-fn listed_ids(document: &Value, key: &str) -> Vec<String> {
-    document
-        .get(key)
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i.as_str().or_else(|| i.get("id").and_then(Value::as_str)))
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// One held object, with the grant's origin and what carries it (null when held directly).
@@ -84,8 +70,9 @@ pub(crate) async fn access(
         let mut profiles = Vec::new();
         if kind == CatalogKind::Role {
             let carrier = json!({ "type": "ROLE", "id": object.id, "name": object.name });
-            for ap in
-                tx.objects_by_ids(CatalogKind::AccessProfile, &listed_ids(&object.document, "accessProfiles")).await?
+            for ap in tx
+                .objects_by_ids(CatalogKind::AccessProfile, &referenced_ids(&object.document, "accessProfiles"))
+                .await?
             {
                 out.push(item(&mut tx, &mut names, &ap, &grant.origin, grant.granted_at, &carrier).await?);
                 profiles.push(ap);
@@ -95,7 +82,7 @@ pub(crate) async fn access(
         }
         for ap in profiles {
             let carrier = json!({ "type": "ACCESS_PROFILE", "id": ap.id, "name": ap.name });
-            for e in tx.objects_by_ids(CatalogKind::Entitlement, &listed_ids(&ap.document, "entitlements")).await? {
+            for e in tx.objects_by_ids(CatalogKind::Entitlement, &referenced_ids(&ap.document, "entitlements")).await? {
                 out.push(item(&mut tx, &mut names, &e, &grant.origin, grant.granted_at, &carrier).await?);
             }
         }
