@@ -1,12 +1,19 @@
 //! Tessera's connectors: how accounts are read from (and, later, written to) connected systems.
 //!
-//! For now there is one: the delimited-file (CSV) source that an authoritative HR feed usually is. Its
+//! [`Connector`] is the contract of connectors to live systems. The delimited-file (CSV) source is read-only: that an authoritative HR feed usually is. Its
 //! [`DelimitedReader`] streams a file row by row as accounts, and [`generate::write_hr_file`] writes a
 //! deterministic HR file for benchmarks and the demo.
 
+pub mod connector;
 pub mod delimited;
 mod error;
 pub mod generate;
+pub mod ldap;
+pub mod scim;
 
+pub use connector::{
+    Account, AccountRequest, AttributeOperation, AttributeRequest, Connector, ConnectorError, Entitlement, Feature,
+    Operation, Outcome, Page,
+};
 pub use delimited::{DelimitedConfig, DelimitedReader, Row, RowError};
 pub use error::Error;

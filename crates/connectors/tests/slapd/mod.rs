@@ -1,0 +1,196 @@
+//! A throwaway OpenLDAP server for the LDAP connector's tests: one `slapd` per test, on a free loopback
+//! port, with an mdb database in a temporary directory and the core, cosine and inetOrgPerson schemas,
+//! killed (and its directory removed) on drop.
+
+use std::fs;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use ldap3::{Ldap, LdapConnAsync, Scope, SearchEntry};
+
+pub(crate) const SUFFIX: &str = "dc=example,dc=org";
+pub(crate) const ADMIN_DN: &str = "cn=admin,dc=example,dc=org";
+pub(crate) const ADMIN_PASSWORD: &str = "admin-secret";
+pub(crate) const PEOPLE: &str = "ou=people,dc=example,dc=org";
+pub(crate) const GROUPS: &str = "ou=groups,dc=example,dc=org";
+pub(crate) const DISABLED: &str = "ou=disabled,dc=example,dc=org";
+pub(crate) const STAFF: &str = "cn=staff,ou=groups,dc=example,dc=org";
+pub(crate) const ADMINS: &str = "cn=admins,ou=groups,dc=example,dc=org";
+pub(crate) const AUDITORS: &str = "cn=auditors,ou=groups,dc=example,dc=org";
+
+const SLAPD: &str = "/usr/sbin/slapd";
+const SCHEMAS: &str = "/etc/ldap/schema";
+const MODULES: &str = "/usr/lib/ldap";
+
+/// A running slapd; it stops when dropped.
+#[derive(Debug)]
+pub(crate) struct Slapd {
+    child: Option<Child>,
+    dir: PathBuf,
+    pub(crate) url: String,
+}
+
+impl Slapd {
+    /// Starts a slapd holding the suffix, `ou=people`, `ou=groups`, `ou=disabled` and three groups
+    /// (staff, admins, auditors). `groupOfNames` requires a member, so each group starts with the admin DN.
+    pub(crate) async fn start() -> Slapd {
+        let slapd = Self::spawn();
+        slapd.seed().await;
+        slapd
+    }
+
+    fn spawn() -> Slapd {
+        assert!(
+            Path::new(SLAPD).exists(),
+            "{SLAPD} is missing: the LDAP tests need OpenLDAP's server. Install it with \
+             `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends slapd`"
+        );
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tessera-slapd-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("db")).expect("create the slapd directory");
+        let config = dir.join("slapd.conf");
+        fs::write(&config, slapd_conf(&dir)).expect("write slapd.conf");
+        // Another process may take the port between it being found free and slapd binding it; try again.
+        for _ in 0..5 {
+            let port = free_port();
+            let url = format!("ldap://127.0.0.1:{port}");
+            let log = fs::File::create(dir.join("slapd.log")).expect("create the slapd log");
+            let mut child = Command::new(SLAPD)
+                .arg("-f")
+                .arg(&config)
+                .arg("-h")
+                .arg(format!("{url}/"))
+                // Any debug level keeps slapd in the foreground, where it can be killed.
+                .args(["-d", "0"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start slapd");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+                    return Slapd { child: Some(child), dir, url };
+                }
+                if child.try_wait().expect("poll slapd").is_some() {
+                    break;
+                }
+                sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let log = fs::read_to_string(dir.join("slapd.log")).unwrap_or_default();
+        panic!("slapd did not start; its log:\n{log}");
+    }
+
+    /// Stops the server now (the URL then refuses connections).
+    pub(crate) fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// A connection bound as the directory's root.
+    pub(crate) async fn admin(&self) -> Ldap {
+        self.bind(ADMIN_DN, ADMIN_PASSWORD).await.expect("bind as the admin")
+    }
+
+    /// A connection bound as `dn`, or the bind's result code.
+    pub(crate) async fn bind(&self, dn: &str, password: &str) -> Result<Ldap, u32> {
+        let (conn, mut ldap) = LdapConnAsync::new(&self.url).await.expect("connect to slapd");
+        tokio::spawn(async move {
+            let _ = conn.drive().await;
+        });
+        let result = ldap.simple_bind(dn, password).await.expect("bind");
+        if result.rc == 0 { Ok(ldap) } else { Err(result.rc) }
+    }
+
+    /// The values of `attribute` of the entry `dn`, sorted; `None` when there is no such entry.
+    pub(crate) async fn values(&self, dn: &str, attribute: &str) -> Option<Vec<String>> {
+        let mut ldap = self.admin().await;
+        let result = ldap.search(dn, Scope::Base, "(objectClass=*)", vec![attribute]).await.expect("search");
+        if result.1.rc == 32 {
+            return None;
+        }
+        let entry = SearchEntry::construct(result.success().expect("search").0.into_iter().next()?);
+        let mut values = entry
+            .attrs
+            .into_iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(attribute))
+            .map(|(_, values)| values)
+            .unwrap_or_default();
+        values.sort();
+        Some(values)
+    }
+
+    /// Adds an entry as the admin.
+    pub(crate) async fn add(&self, dn: &str, attributes: &[(&str, &[&str])]) {
+        let mut ldap = self.admin().await;
+        let attrs = attributes.iter().map(|(name, values)| (*name, values.iter().copied().collect())).collect();
+        ldap.add(dn, attrs).await.expect("add").success().unwrap_or_else(|e| panic!("adding {dn}: {e}"));
+    }
+
+    async fn seed(&self) {
+        self.add(SUFFIX, &[("objectClass", &["dcObject", "organization"]), ("dc", &["example"]), ("o", &["Example"])])
+            .await;
+        for ou in [PEOPLE, GROUPS, DISABLED] {
+            let name = ou.trim_start_matches("ou=").split(',').next().expect("rdn value");
+            self.add(ou, &[("objectClass", &["organizationalUnit"]), ("ou", &[name])]).await;
+        }
+        for (group, description) in [(STAFF, "Everyone"), (ADMINS, "Administrators"), (AUDITORS, "Auditors")] {
+            let cn = group.trim_start_matches("cn=").split(',').next().expect("rdn value");
+            let attrs: [(&str, &[&str]); 4] = [
+                ("objectClass", &["groupOfNames"]),
+                ("cn", &[cn]),
+                ("description", &[description]),
+                ("member", &[ADMIN_DN]),
+            ];
+            self.add(group, &attrs).await;
+        }
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+fn slapd_conf(dir: &Path) -> String {
+    let dir = dir.display();
+    format!(
+        "include {SCHEMAS}/core.schema
+include {SCHEMAS}/cosine.schema
+include {SCHEMAS}/inetorgperson.schema
+pidfile {dir}/slapd.pid
+modulepath {MODULES}
+moduleload back_mdb
+database mdb
+maxsize 16777216
+suffix \"{SUFFIX}\"
+rootdn \"{ADMIN_DN}\"
+rootpw {ADMIN_PASSWORD}
+directory {dir}/db
+index objectClass eq
+index member eq
+index uid eq
+"
+    )
+}
