@@ -74,7 +74,8 @@ fn catalog(hr_file: &Path) -> Vec<(CatalogKind, &'static str, String, &'static s
                 "name": "Active Directory", "description": "The company directory.",
                 "connector": "ldap", "type": "LDAP", "authoritative": false,
                 "features": ["ENABLE", "UNLOCK", "PROVISIONING", "PASSWORD"],
-                "correlation": [{"identityAttribute": "email", "accountAttribute": "mail"}]
+                "correlation": [{"identityAttribute": "email", "accountAttribute": "mail"}],
+            "manualProvisioning": true
             }),
         ),
         (
@@ -86,7 +87,8 @@ fn catalog(hr_file: &Path) -> Vec<(CatalogKind, &'static str, String, &'static s
                 "name": "GitHub", "description": "Source code hosting.",
                 "connector": "scim", "type": "SCIM 2.0", "authoritative": false,
                 "features": ["ENABLE", "PROVISIONING"],
-                "correlation": [{"identityAttribute": "email", "accountAttribute": "emails"}]
+                "correlation": [{"identityAttribute": "email", "accountAttribute": "emails"}],
+            "manualProvisioning": true
             }),
         ),
     ];

@@ -1,7 +1,8 @@
 //! Event triggers: events in the outbox start one execution of each enabled workflow whose EVENT
 //! trigger names the event's type and whose `filter.$` selects something in its payload. Marking
 //! an event dispatched and starting its executions commit in one transaction, so each event starts
-//! each matching workflow exactly once, on any number of nodes.
+//! each matching workflow exactly once, on any number of nodes. The same loop runs the schedules,
+//! due aggregations and provisioning plans.
 
 use std::sync::Arc;
 
@@ -112,6 +113,9 @@ impl Engine {
                         tracing::warn!(%error, "running schedules failed; retrying");
                     }
                     engine.start_due_aggregations();
+                }
+                if let Err(error) = engine.run_provisioning().await {
+                    tracing::warn!(%error, "provisioning failed; retrying");
                 }
                 match engine.dispatch_events().await {
                     Ok(n) if n as i64 == BATCH => continue,

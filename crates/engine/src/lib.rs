@@ -7,6 +7,7 @@ mod engine;
 mod events;
 pub mod governance;
 mod perform;
+pub mod provisioning;
 mod scheduler;
 mod worker;
 

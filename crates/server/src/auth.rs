@@ -44,6 +44,8 @@ pub const IDENTITY_PROFILE_MANAGE: &str = "idn:identity-profile:manage";
 pub const WORKGROUP_READ: &str = "idn:workgroup:read";
 pub const WORKGROUP_MANAGE: &str = "idn:workgroup:manage";
 pub const SEARCH_READ: &str = "sp:search:read";
+pub const WORK_ITEM_READ: &str = "idn:work-item:read";
+pub const WORK_ITEM_MANAGE: &str = "idn:work-item:manage";
 
 /// How long a token is good for.
 const TOKEN_SECONDS: i64 = 15 * 60;

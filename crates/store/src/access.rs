@@ -30,8 +30,15 @@ pub struct PlanRecord {
     pub operation: String,
     /// What decided it: `LIFECYCLE`, `BIRTHRIGHT`, `REQUEST`…
     pub cause: String,
-    /// `PENDING` until a connector (or a person) carries it out.
+    /// `QUEUED` until a connector carries it out; then `SUCCESS`, `FAILED`, or `PENDING` while a
+    /// person's work item holds it.
     pub status: String,
+    /// Shared by the plans of one identity change, announced together when the last one finishes.
+    pub tracking_number: String,
+    /// Attempts made so far.
+    pub attempt: i64,
+    /// What the connector (or person) answered: `provisioningResult`, `accountId`, `ticketId`, `errors`.
+    pub result: Option<Value>,
     /// The account request: attribute requests and where it came from.
     pub document: Value,
     pub created_at: i64,
@@ -64,7 +71,7 @@ fn grant(row: &AnyRow) -> Result<AccessGrant> {
     })
 }
 
-fn plan(row: &AnyRow) -> Result<PlanRecord> {
+pub(crate) fn plan(row: &AnyRow) -> Result<PlanRecord> {
     Ok(PlanRecord {
         id: row.try_get("id")?,
         identity_id: row.try_get("identity_id")?,
@@ -73,6 +80,9 @@ fn plan(row: &AnyRow) -> Result<PlanRecord> {
         cause: row.try_get("cause")?,
         status: row.try_get("status")?,
         document: serde_json::from_str(&row.try_get::<String, _>("document")?)?,
+        tracking_number: row.try_get("tracking_number")?,
+        attempt: row.try_get("attempt")?,
+        result: row.try_get::<Option<String>, _>("result")?.map(|r| serde_json::from_str(&r)).transpose()?,
         created_at: row.try_get("created_at")?,
         modified_at: row.try_get("modified_at")?,
     })
@@ -248,7 +258,7 @@ impl AccessStore for Tx {
     async fn insert_plan(&mut self, p: &PlanRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO provisioning_plans (id, identity_id, source_id, operation, cause, status, document, created_at, \
-             modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             modified_at, tracking_number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(p.id.as_str())
         .bind(p.identity_id.as_str())
@@ -259,6 +269,7 @@ impl AccessStore for Tx {
         .bind(p.document.to_string())
         .bind(p.created_at)
         .bind(p.modified_at)
+        .bind(p.tracking_number.as_str())
         .execute(&mut *self.inner)
         .await?;
         Ok(())
@@ -268,8 +279,8 @@ impl AccessStore for Tx {
         for chunk in plans.chunks(200) {
             let sql = format!(
                 "INSERT INTO provisioning_plans (id, identity_id, source_id, operation, cause, status, document, \
-                 created_at, modified_at) VALUES {}",
-                value_groups(self.dialect, chunk.len(), 9)
+                 created_at, modified_at, tracking_number) VALUES {}",
+                value_groups(self.dialect, chunk.len(), 10)
             );
             let mut query = sqlx::query(&sql);
             for p in chunk {
@@ -282,7 +293,8 @@ impl AccessStore for Tx {
                     .bind(p.status.as_str())
                     .bind(p.document.to_string())
                     .bind(p.created_at)
-                    .bind(p.modified_at);
+                    .bind(p.modified_at)
+                    .bind(p.tracking_number.as_str());
             }
             query.execute(&mut *self.inner).await?;
         }

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use tessera_store::{
-    AccessGrant, AccessStore, AccountRecord, CatalogObject, IdentityRecord, IdentityStore, PlanRecord, QueueStore, Tx,
+    AccessGrant, AccessStore, AccountRecord, CatalogObject, IdentityRecord, IdentityStore, PlanRecord,
+    ProvisioningStore, QueueStore, Tracking, Tx,
 };
 
 use super::aggregate::identity_fields;
@@ -223,10 +224,15 @@ impl<'p> Batch<'p> {
                 tx.revoke(&identity_id, kind, object_id).await?;
             }
             grants.extend(outcome.grants);
-            self.outcome.plans.extend(outcome.plans);
+            // One tracking number per identity change: its plans are announced together.
+            let tracking = uuid::Uuid::now_v7().simple().to_string();
+            self.outcome.plans.extend(outcome.plans.into_iter().map(|mut plan| {
+                plan.tracking_number = tracking.clone();
+                plan
+            }));
         }
         tx.grant_many(&grants).await?;
-        write_plans(tx, &self.outcome.plans).await?;
+        write_plans(tx, &self.outcome.plans, self.now).await?;
         self.created_events(tx).await?;
         tx.publish_many(&self.events, self.now).await?;
         Ok(())
@@ -269,7 +275,7 @@ impl Batch<'_> {
 
 /// Writes the plans, one per identity, source and operation: a new hire's lifecycle access and
 /// birthright roles on one source become one account creation with every attribute request.
-async fn write_plans(tx: &mut Tx, plans: &[PlanRecord]) -> Result<()> {
+async fn write_plans(tx: &mut Tx, plans: &[PlanRecord], now: i64) -> Result<()> {
     let mut merged: Vec<PlanRecord> = Vec::with_capacity(plans.len());
     let mut index: HashMap<(&str, &str, &str), usize> = HashMap::new();
     for plan in plans {
@@ -281,7 +287,13 @@ async fn write_plans(tx: &mut Tx, plans: &[PlanRecord]) -> Result<()> {
                 let requests =
                     plan.document["accountRequest"]["attributeRequests"].as_array().cloned().unwrap_or_default();
                 if let Some(list) = into["accountRequest"]["attributeRequests"].as_array_mut() {
-                    list.extend(requests);
+                    // The same entitlement from two grants (a state's access profile and a role's) is
+                    // asked for once.
+                    for request in requests {
+                        if !list.contains(&request) {
+                            list.push(request);
+                        }
+                    }
                 }
                 if let Some(causes) = into["causes"].as_array_mut() {
                     causes.push(plan.document["cause"].clone());
@@ -298,5 +310,28 @@ async fn write_plans(tx: &mut Tx, plans: &[PlanRecord]) -> Result<()> {
         }
     }
     tx.insert_plans(&merged).await?;
+    let mut groups: Vec<(&str, &str, i64)> = Vec::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    for plan in &merged {
+        match at.get(plan.tracking_number.as_str()) {
+            Some(&i) => groups[i].2 += 1,
+            None => {
+                at.insert(&plan.tracking_number, groups.len());
+                groups.push((&plan.tracking_number, &plan.identity_id, 1));
+            }
+        }
+    }
+    for (number, identity_id, count) in groups {
+        tx.open_tracking(&Tracking {
+            tracking_number: number.to_owned(),
+            identity_id: identity_id.to_owned(),
+            action: "IdentityRefresh".into(),
+            requester: None,
+            remaining: count,
+            created_at: now,
+            completed_at: None,
+        })
+        .await?;
+    }
     Ok(())
 }

@@ -95,7 +95,7 @@ pub(crate) async fn access(
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PlanQuery {
     identity_id: Option<String>,
-    /// `PENDING` unless given; `*` for every status.
+    /// `QUEUED`, `PENDING`, `SUCCESS` or `FAILED`; every status unless given (`*` too).
     status: Option<String>,
     limit: Option<i64>,
     offset: Option<i64>,
@@ -109,6 +109,9 @@ async fn plan_shape(tx: &mut Tx, names: &mut Names, plan: &PlanRecord) -> ApiRes
         "operation": plan.operation,
         "cause": plan.cause,
         "status": plan.status,
+        "trackingNumber": plan.tracking_number,
+        "attempt": plan.attempt,
+        "result": plan.result,
         "accountRequest": plan.document,
         "created": stamp(plan.created_at),
         "modified": stamp(plan.modified_at),
@@ -124,7 +127,7 @@ pub(crate) async fn plans(
     super::require_either(&principal, IDENTITY_READ, IDENTITY_MANAGE)?;
     let bounds = super::ListQuery { limit: query.limit, offset: query.offset, ..Default::default() };
     let (limit, offset) = bounds.bounds(250)?;
-    let status = query.status.as_deref().unwrap_or("PENDING");
+    let status = query.status.as_deref().unwrap_or("*");
     let mut tx = state.begin().await?;
     if let Some(id) = &query.identity_id {
         tx.identity(id).await?.ok_or_else(|| ApiError::not_found("identity", id))?;

@@ -12,6 +12,7 @@ mod objects;
 mod profiles;
 mod search;
 mod sources;
+mod work_items;
 mod workgroups;
 
 use std::collections::HashMap;
@@ -67,6 +68,9 @@ pub(crate) fn isc_routes() -> Router<AppState> {
         .route("/accounts", get(identities::list_accounts))
         .route("/accounts/{id}", get(identities::account))
         .route("/search", post(search::search))
+        .route("/work-items", get(work_items::open))
+        .route("/work-items/completed", get(work_items::completed))
+        .route("/work-items/{id}", get(work_items::read).post(work_items::complete))
 }
 
 /// Routes only under `/beta`, as in ISC.

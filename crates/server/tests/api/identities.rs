@@ -218,7 +218,7 @@ async fn an_uploaded_file_becomes_identities_with_computed_attributes() {
         let plan = plans.as_array().unwrap().first().unwrap_or_else(|| panic!("{kind}: no plan for Ada"));
         assert_eq!(
             (&plan["status"], &plan["source"]["name"], &plan["identity"]["id"]),
-            (&json!("PENDING"), &json!("AD"), &json!(ada)),
+            (&json!("QUEUED"), &json!("AD"), &json!(ada)),
             "{kind}: {plan}"
         );
 

@@ -1,0 +1,301 @@
+//! Carrying out plans: claiming due plans with a lease, retrying with back-off, finishing them, the
+//! tracking counter that makes exactly one transaction announce a finished group, and work items for
+//! the account requests a person carries out.
+
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::access::plan;
+use crate::db::Dialect;
+use crate::{PlanRecord, Result, Tx};
+
+/// A group of plans from one identity change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tracking {
+    pub tracking_number: String,
+    pub identity_id: String,
+    /// ISC's `action`: `IdentityRefresh` (lifecycle, birthright), `AccessRequest`, `Workflow`.
+    pub action: String,
+    /// Who asked, as a reference; `None` when Tessera itself decided.
+    pub requester: Option<Value>,
+    pub remaining: i64,
+    pub created_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+/// An account request waiting for a person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkItem {
+    pub id: String,
+    pub plan_id: String,
+    pub source_id: String,
+    pub identity_id: String,
+    /// The identity or governance group it is assigned to, as `IDENTITY:<id>` or `GOVERNANCE_GROUP:<id>`.
+    pub assignee: Option<String>,
+    /// `OPEN`, `COMPLETED` or `FAILED`.
+    pub status: String,
+    pub document: Value,
+    pub created_at: i64,
+    pub completed_at: Option<i64>,
+    pub completed_by: Option<String>,
+    pub comment: Option<String>,
+}
+
+fn tracking(row: &AnyRow) -> Result<Tracking> {
+    Ok(Tracking {
+        tracking_number: row.try_get("tracking_number")?,
+        identity_id: row.try_get("identity_id")?,
+        action: row.try_get("action")?,
+        requester: row.try_get::<Option<String>, _>("requester")?.map(|r| serde_json::from_str(&r)).transpose()?,
+        remaining: row.try_get("remaining")?,
+        created_at: row.try_get("created_at")?,
+        completed_at: row.try_get("completed_at")?,
+    })
+}
+
+fn work_item(row: &AnyRow) -> Result<WorkItem> {
+    Ok(WorkItem {
+        id: row.try_get("id")?,
+        plan_id: row.try_get("plan_id")?,
+        source_id: row.try_get("source_id")?,
+        identity_id: row.try_get("identity_id")?,
+        assignee: row.try_get("assignee")?,
+        status: row.try_get("status")?,
+        document: serde_json::from_str(&row.try_get::<String, _>("document")?)?,
+        created_at: row.try_get("created_at")?,
+        completed_at: row.try_get("completed_at")?,
+        completed_by: row.try_get("completed_by")?,
+        comment: row.try_get("comment")?,
+    })
+}
+
+/// Plans as they are carried out.
+#[allow(async_fn_in_trait)]
+pub trait ProvisioningStore {
+    /// Opens a tracking group that `count` plans will finish.
+    async fn open_tracking(&mut self, tracking: &Tracking) -> Result<()>;
+    async fn tracking(&mut self, tracking_number: &str) -> Result<Option<Tracking>>;
+    /// Leases up to `limit` QUEUED plans due at `now` until `lease_until`.
+    async fn claim_plans(&mut self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<PlanRecord>>;
+    /// Puts a plan back to run at `run_at` as attempt `attempt`, noting the last error.
+    async fn retry_plan(&mut self, id: &str, attempt: i64, run_at: i64, result: &Value, now: i64) -> Result<()>;
+    /// Ends a plan (`SUCCESS`, `FAILED` or `PENDING`) with its result; returns the tracking group when
+    /// this was the last of its plans to finish (this transaction then announces the group).
+    async fn finish_plan(&mut self, id: &str, status: &str, result: &Value, now: i64) -> Result<Option<Tracking>>;
+    /// Ends a PENDING plan (its work item was answered) as `SUCCESS` or `FAILED`; false when it was
+    /// not PENDING.
+    async fn settle_plan(&mut self, id: &str, status: &str, result: &Value, now: i64) -> Result<bool>;
+    /// Every plan of a tracking group, oldest first.
+    async fn plans_of_tracking(&mut self, tracking_number: &str) -> Result<Vec<PlanRecord>>;
+    async fn plan_by_id(&mut self, id: &str) -> Result<Option<PlanRecord>>;
+
+    async fn insert_work_item(&mut self, item: &WorkItem) -> Result<()>;
+    async fn work_item(&mut self, id: &str) -> Result<Option<WorkItem>>;
+    /// Work items with `status` (or every one), oldest first.
+    async fn work_items(&mut self, status: Option<&str>, limit: i64, offset: i64) -> Result<Vec<WorkItem>>;
+    /// Records a person's answer; false when the item was not OPEN (answered already).
+    async fn complete_work_item(
+        &mut self,
+        id: &str,
+        status: &str,
+        by: &str,
+        comment: Option<&str>,
+        now: i64,
+    ) -> Result<bool>;
+}
+
+impl ProvisioningStore for Tx {
+    async fn open_tracking(&mut self, t: &Tracking) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO provisioning_trackings (tracking_number, identity_id, action, requester, remaining, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(t.tracking_number.as_str())
+        .bind(t.identity_id.as_str())
+        .bind(t.action.as_str())
+        .bind(t.requester.as_ref().map(Value::to_string))
+        .bind(t.remaining)
+        .bind(t.created_at)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    async fn tracking(&mut self, tracking_number: &str) -> Result<Option<Tracking>> {
+        sqlx::query("SELECT * FROM provisioning_trackings WHERE tracking_number = $1")
+            .bind(tracking_number)
+            .fetch_optional(&mut *self.inner)
+            .await?
+            .as_ref()
+            .map(tracking)
+            .transpose()
+    }
+
+    async fn claim_plans(&mut self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<PlanRecord>> {
+        let skip_locked = match self.dialect {
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE provisioning_plans SET lease_until = $1 WHERE id IN \
+             (SELECT id FROM provisioning_plans WHERE status = 'QUEUED' AND run_at <= $2 AND lease_until <= $2 \
+             ORDER BY run_at, id LIMIT $3{skip_locked}) RETURNING *"
+        );
+        let rows = sqlx::query(&sql).bind(lease_until).bind(now).bind(limit).fetch_all(&mut *self.inner).await?;
+        let mut plans: Vec<PlanRecord> = rows.iter().map(plan).collect::<Result<_>>()?;
+        plans.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(plans)
+    }
+
+    async fn retry_plan(&mut self, id: &str, attempt: i64, run_at: i64, result: &Value, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE provisioning_plans SET attempt = $2, run_at = $3, lease_until = 0, result = $4, modified_at = $5 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(attempt)
+        .bind(run_at)
+        .bind(result.to_string())
+        .bind(now)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_plan(&mut self, id: &str, status: &str, result: &Value, now: i64) -> Result<Option<Tracking>> {
+        let row = sqlx::query(
+            "UPDATE provisioning_plans SET status = $2, result = $3, lease_until = 0, modified_at = $4 \
+             WHERE id = $1 AND status = 'QUEUED' RETURNING tracking_number",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(result.to_string())
+        .bind(now)
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        // A plan finished already (a repeated delivery) changes nothing and announces nothing.
+        let Some(row) = row else { return Ok(None) };
+        let number: String = row.try_get(0)?;
+        if number.is_empty() {
+            return Ok(None);
+        }
+        let left = sqlx::query(
+            "UPDATE provisioning_trackings SET remaining = remaining - 1, \
+             completed_at = CASE WHEN remaining = 1 THEN $2 ELSE completed_at END \
+             WHERE tracking_number = $1 AND remaining > 0 RETURNING remaining",
+        )
+        .bind(number.as_str())
+        .bind(now)
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        match left {
+            Some(row) if row.try_get::<i64, _>(0)? == 0 => self.tracking(&number).await,
+            _ => Ok(None),
+        }
+    }
+
+    async fn settle_plan(&mut self, id: &str, status: &str, result: &Value, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE provisioning_plans SET status = $2, result = $3, modified_at = $4 WHERE id = $1 AND status = 'PENDING'",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(result.to_string())
+        .bind(now)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn plans_of_tracking(&mut self, tracking_number: &str) -> Result<Vec<PlanRecord>> {
+        sqlx::query("SELECT * FROM provisioning_plans WHERE tracking_number = $1 ORDER BY created_at, id")
+            .bind(tracking_number)
+            .fetch_all(&mut *self.inner)
+            .await?
+            .iter()
+            .map(plan)
+            .collect()
+    }
+
+    async fn plan_by_id(&mut self, id: &str) -> Result<Option<PlanRecord>> {
+        sqlx::query("SELECT * FROM provisioning_plans WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *self.inner)
+            .await?
+            .as_ref()
+            .map(plan)
+            .transpose()
+    }
+
+    async fn insert_work_item(&mut self, w: &WorkItem) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO work_items (id, plan_id, source_id, identity_id, assignee, status, document, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(w.id.as_str())
+        .bind(w.plan_id.as_str())
+        .bind(w.source_id.as_str())
+        .bind(w.identity_id.as_str())
+        .bind(w.assignee.as_deref())
+        .bind(w.status.as_str())
+        .bind(w.document.to_string())
+        .bind(w.created_at)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    async fn work_item(&mut self, id: &str) -> Result<Option<WorkItem>> {
+        sqlx::query("SELECT * FROM work_items WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *self.inner)
+            .await?
+            .as_ref()
+            .map(work_item)
+            .transpose()
+    }
+
+    async fn work_items(&mut self, status: Option<&str>, limit: i64, offset: i64) -> Result<Vec<WorkItem>> {
+        let rows = match status {
+            Some(status) => {
+                sqlx::query("SELECT * FROM work_items WHERE status = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3")
+                    .bind(status)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&mut *self.inner)
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT * FROM work_items ORDER BY created_at, id LIMIT $1 OFFSET $2")
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&mut *self.inner)
+                    .await?
+            }
+        };
+        rows.iter().map(work_item).collect()
+    }
+
+    async fn complete_work_item(
+        &mut self,
+        id: &str,
+        status: &str,
+        by: &str,
+        comment: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE work_items SET status = $2, completed_by = $3, comment = $4, completed_at = $5 \
+             WHERE id = $1 AND status = 'OPEN'",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(by)
+        .bind(comment)
+        .bind(now)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
