@@ -13,12 +13,10 @@ use tessera_engine::governance::AggregateOptions;
 use tessera_engine::{Engine, EngineConfig};
 use tessera_model::ManualClock;
 use tessera_store::testing::stores;
-use tessera_store::{
-    CatalogKind, CatalogStore, ExecutionRecord, ExecutionStore, IdentityStore, Store, WorkflowRecord, WorkflowStore,
-};
+use tessera_store::{CatalogKind, CatalogStore, ExecutionRecord, ExecutionStore, IdentityStore, Store, WorkflowRecord};
 
 mod fixtures;
-use fixtures::{attribute, object};
+use fixtures::{attribute, insert_workflow, object};
 
 /// An authoritative HR source with its profile and lifecycle states, a directory whose accounts
 /// correlate by email, an access profile granted by the active state and a birthright role.
@@ -159,22 +157,7 @@ impl World {
 
     async fn workflow(&self, id: &str, start: &str, steps: Value) -> WorkflowRecord {
         let document = json!({"name": id, "definition": {"start": start, "steps": steps}});
-        tessera_flow::Workflow::from_document(document.clone()).unwrap();
-        let record = WorkflowRecord {
-            id: id.into(),
-            name: id.into(),
-            latest_version: 1,
-            enabled: true,
-            trace: false,
-            created_at: 0,
-            modified_at: 0,
-            creator: "test".into(),
-            document,
-        };
-        let mut tx = self.store.begin().await.unwrap();
-        tx.insert_workflow(&record, "").await.unwrap();
-        tx.commit().await.unwrap();
-        record
+        insert_workflow(&self.store, id, document).await
     }
 
     /// Starts an execution and drives the engine until it ends; returns it with its data document.

@@ -17,11 +17,10 @@ use tessera_model::ManualClock;
 use tessera_store::testing::stores;
 use tessera_store::{
     AccessStore, CatalogKind, CatalogStore, ExecutionStore, IdentityStore, Listing, QueueStore, Store, WorkflowRecord,
-    WorkflowStore,
 };
 
 mod fixtures;
-use fixtures::{attribute, object};
+use fixtures::{attribute, insert_workflow, object};
 
 const HR_HEADER: &str = "id,first,last,email,department,status,manager\n";
 const HR_ROWS: &str = "e1,Ada,Lovelace,ADA@example.com,engineering,A,\n\
@@ -153,22 +152,7 @@ impl World {
     async fn workflow(&self, id: &str, trigger: Value) -> WorkflowRecord {
         let document = json!({"name": id, "trigger": trigger,
                               "definition": {"start": "Done", "steps": {"Done": {"type": "success"}}}});
-        tessera_flow::Workflow::from_document(document.clone()).unwrap();
-        let record = WorkflowRecord {
-            id: id.into(),
-            name: id.into(),
-            latest_version: 1,
-            enabled: true,
-            trace: false,
-            created_at: 0,
-            modified_at: 0,
-            creator: "test".into(),
-            document,
-        };
-        let mut tx = self.store.begin().await.unwrap();
-        tx.insert_workflow(&record, "").await.unwrap();
-        tx.commit().await.unwrap();
-        record
+        insert_workflow(&self.store, id, document).await
     }
 
     /// The executions of a workflow: (id, status, input).
