@@ -12,7 +12,7 @@ use tessera_engine::governance::{self, AggregateOptions};
 use tessera_engine::{Engine, EngineConfig};
 use tessera_model::ManualClock;
 use tessera_store::testing::stores;
-use tessera_store::{AccessStore, CatalogKind, CatalogStore, IdentityStore, ProvisioningStore, QueueStore};
+use tessera_store::{AccessStore, CatalogKind, CatalogStore, Finished, IdentityStore, ProvisioningStore, QueueStore};
 
 mod fixtures;
 use fixtures::{attribute, object};
@@ -141,6 +141,9 @@ async fn plans_become_work_items_or_refusals_and_one_event_announces_each_group(
         );
         let crm = status("crm");
         assert_eq!(crm.status, "FAILED", "{name}");
+        // A second finish (a node whose lease ran out) changes nothing.
+        let again = tx.finish_plan(&crm.id, "SUCCESS", &json!({}), 0).await.unwrap();
+        assert_eq!(again, Finished::Already, "{name}");
         let events = tx.lock_undispatched(100).await.unwrap();
         let completed: Vec<&Value> =
             events.iter().filter(|(_, t, _)| t == "idn:post-provisioning").map(|(_, _, p)| p).collect();

@@ -21,7 +21,7 @@ pub use db::{Dialect, Store, Tx, redact_url};
 pub use executions::{ExecutionRecord, ExecutionStore, NewExecution, StateUpdate};
 pub use identities::{AccountKey, AccountRecord, IdentityRecord, IdentityStore};
 pub use listing::Listing;
-pub use provisioning::{ProvisioningStore, Tracking, WorkItem};
+pub use provisioning::{Finished, ProvisioningStore, Tracking, WorkItem};
 pub use queue::{NewTask, QueueStore, Task, TaskKind};
 pub use security::{ApiClient, AuditEntry, SecurityStore};
 pub use workflows::{WorkflowRecord, WorkflowStore, WorkflowVersion};

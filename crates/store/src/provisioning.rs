@@ -24,6 +24,16 @@ pub struct Tracking {
     pub completed_at: Option<i64>,
 }
 
+/// What finishing a plan did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finished {
+    /// The plan was no longer QUEUED (another node finished it): nothing changed.
+    Already,
+    /// The plan is finished; with its tracking group when it was the group's last (this transaction
+    /// then announces the group).
+    Now(Option<Tracking>),
+}
+
 /// An account request waiting for a person.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkItem {
@@ -80,9 +90,8 @@ pub trait ProvisioningStore {
     async fn claim_plans(&mut self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<PlanRecord>>;
     /// Puts a plan back to run at `run_at` as attempt `attempt`, noting the last error.
     async fn retry_plan(&mut self, id: &str, attempt: i64, run_at: i64, result: &Value, now: i64) -> Result<()>;
-    /// Ends a plan (`SUCCESS`, `FAILED` or `PENDING`) with its result; returns the tracking group when
-    /// this was the last of its plans to finish (this transaction then announces the group).
-    async fn finish_plan(&mut self, id: &str, status: &str, result: &Value, now: i64) -> Result<Option<Tracking>>;
+    /// Ends a QUEUED plan (`SUCCESS`, `FAILED` or `PENDING`) with its result.
+    async fn finish_plan(&mut self, id: &str, status: &str, result: &Value, now: i64) -> Result<Finished>;
     /// Ends a PENDING plan (its work item was answered) as `SUCCESS` or `FAILED`; false when it was
     /// not PENDING.
     async fn settle_plan(&mut self, id: &str, status: &str, result: &Value, now: i64) -> Result<bool>;
@@ -163,7 +172,7 @@ impl ProvisioningStore for Tx {
         Ok(())
     }
 
-    async fn finish_plan(&mut self, id: &str, status: &str, result: &Value, now: i64) -> Result<Option<Tracking>> {
+    async fn finish_plan(&mut self, id: &str, status: &str, result: &Value, now: i64) -> Result<Finished> {
         let row = sqlx::query(
             "UPDATE provisioning_plans SET status = $2, result = $3, lease_until = 0, modified_at = $4 \
              WHERE id = $1 AND status = 'QUEUED' RETURNING tracking_number",
@@ -175,10 +184,10 @@ impl ProvisioningStore for Tx {
         .fetch_optional(&mut *self.inner)
         .await?;
         // A plan finished already (a repeated delivery) changes nothing and announces nothing.
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row else { return Ok(Finished::Already) };
         let number: String = row.try_get(0)?;
         if number.is_empty() {
-            return Ok(None);
+            return Ok(Finished::Now(None));
         }
         let left = sqlx::query(
             "UPDATE provisioning_trackings SET remaining = remaining - 1, \
@@ -190,8 +199,8 @@ impl ProvisioningStore for Tx {
         .fetch_optional(&mut *self.inner)
         .await?;
         match left {
-            Some(row) if row.try_get::<i64, _>(0)? == 0 => self.tracking(&number).await,
-            _ => Ok(None),
+            Some(row) if row.try_get::<i64, _>(0)? == 0 => Ok(Finished::Now(self.tracking(&number).await?)),
+            _ => Ok(Finished::Now(None)),
         }
     }
 

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 use tessera_store::{
-    CatalogKind, CatalogObject, CatalogStore, IdentityStore, PlanRecord, ProvisioningStore, QueueStore, Tx, WorkItem,
+    CatalogKind, CatalogObject, CatalogStore, Finished, IdentityStore, PlanRecord, ProvisioningStore, QueueStore, Tx,
+    WorkItem,
 };
 
 use crate::{Engine, Error, Result};
@@ -138,8 +139,12 @@ impl Engine {
                 tx.finish_plan(&plan.id, "PENDING", &result, now).await?
             }
         };
-        if let Some(tracking) = finished {
-            self.announce(&mut tx, &tracking, now).await?;
+        match finished {
+            // Another node finished this plan after its lease ran out: keep nothing of this attempt
+            // (the transaction, and any work item in it, is dropped).
+            Finished::Already => return Ok(()),
+            Finished::Now(Some(tracking)) => self.announce(&mut tx, &tracking, now).await?,
+            Finished::Now(None) => {}
         }
         tx.commit().await?;
         Ok(())
