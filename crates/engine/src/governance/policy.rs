@@ -212,7 +212,7 @@ impl Policy {
         if state.removes_all_access() {
             for grant in held {
                 outcome.revokes.push((grant.kind.clone(), grant.object_id.clone()));
-                outcome.plans.extend(self.revoke_plans(identity, grant, accounts, &cause, now));
+                outcome.plans.extend(self.access_plans(identity, grant, false, accounts, &cause, now));
             }
         }
         for id in state.access_profile_ids() {
@@ -226,7 +226,7 @@ impl Policy {
                 origin: "LIFECYCLE".into(),
                 granted_at: now,
             };
-            outcome.plans.extend(self.grant_plans(identity, &grant, accounts, &cause, now));
+            outcome.plans.extend(self.access_plans(identity, &grant, true, accounts, &cause, now));
             outcome.grants.push(grant);
         }
         outcome
@@ -267,12 +267,12 @@ impl Policy {
                         origin: "BIRTHRIGHT".into(),
                         granted_at: now,
                     };
-                    outcome.plans.extend(self.grant_plans(identity, &grant, accounts, &cause, now));
+                    outcome.plans.extend(self.access_plans(identity, &grant, true, accounts, &cause, now));
                     outcome.grants.push(grant);
                 }
                 (false, Some(grant)) if grant.origin == "BIRTHRIGHT" => {
                     outcome.revokes.push((grant.kind.clone(), grant.object_id.clone()));
-                    outcome.plans.extend(self.revoke_plans(identity, grant, accounts, &cause, now));
+                    outcome.plans.extend(self.access_plans(identity, grant, false, accounts, &cause, now));
                 }
                 _ => {}
             }
@@ -297,45 +297,32 @@ impl Policy {
         by_source
     }
 
-    fn grant_plans(
+    /// The plans that carry out granting (`add`) or revoking what `grant` names: per source, one
+    /// request with every entitlement. A grant creates the account where there is none; a revocation
+    /// only touches accounts that exist.
+    fn access_plans(
         &self,
         identity: &IdentityRecord,
         grant: &AccessGrant,
+        add: bool,
         accounts: &[&AccountRecord],
         cause: &Value,
         now: i64,
     ) -> Vec<PlanRecord> {
-        self.entitlements_of(&grant.kind, &grant.object_id)
-            .into_iter()
-            .map(|(source_id, entitlements)| {
-                let account = accounts.iter().copied().find(|a| a.source_id == source_id);
-                let requests = entitlements
-                    .iter()
-                    .map(|(attribute, value, _)| json!({"name": attribute, "operation": "Add", "value": value}))
-                    .collect();
-                let operation = if account.is_some() { "Modify" } else { "Create" };
-                self.plan(identity, &source_id, operation, account, requests, cause, now)
-            })
-            .collect()
-    }
-
-    fn revoke_plans(
-        &self,
-        identity: &IdentityRecord,
-        grant: &AccessGrant,
-        accounts: &[&AccountRecord],
-        cause: &Value,
-        now: i64,
-    ) -> Vec<PlanRecord> {
+        let operation = if add { "Add" } else { "Remove" };
         self.entitlements_of(&grant.kind, &grant.object_id)
             .into_iter()
             .filter_map(|(source_id, entitlements)| {
-                let account = accounts.iter().copied().find(|a| a.source_id == source_id)?;
+                let account = accounts.iter().copied().find(|a| a.source_id == source_id);
+                if account.is_none() && !add {
+                    return None;
+                }
                 let requests = entitlements
                     .iter()
-                    .map(|(attribute, value, _)| json!({"name": attribute, "operation": "Remove", "value": value}))
+                    .map(|(attribute, value, _)| json!({"name": attribute, "operation": operation, "value": value}))
                     .collect();
-                Some(self.plan(identity, &source_id, "Modify", Some(account), requests, cause, now))
+                let kind = if account.is_some() { "Modify" } else { "Create" };
+                Some(self.plan(identity, &source_id, kind, account, requests, cause, now))
             })
             .collect()
     }
