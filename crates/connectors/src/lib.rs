@@ -10,6 +10,8 @@ mod error;
 pub mod generate;
 pub mod ldap;
 pub mod scim;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use connector::{
     Account, AccountRequest, AttributeOperation, AttributeRequest, Connector, ConnectorError, Entitlement, Feature,

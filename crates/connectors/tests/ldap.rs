@@ -1,12 +1,10 @@
 //! The LDAP connector against a real OpenLDAP `slapd` (one per test, see `slapd/mod.rs`): provisioning
 //! and its repeats, the two disable modes, passwords, paged reads and how failures are classified.
 
-mod slapd;
-
 use expect_test::expect;
 use serde_json::{Value, json};
-use slapd::{ADMIN_DN, ADMINS, AUDITORS, DISABLED, GROUPS, PEOPLE, STAFF, Slapd};
 use tessera_connectors::ldap::{LdapConfig, LdapConnector};
+use tessera_connectors::testing::slapd::{ADMIN_DN, ADMINS, AUDITORS, DISABLED, GROUPS, PEOPLE, STAFF, Slapd};
 use tessera_connectors::{
     Account, AccountRequest, AttributeOperation, AttributeRequest, Connector, ConnectorError, Entitlement, Operation,
     Outcome,
@@ -18,7 +16,7 @@ fn config_json(slapd: &Slapd) -> Value {
     json!({
         "url": slapd.url,
         "bindDn": ADMIN_DN,
-        "bindPassword": slapd::ADMIN_PASSWORD,
+        "bindPassword": tessera_connectors::testing::slapd::ADMIN_PASSWORD,
         "baseDn": PEOPLE,
         "groupBaseDn": GROUPS,
         "timeoutSeconds": 5,

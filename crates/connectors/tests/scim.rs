@@ -2,8 +2,6 @@
 //! paging, OAuth 2.0 tokens and what failures mean.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions: a failed unwrap is a failed test
 
-mod scim_server;
-
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
@@ -11,8 +9,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use scim_server::ScimServer;
 use tessera_connectors::scim::{ScimConfig, ScimConnector};
+use tessera_connectors::testing::scim_server::ScimServer;
 use tessera_connectors::{
     Account, AccountRequest, AttributeOperation, AttributeRequest, Connector, ConnectorError, Feature, Operation,
     Outcome,

@@ -12,15 +12,15 @@ use std::time::{Duration, Instant};
 
 use ldap3::{Ldap, LdapConnAsync, Scope, SearchEntry};
 
-pub(crate) const SUFFIX: &str = "dc=example,dc=org";
-pub(crate) const ADMIN_DN: &str = "cn=admin,dc=example,dc=org";
-pub(crate) const ADMIN_PASSWORD: &str = "admin-secret";
-pub(crate) const PEOPLE: &str = "ou=people,dc=example,dc=org";
-pub(crate) const GROUPS: &str = "ou=groups,dc=example,dc=org";
-pub(crate) const DISABLED: &str = "ou=disabled,dc=example,dc=org";
-pub(crate) const STAFF: &str = "cn=staff,ou=groups,dc=example,dc=org";
-pub(crate) const ADMINS: &str = "cn=admins,ou=groups,dc=example,dc=org";
-pub(crate) const AUDITORS: &str = "cn=auditors,ou=groups,dc=example,dc=org";
+pub const SUFFIX: &str = "dc=example,dc=org";
+pub const ADMIN_DN: &str = "cn=admin,dc=example,dc=org";
+pub const ADMIN_PASSWORD: &str = "admin-secret";
+pub const PEOPLE: &str = "ou=people,dc=example,dc=org";
+pub const GROUPS: &str = "ou=groups,dc=example,dc=org";
+pub const DISABLED: &str = "ou=disabled,dc=example,dc=org";
+pub const STAFF: &str = "cn=staff,ou=groups,dc=example,dc=org";
+pub const ADMINS: &str = "cn=admins,ou=groups,dc=example,dc=org";
+pub const AUDITORS: &str = "cn=auditors,ou=groups,dc=example,dc=org";
 
 const SLAPD: &str = "/usr/sbin/slapd";
 const SCHEMAS: &str = "/etc/ldap/schema";
@@ -28,16 +28,16 @@ const MODULES: &str = "/usr/lib/ldap";
 
 /// A running slapd; it stops when dropped.
 #[derive(Debug)]
-pub(crate) struct Slapd {
+pub struct Slapd {
     child: Option<Child>,
     dir: PathBuf,
-    pub(crate) url: String,
+    pub url: String,
 }
 
 impl Slapd {
     /// Starts a slapd holding the suffix, `ou=people`, `ou=groups`, `ou=disabled` and three groups
     /// (staff, admins, auditors). `groupOfNames` requires a member, so each group starts with the admin DN.
-    pub(crate) async fn start() -> Slapd {
+    pub async fn start() -> Slapd {
         let slapd = Self::spawn();
         slapd.seed().await;
         slapd
@@ -63,38 +63,27 @@ impl Slapd {
         for _ in 0..5 {
             let port = free_port();
             let url = format!("ldap://127.0.0.1:{port}");
-            let log = fs::File::create(dir.join("slapd.log")).expect("create the slapd log");
-            let mut child = Command::new(SLAPD)
-                .arg("-f")
-                .arg(&config)
-                .arg("-h")
-                .arg(format!("{url}/"))
-                // Any debug level keeps slapd in the foreground, where it can be killed.
-                .args(["-d", "0"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("start slapd");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
-                    return Slapd { child: Some(child), dir, url };
-                }
-                if child.try_wait().expect("poll slapd").is_some() {
-                    break;
-                }
-                sleep(Duration::from_millis(20));
+            if let Some(child) = launch(&dir, &url, port) {
+                return Slapd { child: Some(child), dir, url };
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         let log = fs::read_to_string(dir.join("slapd.log")).unwrap_or_default();
         panic!("slapd did not start; its log:\n{log}");
     }
 
+    /// Starts the stopped server again on the same port, with the entries it held.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "slapd is running");
+        let port: u16 = self.url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("the URL's port");
+        let child = launch(&self.dir, &self.url, port).unwrap_or_else(|| {
+            let log = fs::read_to_string(self.dir.join("slapd.log")).unwrap_or_default();
+            panic!("slapd did not restart on port {port}; its log:\n{log}")
+        });
+        self.child = Some(child);
+    }
+
     /// Stops the server now (the URL then refuses connections).
-    pub(crate) fn stop(&mut self) {
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -102,12 +91,12 @@ impl Slapd {
     }
 
     /// A connection bound as the directory's root.
-    pub(crate) async fn admin(&self) -> Ldap {
+    pub async fn admin(&self) -> Ldap {
         self.bind(ADMIN_DN, ADMIN_PASSWORD).await.expect("bind as the admin")
     }
 
     /// A connection bound as `dn`, or the bind's result code.
-    pub(crate) async fn bind(&self, dn: &str, password: &str) -> Result<Ldap, u32> {
+    pub async fn bind(&self, dn: &str, password: &str) -> Result<Ldap, u32> {
         let (conn, mut ldap) = LdapConnAsync::new(&self.url).await.expect("connect to slapd");
         tokio::spawn(async move {
             let _ = conn.drive().await;
@@ -117,7 +106,7 @@ impl Slapd {
     }
 
     /// The values of `attribute` of the entry `dn`, sorted; `None` when there is no such entry.
-    pub(crate) async fn values(&self, dn: &str, attribute: &str) -> Option<Vec<String>> {
+    pub async fn values(&self, dn: &str, attribute: &str) -> Option<Vec<String>> {
         let mut ldap = self.admin().await;
         let result = ldap.search(dn, Scope::Base, "(objectClass=*)", vec![attribute]).await.expect("search");
         if result.1.rc == 32 {
@@ -135,7 +124,7 @@ impl Slapd {
     }
 
     /// Adds an entry as the admin.
-    pub(crate) async fn add(&self, dn: &str, attributes: &[(&str, &[&str])]) {
+    pub async fn add(&self, dn: &str, attributes: &[(&str, &[&str])]) {
         let mut ldap = self.admin().await;
         let attrs = attributes.iter().map(|(name, values)| (*name, values.iter().copied().collect())).collect();
         ldap.add(dn, attrs).await.expect("add").success().unwrap_or_else(|e| panic!("adding {dn}: {e}"));
@@ -168,6 +157,36 @@ impl Drop for Slapd {
     }
 }
 
+/// Runs slapd from `dir`'s configuration on `url`; `None` when it did not come up within ten seconds.
+fn launch(dir: &Path, url: &str, port: u16) -> Option<Child> {
+    let log = fs::File::create(dir.join("slapd.log")).expect("create the slapd log");
+    let mut child = Command::new(SLAPD)
+        .arg("-f")
+        .arg(dir.join("slapd.conf"))
+        .arg("-h")
+        .arg(format!("{url}/"))
+        // Any debug level keeps slapd in the foreground, where it can be killed.
+        .args(["-d", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start slapd");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Some(child);
+        }
+        if child.try_wait().expect("poll slapd").is_some() {
+            return None;
+        }
+        sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
 fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
     listener.local_addr().expect("local address").port()
@@ -183,7 +202,7 @@ pidfile {dir}/slapd.pid
 modulepath {MODULES}
 moduleload back_mdb
 database mdb
-maxsize 16777216
+maxsize 4294967296
 suffix \"{SUFFIX}\"
 rootdn \"{ADMIN_DN}\"
 rootpw {ADMIN_PASSWORD}

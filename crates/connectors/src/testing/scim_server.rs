@@ -1,6 +1,6 @@
 //! A real SCIM service provider for the SCIM connector's tests: a `scim2-server` process (PyPI package
 //! `scim2-server`, in-memory store) on a free loopback port, with its own bearer token, stopped on drop.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions: a failed unwrap is a failed test
+#![allow(clippy::unwrap_used)] // test fixtures: a failed unwrap is a failed test
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::scim::{ScimConfig, ScimConnector};
 use serde_json::{Value, json};
-use tessera_connectors::scim::{ScimConfig, ScimConnector};
 
 /// How the tests find the server, and how to install it.
 const INSTALL_HINT: &str = "the SCIM tests need scim2-server: install it with \
@@ -21,7 +21,7 @@ static SERVERS: AtomicU32 = AtomicU32::new(0);
 
 /// A running scim2-server.
 #[derive(Debug)]
-pub(crate) struct ScimServer {
+pub struct ScimServer {
     child: Option<Child>,
     port: u16,
     token: String,
@@ -51,11 +51,11 @@ fn free_port() -> u16 {
 impl ScimServer {
     /// Starts a server and waits until it answers requests with its token. Another process may take the
     /// port between choosing and binding it; the server then exits and another port is tried.
-    pub(crate) fn start() -> Self {
+    pub fn start() -> Self {
         let executable = executable();
         let n = SERVERS.fetch_add(1, Ordering::Relaxed);
         let token = format!("test-token-{}-{n}", std::process::id());
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let dir = std::env::temp_dir();
         for _ in 0..5 {
             let port = free_port();
             let log = dir.join(format!("scim2-server-{port}.log"));
@@ -112,16 +112,16 @@ impl ScimServer {
         panic!("scim2-server did not answer within 30 s:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
     }
 
-    pub(crate) fn base_url(&self) -> String {
+    pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}/v2", self.port)
     }
 
-    pub(crate) fn token(&self) -> &str {
+    pub fn token(&self) -> &str {
         &self.token
     }
 
     /// The connector attributes of a source on this server, with `extra` merged in.
-    pub(crate) fn attributes(&self, extra: Value) -> Value {
+    pub fn attributes(&self, extra: Value) -> Value {
         let mut attributes = json!({ "baseUrl": self.base_url(), "authType": "bearer", "token": self.token });
         for (key, value) in extra.as_object().unwrap() {
             attributes[key] = value.clone();
@@ -129,12 +129,12 @@ impl ScimServer {
         attributes
     }
 
-    pub(crate) fn connector(&self, extra: Value) -> ScimConnector {
+    pub fn connector(&self, extra: Value) -> ScimConnector {
         ScimConnector::new(ScimConfig::from_json(&self.attributes(extra)).unwrap()).unwrap()
     }
 
     /// A request straight to the server, bypassing the connector: the answer's status and JSON body.
-    pub(crate) async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut request = reqwest::Client::new()
             .request(method, format!("{}{path}", self.base_url()))
             .bearer_auth(&self.token)
@@ -149,7 +149,7 @@ impl ScimServer {
     }
 
     /// Creates a group; returns its id.
-    pub(crate) async fn create_group(&self, name: &str) -> String {
+    pub async fn create_group(&self, name: &str) -> String {
         let group = json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name });
         let (status, group) = self.request(reqwest::Method::POST, "/Groups", Some(group)).await;
         assert_eq!(status, 201, "{group}");
@@ -157,7 +157,7 @@ impl ScimServer {
     }
 
     /// The ids of a group's members.
-    pub(crate) async fn members(&self, group: &str) -> Vec<String> {
+    pub async fn members(&self, group: &str) -> Vec<String> {
         let (status, group) = self.request(reqwest::Method::GET, &format!("/Groups/{group}"), None).await;
         assert_eq!(status, 200, "{group}");
         let members = group["members"].as_array().cloned().unwrap_or_default();
@@ -166,7 +166,7 @@ impl ScimServer {
 
     /// Stops the server (SIGINT, on which it writes its resources out) and returns every resource it held,
     /// passwords included.
-    pub(crate) fn stop(&mut self) -> Vec<Value> {
+    pub fn stop(&mut self) -> Vec<Value> {
         let mut child = self.child.take().expect("the server is running");
         let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
         assert!(status.success(), "kill -INT failed");

@@ -1,0 +1,5 @@
+//! Real systems for tests and benchmarks to provision against: a `scim2-server` process and an OpenLDAP
+//! `slapd`, each on a free loopback port and stopped on drop. Built only with the `testing` feature.
+
+pub mod scim_server;
+pub mod slapd;
