@@ -9,6 +9,7 @@ pub mod delimited;
 mod error;
 pub mod generate;
 pub mod ldap;
+mod live;
 pub mod scim;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -19,3 +20,4 @@ pub use connector::{
 };
 pub use delimited::{DelimitedConfig, DelimitedReader, Row, RowError};
 pub use error::Error;
+pub use live::LiveConnector;
