@@ -179,6 +179,8 @@ pub trait IdentityStore {
     async fn update_account(&mut self, account: &AccountRecord) -> Result<()>;
     async fn delete_accounts(&mut self, ids: &[String]) -> Result<()>;
     async fn account(&mut self, id: &str) -> Result<Option<AccountRecord>>;
+    /// The account of `source_id` whose native identity is `native_identity`.
+    async fn account_by_native(&mut self, source_id: &str, native_identity: &str) -> Result<Option<AccountRecord>>;
     async fn accounts_by_ids(&mut self, ids: &[String]) -> Result<Vec<AccountRecord>>;
     /// The accounts of these identities, by identity then source.
     async fn accounts_of(&mut self, identity_ids: &[String]) -> Result<Vec<AccountRecord>>;
@@ -385,6 +387,12 @@ impl IdentityStore for Tx {
     async fn account(&mut self, id: &str) -> Result<Option<AccountRecord>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
         sqlx::query(&sql).bind(id).fetch_optional(&mut *self.inner).await?.as_ref().map(account).transpose()
+    }
+
+    async fn account_by_native(&mut self, source_id: &str, native_identity: &str) -> Result<Option<AccountRecord>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE source_id = $1 AND native_identity = $2");
+        let row = sqlx::query(&sql).bind(source_id).bind(native_identity).fetch_optional(&mut *self.inner).await?;
+        row.as_ref().map(account).transpose()
     }
 
     async fn accounts_by_ids(&mut self, ids: &[String]) -> Result<Vec<AccountRecord>> {

@@ -1,4 +1,5 @@
-//! Identity governance rules read from ISC JSON: attribute transforms, role membership criteria and lifecycle states.
+//! Identity governance rules read from ISC JSON: attribute transforms, role membership criteria, lifecycle states
+//! and sources' create policies.
 //!
 //! Each rule is parsed once into a typed, checked form (regexes compiled, names resolved) and then evaluated many
 //! times against an identity's accounts and attributes. Parsing reports what was wrong and where, as a JSON
@@ -7,6 +8,7 @@
 mod criteria;
 mod dates;
 mod lifecycle;
+mod policy;
 mod template;
 mod transform;
 
@@ -16,6 +18,7 @@ pub(crate) use crate::json_kind;
 
 pub use criteria::{Membership, Subject};
 pub use lifecycle::{AccountAction, IdentityState, LifecycleState};
+pub use policy::CreatePolicy;
 pub use transform::{AttributeMappings, Context, Transform};
 
 /// Why a governance document was refused: where (a JSON pointer into the submitted document) and what.
