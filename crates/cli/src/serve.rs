@@ -27,7 +27,13 @@ pub(crate) struct ServeArgs {
     /// A PostgreSQL URL (`postgres://user:pass@host/db`) to use instead of the local SQLite file.
     #[arg(long, env = "TESSERA_DATABASE", hide_env_values = true)]
     database: Option<String>,
-    /// A TOML file with any of: listen, data_dir, database, workers, lease_seconds,
+    /// A file holding the key that seals connector secrets (SCIM tokens, LDAP bind passwords): base64
+    /// of 32 bytes; further keys, after commas or on later lines, still open what they sealed (a
+    /// rotation). `TESSERA_SECRET_KEY` may hold the keys themselves instead. Without either, the node
+    /// makes `secret.key` in the data directory on first start and keeps using it.
+    #[arg(long, env = "TESSERA_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
+    /// A TOML file with any of: listen, data_dir, database, secret_key_file, workers, lease_seconds,
     /// event_starts_per_second, progress_interval_ms, max_transitions, max_loop_items, max_wait,
     /// max_state_bytes, max_definition_bytes, http_timeout, http_allow, and an `[smtp]` table (host,
     /// port, from, username, password, tls, timeout).
@@ -57,6 +63,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database: Option<String>,
+    secret_key_file: Option<PathBuf>,
     workers: Option<usize>,
     lease_seconds: Option<u64>,
     event_starts_per_second: Option<u32>,
@@ -90,6 +97,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     let listen = args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
     let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("tessera-data"));
     let database = args.database.or(file.database);
+    let secret_key_file = args.secret_key_file.or(file.secret_key_file);
     let mut engine_config = EngineConfig::default();
     if let Some(workers) = args.workers.or(file.workers) {
         engine_config.workers = workers;
@@ -136,7 +144,8 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         .with_target(false)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(listen, &data_dir, database.as_deref(), engine_config, api_limits, args.demo))?;
+    let (database, key_file) = (database.as_deref(), secret_key_file.as_deref());
+    runtime.block_on(serve(listen, &data_dir, database, key_file, engine_config, api_limits, args.demo))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -218,11 +227,22 @@ async fn serve(
     listen: SocketAddr,
     data_dir: &Path,
     database: Option<&str>,
+    secret_key_file: Option<&Path>,
     config: EngineConfig,
     limits: ApiLimits,
     demo: bool,
 ) -> Result<()> {
-    let store = crate::store::open(data_dir, database).await?;
+    let store = crate::store::open(data_dir, database, secret_key_file).await?;
+    // Secrets written in plain text (before sealing, or straight into the database) or under a key
+    // rotated out are sealed under the current key, so none stays readable in the database.
+    let resealed =
+        tessera_store::secrets::reseal_sources(&store).await.context("cannot seal the sources' connector secrets")?;
+    if resealed.sources > 0 {
+        tracing::info!(sources = resealed.sources, "sealed connector secrets under the current key");
+    }
+    for problem in &resealed.unopenable {
+        tracing::warn!(%problem, "a connector secret stays as it was");
+    }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let admin_id = std::env::var("TESSERA_ADMIN_CLIENT_ID").ok();
     let admin_secret = std::env::var("TESSERA_ADMIN_CLIENT_SECRET").ok();

@@ -2,11 +2,13 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+use crate::secrets::Keyring;
 use crate::{Error, Result};
 
 /// The SQL dialect behind the pool; only claims and row locks differ.
@@ -25,6 +27,9 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// Seals and opens connector secrets; `None` on a store opened without one, which can then store
+    /// no secret and open no sealed value.
+    keyring: Option<Arc<Keyring>>,
 }
 
 /// One transaction: every change and the effects it schedules commit together or not at all.
@@ -32,6 +37,7 @@ pub struct Store {
 pub struct Tx {
     pub(crate) inner: sqlx::Transaction<'static, sqlx::Any>,
     pub(crate) dialect: Dialect,
+    keyring: Option<Arc<Keyring>>,
 }
 
 impl Store {
@@ -81,7 +87,7 @@ impl Store {
                     .await?
             }
         };
-        let store = Self { pool, dialect };
+        let store = Self { pool, dialect, keyring: None };
         MIGRATIONS.run(&store.pool).await?;
         Ok(store)
     }
@@ -91,9 +97,20 @@ impl Store {
         self.dialect
     }
 
+    /// This store, sealing and opening connector secrets with `keyring`.
+    pub fn with_keyring(mut self, keyring: Keyring) -> Self {
+        self.keyring = Some(Arc::new(keyring));
+        self
+    }
+
+    /// The keys connector secrets are sealed and opened with.
+    pub fn keyring(&self) -> Option<&Keyring> {
+        self.keyring.as_deref()
+    }
+
     /// Starts a transaction.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(Tx { inner: self.pool.begin().await?, dialect: self.dialect })
+        Ok(Tx { inner: self.pool.begin().await?, dialect: self.dialect, keyring: self.keyring.clone() })
     }
 
     /// The pool, for reads that need no transaction.
@@ -108,6 +125,11 @@ impl Store {
 }
 
 impl Tx {
+    /// The store's keyring, for code that writes a source's secrets inside a transaction.
+    pub fn keyring(&self) -> Option<&Keyring> {
+        self.keyring.as_deref()
+    }
+
     /// Makes every change of this transaction durable.
     pub async fn commit(self) -> Result<()> {
         Ok(self.inner.commit().await?)

@@ -5,14 +5,15 @@
 
 use sqlx::Executor;
 
-use crate::Store;
+use crate::{Keyring, Store};
 
-/// A fresh SQLite store and, where available, a fresh PostgreSQL database.
+/// A fresh SQLite store and, where available, a fresh PostgreSQL database, each holding a new secret
+/// key as a served node does.
 pub async fn stores() -> Vec<(&'static str, Store)> {
     let dir = std::env::temp_dir().join(format!("tessera-test-{}", uuid::Uuid::new_v4().simple()));
-    let mut stores = vec![("sqlite", Store::open_data_dir(&dir).await.unwrap())];
+    let mut stores = vec![("sqlite", Store::open_data_dir(&dir).await.unwrap().with_keyring(Keyring::generate()))];
     if let Some(url) = postgres_url() {
-        stores.push(("postgres", fresh_postgres(&url).await));
+        stores.push(("postgres", fresh_postgres(&url).await.with_keyring(Keyring::generate())));
     }
     stores
 }

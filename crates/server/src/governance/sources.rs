@@ -1,10 +1,14 @@
 //! Sources (`/v3/sources`): what a source document must hold (a connector Tessera has, valid connector
-//! attributes for a delimited file, known features, a delete threshold from 0 to 100, correlation rules),
-//! its ISC shape, and what must be gone before one is deleted.
+//! attributes for a delimited file, known features, a delete threshold from 0 to 100, correlation rules, a
+//! create policy whose transforms parse),
+//! its ISC shape with connector secrets masked (they are stored sealed), and what must be gone before one
+//! is deleted.
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 use tessera_connectors::DelimitedConfig;
+use tessera_model::governance::CreatePolicy;
+use tessera_store::secrets::{Keyring, SECRET_ATTRIBUTES};
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, IdentityStore, Tx};
 
 use super::objects::Draft;
@@ -12,8 +16,16 @@ use super::{Names, flag, invalid, object, owner, required_text, text};
 use crate::error::{ApiError, ApiResult};
 
 /// The connectors a source may name, with the `type` ISC shows for each.
-const CONNECTORS: &[(&str, &str)] =
-    &[("delimited-file", "DelimitedFile"), ("scim", "SCIM 2.0"), ("ldap", "LDAP"), ("manual", "Manual")];
+const CONNECTORS: &[(&str, &str)] = &[
+    ("delimited-file", "DelimitedFile"),
+    ("scim", "SCIM 2.0"),
+    ("ldap", "LDAP"),
+    ("manual", "Manual"),
+    ("scim-inbound", "SCIM 2.0 Inbound"),
+];
+
+/// The features a SCIM or LDAP source has when it names none.
+const LIVE_FEATURES: [&str; 3] = ["ENABLE", "PROVISIONING", "PASSWORD"];
 
 /// ISC's source features.
 const FEATURES: &[&str] = &[
@@ -54,6 +66,10 @@ const FEATURES: &[&str] = &[
 
 /// The delete threshold a source without one gets, in percent (ISC's default).
 const DEFAULT_DELETE_THRESHOLD: u64 = 10;
+
+/// What answers show in place of a stored connector secret. Sent back (a client that PUTs what it
+/// read), it keeps the stored secret.
+pub(super) const MASK: &str = "********";
 
 /// Checks a delimited-file source's connector attributes as the aggregation will read them.
 pub(super) fn check_delimited(attributes: &Value) -> ApiResult<DelimitedConfig> {
@@ -151,7 +167,7 @@ pub(super) async fn prepare(tx: &mut Tx, body: &Value, current: Option<&CatalogO
     {
         return Err(invalid("/connector", format!("a source's connector cannot change (it is `{before}`)")));
     }
-    let attributes = match members.get("connectorAttributes") {
+    let mut attributes = match members.get("connectorAttributes") {
         None | Some(Value::Null) => json!({}),
         Some(attributes @ Value::Object(_)) => attributes.clone(),
         Some(other) => return Err(invalid("/connectorAttributes", format!("must be an object, not {other}"))),
@@ -159,6 +175,7 @@ pub(super) async fn prepare(tx: &mut Tx, body: &Value, current: Option<&CatalogO
     if connector == "delimited-file" {
         check_delimited(&attributes)?;
     }
+    seal_secrets(tx, &mut attributes, current)?;
     let mut document = members.clone();
     document.insert("description".into(), json!(description));
     match &owner {
@@ -168,7 +185,15 @@ pub(super) async fn prepare(tx: &mut Tx, body: &Value, current: Option<&CatalogO
     document.insert("connector".into(), json!(connector));
     document.insert("type".into(), json!(text(members, "type")?.unwrap_or_else(|| (*default_type).to_owned())));
     document.insert("authoritative".into(), json!(flag(members, "authoritative", false)?));
-    document.insert("features".into(), Value::Array(features(members)?));
+    // A live connector's source that names no features has what its connector can do.
+    let features = match (members.get("features"), connector.as_str()) {
+        (None | Some(Value::Null), "scim" | "ldap") => LIVE_FEATURES.iter().map(|f| json!(f)).collect(),
+        _ => features(members)?,
+    };
+    document.insert("features".into(), Value::Array(features));
+    if let Err(error) = CreatePolicy::parse(body) {
+        return Err(invalid(&error.pointer, error.message));
+    }
     document.insert("connectorAttributes".into(), attributes);
     document.insert("deleteThreshold".into(), json!(delete_threshold(members)?));
     document.insert("correlation".into(), Value::Array(correlation(members)?));
@@ -178,8 +203,70 @@ pub(super) async fn prepare(tx: &mut Tx, body: &Value, current: Option<&CatalogO
     Ok(draft)
 }
 
+/// Seals each secret connector attribute for storage, so no secret is ever written in plain text. The
+/// mask keeps the secret `current` holds; the secret `current` already holds keeps its envelope (so a
+/// PUT of the same secret changes nothing); any other text is sealed anew.
+fn seal_secrets(tx: &Tx, attributes: &mut Value, current: Option<&CatalogObject>) -> ApiResult<()> {
+    let Value::Object(members) = attributes else {
+        return Ok(());
+    };
+    let stored = current.and_then(|source| source.document.get("connectorAttributes"));
+    for field in SECRET_ATTRIBUTES {
+        let at = format!("/connectorAttributes/{field}");
+        let before = stored.and_then(|stored| stored.get(*field)).filter(|value| !value.is_null());
+        let sealed = match (members.get(*field), before) {
+            (None | Some(Value::Null), _) => continue,
+            (Some(Value::String(text)), Some(before)) if text == MASK => match before {
+                Value::String(plain) => keyring(tx)?.seal(field, plain),
+                sealed => sealed.clone(),
+            },
+            (Some(Value::String(text)), None) if text == MASK => {
+                return Err(invalid(
+                    &at,
+                    format!("`{MASK}` stands for a stored secret, and this source has none; send the secret itself"),
+                ));
+            }
+            (Some(Value::String(text)), before) => {
+                let keyring = keyring(tx)?;
+                match before {
+                    Some(sealed) if keyring.open(field, sealed).is_ok_and(|secret| secret == *text) => sealed.clone(),
+                    _ => keyring.seal(field, text),
+                }
+            }
+            // The message leaves the value out: it may be a secret sent in the wrong shape.
+            (Some(_), _) => return Err(invalid(&at, "must be a string: the secret")),
+        };
+        members.insert((*field).to_owned(), sealed);
+    }
+    Ok(())
+}
+
+fn keyring(tx: &Tx) -> ApiResult<&Keyring> {
+    tx.keyring().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no-secret-key",
+            "this server holds no secret key, so it cannot store connector secrets",
+        )
+    })
+}
+
+/// The source's connector attributes as answers show them: every secret masked.
+fn masked(attributes: &mut Value) {
+    if let Value::Object(members) = attributes {
+        for field in SECRET_ATTRIBUTES {
+            if let Some(value) = members.get_mut(*field).filter(|value| !value.is_null()) {
+                *value = json!(MASK);
+            }
+        }
+    }
+}
+
 pub(super) async fn render(tx: &mut Tx, names: &mut Names, source: &CatalogObject) -> ApiResult<Value> {
     let mut body = source.document.clone();
+    if let Some(attributes) = body.get_mut("connectorAttributes") {
+        masked(attributes);
+    }
     body["owner"] = names.identity_ref(tx, source.owner_id.as_deref()).await?;
     body["healthy"] = json!(true);
     body["status"] = json!("SOURCE_STATE_HEALTHY");
