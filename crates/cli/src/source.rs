@@ -1,4 +1,5 @@
-//! `tessera source`: aggregating a source from the command line, with a progress bar and a summary.
+//! `tessera source`: aggregating a source (its file, or its SCIM or LDAP system) from the command line,
+//! with a progress bar and a summary.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,7 +15,8 @@ use crate::store::StoreArgs;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Read every account of a delimited-file source, correlate, and apply what changed.
+    /// Read every account of a source (a delimited file, or a SCIM or LDAP system with its
+    /// entitlements), correlate, and apply what changed.
     Aggregate(AggregateArgs),
 }
 
@@ -22,7 +24,7 @@ pub(crate) enum Command {
 pub(crate) struct AggregateArgs {
     /// The source's id or name.
     source: String,
-    /// Read this file instead of the one the source names.
+    /// Read this file instead of the one the source names (delimited-file sources only).
     #[arg(long)]
     file: Option<PathBuf>,
     /// Print the summary as JSON.
@@ -44,15 +46,25 @@ fn aggregate(args: &AggregateArgs) -> Result<ExitCode> {
         let store = args.store.open().await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let bar = ProgressBar::new(0);
-        bar.set_style(
+        let file_style =
             ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
-                .context("progress bar template")?,
-        );
+                .context("progress bar template")?;
+        // A live system's size is not known ahead: a spinner and the count read.
+        let live_style =
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").context("progress bar template")?;
+        bar.set_style(live_style.clone());
         let options = AggregateOptions { file: args.file.clone(), ..AggregateOptions::default() };
         let summary = governance::aggregate(&store, clock.as_ref(), &args.source, &options, &mut |progress| {
-            bar.set_length(progress.total_bytes);
-            bar.set_position(progress.bytes_read);
-            bar.set_message(format!("{} rows", progress.rows));
+            if progress.total_bytes > 0 {
+                bar.set_style(file_style.clone());
+                bar.set_length(progress.total_bytes);
+                bar.set_position(progress.bytes_read);
+                bar.set_message(format!("{} rows", progress.rows));
+            } else {
+                bar.set_style(live_style.clone());
+                bar.set_message(format!("{} accounts", progress.rows));
+                bar.tick();
+            }
         })
         .await
         .with_context(|| format!("aggregating {} failed", args.source))?;
@@ -83,6 +95,13 @@ fn print_summary(s: &Summary) {
         "  identities: {} created, {} updated, {} deleted",
         s.identities_created, s.identities_updated, s.identities_deleted
     );
+    let entitlements = s.entitlements_added + s.entitlements_changed + s.entitlements_removed;
+    if entitlements > 0 {
+        println!(
+            "  entitlements: {} added, {} changed, {} removed",
+            s.entitlements_added, s.entitlements_changed, s.entitlements_removed
+        );
+    }
     for failure in s.failed.iter().take(20) {
         println!("  line {}: {}", failure.line, failure.reason);
     }

@@ -1,8 +1,11 @@
 //! A throwaway OpenLDAP server for the LDAP connector's tests: one `slapd` per test, on a free loopback
 //! port, with an mdb database in a temporary directory and the core, cosine and inetOrgPerson schemas,
-//! killed (and its directory removed) on drop.
+//! killed (and its directory removed) on drop. For benchmarks it can start already holding many people,
+//! loaded offline with `slapadd`.
 
+use std::fmt::Write as _;
 use std::fs;
+use std::io::{BufWriter, Write as _};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use ldap3::{Ldap, LdapConnAsync, Scope, SearchEntry};
+use ldap3::{Ldap, LdapConnAsync, Mod, Scope, SearchEntry};
 
 pub const SUFFIX: &str = "dc=example,dc=org";
 pub const ADMIN_DN: &str = "cn=admin,dc=example,dc=org";
@@ -23,6 +26,7 @@ pub const ADMINS: &str = "cn=admins,ou=groups,dc=example,dc=org";
 pub const AUDITORS: &str = "cn=auditors,ou=groups,dc=example,dc=org";
 
 const SLAPD: &str = "/usr/sbin/slapd";
+const SLAPADD: &str = "/usr/sbin/slapadd";
 const SCHEMAS: &str = "/etc/ldap/schema";
 const MODULES: &str = "/usr/lib/ldap";
 
@@ -38,12 +42,37 @@ impl Slapd {
     /// Starts a slapd holding the suffix, `ou=people`, `ou=groups`, `ou=disabled` and three groups
     /// (staff, admins, auditors). `groupOfNames` requires a member, so each group starts with the admin DN.
     pub async fn start() -> Slapd {
-        let slapd = Self::spawn();
+        let slapd = Self::spawn(Self::prepare());
         slapd.seed().await;
         slapd
     }
 
-    fn spawn() -> Slapd {
+    /// Starts a slapd holding what [`Slapd::start`] puts there and `people` inetOrgPerson entries
+    /// `uid=user{n},ou=people,…` (n from 1): `cn` "User {n}", `sn`, `givenName`, `mail`
+    /// `user{n}@example.org`, `employeeNumber` n and `title`. Each thousand people in turn make a
+    /// department group `cn=dept{k},ou=groups,…` (k from 0), every tenth person is in admins too, and
+    /// with `everyone_in_staff` every person is in staff. They are written as LDIF and loaded with
+    /// `slapadd` before slapd starts, which takes seconds where adding them over LDAP would take minutes.
+    pub fn start_with_people(people: usize, everyone_in_staff: bool) -> Slapd {
+        let dir = Self::prepare();
+        let ldif = dir.join("people.ldif");
+        write_people_ldif(&ldif, people, everyone_in_staff).expect("write the LDIF");
+        let output = Command::new(SLAPADD)
+            .arg("-f")
+            .arg(dir.join("slapd.conf"))
+            .arg("-l")
+            .arg(&ldif)
+            // Quick mode: no consistency checks on the (generated, well-formed) input.
+            .arg("-q")
+            .output()
+            .expect("run slapadd");
+        assert!(output.status.success(), "slapadd failed: {}", String::from_utf8_lossy(&output.stderr));
+        let _ = fs::remove_file(&ldif);
+        Self::spawn(dir)
+    }
+
+    /// A fresh directory with slapd's configuration and an empty database.
+    fn prepare() -> PathBuf {
         assert!(
             Path::new(SLAPD).exists(),
             "{SLAPD} is missing: the LDAP tests need OpenLDAP's server. Install it with \
@@ -57,8 +86,11 @@ impl Slapd {
         ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("db")).expect("create the slapd directory");
-        let config = dir.join("slapd.conf");
-        fs::write(&config, slapd_conf(&dir)).expect("write slapd.conf");
+        fs::write(dir.join("slapd.conf"), slapd_conf(&dir)).expect("write slapd.conf");
+        dir
+    }
+
+    fn spawn(dir: PathBuf) -> Slapd {
         // Another process may take the port between it being found free and slapd binding it; try again.
         for _ in 0..5 {
             let port = free_port();
@@ -130,6 +162,50 @@ impl Slapd {
         ldap.add(dn, attrs).await.expect("add").success().unwrap_or_else(|e| panic!("adding {dn}: {e}"));
     }
 
+    /// Adds the inetOrgPerson `uid={uid},ou=people,…` with these `mail` values; returns its DN.
+    pub async fn add_person(&self, uid: &str, given_name: &str, surname: &str, mail: &[&str]) -> String {
+        let dn = format!("uid={uid},{PEOPLE}");
+        let cn = format!("{given_name} {surname}");
+        let (uid, cn, surname, given_name) = ([uid], [cn.as_str()], [surname], [given_name]);
+        let mut attributes: Vec<(&str, &[&str])> = vec![
+            ("objectClass", &["inetOrgPerson"]),
+            ("uid", &uid),
+            ("cn", &cn),
+            ("sn", &surname),
+            ("givenName", &given_name),
+        ];
+        if !mail.is_empty() {
+            attributes.push(("mail", mail));
+        }
+        self.add(&dn, &attributes).await;
+        dn
+    }
+
+    /// Replaces the values of `attribute` of `dn` (none removes it).
+    pub async fn replace(&self, dn: &str, attribute: &str, values: &[&str]) {
+        self.modify(dn, Mod::Replace(attribute, values.iter().copied().collect())).await;
+    }
+
+    /// Adds values to `attribute` of `dn`: a member to a group, for example.
+    pub async fn add_values(&self, dn: &str, attribute: &str, values: &[&str]) {
+        self.modify(dn, Mod::Add(attribute, values.iter().copied().collect())).await;
+    }
+
+    async fn modify(&self, dn: &str, change: Mod<&str>) {
+        let mut ldap = self.admin().await;
+        ldap.modify(dn, vec![change])
+            .await
+            .expect("modify")
+            .success()
+            .unwrap_or_else(|e| panic!("modifying {dn}: {e}"));
+    }
+
+    /// Deletes the entry `dn` (a leaf).
+    pub async fn delete(&self, dn: &str) {
+        let mut ldap = self.admin().await;
+        ldap.delete(dn).await.expect("delete").success().unwrap_or_else(|e| panic!("deleting {dn}: {e}"));
+    }
+
     async fn seed(&self) {
         self.add(SUFFIX, &[("objectClass", &["dcObject", "organization"]), ("dc", &["example"]), ("o", &["Example"])])
             .await;
@@ -155,6 +231,46 @@ impl Drop for Slapd {
         self.stop();
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The base entries [`Slapd::start`] adds over LDAP, and `people` people, as LDIF (RFC 2849).
+fn write_people_ldif(path: &Path, people: usize, everyone_in_staff: bool) -> std::io::Result<()> {
+    let mut out = BufWriter::new(fs::File::create(path)?);
+    writeln!(out, "dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n")?;
+    for ou in [PEOPLE, GROUPS, DISABLED] {
+        let name = ou.trim_start_matches("ou=").split(',').next().unwrap_or_default();
+        writeln!(out, "dn: {ou}\nobjectClass: organizationalUnit\nou: {name}\n")?;
+    }
+    let mut entry = String::new();
+    for n in 1..=people {
+        entry.clear();
+        let _ = write!(
+            entry,
+            "dn: uid=user{n},{PEOPLE}\nobjectClass: inetOrgPerson\nuid: user{n}\ncn: User {n}\nsn: Number{n}\n\
+             givenName: User\nmail: user{n}@example.org\nemployeeNumber: {n}\ntitle: Engineer {}\n",
+            n % 7
+        );
+        writeln!(out, "{entry}")?;
+    }
+    for (group, description) in [(STAFF, "Everyone"), (ADMINS, "Administrators"), (AUDITORS, "Auditors")] {
+        let cn = group.trim_start_matches("cn=").split(',').next().unwrap_or_default();
+        writeln!(out, "dn: {group}\nobjectClass: groupOfNames\ncn: {cn}\ndescription: {description}")?;
+        writeln!(out, "member: {ADMIN_DN}")?;
+        for n in 1..=people {
+            if (group == STAFF && everyone_in_staff) || (group == ADMINS && n % 10 == 0) {
+                writeln!(out, "member: uid=user{n},{PEOPLE}")?;
+            }
+        }
+        writeln!(out)?;
+    }
+    for department in 0..people.div_ceil(1000) {
+        writeln!(out, "dn: cn=dept{department},{GROUPS}\nobjectClass: groupOfNames\ncn: dept{department}")?;
+        for n in department * 1000 + 1..=((department + 1) * 1000).min(people) {
+            writeln!(out, "member: uid=user{n},{PEOPLE}")?;
+        }
+        writeln!(out)?;
+    }
+    out.flush()
 }
 
 /// Runs slapd from `dir`'s configuration on `url`; `None` when it did not come up within ten seconds.

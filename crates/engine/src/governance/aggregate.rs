@@ -1,7 +1,8 @@
-//! Aggregation: every row of a source's file read as an account, compared with the stored
-//! accounts, correlated to an identity (a new one for a new row on an authoritative source), and
-//! the identity recomputed. Changes, lifecycle actions, birthright roles and their events commit
-//! together a batch of rows at a time; a malformed row is reported with its line and skipped.
+//! Aggregation: every row of a source's file, or every account of its live system (SCIM, LDAP),
+//! read as an account, compared with the stored accounts, correlated to an identity (a new one for a
+//! new account on an authoritative source), and the identity recomputed. Changes, lifecycle actions,
+//! birthright roles and their events commit together a batch of rows at a time; a malformed row is
+//! reported with its line and skipped. A live source's entitlements are read and stored first.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use tessera_connectors::{DelimitedConfig, DelimitedReader, Row};
+use tessera_connectors::{DelimitedConfig, DelimitedReader, LiveConnector};
 use tessera_model::Clock;
 use tessera_store::{
     AccessStore, AccountKey, AccountRecord, AggregationRecord, CatalogKind, CatalogObject, CatalogStore,
@@ -18,8 +19,10 @@ use tessera_store::{
 };
 
 use super::apply::{Batch, IdentityChange};
+use super::entitlements;
 use super::payloads;
 use super::policy::Policy;
+use super::reader::{self, Pager, Reader, Record};
 use crate::{Error, Result};
 
 /// How to run an aggregation.
@@ -27,7 +30,7 @@ use crate::{Error, Result};
 pub struct AggregateOptions {
     /// The run's id, when the caller must know it before the run starts (an API answering 202).
     pub id: Option<String>,
-    /// Read this file instead of the one the source names.
+    /// Read this file instead of the one the source names (a delimited-file source only).
     pub file: Option<PathBuf>,
     /// Progress is written to the aggregation's record at most this often.
     pub progress_interval: Duration,
@@ -45,6 +48,7 @@ impl Default for AggregateOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
     pub rows: u64,
+    /// Of the file; both 0 for a live system, whose size is not known ahead.
     pub bytes_read: u64,
     pub total_bytes: u64,
 }
@@ -62,7 +66,8 @@ pub struct RowFailure {
 pub struct Summary {
     pub id: String,
     pub source_id: String,
-    /// `SUCCESS`, `WARNING` (some rows failed) or `ERROR` (stopped).
+    /// `SUCCESS`, `WARNING` (some rows failed, or entitlements gone from the system are kept) or
+    /// `ERROR` (stopped: nothing was removed).
     pub status: String,
     pub scanned: u64,
     pub added: u64,
@@ -72,7 +77,13 @@ pub struct Summary {
     pub identities_created: u64,
     pub identities_updated: u64,
     pub identities_deleted: u64,
+    /// A live source's entitlements stored for the first time, changed, and removed.
+    pub entitlements_added: u64,
+    pub entitlements_changed: u64,
+    pub entitlements_removed: u64,
     pub failed: Vec<RowFailure>,
+    /// What went wrong without failing a row, one sentence each.
+    pub warnings: Vec<String>,
     pub message: Option<String>,
     pub started_at: i64,
     pub completed_at: i64,
@@ -91,6 +102,8 @@ impl Summary {
             "scanned": self.scanned, "unchanged": self.unchanged, "changed": self.changed, "added": self.added,
             "removed": self.removed, "failed": self.failed.len(), "identitiesCreated": self.identities_created,
             "identitiesUpdated": self.identities_updated, "identitiesDeleted": self.identities_deleted,
+            "entitlementsAdded": self.entitlements_added, "entitlementsChanged": self.entitlements_changed,
+            "entitlementsRemoved": self.entitlements_removed,
         })
     }
 
@@ -111,11 +124,16 @@ impl Summary {
     }
 }
 
+/// Where a source's accounts are read from.
+enum Input {
+    File { config: DelimitedConfig, path: PathBuf },
+    Live,
+}
+
 /// A source ready to aggregate.
 struct Plan {
     source: CatalogObject,
-    config: DelimitedConfig,
-    path: PathBuf,
+    input: Input,
     authoritative: bool,
     manager_attribute: Option<String>,
     delete_threshold: f64,
@@ -123,16 +141,29 @@ struct Plan {
     correlation: Vec<(String, String)>,
 }
 
-fn plan(source: CatalogObject, file: Option<&Path>) -> Result<Plan> {
+/// How a source is read, from its document: a file (`file` overriding the one it names) or its live
+/// system.
+fn input(source: &CatalogObject, file: Option<&Path>) -> Result<Input> {
     let doc = &source.document;
     let connector = doc.get("connector").and_then(Value::as_str).unwrap_or_default();
+    let attributes = doc.get("connectorAttributes").cloned().unwrap_or_else(|| json!({}));
+    if LiveConnector::is_live(connector) {
+        if file.is_some() {
+            return Err(Error::Invalid(format!(
+                "source `{}` reads its accounts from its system (the `{connector}` connector), not from a file; \
+                 aggregate it without one",
+                source.name
+            )));
+        }
+        return Ok(Input::Live);
+    }
     if !matches!(connector, "delimited-file" | "DelimitedFile") {
         return Err(Error::Invalid(format!(
-            "source `{}` uses the `{connector}` connector; only delimited-file sources aggregate from a file",
+            "source `{}` uses the `{connector}` connector, which has no system to read accounts from; only \
+             delimited-file, scim and ldap sources aggregate",
             source.name
         )));
     }
-    let attributes = doc.get("connectorAttributes").cloned().unwrap_or_else(|| json!({}));
     let config = DelimitedConfig::from_json(&attributes).map_err(|e| Error::Invalid(e.to_string()))?;
     let path = match file {
         Some(path) => path.to_owned(),
@@ -143,6 +174,25 @@ fn plan(source: CatalogObject, file: Option<&Path>) -> Result<Plan> {
             ))
         })?),
     };
+    Ok(Input::File { config, path })
+}
+
+/// Checks that a source can be aggregated now, as [`aggregate`] will: a delimited-file source's
+/// attributes (its file is not opened), or a live source's connector configuration. An
+/// [`Error::Invalid`] says what is wrong.
+pub async fn check_source(store: &Store, source: &CatalogObject, file: Option<&Path>) -> Result<()> {
+    match input(source, file)? {
+        Input::File { .. } => Ok(()),
+        Input::Live => crate::live::live_connector(store, source)?.map(|_| ()).ok_or_else(|| {
+            Error::Invalid(format!("source `{}` has no live system to read accounts from", source.name))
+        }),
+    }
+}
+
+fn plan(source: CatalogObject, file: Option<&Path>) -> Result<Plan> {
+    let input = input(&source, file)?;
+    let doc = &source.document;
+    let attributes = doc.get("connectorAttributes").cloned().unwrap_or_else(|| json!({}));
     let correlation = doc
         .get("correlation")
         .and_then(Value::as_array)
@@ -162,20 +212,46 @@ fn plan(source: CatalogObject, file: Option<&Path>) -> Result<Plan> {
         authoritative: doc.get("authoritative").and_then(Value::as_bool).unwrap_or(false),
         manager_attribute: attributes.get("managerAttribute").and_then(Value::as_str).map(str::to_owned),
         delete_threshold: doc.get("deleteThreshold").and_then(Value::as_f64).unwrap_or(DEFAULT_DELETE_THRESHOLD),
-        config,
-        path,
+        input,
         correlation,
         source,
     })
 }
 
-fn hash_of(serialized: &str) -> i64 {
+impl Plan {
+    /// Opens the file, or makes the connector (which connects on its first read).
+    fn open(&self, store: &Store) -> Result<Reader> {
+        match &self.input {
+            Input::File { config, path } => {
+                let rows = DelimitedReader::open(path, config).map_err(|e| Error::Invalid(e.to_string()))?;
+                let total_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                Ok(Reader::File { rows: Box::new(rows), total_bytes })
+            }
+            Input::Live => {
+                let connector = crate::live::live_connector(store, &self.source)?.ok_or_else(|| {
+                    Error::Invalid(format!("source `{}` has no live system to read accounts from", self.source.name))
+                })?;
+                Ok(Reader::Live(Box::new(Pager::new(connector))))
+            }
+        }
+    }
+}
+
+/// The hash an account's attributes and flags are compared by. A file's rows have no flags, so their
+/// hash is the attributes' alone, as it always was.
+fn hash_of(serialized: &str, disabled: bool, locked: bool) -> i64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     serialized.hash(&mut hasher);
+    if disabled || locked {
+        (disabled, locked).hash(&mut hasher);
+    }
     hasher.finish() as i64
 }
 
 /// Aggregates a source; `on_progress` hears about every batch.
+///
+/// A live system that stops answering (after a few retries of a page) ends the run `ERROR`: what
+/// earlier batches applied stays, and nothing is removed, neither accounts nor entitlements.
 pub async fn aggregate(
     store: &Store,
     clock: &dyn Clock,
@@ -190,23 +266,8 @@ pub async fn aggregate(
         .await?
         .ok_or_else(|| Error::NotFound(format!("source {source_id}")))?;
     let plan = plan(source, options.file.as_deref())?;
-    let mut reader = DelimitedReader::open(&plan.path, &plan.config).map_err(|e| Error::Invalid(e.to_string()))?;
-    let total_bytes = std::fs::metadata(&plan.path).map(|m| m.len()).unwrap_or(0);
-    let policy = Policy::load(&mut tx).await?;
-    let mut known: HashMap<String, Known> = HashMap::new();
-    let mut after = String::new();
-    loop {
-        let page = tx.account_keys(&plan.source.id, &after, KEY_PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.native_identity.clone();
-        let full = page.len() as i64 == KEY_PAGE;
-        known.extend(page.into_iter().map(|k| {
-            (k.native_identity, Known { id: k.id, identity_id: k.identity_id, hash: k.attributes_hash, line: 0 })
-        }));
-        if !full {
-            break;
-        }
-    }
+    let mut reader = plan.open(store)?;
+    let mut known = known_accounts(&mut tx, &plan.source.id).await?;
     let existing = known.len();
     let started = now();
     let mut summary = Summary {
@@ -224,37 +285,101 @@ pub async fn aggregate(
     }
     tx.commit().await?;
 
+    // Entitlements first, so the accounts' memberships name entitlements that exist.
+    let mut stopped: Option<String> = None;
+    let mut synced = None;
+    if let Reader::Live(pager) = &reader {
+        match reader::entitlements(pager.connector()).await {
+            Ok(read) => {
+                let mut tx = store.begin().await?;
+                let sync = entitlements::store(&mut tx, &plan.source, read, now()).await?;
+                tx.commit().await?;
+                summary.entitlements_added = sync.added;
+                summary.entitlements_changed = sync.changed;
+                synced = Some(sync);
+            }
+            Err(message) => stopped = Some(message),
+        }
+    }
+    let policy = Policy::load(&mut store.begin().await?).await?;
+
     let mut run = Run { plan: &plan, policy: &policy, read: 0, correlation: HashMap::new(), managers: Vec::new() };
     let mut last_write = Instant::now();
-    let mut rows = Vec::with_capacity(options.batch_rows);
-    loop {
-        rows.clear();
-        for item in reader.by_ref().take(options.batch_rows) {
-            summary.scanned += 1;
-            match item {
-                Ok(row) => rows.push(row),
-                Err(error) => summary.failed.push(RowFailure { line: error.line, reason: error.reason }),
+    while stopped.is_none() {
+        let batch = match reader.next_batch(options.batch_rows.max(1), &mut summary.failed).await {
+            Ok(batch) => batch,
+            Err(message) => {
+                stopped = Some(message);
+                break;
             }
+        };
+        summary.scanned += batch.scanned;
+        if !batch.records.is_empty() {
+            let mut tx = store.begin().await?;
+            run.apply_rows(&mut tx, &mut known, &batch.records, &mut summary, now()).await?;
+            if last_write.elapsed() >= options.progress_interval {
+                tx.update_aggregation(&summary.record(summary.scanned, now(), false)).await?;
+                last_write = Instant::now();
+            }
+            tx.commit().await?;
         }
-        if rows.is_empty() && summary.scanned == summary.failed.len() as u64 + run.read {
-            break;
-        }
-        let mut tx = store.begin().await?;
-        run.apply_rows(&mut tx, &mut known, &rows, &mut summary, now()).await?;
-        let progress = Progress { rows: summary.scanned, bytes_read: reader.bytes_read(), total_bytes };
-        if last_write.elapsed() >= options.progress_interval {
-            tx.update_aggregation(&summary.record(summary.scanned, now(), false)).await?;
-            last_write = Instant::now();
-        }
-        tx.commit().await?;
-        on_progress(&progress);
-        if rows.len() < options.batch_rows {
+        let (bytes_read, total_bytes) = reader.bytes();
+        on_progress(&Progress { rows: summary.scanned, bytes_read, total_bytes });
+        if batch.ended {
             break;
         }
     }
 
     let mut tx = store.begin().await?;
     run.resolve_managers(&mut tx, &known, now()).await?;
+    if let Some(reason) = stopped {
+        summary.status = "ERROR".into();
+        summary.message = Some(format!(
+            "aggregation stopped: {reason}. The {} accounts read before were applied; nothing was removed",
+            run.read
+        ));
+    } else {
+        finish(&mut tx, &mut run, known, existing, synced, &mut summary, now()).await?;
+    }
+    let completed = now();
+    summary.completed_at = completed;
+    tx.update_aggregation(&summary.record(summary.scanned, completed, true)).await?;
+    tx.publish(payloads::AGGREGATION_COMPLETED, &completed_event(&plan.source, &summary), completed).await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
+/// What a run knows of the source's stored accounts before it reads any.
+async fn known_accounts(tx: &mut Tx, source_id: &str) -> Result<HashMap<String, Known>> {
+    let mut known: HashMap<String, Known> = HashMap::new();
+    let mut after = String::new();
+    loop {
+        let page = tx.account_keys(source_id, &after, KEY_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.native_identity.clone();
+        let full = page.len() as i64 == KEY_PAGE;
+        known.extend(page.into_iter().map(|k| {
+            (k.native_identity, Known { id: k.id, identity_id: k.identity_id, hash: k.attributes_hash, line: 0 })
+        }));
+        if !full {
+            break;
+        }
+    }
+    Ok(known)
+}
+
+/// The end of a run that read everything: the accounts not read are removed within the delete
+/// threshold, and so are the entitlements gone from the system.
+async fn finish(
+    tx: &mut Tx,
+    run: &mut Run<'_>,
+    known: HashMap<String, Known>,
+    existing: usize,
+    synced: Option<entitlements::EntitlementSync>,
+    summary: &mut Summary,
+    now: i64,
+) -> Result<()> {
+    let plan = run.plan;
     let missing: Vec<AccountKey> = known
         .into_iter()
         .filter(|(_, k)| k.line == 0)
@@ -267,26 +392,38 @@ pub async fn aggregate(
         .collect();
     let share = if existing == 0 { 0.0 } else { missing.len() as f64 * 100.0 / existing as f64 };
     if share > plan.delete_threshold {
+        let read_from = if matches!(plan.input, Input::Live) { "the system" } else { "the file" };
         summary.status = "ERROR".into();
         summary.message = Some(format!(
-            "aggregation stopped before removing accounts: {} of {existing} accounts ({share:.1}%) are missing from the \
-             file, over the source's delete threshold of {}%; check the file, or raise deleteThreshold",
+            "aggregation stopped before removing accounts: {} of {existing} accounts ({share:.1}%) are missing from \
+             {read_from}, over the source's delete threshold of {}%; check {read_from}, or raise deleteThreshold",
             missing.len(),
             plan.delete_threshold
         ));
-    } else {
-        run.remove(&mut tx, &missing, &mut summary, now()).await?;
-        summary.status = if summary.failed.is_empty() { "SUCCESS" } else { "WARNING" }.into();
-        if !summary.failed.is_empty() {
-            summary.message = Some(format!("{} rows were skipped; see `failed` for their lines", summary.failed.len()));
+        return Ok(());
+    }
+    run.remove(tx, &missing, summary, now).await?;
+    let mut messages = Vec::new();
+    if let Some(mut sync) = synced {
+        entitlements::remove_gone(tx, &mut sync).await?;
+        summary.entitlements_removed = sync.removed;
+        if !sync.kept.is_empty() {
+            let warning = format!(
+                "{} entitlement(s) no longer on the system were kept because access profiles or identities refer \
+                 to them: {}",
+                sync.kept.len(),
+                sync.kept.join(", ")
+            );
+            messages.push(warning.clone());
+            summary.warnings.push(warning);
         }
     }
-    let completed = now();
-    summary.completed_at = completed;
-    tx.update_aggregation(&summary.record(summary.scanned, completed, true)).await?;
-    tx.publish(payloads::AGGREGATION_COMPLETED, &completed_event(&plan.source, &summary), completed).await?;
-    tx.commit().await?;
-    Ok(summary)
+    if !summary.failed.is_empty() {
+        messages.insert(0, format!("{} rows were skipped; see `failed` for their lines", summary.failed.len()));
+    }
+    summary.status = if messages.is_empty() { "SUCCESS" } else { "WARNING" }.into();
+    summary.message = (!messages.is_empty()).then(|| messages.join("; "));
+    Ok(())
 }
 
 fn completed_event(source: &CatalogObject, summary: &Summary) -> Value {
@@ -301,8 +438,8 @@ fn completed_event(source: &CatalogObject, summary: &Summary) -> Value {
         _ => "Error",
     };
     let errors: Vec<String> = summary.message.iter().filter(|_| status == "Error").cloned().collect();
-    let warnings: Vec<String> =
-        summary.failed.iter().take(100).map(|f| format!("line {}: {}", f.line, f.reason)).collect();
+    let rows = summary.failed.iter().take(100).map(|f| format!("line {}: {}", f.line, f.reason));
+    let warnings: Vec<String> = summary.warnings.iter().cloned().chain(rows).collect();
     json!({
         "source": {"type": "SOURCE", "id": source.id, "name": source.name},
         "status": status,
@@ -344,7 +481,7 @@ impl Run<'_> {
         &mut self,
         tx: &mut Tx,
         known: &mut HashMap<String, Known>,
-        rows: &[Row],
+        rows: &[Record],
         summary: &mut Summary,
         now: i64,
     ) -> Result<()> {
@@ -356,7 +493,15 @@ impl Run<'_> {
                 if key.line > 0 {
                     summary.failed.push(RowFailure {
                         line: row.line,
-                        reason: format!("`{}` appears again; its first row is line {}", row.native_identity, key.line),
+                        reason: match self.plan.input {
+                            Input::File { .. } => {
+                                format!("`{}` appears again; its first row is line {}", row.native_identity, key.line)
+                            }
+                            Input::Live => format!(
+                                "`{}` was read twice; the first time as account {}",
+                                row.native_identity, key.line
+                            ),
+                        },
                     });
                     continue;
                 }
@@ -364,7 +509,7 @@ impl Run<'_> {
             }
             self.read += 1;
             let serialized = serde_json::to_string(&row.attributes)?;
-            let hash = hash_of(&serialized);
+            let hash = hash_of(&serialized, row.disabled, row.locked);
             let manager = self.manager_of(row);
             // A known account no identity owns is tried again: the identity it matches may be new.
             let late = match known.get(&row.native_identity) {
@@ -445,7 +590,7 @@ impl Run<'_> {
         batch.write(tx).await
     }
 
-    fn account(&self, row: &Row, id: String, identity_id: Option<String>, hash: i64, now: i64) -> AccountRecord {
+    fn account(&self, row: &Record, id: String, identity_id: Option<String>, hash: i64, now: i64) -> AccountRecord {
         AccountRecord {
             id,
             source_id: self.plan.source.id.clone(),
@@ -454,29 +599,35 @@ impl Run<'_> {
             identity_id,
             attributes: row.attributes.clone(),
             attributes_hash: hash,
-            disabled: false,
-            locked: false,
+            disabled: row.disabled,
+            locked: row.locked,
             manually_correlated: false,
             created_at: now,
             modified_at: now,
         }
     }
 
-    fn manager_of(&self, row: &Row) -> Option<String> {
+    fn manager_of(&self, row: &Record) -> Option<String> {
         let column = self.plan.manager_attribute.as_deref()?;
         row.attributes.get(column).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_owned)
     }
 
     /// The identity a new account on a target source belongs to, by the source's correlation rules.
-    async fn correlate(&mut self, tx: &mut Tx, row: &Row) -> Result<Option<String>> {
+    /// A multi-valued attribute (an LDAP entry's several `mail` values) matches by any of its values.
+    async fn correlate(&mut self, tx: &mut Tx, row: &Record) -> Result<Option<String>> {
         for (identity_attribute, account_attribute) in &self.plan.correlation {
-            let Some(value) = row.attributes.get(account_attribute).and_then(Value::as_str) else { continue };
+            let values: Vec<&str> = match row.attributes.get(account_attribute) {
+                Some(Value::String(value)) => vec![value.as_str()],
+                Some(Value::Array(values)) => values.iter().filter_map(Value::as_str).collect(),
+                _ => continue,
+            };
             if !self.correlation.contains_key(identity_attribute) {
                 let values = tx.identity_attribute_values(identity_attribute).await?;
                 let map = values.into_iter().map(|(id, v)| (v.to_lowercase(), id)).collect();
                 self.correlation.insert(identity_attribute.clone(), map);
             }
-            if let Some(id) = self.correlation.get(identity_attribute).and_then(|m| m.get(&value.to_lowercase())) {
+            let Some(map) = self.correlation.get(identity_attribute) else { continue };
+            if let Some(id) = values.iter().find_map(|value| map.get(&value.to_lowercase())) {
                 return Ok(Some(id.clone()));
             }
         }

@@ -1,6 +1,7 @@
 //! Account aggregation over the API: `POST /beta/sources/{id}/load-accounts` takes a file (a multipart
-//! `file` part or a raw CSV body; with neither, the source's configured file), checks the source at
-//! once, and runs the aggregation in the background, answering 202 with ISC's task and the run's id.
+//! `file` part or a raw CSV body; with neither, the source's configured file) for a delimited-file
+//! source, and nothing for a SCIM or LDAP source, which is read from its system. It checks the source
+//! at once, and runs the aggregation in the background, answering 202 with ISC's task and the run's id.
 //! The run's progress is at `/tessera/v1/aggregations/{id}` and ISC's `/account-aggregations/{id}/status`.
 
 use std::path::{Path, PathBuf};
@@ -11,7 +12,8 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tessera_engine::governance::AggregateOptions;
+use tessera_connectors::LiveConnector;
+use tessera_engine::governance::{self, AggregateOptions};
 use tessera_store::{AccessStore, AggregationRecord, CatalogKind, CatalogObject, CatalogStore, SecurityStore};
 use tokio::io::AsyncWriteExt;
 
@@ -20,24 +22,32 @@ use crate::AppState;
 use crate::auth::{Principal, SOURCES_MANAGE, SOURCES_READ};
 use crate::error::{ApiError, ApiResult, PathParams, QueryParams};
 
-/// A source that can be aggregated now: it exists and reads delimited files with valid attributes.
-async fn aggregatable(state: &AppState, id: &str) -> ApiResult<CatalogObject> {
+/// A source that can be aggregated now: it exists, and either reads delimited files with valid
+/// attributes or has a live system (SCIM, LDAP) whose connector configuration works. Returns the source
+/// and whether it is live.
+async fn aggregatable(state: &AppState, id: &str) -> ApiResult<(CatalogObject, bool)> {
     let mut tx = state.begin().await?;
     let source = tx.object(CatalogKind::Source, id).await?.ok_or_else(|| ApiError::not_found("source", id))?;
+    drop(tx);
     let connector = source.document.get("connector").and_then(Value::as_str).unwrap_or_default();
-    if connector != "delimited-file" {
+    if connector == "delimited-file" {
+        let attributes = source.document.get("connectorAttributes").cloned().unwrap_or_else(|| json!({}));
+        sources::check_delimited(&attributes)?;
+        return Ok((source, false));
+    }
+    if !LiveConnector::is_live(connector) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid-request",
             format!(
-                "source `{}` uses the `{connector}` connector; only delimited-file sources load accounts from a file",
+                "source `{}` uses the `{connector}` connector, which has no system to read accounts from; only \
+                 delimited-file, scim and ldap sources load accounts",
                 source.name
             ),
         ));
     }
-    let attributes = source.document.get("connectorAttributes").cloned().unwrap_or_else(|| json!({}));
-    sources::check_delimited(&attributes)?;
-    Ok(source)
+    governance::check_source(state.engine.store(), &source, None).await?;
+    Ok((source, true))
 }
 
 /// An uploaded file, removed when dropped.
@@ -144,7 +154,7 @@ pub(crate) async fn load_accounts(
     request: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     principal.require(SOURCES_MANAGE)?;
-    let source = aggregatable(&state, &id).await?;
+    let (source, live) = aggregatable(&state, &id).await?;
     if state.engine.is_aggregating(&source.id) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -154,7 +164,17 @@ pub(crate) async fn load_accounts(
     }
     let run = new_id();
     let upload = receive(&state, &run, request).await?;
-    if upload.is_none() {
+    if live && upload.is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            format!(
+                "source `{}` reads its accounts from its system, not from a file; send the request without one",
+                source.name
+            ),
+        ));
+    }
+    if upload.is_none() && !live {
         let configured = source.document.pointer("/connectorAttributes/file").and_then(Value::as_str);
         match configured {
             None => {
