@@ -3,6 +3,7 @@
 mod aggregate;
 mod engine;
 mod events;
+mod provision;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,6 +29,9 @@ pub(crate) enum Command {
     Aggregate(aggregate::AggregateArgs),
     /// Events per second from a change to the executions it starts.
     Events(events::EventsArgs),
+    /// Aggregation accounts per second from a slapd holding many entries, and account operations per
+    /// second through the SCIM and LDAP connectors against scim2-server and slapd.
+    Provision(provision::ProvisionArgs),
 }
 
 #[derive(Debug, Args)]
@@ -52,6 +56,7 @@ pub(crate) fn run(command: Command) -> Result<ExitCode> {
         Command::Engine(args) => engine::run(&args),
         Command::Aggregate(args) => aggregate::run(&args),
         Command::Events(args) => events::run(&args),
+        Command::Provision(args) => provision::run(&args),
     }
 }
 
