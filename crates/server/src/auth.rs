@@ -46,6 +46,10 @@ pub const WORKGROUP_MANAGE: &str = "idn:workgroup:manage";
 pub const SEARCH_READ: &str = "sp:search:read";
 pub const WORK_ITEM_READ: &str = "idn:work-item:read";
 pub const WORK_ITEM_MANAGE: &str = "idn:work-item:manage";
+/// Reading SCIM Users and Groups at `/scim/v2` (Tessera's own scope, as ISC has no inbound SCIM).
+pub const SCIM_READ: &str = "idn:scim:read";
+/// Pushing SCIM Users and Groups: what an HR system or identity provider needs, and nothing more.
+pub const SCIM_MANAGE: &str = "idn:scim:manage";
 
 /// How long a token is good for.
 const TOKEN_SECONDS: i64 = 15 * 60;

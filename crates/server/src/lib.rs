@@ -8,6 +8,7 @@ mod external;
 mod governance;
 mod library;
 mod ops;
+mod scim;
 mod shapes;
 mod workflows;
 
@@ -90,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tessera/v1/workflows/{id}/execution-stats", get(ops::execution_stats))
         .route("/tessera/v1/node", get(ops::node))
         .route("/tessera/v1/events", post(events::publish))
+        .nest("/scim/v2", scim::routes())
         .route("/oauth/token", post(auth::token))
         .route("/health", get(|| async { "ok" }))
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "no-route", "no such API path") })

@@ -1,0 +1,377 @@
+//! `/Groups`: each SCIM Group is an entitlement of the inbound source (attribute `groups`, value
+//! the group's id, the resource kept under `scim` in its document) whose members are users of the
+//! source. A membership change is an account change of each member whose `groups` attribute it
+//! changes, pushed with the group in one transaction.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use tessera_engine::governance::push::{PushedAccount, push_accounts, pushed_account};
+use tessera_store::{CatalogKind, CatalogObject, CatalogStore, SecurityStore, Tx};
+
+use super::list::ListQuery;
+use super::resource::{Meta, check_immutable, normalize, render as render_resource, require, submitted};
+use super::schema::Kind;
+use super::users::group_ids;
+use super::{
+    Base, Caller, ScimError, ScimResult, check_if_match, inbound_source, json_body, not_modified, patch,
+    resource_response, unchanged,
+};
+use crate::AppState;
+
+/// Where an entitlement's document keeps the SCIM resource.
+const SCIM_KEY: &str = "scim";
+/// The account attribute group memberships live in.
+const ATTRIBUTE: &str = "groups";
+
+fn is_group(object: &CatalogObject, source_id: &str) -> bool {
+    object.kind == CatalogKind::Entitlement
+        && object.parent_id == source_id
+        && object.document.get(SCIM_KEY).is_some_and(Value::is_object)
+}
+
+fn stored_of(object: &CatalogObject) -> Map<String, Value> {
+    object.document.get(SCIM_KEY).and_then(Value::as_object).cloned().unwrap_or_default()
+}
+
+fn version_of(object: &CatalogObject) -> String {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    object.document.get(SCIM_KEY).map(Value::to_string).unwrap_or_default().hash(&mut hasher);
+    super::version(hasher.finish() as i64)
+}
+
+/// The display names of the source's groups, by id.
+pub(crate) async fn names(tx: &mut Tx, source_id: &str) -> ScimResult<HashMap<String, String>> {
+    let groups = tx.objects_of(CatalogKind::Entitlement, source_id).await?;
+    Ok(groups.into_iter().filter(|g| is_group(g, source_id)).map(|g| (g.id, g.name)).collect())
+}
+
+fn render(base: &str, object: &CatalogObject) -> Map<String, Value> {
+    let mut stored = stored_of(object);
+    if let Some(Value::Array(members)) = stored.get_mut("members") {
+        for member in members.iter_mut().filter_map(Value::as_object_mut) {
+            let id = member.get("value").and_then(Value::as_str).unwrap_or_default().to_owned();
+            member.entry("$ref").or_insert_with(|| json!(format!("{base}/Users/{id}")));
+            member.entry("type").or_insert_with(|| json!("User"));
+        }
+    }
+    let meta = Meta {
+        created: object.created_at,
+        modified: object.modified_at,
+        location: format!("{base}/Groups/{}", object.id),
+        version: version_of(object),
+    };
+    render_resource(Kind::Group, &object.id, &stored, &meta)
+}
+
+/// Every group of the source, rendered.
+pub(crate) async fn all(tx: &mut Tx, base: &str, source: &CatalogObject) -> ScimResult<Vec<Map<String, Value>>> {
+    let groups = tx.objects_of(CatalogKind::Entitlement, &source.id).await?;
+    Ok(groups.iter().filter(|g| is_group(g, &source.id)).map(|g| render(base, g)).collect())
+}
+
+async fn found(tx: &mut Tx, source_id: &str, id: &str) -> ScimResult<CatalogObject> {
+    tx.object(CatalogKind::Entitlement, id)
+        .await?
+        .filter(|g| is_group(g, source_id))
+        .ok_or_else(|| ScimError::not_found(format!("no Group has the id `{id}`")))
+}
+
+fn member_ids(stored: &Map<String, Value>) -> Vec<String> {
+    match stored.get("members") {
+        Some(Value::Array(members)) => {
+            members.iter().filter_map(|m| m.get("value").and_then(Value::as_str)).map(str::to_owned).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Checks the members: each a user of the source, listed once. Returns their ids.
+async fn check_members(tx: &mut Tx, source_id: &str, stored: &mut Map<String, Value>) -> ScimResult<Vec<String>> {
+    let Some(Value::Array(members)) = stored.get_mut("members") else { return Ok(Vec::new()) };
+    let mut seen = HashSet::new();
+    let mut kept = Vec::with_capacity(members.len());
+    let mut ordered = Vec::with_capacity(members.len());
+    for member in members.drain(..) {
+        let Some(id) = member.get("value").and_then(Value::as_str).map(str::to_owned) else {
+            return Err(ScimError::bad_request("invalidValue", "each member needs a `value`: the id of a User"));
+        };
+        if member.get("type").and_then(Value::as_str).is_some_and(|t| !t.eq_ignore_ascii_case("User")) {
+            return Err(ScimError::bad_request(
+                "invalidValue",
+                format!("member `{id}`: a Tessera group holds Users; groups in groups are not supported"),
+            ));
+        }
+        if pushed_account(tx, source_id, &id).await?.is_none() {
+            return Err(ScimError::bad_request("invalidValue", format!("member `{id}` is not a User of this service")));
+        }
+        if seen.insert(id.clone()) {
+            ordered.push(id);
+            kept.push(member);
+        }
+    }
+    if kept.is_empty() {
+        stored.remove("members");
+    } else {
+        stored.insert("members".into(), Value::Array(kept));
+    }
+    Ok(ordered)
+}
+
+/// Pushes the accounts whose membership of `group_id` changed from `before` to `after`.
+async fn sync(
+    tx: &mut Tx,
+    now: i64,
+    source_id: &str,
+    group_id: &str,
+    before: &[String],
+    after: &[String],
+) -> ScimResult<()> {
+    let joined: Vec<&String> = after.iter().filter(|id| !before.contains(id)).collect();
+    let left: Vec<&String> = before.iter().filter(|id| !after.contains(id)).collect();
+    let mut pushes: Vec<PushedAccount> = Vec::with_capacity(joined.len() + left.len());
+    for (id, joins) in joined.into_iter().map(|id| (id, true)).chain(left.into_iter().map(|id| (id, false))) {
+        // A member deleted since is simply no longer there to update.
+        let Some(account) = pushed_account(tx, source_id, id).await? else { continue };
+        let mut groups = group_ids(&account);
+        groups.retain(|g| g != group_id);
+        if joins {
+            groups.push(group_id.to_owned());
+        }
+        let mut attributes = account.attributes.clone();
+        attributes.insert(ATTRIBUTE.into(), json!(groups));
+        pushes.push(PushedAccount {
+            native_identity: account.native_identity,
+            name: account.name,
+            attributes,
+            disabled: account.disabled,
+        });
+    }
+    if !pushes.is_empty() {
+        push_accounts(tx, now, source_id, pushes).await?;
+    }
+    Ok(())
+}
+
+/// Takes a user that is being deleted out of a group's members.
+pub(crate) async fn drop_member(
+    tx: &mut Tx,
+    source_id: &str,
+    group_id: &str,
+    user_id: &str,
+    now: i64,
+) -> ScimResult<()> {
+    let Ok(mut group) = found(tx, source_id, group_id).await else { return Ok(()) };
+    let mut stored = stored_of(&group);
+    if let Some(Value::Array(members)) = stored.get_mut("members") {
+        members.retain(|m| m.get("value").and_then(Value::as_str) != Some(user_id));
+        if members.is_empty() {
+            stored.remove("members");
+        }
+    }
+    group.document[SCIM_KEY] = Value::Object(stored);
+    group.modified_at = now;
+    tx.update_object(&group).await?;
+    Ok(())
+}
+
+/// The entitlement a group is stored as.
+fn object(source_id: &str, id: &str, stored: Map<String, Value>, created: i64, now: i64) -> CatalogObject {
+    let name = stored.get("displayName").and_then(Value::as_str).unwrap_or(id).to_owned();
+    CatalogObject {
+        kind: CatalogKind::Entitlement,
+        id: id.to_owned(),
+        name,
+        key: format!("{ATTRIBUTE}={id}"),
+        parent_id: source_id.to_owned(),
+        owner_id: None,
+        enabled: true,
+        requestable: false,
+        document: json!({
+            "attribute": ATTRIBUTE, "value": id, "source": {"type": "SOURCE", "id": source_id},
+            "privileged": false, "attributes": {}, "description": null, SCIM_KEY: stored,
+        }),
+        created_at: created,
+        modified_at: now,
+    }
+}
+
+/// Commits a change to one group with its audit entry, and answers the group.
+async fn finish(
+    state: &AppState,
+    mut tx: Tx,
+    caller: &Caller,
+    base: &str,
+    group: &CatalogObject,
+    action: &str,
+    status: StatusCode,
+) -> ScimResult<Response> {
+    let detail =
+        json!({"source": group.parent_id, "displayName": group.name, "members": member_ids(&stored_of(group)).len()});
+    tx.audit(&caller.actor(), action, "entitlement", &group.id, &detail, group.modified_at).await?;
+    tx.commit().await?;
+    state.engine.notify_events();
+    Ok(resource_response(status, &Value::Object(render(base, group)), &version_of(group)))
+}
+
+/// `GET /Groups`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> ScimResult<Response> {
+    caller.read()?;
+    let query = ListQuery::from_params(params, &[Kind::Group])?;
+    let mut tx = state.begin().await?;
+    let source = inbound_source(&mut tx).await?;
+    let groups = all(&mut tx, &base, &source).await?;
+    Ok(query.respond(groups.into_iter().map(|g| (Kind::Group, g)).collect()))
+}
+
+/// `POST /Groups/.search`.
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    body: Bytes,
+) -> ScimResult<Response> {
+    caller.read()?;
+    let query = ListQuery::from_search(&body, &[Kind::Group])?;
+    let mut tx = state.begin().await?;
+    let source = inbound_source(&mut tx).await?;
+    let groups = all(&mut tx, &base, &source).await?;
+    Ok(query.respond(groups.into_iter().map(|g| (Kind::Group, g)).collect()))
+}
+
+/// `POST /Groups`.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    body: Bytes,
+) -> ScimResult<Response> {
+    caller.manage()?;
+    let mut stored = submitted(Kind::Group, &json_body(&body)?)?;
+    let now = state.now_ms();
+    let mut tx = state.begin().await?;
+    let source = inbound_source(&mut tx).await?;
+    let members = check_members(&mut tx, &source.id, &mut stored).await?;
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let group = object(&source.id, &id, stored, now, now);
+    tx.insert_object(&group).await?;
+    sync(&mut tx, now, &source.id, &id, &[], &members).await?;
+    finish(&state, tx, &caller, &base, &group, "scim.group.create", StatusCode::CREATED).await
+}
+
+/// `GET /Groups/{id}`.
+pub(crate) async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> ScimResult<Response> {
+    caller.read()?;
+    let query = ListQuery::from_params(params, &[Kind::Group])?;
+    let mut tx = state.begin().await?;
+    let source = inbound_source(&mut tx).await?;
+    let group = found(&mut tx, &source.id, &id).await?;
+    let current = version_of(&group);
+    if not_modified(&headers, &current) {
+        return Ok(unchanged(&current));
+    }
+    let body = query.projection.apply(Kind::Group, render(&base, &group));
+    Ok(resource_response(StatusCode::OK, &Value::Object(body), &current))
+}
+
+/// Stores a changed group and pushes its members' changes.
+async fn update(
+    tx: &mut Tx,
+    now: i64,
+    group: &CatalogObject,
+    mut stored: Map<String, Value>,
+) -> ScimResult<CatalogObject> {
+    let before = member_ids(&stored_of(group));
+    let after = check_members(tx, &group.parent_id, &mut stored).await?;
+    let changed = object(&group.parent_id, &group.id, stored, group.created_at, now);
+    tx.update_object(&changed).await?;
+    sync(tx, now, &group.parent_id, &group.id, &before, &after).await?;
+    Ok(changed)
+}
+
+/// `PUT /Groups/{id}`.
+pub(crate) async fn replace(
+    State(state): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ScimResult<Response> {
+    caller.manage()?;
+    let stored = submitted(Kind::Group, &json_body(&body)?)?;
+    let now = state.now_ms();
+    let mut tx = state.begin().await?;
+    let source = inbound_source(&mut tx).await?;
+    let group = found(&mut tx, &source.id, &id).await?;
+    check_if_match(&headers, &version_of(&group))?;
+    check_immutable(Kind::Group, &stored_of(&group), &stored)?;
+    let group = update(&mut tx, now, &group, stored).await?;
+    finish(&state, tx, &caller, &base, &group, "scim.group.replace", StatusCode::OK).await
+}
+
+/// `PATCH /Groups/{id}`.
+pub(crate) async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ScimResult<Response> {
+    caller.manage()?;
+    let operations = patch::parse(&json_body(&body)?)?;
+    let now = state.now_ms();
+    let mut tx = state.begin().await?;
+    let source = inbound_source(&mut tx).await?;
+    let group = found(&mut tx, &source.id, &id).await?;
+    check_if_match(&headers, &version_of(&group))?;
+    let mut changed = stored_of(&group);
+    for operation in &operations {
+        patch::apply(Kind::Group, &mut changed, operation)?;
+    }
+    let stored = normalize(Kind::Group, &changed)?;
+    require(Kind::Group, &stored)?;
+    let group = update(&mut tx, now, &group, stored).await?;
+    finish(&state, tx, &caller, &base, &group, "scim.group.patch", StatusCode::OK).await
+}
+
+/// `DELETE /Groups/{id}`: the entitlement goes and its members leave it.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ScimResult<Response> {
+    caller.manage()?;
+    let now = state.now_ms();
+    let mut tx = state.begin().await?;
+    let source = inbound_source(&mut tx).await?;
+    let group = found(&mut tx, &source.id, &id).await?;
+    check_if_match(&headers, &version_of(&group))?;
+    tx.delete_object(CatalogKind::Entitlement, &id).await?;
+    sync(&mut tx, now, &source.id, &id, &member_ids(&stored_of(&group)), &[]).await?;
+    let detail = json!({"source": source.id, "displayName": group.name});
+    tx.audit(&caller.actor(), "scim.group.delete", "entitlement", &id, &detail, now).await?;
+    tx.commit().await?;
+    state.engine.notify_events();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,397 @@
+//! `/Users`: each SCIM User is an account of the inbound source, its native identity the `id`
+//! Tessera assigns and its name the `userName` (unique, ignoring case). The account's attributes
+//! are the user flattened for identity-profile transforms (`userName`, `givenName`,
+//! `familyName`, `displayName`, `email`, `active`, `department`, `manager`, `groups`…) plus the
+//! whole resource under `scimResource`, so a GET answers what was PUT.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use scim_v2::filter::{AttrExp, CompValue, CompareOp, Filter};
+use serde_json::{Map, Value, json};
+use tessera_engine::governance::push::{PushedAccount, push_accounts, pushed_account, remove_pushed_account};
+use tessera_store::query::{Filter as StoreFilter, quoted};
+use tessera_store::{AccountRecord, CatalogObject, IdentityStore, Listing, SecurityStore, Tx};
+
+use super::list::ListQuery;
+use super::resource::{Meta, check_immutable, normalize, render as render_resource, require, submitted};
+use super::schema::{ENTERPRISE_SCHEMA, Kind};
+use super::{
+    Base, Caller, ScimError, ScimResult, check_if_match, groups, inbound_source, json_body, not_modified, patch,
+    resource_response, unchanged, version,
+};
+use crate::AppState;
+
+/// The account attribute holding the whole SCIM resource.
+const RESOURCE_KEY: &str = "scimResource";
+/// Accounts read per query when listing.
+const PAGE: i64 = 1000;
+
+/// The stored resource of a user's account.
+fn stored_of(account: &AccountRecord) -> Map<String, Value> {
+    match account.attributes.get(RESOURCE_KEY) {
+        Some(Value::Object(stored)) => stored.clone(),
+        // An account that reached the source another way: what its columns say.
+        _ => Map::from_iter([("userName".to_owned(), json!(account.name))]),
+    }
+}
+
+/// The ids of the groups a user's account is in.
+pub(crate) fn group_ids(account: &AccountRecord) -> Vec<String> {
+    match account.attributes.get("groups") {
+        Some(Value::Array(ids)) => ids.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The `value` of a multi-valued attribute's primary value, or of its first.
+fn primary<'a>(stored: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    let items = stored.get(key)?.as_array()?;
+    let chosen = items.iter().find(|i| i.get("primary") == Some(&Value::Bool(true))).or(items.first())?;
+    chosen.get("value")
+}
+
+/// The account a user becomes: flat attributes for identity-profile transforms, the group ids,
+/// and the resource itself.
+pub(crate) fn flatten(id: &str, stored: &Map<String, Value>, groups: &[String]) -> PushedAccount {
+    let mut attributes = Map::new();
+    let mut put = |key: &str, value: Option<&Value>| {
+        if let Some(value) = value.filter(|v| !v.is_null()) {
+            attributes.insert(key.to_owned(), value.clone());
+        }
+    };
+    for key in [
+        "userName",
+        "externalId",
+        "displayName",
+        "nickName",
+        "title",
+        "userType",
+        "preferredLanguage",
+        "locale",
+        "timezone",
+        "profileUrl",
+        "active",
+    ] {
+        put(key, stored.get(key));
+    }
+    if let Some(Value::Object(name)) = stored.get("name") {
+        for key in ["givenName", "familyName", "middleName", "honorificPrefix", "honorificSuffix"] {
+            put(key, name.get(key));
+        }
+        put("formattedName", name.get("formatted"));
+    }
+    put("email", primary(stored, "emails"));
+    put("phoneNumber", primary(stored, "phoneNumbers"));
+    if let Some(Value::Object(enterprise)) = stored.get(ENTERPRISE_SCHEMA) {
+        for key in ["employeeNumber", "costCenter", "organization", "division", "department"] {
+            put(key, enterprise.get(key));
+        }
+        put("manager", enterprise.get("manager").and_then(|m| m.get("value")));
+    }
+    if let Some(Value::Array(emails)) = stored.get("emails") {
+        let all: Vec<Value> = emails.iter().filter_map(|e| e.get("value").cloned()).collect();
+        attributes.insert("emails".into(), Value::Array(all));
+    }
+    attributes.insert("groups".into(), json!(groups));
+    attributes.insert(RESOURCE_KEY.into(), Value::Object(stored.clone()));
+    PushedAccount {
+        native_identity: id.to_owned(),
+        name: stored.get("userName").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        disabled: stored.get("active") == Some(&Value::Bool(false)),
+        attributes,
+    }
+}
+
+/// The user as served, its groups named by `group_names` (id → display name).
+fn render(base: &str, account: &AccountRecord, group_names: &HashMap<String, String>) -> Map<String, Value> {
+    let mut stored = stored_of(account);
+    let memberships: Vec<Value> = group_ids(account)
+        .into_iter()
+        .map(|id| {
+            json!({"value": id, "$ref": format!("{base}/Groups/{id}"), "display": group_names.get(&id), "type": "direct"})
+        })
+        .collect();
+    if !memberships.is_empty() {
+        stored.insert("groups".into(), Value::Array(memberships));
+    }
+    let id = &account.native_identity;
+    let meta = Meta {
+        created: account.created_at,
+        modified: account.modified_at,
+        location: format!("{base}/Users/{id}"),
+        version: version(account.attributes_hash),
+    };
+    render_resource(Kind::User, id, &stored, &meta)
+}
+
+/// A page of the source's accounts matching an ISC filter beyond the source.
+async fn accounts(tx: &mut Tx, source_id: &str, condition: Option<&str>) -> ScimResult<Vec<AccountRecord>> {
+    let text = match condition {
+        Some(condition) => format!("sourceId eq {} and {condition}", quoted(source_id)),
+        None => format!("sourceId eq {}", quoted(source_id)),
+    };
+    let filter = StoreFilter::parse(&text).map_err(ScimError::internal)?;
+    let mut found = Vec::new();
+    loop {
+        let listing = Listing { filter: Some(&filter), limit: PAGE, offset: found.len() as i64, ..Listing::default() };
+        let (page, _) = tx.list_accounts(&listing).await?;
+        let full = page.len() as i64 == PAGE;
+        found.extend(page);
+        if !full {
+            return Ok(found);
+        }
+    }
+}
+
+/// The source's accounts whose name is `user_name` ignoring case.
+async fn named(tx: &mut Tx, source_id: &str, user_name: &str) -> ScimResult<Vec<AccountRecord>> {
+    // `sw` ignores case and narrows the rows; equality is then checked here.
+    let candidates = accounts(tx, source_id, Some(&format!("name sw {}", quoted(user_name)))).await?;
+    let wanted = user_name.to_lowercase();
+    Ok(candidates.into_iter().filter(|a| a.name.to_lowercase() == wanted).collect())
+}
+
+/// Every user, rendered; a filter that is only `userName eq`, `id eq` or `externalId eq` reads
+/// just the accounts it can match (identity providers look users up that way before each push).
+pub(crate) async fn all(
+    tx: &mut Tx,
+    base: &str,
+    source: &CatalogObject,
+    filter: Option<&Filter>,
+) -> ScimResult<Vec<Map<String, Value>>> {
+    let lookup = match filter {
+        Some(Filter::Attr(AttrExp::Comparison(path, CompareOp::Eq, CompValue::Str(value))))
+            if path.sub_attr.is_none() && path.uri.as_deref().is_none_or(|u| u == Kind::User.core().id) =>
+        {
+            Some((path.name.to_ascii_lowercase(), value.clone()))
+        }
+        _ => None,
+    };
+    let found = match lookup {
+        Some((name, value)) if name == "username" => named(tx, &source.id, &value).await?,
+        Some((name, value)) if name == "id" => pushed_account(tx, &source.id, &value).await?.into_iter().collect(),
+        Some((name, value)) if name == "externalid" => {
+            accounts(tx, &source.id, Some(&format!("attributes.externalId eq {}", quoted(&value)))).await?
+        }
+        _ => accounts(tx, &source.id, None).await?,
+    };
+    let names = groups::names(tx, &source.id).await?;
+    Ok(found.iter().map(|a| render(base, a, &names)).collect())
+}
+
+/// Refuses a `userName` another user of the source has.
+async fn check_unique(tx: &mut Tx, source_id: &str, user_name: &str, me: Option<&str>) -> ScimResult<()> {
+    let taken = named(tx, source_id, user_name).await?.into_iter().any(|a| Some(a.native_identity.as_str()) != me);
+    if taken {
+        return Err(ScimError::uniqueness(format!("the userName `{user_name}` is taken by another user")));
+    }
+    Ok(())
+}
+
+fn user_name(stored: &Map<String, Value>) -> &str {
+    stored.get("userName").and_then(Value::as_str).unwrap_or_default()
+}
+
+/// The user with this id, or 404.
+async fn found(tx: &mut Tx, source_id: &str, id: &str) -> ScimResult<AccountRecord> {
+    pushed_account(tx, source_id, id).await?.ok_or_else(|| ScimError::not_found(format!("no User has the id `{id}`")))
+}
+
+/// One request's change to a user: its transaction, clock reading and source, and who asked.
+struct Change<'a> {
+    state: &'a AppState,
+    caller: &'a Caller,
+    base: &'a str,
+    tx: Tx,
+    now: i64,
+    source: CatalogObject,
+}
+
+impl<'a> Change<'a> {
+    async fn begin(state: &'a AppState, caller: &'a Caller, base: &'a str) -> ScimResult<Self> {
+        let now = state.now_ms();
+        let mut tx = state.begin().await?;
+        let source = inbound_source(&mut tx).await?;
+        Ok(Self { state, caller, base, tx, now, source })
+    }
+
+    /// Stores `stored` as the user `id` (new when there is no account `before`), keeping its
+    /// group memberships; its `userName` must be free. Returns the account as stored.
+    async fn push(
+        &mut self,
+        id: &str,
+        before: Option<&AccountRecord>,
+        stored: &Map<String, Value>,
+    ) -> ScimResult<AccountRecord> {
+        let name = user_name(stored);
+        if !before.is_some_and(|a| a.name.eq_ignore_ascii_case(name)) {
+            check_unique(&mut self.tx, &self.source.id, name, before.map(|_| id)).await?;
+        }
+        let groups = before.map(group_ids).unwrap_or_default();
+        let pushed = flatten(id, stored, &groups);
+        let mut accounts = push_accounts(&mut self.tx, self.now, &self.source.id, vec![pushed]).await?;
+        accounts.pop().ok_or_else(|| ScimError::internal("a push stored no account"))
+    }
+
+    /// Commits with the audit entry (`more` added to its detail) and answers the user.
+    async fn finish(
+        mut self,
+        account: &AccountRecord,
+        action: &str,
+        more: Option<(&str, Value)>,
+        status: StatusCode,
+    ) -> ScimResult<Response> {
+        let mut detail = json!({"source": self.source.id, "scimId": account.native_identity, "userName": account.name});
+        if let Some((key, value)) = more {
+            detail[key] = value;
+        }
+        self.tx.audit(&self.caller.actor(), action, "account", &account.id, &detail, self.now).await?;
+        let names = groups::names(&mut self.tx, &self.source.id).await?;
+        self.tx.commit().await?;
+        self.state.engine.notify_events();
+        let body = Value::Object(render(self.base, account, &names));
+        Ok(resource_response(status, &body, &version(account.attributes_hash)))
+    }
+}
+
+/// `GET /Users`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> ScimResult<Response> {
+    caller.read()?;
+    let query = ListQuery::from_params(params, &[Kind::User])?;
+    let mut tx = state.begin().await?;
+    let source = inbound_source(&mut tx).await?;
+    let users = all(&mut tx, &base, &source, query.filter.as_ref()).await?;
+    Ok(query.respond(users.into_iter().map(|u| (Kind::User, u)).collect()))
+}
+
+/// `POST /Users/.search`.
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    body: Bytes,
+) -> ScimResult<Response> {
+    caller.read()?;
+    let query = ListQuery::from_search(&body, &[Kind::User])?;
+    let mut tx = state.begin().await?;
+    let source = inbound_source(&mut tx).await?;
+    let users = all(&mut tx, &base, &source, query.filter.as_ref()).await?;
+    Ok(query.respond(users.into_iter().map(|u| (Kind::User, u)).collect()))
+}
+
+/// `POST /Users`.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    body: Bytes,
+) -> ScimResult<Response> {
+    caller.manage()?;
+    let stored = submitted(Kind::User, &json_body(&body)?)?;
+    let mut change = Change::begin(&state, &caller, &base).await?;
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let account = change.push(&id, None, &stored).await?;
+    change.finish(&account, "scim.user.create", None, StatusCode::CREATED).await
+}
+
+/// `GET /Users/{id}`.
+pub(crate) async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> ScimResult<Response> {
+    caller.read()?;
+    let query = ListQuery::from_params(params, &[Kind::User])?;
+    let mut tx = state.begin().await?;
+    let source = inbound_source(&mut tx).await?;
+    let account = found(&mut tx, &source.id, &id).await?;
+    let current = version(account.attributes_hash);
+    if not_modified(&headers, &current) {
+        return Ok(unchanged(&current));
+    }
+    let names = groups::names(&mut tx, &source.id).await?;
+    let body = query.projection.apply(Kind::User, render(&base, &account, &names));
+    Ok(resource_response(StatusCode::OK, &Value::Object(body), &current))
+}
+
+/// `PUT /Users/{id}`: the user's writable attributes become the body's; group memberships stay.
+pub(crate) async fn replace(
+    State(state): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ScimResult<Response> {
+    caller.manage()?;
+    let stored = submitted(Kind::User, &json_body(&body)?)?;
+    let mut change = Change::begin(&state, &caller, &base).await?;
+    let before = found(&mut change.tx, &change.source.id, &id).await?;
+    check_if_match(&headers, &version(before.attributes_hash))?;
+    check_immutable(Kind::User, &stored_of(&before), &stored)?;
+    let account = change.push(&id, Some(&before), &stored).await?;
+    change.finish(&account, "scim.user.replace", None, StatusCode::OK).await
+}
+
+/// `PATCH /Users/{id}`.
+pub(crate) async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Base(base): Base,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ScimResult<Response> {
+    caller.manage()?;
+    let operations = patch::parse(&json_body(&body)?)?;
+    let mut change = Change::begin(&state, &caller, &base).await?;
+    let before = found(&mut change.tx, &change.source.id, &id).await?;
+    check_if_match(&headers, &version(before.attributes_hash))?;
+    let mut patched = stored_of(&before);
+    for operation in &operations {
+        patch::apply(Kind::User, &mut patched, operation)?;
+    }
+    let stored = normalize(Kind::User, &patched)?;
+    require(Kind::User, &stored)?;
+    let account = change.push(&id, Some(&before), &stored).await?;
+    let summary = operations.iter().map(patch::Operation::summary).collect();
+    change.finish(&account, "scim.user.patch", Some(("operations", summary)), StatusCode::OK).await
+}
+
+/// `DELETE /Users/{id}`: the account goes, with its identity on an authoritative source, and the
+/// user leaves its groups.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ScimResult<Response> {
+    caller.manage()?;
+    let now = state.now_ms();
+    let mut tx = state.begin().await?;
+    let source = inbound_source(&mut tx).await?;
+    let account = found(&mut tx, &source.id, &id).await?;
+    check_if_match(&headers, &version(account.attributes_hash))?;
+    for group in group_ids(&account) {
+        groups::drop_member(&mut tx, &source.id, &group, &id, now).await?;
+    }
+    remove_pushed_account(&mut tx, now, &source.id, &id).await?;
+    let detail = json!({"source": source.id, "scimId": account.native_identity, "userName": account.name});
+    tx.audit(&caller.actor(), "scim.user.delete", "account", &account.id, &detail, now).await?;
+    tx.commit().await?;
+    state.engine.notify_events();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
