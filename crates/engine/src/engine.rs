@@ -44,6 +44,8 @@ pub struct EngineConfig {
     pub event_starts_per_second: u32,
     /// How often a running aggregation writes its progress where the API reads it.
     pub progress_interval: Duration,
+    /// How failed provisioning calls are retried.
+    pub provisioning_retry: crate::provisioning::RetryPolicy,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +61,7 @@ impl Default for EngineConfig {
             smtp: SmtpConfig::default(),
             event_starts_per_second: 100,
             progress_interval: Duration::from_millis(500),
+            provisioning_retry: crate::provisioning::RetryPolicy::default(),
         }
     }
 }
@@ -74,6 +77,8 @@ pub struct Engine {
     pub(crate) wake: Notify,
     /// Wakes the event dispatcher.
     pub(crate) events: Notify,
+    /// Wakes the provisioning loop.
+    pub(crate) plans_queued: Notify,
     /// Tasks this node has finished, for operators and tests.
     pub(crate) processed: std::sync::atomic::AtomicU64,
     /// Sources whose scheduled aggregation fell due, for the dispatcher to run.
@@ -98,6 +103,7 @@ impl Engine {
             node: format!("node-{}", uuid::Uuid::new_v4().simple()),
             wake: Notify::new(),
             events: Notify::new(),
+            plans_queued: Notify::new(),
             processed: std::sync::atomic::AtomicU64::new(0),
             due_aggregations: Mutex::new(Vec::new()),
             aggregating: Mutex::new(std::collections::HashSet::new()),

@@ -100,6 +100,8 @@ impl Engine {
     /// Starts the event dispatcher, which also runs the schedules every second; it stops once
     /// `shutdown` turns true.
     pub fn spawn_dispatcher(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        // Connector calls can be slow; they must not hold up events, so provisioning has its own loop.
+        self.spawn_provisioner(shutdown.clone());
         let engine = self.clone();
         tokio::spawn(async move {
             let mut schedules_checked = std::time::Instant::now() - std::time::Duration::from_secs(60);
@@ -113,9 +115,9 @@ impl Engine {
                         tracing::warn!(%error, "running schedules failed; retrying");
                     }
                     engine.start_due_aggregations();
-                }
-                if let Err(error) = engine.run_provisioning().await {
-                    tracing::warn!(%error, "provisioning failed; retrying");
+                    if let Err(error) = engine.run_scheduled_access().await {
+                        tracing::warn!(%error, "applying scheduled access changes failed; retrying");
+                    }
                 }
                 match engine.dispatch_events().await {
                     Ok(n) if n as i64 == BATCH => continue,
@@ -152,5 +154,7 @@ impl Engine {
     /// Wakes the dispatcher: call after committing a transaction that published events.
     pub fn notify_events(&self) {
         self.events.notify_waiters();
+        // Whatever published events may also have queued plans.
+        self.plans_queued.notify_waiters();
     }
 }

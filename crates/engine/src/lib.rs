@@ -6,6 +6,7 @@ mod delivery;
 mod engine;
 mod events;
 pub mod governance;
+mod live;
 mod perform;
 pub mod provisioning;
 mod scheduler;

@@ -359,7 +359,7 @@ impl IdentityStore for Tx {
     async fn update_account(&mut self, a: &AccountRecord) -> Result<()> {
         sqlx::query(
             "UPDATE accounts SET name = $2, identity_id = $3, attributes = $4, attributes_hash = $5, disabled = $6, \
-             locked = $7, manually_correlated = $8, modified_at = $9 WHERE id = $1",
+             locked = $7, manually_correlated = $8, modified_at = $9, native_identity = $10 WHERE id = $1",
         )
         .bind(a.id.as_str())
         .bind(a.name.as_str())
@@ -370,6 +370,7 @@ impl IdentityStore for Tx {
         .bind(i64::from(a.locked))
         .bind(i64::from(a.manually_correlated))
         .bind(a.modified_at)
+        .bind(a.native_identity.as_str())
         .execute(&mut *self.inner)
         .await?;
         Ok(())

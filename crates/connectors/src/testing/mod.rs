@@ -1,5 +1,7 @@
 //! Real systems for tests and benchmarks to provision against: a `scim2-server` process and an OpenLDAP
-//! `slapd`, each on a free loopback port and stopped on drop. Built only with the `testing` feature.
+//! `slapd`, each on a free loopback port and stopped on drop, and a proxy that makes a server fail or
+//! answer late on demand. Built only with the `testing` feature.
 
+pub mod proxy;
 pub mod scim_server;
 pub mod slapd;

@@ -26,7 +26,10 @@ pub fn payload<'s>(
         if let Some(list) = result.get("errors").and_then(Value::as_array) {
             errors.extend(list.iter().cloned());
         }
-        let attribute_requests: Vec<Value> = plan.document["accountRequest"]["attributeRequests"]
+        // What was sent, when a connector was called (a create adds its policy's attributes); else the plan's.
+        let sent = result.get("attributeRequests").filter(|v| v.is_array());
+        let attribute_requests: Vec<Value> = sent
+            .unwrap_or(&plan.document["accountRequest"]["attributeRequests"])
             .as_array()
             .map(|list| {
                 list.iter()
