@@ -192,7 +192,11 @@ impl Engine {
             }));
         }
         let key = format!("{}/{}/{}", task.execution_id, effect_key(&call.id), task.attempt);
-        match self.actions.perform(&call.action, &call.input, &key).await {
+        let performed = match self.perform_governance(&call.action, &call.input, &key).await {
+            Some(result) => result,
+            None => self.actions.perform(&call.action, &call.input, &key).await,
+        };
+        match performed {
             Ok(output) => Ok(Outcome::Apply(Delivery::Completed { id: call.id, output })),
             Err(error) => {
                 let attempt = u32::try_from(task.attempt).unwrap_or(u32::MAX);

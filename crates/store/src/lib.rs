@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod catalog;
+pub mod changes;
 mod db;
 pub mod executions;
 pub mod identities;
@@ -10,6 +11,7 @@ mod listing;
 pub mod provisioning;
 pub mod query;
 pub mod queue;
+pub mod secrets;
 pub mod security;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -17,12 +19,14 @@ pub mod workflows;
 
 pub use access::{AccessGrant, AccessStore, AggregationRecord, PlanRecord};
 pub use catalog::{CatalogKind, CatalogObject, CatalogStore};
+pub use changes::{ChangeStore, ScheduledAccess};
 pub use db::{Dialect, Store, Tx, redact_url};
 pub use executions::{ExecutionRecord, ExecutionStore, NewExecution, StateUpdate};
 pub use identities::{AccountKey, AccountRecord, IdentityRecord, IdentityStore};
 pub use listing::Listing;
 pub use provisioning::{Finished, ProvisioningStore, Tracking, WorkItem};
 pub use queue::{NewTask, QueueStore, Task, TaskKind};
+pub use secrets::Keyring;
 pub use security::{ApiClient, AuditEntry, SecurityStore};
 pub use workflows::{WorkflowRecord, WorkflowStore, WorkflowVersion};
 
@@ -45,6 +49,13 @@ pub enum Error {
     UnsupportedUrl(String),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
+    #[error("{0}")]
+    SecretKey(String),
+    #[error("cannot read or write the secret key file {path}: {reason}")]
+    KeyFile { path: String, reason: std::io::Error },
+    /// A sealed connector secret that does not open; it names the source and attribute, never the value.
+    #[error("source `{source_name}`: connector attribute `{field}` cannot be opened: {reason}")]
+    Unsealable { source_name: String, field: String, reason: secrets::OpenError },
 }
 
 /// Storage results.

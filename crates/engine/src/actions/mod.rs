@@ -1,6 +1,7 @@
 //! The actions the engine performs for real, and how their failures are classified for retries.
 
 pub mod email;
+mod governance;
 pub mod http;
 pub mod identity;
 

@@ -276,6 +276,18 @@ impl Batch<'_> {
 /// Writes the plans, one per identity, source and operation: a new hire's lifecycle access and
 /// birthright roles on one source become one account creation with every attribute request.
 async fn write_plans(tx: &mut Tx, plans: &[PlanRecord], now: i64) -> Result<()> {
+    write_plans_for(tx, plans, now, "IdentityRefresh", None).await
+}
+
+/// [`write_plans`] for a change someone asked for: ISC's tracking `action` (`Workflow`,
+/// `AccessRequest`) and the requester's reference, as Provisioning Completed reports them.
+pub(crate) async fn write_plans_for(
+    tx: &mut Tx,
+    plans: &[PlanRecord],
+    now: i64,
+    action: &str,
+    requester: Option<&Value>,
+) -> Result<()> {
     let mut merged: Vec<PlanRecord> = Vec::with_capacity(plans.len());
     let mut index: HashMap<(&str, &str, &str), usize> = HashMap::new();
     for plan in plans {
@@ -325,8 +337,8 @@ async fn write_plans(tx: &mut Tx, plans: &[PlanRecord], now: i64) -> Result<()> 
         tx.open_tracking(&Tracking {
             tracking_number: number.to_owned(),
             identity_id: identity_id.to_owned(),
-            action: "IdentityRefresh".into(),
-            requester: None,
+            action: action.to_owned(),
+            requester: requester.cloned(),
             remaining: count,
             created_at: now,
             completed_at: None,

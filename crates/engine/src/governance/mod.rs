@@ -2,16 +2,21 @@
 //! sources, identity attributes computed by profiles, lifecycle states and their actions,
 //! birthright roles, and the events each change publishes.
 
+mod access;
 mod aggregate;
 mod apply;
+mod entitlements;
 pub mod payloads;
 mod policy;
+pub mod push;
+mod reader;
 mod runs;
 
 pub(crate) use runs::STALE_MS;
 pub mod shapes;
 
-pub use aggregate::{AggregateOptions, Progress, RowFailure, Summary, aggregate};
+pub use access::{AccessChange, AccessItem, AccessOutcome, ExplicitRequest};
+pub use aggregate::{AggregateOptions, Progress, RowFailure, Summary, aggregate, check_source};
 
 use tessera_model::Clock;
 use tessera_store::{AccessStore, CatalogKind, CatalogStore, IdentityStore, SecurityStore, Store};

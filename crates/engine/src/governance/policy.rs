@@ -48,6 +48,8 @@ pub(crate) struct Profile {
 pub(crate) struct Policy {
     pub(crate) sources: HashMap<String, CatalogObject>,
     pub(crate) access_profiles: HashMap<String, AccessProfile>,
+    /// Every entitlement as (source id, attribute, value, display name), by id.
+    pub(crate) entitlements: HashMap<String, (String, String, String, String)>,
     pub(crate) roles: Vec<Role>,
     pub(crate) profiles: Vec<Profile>,
 }
@@ -87,6 +89,13 @@ impl Policy {
         }
         let entitlements: HashMap<String, CatalogObject> =
             tx.all_objects(CatalogKind::Entitlement).await?.into_iter().map(|e| (e.id.clone(), e)).collect();
+        for e in entitlements.values() {
+            let attribute = e.document.get("attribute").and_then(Value::as_str).unwrap_or("groups");
+            let value = e.document.get("value").and_then(Value::as_str).unwrap_or(&e.name);
+            policy
+                .entitlements
+                .insert(e.id.clone(), (e.parent_id.clone(), attribute.to_owned(), value.to_owned(), e.name.clone()));
+        }
         for profile in tx.all_objects(CatalogKind::AccessProfile).await? {
             let mut granted = Vec::new();
             for id in referenced_ids(&profile.document, "entitlements") {
@@ -281,7 +290,11 @@ impl Policy {
     }
 
     /// The entitlements an access profile or role carries, by source.
-    fn entitlements_of(&self, kind: &str, object_id: &str) -> BTreeMap<String, Vec<(String, String, String)>> {
+    pub(crate) fn entitlements_of(
+        &self,
+        kind: &str,
+        object_id: &str,
+    ) -> BTreeMap<String, Vec<(String, String, String)>> {
         let profile_ids: Vec<String> = match kind {
             "ROLE" => self.roles.iter().find(|r| r.id == object_id).map(|r| r.access_profile_ids.clone()),
             "ACCESS_PROFILE" => Some(vec![object_id.to_owned()]),
@@ -289,6 +302,11 @@ impl Policy {
         }
         .unwrap_or_default();
         let mut by_source: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
+        if kind == "ENTITLEMENT"
+            && let Some((source, attribute, value, name)) = self.entitlements.get(object_id)
+        {
+            by_source.entry(source.clone()).or_default().push((attribute.clone(), value.clone(), name.clone()));
+        }
         for id in profile_ids {
             if let Some(profile) = self.access_profiles.get(&id) {
                 by_source.entry(profile.source_id.clone()).or_default().extend(profile.entitlements.iter().cloned());
@@ -300,7 +318,7 @@ impl Policy {
     /// The plans that carry out granting (`add`) or revoking what `grant` names: per source, one
     /// request with every entitlement. A grant creates the account where there is none; a revocation
     /// only touches accounts that exist.
-    fn access_plans(
+    pub(crate) fn access_plans(
         &self,
         identity: &IdentityRecord,
         grant: &AccessGrant,
@@ -328,7 +346,7 @@ impl Policy {
     }
 
     #[allow(clippy::too_many_arguments)] // One plan's every part; a struct would only rename them.
-    fn plan(
+    pub(crate) fn plan(
         &self,
         identity: &IdentityRecord,
         source_id: &str,

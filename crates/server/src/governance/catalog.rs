@@ -4,9 +4,10 @@
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
+use tessera_engine::Engine;
 use tessera_model::governance::Membership;
 use tessera_store::catalog::referenced_ids;
-use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, Tx};
+use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Tx};
 
 use super::objects::Draft;
 use super::{Names, flag, invalid, invalid_rule, object, owner, reference_id, required_text, text};
@@ -214,16 +215,19 @@ pub(super) async fn render_role(tx: &mut Tx, names: &mut Names, role: &CatalogOb
     Ok(body)
 }
 
-/// Revokes an object from every identity holding it.
-async fn revoke_all(tx: &mut Tx, kind: CatalogKind, id: &str) -> ApiResult<()> {
-    for holder in tx.holders_of(kind.as_str(), id).await? {
-        tx.revoke(&holder.identity_id, kind.as_str(), id).await?;
-    }
+/// Revokes an object from every identity holding it, with the plans that take its entitlements away.
+async fn revoke_all(engine: &Engine, tx: &mut Tx, kind: CatalogKind, id: &str) -> ApiResult<()> {
+    engine.revoke_from_holders(tx, kind.as_str(), id).await?;
     Ok(())
 }
 
-/// An access profile a role or lifecycle state grants cannot go; those holding it lose it.
-pub(super) async fn before_delete_access_profile(tx: &mut Tx, profile: &CatalogObject) -> ApiResult<()> {
+/// An access profile a role or lifecycle state grants cannot go; those holding it lose it, and its
+/// entitlements.
+pub(super) async fn before_delete_access_profile(
+    engine: &Engine,
+    tx: &mut Tx,
+    profile: &CatalogObject,
+) -> ApiResult<()> {
     let in_use = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "access-profile-in-use", message);
     for role in tx.all_objects(CatalogKind::Role).await? {
         if referenced_ids(&role.document, "accessProfiles").contains(&profile.id) {
@@ -238,10 +242,10 @@ pub(super) async fn before_delete_access_profile(tx: &mut Tx, profile: &CatalogO
             )));
         }
     }
-    revoke_all(tx, CatalogKind::AccessProfile, &profile.id).await
+    revoke_all(engine, tx, CatalogKind::AccessProfile, &profile.id).await
 }
 
-/// Those holding a deleted role lose it.
-pub(super) async fn before_delete_role(tx: &mut Tx, role: &CatalogObject) -> ApiResult<()> {
-    revoke_all(tx, CatalogKind::Role, &role.id).await
+/// Those holding a deleted role lose it, and the access it carried.
+pub(super) async fn before_delete_role(engine: &Engine, tx: &mut Tx, role: &CatalogObject) -> ApiResult<()> {
+    revoke_all(engine, tx, CatalogKind::Role, &role.id).await
 }

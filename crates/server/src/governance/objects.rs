@@ -427,8 +427,8 @@ pub(crate) async fn delete(
     let object = load(&mut tx, kind, &ids).await?;
     match kind {
         Kind::Source => sources::before_delete(&mut tx, &object).await?,
-        Kind::AccessProfile => catalog::before_delete_access_profile(&mut tx, &object).await?,
-        Kind::Role => catalog::before_delete_role(&mut tx, &object).await?,
+        Kind::AccessProfile => catalog::before_delete_access_profile(&state.engine, &mut tx, &object).await?,
+        Kind::Role => catalog::before_delete_role(&state.engine, &mut tx, &object).await?,
         Kind::IdentityProfile => profiles::before_delete_profile(&mut tx, &object).await?,
         Kind::LifecycleState => profiles::before_delete_state(&mut tx, &object).await?,
         Kind::Workgroup => workgroups::before_delete(&mut tx, &object).await?,

@@ -152,6 +152,12 @@ async fn invalid_sources_are_refused_with_a_pointer_and_nothing_is_written() {
                 json!({"name": "X", "connector": "manual", "owner": {"type": "IDENTITY", "id": "nobody"}}),
                 "/owner/id",
             ),
+            (
+                "a create policy with an unknown transform",
+                json!({"name": "X", "connector": "manual", "provisioningPolicies": [{"usageType": "CREATE",
+                       "fields": [{"name": "userName", "transform": {"type": "teleport"}}]}]}),
+                "/provisioningPolicies/0/fields/0/transform/type",
+            ),
             ("a body that is no object", json!(["X"]), ""),
         ];
         for (what, body, pointer) in cases {
@@ -262,6 +268,10 @@ async fn entitlements_access_profiles_and_roles_reference_what_exists() {
         let kind = api.kind;
         let ad = create_id(&api, "/v3/sources", &json!({"name": "AD", "connector": "ldap"})).await;
         let crm = create_id(&api, "/v3/sources", &json!({"name": "CRM", "connector": "manual"})).await;
+        // A live connector's source that names no features has what the connector can do; others have none.
+        let ad_features = api.get(&format!("/v3/sources/{ad}")).await.body["features"].clone();
+        assert_eq!(ad_features, json!(["ENABLE", "PROVISIONING", "PASSWORD"]), "{kind}");
+        assert_eq!(api.get(&format!("/v3/sources/{crm}")).await.body["features"], json!([]), "{kind}");
         let entitlement = |source: &str, value: &str| json!({"name": value, "source": {"id": source}, "attribute": "memberOf", "value": format!("cn={value}"), "requestable": true});
         let staff = create_id(&api, "/tessera/v1/entitlements", &entitlement(&ad, "staff")).await;
         let admins = create_id(&api, "/tessera/v1/entitlements", &entitlement(&ad, "admins")).await;

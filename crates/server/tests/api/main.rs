@@ -1,6 +1,7 @@
 //! Tessera's HTTP API over real HTTP on loopback, against SQLite and (when available) PostgreSQL:
 //! OAuth2 client credentials and scopes, workflow CRUD and versions, test executions, the audit log,
-//! the workflow library, what trace records, the access catalogue, and identities from aggregation.
+//! the workflow library, what trace records, the access catalogue, identities from aggregation (of files
+//! and of live LDAP systems), and connector secrets sealed and masked.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -13,6 +14,9 @@ mod executions;
 mod external;
 mod identities;
 mod library;
+mod live_sources;
+mod scim;
+mod secrets;
 mod trace;
 mod versions;
 mod workflows;
