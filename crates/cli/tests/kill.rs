@@ -6,9 +6,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod nodes;
+
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,11 +18,10 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use serde_json::{Value, json};
 
-const ADMIN_ID: &str = "kill-test-admin";
-const ADMIN_SECRET: &str = "kill-test-secret-not-used-elsewhere";
-/// Workers per node, and the tasks each claims at once: a worker runs its batch's calls
-/// concurrently, so up to `WORKERS * BATCH` calls can be in flight when a node is killed.
-const WORKERS: usize = 4;
+use nodes::{Api, Lcg, Node, WORKERS, free_port, join_all};
+
+/// The tasks a worker claims at once: a worker runs its batch's calls concurrently, so up to
+/// `WORKERS * BATCH` calls can be in flight when a node is killed.
 const BATCH: usize = 16;
 
 /// Keys the service saw, in order.
@@ -45,123 +44,6 @@ async fn start_recorder() -> (Recorder, String) {
     let url = format!("http://{}/call", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (recorder, url)
-}
-
-/// A small deterministic generator for kill times; the seed is printed so a failure can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % below
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// One `tessera serve` process and how to start it again.
-struct Node {
-    child: Child,
-    port: u16,
-    database: Option<String>,
-    data_dir: PathBuf,
-}
-
-impl Node {
-    fn start(port: u16, database: Option<String>, data_dir: PathBuf) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
-        command
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--workers",
-                &WORKERS.to_string(),
-                "--lease-seconds",
-                "3",
-            ])
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .env("TESSERA_ADMIN_CLIENT_ID", ADMIN_ID)
-            .env("TESSERA_ADMIN_CLIENT_SECRET", ADMIN_SECRET)
-            .env("TESSERA_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        if let Some(url) = &database {
-            command.args(["--database", url]);
-        }
-        Self { child: command.spawn().unwrap(), port, database, data_dir }
-    }
-
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// SIGKILL: no chance to finish anything.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn restart(&mut self) {
-        *self = Self::start(self.port, self.database.clone(), self.data_dir.clone());
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[derive(Clone)]
-struct Api {
-    http: reqwest::Client,
-    token: String,
-}
-
-impl Api {
-    async fn connect(base: &str) -> Self {
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let response = http
-                .post(format!("{base}/oauth/token"))
-                .form(&[("grant_type", "client_credentials"), ("client_id", ADMIN_ID), ("client_secret", ADMIN_SECRET)])
-                .send()
-                .await;
-            if let Some(response) = response.filter_ok() {
-                let body: Value = response.json().await.unwrap();
-                return Self { http, token: body["access_token"].as_str().unwrap().to_owned() };
-            }
-            assert!(Instant::now() < deadline, "the node at {base} did not come up");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, url: String, body: Option<Value>) -> Result<Value, String> {
-        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.map_err(|e| e.to_string())?;
-        let status = response.status();
-        let body: Value = response.json().await.map_err(|e| e.to_string())?;
-        if status.is_success() { Ok(body) } else { Err(format!("{status}: {body}")) }
-    }
-}
-
-trait FilterOk: Sized {
-    fn filter_ok(self) -> Option<reqwest::Response>;
-}
-
-impl FilterOk for Result<reqwest::Response, reqwest::Error> {
-    fn filter_ok(self) -> Option<reqwest::Response> {
-        self.ok().filter(|r| r.status().is_success())
-    }
 }
 
 fn workflow(call_url: &str) -> Value {
@@ -315,15 +197,6 @@ async fn scenario(label: &str, database: Option<String>, node_count: usize, exec
         node.kill();
     }
     let _ = std::fs::remove_dir_all(&data_dir);
-}
-
-/// Awaits spawned tasks, in order.
-async fn join_all<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
-    let mut out = Vec::new();
-    for handle in handles.collect::<Vec<_>>() {
-        out.push(handle.await.unwrap());
-    }
-    out
 }
 
 fn uuid_like() -> String {
