@@ -1,7 +1,8 @@
 //! `tessera bench provision`: aggregation accounts per second from a slapd holding many inetOrgPerson
 //! entries (a full first run, then an unchanged re-run), and account operations per second (Create,
 //! Modify with a group Add, Disable, Delete) through `LiveConnector::provision` against a real
-//! scim2-server and a real slapd, with a chosen number of accounts and requests in flight.
+//! scim2-server and a real slapd, with a chosen number of accounts and requests in flight; then the
+//! same systems provisioned end to end through Tessera's plans (`plans`).
 
 use std::future::Future;
 use std::path::Path;
@@ -64,6 +65,7 @@ pub(crate) fn run(args: &ProvisionArgs) -> Result<ExitCode> {
         }
         if args.accounts > 0 {
             provisioning(args).await?;
+            super::plans::through_tessera(&dir, args.accounts).await?;
         }
         Ok(ExitCode::SUCCESS)
     });
