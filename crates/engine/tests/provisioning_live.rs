@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tessera_connectors::testing::proxy::Proxy;
 use tessera_connectors::testing::scim_server::ScimServer;
 use tessera_connectors::testing::slapd::{self, Slapd};
-use tessera_engine::governance::AggregateOptions;
+use tessera_engine::governance::{AggregateOptions, ExplicitRequest};
 use tessera_engine::provisioning::RetryPolicy;
 use tessera_engine::{Engine, EngineConfig};
 use tessera_model::ManualClock;
@@ -416,5 +416,52 @@ async fn a_create_policy_that_computes_nothing_fails_the_request_with_the_field_
         let error = plan.result.as_ref().unwrap()["errors"][0].as_str().unwrap().to_owned();
         assert!(error.contains("userName") && error.contains("computed to nothing"), "{name}: {error}");
         assert!(scim_users(&scim, "ada").await.is_empty(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_password_change_reaches_ldap_sealed_all_the_way() {
+    for (name, store) in stores().await {
+        let slapd = Slapd::start().await;
+        let w = world(store, RetryPolicy::default(), &[("dir", ldap_source(&slapd), "memberOf", slapd::STAFF)]).await;
+        let ada = w.hire_ada().await;
+        w.provision().await;
+        assert_eq!(w.plan_on(&ada, "dir").await.status, "SUCCESS", "{name}");
+
+        let password = "correct-horse-battery-staple";
+        let request = ExplicitRequest {
+            source: "Directory".into(),
+            operation: "Password".into(),
+            attribute_requests: Vec::new(),
+            password: Some(password.into()),
+        };
+        w.engine.provision(&ada, &[request], None, None).await.unwrap();
+        let mut tx = w.store.begin().await.unwrap();
+        let stored = tx.plans(Some(&ada), 10, 0).await.unwrap();
+        drop(tx);
+        assert!(stored.iter().all(|p| !p.document.to_string().contains(password)), "{name}: the plan holds it sealed");
+        w.provision().await;
+        let change = w.plans(&ada).await.into_iter().find(|p| p.operation == "Password").unwrap();
+        assert_eq!(change.status, "SUCCESS", "{name}: {:?}", change.result);
+        assert!(slapd.bind(ADA_DN, password).await.is_ok(), "{name}: the new password binds");
+        let events = w.completed().await;
+        assert!(events.iter().all(|e| !e.to_string().contains(password)), "{name}: no event carries it");
+
+        // A Password request without one, or with one where none belongs, is refused.
+        let bare = ExplicitRequest { password: None, ..change_request("Password") };
+        let error = w.engine.provision(&ada, &[bare], None, None).await.unwrap_err().to_string();
+        assert!(error.contains("needs a `password`"), "{name}: {error}");
+        let misplaced = ExplicitRequest { password: Some("x".into()), ..change_request("Disable") };
+        let error = w.engine.provision(&ada, &[misplaced], None, None).await.unwrap_err().to_string();
+        assert!(error.contains("takes no `password`"), "{name}: {error}");
+    }
+}
+
+fn change_request(operation: &str) -> ExplicitRequest {
+    ExplicitRequest {
+        source: "dir".into(),
+        operation: operation.into(),
+        attribute_requests: Vec::new(),
+        password: None,
     }
 }

@@ -239,7 +239,8 @@ impl Engine {
                 .ok_or_else(|| ActionError::permanent(format!("accountRequests[{n}] needs an `operation`")))?;
             let attribute_requests =
                 request.get("attributeRequests").and_then(Value::as_array).cloned().unwrap_or_default();
-            requests.push(ExplicitRequest { source, operation, attribute_requests });
+            let password = field("password");
+            requests.push(ExplicitRequest { source, operation, attribute_requests, password });
         }
         let comments = text(input, "comments");
         let number = self.provision_in(tx, &identity, &requests, None, comments, now).await.map_err(refused)?;

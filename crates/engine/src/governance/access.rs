@@ -314,13 +314,15 @@ impl Engine {
 pub struct ExplicitRequest {
     /// The source's id or name.
     pub source: String,
-    /// `Create`, `Modify`, `Enable`, `Disable`, `Unlock` or `Delete`.
+    /// `Create`, `Modify`, `Enable`, `Disable`, `Unlock`, `Delete` or `Password`.
     pub operation: String,
     /// `{"name", "operation": "Add"|"Set"|"Remove", "value"}` each.
     pub attribute_requests: Vec<Value>,
+    /// The new password, for `Password` (and optionally `Create`); stored sealed in the plan.
+    pub password: Option<String>,
 }
 
-const OPERATIONS: [&str; 6] = ["Create", "Modify", "Enable", "Disable", "Unlock", "Delete"];
+const OPERATIONS: [&str; 7] = ["Create", "Modify", "Enable", "Disable", "Unlock", "Delete", "Password"];
 
 impl Engine {
     /// Enables, disables, unlocks or deletes accounts (`sp:manage-account`): one plan per account, one
@@ -459,7 +461,24 @@ impl Engine {
                 .iter()
                 .map(|a| json!({"name": a["name"], "operation": a["operation"], "value": a.get("value").cloned().unwrap_or(Value::Null)}))
                 .collect();
-            plans.push(policy.plan(&identity, &source.id, &request.operation, account, attributes, &cause, now));
+            let mut plan = policy.plan(&identity, &source.id, &request.operation, account, attributes, &cause, now);
+            match (&request.password, request.operation.as_str()) {
+                (Some(password), "Password" | "Create") if !password.is_empty() => {
+                    // Sealed like a connector secret: the plan is stored, and a password never is in clear.
+                    let keyring = tx.keyring().ok_or_else(|| {
+                        Error::Invalid("this server has no secret key to protect a password with".into())
+                    })?;
+                    plan.document["accountRequest"]["password"] = keyring.seal("password", password);
+                }
+                (None, "Password") | (Some(_), "Password") => {
+                    return Err(Error::Invalid(format!("accountRequests[{n}]: a Password request needs a `password`")));
+                }
+                (Some(_), other) => {
+                    return Err(Error::Invalid(format!("accountRequests[{n}]: a {other} request takes no `password`")));
+                }
+                (None, _) => {}
+            }
+            plans.push(plan);
         }
         let change = AccessChange { requester, action: "Workflow".into(), ..AccessChange::default() };
         Ok(self.write_group(tx, plans, &change, now).await?.unwrap_or_default())

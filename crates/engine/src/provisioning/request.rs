@@ -153,12 +153,21 @@ pub(super) async fn prepare(
             }
         }
     }
-    // A password computed by the create policy goes to the connector as the password, not an attribute.
-    let password = attributes
+    // A password computed by the create policy goes to the connector as the password, not an attribute;
+    // one the request carries is sealed in the plan and opened only here.
+    let computed = attributes
         .iter()
         .position(|a| a.name == "password")
         .map(|i| attributes.remove(i))
         .and_then(|a| a.value.as_str().map(str::to_owned));
+    let password = match plan.document.pointer("/accountRequest/password").filter(|v| !v.is_null()) {
+        None => computed,
+        Some(sealed) => match tx.keyring().map(|keyring| keyring.open("password", sealed)) {
+            Some(Ok(password)) => Some(password),
+            Some(Err(error)) => return Ok(Err(format!("the request's password cannot be opened: {error}"))),
+            None => return Ok(Err("this server has no secret key to open the request's password with".into())),
+        },
+    };
     let request = AccountRequest {
         operation,
         native_identity: account.as_ref().map(|a| a.native_identity.clone()),
