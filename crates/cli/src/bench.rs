@@ -3,6 +3,7 @@
 mod aggregate;
 mod engine;
 mod events;
+mod plans;
 mod provision;
 
 use std::path::{Path, PathBuf};
