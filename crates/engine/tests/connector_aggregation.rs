@@ -75,7 +75,15 @@ impl World {
     }
 
     /// Events published since the last call, as (topic, payload), oldest first.
+    /// Events published since the last call, except the per-account ones (`idn:source-account-*`),
+    /// which `all_events` includes; marks them all dispatched.
     async fn events(&self) -> Vec<(String, Value)> {
+        let mut events = self.all_events().await;
+        events.retain(|(topic, _)| !topic.starts_with("idn:source-account-"));
+        events
+    }
+
+    async fn all_events(&self) -> Vec<(String, Value)> {
         let mut tx = self.store.begin().await.unwrap();
         let events = tx.lock_undispatched(10_000).await.unwrap();
         for (id, _, _) in &events {
@@ -212,6 +220,30 @@ async fn ldap_accounts_and_groups_arrive_correlate_and_their_changes_are_events(
 
         let second = world.aggregate("Directory").await;
         assert_eq!(second.status, "WARNING", "{name}: {second:?}");
+        let mut events = world.all_events().await;
+        // The account deltas: Edsger's account created, Alan's and Grace's updated, Ada's deleted.
+        let mut deltas: Vec<(String, String)> = events
+            .iter()
+            .filter(|(topic, _)| topic.starts_with("idn:source-account-"))
+            .map(|(topic, p)| (topic.clone(), p["account"]["nativeIdentity"].as_str().unwrap().to_owned()))
+            .collect();
+        deltas.sort();
+        let mut expected = vec![
+            ("idn:source-account-created".to_owned(), edsger.clone()),
+            ("idn:source-account-deleted".to_owned(), ada.clone()),
+            ("idn:source-account-updated".to_owned(), alan.clone()),
+            ("idn:source-account-updated".to_owned(), grace.clone()),
+        ];
+        expected.sort();
+        assert_eq!(deltas, expected, "{name}");
+        let created = events.iter().find(|(t, _)| t == "idn:source-account-created").unwrap();
+        assert_eq!(created.1["event"], json!({"type": "ACCOUNT_CREATED_V2", "cause": "AGGREGATION"}), "{name}");
+        assert_eq!(created.1["identity"]["id"], "id-edsger", "{name}: correlated");
+        assert_eq!(created.1["source"]["name"], "Directory", "{name}");
+        let deleted = events.iter().find(|(t, _)| t == "idn:source-account-deleted").unwrap();
+        assert_eq!(deleted.1["identity"]["id"], "id-ada", "{name}");
+        assert_eq!(deleted.1["account"]["attributes"]["uid"], "ada", "{name}: the account as it was");
+        events.retain(|(topic, _)| !topic.starts_with("idn:source-account-"));
         assert_eq!(
             (second.scanned, second.added, second.changed, second.unchanged, second.removed),
             (3, 1, 2, 0, 1),
@@ -224,7 +256,6 @@ async fn ldap_accounts_and_groups_arrive_correlate_and_their_changes_are_events(
             [(key(ADMINS), "admins".to_owned()), (key(STAFF), "staff".to_owned())],
             "{name}: auditors went; staff stays, an access profile refers to it"
         );
-        let events = world.events().await;
         assert_eq!(
             topics(&events),
             ["idn:account-correlated", "idn:account-uncorrelated", "idn:account-aggregation-completed"],

@@ -141,7 +141,15 @@ impl World {
     }
 
     /// Events published since the last call, as (topic, payload), oldest first.
+    /// Events published since the last call, except the per-account ones (`idn:source-account-*`),
+    /// which `all_events` includes; marks them all dispatched.
     async fn events(&self) -> Vec<(String, Value)> {
+        let mut events = self.all_events().await;
+        events.retain(|(topic, _)| !topic.starts_with("idn:source-account-"));
+        events
+    }
+
+    async fn all_events(&self) -> Vec<(String, Value)> {
         let mut tx = self.store.begin().await.unwrap();
         let events = tx.lock_undispatched(10_000).await.unwrap();
         for (id, _, _) in &events {

@@ -344,7 +344,11 @@ async fn a_trigger_filter_selects_among_the_changes_aggregation_publishes() {
     for (kind, store) in stores().await {
         let w = world(store, EngineConfig::default(), &[]).await;
         w.aggregate("HR", "hr.csv", &format!("{HR_HEADER}{HR_ROWS}")).await;
-        assert_eq!(w.dispatch_all().await, 4, "{kind}: three identities created, one aggregation completed");
+        assert_eq!(
+            w.dispatch_all().await,
+            7,
+            "{kind}: three identities and accounts created, one aggregation completed"
+        );
         let changed = "idn:identity-attributes-changed";
         let movers =
             w.workflow("w-movers", event_trigger(changed, Some("$.changes[?(@.attribute == \"department\")]"))).await;

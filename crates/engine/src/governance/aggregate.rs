@@ -661,6 +661,17 @@ impl Run<'_> {
         let ids: Vec<String> = missing.iter().map(|k| k.id.clone()).collect();
         let identity_ids: Vec<String> = missing.iter().filter_map(|k| k.identity_id.clone()).collect();
         let identities = tx.identities_by_ids(&identity_ids).await?;
+        // Account Deleted for each, with the account as it was and whose it was.
+        let owners: HashMap<&str, &IdentityRecord> = identities.iter().map(|i| (i.id.as_str(), i)).collect();
+        let mut deleted = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            for account in tx.accounts_by_ids(chunk).await? {
+                let owner = account.identity_id.as_deref().and_then(|id| owners.get(id).copied());
+                let payload = payloads::source_account("ACCOUNT_DELETED_V2", &account, Some(&self.plan.source), owner);
+                deleted.push((payloads::SOURCE_ACCOUNT_DELETED, payload));
+            }
+        }
+        tx.publish_many(&deleted, now).await?;
         tx.delete_accounts(&ids).await?;
         summary.removed = ids.len() as u64;
         let authoritative = self.plan.authoritative && self.policy.profile_for_source(&self.plan.source.id).is_some();

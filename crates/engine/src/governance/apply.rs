@@ -218,6 +218,7 @@ impl<'p> Batch<'p> {
                 }
             }
         }
+        self.account_events(tx).await?;
         let mut grants = Vec::new();
         for (identity_id, outcome) in self.access.drain(..) {
             for (kind, object_id) in &outcome.revokes {
@@ -269,6 +270,40 @@ impl Batch<'_> {
         }
         created.append(&mut self.events);
         self.events = created;
+        Ok(())
+    }
+}
+
+impl Batch<'_> {
+    /// Account Created for every new account and Account Updated for every changed one, with the
+    /// identity each belongs to.
+    async fn account_events(&mut self, tx: &mut Tx) -> Result<()> {
+        if self.new_accounts.is_empty() && self.updated_accounts.is_empty() {
+            return Ok(());
+        }
+        let mut identities: HashMap<String, IdentityRecord> =
+            self.new_identities.iter().map(|i| (i.id.clone(), i.clone())).collect();
+        let wanted: Vec<String> = self
+            .new_accounts
+            .iter()
+            .chain(&self.updated_accounts)
+            .filter_map(|a| a.identity_id.clone())
+            .filter(|id| !identities.contains_key(id))
+            .collect();
+        for identity in tx.identities_by_ids(&wanted).await? {
+            identities.insert(identity.id.clone(), identity);
+        }
+        let events = [
+            (payloads::SOURCE_ACCOUNT_CREATED, "ACCOUNT_CREATED_V2", &self.new_accounts),
+            (payloads::SOURCE_ACCOUNT_UPDATED, "ACCOUNT_UPDATED_V2", &self.updated_accounts),
+        ];
+        for (topic, kind, accounts) in events {
+            for account in accounts {
+                let identity = account.identity_id.as_ref().and_then(|id| identities.get(id));
+                let source = self.policy.sources.get(&account.source_id);
+                self.events.push((topic, payloads::source_account(kind, account, source, identity)));
+            }
+        }
         Ok(())
     }
 }

@@ -12,6 +12,9 @@ pub const LIFECYCLE_STATE_CHANGE_PROCESSED: &str = "idn:identity-lifecycle-state
 pub const ACCOUNT_CORRELATED: &str = "idn:account-correlated";
 pub const ACCOUNT_UNCORRELATED: &str = "idn:account-uncorrelated";
 pub const AGGREGATION_COMPLETED: &str = "idn:account-aggregation-completed";
+pub const SOURCE_ACCOUNT_CREATED: &str = "idn:source-account-created";
+pub const SOURCE_ACCOUNT_UPDATED: &str = "idn:source-account-updated";
+pub const SOURCE_ACCOUNT_DELETED: &str = "idn:source-account-deleted";
 pub const SOURCE_CREATED: &str = "idn:source-created";
 pub const SOURCE_UPDATED: &str = "idn:source-updated";
 pub const SOURCE_DELETED: &str = "idn:source-deleted";
@@ -78,4 +81,37 @@ pub fn source_event(source: &CatalogObject, actor: &str, stamp: &str, at: &str) 
     payload.insert("connector".into(), connector);
     payload.insert("actor".into(), json!({"type": "IDENTITY", "id": actor, "name": actor}));
     Value::Object(payload)
+}
+
+/// Account Created / Updated / Deleted (`ACCOUNT_CREATED_V2`…): the account with its attributes, its
+/// source, and the identity it belongs to (null when none).
+pub fn source_account(
+    kind: &str,
+    account: &tessera_store::AccountRecord,
+    source: Option<&CatalogObject>,
+    identity: Option<&IdentityRecord>,
+) -> Value {
+    let reference = |path: &str| source.and_then(|s| s.document.pointer(path)).cloned().unwrap_or(Value::Null);
+    let source_name = source.map_or(account.source_id.as_str(), |s| s.name.as_str());
+    json!({
+        "event": {"type": kind, "cause": "AGGREGATION"},
+        "source": {
+            "id": account.source_id,
+            "name": source_name,
+            "alias": source_name,
+            "owner": reference("/owner"),
+            "governanceGroup": reference("/governanceGroup"),
+        },
+        "account": {
+            "id": account.id,
+            "name": account.name,
+            "nativeIdentity": account.native_identity,
+            "uuid": Value::Null,
+            "correlated": account.identity_id.is_some(),
+            "isMachine": false,
+            "origin": source_name,
+            "attributes": account.attributes,
+        },
+        "identity": identity.map(|i| json!({"id": i.id, "name": i.name, "alias": i.alias, "email": i.email})),
+    })
 }

@@ -278,8 +278,13 @@ pub async fn remove_pushed_account(
     let policy = Policy::load(tx).await?;
     let target = Target::of(&policy, source_id)?;
     tx.delete_accounts(std::slice::from_ref(&account.id)).await?;
-    let Some(identity_id) = &account.identity_id else { return Ok(Some(account)) };
-    let Some(identity) = tx.identity(identity_id).await? else { return Ok(Some(account)) };
+    let owner = match &account.identity_id {
+        Some(id) => tx.identity(id).await?,
+        None => None,
+    };
+    let deleted = payloads::source_account("ACCOUNT_DELETED_V2", &account, Some(&target.source), owner.as_ref());
+    tx.publish(payloads::SOURCE_ACCOUNT_DELETED, &deleted, now).await?;
+    let Some(identity) = owner else { return Ok(Some(account)) };
     if target.profile.is_some() {
         tx.delete_identity(&identity.id).await?;
         tx.publish(payloads::IDENTITY_DELETED, &payloads::identity_snapshot(&identity), now).await?;
