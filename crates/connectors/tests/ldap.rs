@@ -374,6 +374,83 @@ async fn accounts_come_in_pages_of_the_configured_size() {
     assert!(error.message.contains("start the read again"), "{error}");
 }
 
+/// A group DN's `cn`.
+fn dn_cn(dn: &str) -> &str {
+    dn.split(',').next().and_then(|rdn| rdn.strip_prefix("cn=")).expect("a cn=… DN")
+}
+
+/// Every account with its memberships, read page by page with `page_size` entries (and groups) a page.
+async fn read_with_page_size(slapd: &Slapd, page_size: u32) -> Vec<(String, Vec<String>)> {
+    let connector = connector_with(slapd, json!({ "pageSize": page_size }));
+    let mut accounts: Vec<(String, Vec<String>)> = all_accounts(&connector)
+        .await
+        .iter()
+        .map(|account| (account.name.clone(), member_of(account).into_iter().map(str::to_owned).collect()))
+        .collect();
+    accounts.sort();
+    accounts
+}
+
+#[tokio::test]
+async fn memberships_are_the_same_whatever_the_page_size() {
+    let slapd = Slapd::start().await;
+    let connector = connector(&slapd);
+    let memberships = [
+        json!([STAFF, ADMINS, AUDITORS]),
+        json!([AUDITORS]),
+        json!(null),
+        json!([STAFF, AUDITORS]),
+        json!([ADMINS, STAFF]),
+        json!([STAFF]),
+        json!([ADMINS, AUDITORS]),
+    ];
+    let mut created = Vec::new();
+    for (n, groups) in memberships.iter().enumerate() {
+        let create = request(
+            Operation::Create,
+            None,
+            vec![set("uid", json!(format!("user{n}"))), attr("memberOf", AttributeOperation::Add, groups.clone())],
+        );
+        let (_, account) = success(&connector, &create).await;
+        created.push((account.name.clone(), member_of(&account).into_iter().map(str::to_owned).collect::<Vec<_>>()));
+    }
+    // A member value spelled otherwise than the entry's DN still counts.
+    slapd.add_values(ADMINS, "member", &["UID=user2, OU=People, DC=example, DC=org"]).await;
+    created[2].1.push(ADMINS.to_owned());
+    created.sort();
+
+    // Each account read alone, whose memberships come from a search of the groups for that one entry.
+    let mut one_by_one = Vec::new();
+    for (name, _) in &created {
+        let dn = format!("uid={name},{PEOPLE}");
+        let (_, account) = success(&connector, &request(Operation::Modify, Some(&dn), vec![])).await;
+        one_by_one.push((account.name.clone(), member_of(&account).into_iter().map(str::to_owned).collect::<Vec<_>>()));
+    }
+    assert_eq!(one_by_one, created);
+    let rendered: Vec<String> = one_by_one
+        .iter()
+        .map(|(name, groups)| format!("{name}: {}", groups.iter().map(|g| dn_cn(g)).collect::<Vec<_>>().join(" ")))
+        .collect();
+    expect![[r#"
+        [
+            "user0: admins auditors staff",
+            "user1: auditors",
+            "user2: admins",
+            "user3: auditors staff",
+            "user4: admins staff",
+            "user5: staff",
+            "user6: admins auditors",
+        ]
+    "#]]
+    .assert_debug_eq(&rendered);
+
+    // Pages of one entry (every page after the first takes its memberships from the groups read with the
+    // first, three pages of them), of a few, and all in one page: the same memberships, sorted alike.
+    for page_size in [1, 2, 3, 1000] {
+        assert_eq!(read_with_page_size(&slapd, page_size).await, one_by_one, "page size {page_size}");
+    }
+}
+
 #[tokio::test]
 async fn entitlements_are_the_groups() {
     let slapd = Slapd::start().await;

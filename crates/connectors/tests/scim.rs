@@ -116,6 +116,7 @@ async fn create_with_groups_reads_back_and_a_retry_succeeds_once() {
             "email": "alice@example.org",
             "emails": ["alice@example.org"],
             "department": "R&D",
+            "groups": if admins < staff { [&admins, &staff] } else { [&staff, &admins] },
         })
     );
     assert_eq!(server.members(&admins).await, [id.as_str()]);
@@ -188,14 +189,15 @@ async fn modify_sets_attributes_and_changes_memberships_repeatably() {
     // Adding a membership twice, then removing it twice.
     let join = request(Operation::Modify, Some(&id), vec![attribute("groups", AttributeOperation::Add, json!(group))]);
     for _ in 0..2 {
-        let outcome = connector.provision(&join, "k4").await.unwrap();
-        assert_eq!(account(outcome).native_identity, id);
+        let joined = account(connector.provision(&join, "k4").await.unwrap());
+        assert_eq!((joined.native_identity.as_str(), &joined.attributes["groups"]), (id.as_str(), &json!([group])));
         assert_eq!(server.members(&group).await, [id.as_str()]);
     }
     let leave =
         request(Operation::Modify, Some(&id), vec![attribute("groups", AttributeOperation::Remove, json!([group]))]);
     for _ in 0..2 {
-        connector.provision(&leave, "k5").await.unwrap();
+        let left = account(connector.provision(&leave, "k5").await.unwrap());
+        assert!(!left.attributes.contains_key("groups"));
         assert!(server.members(&group).await.is_empty());
     }
     let replace = request(Operation::Modify, Some(&id), vec![set("groups", json!([group]))]);
@@ -298,6 +300,97 @@ async fn accounts_and_entitlements_come_page_by_page() {
     assert_permanent(&error, "HTTP 401 Unauthorized: Authorization failure");
     assert!(!error.message.contains("not-the-token"));
     assert_permanent(&refused.test_connection().await.unwrap_err(), "401");
+}
+
+/// Each account's name and its `groups`, sorted by name.
+fn memberships(accounts: &[Account]) -> Vec<(String, Value)> {
+    let mut memberships: Vec<_> = accounts
+        .iter()
+        .map(|account| (account.name.clone(), account.attributes.get("groups").cloned().unwrap_or(Value::Null)))
+        .collect();
+    memberships.sort_by(|a, b| a.0.cmp(&b.0));
+    memberships
+}
+
+#[tokio::test]
+async fn memberships_come_from_the_groups_members_page_by_page() {
+    let server = ScimServer::start();
+    // Pages of two: three pages of users, and two of groups.
+    let connector = server.connector(json!({ "pageSize": 2 }));
+    let (a, b, c) = (server.create_group("a").await, server.create_group("b").await, server.create_group("c").await);
+    let joined = [json!([b, a]), json!([c]), json!([]), json!([a, b, c]), json!([b])];
+    let mut created = Vec::new();
+    for (n, groups) in joined.iter().enumerate() {
+        let create = request(
+            Operation::Create,
+            None,
+            vec![
+                set("userName", json!(format!("user{n}"))),
+                attribute("groups", AttributeOperation::Add, groups.clone()),
+            ],
+        );
+        created.push(account(connector.provision(&create, &format!("key-{n}")).await.unwrap()));
+    }
+    let ids: Vec<&str> = created.iter().map(|account| account.native_identity.as_str()).collect();
+
+    // scim2-server leaves the users' `groups` out: the memberships come from the groups' members, as group ids
+    // (the entitlements' values), sorted.
+    let sorted = |ids: &[&String]| {
+        let mut ids: Vec<&String> = ids.to_vec();
+        ids.sort();
+        json!(ids)
+    };
+    let expected = vec![
+        ("user0".to_owned(), sorted(&[&a, &b])),
+        ("user1".to_owned(), sorted(&[&c])),
+        ("user2".to_owned(), Value::Null),
+        ("user3".to_owned(), sorted(&[&a, &b, &c])),
+        ("user4".to_owned(), sorted(&[&b])),
+    ];
+    let (accounts, sizes) = all_accounts(&connector).await;
+    assert_eq!(sizes, [2, 2, 1]);
+    assert_eq!(memberships(&accounts), expected);
+    // A created account, read back after its memberships were added, carries them too.
+    assert_eq!(memberships(&created), expected);
+    // The values are the entitlements' values.
+    let first = connector.entitlements(None).await.unwrap();
+    let second = connector.entitlements(first.next.as_deref()).await.unwrap();
+    let values: BTreeSet<String> = first.items.into_iter().chain(second.items).map(|e| e.value).collect();
+    assert_eq!(values, BTreeSet::from([a.clone(), b.clone(), c.clone()]));
+
+    // The groups are read once, with the first page: a membership added after it shows in the next read, not in
+    // the later pages of this one.
+    let first = connector.accounts(None).await.unwrap();
+    let cursor = first.next.clone().unwrap();
+    let not_in_a = [ids[1], ids[2], ids[4]];
+    let later = *not_in_a.iter().find(|id| first.items.iter().all(|account| account.native_identity != **id)).unwrap();
+    let patch = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{ "op": "add", "path": "members", "value": [{ "value": later }] }],
+    });
+    let (status, _) = server.request(reqwest::Method::PATCH, &format!("/Groups/{a}"), Some(patch)).await;
+    assert!(matches!(status, 200 | 204), "{status}");
+    let in_a = |accounts: &[Account]| {
+        let account = accounts.iter().find(|account| account.native_identity == later).unwrap();
+        account.attributes.get("groups").and_then(Value::as_array).is_some_and(|groups| groups.contains(&json!(a)))
+    };
+    assert!(!in_a(&rest_of_read(&connector, &cursor).await), "the read's map is from its first page");
+    assert!(in_a(&all_accounts(&connector).await.0), "a new read reads the groups again");
+    // A cursor whose read's map is not there (here: on another connector) reads the groups again.
+    let other = server.connector(json!({ "pageSize": 2 }));
+    assert!(in_a(&rest_of_read(&other, &cursor).await));
+    assert_permanent(&connector.accounts(Some("3.x")).await.unwrap_err(), "not a SCIM page cursor");
+}
+
+/// The accounts of a read from `cursor` on.
+async fn rest_of_read(connector: &ScimConnector, cursor: &str) -> Vec<Account> {
+    let (mut accounts, mut next) = (Vec::new(), Some(cursor.to_owned()));
+    while let Some(at) = next {
+        let page = connector.accounts(Some(&at)).await.unwrap();
+        accounts.extend(page.items);
+        next = page.next;
+    }
+    accounts
 }
 
 /// A token endpoint on a loopback port: it checks the client's credentials and hands out `tokens` in turn

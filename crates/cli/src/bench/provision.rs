@@ -33,8 +33,8 @@ pub(crate) struct ProvisionArgs {
     /// Entries per LDAP page when aggregating.
     #[arg(long, default_value_t = 1000)]
     page_size: u32,
-    /// Put every person in one group too (staff): the worst case for reading memberships, whose
-    /// member list the connector searches once per page.
+    /// Put every person in one group too (staff): the largest member list the connector reads (once per
+    /// aggregation).
     #[arg(long)]
     everyone_group: bool,
     /// Accounts per operation when provisioning (each is created, modified, disabled and deleted; 0

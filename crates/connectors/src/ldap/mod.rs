@@ -9,6 +9,7 @@
 mod config;
 mod conn;
 mod dn;
+mod members;
 mod provision;
 mod read;
 
@@ -19,6 +20,7 @@ use crate::{
 };
 pub use config::{DisableMode, LdapConfig, PasswordMode};
 use conn::{Slot, check, from_ldap};
+use members::CurrentRead;
 
 /// The account attribute that carries group memberships (values: group DNs), and the attribute of every
 /// entitlement this connector reads.
@@ -51,10 +53,11 @@ const FEATURES: [Feature; 5] = [
 /// - **Delete** removes the account from its groups, then deletes the entry; a missing entry is deleted
 ///   already.
 ///
-/// Every outcome but Delete's carries the account as read back. Connections open on first use: one for
-/// requests, and one each for the paged account, group and membership reads, because a server keeps one
-/// paging state per connection. A paging cursor is good only on the connector that issued it, while its
-/// connection stays open.
+/// Every outcome but Delete's carries the account as read back. An account read's first page also reads
+/// every group's member list, once, and the later pages of the same read take their memberships from
+/// it. Connections open on first use: one for requests, and one each for the paged account, group and
+/// membership reads, because a server keeps one paging state per connection. A paging cursor is good
+/// only on the connector that issued it, while its connection stays open.
 #[derive(Debug)]
 pub struct LdapConnector {
     config: LdapConfig,
@@ -63,6 +66,8 @@ pub struct LdapConnector {
     entitlements: Slot,
     memberships: Slot,
     memberships_lock: Mutex<()>,
+    /// The memberships of the account read under way.
+    reads: CurrentRead,
 }
 
 impl LdapConnector {
@@ -76,6 +81,7 @@ impl LdapConnector {
             entitlements: Slot::default(),
             memberships: Slot::default(),
             memberships_lock: Mutex::new(()),
+            reads: CurrentRead::default(),
         })
     }
 

@@ -1,16 +1,18 @@
 //! Reading the directory: paged account and group searches (RFC 2696), accounts' group memberships
 //! worked out from the groups' member lists, and entries turned into [`Account`]s and [`Entitlement`]s.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ldap3::controls::{Control, ControlType, MatchedValues, PagedResults, RawControl};
+use ldap3::controls::{Control, ControlType, PagedResults, RawControl};
 use ldap3::{Ldap, Scope, SearchEntry, ldap_escape};
 use serde_json::{Map, Value};
 
 use super::config::DisableMode;
 use super::conn::{check, from_ldap};
+use super::members::MemberIndex;
 use super::{LdapConnector, MEMBER_OF, dn};
 use crate::{Account, ConnectorError, Entitlement, Page};
 
@@ -42,13 +44,14 @@ impl Cursor {
     }
 }
 
-/// At most this many DNs go into one membership search's filter.
-const MEMBERSHIP_CHUNK: usize = 500;
-
 /// Group attributes an entitlement carries; the member list is left out, it can be huge.
 const GROUP_ATTRIBUTES: [&str; 4] = ["cn", "description", "owner", "objectClass"];
 
 impl LdapConnector {
+    /// A page of accounts with their memberships. The first page also reads every group's member list
+    /// (on another connection, at the same time), which the later pages of the read reuse: a full read
+    /// costs one pass over the groups, however many pages it has. The cursor is `{run}:{paging cursor}`,
+    /// the run naming the read the index belongs to.
     pub(super) async fn read_accounts(&self, cursor: Option<&str>) -> Result<Page<Account>, ConnectorError> {
         let mut bases = vec![self.config.base_dn.as_str()];
         if let DisableMode::MoveToOu { disabled_ou } = &self.config.disable
@@ -57,18 +60,42 @@ impl LdapConnector {
             bases.push(disabled_ou);
         }
         let filter = self.account_filter();
-        let page = self.paged_search(&self.accounts, cursor, &bases, &filter, &["*"]).await?;
-        let dns: Vec<&str> = page.items.iter().map(|e| e.dn.as_str()).collect();
-        let mut memberships = self.memberships(&dns).await?;
+        let (run, page, index) = match cursor {
+            None => {
+                let run = self.reads.next_run();
+                let (page, index) = tokio::try_join!(
+                    self.paged_search(&self.accounts, None, &bases, &filter, &["*"]),
+                    self.member_index()
+                )?;
+                (run, page, Arc::new(index))
+            }
+            Some(cursor) => {
+                let invalid =
+                    || ConnectorError::permanent(format!("`{cursor}` is not a cursor of this LDAP connector"));
+                let (run, paging) = cursor.split_once(':').ok_or_else(invalid)?;
+                let run: u64 = run.parse().map_err(|_| invalid())?;
+                let page = self.paged_search(&self.accounts, Some(paging), &bases, &filter, &["*"]).await?;
+                // Another read on this connector took the index's place: this one reads the groups again.
+                let index = match self.reads.get(run) {
+                    Some(index) => index,
+                    None => Arc::new(self.member_index().await?),
+                };
+                (run, page, index)
+            }
+        };
+        match &page.next {
+            Some(_) => self.reads.keep(run, Arc::clone(&index)),
+            None => self.reads.finish(run),
+        }
         let items = page
             .items
             .into_iter()
             .map(|entry| {
-                let groups = memberships.remove(&dn::normalize(&entry.dn)).unwrap_or_default();
+                let groups = index.groups_of(&entry.dn);
                 self.to_account(entry, groups)
             })
             .collect();
-        Ok(Page { items, next: page.next })
+        Ok(Page { items, next: page.next.map(|next| format!("{run}:{next}")) })
     }
 
     pub(super) async fn read_entitlements(&self, cursor: Option<&str>) -> Result<Page<Entitlement>, ConnectorError> {
@@ -139,56 +166,29 @@ impl LdapConnector {
         if classes.len() == 1 { terms } else { format!("(&{terms})") }
     }
 
-    /// For each of `dns`, by its normal form, the groups that list it. One paged group search per chunk of
-    /// DNs; the Matched Values control (RFC 3876) asks the server to send only the member values that
-    /// matched, so a large group is not sent whole for every page. A server that ignores the control sends
-    /// all values, and the ones not asked about are dropped here.
-    async fn memberships(&self, dns: &[&str]) -> Result<HashMap<String, Vec<String>>, ConnectorError> {
-        let mut found: HashMap<String, Vec<String>> = HashMap::new();
-        if dns.is_empty() {
-            return Ok(found);
-        }
+    /// Every group's member list, in one paged search of the groups for their member attribute.
+    async fn member_index(&self) -> Result<MemberIndex, ConnectorError> {
         // One paged search at a time on this connection: a server keeps one paging state per connection.
         let _serial = self.memberships_lock.lock().await;
-        let member = &self.config.group_member_attribute;
-        for chunk in dns.chunks(MEMBERSHIP_CHUNK) {
-            let wanted: HashSet<String> = chunk.iter().map(|d| dn::normalize(d)).collect();
-            let terms: String = chunk.iter().map(|d| format!("({member}={})", ldap_escape(*d))).collect();
-            let filter = format!("(&(objectClass={})(|{terms}))", self.config.group_object_class);
-            let matched_values = MatchedValues::new(format!("({terms})"));
-            let mut cursor: Option<String> = None;
-            loop {
-                let page = self
-                    .paged_search_with(
-                        &self.memberships,
-                        cursor.as_deref(),
-                        &[&self.config.group_base_dn],
-                        &filter,
-                        &[member.as_str()],
-                        Some(matched_values.clone()),
-                    )
-                    .await?;
-                for group in page.items {
-                    for value in values_of(&group, member) {
-                        let value = dn::normalize(value);
-                        if wanted.contains(&value) {
-                            found.entry(value).or_default().push(group.dn.clone());
-                        }
-                    }
-                }
-                match page.next {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
+        let member = self.config.group_member_attribute.as_str();
+        let filter = format!("(objectClass={})", self.config.group_object_class);
+        let mut index = MemberIndex::default();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .paged_search(&self.memberships, cursor.as_deref(), &[&self.config.group_base_dn], &filter, &[member])
+                .await?;
+            for group in page.items {
+                index.add_group(group.dn, values_of_owned(group.attrs, member).as_slice())?;
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(index),
             }
         }
-        for groups in found.values_mut() {
-            groups.sort();
-            groups.dedup();
-        }
-        Ok(found)
     }
 
+    /// One page of a subtree search that runs over `bases` one after the other, on `slot`'s connection.
     async fn paged_search(
         &self,
         slot: &super::conn::Slot,
@@ -196,19 +196,6 @@ impl LdapConnector {
         bases: &[&str],
         filter: &str,
         attributes: &[&str],
-    ) -> Result<Page<SearchEntry>, ConnectorError> {
-        self.paged_search_with(slot, cursor, bases, filter, attributes, None).await
-    }
-
-    /// One page of a subtree search that runs over `bases` one after the other, on `slot`'s connection.
-    async fn paged_search_with(
-        &self,
-        slot: &super::conn::Slot,
-        cursor: Option<&str>,
-        bases: &[&str],
-        filter: &str,
-        attributes: &[&str],
-        extra_control: Option<RawControl>,
     ) -> Result<Page<SearchEntry>, ConnectorError> {
         let session = slot.get(&self.config).await?;
         let cursor = match cursor {
@@ -224,26 +211,17 @@ impl LdapConnector {
         let Some(base) = bases.get(cursor.phase) else {
             return Err(ConnectorError::permanent(format!("cursor phase {} is out of range", cursor.phase)));
         };
-        let (entries, next_cookie) = match search_page(
-            session.ldap,
-            base,
-            filter,
-            attributes,
-            self.config.page_size,
-            cursor.cookie,
-            extra_control,
-        )
-        .await
-        {
-            Ok(page) => page,
-            Err(error) => {
-                if error.retryable {
-                    // The paging state may be gone with the connection; a retry starts afresh.
-                    slot.reset().await;
+        let (entries, next_cookie) =
+            match search_page(session.ldap, base, filter, attributes, self.config.page_size, cursor.cookie).await {
+                Ok(page) => page,
+                Err(error) => {
+                    if error.retryable {
+                        // The paging state may be gone with the connection; a retry starts afresh.
+                        slot.reset().await;
+                    }
+                    return Err(error);
                 }
-                return Err(error);
-            }
-        };
+            };
         let next = match next_cookie {
             Some(cookie) => Some(Cursor { epoch: session.epoch, phase: cursor.phase, cookie }),
             None if cursor.phase + 1 < bases.len() => {
@@ -278,11 +256,9 @@ async fn search_page(
     attributes: &[&str],
     page_size: u32,
     cookie: Vec<u8>,
-    extra_control: Option<RawControl>,
 ) -> Result<(Vec<SearchEntry>, Option<Vec<u8>>), ConnectorError> {
     let size = i32::try_from(page_size).unwrap_or(i32::MAX);
-    let mut controls: Vec<RawControl> = vec![PagedResults { size, cookie }.into()];
-    controls.extend(extra_control);
+    let controls: Vec<RawControl> = vec![PagedResults { size, cookie }.into()];
     let context = format!("searching {base} for {filter}");
     let result = ldap
         .with_controls(controls)
@@ -319,6 +295,12 @@ fn string_attributes(entry: SearchEntry) -> Map<String, Value> {
 /// The values of `name` (matched without case, as attribute names are).
 fn values_of<'e>(entry: &'e SearchEntry, name: &str) -> &'e [String] {
     entry.attrs.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice()).unwrap_or(&[])
+}
+
+/// The values of `name` (matched without case), taken out of an entry's attributes.
+fn values_of_owned(mut attrs: HashMap<String, Vec<String>>, name: &str) -> Vec<String> {
+    let key = attrs.keys().find(|n| n.eq_ignore_ascii_case(name)).cloned();
+    key.and_then(|key| attrs.remove(&key)).unwrap_or_default()
 }
 
 fn first_value<'e>(entry: &'e SearchEntry, name: &str) -> Option<&'e str> {

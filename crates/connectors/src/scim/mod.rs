@@ -9,13 +9,19 @@
 //!   Add and Remove under the group attribute PATCH the group's `members`. **Enable** and **Disable** replace
 //!   `active`, **Password** replaces `password`. **Delete** deletes the user; a user already gone is deleted.
 //! - The native identity is the SCIM user's `id`; a group entitlement's value is the group's `id`.
+//! - A user's memberships are read under the group attribute, as group ids: from the user's `groups` when the
+//!   service provider sends it, else from the groups' `members` ([`members`]): an account read reads every
+//!   group's members once, with its first page, and a single user's groups are looked up by a filter.
 //! - HTTP 408, 429 and 5xx, timeouts and connection failures are retryable; other failures are permanent and
 //!   carry the SCIM error's `detail`. Neither the token nor the password appears in a message.
 
 mod config;
 mod http;
 pub mod mapping;
+mod members;
 mod oauth;
+
+use std::sync::Arc;
 
 use reqwest::Method;
 use serde_json::{Map, Value, json};
@@ -23,6 +29,7 @@ use serde_json::{Map, Value, json};
 pub use config::{DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT, MAX_PAGE_SIZE, ScimAuth, ScimConfig};
 use http::Http;
 use mapping::{PATCH_SCHEMA, USER_SCHEMA};
+use members::CurrentRead;
 
 use crate::{
     Account, AccountRequest, AttributeOperation, Connector, ConnectorError, Entitlement, Error, Feature, Operation,
@@ -43,6 +50,8 @@ pub struct ScimConnector {
     http: Http,
     page_size: u32,
     group_attribute: String,
+    /// The memberships of the account read under way, for service providers that do not send `groups`.
+    reads: CurrentRead,
 }
 
 /// A request's group membership changes.
@@ -62,7 +71,12 @@ impl ScimConnector {
     /// A connector for the service provider `config` names. Nothing is sent until the first request.
     pub fn new(config: ScimConfig) -> Result<Self, Error> {
         config.check()?;
-        Ok(Self { http: Http::new(&config)?, page_size: config.page_size, group_attribute: config.group_attribute })
+        Ok(Self {
+            http: Http::new(&config)?,
+            page_size: config.page_size,
+            group_attribute: config.group_attribute,
+            reads: CurrentRead::default(),
+        })
     }
 
     async fn create(&self, request: &AccountRequest, key: &str) -> Result<Outcome, ConnectorError> {
@@ -161,10 +175,12 @@ impl ScimConnector {
         } else {
             let patch = json!({ "schemas": [PATCH_SCHEMA], "Operations": operations });
             let answer = self.http.call(Method::PATCH, &["Users", id], &[], Some(&patch)).await?;
-            answer
-                .filter(|user| user.get("id").is_some())
-                .map(|user| mapping::account(&user, &self.group_attribute))
-                .transpose()?
+            match answer.filter(|user| user.get("id").is_some()) {
+                // The memberships change next, and the user is read again after that.
+                Some(user) if !memberships.is_empty() => Some(mapping::account(&user, &self.group_attribute)?),
+                Some(user) => Some(self.account_of(&user).await?),
+                None => None,
+            }
         };
         if !memberships.is_empty() {
             self.change_memberships(id, &memberships).await?;
@@ -202,7 +218,27 @@ impl ScimConnector {
     async fn user(&self, id: &str) -> Result<Account, ConnectorError> {
         let user = self.http.call(Method::GET, &["Users", id], &[], None).await?;
         let user = user.ok_or_else(|| ConnectorError::permanent(format!("SCIM GET /Users/{id}: empty answer")))?;
-        mapping::account(&user, &self.group_attribute)
+        self.account_of(&user).await
+    }
+
+    /// A user as an account, its memberships looked up when the service provider does not send them.
+    async fn account_of(&self, user: &Value) -> Result<Account, ConnectorError> {
+        let mut account = mapping::account(user, &self.group_attribute)?;
+        if !members::carries_groups(user)
+            && let Some(groups) = self.groups_of_user(&account.native_identity).await?
+        {
+            self.set_groups(&mut account, groups);
+        }
+        Ok(account)
+    }
+
+    /// Gives `account` the memberships worked out from the groups; none leaves the attribute out, as a
+    /// service provider leaves out an empty `groups`.
+    fn set_groups(&self, account: &mut Account, groups: Vec<String>) {
+        if !groups.is_empty() {
+            let groups = groups.into_iter().map(Value::String).collect();
+            account.attributes.insert(self.group_attribute.clone(), Value::Array(groups));
+        }
     }
 
     /// The user whose `userName` is `user_name` (compared as the service provider compares it).
@@ -308,9 +344,54 @@ impl Connector for ScimConnector {
         outcome.map_err(|error| scrub(error, request.password.as_deref()))
     }
 
+    /// A page of users. When the first page's users carry no `groups`, the read also reads every group's
+    /// members once and keeps the map for its later pages, whose cursors (`{startIndex}.{run}`) name the
+    /// read; a page whose read's map is gone (another read took its place, or the cursor came from another
+    /// connector) reads the groups again. A user that carries `groups` keeps them as they are.
     async fn accounts(&self, cursor: Option<&str>) -> Result<Page<Account>, ConnectorError> {
-        let (users, next) = self.page("Users", cursor, &[]).await?;
-        let items = users.iter().map(|user| mapping::account(user, &self.group_attribute)).collect::<Result<_, _>>()?;
+        let (start, run) = match cursor.map(|cursor| (cursor, cursor.split_once('.'))) {
+            None => (None, None),
+            Some((cursor, None)) => (Some(cursor), None),
+            Some((cursor, Some((start, run)))) => {
+                let run = run
+                    .parse::<u64>()
+                    .map_err(|_| ConnectorError::permanent(format!("`{cursor}` is not a SCIM page cursor")))?;
+                (Some(start), Some(run))
+            }
+        };
+        let (users, next) = self.page("Users", start, &[]).await?;
+        let index = match (cursor, run) {
+            (None, _) if !users.is_empty() && !users.iter().any(members::carries_groups) => {
+                Some((CurrentRead::next_run(), Arc::new(self.group_index().await?)))
+            }
+            (Some(_), Some(run)) => match self.reads.get(run) {
+                Some(index) => Some((run, index)),
+                None => Some((run, Arc::new(self.group_index().await?))),
+            },
+            _ => None,
+        };
+        let mut items = Vec::with_capacity(users.len());
+        for user in &users {
+            let mut account = mapping::account(user, &self.group_attribute)?;
+            if let Some((_, index)) = &index
+                && !members::carries_groups(user)
+            {
+                let groups = index.groups_of(&account.native_identity);
+                self.set_groups(&mut account, groups);
+            }
+            items.push(account);
+        }
+        let next = match (index, next) {
+            (Some((run, index)), Some(next)) => {
+                self.reads.keep(run, index);
+                Some(format!("{next}.{run}"))
+            }
+            (Some((run, _)), None) => {
+                self.reads.finish(run);
+                None
+            }
+            (None, next) => next,
+        };
         Ok(Page { items, next })
     }
 
