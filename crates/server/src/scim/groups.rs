@@ -229,10 +229,7 @@ pub(crate) async fn list(
 ) -> ScimResult<Response> {
     caller.read()?;
     let query = ListQuery::from_params(params, &[Kind::Group])?;
-    let mut tx = state.begin().await?;
-    let source = inbound_source(&mut tx).await?;
-    let groups = all(&mut tx, &base, &source).await?;
-    Ok(query.respond(groups.into_iter().map(|g| (Kind::Group, g)).collect()))
+    respond(&state, &base, query).await
 }
 
 /// `POST /Groups/.search`.
@@ -244,9 +241,14 @@ pub(crate) async fn search(
 ) -> ScimResult<Response> {
     caller.read()?;
     let query = ListQuery::from_search(&body, &[Kind::Group])?;
+    respond(&state, &base, query).await
+}
+
+/// The source's groups the query selects, as a list response.
+async fn respond(state: &AppState, base: &str, query: ListQuery) -> ScimResult<Response> {
     let mut tx = state.begin().await?;
     let source = inbound_source(&mut tx).await?;
-    let groups = all(&mut tx, &base, &source).await?;
+    let groups = all(&mut tx, base, &source).await?;
     Ok(query.respond(groups.into_iter().map(|g| (Kind::Group, g)).collect()))
 }
 

@@ -268,10 +268,7 @@ pub(crate) async fn list(
 ) -> ScimResult<Response> {
     caller.read()?;
     let query = ListQuery::from_params(params, &[Kind::User])?;
-    let mut tx = state.begin().await?;
-    let source = inbound_source(&mut tx).await?;
-    let users = all(&mut tx, &base, &source, query.filter.as_ref()).await?;
-    Ok(query.respond(users.into_iter().map(|u| (Kind::User, u)).collect()))
+    respond(&state, &base, query).await
 }
 
 /// `POST /Users/.search`.
@@ -283,9 +280,14 @@ pub(crate) async fn search(
 ) -> ScimResult<Response> {
     caller.read()?;
     let query = ListQuery::from_search(&body, &[Kind::User])?;
+    respond(&state, &base, query).await
+}
+
+/// The source's users the query selects, as a list response.
+async fn respond(state: &AppState, base: &str, query: ListQuery) -> ScimResult<Response> {
     let mut tx = state.begin().await?;
     let source = inbound_source(&mut tx).await?;
-    let users = all(&mut tx, &base, &source, query.filter.as_ref()).await?;
+    let users = all(&mut tx, base, &source, query.filter.as_ref()).await?;
     Ok(query.respond(users.into_iter().map(|u| (Kind::User, u)).collect()))
 }
 
