@@ -9,6 +9,7 @@ pub mod governance;
 mod live;
 mod perform;
 pub mod provisioning;
+pub mod requests;
 mod scheduler;
 mod worker;
 

@@ -46,6 +46,14 @@ pub const WORKGROUP_MANAGE: &str = "idn:workgroup:manage";
 pub const SEARCH_READ: &str = "sp:search:read";
 pub const WORK_ITEM_READ: &str = "idn:work-item:read";
 pub const WORK_ITEM_MANAGE: &str = "idn:work-item:manage";
+/// Submitting access requests for anyone (naming the requester), and cancelling them.
+pub const ACCESS_REQUEST_MANAGE: &str = "idn:access-request:manage";
+/// ISC's self-service request scope; refused until tokens carry their identity.
+pub const ACCESS_REQUEST_SELF_MANAGE: &str = "idn:access-request-self:manage";
+pub const ACCESS_REQUEST_STATUS_READ: &str = "idn:access-request-status:read";
+pub const ACCESS_REQUEST_APPROVALS_READ: &str = "idn:access-request-approvals:read";
+/// Deciding approvals as the approver the body names.
+pub const ACCESS_REQUEST_APPROVALS_MANAGE: &str = "idn:access-request-approvals:manage";
 /// Reading SCIM Users and Groups at `/scim/v2` (Tessera's own scope, as ISC has no inbound SCIM).
 pub const SCIM_READ: &str = "idn:scim:read";
 /// Pushing SCIM Users and Groups: what an HR system or identity provider needs, and nothing more.

@@ -11,6 +11,7 @@ mod listing;
 pub mod provisioning;
 pub mod query;
 pub mod queue;
+pub mod requests;
 pub mod secrets;
 pub mod security;
 #[cfg(feature = "testing")]
@@ -26,6 +27,7 @@ pub use identities::{AccountKey, AccountRecord, IdentityRecord, IdentityStore};
 pub use listing::Listing;
 pub use provisioning::{Finished, ProvisioningStore, Tracking, WorkItem};
 pub use queue::{NewTask, QueueStore, Task, TaskKind};
+pub use requests::{AccessRequestRecord, ApprovalRecord, ApprovalState, RequestItemRecord, RequestStore};
 pub use secrets::Keyring;
 pub use security::{ApiClient, AuditEntry, SecurityStore};
 pub use workflows::{WorkflowRecord, WorkflowStore, WorkflowVersion};

@@ -10,6 +10,7 @@ mod holdings;
 mod identities;
 mod objects;
 mod profiles;
+mod requests;
 mod search;
 mod sources;
 mod work_items;
@@ -71,6 +72,13 @@ pub(crate) fn isc_routes() -> Router<AppState> {
         .route("/work-items", get(work_items::open))
         .route("/work-items/completed", get(work_items::completed))
         .route("/work-items/{id}", get(work_items::read).post(work_items::complete))
+        .route("/access-requests", post(requests::submit))
+        .route("/access-requests/cancel", post(requests::cancel))
+        .route("/access-request-status", get(requests::status))
+        .route("/access-request-approvals/pending", get(requests::pending))
+        .route("/access-request-approvals/completed", get(requests::completed))
+        .route("/access-request-approvals/{id}/approve", post(requests::approve))
+        .route("/access-request-approvals/{id}/reject", post(requests::reject))
 }
 
 /// Routes only under `/beta`, as in ISC.

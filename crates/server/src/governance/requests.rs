@@ -1,0 +1,388 @@
+//! ISC's access requests and their approvals (`/v3/access-requests`, `/v3/access-request-status`,
+//! `/v3/access-request-approvals`): bodies checked with pointers, the caller's authority checked
+//! here, and the work done by `engine::requests`.
+//!
+//! Tokens do not carry an identity yet. So a token acts for the identity its body names —
+//! `requestedBy` when submitting, `approverId` when deciding — and only a token with the managing
+//! scope may do so (`idn:access-request:manage`, `idn:access-request-approvals:manage`): grant those
+//! to clients that authenticated the person themselves, such as a portal. A token with only ISC's
+//! self-service scope (`idn:access-request-self:manage`) is refused until tokens name their identity.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tessera_engine::requests::{NewAccessRequest, RequestType, RequestedItem, Tracking};
+use tessera_store::{
+    AccessRequestRecord, ApprovalRecord, ApprovalState, CatalogKind, CatalogStore, RequestItemRecord, RequestStore, Tx,
+};
+
+use super::{Names, invalid, listed, object, reference_id, required_text, stamp, text};
+use crate::AppState;
+use crate::auth::{
+    ACCESS_REQUEST_APPROVALS_MANAGE, ACCESS_REQUEST_APPROVALS_READ, ACCESS_REQUEST_MANAGE, ACCESS_REQUEST_SELF_MANAGE,
+    ACCESS_REQUEST_STATUS_READ, Principal,
+};
+use crate::error::{ApiError, ApiResult, PathParams, QueryParams};
+
+/// The body as JSON, or a 400 saying why not; an empty body is `{}`.
+fn parse(body: &[u8]) -> ApiResult<Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body).map_err(|e| invalid("", format!("the body is not JSON: {e}")))
+}
+
+/// The engine's refusals of a submitted body carry their pointer as `"<pointer>: <message>"`.
+fn located(error: tessera_engine::Error) -> ApiError {
+    match error {
+        tessera_engine::Error::Invalid(message) if message.starts_with('/') => match message.split_once(": ") {
+            Some((pointer, rest)) => invalid(pointer, rest),
+            None => invalid("", message),
+        },
+        other => other.into(),
+    }
+}
+
+/// Refuses a token that has only the self-service scope: it cannot say whose self it is yet.
+fn require_manage(principal: &Principal, manage: &str) -> ApiResult<()> {
+    principal.require(manage).map_err(|refused| {
+        if principal.require(ACCESS_REQUEST_SELF_MANAGE).is_ok() && manage == ACCESS_REQUEST_MANAGE {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this token names no identity, so it cannot request for itself; this needs `{manage}`"),
+            )
+        } else {
+            refused
+        }
+    })
+}
+
+fn string_list(body: &Map<String, Value>, key: &str) -> ApiResult<Vec<String>> {
+    let Some(list) = body.get(key).and_then(Value::as_array) else {
+        return Err(invalid(&format!("/{key}"), "must be a list of identity ids"));
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| match v.as_str().map(str::trim) {
+            Some(id) if !id.is_empty() => Ok(id.to_owned()),
+            _ => Err(invalid(&format!("/{key}/{i}"), "must be an identity id")),
+        })
+        .collect()
+}
+
+fn instant(value: Option<&Value>, at: &str) -> ApiResult<Option<i64>> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| Some(t.timestamp_millis()))
+            .map_err(|_| invalid(at, format!("`{s}` is not an RFC 3339 time"))),
+        Some(other) => Err(invalid(at, format!("must be an RFC 3339 time, not {other}"))),
+    }
+}
+
+fn tracking(t: &Tracking) -> Value {
+    json!({"requestedFor": t.requested_for,
+           "requestedItemsDetails": t.items.iter().map(|(k, id)| json!({"type": k, "id": id})).collect::<Vec<_>>(),
+           "accessRequestIds": t.request_ids})
+}
+
+/// `POST /v3/access-requests`: answers 202 with ISC's `newRequests` and `existingRequests`.
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    require_manage(&principal, ACCESS_REQUEST_MANAGE)?;
+    let body = parse(&body)?;
+    let body = object(&body)?;
+    let requester_id = reference_id(body.get("requestedBy"), "/requestedBy")?
+        .ok_or_else(|| invalid("/requestedBy", "name the requesting identity: this token carries none"))?;
+    let requested_for = string_list(body, "requestedFor")?;
+    let request_type = match text(body, "requestType")?.as_deref() {
+        None | Some("GRANT_ACCESS") => RequestType::Grant,
+        Some("REVOKE_ACCESS") => RequestType::Revoke,
+        Some(other) => return Err(invalid("/requestType", format!("`{other}` is not GRANT_ACCESS or REVOKE_ACCESS"))),
+    };
+    let Some(list) = body.get("requestedItems").and_then(Value::as_array) else {
+        return Err(invalid("/requestedItems", "must be a list of {\"type\", \"id\"} items"));
+    };
+    let mut items = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let at = format!("/requestedItems/{i}");
+        let item = item.as_object().ok_or_else(|| invalid(&at, "must be an object with `type` and `id`"))?;
+        let kind = required_text(item, "type").map_err(|_| invalid(&format!("{at}/type"), "is required"))?;
+        let id = required_text(item, "id").map_err(|_| invalid(&format!("{at}/id"), "is required"))?;
+        let comment = text(item, "comment").map_err(|_| invalid(&format!("{at}/comment"), "must be a string"))?;
+        let remove_at = instant(item.get("removeDate"), &format!("{at}/removeDate"))?;
+        if remove_at.is_some_and(|t| t <= state.now_ms()) {
+            return Err(invalid(&format!("{at}/removeDate"), "must be in the future"));
+        }
+        items.push(RequestedItem { kind, id, comment, remove_at });
+    }
+    let request =
+        NewAccessRequest { requester_id, requested_for, request_type, items, comment: text(body, "comment")? };
+    let submitted = state.engine.submit_access_request(&request, &principal.actor()).await.map_err(located)?;
+    let answer = json!({
+        "newRequests": submitted.new_requests.iter().map(tracking).collect::<Vec<_>>(),
+        "existingRequests": submitted.existing_requests.iter().map(tracking).collect::<Vec<_>>(),
+    });
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+}
+
+/// `POST /v3/access-requests/cancel` with ISC's `{"accountActivityId", "comment"}`.
+pub(crate) async fn cancel(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    principal.require(ACCESS_REQUEST_MANAGE)?;
+    let body = parse(&body)?;
+    let body = object(&body)?;
+    let id = required_text(body, "accountActivityId")?;
+    let comment = required_text(body, "comment")?;
+    state.engine.cancel_access_request(&id, &comment, &principal.actor()).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response())
+}
+
+/// The status list's query (ISC's names).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) struct StatusQuery {
+    requested_for: Option<String>,
+    requested_by: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+fn bounds(limit: Option<i64>, offset: Option<i64>) -> ApiResult<(i64, i64)> {
+    let (limit, offset) = (limit.unwrap_or(250), offset.unwrap_or(0));
+    if !(1..=250).contains(&limit) {
+        return Err(ApiError::bad_request(format!("`limit` must be from 1 to 250, not {limit}")));
+    }
+    if offset < 0 {
+        return Err(ApiError::bad_request(format!("`offset` must be 0 or more, not {offset}")));
+    }
+    Ok((limit, offset))
+}
+
+/// ISC's request state of an item.
+fn item_state(item: &RequestItemRecord) -> &'static str {
+    match item.status.as_str() {
+        "PENDING" => "EXECUTING",
+        "APPROVED" => "REQUEST_COMPLETED",
+        "REJECTED" => "REJECTED",
+        _ => "CANCELLED",
+    }
+}
+
+fn catalog_kind(kind: &str) -> CatalogKind {
+    match kind {
+        "ROLE" => CatalogKind::Role,
+        "ACCESS_PROFILE" => CatalogKind::AccessProfile,
+        _ => CatalogKind::Entitlement,
+    }
+}
+
+async fn comment_of(tx: &mut Tx, names: &mut Names, text: Option<&str>, author: &str, at: i64) -> ApiResult<Value> {
+    let Some(text) = text else { return Ok(Value::Null) };
+    Ok(json!({"comment": text, "created": stamp(at), "author": names.identity_ref(tx, Some(author)).await?}))
+}
+
+/// An approval's decision as ISC's `approvalDetails` show it.
+async fn approval_detail(tx: &mut Tx, names: &mut Names, a: &ApprovalRecord) -> ApiResult<Value> {
+    Ok(json!({
+        "approvalId": a.id,
+        "level": a.level,
+        "approverType": a.approver_kind,
+        "status": a.status,
+        "approvers": a.candidates,
+        "reviewedBy": names.identity_ref(tx, a.decided_by.as_deref()).await?,
+        "comment": a.comment,
+        "decided": a.decided_at.map(stamp),
+    }))
+}
+
+/// `GET /v3/access-request-status`: one entry per requested item, newest first.
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    principal: Principal,
+    QueryParams(query): QueryParams<StatusQuery>,
+) -> ApiResult<Response> {
+    super::require_either(&principal, ACCESS_REQUEST_STATUS_READ, ACCESS_REQUEST_MANAGE)?;
+    let (limit, offset) = bounds(query.limit, query.offset)?;
+    let mut tx = state.begin().await?;
+    let rows = tx.requested_items(query.requested_for.as_deref(), query.requested_by.as_deref(), limit, offset).await?;
+    let mut names = Names::default();
+    let mut shaped = Vec::with_capacity(rows.len());
+    for (request, item) in &rows {
+        let approvals = tx.request_approvals(&request.id).await?;
+        let mut details = Vec::new();
+        for a in approvals.iter().filter(|a| a.item_id == item.id && a.status != "WAITING") {
+            details.push(approval_detail(&mut tx, &mut names, a).await?);
+        }
+        let pending: Vec<&str> =
+            approvals.iter().filter(|a| a.item_id == item.id && a.status == "PENDING").map(|a| a.id.as_str()).collect();
+        shaped.push(json!({
+            "id": item.object_id,
+            "name": item.name,
+            "type": item.kind,
+            "state": item_state(item),
+            "approvalDetails": details,
+            "approvalIds": pending,
+            "requestType": request.request_type,
+            "created": stamp(request.created_at),
+            "modified": stamp(item.modified_at),
+            "requester": names.identity_ref(&mut tx, Some(&request.requester_id)).await?,
+            "requestedFor": names.identity_ref(&mut tx, Some(&request.requested_for_id)).await?,
+            "requesterComment":
+                comment_of(&mut tx, &mut names, item.comment.as_deref(), &request.requester_id, request.created_at)
+                    .await?,
+            "removeDate": item.remove_at.map(stamp),
+            "cancelable": request.status == "PENDING",
+            "accessRequestId": request.id,
+            "provisioningDetails": item.tracking_number.as_ref().map(|t| json!({"orderedSubPhaseReferences": t})),
+            "errorMessages": [],
+        }));
+    }
+    Ok(listed(shaped, None))
+}
+
+/// The approvals list's query: ISC's `owner-id` narrows it to one approver's.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) struct ApprovalQuery {
+    owner_id: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// An approval as ISC's `PendingApproval` / `CompletedApproval` shows it, with Tessera's `level`,
+/// `approverType` and `approvers`.
+async fn approval_shape(
+    tx: &mut Tx,
+    names: &mut Names,
+    a: &ApprovalRecord,
+    request: &AccessRequestRecord,
+    item: &RequestItemRecord,
+) -> ApiResult<Value> {
+    let owner = match (a.approver_kind.as_str(), a.approver_ref.as_deref()) {
+        ("GOVERNANCE_GROUP", Some(group)) => names.reference(tx, CatalogKind::Workgroup, group).await?,
+        (_, reference) => names.identity_ref(tx, reference).await?,
+    };
+    let description =
+        tx.object(catalog_kind(&item.kind), &item.object_id).await?.map(|o| o.document["description"].clone());
+    let mut shaped = json!({
+        "id": a.id,
+        "accessRequestId": request.id,
+        "name": item.name,
+        "created": stamp(a.created_at),
+        "modified": stamp(a.modified_at),
+        "requestCreated": stamp(request.created_at),
+        "requestType": request.request_type,
+        "requester": names.identity_ref(tx, Some(&request.requester_id)).await?,
+        "requestedFor": names.identity_ref(tx, Some(&request.requested_for_id)).await?,
+        "owner": owner,
+        "requestedObject": {"id": item.object_id, "name": item.name, "type": item.kind,
+                            "description": description.unwrap_or(Value::Null)},
+        "requesterComment":
+            comment_of(tx, names, item.comment.as_deref(), &request.requester_id, request.created_at).await?,
+        "removeDate": item.remove_at.map(stamp),
+        "level": a.level,
+        "approverType": a.approver_kind,
+        "approvers": a.candidates,
+    });
+    if a.status == "APPROVED" || a.status == "REJECTED" {
+        shaped["state"] = json!(a.status);
+        shaped["reviewedBy"] = names.identity_ref(tx, a.decided_by.as_deref()).await?;
+        let decider = a.decided_by.clone().unwrap_or_default();
+        shaped["reviewerComment"] =
+            comment_of(tx, names, a.comment.as_deref(), &decider, a.decided_at.unwrap_or(a.modified_at)).await?;
+    }
+    Ok(shaped)
+}
+
+async fn approvals(state: &AppState, which: ApprovalState, query: &ApprovalQuery) -> ApiResult<Response> {
+    let (limit, offset) = bounds(query.limit, query.offset)?;
+    let mut tx = state.begin().await?;
+    let list = tx.approvals(which, query.owner_id.as_deref(), limit, offset).await?;
+    let mut names = Names::default();
+    let mut shaped = Vec::with_capacity(list.len());
+    for a in &list {
+        let Some(request) = tx.access_request(&a.request_id).await? else { continue };
+        let items = tx.request_items(&a.request_id).await?;
+        let Some(item) = items.iter().find(|i| i.id == a.item_id) else { continue };
+        shaped.push(approval_shape(&mut tx, &mut names, a, &request, item).await?);
+    }
+    Ok(listed(shaped, None))
+}
+
+/// `GET /v3/access-request-approvals/pending`.
+pub(crate) async fn pending(
+    State(state): State<AppState>,
+    principal: Principal,
+    QueryParams(query): QueryParams<ApprovalQuery>,
+) -> ApiResult<Response> {
+    super::require_either(&principal, ACCESS_REQUEST_APPROVALS_READ, ACCESS_REQUEST_APPROVALS_MANAGE)?;
+    approvals(&state, ApprovalState::Pending, &query).await
+}
+
+/// `GET /v3/access-request-approvals/completed`.
+pub(crate) async fn completed(
+    State(state): State<AppState>,
+    principal: Principal,
+    QueryParams(query): QueryParams<ApprovalQuery>,
+) -> ApiResult<Response> {
+    super::require_either(&principal, ACCESS_REQUEST_APPROVALS_READ, ACCESS_REQUEST_APPROVALS_MANAGE)?;
+    approvals(&state, ApprovalState::Completed, &query).await
+}
+
+async fn decide(state: &AppState, principal: &Principal, id: &str, body: &[u8], approve: bool) -> ApiResult<Response> {
+    principal.require(ACCESS_REQUEST_APPROVALS_MANAGE)?;
+    let body = parse(body)?;
+    let body = object(&body)?;
+    let approver = required_text(body, "approverId")
+        .map_err(|_| invalid("/approverId", "name the deciding identity: this token carries none"))?;
+    let comment = text(body, "comment")?.filter(|c| !c.trim().is_empty());
+    if !approve && comment.is_none() {
+        return Err(invalid("/comment", "a rejection needs a comment"));
+    }
+    let mut tx = state.begin().await?;
+    let approval = tx.approval(id).await?.ok_or_else(|| ApiError::not_found("access request approval", id))?;
+    drop(tx);
+    if !approval.candidates.contains(&approver) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not-an-approver",
+            format!("identity {approver} is not an approver of access request approval {id}"),
+        ));
+    }
+    let decided =
+        state.engine.decide_access_approval(id, &approver, approve, comment.as_deref(), &principal.actor()).await?;
+    let answer = json!({"itemState": decided.item_status, "trackingNumber": decided.tracking_number});
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+}
+
+/// `POST /v3/access-request-approvals/{id}/approve` with an optional `{"comment"}` and Tessera's
+/// `approverId`.
+pub(crate) async fn approve(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    decide(&state, &principal, &id, &body, true).await
+}
+
+/// `POST /v3/access-request-approvals/{id}/reject` with `{"comment"}` (required) and `approverId`.
+pub(crate) async fn reject(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    decide(&state, &principal, &id, &body, false).await
+}

@@ -1,0 +1,196 @@
+//! Access requests over HTTP: a request submitted, approved by the manager and granted; and every
+//! refusal with its status and stable code — a bad body (with its pointer), an unknown approval,
+//! deciding for someone else, deciding twice, cancelling twice, and missing scopes.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use serde_json::{Value, json};
+use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, IdentityStore};
+
+use crate::common::{Api, Reply, apis};
+
+fn person(id: &str, manager: Option<&str>) -> IdentityRecord {
+    IdentityRecord {
+        id: id.into(),
+        name: id.into(),
+        alias: id.into(),
+        email: None,
+        manager_id: manager.map(str::to_owned),
+        profile_id: None,
+        lifecycle_state: None,
+        lifecycle_manual: false,
+        status: "ACTIVE".into(),
+        attributes: serde_json::Map::new(),
+        created_at: 0,
+        modified_at: 0,
+    }
+}
+
+fn object(kind: CatalogKind, id: &str, parent: &str, requestable: bool, document: Value) -> CatalogObject {
+    CatalogObject {
+        kind,
+        id: id.into(),
+        name: id.into(),
+        key: id.into(),
+        parent_id: parent.into(),
+        owner_id: None,
+        enabled: true,
+        requestable,
+        document,
+        created_at: 0,
+        modified_at: 0,
+    }
+}
+
+/// Ada managed by Mary; a requestable access profile `ap-vpn` on a manual source needing Mary's
+/// approval (the default), and an entitlement that is not requestable.
+async fn seed(api: &Api) {
+    let mut tx = api.store.begin().await.unwrap();
+    tx.insert_identities(&[person("mary", None), person("ada", Some("mary")), person("eve", None)]).await.unwrap();
+    for o in [
+        object(CatalogKind::Source, "desk", "", false, json!({"name": "desk", "connector": "manual"})),
+        object(CatalogKind::Entitlement, "e-vpn", "desk", false, json!({"attribute": "groups", "value": "vpn"})),
+        object(CatalogKind::AccessProfile, "ap-vpn", "desk", true, json!({"entitlements": [{"id": "e-vpn"}]})),
+    ] {
+        tx.insert_object(&o).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+fn request(item_type: &str, id: &str) -> Value {
+    json!({"requestedFor": ["ada"], "requestedBy": "ada",
+           "requestedItems": [{"type": item_type, "id": id, "comment": "for work"}]})
+}
+
+fn assert_refused(reply: &Reply, status: u16, code: &str, pointer: Option<&str>) {
+    assert_eq!((reply.status, reply.code()), (status, code), "{}", reply.body);
+    if let Some(pointer) = pointer {
+        assert_eq!(reply.body["errors"][0]["pointer"], pointer, "{}", reply.body);
+    }
+}
+
+#[tokio::test]
+async fn a_request_is_approved_and_every_refusal_is_clear() {
+    for api in apis().await {
+        seed(&api).await;
+        let kind = api.kind;
+
+        // Bad bodies: 400 with the place.
+        let bad = [
+            (json!({"requestedBy": "ada", "requestedItems": []}), "/requestedFor"),
+            (json!({"requestedFor": ["ada"], "requestedItems": [{"type": "ROLE", "id": "x"}]}), "/requestedBy"),
+            (
+                json!({"requestedFor": ["ada"], "requestedBy": "ada", "requestType": "MODIFY_ACCESS",
+                    "requestedItems": [{"type": "ROLE", "id": "x"}]}),
+                "/requestType",
+            ),
+            (
+                json!({"requestedFor": ["ada"], "requestedBy": "ada", "requestedItems": [{"type": "ROLE"}]}),
+                "/requestedItems/0/id",
+            ),
+            (
+                json!({"requestedFor": ["ada"], "requestedBy": "ada",
+                    "requestedItems": [{"type": "ROLE", "id": "x", "removeDate": "soon"}]}),
+                "/requestedItems/0/removeDate",
+            ),
+            (request("GADGET", "x"), "/requestedItems/0/type"),
+            (request("ACCESS_PROFILE", "nope"), "/requestedItems/0/id"),
+            (request("ENTITLEMENT", "e-vpn"), "/requestedItems/0"),
+            (
+                json!({"requestedFor": ["ghost"], "requestedBy": "ada",
+                    "requestedItems": [{"type": "ACCESS_PROFILE", "id": "ap-vpn"}]}),
+                "/requestedFor/0",
+            ),
+        ];
+        for (body, pointer) in bad {
+            let reply = api.post("/v3/access-requests", &body).await;
+            assert_refused(&reply, 400, "invalid-request", Some(pointer));
+        }
+        let reply = api.raw(reqwest::Method::POST, "/v3/access-requests", "application/json", "{not json").await;
+        assert_refused(&reply, 400, "invalid-request", Some(""));
+
+        // Scopes: reading approvals does not decide them; the self-service scope cannot name a requester.
+        let reader = api.client_with("reader", &["idn:access-request-approvals:read"]).await;
+        let own = api.client_with("own", &["idn:access-request-self:manage"]).await;
+        let reply = api
+            .call_as(
+                Some(&own),
+                reqwest::Method::POST,
+                "/v3/access-requests",
+                Some(&request("ACCESS_PROFILE", "ap-vpn")),
+            )
+            .await;
+        assert_refused(&reply, 403, "forbidden", None);
+        assert!(
+            reply.body["messages"][0]["text"].as_str().unwrap().contains("names no identity"),
+            "{kind}: {}",
+            reply.body
+        );
+
+        // A request, then its pending approval.
+        let submitted = api.post("/v3/access-requests", &request("ACCESS_PROFILE", "ap-vpn")).await;
+        assert_eq!(submitted.status, 202, "{kind}: {}", submitted.body);
+        let request_id = submitted.body["newRequests"][0]["accessRequestIds"][0].as_str().unwrap().to_owned();
+        let again = api.post("/v3/access-requests", &request("ACCESS_PROFILE", "ap-vpn")).await;
+        assert_eq!(again.status, 202, "{kind}");
+        assert_eq!(again.body["existingRequests"][0]["accessRequestIds"][0], request_id.as_str(), "{kind}");
+        assert_eq!(again.body["newRequests"], json!([]), "{kind}");
+
+        let pending = api.get("/v3/access-request-approvals/pending?owner-id=mary").await;
+        assert_eq!(pending.status, 200, "{kind}: {}", pending.body);
+        assert_eq!(pending.body.as_array().unwrap().len(), 1, "{kind}");
+        let approval = pending.body[0]["id"].as_str().unwrap().to_owned();
+        assert_eq!(pending.body[0]["requestedObject"]["id"], "ap-vpn", "{kind}");
+        assert_eq!(pending.body[0]["approverType"], "MANAGER", "{kind}");
+        let none = api.get("/v3/access-request-approvals/pending?owner-id=eve").await;
+        assert_eq!(none.body, json!([]), "{kind}");
+
+        // Deciding: unknown, wrong scope, someone else's, no approver, reject without a comment.
+        let path = format!("/v3/access-request-approvals/{approval}/approve");
+        let reply = api.post("/v3/access-request-approvals/nope/approve", &json!({"approverId": "mary"})).await;
+        assert_refused(&reply, 404, "not-found", None);
+        let reply =
+            api.call_as(Some(&reader), reqwest::Method::POST, &path, Some(&json!({"approverId": "mary"}))).await;
+        assert_refused(&reply, 403, "forbidden", None);
+        let reply = api.post(&path, &json!({"approverId": "eve"})).await;
+        assert_refused(&reply, 403, "not-an-approver", None);
+        let reply = api.post(&path, &json!({})).await;
+        assert_refused(&reply, 400, "invalid-request", Some("/approverId"));
+        let reply = api.post(&path, &json!({"approverId": 7})).await;
+        assert_refused(&reply, 400, "invalid-request", Some("/approverId"));
+        let reject = format!("/v3/access-request-approvals/{approval}/reject");
+        let reply = api.post(&reject, &json!({"approverId": "mary"})).await;
+        assert_refused(&reply, 400, "invalid-request", Some("/comment"));
+
+        // Approved once; twice is a conflict, and so is a late rejection or cancellation.
+        let reply = api.post(&path, &json!({"approverId": "mary", "comment": "fine"})).await;
+        assert_eq!(reply.status, 202, "{kind}: {}", reply.body);
+        assert_eq!(reply.body["itemState"], "APPROVED", "{kind}");
+        let reply = api.post(&path, &json!({"approverId": "mary"})).await;
+        assert_refused(&reply, 409, "conflict", None);
+        let reply = api.post(&reject, &json!({"approverId": "mary", "comment": "changed my mind"})).await;
+        assert_refused(&reply, 409, "conflict", None);
+        let cancel = json!({"accountActivityId": request_id, "comment": "too late"});
+        let reply = api.post("/v3/access-requests/cancel", &cancel).await;
+        assert_refused(&reply, 409, "conflict", None);
+        let reply = api.post("/v3/access-requests/cancel", &json!({"accountActivityId": "nope", "comment": "x"})).await;
+        assert_refused(&reply, 404, "not-found", None);
+        let reply = api.post("/v3/access-requests/cancel", &json!({"accountActivityId": request_id})).await;
+        assert_refused(&reply, 400, "invalid-request", Some("/comment"));
+
+        let mut tx = api.store.begin().await.unwrap();
+        let held = tx.access_of(&["ada".to_owned()]).await.unwrap();
+        assert_eq!(held.len(), 1, "{kind}");
+        drop(tx);
+        let status = api.get("/v3/access-request-status?requested-for=ada").await;
+        assert_eq!(status.status, 200, "{kind}: {}", status.body);
+        assert_eq!(status.body[0]["state"], "REQUEST_COMPLETED", "{kind}");
+        assert_eq!(status.body[0]["approvalDetails"][0]["reviewedBy"]["id"], "mary", "{kind}");
+        assert_eq!(status.body[0]["cancelable"], false, "{kind}");
+        let completed = api.get("/v3/access-request-approvals/completed?owner-id=mary").await;
+        assert_eq!(completed.body[0]["state"], "APPROVED", "{kind}");
+        assert_eq!(completed.body[0]["reviewerComment"]["comment"], "fine", "{kind}");
+        let reply = api.get("/v3/access-request-status?limit=0").await;
+        assert_refused(&reply, 400, "bad-request", None);
+    }
+}
