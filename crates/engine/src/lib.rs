@@ -11,6 +11,7 @@ mod perform;
 pub mod provisioning;
 pub mod requests;
 mod scheduler;
+pub mod sod;
 mod worker;
 
 pub use engine::{Engine, EngineConfig};

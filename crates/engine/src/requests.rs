@@ -257,6 +257,7 @@ impl Engine {
                 modified_at: now,
             };
             tx.insert_access_request(&record, &items, &approvals).await?;
+            self.check_request_sod(tx, &record, &items).await?;
             let target_ref = json!({"type": "IDENTITY", "id": target.id, "name": target.name});
             let operation = if request.request_type == RequestType::Grant { "Add" } else { "Remove" };
             let requested: Vec<Value> = items

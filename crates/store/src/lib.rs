@@ -14,6 +14,7 @@ pub mod queue;
 pub mod requests;
 pub mod secrets;
 pub mod security;
+pub mod sod;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod workflows;
@@ -30,6 +31,7 @@ pub use queue::{NewTask, QueueStore, Task, TaskKind};
 pub use requests::{AccessRequestRecord, ApprovalRecord, ApprovalState, RequestItemRecord, RequestStore};
 pub use secrets::Keyring;
 pub use security::{ApiClient, AuditEntry, SecurityStore};
+pub use sod::{SodPolicyRecord, SodStore};
 pub use workflows::{WorkflowRecord, WorkflowStore, WorkflowVersion};
 
 /// What can go wrong in storage.

@@ -12,6 +12,7 @@ mod objects;
 mod profiles;
 mod requests;
 mod search;
+mod sod;
 mod sources;
 mod work_items;
 mod workgroups;
@@ -79,6 +80,9 @@ pub(crate) fn isc_routes() -> Router<AppState> {
         .route("/access-request-approvals/completed", get(requests::completed))
         .route("/access-request-approvals/{id}/approve", post(requests::approve))
         .route("/access-request-approvals/{id}/reject", post(requests::reject))
+        .route("/sod-policies", get(sod::list).post(sod::create))
+        .route("/sod-policies/{id}", get(sod::read).put(sod::replace).delete(sod::delete))
+        .route("/sod-violations/predict", post(sod::predict))
 }
 
 /// Routes only under `/beta`, as in ISC.

@@ -18,6 +18,7 @@ mod library;
 mod live_sources;
 mod scim;
 mod secrets;
+mod sod;
 mod trace;
 mod versions;
 mod workflows;
