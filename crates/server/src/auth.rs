@@ -1,6 +1,7 @@
 //! Authentication and authorisation: API clients prove a secret (stored only as an argon2 hash) at
 //! `/oauth/token` (RFC 6749 client credentials) and get a short-lived HS256-signed token with
-//! scopes; every API route checks the token and the scope it needs.
+//! scopes; every API route checks the token and the scope it needs. A client bound to an identity
+//! gets tokens that carry it (the `identity_id` claim), so the token acts as that person.
 
 use std::sync::Arc;
 
@@ -48,16 +49,18 @@ pub const WORK_ITEM_READ: &str = "idn:work-item:read";
 pub const WORK_ITEM_MANAGE: &str = "idn:work-item:manage";
 /// Submitting access requests for anyone (naming the requester), and cancelling them.
 pub const ACCESS_REQUEST_MANAGE: &str = "idn:access-request:manage";
-/// ISC's self-service request scope; refused until tokens carry their identity.
+/// ISC's self-service request scope: a token bound to an identity requests for that identity only.
 pub const ACCESS_REQUEST_SELF_MANAGE: &str = "idn:access-request-self:manage";
 pub const ACCESS_REQUEST_STATUS_READ: &str = "idn:access-request-status:read";
 pub const ACCESS_REQUEST_APPROVALS_READ: &str = "idn:access-request-approvals:read";
-/// Deciding approvals as the approver the body names.
+/// Deciding approvals: as the token's identity, or, for a token bound to none, as the body names.
 pub const ACCESS_REQUEST_APPROVALS_MANAGE: &str = "idn:access-request-approvals:manage";
 /// Reading SCIM Users and Groups at `/scim/v2` (Tessera's own scope, as ISC has no inbound SCIM).
 pub const SCIM_READ: &str = "idn:scim:read";
 /// Pushing SCIM Users and Groups: what an HR system or identity provider needs, and nothing more.
 pub const SCIM_MANAGE: &str = "idn:scim:manage";
+/// Creating API clients and binding them to identities.
+pub const OAUTH_CLIENT_MANAGE: &str = "sp:oauth-client:manage";
 
 /// How long a token is good for.
 const TOKEN_SECONDS: i64 = 15 * 60;
@@ -84,6 +87,8 @@ struct Claims {
     exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     workflow: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    identity_id: Option<String>,
 }
 
 /// The caller of an API route, proven by its token.
@@ -93,12 +98,18 @@ pub struct Principal {
     scopes: Vec<String>,
     /// A workflow's external-trigger client may start only that workflow.
     pub workflow_id: Option<String>,
+    identity_id: Option<String>,
 }
 
 impl Principal {
     /// Refuses with 403 unless the token has `scope` (or every scope).
     pub fn require(&self, scope: &str) -> ApiResult<()> {
         if self.scopes.iter().any(|s| s == scope || s == ALL) { Ok(()) } else { Err(ApiError::forbidden(scope)) }
+    }
+
+    /// The identity this token acts as, when its client is bound to one.
+    pub fn identity(&self) -> Option<&str> {
+        self.identity_id.as_deref()
     }
 
     /// How the audit log names this caller.
@@ -129,6 +140,7 @@ impl Auth {
             iat: now,
             exp: now + TOKEN_SECONDS,
             workflow: client.workflow_id.clone(),
+            identity_id: client.identity_id.clone(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(ApiError::internal)?;
@@ -150,6 +162,7 @@ impl Auth {
             client_id: data.claims.sub,
             scopes: data.claims.scope.split_whitespace().map(str::to_owned).collect(),
             workflow_id: data.claims.workflow,
+            identity_id: data.claims.identity_id,
         })
     }
 }
@@ -212,6 +225,7 @@ pub async fn ensure_admin(
         secret_hash: hash_secret(&secret),
         scopes: vec![ALL.into()],
         workflow_id: None,
+        identity_id: None,
         created_at: now,
         disabled: false,
     };

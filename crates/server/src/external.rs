@@ -42,6 +42,7 @@ pub(crate) async fn create_client(
         secret_hash: hash_secret(&secret),
         scopes: vec![EXECUTE_EXTERNAL.into()],
         workflow_id: Some(id.clone()),
+        identity_id: None,
         created_at: now,
         disabled: false,
     };

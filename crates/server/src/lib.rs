@@ -2,6 +2,7 @@
 //! `/beta`, OAuth2 client credentials at `/oauth/token`, and Tessera's additions under `/tessera/v1`.
 
 pub mod auth;
+mod clients;
 pub mod error;
 mod events;
 mod external;
@@ -66,6 +67,8 @@ fn isc_routes() -> Router<AppState> {
         .route("/workflows/{id}/test", post(workflows::test))
         .route("/workflows/{id}/external/oauth-clients", post(external::create_client))
         .route("/workflows/execute/external/{id}", post(external::execute))
+        .route("/oauth-clients", post(clients::create))
+        .route("/oauth-clients/{id}", get(clients::read).patch(clients::patch))
         .route("/workflows/execute/external/{id}/test", post(external::test))
         .route("/workflows/{id}/executions", get(workflows::executions))
         .route("/workflow-executions/{id}", get(execution))

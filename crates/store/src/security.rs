@@ -16,6 +16,8 @@ pub struct ApiClient {
     pub scopes: Vec<String>,
     /// Set for a workflow's external-trigger client: it may start only that workflow.
     pub workflow_id: Option<String>,
+    /// The identity this client acts as: its tokens carry it, and requests and approvals are its own.
+    pub identity_id: Option<String>,
     pub created_at: i64,
     pub disabled: bool,
 }
@@ -38,6 +40,8 @@ pub struct AuditEntry {
 pub trait SecurityStore {
     async fn insert_client(&mut self, client: &ApiClient) -> Result<()>;
     async fn client(&mut self, id: &str) -> Result<Option<ApiClient>>;
+    /// Binds a client to an identity, or unbinds it; false when there is no such client.
+    async fn set_client_identity(&mut self, id: &str, identity_id: Option<&str>) -> Result<bool>;
     async fn count_clients(&mut self) -> Result<i64>;
     /// Records a change; call it in the transaction that makes the change.
     async fn audit(
@@ -64,6 +68,7 @@ fn client(row: &AnyRow) -> Result<ApiClient> {
         secret_hash: row.try_get("secret_hash")?,
         scopes: scopes.split_whitespace().map(str::to_owned).collect(),
         workflow_id: row.try_get("workflow_id")?,
+        identity_id: row.try_get("identity_id")?,
         created_at: row.try_get("created_at")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
     })
@@ -72,13 +77,14 @@ fn client(row: &AnyRow) -> Result<ApiClient> {
 impl SecurityStore for Tx {
     async fn insert_client(&mut self, c: &ApiClient) -> Result<()> {
         sqlx::query(
-            "INSERT INTO api_clients (id, name, secret_hash, scopes, workflow_id, created_at, disabled) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO api_clients (id, name, secret_hash, scopes, workflow_id, identity_id, created_at, disabled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&c.id)
         .bind(&c.name)
         .bind(&c.secret_hash)
         .bind(c.scopes.join(" "))
         .bind(&c.workflow_id)
+        .bind(&c.identity_id)
         .bind(c.created_at)
         .bind(i64::from(c.disabled))
         .execute(&mut *self.inner)
@@ -94,6 +100,15 @@ impl SecurityStore for Tx {
             .as_ref()
             .map(client)
             .transpose()
+    }
+
+    async fn set_client_identity(&mut self, id: &str, identity_id: Option<&str>) -> Result<bool> {
+        let done = sqlx::query("UPDATE api_clients SET identity_id = $1 WHERE id = $2")
+            .bind(identity_id)
+            .bind(id)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn count_clients(&mut self) -> Result<i64> {

@@ -154,12 +154,16 @@ async fn clients_audit_and_settings() {
             secret_hash: "$argon2id$…".into(),
             scopes: vec!["sp:workflow:read".into(), "sp:workflow:manage".into()],
             workflow_id: None,
+            identity_id: None,
             created_at: 5,
             disabled: false,
         };
         tx.insert_client(&client).await.unwrap();
         assert_eq!(tx.client("c1").await.unwrap(), Some(client), "{kind}");
         assert_eq!(tx.count_clients().await.unwrap(), 1);
+        assert!(tx.set_client_identity("c1", Some("ada")).await.unwrap(), "{kind}");
+        assert!(!tx.set_client_identity("nope", Some("ada")).await.unwrap(), "{kind}");
+        assert_eq!(tx.client("c1").await.unwrap().unwrap().identity_id.as_deref(), Some("ada"), "{kind}");
         tx.audit("c1", "workflow.create", "workflow", "w9", &json!({"version": 1}), 7).await.unwrap();
         assert_eq!(tx.setting_or_insert("signing-key", "first").await.unwrap(), "first");
         assert_eq!(tx.setting_or_insert("signing-key", "second").await.unwrap(), "first", "{kind}: kept");

@@ -2,11 +2,12 @@
 //! `/v3/access-request-approvals`): bodies checked with pointers, the caller's authority checked
 //! here, and the work done by `engine::requests`.
 //!
-//! Tokens do not carry an identity yet. So a token acts for the identity its body names —
-//! `requestedBy` when submitting, `approverId` when deciding — and only a token with the managing
-//! scope may do so (`idn:access-request:manage`, `idn:access-request-approvals:manage`): grant those
-//! to clients that authenticated the person themselves, such as a portal. A token with only ISC's
-//! self-service scope (`idn:access-request-self:manage`) is refused until tokens name their identity.
+//! A token whose client is bound to an identity acts as that person: it submits as them, may with
+//! ISC's self-service scope (`idn:access-request-self:manage`) request for them only, decides their
+//! approvals and, without `owner-id`, lists them. A token with the managing scope
+//! (`idn:access-request:manage`) may name any `requestedBy`: grant it to clients that authenticated
+//! the person themselves, such as a portal. A token bound to no identity decides as the `approverId`
+//! its body names.
 
 use axum::Json;
 use axum::extract::State;
@@ -46,19 +47,37 @@ fn located(error: tessera_engine::Error) -> ApiError {
     }
 }
 
-/// Refuses a token that has only the self-service scope: it cannot say whose self it is yet.
-fn require_manage(principal: &Principal, manage: &str) -> ApiResult<()> {
-    principal.require(manage).map_err(|refused| {
-        if principal.require(ACCESS_REQUEST_SELF_MANAGE).is_ok() && manage == ACCESS_REQUEST_MANAGE {
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!("this token names no identity, so it cannot request for itself; this needs `{manage}`"),
-            )
-        } else {
-            refused
+/// Whether the caller may request for anyone (true) or only for its own identity (false); 403 when
+/// it may do neither.
+fn may_request(principal: &Principal) -> ApiResult<bool> {
+    if principal.require(ACCESS_REQUEST_MANAGE).is_ok() {
+        return Ok(true);
+    }
+    principal.require(ACCESS_REQUEST_SELF_MANAGE).map_err(|_| ApiError::forbidden(ACCESS_REQUEST_MANAGE))?;
+    Ok(false)
+}
+
+/// Who submits: the token's identity; a managing token may name another in `requestedBy`.
+fn requester(principal: &Principal, managing: bool, named: Option<String>) -> ApiResult<String> {
+    match (principal.identity(), named) {
+        (Some(own), Some(named)) if !managing && named != own => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this token acts as identity {own}; requesting as {named} needs `{ACCESS_REQUEST_MANAGE}`"),
+        )),
+        (_, Some(named)) if managing => Ok(named),
+        (Some(own), _) => Ok(own.to_owned()),
+        (None, None) if managing => {
+            Err(invalid("/requestedBy", "name the requesting identity: this token carries none"))
         }
-    })
+        (None, _) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "this token names no identity, so it cannot request for itself; bind its client to an identity or use `{ACCESS_REQUEST_MANAGE}`"
+            ),
+        )),
+    }
 }
 
 fn string_list(body: &Map<String, Value>, key: &str) -> ApiResult<Vec<String>> {
@@ -96,12 +115,20 @@ pub(crate) async fn submit(
     principal: Principal,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    require_manage(&principal, ACCESS_REQUEST_MANAGE)?;
+    let managing = may_request(&principal)?;
     let body = parse(&body)?;
     let body = object(&body)?;
-    let requester_id = reference_id(body.get("requestedBy"), "/requestedBy")?
-        .ok_or_else(|| invalid("/requestedBy", "name the requesting identity: this token carries none"))?;
+    let requester_id = requester(&principal, managing, reference_id(body.get("requestedBy"), "/requestedBy")?)?;
     let requested_for = string_list(body, "requestedFor")?;
+    if let Some(i) = requested_for.iter().position(|id| !managing && *id != requester_id) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "/requestedFor/{i}: this token may request only for identity {requester_id}; requesting for others needs `{ACCESS_REQUEST_MANAGE}`"
+            ),
+        ));
+    }
     let request_type = match text(body, "requestType")?.as_deref() {
         None | Some("GRANT_ACCESS") => RequestType::Grant,
         Some("REVOKE_ACCESS") => RequestType::Revoke,
@@ -139,11 +166,22 @@ pub(crate) async fn cancel(
     principal: Principal,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    principal.require(ACCESS_REQUEST_MANAGE)?;
+    let managing = may_request(&principal)?;
     let body = parse(&body)?;
     let body = object(&body)?;
     let id = required_text(body, "accountActivityId")?;
     let comment = required_text(body, "comment")?;
+    if !managing {
+        let mut tx = state.begin().await?;
+        let request = tx.access_request(&id).await?.ok_or_else(|| ApiError::not_found("access request", &id))?;
+        if principal.identity() != Some(request.requester_id.as_str()) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this token may cancel only its own identity's requests; this needs `{ACCESS_REQUEST_MANAGE}`"),
+            ));
+        }
+    }
     state.engine.cancel_access_request(&id, &comment, &principal.actor()).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response())
 }
@@ -295,6 +333,7 @@ async fn approval_shape(
         "approverType": a.approver_kind,
         "approvers": a.candidates,
     });
+    shaped["sodViolationContext"] = tessera_store::SodStore::sod_context(tx, &request.id).await?.unwrap_or(Value::Null);
     if a.status == "APPROVED" || a.status == "REJECTED" {
         shaped["state"] = json!(a.status);
         shaped["reviewedBy"] = names.identity_ref(tx, a.decided_by.as_deref()).await?;
@@ -305,10 +344,17 @@ async fn approval_shape(
     Ok(shaped)
 }
 
-async fn approvals(state: &AppState, which: ApprovalState, query: &ApprovalQuery) -> ApiResult<Response> {
+/// Without `owner-id`, a token bound to an identity lists that identity's approvals.
+async fn approvals(
+    state: &AppState,
+    principal: &Principal,
+    which: ApprovalState,
+    query: &ApprovalQuery,
+) -> ApiResult<Response> {
     let (limit, offset) = bounds(query.limit, query.offset)?;
+    let owner = query.owner_id.as_deref().or(principal.identity());
     let mut tx = state.begin().await?;
-    let list = tx.approvals(which, query.owner_id.as_deref(), limit, offset).await?;
+    let list = tx.approvals(which, owner, limit, offset).await?;
     let mut names = Names::default();
     let mut shaped = Vec::with_capacity(list.len());
     for a in &list {
@@ -327,7 +373,7 @@ pub(crate) async fn pending(
     QueryParams(query): QueryParams<ApprovalQuery>,
 ) -> ApiResult<Response> {
     super::require_either(&principal, ACCESS_REQUEST_APPROVALS_READ, ACCESS_REQUEST_APPROVALS_MANAGE)?;
-    approvals(&state, ApprovalState::Pending, &query).await
+    approvals(&state, &principal, ApprovalState::Pending, &query).await
 }
 
 /// `GET /v3/access-request-approvals/completed`.
@@ -337,15 +383,31 @@ pub(crate) async fn completed(
     QueryParams(query): QueryParams<ApprovalQuery>,
 ) -> ApiResult<Response> {
     super::require_either(&principal, ACCESS_REQUEST_APPROVALS_READ, ACCESS_REQUEST_APPROVALS_MANAGE)?;
-    approvals(&state, ApprovalState::Completed, &query).await
+    approvals(&state, &principal, ApprovalState::Completed, &query).await
 }
 
 async fn decide(state: &AppState, principal: &Principal, id: &str, body: &[u8], approve: bool) -> ApiResult<Response> {
     principal.require(ACCESS_REQUEST_APPROVALS_MANAGE)?;
     let body = parse(body)?;
     let body = object(&body)?;
-    let approver = required_text(body, "approverId")
-        .map_err(|_| invalid("/approverId", "name the deciding identity: this token carries none"))?;
+    let named = match body.get("approverId") {
+        None | Some(Value::Null) => None,
+        Some(_) => {
+            Some(required_text(body, "approverId").map_err(|_| invalid("/approverId", "must be an identity id"))?)
+        }
+    };
+    let approver = match (principal.identity(), named) {
+        (Some(own), Some(named)) if named != own => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not-an-approver",
+                format!("this token acts as identity {own}; it cannot decide as identity {named}"),
+            ));
+        }
+        (Some(own), _) => own.to_owned(),
+        (None, Some(named)) => named,
+        (None, None) => return Err(invalid("/approverId", "name the deciding identity: this token carries none")),
+    };
     let comment = text(body, "comment")?.filter(|c| !c.trim().is_empty());
     if !approve && comment.is_none() {
         return Err(invalid("/comment", "a rejection needs a comment"));

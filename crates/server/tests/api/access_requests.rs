@@ -1,6 +1,7 @@
 //! Access requests over HTTP: a request submitted, approved by the manager and granted; and every
 //! refusal with its status and stable code — a bad body (with its pointer), an unknown approval,
-//! deciding for someone else, deciding twice, cancelling twice, and missing scopes.
+//! deciding for someone else, deciding twice, cancelling twice, and missing scopes. And tokens that act
+//! as a person: requesting for themselves only, deciding and listing their own approvals.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -192,5 +193,99 @@ async fn a_request_is_approved_and_every_refusal_is_clear() {
         assert_eq!(completed.body[0]["reviewerComment"]["comment"], "fine", "{kind}");
         let reply = api.get("/v3/access-request-status?limit=0").await;
         assert_refused(&reply, 400, "bad-request", None);
+    }
+}
+
+/// Creates a client acting as `identity` with these scopes over the API and returns a token for it.
+async fn bound_token(api: &Api, identity: &str, scopes: &[&str]) -> String {
+    let body = json!({"name": format!("{identity}'s client"), "scope": scopes, "identityId": identity});
+    let created = api.post("/v3/oauth-clients", &body).await;
+    assert_eq!(created.status, 201, "{}: {}", api.kind, created.body);
+    assert_eq!(created.body["identityId"], identity, "{}", api.kind);
+    api.token_for(created.body["id"].as_str().unwrap(), created.body["secret"].as_str().unwrap()).await
+}
+
+async fn post_as(api: &Api, token: &str, path: &str, body: Value) -> Reply {
+    api.call_as(Some(token), reqwest::Method::POST, path, Some(&body)).await
+}
+
+async fn get_as(api: &Api, token: &str) -> Reply {
+    api.call_as(Some(token), reqwest::Method::GET, "/v3/access-request-approvals/pending", None).await
+}
+
+#[tokio::test]
+async fn a_bound_token_requests_for_itself_and_its_manager_decides() {
+    for api in apis().await {
+        seed(&api).await;
+        let kind = api.kind;
+
+        // A client bound to an unknown identity, or with a bad scope list, is refused with the place.
+        let ghost = json!({"name": "ghost", "scope": ["idn:access-request-self:manage"], "identityId": "ghost"});
+        assert_refused(&api.post("/v3/oauth-clients", &ghost).await, 400, "invalid-request", Some("/identityId"));
+        let no_scope = json!({"name": "x", "scope": [], "identityId": "ada"});
+        assert_refused(&api.post("/v3/oauth-clients", &no_scope).await, 400, "invalid-request", Some("/scope"));
+
+        // The binding is audited, without the secret.
+        let body = json!({"name": "ada's portal", "scope": ["idn:access-request-self:manage"], "identityId": "ada"});
+        let created = api.post("/v3/oauth-clients", &body).await;
+        assert_eq!(created.status, 201, "{kind}: {}", created.body);
+        let client_id = created.body["id"].as_str().unwrap();
+        let secret = created.body["secret"].as_str().unwrap();
+        let audit = api.audit_of("api-client", client_id).await;
+        assert_eq!((audit[0].action.as_str(), &audit[0].detail["identityId"]), ("client.create", &json!("ada")));
+        assert!(!audit[0].detail.to_string().contains(secret), "{kind}: the secret is not audited");
+        let read = api.get(&format!("/v3/oauth-clients/{client_id}")).await;
+        assert_eq!((read.body["identityId"].as_str(), read.body.get("secret")), (Some("ada"), None), "{kind}");
+        let ada = api.token_for(client_id, secret).await;
+
+        // Only for herself with the self-service scope; `requestedBy` comes from the token.
+        let for_eve = json!({"requestedFor": ["eve"], "requestedItems": [{"type": "ACCESS_PROFILE", "id": "ap-vpn"}]});
+        assert_refused(&post_as(&api, &ada, "/v3/access-requests", for_eve).await, 403, "forbidden", None);
+        let as_eve = json!({"requestedFor": ["ada"], "requestedBy": "eve",
+                            "requestedItems": [{"type": "ACCESS_PROFILE", "id": "ap-vpn"}]});
+        assert_refused(&post_as(&api, &ada, "/v3/access-requests", as_eve).await, 403, "forbidden", None);
+        let own = json!({"requestedFor": ["ada"], "requestedItems": [{"type": "ACCESS_PROFILE", "id": "ap-vpn"}]});
+        let submitted = post_as(&api, &ada, "/v3/access-requests", own).await;
+        assert_eq!(submitted.status, 202, "{kind}: {}", submitted.body);
+        let status = api.get("/v3/access-request-status?requested-for=ada").await;
+        assert_eq!(status.body[0]["requester"]["id"], "ada", "{kind}: {}", status.body);
+
+        // Mary, Ada's manager, sees it as her own pending approval and decides as herself.
+        let deciding = ["idn:access-request-approvals:read", "idn:access-request-approvals:manage"];
+        let mary = bound_token(&api, "mary", &deciding).await;
+        let eve = bound_token(&api, "eve", &deciding).await;
+        let pending = get_as(&api, &mary).await;
+        assert_eq!(pending.status, 200, "{kind}: {}", pending.body);
+        assert_eq!(pending.body.as_array().unwrap().len(), 1, "{kind}: {}", pending.body);
+        assert_eq!(pending.body[0]["requester"]["id"], "ada", "{kind}");
+        assert_eq!(get_as(&api, &eve).await.body, json!([]), "{kind}: Eve has nothing to decide");
+        let approval = pending.body[0]["id"].as_str().unwrap().to_owned();
+        let path = format!("/v3/access-request-approvals/{approval}/approve");
+        assert_refused(&post_as(&api, &eve, &path, json!({})).await, 403, "not-an-approver", None);
+        assert_refused(&post_as(&api, &mary, &path, json!({"approverId": "eve"})).await, 403, "not-an-approver", None);
+        let decided = post_as(&api, &mary, &path, json!({"comment": "fine"})).await;
+        assert_eq!((decided.status, &decided.body["itemState"]), (202, &json!("APPROVED")), "{kind}: {}", decided.body);
+        let completed = api.get("/v3/access-request-approvals/completed?owner-id=mary").await;
+        assert_eq!(completed.body[0]["reviewedBy"]["id"], "mary", "{kind}: {}", completed.body);
+
+        // Rebinding: to an unknown identity is refused with the place; to Eve makes the token Eve's.
+        let patch = format!("/v3/oauth-clients/{client_id}");
+        let to_ghost = json!([{"op": "replace", "path": "/identityId", "value": "ghost"}]);
+        let reply = api.call(reqwest::Method::PATCH, &patch, Some(&to_ghost)).await;
+        assert_refused(&reply, 400, "invalid-request", Some("/0/value"));
+        let to_eve = json!([{"op": "replace", "path": "/identityId", "value": "eve"}]);
+        let reply = api.call(reqwest::Method::PATCH, &patch, Some(&to_eve)).await;
+        assert_eq!((reply.status, &reply.body["identityId"]), (200, &json!("eve")), "{kind}: {}", reply.body);
+        let now_eve = api.token_for(client_id, secret).await;
+        let item = json!([{"type": "ACCESS_PROFILE", "id": "ap-vpn"}]);
+        let for_ada = json!({"requestedFor": ["ada"], "requestedItems": item});
+        assert_refused(&post_as(&api, &now_eve, "/v3/access-requests", for_ada).await, 403, "forbidden", None);
+        let request_id = submitted.body["newRequests"][0]["accessRequestIds"][0].clone();
+        let cancel = json!({"accountActivityId": request_id, "comment": "not mine"});
+        assert_refused(&post_as(&api, &now_eve, "/v3/access-requests/cancel", cancel).await, 403, "forbidden", None);
+        // Eve passes the authorisation and reaches the engine, which finds no manager to approve.
+        let for_eve = json!({"requestedFor": ["eve"], "requestedItems": item});
+        let reply = post_as(&api, &now_eve, "/v3/access-requests", for_eve).await;
+        assert!(reply.body.to_string().contains("eve has no manager"), "{kind}: {}", reply.body);
     }
 }

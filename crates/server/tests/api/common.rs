@@ -118,6 +118,7 @@ impl Api {
             secret_hash: hash_secret(&secret),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             workflow_id: None,
+            identity_id: None,
             created_at: t0().timestamp_millis(),
             disabled,
         };
