@@ -6,29 +6,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
-use tessera_flow::{Diagnostic, Severity};
 use tessera_store::{ApiClient, IdentityStore, SecurityStore, Tx};
 
 use crate::AppState;
 use crate::auth::{OAUTH_CLIENT_MANAGE, Principal, generate_secret, hash_secret};
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
-
-/// A 400 naming the place in the body that is wrong.
-fn invalid(pointer: &str, message: impl Into<String>) -> ApiError {
-    let message = message.into();
-    let mut error = ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid-request",
-        format!("{}: {message}", if pointer.is_empty() { "the body" } else { pointer }),
-    );
-    error.errors.push(Diagnostic {
-        severity: Severity::Error,
-        code: "invalid-value",
-        pointer: pointer.to_owned(),
-        message,
-    });
-    error
-}
 
 /// The identity a client is to act as, which must exist: a token acting as no one that exists would
 /// be refused at every request it makes.
@@ -36,10 +18,10 @@ async fn identity_of(tx: &mut Tx, value: Option<&Value>, at: &str) -> ApiResult<
     let id = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(id)) if !id.trim().is_empty() => id.trim().to_owned(),
-        Some(_) => return Err(invalid(at, "must be an identity id")),
+        Some(_) => return Err(ApiError::invalid(at, "must be an identity id")),
     };
     if tx.identity(&id).await?.is_none() {
-        return Err(invalid(at, format!("there is no identity {id}")));
+        return Err(ApiError::invalid(at, format!("there is no identity {id}")));
     }
     Ok(Some(id))
 }
@@ -63,10 +45,10 @@ pub(crate) async fn create(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
     principal.require(OAUTH_CLIENT_MANAGE)?;
-    let body = body.as_object().ok_or_else(|| invalid("", "the body must be a JSON object"))?;
+    let body = body.as_object().ok_or_else(|| ApiError::invalid("", "the body must be a JSON object"))?;
     let name = match body.get("name") {
         Some(Value::String(name)) if !name.trim().is_empty() => name.trim().to_owned(),
-        _ => return Err(invalid("/name", "is required")),
+        _ => return Err(ApiError::invalid("/name", "is required")),
     };
     let scopes = scopes(body)?;
     for scope in &scopes {
@@ -97,13 +79,13 @@ pub(crate) async fn create(
 
 fn scopes(body: &Map<String, Value>) -> ApiResult<Vec<String>> {
     let Some(list) = body.get("scope").and_then(Value::as_array).filter(|l| !l.is_empty()) else {
-        return Err(invalid("/scope", "must be a non-empty list of scopes"));
+        return Err(ApiError::invalid("/scope", "must be a non-empty list of scopes"));
     };
     list.iter()
         .enumerate()
         .map(|(i, s)| match s.as_str().map(str::trim) {
             Some(s) if !s.is_empty() && !s.contains(char::is_whitespace) => Ok(s.to_owned()),
-            _ => Err(invalid(&format!("/scope/{i}"), "must be a scope name")),
+            _ => Err(ApiError::invalid(&format!("/scope/{i}"), "must be a scope name")),
         })
         .collect()
 }
@@ -130,18 +112,19 @@ pub(crate) async fn patch(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     principal.require(OAUTH_CLIENT_MANAGE)?;
-    let ops = body.as_array().ok_or_else(|| invalid("", "the body must be a JSON Patch: a list of operations"))?;
+    let ops =
+        body.as_array().ok_or_else(|| ApiError::invalid("", "the body must be a JSON Patch: a list of operations"))?;
     let now = state.now_ms();
     let mut tx = state.begin().await?;
     let mut client = tx.client(&id).await?.ok_or_else(|| ApiError::not_found("OAuth client", &id))?;
     for (i, op) in ops.iter().enumerate() {
         if op.get("path").and_then(Value::as_str) != Some("/identityId") {
-            return Err(invalid(&format!("/{i}/path"), "only `/identityId` may be changed"));
+            return Err(ApiError::invalid(&format!("/{i}/path"), "only `/identityId` may be changed"));
         }
         client.identity_id = match op.get("op").and_then(Value::as_str) {
             Some("add" | "replace") => identity_of(&mut tx, op.get("value"), &format!("/{i}/value")).await?,
             Some("remove") => None,
-            _ => return Err(invalid(&format!("/{i}/op"), "must be add, replace or remove")),
+            _ => return Err(ApiError::invalid(&format!("/{i}/op"), "must be add, replace or remove")),
         };
     }
     tx.set_client_identity(&id, client.identity_id.as_deref()).await?;

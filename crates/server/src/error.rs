@@ -45,6 +45,23 @@ impl ApiError {
         )
     }
 
+    /// A submitted document that is invalid at `pointer`: 400 `invalid-request`, the pointer in `errors`.
+    pub fn invalid(pointer: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut error = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            format!("{}: {message}", if pointer.is_empty() { "the body" } else { pointer }),
+        );
+        error.errors.push(Diagnostic {
+            severity: tessera_flow::Severity::Error,
+            code: "invalid-value",
+            pointer: pointer.to_owned(),
+            message,
+        });
+        error
+    }
+
     /// A definition that did not validate, with every error located.
     pub fn invalid_workflow(diagnostics: Vec<Diagnostic>) -> Self {
         let errors: Vec<Diagnostic> =

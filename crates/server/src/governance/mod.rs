@@ -27,7 +27,6 @@ use axum::{Extension, Json, Router};
 use chrono::{DateTime, SecondsFormat};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use tessera_flow::{Diagnostic, Severity};
 use tessera_store::query::{Filter, Resource, Sorters, quoted};
 use tessera_store::{CatalogKind, CatalogStore, IdentityStore, Listing, Tx};
 
@@ -175,21 +174,9 @@ fn listed(items: Vec<Value>, total: Option<i64>) -> Response {
     (headers, Json(Value::Array(items))).into_response()
 }
 
-/// A submitted document that is invalid at `pointer`: 400 `invalid-request`, the pointer in `errors`.
+/// A submitted document that is invalid at `pointer`.
 fn invalid(pointer: &str, message: impl Into<String>) -> ApiError {
-    let message = message.into();
-    let mut error = ApiError::new(
-        axum::http::StatusCode::BAD_REQUEST,
-        "invalid-request",
-        format!("{}: {message}", if pointer.is_empty() { "the body" } else { pointer }),
-    );
-    error.errors.push(Diagnostic {
-        severity: Severity::Error,
-        code: "invalid-value",
-        pointer: pointer.to_owned(),
-        message,
-    });
-    error
+    ApiError::invalid(pointer, message)
 }
 
 /// A governance rule that did not parse, its pointer placed under `prefix` in the submitted body.

@@ -6,42 +6,9 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use serde_json::{Value, json};
-use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, IdentityStore};
+use tessera_store::{AccessStore, CatalogKind, CatalogStore, IdentityStore};
 
-use crate::common::{Api, Reply, apis};
-
-fn person(id: &str, manager: Option<&str>) -> IdentityRecord {
-    IdentityRecord {
-        id: id.into(),
-        name: id.into(),
-        alias: id.into(),
-        email: None,
-        manager_id: manager.map(str::to_owned),
-        profile_id: None,
-        lifecycle_state: None,
-        lifecycle_manual: false,
-        status: "ACTIVE".into(),
-        attributes: serde_json::Map::new(),
-        created_at: 0,
-        modified_at: 0,
-    }
-}
-
-fn object(kind: CatalogKind, id: &str, parent: &str, requestable: bool, document: Value) -> CatalogObject {
-    CatalogObject {
-        kind,
-        id: id.into(),
-        name: id.into(),
-        key: id.into(),
-        parent_id: parent.into(),
-        owner_id: None,
-        enabled: true,
-        requestable,
-        document,
-        created_at: 0,
-        modified_at: 0,
-    }
-}
+use crate::common::{Api, Reply, apis, object, person};
 
 /// Ada managed by Mary; a requestable access profile `ap-vpn` on a manual source needing Mary's
 /// approval (the default), and an entitlement that is not requestable.

@@ -230,3 +230,44 @@ pub(crate) fn sleepy(name: &str) -> Value {
         "Wait": {"type": "action", "actionId": "sp:sleep", "attributes": {"type": "waitFor", "duration": "1h"}, "nextStep": "Done"},
         "Done": {"type": "success"}}}})
 }
+
+/// An active identity named `id`, with its manager.
+pub(crate) fn person(id: &str, manager: Option<&str>) -> tessera_store::IdentityRecord {
+    tessera_store::IdentityRecord {
+        id: id.into(),
+        name: id.into(),
+        alias: id.into(),
+        email: None,
+        manager_id: manager.map(str::to_owned),
+        profile_id: None,
+        lifecycle_state: None,
+        lifecycle_manual: false,
+        status: "ACTIVE".into(),
+        attributes: serde_json::Map::new(),
+        created_at: 0,
+        modified_at: 0,
+    }
+}
+
+/// A catalogue object named `id` under `parent`.
+pub(crate) fn object(
+    kind: tessera_store::CatalogKind,
+    id: &str,
+    parent: &str,
+    requestable: bool,
+    document: Value,
+) -> tessera_store::CatalogObject {
+    tessera_store::CatalogObject {
+        kind,
+        id: id.into(),
+        name: id.into(),
+        key: id.into(),
+        parent_id: parent.into(),
+        owner_id: None,
+        enabled: true,
+        requestable,
+        document,
+        created_at: 0,
+        modified_at: 0,
+    }
+}

@@ -6,44 +6,9 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use tessera_store::{
-    AccessGrant, AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, IdentityStore,
-};
+use tessera_store::{AccessGrant, AccessStore, CatalogKind, CatalogStore, IdentityStore};
 
-use crate::common::{ADMIN_ACTOR, Api, Reply, apis};
-
-fn person(id: &str, manager: Option<&str>) -> IdentityRecord {
-    IdentityRecord {
-        id: id.into(),
-        name: id.into(),
-        alias: id.into(),
-        email: None,
-        manager_id: manager.map(str::to_owned),
-        profile_id: None,
-        lifecycle_state: None,
-        lifecycle_manual: false,
-        status: "ACTIVE".into(),
-        attributes: serde_json::Map::new(),
-        created_at: 0,
-        modified_at: 0,
-    }
-}
-
-fn object(kind: CatalogKind, id: &str, parent: &str, requestable: bool, document: Value) -> CatalogObject {
-    CatalogObject {
-        kind,
-        id: id.into(),
-        name: id.into(),
-        key: id.into(),
-        parent_id: parent.into(),
-        owner_id: None,
-        enabled: true,
-        requestable,
-        document,
-        created_at: 0,
-        modified_at: 0,
-    }
-}
+use crate::common::{ADMIN_ACTOR, Api, Reply, apis, object, person};
 
 /// Ada (managed by Mary) holds `e-pay`; the requestable role `r-approver` carries `e-approve`.
 async fn seed(api: &Api) {
