@@ -273,7 +273,7 @@ async fn serve(
     axum::serve(listener, tessera_server::router(state)).with_graceful_shutdown(terminated()).await?;
     tracing::info!("stopping: draining the workers");
     let _ = stop.send(true);
-    engine.notify();
+    engine.wake_workers();
     for worker in workers {
         let _ = tokio::time::timeout(Duration::from_secs(30), worker).await;
     }

@@ -197,7 +197,7 @@ impl Engine {
     }
 
     /// Wakes idle workers: call after committing a transaction that queued work.
-    pub fn notify(&self) {
+    pub fn wake_workers(&self) {
         self.wake.notify_waiters();
     }
 
@@ -225,7 +225,7 @@ impl Engine {
         let queued_now = self.apply_in(&mut tx, task, execution_id, delivery).await?;
         tx.commit().await?;
         if queued_now {
-            self.notify();
+            self.wake_workers();
         }
         Ok(())
     }
@@ -253,6 +253,9 @@ impl Engine {
                 tx.save_state(execution_id, "Failed", &execution.state, Some(now.timestamp_millis()), Some(&message))
                     .await?;
                 tx.drop_tasks_of(execution_id).await?;
+                let status = Status::Failed { step: String::new(), failure_name: None, error: Some(message.clone()) };
+                let ended_at = now.timestamp_millis();
+                self.execution_ended(tx, &execution, &status, &Value::Null, Some(message), ended_at).await?;
                 return finish_only(tx, task).await;
             }
         };
@@ -292,6 +295,9 @@ impl Engine {
         if ended {
             // Removes this task too.
             tx.drop_tasks_of(execution_id).await?;
+            let ended_at = now.timestamp_millis();
+            self.cancel_inbox_items(tx, "EXECUTION", execution_id, ended_at).await?;
+            self.execution_ended(tx, &execution, &run.status, run.document(), error.clone(), ended_at).await?;
             if let Some(parent) = &execution.parent_id {
                 self.report_to_parent(tx, &execution, parent, &run).await?;
                 queued_now = true;
@@ -344,7 +350,12 @@ impl Engine {
                 (TaskKind::Apply, serde_json::to_value(Delivery::Timer { id })?, until.timestamp_millis())
             }
             // A person's task: the execution waits, holding nothing, until the answer is delivered.
-            Effect::Ask { .. } => return Ok(false),
+            Effect::Ask { id, step, action, input, .. } => {
+                match self.ask(tx, execution, &id, &step, action, &input, now).await? {
+                    None => return Ok(false),
+                    Some(error) => (TaskKind::Apply, serde_json::to_value(Delivery::Failed { id, error })?, now),
+                }
+            }
         };
         tx.enqueue(&NewTask { execution_id, kind, payload, run_at, attempt: 0 }).await?;
         Ok(run_at <= now)

@@ -76,7 +76,7 @@ impl Engine {
         tx.commit().await?;
         if started > 0 {
             tracing::debug!(events = events.len(), started, "events dispatched");
-            self.notify();
+            self.wake_workers();
         }
         Ok(events.len())
     }
@@ -102,6 +102,8 @@ impl Engine {
     pub fn spawn_dispatcher(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         // Connector calls can be slow; they must not hold up events, so provisioning has its own loop.
         self.spawn_provisioner(shutdown.clone());
+        // Email may be slow too; deadlines and notifications share their own loop.
+        self.spawn_notifier(shutdown.clone());
         let engine = self.clone();
         tokio::spawn(async move {
             let mut schedules_checked = std::time::Instant::now() - std::time::Duration::from_secs(60);

@@ -1,17 +1,24 @@
 //! Tessera's runtime: workers take runnable executions from the store, apply the interpreter, and
 //! perform the effects it asks for (actions, timers), committing every transition before acting.
 
+pub mod access_hooks;
 pub mod actions;
+mod asks;
+pub mod delegations;
 mod delivery;
 mod engine;
 mod events;
 pub mod governance;
+pub mod inbox;
 mod live;
+mod notify;
 mod perform;
 pub mod provisioning;
+pub mod request_types;
 pub mod requests;
 mod scheduler;
 pub mod sod;
+pub mod waiters;
 mod worker;
 
 pub use engine::{Engine, EngineConfig};
@@ -30,6 +37,9 @@ pub enum Error {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
+    /// The actor may not do this (not an assignee, not an approver).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0} not found")]
     NotFound(String),
     #[error("workflow {0} not found")]

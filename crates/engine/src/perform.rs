@@ -12,7 +12,7 @@ use crate::actions::identity::IdentityActions;
 #[derive(Debug)]
 pub struct Actions {
     http: HttpAction,
-    email: EmailAction,
+    pub(crate) email: EmailAction,
     identity: IdentityActions,
 }
 

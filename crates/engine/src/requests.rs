@@ -15,9 +15,10 @@
 use serde_json::{Value, json};
 use tessera_store::{
     AccessRequestRecord, AccessStore, ApprovalRecord, CatalogKind, CatalogObject, CatalogStore, IdentityStore,
-    QueueStore, RequestItemRecord, RequestStore, SecurityStore, Tx,
+    QueueStore, RequestItemRecord, RequestStore, SecurityStore, Tx, WaiterStore,
 };
 
+use crate::access_hooks::Hooks;
 use crate::governance::{AccessChange, AccessItem};
 use crate::{Engine, Error, Result};
 
@@ -103,7 +104,7 @@ fn invalid(pointer: &str, message: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("{pointer}: {message}"))
 }
 
-fn catalog_kind(kind: &str) -> Option<CatalogKind> {
+pub(crate) fn catalog_kind(kind: &str) -> Option<CatalogKind> {
     match kind {
         "ROLE" => Some(CatalogKind::Role),
         "ACCESS_PROFILE" => Some(CatalogKind::AccessProfile),
@@ -117,7 +118,7 @@ fn new_id() -> String {
 }
 
 /// The owner of a catalogue object: its owner column, else its document's `owner.id`.
-fn owner_of(object: &CatalogObject) -> Option<String> {
+pub(crate) fn owner_of(object: &CatalogObject) -> Option<String> {
     object.owner_id.clone().or_else(|| object.document["owner"]["id"].as_str().map(str::to_owned))
 }
 
@@ -171,6 +172,7 @@ impl Engine {
             }
             objects.push(object);
         }
+        let hooks = Hooks::load(tx).await?;
         let requester_ref = json!({"type": "IDENTITY", "id": requester.id, "name": requester.name});
         let mut submitted = Submitted::default();
         for (f, for_id) in request.requested_for.iter().enumerate() {
@@ -179,6 +181,9 @@ impl Engine {
                 tx.identity(for_id).await?.ok_or_else(|| invalid(&at, format!("no identity has the id `{for_id}`")))?;
             let held = tx.access_of(std::slice::from_ref(&target.id)).await?;
             let request_id = new_id();
+            let hold = hooks.hold(&json!({"accessRequestId": request_id,
+                "requestedFor": {"type": "IDENTITY", "id": target.id, "name": target.name},
+                "requestedBy": requester_ref}));
             let (mut items, mut approvals, mut existing) = (Vec::new(), Vec::new(), Vec::new());
             let mut existing_ids = Vec::new();
             for (i, (item, object)) in request.items.iter().zip(&objects).enumerate() {
@@ -204,7 +209,16 @@ impl Engine {
                     continue;
                 }
                 let item_id = new_id();
-                let levels = self.levels(tx, &at, request.request_type, &target, object).await?;
+                let operation = if request.request_type == RequestType::Grant { "Add" } else { "Remove" };
+                let subject = json!({"requestedFor": {"id": target.id, "name": target.name},
+                                     "requestedItem": {"id": item.id, "name": object.name, "type": item.kind,
+                                                       "operation": operation}});
+                let levels = match hooks.approval_for(&subject) {
+                    Some(workflow) => {
+                        vec![Level { kind: "WORKFLOW", reference: Some(workflow.id.clone()), candidates: Vec::new() }]
+                    }
+                    None => self.levels(tx, &at, request.request_type, &target, object).await?,
+                };
                 for (l, level) in levels.into_iter().enumerate() {
                     approvals.push(ApprovalRecord {
                         id: new_id(),
@@ -214,7 +228,7 @@ impl Engine {
                         approver_kind: level.kind.into(),
                         approver_ref: level.reference,
                         candidates: level.candidates,
-                        status: if l == 0 { "PENDING" } else { "WAITING" }.into(),
+                        status: if l == 0 && !hold { "PENDING" } else { "WAITING" }.into(),
                         decided_by: None,
                         comment: None,
                         decided_at: None,
@@ -256,6 +270,9 @@ impl Engine {
                 created_at: now,
                 modified_at: now,
             };
+            for approval in &mut approvals {
+                approval.candidates = self.stand_ins(tx, &approval.candidates, now).await?;
+            }
             tx.insert_access_request(&record, &items, &approvals).await?;
             self.check_request_sod(tx, &record, &items).await?;
             let target_ref = json!({"type": "IDENTITY", "id": target.id, "name": target.name});
@@ -283,10 +300,19 @@ impl Engine {
                 now,
             )
             .await?;
-            for item in items.iter().filter(|item| !approvals.iter().any(|a| a.item_id == item.id)) {
-                self.apply_requested_item(tx, &record, item, now).await?;
+            if hold {
+                self.start_request_hooks(tx, &hooks, &record.id, &payload, now).await?;
+                self.release_request(tx, &record.id, now).await?;
+            } else {
+                for item in &items {
+                    if approvals.iter().any(|a| a.item_id == item.id) {
+                        self.approval_opened(tx, &record, item, 1, now).await?;
+                    } else {
+                        self.apply_requested_item(tx, &record, item, now).await?;
+                    }
+                }
+                self.conclude(tx, &record.id, now).await?;
             }
-            self.conclude(tx, &record.id, now).await?;
             submitted.new_requests.push(Tracking {
                 requested_for: target.id.clone(),
                 items: items.iter().map(|i| (i.kind.clone(), i.object_id.clone())).collect(),
@@ -398,6 +424,45 @@ impl Engine {
         if !approval.candidates.iter().any(|c| c == approver) {
             return Err(Error::Invalid(format!("identity {approver} is not an approver of approval {approval_id}")));
         }
+        let decided = self.decide_level(&mut tx, &approval, &request, approve, approver, comment, actor, now).await?;
+        tx.commit().await?;
+        self.notify_events();
+        Ok(decided)
+    }
+
+    /// Decides an approval in `tx` for an approval workflow (no candidate check): see
+    /// [`Engine::decide_access_approval`].
+    pub(crate) async fn decide_in(
+        &self,
+        tx: &mut Tx,
+        approval: &ApprovalRecord,
+        approve: bool,
+        approver: &str,
+        comment: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let Some(request) = tx.lock_access_request(&approval.request_id).await? else { return Ok(()) };
+        match self.decide_level(tx, approval, &request, approve, approver, comment, approver, now).await {
+            Ok(_) | Err(Error::Conflict(_)) => Ok(()),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Records one level's decision, opens the next level or settles the item, and concludes the
+    /// request when nothing is left pending.
+    #[allow(clippy::too_many_arguments)]
+    async fn decide_level(
+        &self,
+        tx: &mut Tx,
+        approval: &ApprovalRecord,
+        request: &AccessRequestRecord,
+        approve: bool,
+        approver: &str,
+        comment: Option<&str>,
+        actor: &str,
+        now: i64,
+    ) -> Result<Decided> {
+        let approval_id = approval.id.as_str();
         let status = if approve { "APPROVED" } else { "REJECTED" };
         if !tx.decide_approval(approval_id, status, approver, comment, now).await? {
             let current = tx.approval(approval_id).await?.map(|a| a.status).unwrap_or_default();
@@ -416,8 +481,10 @@ impl Engine {
             tx.cancel_approvals(&request.id, Some(&item.id), now).await?;
             tx.settle_item(&item.id, "REJECTED", None, now).await?;
             decided.item_status = "REJECTED".into();
-        } else if !tx.open_approval(&item.id, approval.level + 1, now).await? {
-            decided.tracking_number = self.apply_requested_item(&mut tx, &request, item, now).await?;
+        } else if tx.open_approval(&item.id, approval.level + 1, now).await? {
+            self.approval_opened(tx, request, item, approval.level + 1, now).await?;
+        } else {
+            decided.tracking_number = self.apply_requested_item(tx, request, item, now).await?;
             decided.item_status = "APPROVED".into();
         }
         tx.audit(
@@ -430,9 +497,7 @@ impl Engine {
             now,
         )
         .await?;
-        self.conclude(&mut tx, &request.id, now).await?;
-        tx.commit().await?;
-        self.notify_events();
+        self.conclude(tx, &request.id, now).await?;
         Ok(decided)
     }
 
@@ -450,6 +515,15 @@ impl Engine {
                 request.status.to_lowercase()
             )));
         }
+        // The workflows deciding for it have nothing left to decide.
+        let mut waiting = tx.waiters_of("ACCESS_REQUEST", request_id).await?;
+        for approval in tx.request_approvals(request_id).await?.iter().filter(|a| a.status == "PENDING") {
+            waiting.extend(tx.waiters_of("ACCESS_REQUEST_ITEM", &approval.id).await?);
+        }
+        for waiter in waiting {
+            tx.take_waiter(&waiter.execution_id).await?;
+            self.cancel(&mut tx, &waiter.execution_id, "the access request was cancelled").await?;
+        }
         tx.cancel_approvals(request_id, None, now).await?;
         for item in tx.request_items(request_id).await? {
             tx.settle_item(&item.id, "CANCELLED", None, now).await?;
@@ -463,7 +537,7 @@ impl Engine {
 
     /// Grants or revokes an approved item through Manage Access (action `AccessRequest`), and marks it
     /// APPROVED with its tracking number.
-    async fn apply_requested_item(
+    pub(crate) async fn apply_requested_item(
         &self,
         tx: &mut Tx,
         request: &AccessRequestRecord,
@@ -489,7 +563,7 @@ impl Engine {
     }
 
     /// Completes a request whose items have all been decided, announcing the decisions.
-    async fn conclude(&self, tx: &mut Tx, request_id: &str, now: i64) -> Result<()> {
+    pub(crate) async fn conclude(&self, tx: &mut Tx, request_id: &str, now: i64) -> Result<()> {
         let items = tx.request_items(request_id).await?;
         if items.iter().any(|i| i.status == "PENDING") || !tx.settle_request(request_id, "COMPLETED", now).await? {
             return Ok(());

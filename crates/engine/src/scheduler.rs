@@ -117,7 +117,7 @@ impl Engine {
         }
         tx.commit().await?;
         if started > 0 {
-            self.notify();
+            self.wake_workers();
         }
         Ok(started)
     }

@@ -123,7 +123,7 @@ impl Engine {
         match together.await {
             Ok(queued_now) => {
                 if queued_now {
-                    self.notify();
+                    self.wake_workers();
                 }
             }
             Err(error) => {
@@ -136,7 +136,7 @@ impl Engine {
                         Result::<bool>::Ok(queued_now)
                     };
                     match alone.await {
-                        Ok(true) => self.notify(),
+                        Ok(true) => self.wake_workers(),
                         Ok(false) => {}
                         Err(error) => tracing::error!(%error, task = %task.id, "task failed; it will be retried"),
                     }

@@ -299,6 +299,8 @@ pub const ACTIONS: &[Action] = &[
             opt("deadline", Kind::Duration),
             opt("reminder", Kind::Duration),
             opt("minimumApprovals", Kind::Number),
+            // Tessera's: what the deadline does to an undecided approval (EXPIRE, the default, is not approved).
+            opt("timeoutAction", Kind::OneOf(&["APPROVE", "DENY", "EXPIRE"])),
         ],
         open_prefixes: &[],
     },
@@ -306,7 +308,14 @@ pub const ACTIONS: &[Action] = &[
         id: "sp:access-request-approval",
         name: "Access Request Approval",
         behaviour: Behaviour::Person,
-        attributes: &[opt("approvers", Kind::Any), opt("approvalScheme", Kind::Any), opt("comment", Kind::String)],
+        attributes: &[
+            opt("approvers", Kind::Any),
+            opt("approvalScheme", Kind::Any),
+            opt("comment", Kind::String),
+            opt("deadline", Kind::Duration),
+            opt("reminder", Kind::Duration),
+            opt("timeoutAction", Kind::OneOf(&["APPROVE", "DENY", "EXPIRE"])),
+        ],
         open_prefixes: &[],
     },
     Action {

@@ -62,6 +62,13 @@ pub const SCIM_MANAGE: &str = "idn:scim:manage";
 /// Creating API clients and binding them to identities.
 pub const OAUTH_CLIENT_MANAGE: &str = "sp:oauth-client:manage";
 
+/// Reading one's own inbox (a token bound to an identity) and one's notifications.
+pub const INBOX_READ: &str = "tessera:inbox:read";
+/// Acting on one's own inbox items: approve, deny, complete, comment, reassign, delegate.
+pub const INBOX_MANAGE: &str = "tessera:inbox:manage";
+/// Seeing everyone's inbox and reassigning anyone's items (not deciding them).
+pub const INBOX_ADMIN: &str = "tessera:inbox:admin";
+
 /// How long a token is good for.
 const TOKEN_SECONDS: i64 = 15 * 60;
 

@@ -132,8 +132,15 @@ impl From<tessera_engine::Error> for ApiError {
     fn from(error: tessera_engine::Error) -> Self {
         match error {
             tessera_engine::Error::UnknownWorkflow(id) => Self::not_found("workflow", &id),
-            tessera_engine::Error::Invalid(message) => Self::new(StatusCode::BAD_REQUEST, "invalid-request", message),
+            // The engine's "<pointer>: <message>" errors keep their pointer where clients look for it.
+            tessera_engine::Error::Invalid(message) => match message.split_once(": ") {
+                Some((pointer, rest)) if pointer.starts_with('/') && !pointer.contains(' ') => {
+                    Self::invalid(pointer, rest)
+                }
+                _ => Self::new(StatusCode::BAD_REQUEST, "invalid-request", message),
+            },
             tessera_engine::Error::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            tessera_engine::Error::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, "not-allowed", message),
             tessera_engine::Error::NotFound(what) => {
                 Self::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found"))
             }

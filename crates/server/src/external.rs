@@ -104,7 +104,7 @@ pub(crate) async fn execute(
     tx.audit(&principal.actor(), "workflow.execute-external", "workflow", &id, &json!({ "execution": execution }), now)
         .await?;
     tx.commit().await?;
-    state.engine.notify();
+    state.engine.wake_workers();
     Ok(Json(json!({ "workflowExecutionId": execution, "message": "Workflow was executed successfully." })))
 }
 

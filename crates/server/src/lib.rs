@@ -7,6 +7,7 @@ pub mod error;
 mod events;
 mod external;
 mod governance;
+mod inbox;
 mod library;
 mod ops;
 mod scim;
@@ -93,6 +94,12 @@ pub fn router(state: AppState) -> Router {
         .route("/tessera/v1/workflows/{id}/versions/{version}/rollback", post(workflows::rollback))
         .route("/tessera/v1/workflows/{id}/execution-stats", get(ops::execution_stats))
         .route("/tessera/v1/node", get(ops::node))
+        .route("/tessera/v1/inbox", get(inbox::list))
+        .route("/tessera/v1/inbox/{id}", get(inbox::read))
+        .route("/tessera/v1/inbox/{id}/{action}", post(inbox::act))
+        .route("/tessera/v1/notifications", get(inbox::notifications))
+        .route("/tessera/v1/delegations", get(inbox::delegations).post(inbox::delegate))
+        .route("/tessera/v1/delegations/{id}", axum::routing::delete(inbox::revoke))
         .route("/tessera/v1/events", post(events::publish))
         .nest("/scim/v2", scim::routes())
         .route("/oauth/token", post(auth::token))

@@ -259,7 +259,7 @@ pub(crate) async fn test(
     )
     .await?;
     tx.commit().await?;
-    state.engine.notify();
+    state.engine.wake_workers();
     Ok(Json(json!({ "workflowExecutionId": execution })))
 }
 
@@ -388,6 +388,6 @@ pub(crate) async fn cancel(
     )
     .await?;
     tx.commit().await?;
-    state.engine.notify();
+    state.engine.wake_workers();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -143,6 +143,15 @@ impl Tx {
             Dialect::Sqlite => "",
         }
     }
+
+    /// `FOR UPDATE SKIP LOCKED` where the database has row locks: rows another node is working on are
+    /// left to it.
+    pub(crate) fn skip_locked(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        }
+    }
 }
 
 /// A URL with its password hidden, for messages and logs.

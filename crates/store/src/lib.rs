@@ -5,9 +5,12 @@ pub mod access;
 pub mod catalog;
 pub mod changes;
 mod db;
+pub mod delegations;
 pub mod executions;
 pub mod identities;
+pub mod inbox;
 mod listing;
+pub mod notifications;
 pub mod provisioning;
 pub mod query;
 pub mod queue;
@@ -17,21 +20,26 @@ pub mod security;
 pub mod sod;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod waiters;
 pub mod workflows;
 
 pub use access::{AccessGrant, AccessStore, AggregationRecord, PlanRecord};
 pub use catalog::{CatalogKind, CatalogObject, CatalogStore};
 pub use changes::{ChangeStore, ScheduledAccess};
 pub use db::{Dialect, Store, Tx, redact_url};
+pub use delegations::{DelegationRecord, DelegationStore};
 pub use executions::{ExecutionRecord, ExecutionStore, NewExecution, StateUpdate};
 pub use identities::{AccountKey, AccountRecord, IdentityRecord, IdentityStore};
+pub use inbox::{Closing, InboxActivity, InboxItemRecord, InboxStore};
 pub use listing::Listing;
+pub use notifications::{NotificationRecord, NotificationStore};
 pub use provisioning::{Finished, ProvisioningStore, Tracking, WorkItem};
 pub use queue::{NewTask, QueueStore, Task, TaskKind};
 pub use requests::{AccessRequestRecord, ApprovalRecord, ApprovalState, RequestItemRecord, RequestStore};
 pub use secrets::Keyring;
 pub use security::{ApiClient, AuditEntry, SecurityStore};
 pub use sod::{SodPolicyRecord, SodStore};
+pub use waiters::{ExecutionWaiter, WaiterStore};
 pub use workflows::{WorkflowRecord, WorkflowStore, WorkflowVersion};
 
 /// What can go wrong in storage.

@@ -46,7 +46,8 @@ pub struct ApprovalRecord {
     pub request_id: String,
     pub item_id: String,
     pub level: i64,
-    /// `MANAGER`, `OWNER`, `SOURCE_OWNER`, `GOVERNANCE_GROUP` or `IDENTITY`.
+    /// `MANAGER`, `OWNER`, `SOURCE_OWNER`, `GOVERNANCE_GROUP`, `IDENTITY` (a dynamic approver),
+    /// `WORKFLOW` (a custom approval workflow, `approver_ref`) or `PRE_APPROVAL` (level 0).
     pub approver_kind: String,
     /// The manager, owner or governance group the level names.
     pub approver_ref: Option<String>,
@@ -135,6 +136,9 @@ pub trait RequestStore {
         items: &[RequestItemRecord],
         approvals: &[ApprovalRecord],
     ) -> Result<()>;
+    /// Adds one approval (with its candidates) to a stored request: a dynamic approver's level, a
+    /// pre-approval workflow's decision.
+    async fn add_approval(&mut self, approval: &ApprovalRecord) -> Result<()>;
     /// A request, locked for the rest of the transaction where the database has row locks, so that
     /// decisions and cancellations of one request take turns.
     async fn lock_access_request(&mut self, id: &str) -> Result<Option<AccessRequestRecord>>;
@@ -242,35 +246,40 @@ impl RequestStore for Tx {
             .await?;
         }
         for a in approvals {
+            self.add_approval(a).await?;
+        }
+        Ok(())
+    }
+
+    async fn add_approval(&mut self, a: &ApprovalRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO access_request_approvals (id, request_id, item_id, level, approver_kind, approver_ref, \
+             status, decided_by, comment, decided_at, created_at, modified_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(a.id.as_str())
+        .bind(a.request_id.as_str())
+        .bind(a.item_id.as_str())
+        .bind(a.level)
+        .bind(a.approver_kind.as_str())
+        .bind(a.approver_ref.as_deref())
+        .bind(a.status.as_str())
+        .bind(a.decided_by.as_deref())
+        .bind(a.comment.as_deref())
+        .bind(a.decided_at)
+        .bind(a.created_at)
+        .bind(a.modified_at)
+        .execute(&mut *self.inner)
+        .await?;
+        for candidate in &a.candidates {
             sqlx::query(
-                "INSERT INTO access_request_approvals (id, request_id, item_id, level, approver_kind, approver_ref, \
-                 status, decided_by, comment, decided_at, created_at, modified_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                "INSERT INTO access_request_approvers (approval_id, identity_id) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
             )
             .bind(a.id.as_str())
-            .bind(a.request_id.as_str())
-            .bind(a.item_id.as_str())
-            .bind(a.level)
-            .bind(a.approver_kind.as_str())
-            .bind(a.approver_ref.as_deref())
-            .bind(a.status.as_str())
-            .bind(a.decided_by.as_deref())
-            .bind(a.comment.as_deref())
-            .bind(a.decided_at)
-            .bind(a.created_at)
-            .bind(a.modified_at)
+            .bind(candidate.as_str())
             .execute(&mut *self.inner)
             .await?;
-            for candidate in &a.candidates {
-                sqlx::query(
-                    "INSERT INTO access_request_approvers (approval_id, identity_id) VALUES ($1, $2) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(a.id.as_str())
-                .bind(candidate.as_str())
-                .execute(&mut *self.inner)
-                .await?;
-            }
         }
         Ok(())
     }

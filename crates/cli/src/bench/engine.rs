@@ -295,7 +295,7 @@ async fn measure(store: &Store, args: &EngineArgs) -> Result<Report> {
     });
     let outcome = starting.await.context("the starters panicked")?;
     let _ = stop.send(true);
-    engine.notify();
+    engine.wake_workers();
     for handle in handles {
         let _ = tokio::time::timeout(Duration::from_secs(30), handle).await;
     }
@@ -467,7 +467,7 @@ async fn start_batch(engine: &Engine, workflow: &WorkflowRecord, first: usize, c
         ids.push(engine.start(&mut tx, workflow, json!({ "n": n }), None).await?);
     }
     tx.commit().await?;
-    engine.notify();
+    engine.wake_workers();
     Ok(ids)
 }
 

@@ -14,6 +14,7 @@ mod events;
 mod executions;
 mod external;
 mod identities;
+mod inbox;
 mod library;
 mod live_sources;
 mod scim;

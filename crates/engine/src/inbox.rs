@@ -1,0 +1,556 @@
+//! The inbox: what waits for a person. A workflow's approval or form step, and a request type's
+//! approval or custom task, open an item for the identities who may act on it; a person approves,
+//! denies, completes, comments, reassigns or delegates it; deadlines send reminders and, when they
+//! pass, approve, deny, complete, expire or escalate the item. Closing an item hands its outcome to
+//! what waits on it — the execution (as the step's output) or the request — in the same transaction.
+
+use serde_json::{Value, json};
+use tessera_flow::interp::EffectId;
+use tessera_store::{
+    AccessStore, Closing, IdentityStore, InboxActivity, InboxItemRecord, InboxStore, NewTask, QueueStore,
+    SecurityStore, TaskKind, Tx,
+};
+
+use crate::delivery::Delivery;
+use crate::{Engine, Error, Result};
+
+/// What kind of attention an item needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxKind {
+    /// Approve or deny.
+    Approval,
+    /// Do something, then mark it complete.
+    Task,
+    /// Fill in and submit a form.
+    Form,
+}
+
+impl InboxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboxKind::Approval => "APPROVAL",
+            InboxKind::Task => "TASK",
+            InboxKind::Form => "FORM",
+        }
+    }
+}
+
+/// What waits for the item.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboxSubject {
+    /// A workflow step: the effect the execution waits on.
+    Execution { execution_id: String, effect: Value },
+    /// A request type's step.
+    Request { request_id: String, step: i64 },
+}
+
+/// What happens when a deadline passes with the item still open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeoutAction {
+    Approve,
+    Deny,
+    Complete,
+    Expire,
+    /// Adds `to` as an assignee and gives the item the same span again; it expires after that.
+    Escalate {
+        to: String,
+    },
+}
+
+impl TimeoutAction {
+    fn as_str(&self) -> &'static str {
+        match self {
+            TimeoutAction::Approve => "APPROVE",
+            TimeoutAction::Deny => "DENY",
+            TimeoutAction::Complete => "COMPLETE",
+            TimeoutAction::Expire => "EXPIRE",
+            TimeoutAction::Escalate { .. } => "ESCALATE",
+        }
+    }
+}
+
+/// When an item is due and what then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deadline {
+    pub due_at: i64,
+    /// Remind the assignees this often until the deadline.
+    pub remind_every_ms: Option<i64>,
+    pub on_timeout: TimeoutAction,
+}
+
+/// An item to open.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewInboxItem {
+    pub kind: InboxKind,
+    pub subject: InboxSubject,
+    pub title: String,
+    pub description: Option<String>,
+    pub details: Value,
+    /// Identity ids.
+    pub assignees: Vec<String>,
+    /// Approvals needed (1 for one approver's word); each assignee approves once.
+    pub minimum_approvals: i64,
+    pub deadline: Option<Deadline>,
+}
+
+/// What a person does with an item.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboxAction {
+    Approve {
+        comment: Option<String>,
+    },
+    Deny {
+        comment: Option<String>,
+    },
+    /// Completes a task, or submits a form with its data.
+    Complete {
+        comment: Option<String>,
+        data: Value,
+    },
+    Comment {
+        comment: String,
+    },
+    /// Hands the item to someone else for good.
+    Reassign {
+        to: String,
+        comment: Option<String>,
+    },
+    /// Hands the item to someone else while away; the record keeps who delegated.
+    Delegate {
+        to: String,
+        comment: Option<String>,
+    },
+}
+
+impl InboxAction {
+    fn label(&self) -> &'static str {
+        match self {
+            InboxAction::Approve { .. } => "APPROVE",
+            InboxAction::Deny { .. } => "DENY",
+            InboxAction::Complete { .. } => "COMPLETE",
+            InboxAction::Comment { .. } => "COMMENT",
+            InboxAction::Reassign { .. } => "REASSIGN",
+            InboxAction::Delegate { .. } => "DELEGATE",
+        }
+    }
+}
+
+/// Who acts: an identity, and whether they administer the inbox (may reassign anyone's items).
+#[derive(Debug, Clone, Copy)]
+pub struct InboxActor<'a> {
+    pub identity: Option<&'a str>,
+    pub admin: bool,
+    /// The audit actor (the API client or user).
+    pub audit: &'a str,
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+/// The closed status and output an action or a timeout gives an item.
+fn closing_output(
+    item: &InboxItemRecord,
+    status: &str,
+    by: Option<&str>,
+    comment: Option<&str>,
+    data: &Value,
+) -> Value {
+    match item.kind.as_str() {
+        "APPROVAL" => json!({
+            "approved": status == "APPROVED",
+            "decision": status,
+            "comment": comment,
+            "decidedBy": by.map(|id| json!({"type": "IDENTITY", "id": id})),
+            "approvals": item.approvals + i64::from(status == "APPROVED"),
+            "expired": status == "EXPIRED",
+        }),
+        "FORM" => json!({
+            "submitted": status == "COMPLETED",
+            "status": status,
+            "formData": data,
+            "submittedBy": by.map(|id| json!({"type": "IDENTITY", "id": id})),
+        }),
+        _ => json!({
+            "completed": status == "COMPLETED",
+            "status": status,
+            "comment": comment,
+            "completedBy": by.map(|id| json!({"type": "IDENTITY", "id": id})),
+            "data": data,
+        }),
+    }
+}
+
+impl Engine {
+    /// Opens an item in `tx`, records its assignees, and queues an email to each of them.
+    pub async fn open_inbox_item(&self, tx: &mut Tx, item: &NewInboxItem, now: i64) -> Result<String> {
+        if item.assignees.is_empty() {
+            return Err(Error::Invalid(format!("`{}` has nobody to act on it", item.title)));
+        }
+        let (subject_kind, subject_id, subject_ref) = match &item.subject {
+            InboxSubject::Execution { execution_id, effect } => {
+                ("EXECUTION", execution_id.clone(), Some(effect.to_string()))
+            }
+            InboxSubject::Request { request_id, step } => ("REQUEST", request_id.clone(), Some(step.to_string())),
+        };
+        let mut assignees = item.assignees.clone();
+        assignees.sort();
+        assignees.dedup();
+        let deadline = item.deadline.as_ref();
+        let record = InboxItemRecord {
+            id: new_id(),
+            kind: item.kind.as_str().into(),
+            subject_kind: subject_kind.into(),
+            subject_id,
+            subject_ref,
+            title: item.title.clone(),
+            description: item.description.clone(),
+            details: item.details.clone(),
+            status: "PENDING".into(),
+            minimum_approvals: item.minimum_approvals.clamp(1, assignees.len() as i64),
+            approvals: 0,
+            due_at: deadline.map(|d| d.due_at),
+            remind_every: deadline.and_then(|d| d.remind_every_ms).filter(|ms| *ms > 0),
+            next_reminder_at: deadline
+                .and_then(|d| d.remind_every_ms.filter(|ms| *ms > 0).map(|ms| now + ms))
+                .filter(|at| deadline.is_none_or(|d| *at < d.due_at)),
+            timeout_action: deadline.map(|d| d.on_timeout.as_str().into()),
+            escalate_to: deadline.and_then(|d| match &d.on_timeout {
+                TimeoutAction::Escalate { to } => Some(to.clone()),
+                _ => None,
+            }),
+            decided_by: None,
+            decision_comment: None,
+            decided_at: None,
+            output: Value::Null,
+            created_at: now,
+            modified_at: now,
+            assignees,
+        };
+        tx.insert_inbox_item(&record).await?;
+        self.inbox_activity(tx, &record.id, "OPEN", None, json!({"assignees": record.assignees}), now).await?;
+        // Whoever is away has named a stand-in: the item goes to them, recorded as delegated.
+        let mut record = record;
+        let mut assignees = Vec::with_capacity(record.assignees.len());
+        for assignee in &record.assignees {
+            let (who, from) = self.stand_in(tx, assignee, now).await?;
+            if let Some(from) = from {
+                tx.replace_inbox_assignee(&record.id, &from, &who, true, now).await?;
+                let detail = json!({"from": [from], "to": who, "standing": true});
+                self.inbox_activity(tx, &record.id, "DELEGATE", None, detail, now).await?;
+            }
+            if !assignees.contains(&who) {
+                assignees.push(who);
+            }
+        }
+        record.assignees = assignees;
+        let verb = match item.kind {
+            InboxKind::Approval => "Approval needed",
+            InboxKind::Task => "Task assigned to you",
+            InboxKind::Form => "Form to fill in",
+        };
+        for assignee in &record.assignees {
+            self.notify(tx, assignee, &format!("{verb}: {}", record.title), &describe_item(&record), now).await?;
+        }
+        Ok(record.id)
+    }
+
+    /// Cancels the open items of a subject (a cancelled request, an ended execution).
+    pub async fn cancel_inbox_items(&self, tx: &mut Tx, subject_kind: &str, subject_id: &str, now: i64) -> Result<()> {
+        for item in tx.inbox_items_of(subject_kind, subject_id).await? {
+            let closing = Closing { status: "CANCELLED", decided_by: None, comment: None, output: &Value::Null, now };
+            if item.status == "PENDING" && tx.close_inbox_item(&item.id, &closing).await? {
+                self.inbox_activity(tx, &item.id, "CANCEL", None, json!({}), now).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Acts on an item as `actor`; answers the item as it stands afterwards. Only an assignee decides,
+    /// completes or delegates; an administrator may also reassign. Of two people closing an item at
+    /// once, one does and the other gets [`Error::Conflict`].
+    pub async fn act_on_inbox_item(
+        &self,
+        item_id: &str,
+        actor: InboxActor<'_>,
+        action: InboxAction,
+    ) -> Result<InboxItemRecord> {
+        let now = self.now_ms();
+        let mut tx = self.store.begin().await?;
+        let item =
+            tx.lock_inbox_item(item_id).await?.ok_or_else(|| Error::NotFound(format!("inbox item {item_id}")))?;
+        let assigned = actor.identity.is_some_and(|id| item.assignees.iter().any(|a| a == id));
+        let may = match &action {
+            InboxAction::Comment { .. } => assigned || actor.admin,
+            InboxAction::Reassign { .. } => assigned || actor.admin,
+            _ => assigned,
+        };
+        if !may {
+            return Err(Error::Forbidden(match actor.identity {
+                Some(id) => format!("identity {id} is not assigned inbox item {item_id}"),
+                None => format!("acting on inbox item {item_id} needs a token bound to one of its assignees"),
+            }));
+        }
+        if item.status != "PENDING" && !matches!(action, InboxAction::Comment { .. }) {
+            return Err(Error::Conflict(format!(
+                "inbox item {item_id} is {} and cannot be acted on",
+                item.status.to_lowercase()
+            )));
+        }
+        let by = actor.identity;
+        let label = action.label();
+        let deciding = matches!(action, InboxAction::Approve { .. } | InboxAction::Deny { .. });
+        if deciding && item.kind != "APPROVAL" {
+            return Err(Error::Invalid(format!(
+                "inbox item {item_id} is a {}; complete it instead of deciding it",
+                item.kind.to_lowercase()
+            )));
+        }
+        if matches!(action, InboxAction::Complete { .. }) && item.kind == "APPROVAL" {
+            return Err(Error::Invalid(format!("inbox item {item_id} is an approval; approve or deny it")));
+        }
+        match action {
+            InboxAction::Approve { comment } => {
+                let approver = by.unwrap_or_default();
+                let count = tx.count_inbox_approval(item_id, approver, now).await?.ok_or_else(|| {
+                    Error::Conflict(format!("identity {approver} has already approved inbox item {item_id}"))
+                })?;
+                self.inbox_activity(&mut tx, item_id, label, by, json!({"comment": comment}), now).await?;
+                if count >= item.minimum_approvals {
+                    let mut counted = item.clone();
+                    counted.approvals = count - 1;
+                    self.close_item(&mut tx, &counted, "APPROVED", by, comment.as_deref(), &Value::Null, now).await?;
+                }
+            }
+            InboxAction::Deny { comment } => {
+                self.inbox_activity(&mut tx, item_id, label, by, json!({"comment": comment}), now).await?;
+                self.close_item(&mut tx, &item, "DENIED", by, comment.as_deref(), &Value::Null, now).await?;
+            }
+            InboxAction::Complete { comment, data } => {
+                if item.kind == "FORM" && !data.is_object() {
+                    return Err(Error::Invalid("a form is submitted with its data as a JSON object".into()));
+                }
+                self.inbox_activity(&mut tx, item_id, label, by, json!({"comment": comment}), now).await?;
+                self.close_item(&mut tx, &item, "COMPLETED", by, comment.as_deref(), &data, now).await?;
+            }
+            InboxAction::Comment { comment } => {
+                if comment.trim().is_empty() {
+                    return Err(Error::Invalid("/comment: write something".into()));
+                }
+                self.inbox_activity(&mut tx, item_id, label, by, json!({"comment": comment}), now).await?;
+            }
+            InboxAction::Reassign { to, comment } | InboxAction::Delegate { to, comment } => {
+                let delegated = label == "DELEGATE";
+                let target = tx
+                    .identity(&to)
+                    .await?
+                    .ok_or_else(|| Error::Invalid(format!("/to: no identity has the id `{to}`")))?;
+                if item.assignees.contains(&target.id) {
+                    return Err(Error::Invalid(format!("/to: {} is already assigned this item", target.name)));
+                }
+                // An administrator who is not an assignee reassigns the item from every assignee.
+                let from: Vec<String> = match by.filter(|_| assigned) {
+                    Some(own) => vec![own.to_owned()],
+                    None => item.assignees.clone(),
+                };
+                for (i, old) in from.iter().enumerate() {
+                    if i == 0 {
+                        tx.replace_inbox_assignee(item_id, old, &target.id, delegated, now).await?;
+                    } else {
+                        tx.replace_inbox_assignee(item_id, old, &target.id, false, now).await?;
+                    }
+                }
+                let detail = json!({"from": from, "to": target.id, "comment": comment});
+                self.inbox_activity(&mut tx, item_id, label, by, detail, now).await?;
+                let body = format!(
+                    "{}\n\n{} handed this to you{}.",
+                    describe_item(&item),
+                    by.unwrap_or("An administrator"),
+                    comment.map(|c| format!(": {c}")).unwrap_or_default()
+                );
+                self.notify(&mut tx, &target.id, &format!("Assigned to you: {}", item.title), &body, now).await?;
+            }
+        }
+        tx.audit(
+            actor.audit,
+            &format!("inbox.{}", label.to_lowercase()),
+            "inbox-item",
+            item_id,
+            &json!({"by": by}),
+            now,
+        )
+        .await?;
+        let after = tx.inbox_item(item_id).await?.ok_or_else(|| Error::NotFound(format!("inbox item {item_id}")))?;
+        tx.commit().await?;
+        self.notify_events();
+        Ok(after)
+    }
+
+    /// Sends due reminders and applies passed deadlines; answers how many items it handled.
+    pub async fn run_inbox_deadlines(&self) -> Result<usize> {
+        let now = self.now_ms();
+        let mut tx = self.store.begin().await?;
+        let due = tx.due_inbox_items(now, 100).await?;
+        for item in &due {
+            let passed = item.due_at.is_some_and(|at| at <= now);
+            if !passed {
+                let next = item.remind_every.map(|every| now + every).filter(|at| item.due_at.is_none_or(|d| *at < d));
+                tx.reschedule_inbox_item(&item.id, item.due_at, next, item.timeout_action.as_deref(), now).await?;
+                self.inbox_activity(&mut tx, &item.id, "REMIND", None, json!({"assignees": item.assignees}), now)
+                    .await?;
+                for assignee in &item.assignees {
+                    let subject = format!("Reminder: {}", item.title);
+                    self.notify(&mut tx, assignee, &subject, &describe_item(item), now).await?;
+                }
+                continue;
+            }
+            let action = item.timeout_action.as_deref().unwrap_or("EXPIRE");
+            let status = match (action, item.kind.as_str()) {
+                ("APPROVE", "APPROVAL") => "APPROVED",
+                ("DENY", "APPROVAL") => "DENIED",
+                ("COMPLETE", "TASK" | "FORM") => "COMPLETED",
+                ("ESCALATE", _) => {
+                    self.escalate_item(&mut tx, item, now).await?;
+                    continue;
+                }
+                _ => "EXPIRED",
+            };
+            let detail = json!({"action": action, "dueAt": item.due_at});
+            self.inbox_activity(&mut tx, &item.id, "EXPIRE", None, detail, now).await?;
+            let comment = format!("closed at its deadline ({})", action.to_lowercase());
+            self.close_item(&mut tx, item, status, None, Some(&comment), &Value::Null, now).await?;
+        }
+        tx.commit().await?;
+        if !due.is_empty() {
+            self.notify_events();
+        }
+        Ok(due.len())
+    }
+
+    async fn escalate_item(&self, tx: &mut Tx, item: &InboxItemRecord, now: i64) -> Result<()> {
+        let span = item.due_at.map(|due| (due - item.created_at).max(60_000)).unwrap_or(86_400_000);
+        let Some(to) = item.escalate_to.clone() else {
+            tx.reschedule_inbox_item(&item.id, Some(now), None, Some("EXPIRE"), now).await?;
+            return Ok(());
+        };
+        tx.add_inbox_assignee(&item.id, &to).await?;
+        tx.reschedule_inbox_item(&item.id, Some(now + span), None, Some("EXPIRE"), now).await?;
+        self.inbox_activity(tx, &item.id, "ESCALATE", None, json!({"to": to}), now).await?;
+        let subject = format!("Escalated to you: {}", item.title);
+        self.notify(tx, &to, &subject, &describe_item(item), now).await?;
+        Ok(())
+    }
+
+    /// Closes an item and hands its outcome to what waits on it.
+    #[allow(clippy::too_many_arguments)]
+    async fn close_item(
+        &self,
+        tx: &mut Tx,
+        item: &InboxItemRecord,
+        status: &str,
+        by: Option<&str>,
+        comment: Option<&str>,
+        data: &Value,
+        now: i64,
+    ) -> Result<()> {
+        let output = closing_output(item, status, by, comment, data);
+        let closing = Closing { status, decided_by: by, comment, output: &output, now };
+        if !tx.close_inbox_item(&item.id, &closing).await? {
+            return Err(Error::Conflict(format!("inbox item {} was closed meanwhile", item.id)));
+        }
+        let closed =
+            tx.inbox_item(&item.id).await?.ok_or_else(|| Error::NotFound(format!("inbox item {}", item.id)))?;
+        match closed.subject_kind.as_str() {
+            "EXECUTION" => {
+                let effect: EffectId = serde_json::from_str(closed.subject_ref.as_deref().unwrap_or("null"))?;
+                let payload = serde_json::to_value(Delivery::Submitted { id: effect, data: output })?;
+                tx.enqueue(&NewTask {
+                    execution_id: closed.subject_id.clone(),
+                    kind: TaskKind::Apply,
+                    payload,
+                    run_at: now,
+                    attempt: 0,
+                })
+                .await?;
+            }
+            "REQUEST" => self.request_step_closed(tx, &closed, now).await?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn inbox_activity(
+        &self,
+        tx: &mut Tx,
+        item_id: &str,
+        kind: &str,
+        actor: Option<&str>,
+        detail: Value,
+        now: i64,
+    ) -> Result<()> {
+        let activity = InboxActivity {
+            id: new_id(),
+            item_id: item_id.into(),
+            kind: kind.into(),
+            actor_id: actor.map(str::to_owned),
+            detail,
+            created_at: now,
+        };
+        tx.add_inbox_activity(&activity).await?;
+        Ok(())
+    }
+
+    /// The identities a reference names: an identity id, a governance group's members, or a list of
+    /// either (`"id"`, `{"type": "IDENTITY"|"GOVERNANCE_GROUP", "id": …}`); errors name what is unknown.
+    pub async fn resolve_people(&self, tx: &mut Tx, reference: &Value) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let items: Vec<&Value> = match reference {
+            Value::Array(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        for entry in items {
+            let (kind, id) = match entry {
+                Value::String(id) => ("IDENTITY", id.as_str()),
+                Value::Object(map) => (
+                    map.get("type").and_then(Value::as_str).unwrap_or("IDENTITY"),
+                    map.get("id").or_else(|| map.get("value")).and_then(Value::as_str).unwrap_or_default(),
+                ),
+                Value::Null => continue,
+                other => return Err(Error::Invalid(format!("`{other}` names no identity or group"))),
+            };
+            match kind.to_ascii_uppercase().as_str() {
+                "IDENTITY" => {
+                    let identity = tx.identity_by_key(id).await?;
+                    out.push(identity.ok_or_else(|| Error::Invalid(format!("no identity is `{id}`")))?.id);
+                }
+                "GOVERNANCE_GROUP" | "WORKGROUP" => {
+                    let members = tx.members(id).await?;
+                    if members.is_empty() {
+                        return Err(Error::Invalid(format!("governance group `{id}` has no members")));
+                    }
+                    out.extend(members);
+                }
+                other => {
+                    return Err(Error::Invalid(format!("approver type `{other}` is not IDENTITY or GOVERNANCE_GROUP")));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+/// The text of an email about an item.
+fn describe_item(item: &InboxItemRecord) -> String {
+    let mut text = item.title.clone();
+    if let Some(description) = item.description.as_deref().filter(|d| !d.is_empty()) {
+        text.push_str("\n\n");
+        text.push_str(description);
+    }
+    if let Some(due) = item.due_at.and_then(chrono::DateTime::from_timestamp_millis) {
+        text.push_str(&format!("\n\nDue {}.", due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+    }
+    text.push_str(&format!("\n\nOpen it in your inbox: /tessera/v1/inbox/{}", item.id));
+    text
+}

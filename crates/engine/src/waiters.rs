@@ -1,0 +1,67 @@
+//! Handing an ended execution's outcome to what waited for it — a request type's step, an access
+//! request's approval or hook — in the transaction that ends the execution, so the outcome is
+//! handed on exactly once.
+
+use serde_json::Value;
+use tessera_flow::interp::Status;
+use tessera_store::{ExecutionRecord, Tx, WaiterStore};
+
+use crate::{Engine, Result};
+
+/// How a waited-for execution ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub execution_id: String,
+    pub succeeded: bool,
+    /// `Completed`, `Failed` or `Canceled`.
+    pub status: &'static str,
+    pub error: Option<String>,
+    /// The run's data document without `trigger`: each step's output under its key.
+    pub output: Value,
+}
+
+impl Outcome {
+    /// The value of `field` in the output: found in exactly one step's output, else `None` (absent,
+    /// or ambiguous because several steps answer it differently).
+    pub fn answer(&self, field: &str) -> Option<&Value> {
+        let mut found: Option<&Value> = None;
+        for value in self.output.as_object()?.values().filter_map(|step| step.get(field)) {
+            match found {
+                Some(seen) if seen != value => return None,
+                _ => found = Some(value),
+            }
+        }
+        found
+    }
+}
+
+impl Engine {
+    /// Called by the transaction that ends `execution`.
+    pub(crate) async fn execution_ended(
+        &self,
+        tx: &mut Tx,
+        execution: &ExecutionRecord,
+        status: &Status,
+        document: &Value,
+        error: Option<String>,
+        now: i64,
+    ) -> Result<()> {
+        let Some(waiter) = tx.take_waiter(&execution.id).await? else { return Ok(()) };
+        let mut output = document.clone();
+        if let Value::Object(members) = &mut output {
+            members.remove("trigger");
+        }
+        let outcome = Outcome {
+            execution_id: execution.id.clone(),
+            succeeded: matches!(status, Status::Succeeded),
+            status: status.label(),
+            error,
+            output,
+        };
+        match waiter.subject_kind.as_str() {
+            "REQUEST" => self.request_workflow_ended(tx, &waiter, &outcome, now).await,
+            "ACCESS_REQUEST" | "ACCESS_REQUEST_ITEM" => self.access_hook_ended(tx, &waiter, &outcome, now).await,
+            _ => Ok(()),
+        }
+    }
+}

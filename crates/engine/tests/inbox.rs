@@ -1,0 +1,399 @@
+//! The inbox on both databases: a workflow's `sp:generic-approval` waits for a person and resumes with
+//! the decision; only assignees decide, once; delegation hands the item on; reminders and the
+//! deadline's action come from the injected clock; and ISC access requests take part through
+//! workflows — a custom approval workflow (`AccessRequestTrigger`), a pre-approval workflow that
+//! approves or rejects, and a dynamic approver added as a last level — answered by their output.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tessera_engine::inbox::{InboxAction, InboxActor};
+use tessera_engine::requests::{NewAccessRequest, RequestType, RequestedItem};
+use tessera_engine::{Engine, EngineConfig, Error};
+use tessera_model::{Clock, ManualClock};
+use tessera_store::testing::stores;
+use tessera_store::{
+    AccessStore, CatalogKind, CatalogStore, ExecutionStore, IdentityRecord, IdentityStore, InboxItemRecord, InboxStore,
+    NotificationStore, RequestStore, Store, WorkflowStore,
+};
+
+mod fixtures;
+use fixtures::{insert_workflow, object};
+
+fn person(id: &str, name: &str, manager: Option<&str>) -> IdentityRecord {
+    IdentityRecord {
+        id: id.into(),
+        name: name.into(),
+        alias: id.into(),
+        email: Some(format!("{id}@example.com")),
+        manager_id: manager.map(str::to_owned),
+        profile_id: None,
+        lifecycle_state: None,
+        lifecycle_manual: false,
+        status: "ACTIVE".into(),
+        attributes: serde_json::Map::new(),
+        created_at: 0,
+        modified_at: 0,
+    }
+}
+
+/// Ada (managed by Mary), Olga, Dan, and a requestable VPN access profile on a manual source.
+async fn world(store: &Store) -> (Arc<Engine>, Arc<ManualClock>) {
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_identities(&[
+        person("mary", "Mary Manager", None),
+        person("olga", "Olga Owner", None),
+        person("dan", "Dan Deputy", None),
+        person("ada", "Ada Lovelace", Some("mary")),
+    ])
+    .await
+    .unwrap();
+    let mut vpn = object(
+        CatalogKind::AccessProfile,
+        "ap-vpn",
+        "VPN",
+        "desk",
+        json!({"name": "VPN", "entitlements": [{"id": "e-vpn"}],
+               "accessRequestConfig": {"approvalSchemes": [{"approverType": "MANAGER"}]}}),
+    );
+    vpn.owner_id = Some("olga".into());
+    vpn.requestable = true;
+    for o in [
+        object(CatalogKind::Source, "desk", "Service Desk", "", json!({"name": "Service Desk", "connector": "manual"})),
+        object(
+            CatalogKind::Entitlement,
+            "e-vpn",
+            "groups=vpn",
+            "desk",
+            json!({"name": "VPN", "attribute": "groups", "value": "vpn"}),
+        ),
+        vpn,
+    ] {
+        tx.insert_object(&o).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let clock = Arc::new(ManualClock::new("2026-04-01T08:00:00Z".parse().unwrap()));
+    (Engine::new(store.clone(), clock.clone(), EngineConfig::default()), clock)
+}
+
+fn approval_workflow(extra: Value) -> Value {
+    let mut attributes = json!({"approvers": ["olga", {"type": "IDENTITY", "id": "dan"}], "subject": "Buy a laptop for {{$.trigger.who}}"});
+    for (k, v) in extra.as_object().unwrap() {
+        attributes[k] = v.clone();
+    }
+    json!({"name": "Laptop", "trigger": {"type": "EXTERNAL", "attributes": {}},
+           "definition": {"start": "Approve", "steps": {
+               "Approve": {"type": "action", "actionId": "sp:generic-approval", "attributes": attributes, "nextStep": "Check"},
+               "Check": {"type": "choice", "choiceList": [{"comparator": "BooleanEquals", "variableA.$": "$.approve.approved", "variableB": true, "nextStep": "Yes"}], "defaultStep": "No"},
+               "Yes": {"type": "success"},
+               "No": {"type": "failure", "failureName": "not approved"}}}})
+}
+
+fn actor(identity: &str) -> InboxActor<'_> {
+    InboxActor { identity: Some(identity), admin: false, audit: "test" }
+}
+
+async fn items_of(store: &Store, kind: &str, id: &str) -> Vec<InboxItemRecord> {
+    let mut tx = store.begin().await.unwrap();
+    tx.inbox_items_of(kind, id).await.unwrap()
+}
+
+async fn start(engine: &Engine, store: &Store, workflow: &str, input: Value) -> String {
+    let mut tx = store.begin().await.unwrap();
+    let record = tx.workflow(workflow).await.unwrap().unwrap();
+    let id = engine.start(&mut tx, &record, input, None).await.unwrap();
+    tx.commit().await.unwrap();
+    engine.run_due().await.unwrap();
+    id
+}
+
+async fn status(store: &Store, execution: &str) -> (String, Option<String>, Value) {
+    let mut tx = store.begin().await.unwrap();
+    let e = tx.execution(execution).await.unwrap().unwrap();
+    (e.status, e.error, e.state)
+}
+
+#[tokio::test]
+async fn a_generic_approval_waits_for_an_assignee_and_resumes_with_the_decision() {
+    for (kind, store) in stores().await {
+        let (engine, _clock) = world(&store).await;
+        insert_workflow(&store, "w-laptop", approval_workflow(json!({}))).await;
+        let execution = start(&engine, &store, "w-laptop", json!({"who": "Ada"})).await;
+        assert_eq!(status(&store, &execution).await.0, "Running", "{kind}: it waits");
+        let items = items_of(&store, "EXECUTION", &execution).await;
+        assert_eq!(items.len(), 1, "{kind}");
+        let item = &items[0];
+        assert_eq!((item.kind.as_str(), item.title.as_str()), ("APPROVAL", "Buy a laptop for Ada"), "{kind}");
+        assert_eq!(item.assignees, vec!["dan".to_string(), "olga".to_string()], "{kind}");
+        let mut tx = store.begin().await.unwrap();
+        let told = tx.notifications_of("olga", 10).await.unwrap();
+        drop(tx);
+        assert_eq!(told.len(), 1, "{kind}: each assignee is told");
+        assert_eq!(told[0].subject, "Approval needed: Buy a laptop for Ada", "{kind}");
+        assert_eq!(told[0].address.as_deref(), Some("olga@example.com"), "{kind}");
+
+        let refused = engine.act_on_inbox_item(&item.id, actor("ada"), InboxAction::Approve { comment: None }).await;
+        assert!(matches!(refused, Err(Error::Forbidden(_))), "{kind}: not Ada's to decide: {refused:?}");
+        let refused = engine
+            .act_on_inbox_item(&item.id, actor("olga"), InboxAction::Complete { comment: None, data: json!({}) })
+            .await;
+        assert!(matches!(refused, Err(Error::Invalid(_))), "{kind}: an approval is decided, not completed");
+        engine
+            .act_on_inbox_item(&item.id, actor("olga"), InboxAction::Comment { comment: "which model?".into() })
+            .await
+            .unwrap();
+        let decided = engine
+            .act_on_inbox_item(&item.id, actor("olga"), InboxAction::Approve { comment: Some("fine".into()) })
+            .await
+            .unwrap();
+        assert_eq!(decided.status, "APPROVED", "{kind}");
+        let again = engine.act_on_inbox_item(&item.id, actor("dan"), InboxAction::Deny { comment: None }).await;
+        assert!(matches!(again, Err(Error::Conflict(_))), "{kind}: decided already: {again:?}");
+
+        engine.run_due().await.unwrap();
+        let (done, error, state) = status(&store, &execution).await;
+        assert_eq!(done, "Completed", "{kind}: {error:?}");
+        let output = &state["main"]["doc"]["approve"];
+        assert_eq!(output["approved"], json!(true), "{kind}: {output}");
+        assert_eq!(output["comment"], json!("fine"), "{kind}");
+        assert_eq!(output["decidedBy"]["id"], json!("olga"), "{kind}");
+        let mut tx = store.begin().await.unwrap();
+        let kinds: Vec<String> = tx.inbox_activity(&item.id).await.unwrap().into_iter().map(|a| a.kind).collect();
+        assert_eq!(kinds, ["OPEN", "COMMENT", "APPROVE"], "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn delegation_hands_the_item_on_and_two_approvals_are_needed_when_asked() {
+    for (kind, store) in stores().await {
+        let (engine, _clock) = world(&store).await;
+        insert_workflow(&store, "w-laptop", approval_workflow(json!({"minimumApprovals": 2}))).await;
+        let execution = start(&engine, &store, "w-laptop", json!({"who": "Ada"})).await;
+        let item = items_of(&store, "EXECUTION", &execution).await.remove(0);
+        let delegated = engine
+            .act_on_inbox_item(
+                &item.id,
+                actor("dan"),
+                InboxAction::Delegate { to: "mary".into(), comment: Some("away".into()) },
+            )
+            .await
+            .unwrap();
+        assert_eq!(delegated.assignees, vec!["mary".to_string(), "olga".to_string()], "{kind}");
+        let gone = engine.act_on_inbox_item(&item.id, actor("dan"), InboxAction::Approve { comment: None }).await;
+        assert!(matches!(gone, Err(Error::Forbidden(_))), "{kind}: Dan handed it on");
+        let one =
+            engine.act_on_inbox_item(&item.id, actor("mary"), InboxAction::Approve { comment: None }).await.unwrap();
+        assert_eq!((one.status.as_str(), one.approvals), ("PENDING", 1), "{kind}: one of two");
+        let twice = engine.act_on_inbox_item(&item.id, actor("mary"), InboxAction::Approve { comment: None }).await;
+        assert!(matches!(twice, Err(Error::Conflict(_))), "{kind}: Mary counts once");
+        let two =
+            engine.act_on_inbox_item(&item.id, actor("olga"), InboxAction::Approve { comment: None }).await.unwrap();
+        assert_eq!(two.status, "APPROVED", "{kind}");
+        engine.run_due().await.unwrap();
+        assert_eq!(status(&store, &execution).await.0, "Completed", "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn reminders_then_the_deadline_action_come_from_the_clock() {
+    for (kind, store) in stores().await {
+        let (engine, clock) = world(&store).await;
+        let extra = json!({"deadline": "1h", "reminder": "20m", "timeoutAction": "DENY"});
+        insert_workflow(&store, "w-laptop", approval_workflow(extra)).await;
+        let execution = start(&engine, &store, "w-laptop", json!({"who": "Ada"})).await;
+        let item = items_of(&store, "EXECUTION", &execution).await.remove(0);
+        assert_eq!(engine.run_inbox_deadlines().await.unwrap(), 0, "{kind}: nothing due yet");
+        let t0 = clock.now();
+        clock.advance_to(t0 + chrono::Duration::minutes(21));
+        assert_eq!(engine.run_inbox_deadlines().await.unwrap(), 1, "{kind}: the first reminder");
+        assert_eq!(engine.run_inbox_deadlines().await.unwrap(), 0, "{kind}: once");
+        clock.advance_to(t0 + chrono::Duration::minutes(41));
+        engine.run_inbox_deadlines().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let reminders =
+            tx.notifications_of("dan", 10).await.unwrap().iter().filter(|n| n.subject.starts_with("Reminder")).count();
+        drop(tx);
+        assert_eq!(reminders, 2, "{kind}: at 20 and 40 minutes");
+        clock.advance_to(t0 + chrono::Duration::minutes(61));
+        engine.run_inbox_deadlines().await.unwrap();
+        let closed = items_of(&store, "EXECUTION", &execution).await.remove(0);
+        assert_eq!(closed.status, "DENIED", "{kind}: the deadline denies");
+        assert_eq!(closed.id, item.id);
+        engine.run_due().await.unwrap();
+        let (done, error, _) = status(&store, &execution).await;
+        assert_eq!((done.as_str(), error.as_deref()), ("Failed", Some("not approved (at step `No`)")), "{kind}");
+    }
+}
+
+async fn request_vpn(engine: &Engine) -> String {
+    let request = NewAccessRequest {
+        requester_id: "ada".into(),
+        requested_for: vec!["ada".into()],
+        request_type: RequestType::Grant,
+        items: vec![RequestedItem {
+            kind: "ACCESS_PROFILE".into(),
+            id: "ap-vpn".into(),
+            comment: Some("travel".into()),
+            remove_at: None,
+        }],
+        comment: None,
+    };
+    engine.submit_access_request(&request, "test").await.unwrap().new_requests[0].request_ids[0].clone()
+}
+
+/// (approval kind, status, candidates) by level.
+async fn levels(store: &Store, request: &str) -> Vec<(i64, String, String, Vec<String>)> {
+    let mut tx = store.begin().await.unwrap();
+    tx.request_approvals(request)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.level, a.approver_kind, a.status, a.candidates))
+        .collect()
+}
+
+async fn holds_vpn(store: &Store) -> bool {
+    let mut tx = store.begin().await.unwrap();
+    tx.access_of(&["ada".to_string()]).await.unwrap().iter().any(|g| g.object_id == "ap-vpn")
+}
+
+#[tokio::test]
+async fn a_custom_approval_workflow_decides_an_access_request_item() {
+    for (kind, store) in stores().await {
+        let (engine, _clock) = world(&store).await;
+        insert_workflow(
+            &store,
+            "w-approve",
+            json!({"name": "VPN approval", "trigger": {"type": "AccessRequestTrigger", "attributes": {}},
+                   "definition": {"start": "Ask", "steps": {
+                       "Ask": {"type": "action", "actionId": "sp:access-request-approval", "attributes": {"approvalScheme": "MANAGER"}, "nextStep": "Check"},
+                       "Check": {"type": "choice", "choiceList": [{"comparator": "BooleanEquals", "variableA.$": "$.ask.approved", "variableB": true, "nextStep": "Yes"}], "defaultStep": "No"},
+                       "Yes": {"type": "success"}, "No": {"type": "failure", "failureName": "rejected"}}}}),
+        )
+        .await;
+        let request = request_vpn(&engine).await;
+        let approvals = levels(&store, &request).await;
+        assert_eq!(approvals.len(), 1, "{kind}");
+        assert_eq!((approvals[0].1.as_str(), approvals[0].2.as_str()), ("WORKFLOW", "PENDING"), "{kind}");
+        engine.run_due().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let mine = tx.inbox_items(Some("mary"), Some("PENDING"), 10, 0).await.unwrap();
+        drop(tx);
+        assert_eq!(mine.len(), 1, "{kind}: the workflow asked Ada's manager");
+        assert_eq!(mine[0].title, "Access request: VPN for Ada Lovelace", "{kind}");
+        engine.act_on_inbox_item(&mine[0].id, actor("mary"), InboxAction::Approve { comment: None }).await.unwrap();
+        engine.run_due().await.unwrap();
+        assert_eq!(levels(&store, &request).await[0].2, "APPROVED", "{kind}");
+        assert!(holds_vpn(&store).await, "{kind}: granted when the workflow succeeded");
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.access_request(&request).await.unwrap().unwrap().status, "COMPLETED", "{kind}");
+    }
+}
+
+fn hook(trigger: &str, variables: Value) -> Value {
+    json!({"name": trigger, "trigger": {"type": "REQUEST_RESPONSE", "attributes": {"id": trigger}},
+           "definition": {"start": "Answer", "steps": {
+               "Answer": {"type": "Mutation", "attributes": {"id": "sp:define-variable", "variables": variables}, "nextStep": "End"},
+               "End": {"type": "success"}}}})
+}
+
+#[tokio::test]
+async fn a_pre_approval_workflow_rejects_or_approves_before_any_approver() {
+    for (kind, store) in stores().await {
+        let (engine, _clock) = world(&store).await;
+        let workflow = insert_workflow(
+            &store,
+            "w-pre",
+            hook("idn:access-request-pre-approval", json!([{"name": "approved", "variableA": false}, {"name": "comment", "variableA": "no VPN on Fridays"}])),
+        )
+        .await;
+        let rejected = request_vpn(&engine).await;
+        assert_eq!(levels(&store, &rejected).await[0].2, "WAITING", "{kind}: the manager waits for the hook");
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.approvals(tessera_store::ApprovalState::Pending, Some("mary"), 10, 0).await.unwrap().is_empty());
+        drop(tx);
+        engine.run_due().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let items = tx.request_items(&rejected).await.unwrap();
+        assert_eq!(items[0].status, "REJECTED", "{kind}");
+        assert_eq!(tx.access_request(&rejected).await.unwrap().unwrap().status, "COMPLETED", "{kind}");
+        let all = tx.request_approvals(&rejected).await.unwrap();
+        let pre = all.iter().find(|a| a.approver_kind == "PRE_APPROVAL").unwrap();
+        assert_eq!(pre.comment.as_deref(), Some("no VPN on Fridays"), "{kind}");
+        // Now a hook that approves.
+        tx.delete_workflow(&workflow.id, 0).await.unwrap();
+        tx.commit().await.unwrap();
+        insert_workflow(
+            &store,
+            "w-pre-yes",
+            hook("idn:access-request-pre-approval", json!([{"name": "approved", "variableA": true}])),
+        )
+        .await;
+        let approved = request_vpn(&engine).await;
+        engine.run_due().await.unwrap();
+        assert!(holds_vpn(&store).await, "{kind}: approved by the workflow, no person asked");
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.request_items(&approved).await.unwrap()[0].status, "APPROVED", "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn a_dynamic_approver_is_added_after_the_configured_levels() {
+    for (kind, store) in stores().await {
+        let (engine, _clock) = world(&store).await;
+        insert_workflow(
+            &store,
+            "w-dyn",
+            hook("idn:access-request-dynamic-approver", json!([{"name": "approver", "variableA": "dan"}])),
+        )
+        .await;
+        let request = request_vpn(&engine).await;
+        engine.run_due().await.unwrap();
+        let approvals = levels(&store, &request).await;
+        let shape: Vec<(i64, &str, &str)> = approvals.iter().map(|(l, k, s, _)| (*l, k.as_str(), s.as_str())).collect();
+        assert_eq!(shape, [(1, "MANAGER", "PENDING"), (2, "IDENTITY", "WAITING")], "{kind}");
+        assert_eq!(approvals[1].3, vec!["dan".to_string()], "{kind}");
+        let mut tx = store.begin().await.unwrap();
+        let first = tx.request_approvals(&request).await.unwrap();
+        drop(tx);
+        engine.decide_access_approval(&first[0].id, "mary", true, None, "test").await.unwrap();
+        assert!(!holds_vpn(&store).await, "{kind}: Dan has not decided yet");
+        engine.decide_access_approval(&first[1].id, "dan", true, None, "test").await.unwrap();
+        assert!(holds_vpn(&store).await, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn two_assignees_deciding_at_once_one_wins_and_the_workflow_resumes_once() {
+    for (kind, store) in stores().await {
+        let (engine, _clock) = world(&store).await;
+        insert_workflow(&store, "w-laptop", approval_workflow(json!({}))).await;
+        let execution = start(&engine, &store, "w-laptop", json!({"who": "Ada"})).await;
+        let item = items_of(&store, "EXECUTION", &execution).await.remove(0);
+        let (a, b) = (engine.clone(), engine.clone());
+        let (id_a, id_b) = (item.id.clone(), item.id.clone());
+        let approve = tokio::spawn(async move {
+            a.act_on_inbox_item(&id_a, actor("olga"), InboxAction::Approve { comment: None }).await
+        });
+        let deny =
+            tokio::spawn(
+                async move { b.act_on_inbox_item(&id_b, actor("dan"), InboxAction::Deny { comment: None }).await },
+            );
+        let outcomes = [approve.await.unwrap(), deny.await.unwrap()];
+        let won = outcomes.iter().filter(|o| o.is_ok()).count();
+        let lost = outcomes.iter().filter(|o| matches!(o, Err(Error::Conflict(_)))).count();
+        assert_eq!((won, lost), (1, 1), "{kind}: {outcomes:?}");
+        engine.run_due().await.unwrap();
+        let (done, _, state) = status(&store, &execution).await;
+        let approved = outcomes[0].is_ok();
+        assert_eq!(done, if approved { "Completed" } else { "Failed" }, "{kind}");
+        assert_eq!(state["main"]["doc"]["approve"]["approved"], json!(approved), "{kind}");
+        let closed = items_of(&store, "EXECUTION", &execution).await.remove(0);
+        assert_eq!(closed.status, if approved { "APPROVED" } else { "DENIED" }, "{kind}: the winner's decision");
+        let mut tx = store.begin().await.unwrap();
+        let decisions = tx.inbox_activity(&item.id).await.unwrap().iter().filter(|a| a.kind != "OPEN").count();
+        assert_eq!(decisions, 1, "{kind}: the loser left no trace");
+    }
+}
