@@ -120,6 +120,9 @@ impl Engine {
                     if let Err(error) = engine.run_scheduled_access().await {
                         tracing::warn!(%error, "applying scheduled access changes failed; retrying");
                     }
+                    if let Err(error) = engine.run_approval_deadlines().await {
+                        tracing::warn!(%error, "applying access request approval deadlines failed; retrying");
+                    }
                 }
                 match engine.dispatch_events().await {
                     Ok(n) if n as i64 == BATCH => continue,

@@ -3,6 +3,7 @@
 
 pub mod access_hooks;
 pub mod actions;
+pub mod approval_deadlines;
 mod asks;
 pub mod delegations;
 mod delivery;

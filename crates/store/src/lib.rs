@@ -2,6 +2,7 @@
 //! SQLite (a WAL file, the default) and PostgreSQL, composed in one transaction per change.
 
 pub mod access;
+pub mod approval_config;
 pub mod catalog;
 pub mod changes;
 mod db;
@@ -24,6 +25,7 @@ pub mod waiters;
 pub mod workflows;
 
 pub use access::{AccessGrant, AccessStore, AggregationRecord, PlanRecord};
+pub use approval_config::{ApprovalClock, ApprovalConfigStore, ApprovalCounts, DueBefore, Reassignment};
 pub use catalog::{CatalogKind, CatalogObject, CatalogStore};
 pub use changes::{ChangeStore, ScheduledAccess};
 pub use db::{Dialect, Store, Tx, redact_url};

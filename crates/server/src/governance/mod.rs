@@ -10,6 +10,7 @@ mod holdings;
 mod identities;
 mod objects;
 mod profiles;
+mod request_config;
 mod requests;
 mod search;
 mod sod;
@@ -79,6 +80,9 @@ pub(crate) fn isc_routes() -> Router<AppState> {
         .route("/access-request-approvals/completed", get(requests::completed))
         .route("/access-request-approvals/{id}/approve", post(requests::approve))
         .route("/access-request-approvals/{id}/reject", post(requests::reject))
+        .route("/access-request-approvals/{id}/forward", post(requests::forward))
+        .route("/access-request-approvals/approval-summary", get(requests::summary))
+        .route("/access-request-config", get(request_config::read).put(request_config::replace))
         .route("/sod-policies", get(sod::list).post(sod::create))
         .route("/sod-policies/{id}", get(sod::read).put(sod::replace).delete(sod::delete))
         .route("/sod-violations/predict", post(sod::predict))

@@ -9,27 +9,31 @@
 //! the person themselves, such as a portal. A token bound to no identity decides as the `approverId`
 //! its body names.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use tessera_engine::approval_deadlines::RequestConfig;
 use tessera_engine::requests::{NewAccessRequest, RequestType, RequestedItem, Tracking};
 use tessera_store::{
-    AccessRequestRecord, ApprovalRecord, ApprovalState, CatalogKind, CatalogStore, RequestItemRecord, RequestStore, Tx,
+    AccessRequestRecord, ApprovalConfigStore, ApprovalRecord, ApprovalState, CatalogKind, CatalogStore, IdentityStore,
+    RequestItemRecord, RequestStore, SodStore, Tx,
 };
 
 use super::{Names, invalid, listed, object, reference_id, required_text, stamp, text};
 use crate::AppState;
 use crate::auth::{
     ACCESS_REQUEST_APPROVALS_MANAGE, ACCESS_REQUEST_APPROVALS_READ, ACCESS_REQUEST_MANAGE, ACCESS_REQUEST_SELF_MANAGE,
-    ACCESS_REQUEST_STATUS_READ, Principal,
+    ACCESS_REQUEST_STATUS_READ, ALL, Principal,
 };
 use crate::error::{ApiError, ApiResult, PathParams, QueryParams};
 
 /// The body as JSON, or a 400 saying why not; an empty body is `{}`.
-fn parse(body: &[u8]) -> ApiResult<Value> {
+pub(super) fn parse(body: &[u8]) -> ApiResult<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
@@ -37,7 +41,7 @@ fn parse(body: &[u8]) -> ApiResult<Value> {
 }
 
 /// The engine's refusals of a submitted body carry their pointer as `"<pointer>: <message>"`.
-fn located(error: tessera_engine::Error) -> ApiError {
+pub(super) fn located(error: tessera_engine::Error) -> ApiError {
     match error {
         tessera_engine::Error::Invalid(message) if message.starts_with('/') => match message.split_once(": ") {
             Some((pointer, rest)) => invalid(pointer, rest),
@@ -120,14 +124,16 @@ pub(crate) async fn submit(
     let body = object(&body)?;
     let requester_id = requester(&principal, managing, reference_id(body.get("requestedBy"), "/requestedBy")?)?;
     let requested_for = string_list(body, "requestedFor")?;
-    if let Some(i) = requested_for.iter().position(|id| !managing && *id != requester_id) {
+    let config = state.engine.access_request_config().await?;
+    if config.approvals_must_be_external && principal.require(ALL).is_err() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "/requestedFor/{i}: this token may request only for identity {requester_id}; requesting for others needs `{ACCESS_REQUEST_MANAGE}`"
-            ),
+            "approvals-external",
+            "approvals are processed by an external system here (approvalsMustBeExternal): only an administrator may submit access requests",
         ));
+    }
+    if !managing {
+        on_behalf(&state, &config, &requester_id, &requested_for).await?;
     }
     let request_type = match text(body, "requestType")?.as_deref() {
         None | Some("GRANT_ACCESS") => RequestType::Grant,
@@ -144,6 +150,18 @@ pub(crate) async fn submit(
         let kind = required_text(item, "type").map_err(|_| invalid(&format!("{at}/type"), "is required"))?;
         let id = required_text(item, "id").map_err(|_| invalid(&format!("{at}/id"), "is required"))?;
         let comment = text(item, "comment").map_err(|_| invalid(&format!("{at}/comment"), "must be a string"))?;
+        if kind == "ENTITLEMENT" && !config.entitlements.allowed {
+            return Err(invalid(
+                &format!("{at}/type"),
+                "entitlements cannot be requested here (entitlementRequestConfig.allowEntitlementRequest is false)",
+            ));
+        }
+        if kind == "ENTITLEMENT"
+            && config.entitlements.comments_required
+            && comment.as_deref().is_none_or(|c| c.trim().is_empty())
+        {
+            return Err(invalid(&format!("{at}/comment"), "an entitlement request needs a comment"));
+        }
         let remove_at = instant(item.get("removeDate"), &format!("{at}/removeDate"))?;
         if remove_at.is_some_and(|t| t <= state.now_ms()) {
             return Err(invalid(&format!("{at}/removeDate"), "must be in the future"));
@@ -158,6 +176,35 @@ pub(crate) async fn submit(
         "existingRequests": submitted.existing_requests.iter().map(tracking).collect::<Vec<_>>(),
     });
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+}
+
+/// Refuses a self-service token's request for someone else unless `requestOnBehalfOfConfig` allows
+/// it: for anyone, or for the requester's direct reports.
+async fn on_behalf(
+    state: &AppState,
+    config: &RequestConfig,
+    requester: &str,
+    requested_for: &[String],
+) -> ApiResult<()> {
+    let mut tx = state.begin().await?;
+    for (i, id) in requested_for.iter().enumerate() {
+        if id == requester || config.on_behalf_of.anyone_by_anyone {
+            continue;
+        }
+        let reports_to_requester = tx.identity(id).await?.and_then(|t| t.manager_id).is_some_and(|m| m == requester);
+        if config.on_behalf_of.employee_by_manager && reports_to_requester {
+            continue;
+        }
+        let allowed = if config.on_behalf_of.employee_by_manager { " and their direct reports" } else { "" };
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "/requestedFor/{i}: this token may request only for identity {requester}{allowed}; requesting for others needs `{ACCESS_REQUEST_MANAGE}` or requestOnBehalfOfConfig"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `POST /v3/access-requests/cancel` with ISC's `{"accountActivityId", "comment"}`.
@@ -256,7 +303,16 @@ pub(crate) async fn status(
     let rows = tx.requested_items(query.requested_for.as_deref(), query.requested_by.as_deref(), limit, offset).await?;
     let mut names = Names::default();
     let mut shaped = Vec::with_capacity(rows.len());
+    let mut contexts: HashMap<String, Value> = HashMap::new();
     for (request, item) in &rows {
+        let sod = match contexts.get(&request.id) {
+            Some(context) => context.clone(),
+            None => {
+                let context = sod_context(&mut tx, request).await?;
+                contexts.insert(request.id.clone(), context.clone());
+                context
+            }
+        };
         let approvals = tx.request_approvals(&request.id).await?;
         let mut details = Vec::new();
         for a in approvals.iter().filter(|a| a.item_id == item.id && a.status != "WAITING") {
@@ -284,9 +340,57 @@ pub(crate) async fn status(
             "accessRequestId": request.id,
             "provisioningDetails": item.tracking_number.as_ref().map(|t| json!({"orderedSubPhaseReferences": t})),
             "errorMessages": [],
+            "sodViolationContext": sod,
         }));
     }
     Ok(listed(shaped, None))
+}
+
+/// ISC's `sodViolationContext` for a request: what the check at its submission found. A grant's
+/// check always runs in the submission's transaction and stores only violations, so a grant without
+/// a stored context was checked and violates nothing; a revocation is not checked (null). A stored
+/// context that cannot be read shows as ISC's ERROR state.
+async fn sod_context(tx: &mut Tx, request: &AccessRequestRecord) -> ApiResult<Value> {
+    match tx.sod_context(&request.id).await {
+        Ok(Some(context)) => Ok(context),
+        Ok(None) if request.request_type == "GRANT_ACCESS" => Ok(json!({"state": "SUCCESS", "uuid": null,
+            "violationCheckResult": {"violationContexts": [], "violatedPolicies": []}})),
+        Ok(None) => Ok(Value::Null),
+        Err(tessera_store::Error::Json(error)) => {
+            tracing::warn!(request = %request.id, %error, "a stored SoD violation context is unreadable");
+            Ok(json!({"state": "ERROR", "uuid": null, "violationCheckResult": {
+                "message": {"locale": "en-US", "localeOrigin": "DEFAULT",
+                            "text": "the SoD check result stored with this request cannot be read"},
+                "violationContexts": null, "violatedPolicies": null}}))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// ISC's `forwardHistory`: each forward and escalation of an approval, oldest first, with Tessera's
+/// identity references beside ISC's names.
+async fn forward_history(tx: &mut Tx, names: &mut Names, approval_id: &str) -> ApiResult<Value> {
+    let mut history = Vec::new();
+    for r in tx.reassignments(approval_id).await? {
+        let mut old = Vec::with_capacity(r.old_approvers.len());
+        for id in &r.old_approvers {
+            old.push(names.identity_ref(tx, Some(id)).await?);
+        }
+        let old_names: Vec<&str> = old.iter().filter_map(|o| o["name"].as_str().or(o["id"].as_str())).collect();
+        let new = names.identity_ref(tx, Some(&r.new_approver)).await?;
+        let forwarder = names.identity_ref(tx, r.forwarder.as_deref()).await?;
+        history.push(json!({
+            "oldApproverName": old_names.join(", "),
+            "newApproverName": new["name"].as_str().unwrap_or(&r.new_approver),
+            "comment": r.comment,
+            "modified": stamp(r.created_at),
+            "forwarderName": forwarder["name"],
+            "reassignmentType": r.kind,
+            "oldApprovers": old,
+            "newApprover": new,
+        }));
+    }
+    Ok(Value::Array(history))
 }
 
 /// The approvals list's query: ISC's `owner-id` narrows it to one approver's.
@@ -333,7 +437,8 @@ async fn approval_shape(
         "approverType": a.approver_kind,
         "approvers": a.candidates,
     });
-    shaped["sodViolationContext"] = tessera_store::SodStore::sod_context(tx, &request.id).await?.unwrap_or(Value::Null);
+    shaped["sodViolationContext"] = sod_context(tx, request).await?;
+    shaped["forwardHistory"] = forward_history(tx, names, &a.id).await?;
     if a.status == "APPROVED" || a.status == "REJECTED" {
         shaped["state"] = json!(a.status);
         shaped["reviewedBy"] = names.identity_ref(tx, a.decided_by.as_deref()).await?;
@@ -447,4 +552,99 @@ pub(crate) async fn reject(
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     decide(&state, &principal, &id, &body, false).await
+}
+
+/// `POST /v3/access-request-approvals/{id}/forward` with ISC's `{"newOwnerId", "comment"}`: one of
+/// the approval's approvers (the token's identity) hands it to someone else, who alone decides it
+/// afterwards; an administrator's token may forward any pending approval.
+pub(crate) async fn forward(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    principal.require(ACCESS_REQUEST_APPROVALS_MANAGE)?;
+    let body = parse(&body)?;
+    let body = object(&body)?;
+    let new_owner = required_text(body, "newOwnerId")?;
+    let comment = required_text(body, "comment")?;
+    for (key, value) in [("newOwnerId", &new_owner), ("comment", &comment)] {
+        if value.chars().count() > 255 {
+            return Err(invalid(&format!("/{key}"), "must be at most 255 characters"));
+        }
+    }
+    let admin = principal.require(ALL).is_ok();
+    let forwarder = principal.identity();
+    let mut tx = state.begin().await?;
+    let approval = tx.approval(&id).await?.ok_or_else(|| ApiError::not_found("access request approval", &id))?;
+    drop(tx);
+    if !admin && !forwarder.is_some_and(|f| approval.candidates.iter().any(|c| c == f)) {
+        let message = match forwarder {
+            Some(own) => format!("identity {own} is not an approver of access request approval {id}"),
+            None => "this token acts as no identity: only an approver's own token, or an administrator's, may forward"
+                .to_owned(),
+        };
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "not-an-approver", message));
+    }
+    state
+        .engine
+        .forward_access_approval(&id, forwarder, admin, &new_owner, &comment, &principal.actor())
+        .await
+        .map_err(located)?;
+    Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response())
+}
+
+/// The approval summary's query (ISC's names).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) struct SummaryQuery {
+    owner_id: Option<String>,
+    from_date: Option<String>,
+}
+
+/// `GET /v3/access-request-approvals/approval-summary`: how many approvals are pending, approved and
+/// rejected. A token acting as an identity counts its own (`owner-id` may be `me` or its id; an
+/// administrator's may name anyone); a token acting as no one counts `owner-id`'s, or everyone's.
+pub(crate) async fn summary(
+    State(state): State<AppState>,
+    principal: Principal,
+    QueryParams(query): QueryParams<SummaryQuery>,
+) -> ApiResult<Response> {
+    super::require_either(&principal, ACCESS_REQUEST_APPROVALS_READ, ACCESS_REQUEST_APPROVALS_MANAGE)?;
+    let admin = principal.require(ALL).is_ok();
+    let owner = match (query.owner_id.as_deref().map(str::trim), principal.identity()) {
+        (None | Some("me"), Some(own)) => Some(own.to_owned()),
+        (Some("me"), None) => {
+            return Err(ApiError::bad_request("`owner-id=me` needs a token that acts as an identity"));
+        }
+        (Some(named), Some(own)) if named != own && !admin => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this token acts as identity {own} and may count only its own approvals"),
+            ));
+        }
+        (Some(named), _) => Some(named.to_owned()),
+        (None, None) => None,
+    };
+    let since = match query.from_date.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(from_date(text)?),
+    };
+    let mut tx = state.begin().await?;
+    let counts = tx.approval_counts(owner.as_deref(), since).await?;
+    Ok(Json(json!({"pending": counts.pending, "approved": counts.approved, "rejected": counts.rejected}))
+        .into_response())
+}
+
+/// An ISO-8601 instant (RFC 3339) or date (midnight UTC) as milliseconds.
+fn from_date(text: &str) -> ApiResult<i64> {
+    if let Ok(instant) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(instant.timestamp_millis());
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
+        .ok_or_else(|| ApiError::bad_request(format!("`from-date` must be an ISO-8601 date or time, not `{text}`")))
 }

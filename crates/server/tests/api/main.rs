@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod access_request_scim;
 mod access_requests;
 mod audit;
 mod auth;

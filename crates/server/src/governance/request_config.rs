@@ -1,0 +1,53 @@
+//! ISC's `/v3/access-request-config`: the tenant's access-request configuration, read and replaced
+//! whole; the checking, storing and auditing are `engine::approval_deadlines`'.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tessera_engine::approval_deadlines::RequestConfig;
+use tessera_store::IdentityStore;
+
+use super::requests::{located, parse};
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::ApiResult;
+
+/// Reading the configuration (ISC's scope).
+pub(crate) const ACCESS_REQUEST_CONFIG_READ: &str = "idn:access-request-config:read";
+/// Replacing it (ISC's scope).
+pub(crate) const ACCESS_REQUEST_CONFIG_MANAGE: &str = "idn:access-request-config:manage";
+
+/// The configuration as ISC shows it: the fallback approver with its name and email.
+async fn shaped(state: &AppState, config: &RequestConfig) -> ApiResult<Value> {
+    let mut document = config.document();
+    if let Some(id) = &config.reminders.fallback_approver {
+        let mut tx = state.begin().await?;
+        let identity = tx.identity(id).await?;
+        let reference = &mut document["approvalReminderAndEscalationConfig"]["fallbackApproverRef"];
+        reference["name"] = identity.as_ref().map(|i| i.name.clone()).into();
+        reference["email"] = identity.and_then(|i| i.email).into();
+    }
+    Ok(document)
+}
+
+/// `GET /v3/access-request-config`.
+pub(crate) async fn read(State(state): State<AppState>, principal: Principal) -> ApiResult<Response> {
+    super::require_either(&principal, ACCESS_REQUEST_CONFIG_READ, ACCESS_REQUEST_CONFIG_MANAGE)?;
+    let config = state.engine.access_request_config().await?;
+    Ok(Json(shaped(&state, &config).await?).into_response())
+}
+
+/// `PUT /v3/access-request-config`: replaces the whole configuration; members left out take their
+/// defaults, unknown members are refused with their pointer.
+pub(crate) async fn replace(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    principal.require(ACCESS_REQUEST_CONFIG_MANAGE)?;
+    let body = parse(&body)?;
+    super::object(&body)?;
+    let config = state.engine.set_access_request_config(&body, &principal.actor()).await.map_err(located)?;
+    Ok(Json(shaped(&state, &config).await?).into_response())
+}
