@@ -69,6 +69,16 @@ pub const INBOX_MANAGE: &str = "tessera:inbox:manage";
 /// Seeing everyone's inbox and reassigning anyone's items (not deciding them).
 pub const INBOX_ADMIN: &str = "tessera:inbox:admin";
 
+/// Reading teams, configuration lists and request types.
+pub const REQUEST_TYPES_READ: &str = "tessera:request-types:read";
+/// Creating and changing teams, configuration lists and request types (a person's token: only what
+/// their teams let them edit).
+pub const REQUEST_TYPES_MANAGE: &str = "tessera:request-types:manage";
+/// Reading requests raised from request types (a person's token: only those they are part of).
+pub const REQUESTS_READ: &str = "tessera:requests:read";
+/// Raising, cancelling and commenting on requests (a person's token: as that person).
+pub const REQUESTS_MANAGE: &str = "tessera:requests:manage";
+
 /// How long a token is good for.
 const TOKEN_SECONDS: i64 = 15 * 60;
 

@@ -10,6 +10,7 @@ mod governance;
 mod inbox;
 mod library;
 mod ops;
+mod request_types;
 mod scim;
 mod shapes;
 mod workflows;
@@ -88,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/v3", isc_routes())
         .nest("/beta", isc_routes().merge(governance::beta_routes()))
         .merge(governance::tessera_routes())
+        .merge(request_types::routes())
         .route("/tessera/v1/workflows/{id}/versions", get(workflows::versions))
         .route("/tessera/v1/workflows/{id}/versions/diff", get(workflows::diff))
         .route("/tessera/v1/workflows/{id}/versions/{version}", get(workflows::version))

@@ -15,6 +15,7 @@ pub mod notifications;
 pub mod provisioning;
 pub mod query;
 pub mod queue;
+pub mod request_types;
 pub mod requests;
 pub mod secrets;
 pub mod security;
@@ -37,6 +38,10 @@ pub use listing::Listing;
 pub use notifications::{NotificationRecord, NotificationStore};
 pub use provisioning::{Finished, ProvisioningStore, Tracking, WorkItem};
 pub use queue::{NewTask, QueueStore, Task, TaskKind};
+pub use request_types::{
+    ConfigListRecord, RequestFilter, RequestStepRecord, RequestTypeRecord, RequestTypeStore, StepEnd, TeamMember,
+    TeamRecord, TimelineEntry, TypeRequestRecord, TypeRequestStore,
+};
 pub use requests::{AccessRequestRecord, ApprovalRecord, ApprovalState, RequestItemRecord, RequestStore};
 pub use secrets::Keyring;
 pub use security::{ApiClient, AuditEntry, SecurityStore};

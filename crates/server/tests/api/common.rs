@@ -64,15 +64,24 @@ pub(crate) async fn apis() -> Vec<Api> {
 pub(crate) async fn apis_with(limits: ApiLimits) -> Vec<Api> {
     let mut apis = Vec::new();
     for (kind, store) in stores().await {
-        apis.push(Api::start(kind, store, limits).await);
+        apis.push(Api::start(kind, store, limits, EngineConfig::default()).await);
+    }
+    apis
+}
+
+/// An API per store, its engine configured with `config` (an SMTP server, say).
+pub(crate) async fn apis_with_config(config: EngineConfig) -> Vec<Api> {
+    let mut apis = Vec::new();
+    for (kind, store) in stores().await {
+        apis.push(Api::start(kind, store, ApiLimits::default(), config.clone()).await);
     }
     apis
 }
 
 impl Api {
-    async fn start(kind: &'static str, store: Store, limits: ApiLimits) -> Self {
+    async fn start(kind: &'static str, store: Store, limits: ApiLimits, config: EngineConfig) -> Self {
         let clock = Arc::new(ManualClock::new(t0()));
-        let engine = Engine::new(store.clone(), clock.clone(), EngineConfig::default());
+        let engine = Engine::new(store.clone(), clock.clone(), config);
         let auth = Arc::new(Auth::load(&store, clock.clone()).await.unwrap());
         let created =
             ensure_admin(&store, Some(ADMIN.into()), Some(ADMIN_SECRET.into()), t0().timestamp_millis()).await.unwrap();

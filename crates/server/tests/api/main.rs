@@ -18,6 +18,7 @@ mod identities;
 mod inbox;
 mod library;
 mod live_sources;
+mod request_types;
 mod scim;
 mod secrets;
 mod sod;

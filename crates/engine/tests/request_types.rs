@@ -1,0 +1,291 @@
+//! Request types in the engine, on SQLite and PostgreSQL: definitions refused with every problem's
+//! pointer (a table of bad shapes), durations as ISO-8601 or ISC text, and a request whose approval
+//! two approvers decide at the same moment — one decision wins, the other is a conflict, and the
+//! grant that follows happens once; a workflow step delivered after the request was cancelled
+//! changes nothing.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod fixtures;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tessera_engine::inbox::{InboxAction, InboxActor};
+use tessera_engine::request_types::definition::duration_ms;
+use tessera_engine::request_types::{Actor, Definition, NewRequest, RequestTypeDraft, TeamDraft};
+use tessera_engine::{Engine, EngineConfig};
+use tessera_model::ManualClock;
+use tessera_store::testing::stores;
+use tessera_store::{
+    AccessStore, CatalogKind, CatalogStore, ExecutionStore, IdentityRecord, IdentityStore, QueueStore, TypeRequestStore,
+};
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap().to_utc()
+}
+
+const SERVICE: Actor<'static> = Actor { identity: None, audit: "test" };
+
+fn problems(body: Value) -> Vec<String> {
+    match Definition::parse(body.as_object().unwrap()) {
+        Ok(_) => Vec::new(),
+        Err(problems) => problems.into_iter().map(|p| p.pointer).collect(),
+    }
+}
+
+#[test]
+fn bad_definitions_are_refused_at_their_pointers() {
+    let ok_step = json!({"type": "TASK", "title": "t"});
+    let cases = [
+        (json!({"steps": []}), vec!["/steps"]),
+        (json!({"audience": "SOME", "steps": [ok_step]}), vec!["/audience"]),
+        (json!({"audience": {"groupId": ""}, "steps": [ok_step]}), vec!["/audience/groupId"]),
+        (
+            json!({"questions": [{"key": "1x", "prompt": "p", "type": "TEXT"}], "steps": [ok_step]}),
+            vec!["/questions/0/key"],
+        ),
+        (
+            json!({"questions": [{"key": "a", "prompt": "p", "type": "TEXT"}, {"key": "a", "prompt": "p", "type": "TEXT"}],
+                   "steps": [ok_step]}),
+            vec!["/questions/1/key"],
+        ),
+        (
+            json!({"questions": [{"key": "a", "type": "DROPDOWN"}], "steps": [ok_step]}),
+            vec!["/questions/0/prompt", "/questions/0/configurationListId"],
+        ),
+        (json!({"steps": [{"type": "APPROVAL"}]}), vec!["/steps/0/approver"]),
+        (json!({"steps": [{"type": "APPROVAL", "approver": {"GROUP": 7}}]}), vec!["/steps/0/approver/GROUP"]),
+        (json!({"steps": [{"type": "APPROVAL", "approver": {"ROBOT": "x"}}]}), vec!["/steps/0/approver"]),
+        (
+            json!({"steps": [{"type": "APPROVAL", "approver": "REQUESTER_MANAGER", "reminder": "P1D", "onTimeout": "DENY"}]}),
+            vec!["/steps/0/reminder", "/steps/0/onTimeout"],
+        ),
+        (
+            json!({"steps": [{"type": "APPROVAL", "approver": "REQUESTER_MANAGER", "deadline": "P1D", "reminder": "P2D",
+                              "onTimeout": {"ESCALATE": ""}}]}),
+            vec!["/steps/0/reminder", "/steps/0/onTimeout/ESCALATE"],
+        ),
+        (json!({"steps": [{"type": "TASK"}]}), vec!["/steps/0/title"]),
+        (json!({"steps": [{"type": "ACTION", "action": "PAINT"}]}), vec!["/steps/0/action"]),
+        (
+            json!({"steps": [{"type": "ACTION", "action": "GRANT", "items": [{"type": "HAT", "id": "x"}, {"question": "q"}]}]}),
+            vec!["/steps/0/items/0/type", "/steps/0/items/1/question"],
+        ),
+        (
+            json!({"steps": [ok_step, {"type": "ACTION", "action": "WORKFLOW", "workflowId": "w", "fields": {
+                "a": {"attribute": "shoeSize"},
+                "b": {"question": "nope"},
+                "c": {"stepOutput": {"step": 0, "path": "$.x"}},
+                "d": {"stepOutput": {"step": 1, "path": "$.x"}},
+                "e": {"stepOutput": {"step": 0, "path": "x"}},
+                "f/g": {"object": {"h": {"whatever": 1}}},
+                "ok": {"value": {"any": "object"}}}}]}),
+            vec![
+                "/steps/1/fields/a/attribute",
+                "/steps/1/fields/b/question",
+                "/steps/1/fields/c/stepOutput/step",
+                "/steps/1/fields/d/stepOutput/step",
+                "/steps/1/fields/e/stepOutput/step",
+                "/steps/1/fields/e/stepOutput/path",
+                "/steps/1/fields/f~1g/object/h",
+            ],
+        ),
+        (json!({"steps": [{"type": "FORM"}]}), vec!["/steps/0/type"]),
+    ];
+    for (body, expected) in cases {
+        let mut found = problems(body.clone());
+        found.sort();
+        let mut expected: Vec<String> = expected.into_iter().map(str::to_owned).collect();
+        expected.sort();
+        assert_eq!(found, expected, "{body}");
+    }
+    // A valid definition reads back from its canonical form unchanged.
+    let body = json!({"description": "d", "audience": {"groupId": "g"},
+        "questions": [{"key": "q", "prompt": "Q", "type": "DROPDOWN", "configurationListId": "l", "required": true}],
+        "steps": [{"type": "APPROVAL", "approver": {"TEAM": "t"}, "deadline": "PT4H", "reminder": "1h", "onTimeout": {"ESCALATE": "x"}},
+                  {"type": "ACTION", "action": "WORKFLOW", "workflowId": "w", "continueOnError": true,
+                   "fields": {"a": {"object": {"b": {"question": "q", "label": true}, "c": 5}}}},
+                  {"type": "ACTION", "action": "WORKFLOW", "workflowId": "w2", "fields": {"prev": {"stepOutput": {"step": 1, "path": "$.x"}}}},
+                  {"type": "ACTION", "action": "GRANT", "items": [{"question": "q"}, {"type": "ROLE", "id": "r"}]}]});
+    let definition = Definition::parse(body.as_object().unwrap()).unwrap();
+    let canonical = definition.to_json();
+    let again = Definition::parse(canonical.as_object().unwrap()).unwrap().to_json();
+    assert_eq!(canonical, again);
+    assert_eq!(canonical["steps"][0]["name"], "Approval 1");
+    assert_eq!(
+        canonical["steps"][1]["fields"]["a"],
+        json!({"object": {"b": {"question": "q", "label": true}, "c": 5}})
+    );
+}
+
+#[test]
+fn deadlines_are_iso_8601_or_isc_durations() {
+    assert_eq!(duration_ms("P3D"), Ok(3 * 86_400_000));
+    assert_eq!(duration_ms("PT4H30M"), Ok(4 * 3_600_000 + 30 * 60_000));
+    assert_eq!(duration_ms("P1DT12H"), Ok(36 * 3_600_000));
+    assert_eq!(duration_ms("P2W"), Ok(14 * 86_400_000));
+    assert_eq!(duration_ms("90m"), Ok(90 * 60_000));
+    for bad in ["P1M", "P1Y", "PT", "P", "P3", "PT0S", "soon", "P1H"] {
+        assert!(duration_ms(bad).is_err(), "{bad}");
+    }
+    assert!(duration_ms("P1M").unwrap_err().contains("months"));
+}
+
+fn someone(id: &str, manager: Option<&str>) -> IdentityRecord {
+    IdentityRecord {
+        id: id.into(),
+        name: id.into(),
+        alias: id.into(),
+        email: Some(format!("{id}@example.com")),
+        manager_id: manager.map(str::to_owned),
+        profile_id: None,
+        lifecycle_state: None,
+        lifecycle_manual: false,
+        status: "ACTIVE".into(),
+        attributes: serde_json::Map::new(),
+        created_at: 0,
+        modified_at: 0,
+    }
+}
+
+fn draft(name: &str, team: &str, body: Value) -> RequestTypeDraft {
+    RequestTypeDraft {
+        name: name.into(),
+        team_id: team.into(),
+        status: "PUBLISHED".into(),
+        definition: Definition::parse(body.as_object().unwrap()).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn two_approvers_deciding_at_once_advance_the_request_once() {
+    for (kind, store) in stores().await {
+        let engine = Engine::new(store.clone(), Arc::new(ManualClock::new(t0())), EngineConfig::default());
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_identities(&[someone("ada", None), someone("mary", None), someone("bob", None)]).await.unwrap();
+        tx.insert_object(&fixtures::object(CatalogKind::Role, "r-vault", "vault", "", json!({"name": "Vault"})))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let team = TeamDraft {
+            name: "Vault keepers".into(),
+            description: None,
+            members: vec!["mary".into(), "bob".into()],
+            admins: vec!["mary".into()],
+            editors: "ADMINS".into(),
+        };
+        let team = engine.create_team(&team, SERVICE).await.unwrap();
+        let body = json!({"steps": [{"type": "APPROVAL", "approver": {"TEAM": team.id}},
+                                    {"type": "ACTION", "action": "GRANT", "items": [{"type": "ROLE", "id": "r-vault"}]}]});
+        let vault = engine.create_request_type(&draft("Vault", &team.id, body), SERVICE).await.unwrap();
+        let new = NewRequest {
+            request_type_id: vault.id.clone(),
+            subject: "the vault".into(),
+            requester_id: "ada".into(),
+            requested_for: None,
+            answers: serde_json::Map::new(),
+        };
+        let request = engine.submit_request(&new, Actor { identity: Some("ada"), audit: "client:ada" }).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let item = tx.request_steps(&request.id).await.unwrap()[0].inbox_item_id.clone().unwrap();
+        drop(tx);
+
+        let decide = |who: &'static str| {
+            let engine = engine.clone();
+            let item = item.clone();
+            async move {
+                let actor = InboxActor { identity: Some(who), admin: false, audit: who };
+                engine
+                    .act_on_inbox_item(&item, actor, InboxAction::Approve { comment: Some(format!("{who} says yes")) })
+                    .await
+            }
+        };
+        let (mary, bob) = tokio::join!(decide("mary"), decide("bob"));
+        let outcomes = [mary.is_ok(), bob.is_ok()];
+        assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 1, "{kind}: one decision wins: {mary:?} {bob:?}");
+        let lost = match (mary, bob) {
+            (Err(lost), _) | (_, Err(lost)) => lost,
+            _ => unreachable!(),
+        };
+        assert!(matches!(lost, tessera_engine::Error::Conflict(_)), "{kind}: the other is a conflict: {lost:?}");
+
+        let mut tx = store.begin().await.unwrap();
+        let after = tx.type_request(&request.id).await.unwrap().unwrap();
+        assert_eq!(after.status, "COMPLETED", "{kind}");
+        let timeline = tx.timeline(&request.id).await.unwrap();
+        let count = |k: &str| timeline.iter().filter(|e| e.kind == k).count();
+        assert_eq!((count("APPROVAL_DECIDED"), count("ACCESS_GRANTED"), count("COMPLETED")), (1, 1, 1), "{kind}");
+        let held = tx.access_of(&["ada".to_owned()]).await.unwrap();
+        assert_eq!(held.len(), 1, "{kind}: granted once");
+        let events = tx.undispatched(100).await.unwrap();
+        let closed = events.iter().filter(|(_, topic, _)| topic == "tessera:request-closed").count();
+        assert_eq!(closed, 1, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn a_workflow_ending_after_its_request_was_cancelled_changes_nothing() {
+    for (kind, store) in stores().await {
+        let engine = Engine::new(store.clone(), Arc::new(ManualClock::new(t0())), EngineConfig::default());
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_identities(&[someone("ada", None), someone("bob", None)]).await.unwrap();
+        tx.commit().await.unwrap();
+        let document = json!({"name": "Slow", "trigger": {"type": "DELEGATED", "attributes": {}},
+            "definition": {"start": "Wait", "steps": {
+                "Wait": {"type": "action", "actionId": "sp:sleep", "attributes": {"type": "waitFor", "duration": "1h"}, "nextStep": "Done"},
+                "Done": {"type": "success"}}}});
+        fixtures::insert_workflow(&store, "w-slow", document).await;
+        let team = TeamDraft {
+            name: "Ops".into(),
+            description: None,
+            members: vec!["bob".into()],
+            admins: vec![],
+            editors: "MEMBERS".into(),
+        };
+        let team = engine.create_team(&team, SERVICE).await.unwrap();
+        let body = json!({"steps": [{"type": "ACTION", "action": "WORKFLOW", "workflowId": "w-slow"},
+                                    {"type": "TASK", "title": "after"}]});
+        let slow = engine.create_request_type(&draft("Slow", &team.id, body), SERVICE).await.unwrap();
+        let new = NewRequest {
+            request_type_id: slow.id.clone(),
+            subject: "s".into(),
+            requester_id: "ada".into(),
+            requested_for: None,
+            answers: serde_json::Map::new(),
+        };
+        let request = engine.submit_request(&new, SERVICE).await.unwrap();
+        engine.run_due().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let execution = tx.request_steps(&request.id).await.unwrap()[0].execution_id.clone().unwrap();
+        drop(tx);
+        // Bob (of the team) cancels; Eve-like strangers may not, and twice is a conflict.
+        let stranger =
+            engine.cancel_request(&request.id, None, Actor { identity: Some("ada-friend"), audit: "x" }).await;
+        assert!(matches!(stranger, Err(tessera_engine::request_types::Error::Forbidden(_))), "{kind}: {stranger:?}");
+        engine
+            .cancel_request(&request.id, Some("not needed"), Actor { identity: Some("bob"), audit: "bob" })
+            .await
+            .unwrap();
+        let again = engine.cancel_request(&request.id, None, SERVICE).await;
+        assert!(matches!(again, Err(tessera_engine::request_types::Error::Conflict(_))), "{kind}: {again:?}");
+        engine.run_due().await.unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        let ended = tx.execution(&execution).await.unwrap().unwrap();
+        assert_eq!(ended.status, "Canceled", "{kind}: the running workflow was asked to stop");
+        let after = tx.type_request(&request.id).await.unwrap().unwrap();
+        assert_eq!(after.status, "CANCELLED", "{kind}");
+        let steps = tx.request_steps(&request.id).await.unwrap();
+        assert_eq!((steps[0].status.as_str(), steps[1].status.as_str()), ("CANCELLED", "CANCELLED"), "{kind}");
+        let timeline = tx.timeline(&request.id).await.unwrap();
+        let kinds: Vec<&str> = timeline.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["SUBMITTED", "ASSIGNED", "WORKFLOW_STARTED", "CANCELLED"],
+            "{kind}: the late end is ignored"
+        );
+        assert_eq!(timeline[3].actor_id.as_deref(), Some("bob"), "{kind}");
+    }
+}

@@ -1,0 +1,164 @@
+//! Okta-style request types over HTTP, under `/tessera/v1`: teams, configuration lists, request
+//! types, and the requests raised from them with their timeline. Bodies are read here (every problem
+//! with its JSON pointer); `engine::request_types` checks references, decides who may act and does
+//! the work.
+//!
+//! Scopes: `tessera:request-types:read|manage` for teams, lists and types; `tessera:requests:read|manage`
+//! for requests. A token bound to an identity acts as that person: it edits only what its teams let it,
+//! raises requests as itself and sees only the requests it is part of. A token bound to no identity
+//! with a managing scope acts for the service: it edits anything, names the requester, and sees all.
+
+mod admin;
+mod requests;
+mod types;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde_json::{Map, Value, json};
+use tessera_engine::request_types::{Actor, Error, Problem};
+use tessera_flow::{Diagnostic, Severity};
+use tessera_store::{IdentityStore, Tx};
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::ApiError;
+
+/// The routes.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/tessera/v1/teams", get(admin::list_teams).post(admin::create_team))
+        .route("/tessera/v1/teams/{id}", get(admin::read_team).put(admin::replace_team).delete(admin::delete_team))
+        .route("/tessera/v1/configuration-lists", get(admin::list_lists).post(admin::create_list))
+        .route(
+            "/tessera/v1/configuration-lists/{id}",
+            get(admin::read_list).put(admin::replace_list).delete(admin::delete_list),
+        )
+        .route("/tessera/v1/configuration-lists/{id}/items", get(admin::list_items))
+        .route("/tessera/v1/request-types", get(types::list).post(types::create))
+        .route("/tessera/v1/request-types/{id}", get(types::read).put(types::replace).delete(types::delete))
+        .route("/tessera/v1/request-types/{id}/publish", post(types::publish))
+        .route("/tessera/v1/request-types/{id}/unpublish", post(types::unpublish))
+        .route("/tessera/v1/requests", get(requests::list).post(requests::submit))
+        .route("/tessera/v1/requests/{id}", get(requests::read))
+        .route("/tessera/v1/requests/{id}/timeline", get(requests::timeline))
+        .route("/tessera/v1/requests/{id}/cancel", post(requests::cancel))
+        .route("/tessera/v1/requests/{id}/comments", post(requests::comment))
+}
+
+/// The engine's refusals as API errors: every problem of an invalid body with its pointer, 403 for
+/// what the actor may not do, 409 `in-use` for a team or list still named.
+pub(crate) fn api(error: Error) -> ApiError {
+    match error {
+        Error::Invalid(problems) => invalid(problems),
+        Error::Forbidden(message) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
+        Error::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+        Error::InUse(message) => ApiError::new(StatusCode::CONFLICT, "in-use", message),
+        Error::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found")),
+        Error::Engine(error) => error.into(),
+    }
+}
+
+/// 400 `invalid-request` with each problem located.
+fn invalid(problems: Vec<Problem>) -> ApiError {
+    let count = problems.len();
+    let first = problems.first().map(|p| format!("{}: {}", p.pointer, p.message)).unwrap_or_default();
+    let mut error = ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid-request",
+        if count > 1 { format!("{first} (and {} more problems)", count - 1) } else { first },
+    );
+    error.errors = problems
+        .into_iter()
+        .map(|p| Diagnostic {
+            severity: Severity::Error,
+            code: "invalid-value",
+            pointer: p.pointer,
+            message: p.message,
+        })
+        .collect();
+    error
+}
+
+/// The engine's actor for this token.
+fn actor<'a>(principal: &'a Principal, audit: &'a str) -> Actor<'a> {
+    Actor { identity: principal.identity(), audit }
+}
+
+/// Refuses with 403 unless the token has one of the scopes.
+fn require_any(principal: &Principal, scopes: &[&str]) -> Result<(), ApiError> {
+    if scopes.iter().any(|s| principal.require(s).is_ok()) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(scopes.first().copied().unwrap_or_default()))
+}
+
+/// The body's top-level object, or a located problem.
+fn object(body: &Value) -> Result<&Map<String, Value>, ApiError> {
+    body.as_object().ok_or_else(|| ApiError::invalid("", "the body must be a JSON object"))
+}
+
+/// Reads a body's members, collecting every problem.
+#[derive(Debug, Default)]
+struct Reader {
+    problems: Vec<Problem>,
+}
+
+impl Reader {
+    fn problem(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem::new(pointer, message));
+    }
+
+    /// A string member; `None` (with a problem when required) when absent, null or blank.
+    fn text(&mut self, map: &Map<String, Value>, key: &str, required: bool) -> Option<String> {
+        match map.get(key) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            None | Some(Value::Null) if !required => None,
+            Some(Value::String(_)) if !required => None,
+            None | Some(Value::Null) | Some(Value::String(_)) => {
+                self.problem(format!("/{key}"), "is required");
+                None
+            }
+            Some(other) => {
+                self.problem(format!("/{key}"), format!("must be a string, not {other}"));
+                None
+            }
+        }
+    }
+
+    /// A list of identity ids, as strings or `{"id": …}` references.
+    fn ids(&mut self, map: &Map<String, Value>, key: &str) -> Vec<String> {
+        let list = match map.get(key) {
+            None | Some(Value::Null) => return Vec::new(),
+            Some(Value::Array(list)) => list,
+            Some(_) => {
+                self.problem(format!("/{key}"), "must be a list of identity ids");
+                return Vec::new();
+            }
+        };
+        let mut ids = Vec::with_capacity(list.len());
+        for (i, v) in list.iter().enumerate() {
+            match v.as_str().or_else(|| v.get("id").and_then(Value::as_str)).map(str::trim) {
+                Some(id) if !id.is_empty() => ids.push(id.to_owned()),
+                _ => self.problem(format!("/{key}/{i}"), "must be an identity id or {\"id\": …}"),
+            }
+        }
+        ids
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, ApiError> {
+        if self.problems.is_empty() { Ok(value) } else { Err(invalid(self.problems)) }
+    }
+}
+
+/// Milliseconds since the epoch as RFC 3339 text.
+fn stamp(ms: i64) -> Value {
+    tessera_engine::governance::shapes::time(ms)
+}
+
+/// `{"type": "IDENTITY", "id", "name"}`, or null.
+async fn person(tx: &mut Tx, id: Option<&str>) -> Result<Value, ApiError> {
+    let Some(id) = id else { return Ok(Value::Null) };
+    let name = tx.identity(id).await?.map(|i| i.name);
+    Ok(json!({"type": "IDENTITY", "id": id, "name": name}))
+}
