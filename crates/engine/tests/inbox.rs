@@ -397,3 +397,58 @@ async fn two_assignees_deciding_at_once_one_wins_and_the_workflow_resumes_once()
         assert_eq!(decisions, 1, "{kind}: the loser left no trace");
     }
 }
+
+#[tokio::test]
+async fn assignees_are_emailed_through_a_real_smtp_server_and_a_down_server_is_retried() {
+    use tessera_connectors::testing::smtp::SmtpServer;
+    use tessera_engine::actions::email::SmtpConfig;
+    for (kind, store) in stores().await {
+        let smtp = SmtpServer::start();
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_identities(&[person("olga", "Olga Owner", None), person("dan", "Dan Deputy", None)]).await.unwrap();
+        let mut nobody = person("nobody", "No Mail", None);
+        nobody.email = None;
+        tx.insert_identities(&[nobody]).await.unwrap();
+        tx.commit().await.unwrap();
+        let clock = Arc::new(ManualClock::new("2026-04-01T08:00:00Z".parse().unwrap()));
+        // First a server nobody listens on: the notifications wait and are retried.
+        let down =
+            SmtpConfig { port: smtp.port() + 1, timeout: std::time::Duration::from_secs(5), ..SmtpConfig::default() };
+        let offline = Engine::new(store.clone(), clock.clone(), EngineConfig { smtp: down, ..EngineConfig::default() });
+        let mut document = approval_workflow(json!({}));
+        document["definition"]["steps"]["Approve"]["attributes"]["approvers"] = json!(["olga", "dan", "nobody"]);
+        insert_workflow(&store, "w-laptop", document).await;
+        start(&offline, &store, "w-laptop", json!({"who": "Ada <ada@example.com>"})).await;
+        assert_eq!(offline.send_notifications().await.unwrap(), 2, "{kind}: two have an address");
+        let mut tx = store.begin().await.unwrap();
+        let waiting = tx.notifications_of("olga", 10).await.unwrap().remove(0);
+        let skipped = tx.notifications_of("nobody", 10).await.unwrap().remove(0);
+        drop(tx);
+        assert_eq!((waiting.status.as_str(), waiting.attempts), ("PENDING", 1), "{kind}: {:?}", waiting.error);
+        assert!(waiting.error.as_deref().unwrap_or_default().contains("SMTP"), "{kind}: {:?}", waiting.error);
+        assert_eq!(skipped.status, "SKIPPED", "{kind}: no address, recorded all the same");
+        assert_eq!(offline.send_notifications().await.unwrap(), 0, "{kind}: not before the retry is due");
+
+        // The server is back (the operator fixed the port): the retry delivers each message once.
+        let up = SmtpConfig { port: smtp.port(), ..SmtpConfig::default() };
+        let engine = Engine::new(store.clone(), clock.clone(), EngineConfig { smtp: up, ..EngineConfig::default() });
+        clock.advance_to(clock.now() + chrono::Duration::seconds(31));
+        assert_eq!(engine.send_notifications().await.unwrap(), 2, "{kind}");
+        let mail = smtp
+            .wait_for(std::time::Duration::from_secs(10), |m| m.header("to").contains("olga@example.com"))
+            .expect("Olga's email arrives");
+        assert_eq!(mail.header("subject"), "Approval needed: Buy a laptop for Ada <ada@example.com>", "{kind}");
+        let html = mail.html.clone().unwrap_or_default();
+        assert!(html.contains("Ada &lt;ada@example.com&gt;"), "{kind}: the body is escaped HTML: {html}");
+        assert!(mail.plain.unwrap_or_default().contains("/tessera/v1/inbox/"), "{kind}: it links the item");
+        assert!(
+            smtp.wait_for(std::time::Duration::from_secs(10), |m| m.header("to").contains("dan@example.com")).is_some()
+        );
+        clock.advance_to(clock.now() + chrono::Duration::hours(2));
+        assert_eq!(engine.send_notifications().await.unwrap(), 0, "{kind}: sent ones are done");
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.notifications_of("olga", 10).await.unwrap()[0].status, "SENT", "{kind}");
+        drop(tx);
+        assert_eq!(smtp.mails().len(), 2, "{kind}: once each");
+    }
+}
