@@ -5,6 +5,7 @@ mod engine;
 mod events;
 mod plans;
 mod provision;
+mod requests;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -33,6 +34,9 @@ pub(crate) enum Command {
     /// Aggregation accounts per second from a slapd holding many entries, and account operations per
     /// second through the SCIM and LDAP connectors against scim2-server and slapd.
     Provision(provision::ProvisionArgs),
+    /// Access requests submitted and approved per second, and workflow approvals opened, decided in
+    /// the inbox and resumed per second.
+    Requests(requests::RequestsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -58,6 +62,7 @@ pub(crate) fn run(command: Command) -> Result<ExitCode> {
         Command::Aggregate(args) => aggregate::run(&args),
         Command::Events(args) => events::run(&args),
         Command::Provision(args) => provision::run(&args),
+        Command::Requests(args) => requests::run(&args),
     }
 }
 
