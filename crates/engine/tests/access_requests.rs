@@ -15,29 +15,12 @@ use tessera_engine::{Engine, EngineConfig, Error};
 use tessera_model::{Clock, ManualClock};
 use tessera_store::testing::stores;
 use tessera_store::{
-    AccessStore, ApprovalConfigStore, CatalogKind, CatalogStore, IdentityRecord, IdentityStore, NotificationStore,
-    ProvisioningStore, QueueStore, RequestStore, SecurityStore, Store,
+    AccessStore, ApprovalConfigStore, CatalogKind, CatalogStore, IdentityStore, NotificationStore, ProvisioningStore,
+    QueueStore, RequestStore, SecurityStore, Store,
 };
 
 mod fixtures;
-use fixtures::object;
-
-fn person(id: &str, name: &str, manager: Option<&str>) -> IdentityRecord {
-    IdentityRecord {
-        id: id.into(),
-        name: name.into(),
-        alias: id.into(),
-        email: Some(format!("{id}@example.com")),
-        manager_id: manager.map(str::to_owned),
-        profile_id: None,
-        lifecycle_state: None,
-        lifecycle_manual: false,
-        status: "ACTIVE".into(),
-        attributes: serde_json::Map::new(),
-        created_at: 0,
-        modified_at: 0,
-    }
-}
+use fixtures::{object, person};
 
 /// Ada (managed by Mary), Olga who owns the VPN access profile, and a governance group of Gus and
 /// Gina approving the Remote role; all on a manual Service Desk source.

@@ -4,151 +4,35 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
+use tessera_connectors::testing::smtp::{Mail, SmtpServer};
 use tessera_engine::actions::email::{EmailAction, SmtpConfig};
 use tessera_engine::{Engine, EngineConfig};
 use tessera_model::ManualClock;
 use tessera_store::testing::stores;
 use tessera_store::{ExecutionStore, WorkflowRecord, WorkflowStore};
 
-const INSTALL: &str = "install it with `apt-get install -y --no-install-recommends python3-aiosmtpd` \
-                       (scripts/test does), or point TESSERA_TEST_PYTHON at a python3 that has `aiosmtpd`";
-
-/// aiosmtpd's Mailbox handler, refusing recipients whose local part starts with `reject` (550) and
-/// deferring those that start with `later` (451), so that both reply classes come from a real server.
-const HANDLER: &str = r#"
-from aiosmtpd.handlers import Mailbox
-
-class Picky(Mailbox):
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        local = address.split("@")[0]
-        if local.startswith("reject"):
-            return "550 5.1.1 mailbox unavailable"
-        if local.startswith("later"):
-            return "451 4.3.0 try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-"#;
-
-/// Prints the maildir's messages as JSON, parsed by Python's own mail parser: headers decoded, and the
-/// plain and HTML parts with their transfer encoding undone.
-const READER: &str = r#"
-import email, json, mailbox, sys
-from email import policy
-out = []
-box = mailbox.Maildir(sys.argv[1], factory=None, create=False)
-for key in sorted(box.keys()):
-    msg = email.message_from_bytes(box.get_bytes(key), policy=policy.default)
-    headers = {}
-    for name, value in msg.items():
-        headers.setdefault(name.lower(), []).append(str(value))
-    parts = {}
-    for kind in ("plain", "html"):
-        part = msg.get_body(preferencelist=(kind,))
-        parts[kind] = part.get_content() if part is not None else None
-    out.append({"headers": headers, "plain": parts["plain"], "html": parts["html"]})
-print(json.dumps(out))
-"#;
-
-/// A python3 that can import aiosmtpd: `TESSERA_TEST_PYTHON`, Debian's, or the one on PATH.
-fn python() -> &'static str {
-    static PYTHON: OnceLock<String> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let candidates: Vec<String> = std::env::var("TESSERA_TEST_PYTHON")
-            .into_iter()
-            .chain(["/usr/bin/python3".into(), "python3".into()])
-            .collect();
-        for candidate in &candidates {
-            let status = Command::new(candidate)
-                .args(["-c", "import aiosmtpd"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            if status.is_ok_and(|status| status.success()) {
-                return candidate.clone();
-            }
-        }
-        panic!("these tests need a real SMTP server, aiosmtpd, and none of {candidates:?} can import it: {INSTALL}")
-    })
+/// What these tests need of the SMTP server beside what it is.
+trait Server {
+    fn config(&self) -> SmtpConfig;
+    fn action(&self) -> EmailAction;
+    /// The one message delivered so far.
+    fn only_mail(&self) -> Mail;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// An aiosmtpd process on loopback delivering into its own maildir; killed when dropped.
-struct SmtpServer {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl SmtpServer {
-    fn start() -> Self {
-        let python = python();
-        let dir = std::env::temp_dir().join(format!("tessera-smtp-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("tessera_test_smtp.py"), HANDLER).unwrap();
-        // The port is free when chosen but may be taken before the server binds it: then try another.
-        for _ in 0..5 {
-            let port = free_port();
-            let log = std::fs::File::create(dir.join("server.log")).unwrap();
-            let mut child = Command::new(python)
-                .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "tessera_test_smtp.Picky"])
-                .arg(dir.join("maildir"))
-                .env("PYTHONPATH", &dir)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|error| panic!("cannot run {python} -m aiosmtpd: {error}; {INSTALL}"));
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-                    if log.contains("in use") {
-                        break;
-                    }
-                    panic!("aiosmtpd exited ({status}) before accepting connections:\n{log}\n{INSTALL}");
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Self { child, port, dir };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    panic!("aiosmtpd did not accept connections on 127.0.0.1:{port} within 20s");
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        panic!("aiosmtpd found no free port on 127.0.0.1")
-    }
-
+impl Server for SmtpServer {
     fn config(&self) -> SmtpConfig {
-        SmtpConfig { port: self.port, from: "Tessera <tessera@example.com>".into(), ..SmtpConfig::default() }
+        SmtpConfig { port: self.port(), from: "Tessera <tessera@example.com>".into(), ..SmtpConfig::default() }
     }
 
     fn action(&self) -> EmailAction {
         EmailAction::new(self.config())
     }
 
-    /// Every message delivered so far.
-    fn mails(&self) -> Vec<Mail> {
-        let maildir = self.dir.join("maildir");
-        let output = Command::new(python()).args(["-c", READER]).arg(&maildir).output().unwrap();
-        assert!(output.status.success(), "reading {}: {}", maildir.display(), String::from_utf8_lossy(&output.stderr));
-        serde_json::from_slice(&output.stdout).unwrap()
-    }
-
-    /// The one message delivered so far.
     fn only_mail(&self) -> Mail {
         let mut mails = self.mails();
         assert_eq!(mails.len(), 1, "{mails:#?}");
@@ -156,26 +40,8 @@ impl SmtpServer {
     }
 }
 
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct Mail {
-    headers: BTreeMap<String, Vec<String>>,
-    plain: Option<String>,
-    html: Option<String>,
-}
-
-impl Mail {
-    /// The header's values joined with `, `, or "" when it is absent.
-    fn header(&self, name: &str) -> String {
-        self.headers.get(&name.to_ascii_lowercase()).map(|values| values.join(", ")).unwrap_or_default()
-    }
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn input(value: Value) -> Map<String, Value> {

@@ -15,29 +15,12 @@ use tessera_engine::{Engine, EngineConfig, Error};
 use tessera_model::{Clock, ManualClock};
 use tessera_store::testing::stores;
 use tessera_store::{
-    AccessStore, CatalogKind, CatalogStore, ExecutionStore, IdentityRecord, IdentityStore, InboxItemRecord, InboxStore,
+    AccessStore, CatalogKind, CatalogStore, ExecutionStore, IdentityStore, InboxItemRecord, InboxStore,
     NotificationStore, RequestStore, Store, WorkflowStore,
 };
 
 mod fixtures;
-use fixtures::{insert_workflow, object};
-
-fn person(id: &str, name: &str, manager: Option<&str>) -> IdentityRecord {
-    IdentityRecord {
-        id: id.into(),
-        name: name.into(),
-        alias: id.into(),
-        email: Some(format!("{id}@example.com")),
-        manager_id: manager.map(str::to_owned),
-        profile_id: None,
-        lifecycle_state: None,
-        lifecycle_manual: false,
-        status: "ACTIVE".into(),
-        attributes: serde_json::Map::new(),
-        created_at: 0,
-        modified_at: 0,
-    }
-}
+use fixtures::{insert_workflow, object, person};
 
 /// Ada (managed by Mary), Olga, Dan, and a requestable VPN access profile on a manual source.
 async fn world(store: &Store) -> (Arc<Engine>, Arc<ManualClock>) {

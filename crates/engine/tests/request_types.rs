@@ -134,20 +134,7 @@ fn deadlines_are_iso_8601_or_isc_durations() {
 }
 
 fn someone(id: &str, manager: Option<&str>) -> IdentityRecord {
-    IdentityRecord {
-        id: id.into(),
-        name: id.into(),
-        alias: id.into(),
-        email: Some(format!("{id}@example.com")),
-        manager_id: manager.map(str::to_owned),
-        profile_id: None,
-        lifecycle_state: None,
-        lifecycle_manual: false,
-        status: "ACTIVE".into(),
-        attributes: serde_json::Map::new(),
-        created_at: 0,
-        modified_at: 0,
-    }
+    fixtures::person(id, id, manager)
 }
 
 fn draft(name: &str, team: &str, body: Value) -> RequestTypeDraft {

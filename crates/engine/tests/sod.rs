@@ -13,29 +13,12 @@ use tessera_engine::{Engine, EngineConfig, Error};
 use tessera_model::ManualClock;
 use tessera_store::testing::stores;
 use tessera_store::{
-    AccessGrant, AccessStore, CatalogKind, CatalogStore, IdentityRecord, IdentityStore, QueueStore, RequestStore,
-    SecurityStore, SodStore, Store,
+    AccessGrant, AccessStore, CatalogKind, CatalogStore, IdentityStore, QueueStore, RequestStore, SecurityStore,
+    SodStore, Store,
 };
 
 mod fixtures;
-use fixtures::object;
-
-fn person(id: &str, name: &str, manager: Option<&str>) -> IdentityRecord {
-    IdentityRecord {
-        id: id.into(),
-        name: name.into(),
-        alias: id.into(),
-        email: None,
-        manager_id: manager.map(str::to_owned),
-        profile_id: None,
-        lifecycle_state: None,
-        lifecycle_manual: false,
-        status: "ACTIVE".into(),
-        attributes: serde_json::Map::new(),
-        created_at: 0,
-        modified_at: 0,
-    }
-}
+use fixtures::{object, person};
 
 /// Ada (managed by Mary) holds the Pay entitlement; the Approver role carries an access profile with
 /// Approve Payments; Read Reports is an unrelated requestable entitlement.
