@@ -16,7 +16,7 @@ fn text<'a>(input: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
 }
 
 /// The step's `deadline`, `reminder` and `timeoutAction` (at the deadline an approval expires —
-/// not approved — unless the step says APPROVE or DENY).
+/// not approved — unless the step says APPROVE, DENY, or ESCALATE to `escalateTo`).
 fn deadline(input: &Map<String, Value>, now: i64) -> std::result::Result<Option<Deadline>, String> {
     let span = |key: &str| -> std::result::Result<Option<i64>, String> {
         match text(input, key) {
@@ -33,7 +33,11 @@ fn deadline(input: &Map<String, Value>, now: i64) -> std::result::Result<Option<
         Some("APPROVE") => TimeoutAction::Approve,
         Some("DENY") => TimeoutAction::Deny,
         Some("COMPLETE") => TimeoutAction::Complete,
-        Some(other) => return Err(format!("`timeoutAction` `{other}` is not APPROVE, DENY or EXPIRE")),
+        Some("ESCALATE") => match text(input, "escalateTo") {
+            Some(to) => TimeoutAction::Escalate { to: to.to_owned() },
+            None => return Err("`timeoutAction` ESCALATE needs `escalateTo`, the identity to escalate to".into()),
+        },
+        Some(other) => return Err(format!("`timeoutAction` `{other}` is not APPROVE, DENY, EXPIRE or ESCALATE")),
     };
     Ok(Some(Deadline { due_at: now.saturating_add(due), remind_every_ms: span("reminder")?, on_timeout }))
 }

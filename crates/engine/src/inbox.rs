@@ -429,10 +429,19 @@ impl Engine {
 
     async fn escalate_item(&self, tx: &mut Tx, item: &InboxItemRecord, now: i64) -> Result<()> {
         let span = item.due_at.map(|due| (due - item.created_at).max(60_000)).unwrap_or(86_400_000);
-        let Some(to) = item.escalate_to.clone() else {
+        // The escalation target by id, name or alias, or whoever stands in for them; with nobody to
+        // escalate to, the item expires at once.
+        let target = match item.escalate_to.as_deref() {
+            Some(key) => tx.identity_by_key(key).await?.map(|identity| identity.id),
+            None => None,
+        };
+        let Some(target) = target else {
+            let detail = json!({"to": item.escalate_to, "error": "no such identity to escalate to"});
+            self.inbox_activity(tx, &item.id, "ESCALATE", None, detail, now).await?;
             tx.reschedule_inbox_item(&item.id, Some(now), None, Some("EXPIRE"), now).await?;
             return Ok(());
         };
+        let (to, _) = self.stand_in(tx, &target, now).await?;
         tx.add_inbox_assignee(&item.id, &to).await?;
         tx.reschedule_inbox_item(&item.id, Some(now + span), None, Some("EXPIRE"), now).await?;
         self.inbox_activity(tx, &item.id, "ESCALATE", None, json!({"to": to}), now).await?;

@@ -435,3 +435,40 @@ async fn assignees_are_emailed_through_a_real_smtp_server_and_a_down_server_is_r
         assert_eq!(smtp.mails().len(), 2, "{kind}: once each");
     }
 }
+
+#[tokio::test]
+async fn an_approval_nobody_decides_escalates_then_expires() {
+    for (kind, store) in stores().await {
+        let (engine, clock) = world(&store).await;
+        let extra = json!({"approvers": ["olga"], "deadline": "1h", "timeoutAction": "ESCALATE", "escalateTo": "mary"});
+        insert_workflow(&store, "w-laptop", approval_workflow(extra)).await;
+        let t0 = clock.now();
+        let decided = start(&engine, &store, "w-laptop", json!({"who": "Ada"})).await;
+        let undecided = start(&engine, &store, "w-laptop", json!({"who": "Bob"})).await;
+        clock.advance_to(t0 + chrono::Duration::minutes(61));
+        assert_eq!(engine.run_inbox_deadlines().await.unwrap(), 2, "{kind}");
+        for execution in [&decided, &undecided] {
+            let item = items_of(&store, "EXECUTION", execution).await.remove(0);
+            assert_eq!(item.status, "PENDING", "{kind}: escalated, not closed");
+            assert_eq!(item.assignees, vec!["mary".to_string(), "olga".to_string()], "{kind}");
+            assert_eq!(
+                item.due_at,
+                Some((t0 + chrono::Duration::minutes(121)).timestamp_millis()),
+                "{kind}: the same span again"
+            );
+        }
+        let mut tx = store.begin().await.unwrap();
+        let told = tx.notifications_of("mary", 10).await.unwrap();
+        drop(tx);
+        assert!(told.iter().any(|n| n.subject == "Escalated to you: Buy a laptop for Ada"), "{kind}: {told:?}");
+        let item = items_of(&store, "EXECUTION", &decided).await.remove(0);
+        engine.act_on_inbox_item(&item.id, actor("mary"), InboxAction::Approve { comment: None }).await.unwrap();
+        clock.advance_to(t0 + chrono::Duration::minutes(122));
+        engine.run_inbox_deadlines().await.unwrap();
+        engine.run_due().await.unwrap();
+        assert_eq!(status(&store, &decided).await.0, "Completed", "{kind}: Mary approved after the escalation");
+        let expired = items_of(&store, "EXECUTION", &undecided).await.remove(0);
+        assert_eq!(expired.status, "EXPIRED", "{kind}: nobody decided after the escalation either");
+        assert_eq!(status(&store, &undecided).await.0, "Failed", "{kind}: an expired approval is not approved");
+    }
+}

@@ -299,8 +299,10 @@ pub const ACTIONS: &[Action] = &[
             opt("deadline", Kind::Duration),
             opt("reminder", Kind::Duration),
             opt("minimumApprovals", Kind::Number),
-            // Tessera's: what the deadline does to an undecided approval (EXPIRE, the default, is not approved).
-            opt("timeoutAction", Kind::OneOf(&["APPROVE", "DENY", "EXPIRE"])),
+            // Tessera's: what the deadline does to an undecided approval (EXPIRE, the default, is not
+            // approved; ESCALATE adds `escalateTo` and gives the item the same span again).
+            opt("timeoutAction", Kind::OneOf(&["APPROVE", "DENY", "EXPIRE", "ESCALATE"])),
+            opt("escalateTo", Kind::String),
         ],
         open_prefixes: &[],
     },
@@ -314,7 +316,8 @@ pub const ACTIONS: &[Action] = &[
             opt("comment", Kind::String),
             opt("deadline", Kind::Duration),
             opt("reminder", Kind::Duration),
-            opt("timeoutAction", Kind::OneOf(&["APPROVE", "DENY", "EXPIRE"])),
+            opt("timeoutAction", Kind::OneOf(&["APPROVE", "DENY", "EXPIRE", "ESCALATE"])),
+            opt("escalateTo", Kind::String),
         ],
         open_prefixes: &[],
     },
