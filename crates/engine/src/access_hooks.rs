@@ -8,8 +8,8 @@
 //!   more approval level for them, after the levels it already has;
 //! - **custom approval** (`AccessRequestTrigger`): replaces an item's approval schemes; the workflow
 //!   runs when the item reaches that level, typically with `sp:access-request-approval` steps, and the
-//!   item is approved when it ends in success (and does not answer `approved: false`), rejected when
-//!   it fails.
+//!   item is approved when it ends in success with no step answering `approved: false` (or an expired
+//!   approval), rejected otherwise.
 //!
 //! An answer is a field of a step's output (a Define Variable step, or an HTTP response), found in
 //! exactly one step. While a pre-approval or dynamic-approver workflow runs, the request's first
@@ -200,7 +200,11 @@ impl Engine {
             if tx.lock_access_request(&approval.request_id).await?.is_none() || approval.status != "PENDING" {
                 return Ok(());
             }
-            let approve = outcome.succeeded && outcome.answer("approved") != Some(&Value::Bool(false));
+            // Approved only by a workflow that succeeded without any step denying or letting an
+            // approval expire: a branch that ends in success after a denial must not grant.
+            let approve = outcome.succeeded
+                && !outcome.any("approved", &Value::Bool(false))
+                && !outcome.any("expired", &Value::Bool(true));
             let comment = outcome.answer("comment").and_then(Value::as_str).map(str::to_owned).or_else(|| {
                 outcome.error.clone().map(|e| format!("the approval workflow ended {}: {e}", outcome.status))
             });
@@ -301,7 +305,7 @@ impl Engine {
                 level,
                 approver_kind: if group { "GOVERNANCE_GROUP" } else { "IDENTITY" }.into(),
                 approver_ref: reference.clone(),
-                candidates: self.stand_ins(tx, &people, now).await?,
+                candidates: self.stand_ins(tx, &people, now, std::slice::from_ref(&request.requested_for_id)).await?,
                 status: "WAITING".into(),
                 decided_by: None,
                 comment: None,

@@ -75,11 +75,22 @@ impl Engine {
             subject: InboxSubject::Execution { execution_id: execution.id.clone(), effect: serde_json::to_value(id)? },
             title,
             description: text(input, "description").or_else(|| text(input, "comment")).map(str::to_owned),
-            details: json!({"workflowId": execution.workflow_id, "executionId": execution.id, "step": step,
-                            "action": action, "input": input, "trigger": execution.input}),
+            // What the person sees of the step: its input and the trigger, with credentials masked.
+            details: tessera_flow::interp::redact(
+                &json!({"workflowId": execution.workflow_id, "executionId": execution.id, "step": step,
+                        "action": action, "input": input, "trigger": execution.input}),
+                &execution.state["main"]["doc"],
+            ),
             assignees,
             minimum_approvals: minimum,
             deadline,
+            // Nobody approves access requested for themselves, not even as someone's stand-in.
+            excluded: match action {
+                "sp:access-request-approval" => {
+                    execution.input["requestedFor"]["id"].as_str().map(str::to_owned).into_iter().collect()
+                }
+                _ => Vec::new(),
+            },
         };
         match self.open_inbox_item(tx, &item, now).await {
             Ok(_) => Ok(None),

@@ -78,8 +78,15 @@ impl Engine {
     }
 
     /// Who stands in for `identity` at `now`: the end of its chain of delegations in force, with the
-    /// person it was delegated from when it is not `identity` itself.
-    pub(crate) async fn stand_in(&self, tx: &mut Tx, identity: &str, now: i64) -> Result<(String, Option<String>)> {
+    /// person it was delegated from when it is not `identity` itself. A chain that would end at someone
+    /// in `excluded` (the person a request is for) is not followed.
+    pub(crate) async fn stand_in(
+        &self,
+        tx: &mut Tx,
+        identity: &str,
+        now: i64,
+        excluded: &[String],
+    ) -> Result<(String, Option<String>)> {
         let mut current = identity.to_owned();
         let mut seen = vec![current.clone()];
         for _ in 0..MAX_HOPS {
@@ -90,15 +97,25 @@ impl Engine {
             current = delegation.delegate_id;
             seen.push(current.clone());
         }
+        if excluded.contains(&current) {
+            return Ok((identity.to_owned(), None));
+        }
         let from = (current != identity).then(|| identity.to_owned());
         Ok((current, from))
     }
 
-    /// `people` with each replaced by who stands in for them.
-    pub(crate) async fn stand_ins(&self, tx: &mut Tx, people: &[String], now: i64) -> Result<Vec<String>> {
+    /// `people` with each replaced by who stands in for them, except where the stand-in would be someone
+    /// in `excluded`.
+    pub(crate) async fn stand_ins(
+        &self,
+        tx: &mut Tx,
+        people: &[String],
+        now: i64,
+        excluded: &[String],
+    ) -> Result<Vec<String>> {
         let mut out = Vec::with_capacity(people.len());
         for person in people {
-            let (who, _) = self.stand_in(tx, person, now).await?;
+            let (who, _) = self.stand_in(tx, person, now, excluded).await?;
             if !out.contains(&who) {
                 out.push(who);
             }

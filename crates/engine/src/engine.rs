@@ -255,6 +255,7 @@ impl Engine {
                 tx.drop_tasks_of(execution_id).await?;
                 let status = Status::Failed { step: String::new(), failure_name: None, error: Some(message.clone()) };
                 let ended_at = now.timestamp_millis();
+                self.cancel_inbox_items(tx, "EXECUTION", execution_id, ended_at).await?;
                 self.execution_ended(tx, &execution, &status, &Value::Null, Some(message), ended_at).await?;
                 return finish_only(tx, task).await;
             }

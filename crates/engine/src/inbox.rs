@@ -91,6 +91,9 @@ pub struct NewInboxItem {
     /// Approvals needed (1 for one approver's word); each assignee approves once.
     pub minimum_approvals: i64,
     pub deadline: Option<Deadline>,
+    /// Who must not be assigned the item, even as a stand-in: the person it is about, so that nobody
+    /// approves their own request.
+    pub excluded: Vec<String>,
 }
 
 /// What a person does with an item.
@@ -182,20 +185,35 @@ fn closing_output(
 }
 
 impl Engine {
-    /// Opens an item in `tx`, records its assignees, and queues an email to each of them.
+    /// Opens an item in `tx`, records its assignees (or who stands in for them), and queues an email
+    /// to each of them. Nobody in `excluded` is assigned, not even as a stand-in.
     pub async fn open_inbox_item(&self, tx: &mut Tx, item: &NewInboxItem, now: i64) -> Result<String> {
-        if item.assignees.is_empty() {
-            return Err(Error::Invalid(format!("`{}` has nobody to act on it", item.title)));
-        }
         let (subject_kind, subject_id, subject_ref) = match &item.subject {
             InboxSubject::Execution { execution_id, effect } => {
                 ("EXECUTION", execution_id.clone(), Some(effect.to_string()))
             }
             InboxSubject::Request { request_id, step } => ("REQUEST", request_id.clone(), Some(step.to_string())),
         };
-        let mut assignees = item.assignees.clone();
+        // Whoever is away has named a stand-in: the item goes to them, recorded as delegated.
+        let mut assignees: Vec<String> = Vec::with_capacity(item.assignees.len());
+        let mut delegated = Vec::new();
+        for assignee in item.assignees.iter().filter(|a| !item.excluded.contains(a)) {
+            let (who, from) = self.stand_in(tx, assignee, now, &item.excluded).await?;
+            if let Some(from) = from {
+                delegated.push((who.clone(), from));
+            }
+            if !assignees.contains(&who) {
+                assignees.push(who);
+            }
+        }
         assignees.sort();
-        assignees.dedup();
+        if assignees.is_empty() {
+            return Err(Error::Invalid(format!(
+                "`{}` has nobody to act on it{}",
+                item.title,
+                if item.excluded.is_empty() { "" } else { " (the person it is about may not act on it)" }
+            )));
+        }
         let deadline = item.deadline.as_ref();
         let record = InboxItemRecord {
             id: new_id(),
@@ -212,7 +230,7 @@ impl Engine {
             due_at: deadline.map(|d| d.due_at),
             remind_every: deadline.and_then(|d| d.remind_every_ms).filter(|ms| *ms > 0),
             next_reminder_at: deadline
-                .and_then(|d| d.remind_every_ms.filter(|ms| *ms > 0).map(|ms| now + ms))
+                .and_then(|d| d.remind_every_ms.filter(|ms| *ms > 0).map(|ms| now.saturating_add(ms)))
                 .filter(|at| deadline.is_none_or(|d| *at < d.due_at)),
             timeout_action: deadline.map(|d| d.on_timeout.as_str().into()),
             escalate_to: deadline.and_then(|d| match &d.on_timeout {
@@ -228,22 +246,12 @@ impl Engine {
             assignees,
         };
         tx.insert_inbox_item(&record).await?;
-        self.inbox_activity(tx, &record.id, "OPEN", None, json!({"assignees": record.assignees}), now).await?;
-        // Whoever is away has named a stand-in: the item goes to them, recorded as delegated.
-        let mut record = record;
-        let mut assignees = Vec::with_capacity(record.assignees.len());
-        for assignee in &record.assignees {
-            let (who, from) = self.stand_in(tx, assignee, now).await?;
-            if let Some(from) = from {
-                tx.replace_inbox_assignee(&record.id, &from, &who, true, now).await?;
-                let detail = json!({"from": [from], "to": who, "standing": true});
-                self.inbox_activity(tx, &record.id, "DELEGATE", None, detail, now).await?;
-            }
-            if !assignees.contains(&who) {
-                assignees.push(who);
-            }
+        self.inbox_activity(tx, &record.id, "OPEN", None, json!({"assignees": item.assignees}), now).await?;
+        for (who, from) in delegated {
+            tx.mark_inbox_delegated(&record.id, &who, &from).await?;
+            let detail = json!({"from": [from], "to": who, "standing": true});
+            self.inbox_activity(tx, &record.id, "DELEGATE", None, detail, now).await?;
         }
-        record.assignees = assignees;
         let verb = match item.kind {
             InboxKind::Approval => "Approval needed",
             InboxKind::Task => "Task assigned to you",
@@ -341,6 +349,14 @@ impl Engine {
             }
             InboxAction::Reassign { to, comment } | InboxAction::Delegate { to, comment } => {
                 let delegated = label == "DELEGATE";
+                // An approval counted stays counted: handing it on would let it be counted again.
+                if let Some(own) = by.filter(|_| assigned)
+                    && tx.inbox_decision(item_id, own).await?.is_some()
+                {
+                    return Err(Error::Conflict(format!(
+                        "identity {own} has already approved inbox item {item_id} and cannot hand it on"
+                    )));
+                }
                 let target = tx
                     .identity(&to)
                     .await?
@@ -390,41 +406,66 @@ impl Engine {
     pub async fn run_inbox_deadlines(&self) -> Result<usize> {
         let now = self.now_ms();
         let mut tx = self.store.begin().await?;
-        let due = tx.due_inbox_items(now, 100).await?;
-        for item in &due {
-            let passed = item.due_at.is_some_and(|at| at <= now);
-            if !passed {
-                let next = item.remind_every.map(|every| now + every).filter(|at| item.due_at.is_none_or(|d| *at < d));
-                tx.reschedule_inbox_item(&item.id, item.due_at, next, item.timeout_action.as_deref(), now).await?;
-                self.inbox_activity(&mut tx, &item.id, "REMIND", None, json!({"assignees": item.assignees}), now)
-                    .await?;
-                for assignee in &item.assignees {
-                    let subject = format!("Reminder: {}", item.title);
-                    self.notify(&mut tx, assignee, &subject, &describe_item(item), now).await?;
-                }
-                continue;
+        let due: Vec<String> = tx.due_inbox_items(now, 100).await?.into_iter().map(|item| item.id).collect();
+        drop(tx);
+        let mut handled = 0;
+        // One transaction per item: an item whose outcome cannot be handed on (its request's role was
+        // deleted meanwhile, say) is logged and retried later without holding up the others.
+        for id in &due {
+            match self.apply_deadline(id, now).await {
+                Ok(true) => handled += 1,
+                Ok(false) => {}
+                Err(error) => tracing::warn!(item = %id, %error, "an inbox deadline could not be applied; retrying"),
             }
-            let action = item.timeout_action.as_deref().unwrap_or("EXPIRE");
-            let status = match (action, item.kind.as_str()) {
-                ("APPROVE", "APPROVAL") => "APPROVED",
-                ("DENY", "APPROVAL") => "DENIED",
-                ("COMPLETE", "TASK" | "FORM") => "COMPLETED",
-                ("ESCALATE", _) => {
-                    self.escalate_item(&mut tx, item, now).await?;
-                    continue;
-                }
-                _ => "EXPIRED",
-            };
-            let detail = json!({"action": action, "dueAt": item.due_at});
-            self.inbox_activity(&mut tx, &item.id, "EXPIRE", None, detail, now).await?;
-            let comment = format!("closed at its deadline ({})", action.to_lowercase());
-            self.close_item(&mut tx, item, status, None, Some(&comment), &Value::Null, now).await?;
         }
-        tx.commit().await?;
-        if !due.is_empty() {
+        if handled > 0 {
             self.notify_events();
         }
-        Ok(due.len())
+        Ok(handled)
+    }
+
+    /// Sends an item's due reminder or applies its passed deadline; false when it is no longer due
+    /// (another node got there first).
+    async fn apply_deadline(&self, id: &str, now: i64) -> Result<bool> {
+        let mut tx = self.store.begin().await?;
+        let Some(item) = tx.lock_inbox_item(id).await? else { return Ok(false) };
+        let passed = item.due_at.is_some_and(|at| at <= now);
+        let reminder_due = item.next_reminder_at.is_some_and(|at| at <= now);
+        if item.status != "PENDING" || !(passed || reminder_due) {
+            return Ok(false);
+        }
+        if !passed {
+            let next = item
+                .remind_every
+                .map(|every| now.saturating_add(every))
+                .filter(|at| item.due_at.is_none_or(|d| *at < d));
+            tx.reschedule_inbox_item(&item.id, item.due_at, next, item.timeout_action.as_deref(), now).await?;
+            self.inbox_activity(&mut tx, &item.id, "REMIND", None, json!({"assignees": item.assignees}), now).await?;
+            for assignee in &item.assignees {
+                let subject = format!("Reminder: {}", item.title);
+                self.notify(&mut tx, assignee, &subject, &describe_item(&item), now).await?;
+            }
+            tx.commit().await?;
+            return Ok(true);
+        }
+        let action = item.timeout_action.as_deref().unwrap_or("EXPIRE");
+        let status = match (action, item.kind.as_str()) {
+            ("APPROVE", "APPROVAL") => "APPROVED",
+            ("DENY", "APPROVAL") => "DENIED",
+            ("COMPLETE", "TASK" | "FORM") => "COMPLETED",
+            ("ESCALATE", _) => {
+                self.escalate_item(&mut tx, &item, now).await?;
+                tx.commit().await?;
+                return Ok(true);
+            }
+            _ => "EXPIRED",
+        };
+        let detail = json!({"action": action, "dueAt": item.due_at});
+        self.inbox_activity(&mut tx, &item.id, "EXPIRE", None, detail, now).await?;
+        let comment = format!("closed at its deadline ({})", action.to_lowercase());
+        self.close_item(&mut tx, &item, status, None, Some(&comment), &Value::Null, now).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn escalate_item(&self, tx: &mut Tx, item: &InboxItemRecord, now: i64) -> Result<()> {
@@ -441,9 +482,9 @@ impl Engine {
             tx.reschedule_inbox_item(&item.id, Some(now), None, Some("EXPIRE"), now).await?;
             return Ok(());
         };
-        let (to, _) = self.stand_in(tx, &target, now).await?;
+        let (to, _) = self.stand_in(tx, &target, now, &[]).await?;
         tx.add_inbox_assignee(&item.id, &to).await?;
-        tx.reschedule_inbox_item(&item.id, Some(now + span), None, Some("EXPIRE"), now).await?;
+        tx.reschedule_inbox_item(&item.id, Some(now.saturating_add(span)), None, Some("EXPIRE"), now).await?;
         self.inbox_activity(tx, &item.id, "ESCALATE", None, json!({"to": to}), now).await?;
         let subject = format!("Escalated to you: {}", item.title);
         self.notify(tx, &to, &subject, &describe_item(item), now).await?;

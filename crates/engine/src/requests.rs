@@ -14,8 +14,8 @@
 
 use serde_json::{Value, json};
 use tessera_store::{
-    AccessRequestRecord, AccessStore, ApprovalRecord, CatalogKind, CatalogObject, CatalogStore, IdentityStore,
-    QueueStore, RequestItemRecord, RequestStore, SecurityStore, Tx, WaiterStore,
+    AccessRequestRecord, AccessStore, ApprovalRecord, CatalogKind, CatalogObject, CatalogStore, ExecutionStore,
+    IdentityStore, QueueStore, RequestItemRecord, RequestStore, SecurityStore, Tx, WaiterStore,
 };
 
 use crate::access_hooks::Hooks;
@@ -181,9 +181,6 @@ impl Engine {
                 tx.identity(for_id).await?.ok_or_else(|| invalid(&at, format!("no identity has the id `{for_id}`")))?;
             let held = tx.access_of(std::slice::from_ref(&target.id)).await?;
             let request_id = new_id();
-            let hold = hooks.hold(&json!({"accessRequestId": request_id,
-                "requestedFor": {"type": "IDENTITY", "id": target.id, "name": target.name},
-                "requestedBy": requester_ref}));
             let (mut items, mut approvals, mut existing) = (Vec::new(), Vec::new(), Vec::new());
             let mut existing_ids = Vec::new();
             for (i, (item, object)) in request.items.iter().zip(&objects).enumerate() {
@@ -228,7 +225,7 @@ impl Engine {
                         approver_kind: level.kind.into(),
                         approver_ref: level.reference,
                         candidates: level.candidates,
-                        status: if l == 0 && !hold { "PENDING" } else { "WAITING" }.into(),
+                        status: if l == 0 { "PENDING" } else { "WAITING" }.into(),
                         decided_by: None,
                         comment: None,
                         decided_at: None,
@@ -270,24 +267,33 @@ impl Engine {
                 created_at: now,
                 modified_at: now,
             };
-            for approval in &mut approvals {
-                approval.candidates = self.stand_ins(tx, &approval.candidates, now).await?;
-            }
-            tx.insert_access_request(&record, &items, &approvals).await?;
-            self.check_request_sod(tx, &record, &items).await?;
             let target_ref = json!({"type": "IDENTITY", "id": target.id, "name": target.name});
             let operation = if request.request_type == RequestType::Grant { "Add" } else { "Remove" };
             let requested: Vec<Value> = items
                 .iter()
-                .zip(&objects)
-                .map(|(item, object)| {
+                .map(|item| {
+                    let description = objects
+                        .get(item.position as usize)
+                        .and_then(|object| object.document.get("description").cloned())
+                        .unwrap_or(Value::Null);
                     json!({"id": item.object_id, "name": item.name, "type": item.kind, "operation": operation,
-                           "description": object.document.get("description").cloned().unwrap_or(Value::Null),
-                           "comment": item.comment})
+                           "description": description, "comment": item.comment})
                 })
                 .collect();
             let payload = json!({"accessRequestId": request_id, "requestedFor": target_ref,
                                  "requestedItems": requested, "requestedBy": requester_ref});
+            // Pre-approval and dynamic-approver workflows whose filters select the request have their
+            // say first: until then no level is open.
+            let hold = hooks.hold(&payload);
+            for approval in &mut approvals {
+                if hold {
+                    approval.status = "WAITING".into();
+                }
+                approval.candidates =
+                    self.stand_ins(tx, &approval.candidates, now, std::slice::from_ref(&target.id)).await?;
+            }
+            tx.insert_access_request(&record, &items, &approvals).await?;
+            self.check_request_sod(tx, &record, &items).await?;
             tx.publish(ACCESS_REQUESTED, &payload, now).await?;
             tx.audit(
                 actor,
@@ -415,12 +421,15 @@ impl Engine {
     ) -> Result<Decided> {
         let now = self.now_ms();
         let mut tx = self.store.begin().await?;
-        let approval =
+        let found =
             tx.approval(approval_id).await?.ok_or_else(|| Error::NotFound(format!("approval {approval_id}")))?;
         let request = tx
-            .lock_access_request(&approval.request_id)
+            .lock_access_request(&found.request_id)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("access request {}", approval.request_id)))?;
+            .ok_or_else(|| Error::NotFound(format!("access request {}", found.request_id)))?;
+        // Read again under the request's lock: a forward or escalation may have just changed who decides.
+        let approval =
+            tx.approval(approval_id).await?.ok_or_else(|| Error::NotFound(format!("approval {approval_id}")))?;
         if !approval.candidates.iter().any(|c| c == approver) {
             return Err(Error::Invalid(format!("identity {approver} is not an approver of approval {approval_id}")));
         }
@@ -505,6 +514,15 @@ impl Engine {
     pub async fn cancel_access_request(&self, request_id: &str, comment: &str, actor: &str) -> Result<()> {
         let now = self.now_ms();
         let mut tx = self.store.begin().await?;
+        // The workflows deciding for it have nothing left to decide. Their executions are locked before
+        // the request, in the order an ending execution takes them, so the two cannot deadlock.
+        let mut waiting = tx.waiters_of("ACCESS_REQUEST", request_id).await?;
+        for approval in tx.request_approvals(request_id).await?.iter().filter(|a| a.status == "PENDING") {
+            waiting.extend(tx.waiters_of("ACCESS_REQUEST_ITEM", &approval.id).await?);
+        }
+        for waiter in &waiting {
+            tx.lock_execution(&waiter.execution_id).await?;
+        }
         let request = tx
             .lock_access_request(request_id)
             .await?
@@ -515,14 +533,10 @@ impl Engine {
                 request.status.to_lowercase()
             )));
         }
-        // The workflows deciding for it have nothing left to decide.
-        let mut waiting = tx.waiters_of("ACCESS_REQUEST", request_id).await?;
-        for approval in tx.request_approvals(request_id).await?.iter().filter(|a| a.status == "PENDING") {
-            waiting.extend(tx.waiters_of("ACCESS_REQUEST_ITEM", &approval.id).await?);
-        }
         for waiter in waiting {
-            tx.take_waiter(&waiter.execution_id).await?;
-            self.cancel(&mut tx, &waiter.execution_id, "the access request was cancelled").await?;
+            if tx.take_waiter(&waiter.execution_id).await?.is_some() {
+                self.cancel(&mut tx, &waiter.execution_id, "the access request was cancelled").await?;
+            }
         }
         tx.cancel_approvals(request_id, None, now).await?;
         for item in tx.request_items(request_id).await? {

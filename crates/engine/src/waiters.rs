@@ -6,7 +6,7 @@ use serde_json::Value;
 use tessera_flow::interp::Status;
 use tessera_store::{ExecutionRecord, Tx, WaiterStore};
 
-use crate::{Engine, Result};
+use crate::{Engine, Error, Result};
 
 /// How a waited-for execution ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +35,14 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// Whether any step's output has `field` equal to `value`: one step's denial is a denial, whatever
+    /// other steps said.
+    pub fn any(&self, field: &str, value: &Value) -> bool {
+        self.output.as_object().is_some_and(|steps| steps.values().any(|step| step.get(field) == Some(value)))
+    }
+}
+
 impl Engine {
     /// Called by the transaction that ends `execution`.
     pub(crate) async fn execution_ended(
@@ -58,10 +66,22 @@ impl Engine {
             error,
             output,
         };
-        match waiter.subject_kind.as_str() {
+        let handed = match waiter.subject_kind.as_str() {
             "REQUEST" => self.request_workflow_ended(tx, &waiter, &outcome, now).await,
             "ACCESS_REQUEST" | "ACCESS_REQUEST_ITEM" => self.access_hook_ended(tx, &waiter, &outcome, now).await,
             _ => Ok(()),
+        };
+        match handed {
+            // What waited cannot take the outcome (its role was deleted meanwhile, say): the execution
+            // still ends, rather than being retried for ever; the waiter is gone and it is logged.
+            Err(
+                Error::Invalid(reason) | Error::NotFound(reason) | Error::Conflict(reason) | Error::Forbidden(reason),
+            ) => {
+                tracing::warn!(execution = %execution.id, subject = %waiter.subject_id, %reason,
+                               "an ended execution's outcome could not be handed on");
+                Ok(())
+            }
+            other => other,
         }
     }
 }

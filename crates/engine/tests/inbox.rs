@@ -16,7 +16,7 @@ use tessera_model::{Clock, ManualClock};
 use tessera_store::testing::stores;
 use tessera_store::{
     AccessStore, CatalogKind, CatalogStore, ExecutionStore, IdentityStore, InboxItemRecord, InboxStore,
-    NotificationStore, RequestStore, Store, WorkflowStore,
+    NotificationStore, RequestStore, Store, WaiterStore, WorkflowStore,
 };
 
 mod fixtures;
@@ -470,5 +470,97 @@ async fn an_approval_nobody_decides_escalates_then_expires() {
         let expired = items_of(&store, "EXECUTION", &undecided).await.remove(0);
         assert_eq!(expired.status, "EXPIRED", "{kind}: nobody decided after the escalation either");
         assert_eq!(status(&store, &undecided).await.0, "Failed", "{kind}: an expired approval is not approved");
+    }
+}
+
+#[tokio::test]
+async fn an_approval_workflow_that_succeeds_after_a_denial_does_not_grant() {
+    for (kind, store) in stores().await {
+        let (engine, _clock) = world(&store).await;
+        // Both answers lead to success: only the answers say the owner denied.
+        insert_workflow(
+            &store,
+            "w-two",
+            json!({"name": "Two approvals", "trigger": {"type": "AccessRequestTrigger", "attributes": {}},
+                   "definition": {"start": "Manager", "steps": {
+                       "Manager": {"type": "action", "actionId": "sp:access-request-approval", "attributes": {"approvalScheme": "MANAGER"}, "nextStep": "Owner"},
+                       "Owner": {"type": "action", "actionId": "sp:access-request-approval", "attributes": {"approvalScheme": "OWNER"}, "nextStep": "End"},
+                       "End": {"type": "success"}}}}),
+        )
+        .await;
+        let request = request_vpn(&engine).await;
+        engine.run_due().await.unwrap();
+        let decide = |who: &'static str, approve: bool| {
+            let (engine, store) = (engine.clone(), store.clone());
+            async move {
+                let mut tx = store.begin().await.unwrap();
+                let item = tx.inbox_items(Some(who), Some("PENDING"), 10, 0).await.unwrap().remove(0);
+                drop(tx);
+                let action =
+                    if approve { InboxAction::Approve { comment: None } } else { InboxAction::Deny { comment: None } };
+                engine.act_on_inbox_item(&item.id, actor(who), action).await.unwrap();
+                engine.run_due().await.unwrap();
+            }
+        };
+        decide("mary", true).await;
+        decide("olga", false).await;
+        assert_eq!(levels(&store, &request).await[0].2, "REJECTED", "{kind}: the owner said no");
+        assert!(!holds_vpn(&store).await, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn hooks_filter_on_the_requested_items_and_cancelling_stops_them() {
+    for (kind, store) in stores().await {
+        let (engine, _clock) = world(&store).await;
+        let mut pre = hook("idn:access-request-pre-approval", json!([{"name": "approved", "variableA": false}]));
+        pre["trigger"]["attributes"]["filter.$"] = json!("$.requestedItems[?(@.type == 'ACCESS_PROFILE')]");
+        insert_workflow(&store, "w-pre", pre).await;
+        let rejected = request_vpn(&engine).await;
+        engine.run_due().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.request_items(&rejected).await.unwrap()[0].status, "REJECTED", "{kind}: the filter selected it");
+        drop(tx);
+        // A hook still running when the request is cancelled is cancelled with it.
+        let cancelled = request_vpn(&engine).await;
+        engine.cancel_access_request(&cancelled, "changed my mind", "test").await.unwrap();
+        engine.run_due().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.access_request(&cancelled).await.unwrap().unwrap().status, "CANCELLED", "{kind}");
+        // The hook's run was asked to stop; whatever it answered is no longer waited for.
+        assert!(tx.waiters_of("ACCESS_REQUEST", &cancelled).await.unwrap().is_empty(), "{kind}");
+        let items = tx.request_items(&cancelled).await.unwrap();
+        assert!(items.iter().all(|i| i.status == "CANCELLED"), "{kind}: not rejected by the late answer: {items:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_stand_in_is_never_the_person_the_request_is_for_and_an_approval_counted_stays_put() {
+    for (kind, store) in stores().await {
+        let (engine, _clock) = world(&store).await;
+        // Mary, Ada's manager, is away and names Ada herself.
+        let away = tessera_engine::delegations::NewDelegation {
+            delegator_id: "mary".into(),
+            delegate_id: "ada".into(),
+            starts_at: None,
+            ends_at: None,
+            comment: None,
+        };
+        engine.create_delegation(&away, "test").await.unwrap();
+        let request = request_vpn(&engine).await;
+        assert_eq!(
+            levels(&store, &request).await[0].3,
+            vec!["mary".to_string()],
+            "{kind}: Ada may not approve for herself"
+        );
+
+        insert_workflow(&store, "w-laptop", approval_workflow(json!({"minimumApprovals": 2}))).await;
+        let execution = start(&engine, &store, "w-laptop", json!({"who": "Ada"})).await;
+        let item = items_of(&store, "EXECUTION", &execution).await.remove(0);
+        engine.act_on_inbox_item(&item.id, actor("dan"), InboxAction::Approve { comment: None }).await.unwrap();
+        let handed = engine
+            .act_on_inbox_item(&item.id, actor("dan"), InboxAction::Delegate { to: "mary".into(), comment: None })
+            .await;
+        assert!(matches!(handed, Err(Error::Conflict(_))), "{kind}: Dan's approval is counted: {handed:?}");
     }
 }

@@ -140,7 +140,8 @@ impl ApprovalConfigStore for Tx {
 
     async fn due_approvals(&mut self, due: DueBefore, limit: i64) -> Result<Vec<ApprovalClock>> {
         let sql = format!(
-            "SELECT {CLOCK_COLUMNS} FROM access_request_approvals WHERE status = 'PENDING' AND ( \
+            "SELECT {CLOCK_COLUMNS} FROM access_request_approvals WHERE status = 'PENDING' \
+             AND approver_kind <> 'WORKFLOW' AND ( \
              (escalation_blocked = 0 AND COALESCE(assigned_at, created_at) <= $1) \
              OR (($2 IS NULL OR reminders_sent < $2) \
                  AND COALESCE(last_reminded_at, assigned_at, created_at) <= $3)) \

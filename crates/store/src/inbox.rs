@@ -131,6 +131,10 @@ pub trait InboxStore {
         delegated: bool,
         now: i64,
     ) -> Result<bool>;
+    /// Records that `identity` holds the item as the stand-in of `from`.
+    async fn mark_inbox_delegated(&mut self, id: &str, identity: &str, from: &str) -> Result<()>;
+    /// The decision an assignee has recorded on a multi-approval item (`APPROVED`), if any.
+    async fn inbox_decision(&mut self, id: &str, identity: &str) -> Result<Option<String>>;
     /// Adds an assignee (escalation); nothing when already assigned.
     async fn add_inbox_assignee(&mut self, id: &str, identity: &str) -> Result<()>;
     /// Sets the deadline fields of a PENDING item.
@@ -320,6 +324,25 @@ impl InboxStore for Tx {
             .execute(&mut *self.inner)
             .await?;
         Ok(true)
+    }
+
+    async fn mark_inbox_delegated(&mut self, id: &str, identity: &str, from: &str) -> Result<()> {
+        sqlx::query("UPDATE inbox_assignees SET delegated_from = $3 WHERE item_id = $1 AND identity_id = $2")
+            .bind(id)
+            .bind(identity)
+            .bind(from)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+
+    async fn inbox_decision(&mut self, id: &str, identity: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT decision FROM inbox_assignees WHERE item_id = $1 AND identity_id = $2")
+            .bind(id)
+            .bind(identity)
+            .fetch_optional(&mut *self.inner)
+            .await?;
+        Ok(row.map(|r| r.try_get::<Option<String>, _>("decision")).transpose()?.flatten())
     }
 
     async fn add_inbox_assignee(&mut self, id: &str, identity: &str) -> Result<()> {

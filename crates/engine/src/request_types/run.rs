@@ -108,6 +108,7 @@ impl Engine {
                     assignees: approvers.clone(),
                     minimum_approvals: 1,
                     deadline,
+                    excluded: Vec::new(),
                 };
                 let item_id = self.open_inbox_item(tx, &item, now).await?;
                 tx.start_step(id, position, "PENDING", Some(&item_id), None, now).await?;
@@ -139,6 +140,7 @@ impl Engine {
                     assignees: vec![assignee.clone()],
                     minimum_approvals: 1,
                     deadline: None,
+                    excluded: Vec::new(),
                 };
                 let item_id = self.open_inbox_item(tx, &item, now).await?;
                 tx.start_step(id, position, "PENDING", Some(&item_id), None, now).await?;
