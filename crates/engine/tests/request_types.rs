@@ -19,14 +19,15 @@ use tessera_engine::{Engine, EngineConfig};
 use tessera_model::ManualClock;
 use tessera_store::testing::stores;
 use tessera_store::{
-    AccessStore, CatalogKind, CatalogStore, ExecutionStore, IdentityRecord, IdentityStore, QueueStore, TypeRequestStore,
+    AccessStore, CatalogKind, CatalogStore, ExecutionStore, IdentityRecord, IdentityStore, InboxStore, QueueStore,
+    TypeRequestStore,
 };
 
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap().to_utc()
 }
 
-const SERVICE: Actor<'static> = Actor { identity: None, audit: "test" };
+const SERVICE: Actor<'static> = Actor::service("test");
 
 fn problems(body: Value) -> Vec<String> {
     match Definition::parse(body.as_object().unwrap()) {
@@ -93,6 +94,12 @@ fn bad_definitions_are_refused_at_their_pointers() {
             ],
         ),
         (json!({"steps": [{"type": "FORM"}]}), vec!["/steps/0/type"]),
+        (
+            json!({"steps": [{"type": "APPROVAL", "approver": "REQUESTER_MANAGER", "deadline": "P366D",
+                              "reminder": "P9999999999999D"}]}),
+            vec!["/steps/0/deadline", "/steps/0/reminder"],
+        ),
+        (json!({"allowUnapprovedActions": "yes", "steps": [ok_step]}), vec!["/allowUnapprovedActions"]),
     ];
     for (body, expected) in cases {
         let mut found = problems(body.clone());
@@ -127,10 +134,15 @@ fn deadlines_are_iso_8601_or_isc_durations() {
     assert_eq!(duration_ms("P1DT12H"), Ok(36 * 3_600_000));
     assert_eq!(duration_ms("P2W"), Ok(14 * 86_400_000));
     assert_eq!(duration_ms("90m"), Ok(90 * 60_000));
+    assert_eq!(duration_ms("P365D"), Ok(365 * 86_400_000));
     for bad in ["P1M", "P1Y", "PT", "P", "P3", "PT0S", "soon", "P1H"] {
         assert!(duration_ms(bad).is_err(), "{bad}");
     }
     assert!(duration_ms("P1M").unwrap_err().contains("months"));
+    // Spans that would overflow a deadline's `now + span` are refused, not saturated.
+    for huge in ["P366D", "P53W", "PT9223372036854775807S", "P9999999999999D", "9000h"] {
+        assert!(duration_ms(huge).unwrap_err().contains("365 days"), "{huge}");
+    }
 }
 
 fn someone(id: &str, manager: Option<&str>) -> IdentityRecord {
@@ -174,7 +186,7 @@ async fn two_approvers_deciding_at_once_advance_the_request_once() {
             requested_for: None,
             answers: serde_json::Map::new(),
         };
-        let request = engine.submit_request(&new, Actor { identity: Some("ada"), audit: "client:ada" }).await.unwrap();
+        let request = engine.submit_request(&new, Actor::person("ada", "client:ada")).await.unwrap();
         let mut tx = store.begin().await.unwrap();
         let item = tx.request_steps(&request.id).await.unwrap()[0].inbox_item_id.clone().unwrap();
         drop(tx);
@@ -232,7 +244,8 @@ async fn a_workflow_ending_after_its_request_was_cancelled_changes_nothing() {
             editors: "MEMBERS".into(),
         };
         let team = engine.create_team(&team, SERVICE).await.unwrap();
-        let body = json!({"steps": [{"type": "ACTION", "action": "WORKFLOW", "workflowId": "w-slow"},
+        let body = json!({"allowUnapprovedActions": true,
+                          "steps": [{"type": "ACTION", "action": "WORKFLOW", "workflowId": "w-slow"},
                                     {"type": "TASK", "title": "after"}]});
         let slow = engine.create_request_type(&draft("Slow", &team.id, body), SERVICE).await.unwrap();
         let new = NewRequest {
@@ -248,13 +261,9 @@ async fn a_workflow_ending_after_its_request_was_cancelled_changes_nothing() {
         let execution = tx.request_steps(&request.id).await.unwrap()[0].execution_id.clone().unwrap();
         drop(tx);
         // Bob (of the team) cancels; Eve-like strangers may not, and twice is a conflict.
-        let stranger =
-            engine.cancel_request(&request.id, None, Actor { identity: Some("ada-friend"), audit: "x" }).await;
+        let stranger = engine.cancel_request(&request.id, None, Actor::person("ada-friend", "x")).await;
         assert!(matches!(stranger, Err(tessera_engine::request_types::Error::Forbidden(_))), "{kind}: {stranger:?}");
-        engine
-            .cancel_request(&request.id, Some("not needed"), Actor { identity: Some("bob"), audit: "bob" })
-            .await
-            .unwrap();
+        engine.cancel_request(&request.id, Some("not needed"), Actor::person("bob", "bob")).await.unwrap();
         let again = engine.cancel_request(&request.id, None, SERVICE).await;
         assert!(matches!(again, Err(tessera_engine::request_types::Error::Conflict(_))), "{kind}: {again:?}");
         engine.run_due().await.unwrap();
@@ -274,5 +283,217 @@ async fn a_workflow_ending_after_its_request_was_cancelled_changes_nothing() {
             "{kind}: the late end is ignored"
         );
         assert_eq!(timeline[3].actor_id.as_deref(), Some("bob"), "{kind}");
+    }
+}
+
+#[test]
+fn actions_must_follow_an_approval_that_cannot_approve_itself() {
+    let grant = json!({"type": "ACTION", "action": "GRANT", "items": [{"type": "ROLE", "id": "r"}]});
+    let run = json!({"type": "ACTION", "action": "WORKFLOW", "workflowId": "w"});
+    let approval = json!({"type": "APPROVAL", "approver": "REQUESTER_MANAGER"});
+    let lapsing =
+        json!({"type": "APPROVAL", "approver": "REQUESTER_MANAGER", "deadline": "PT1M", "onTimeout": "APPROVE"});
+    let task = json!({"type": "TASK", "title": "t"});
+    let cases = [
+        (json!({"steps": [grant]}), vec!["/steps/0"]),
+        (json!({"steps": [run]}), vec!["/steps/0"]),
+        (json!({"steps": [task, grant, run]}), vec!["/steps/1", "/steps/2"]),
+        (json!({"steps": [lapsing, grant]}), vec!["/steps/1"]),
+        (json!({"steps": [lapsing, approval, grant, run]}), vec![]),
+        (json!({"steps": [approval, task, grant]}), vec![]),
+        (json!({"steps": [task]}), vec![]),
+        (json!({"allowUnapprovedActions": true, "steps": [grant, run]}), vec![]),
+    ];
+    for (body, expected) in cases {
+        let definition = Definition::parse(body.as_object().unwrap()).unwrap();
+        let found: Vec<String> = definition.unapproved_actions().into_iter().map(|p| p.pointer).collect();
+        assert_eq!(found, expected, "{body}");
+    }
+    let definition = Definition::parse(json!({"steps": [grant]}).as_object().unwrap()).unwrap();
+    assert!(definition.unapproved_actions()[0].message.contains("must follow an approval"));
+}
+
+fn team_draft(name: &str, members: &[&str], admins: &[&str], editors: &str) -> TeamDraft {
+    TeamDraft {
+        name: name.into(),
+        description: None,
+        members: members.iter().map(|m| (*m).to_owned()).collect(),
+        admins: admins.iter().map(|m| (*m).to_owned()).collect(),
+        editors: editors.into(),
+    }
+}
+
+fn forbidden<T: std::fmt::Debug>(result: Result<T, tessera_engine::request_types::Error>, kind: &str) {
+    assert!(matches!(result, Err(tessera_engine::request_types::Error::Forbidden(_))), "{kind}: {result:?}");
+}
+
+fn invalid_at<T: std::fmt::Debug>(result: Result<T, tessera_engine::request_types::Error>, pointer: &str, kind: &str) {
+    match result {
+        Err(tessera_engine::request_types::Error::Invalid(problems)) => {
+            assert!(problems.iter().any(|p| p.pointer == pointer), "{kind}: {pointer} in {problems:?}")
+        }
+        other => panic!("{kind}: expected a problem at {pointer}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_team_admin_can_neither_staff_teams_nor_skip_approvals() {
+    for (kind, store) in stores().await {
+        let engine = Engine::new(store.clone(), Arc::new(ManualClock::new(t0())), EngineConfig::default());
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_identities(&[someone("bob", None), someone("cleo", None), someone("eve", None)]).await.unwrap();
+        tx.insert_object(&fixtures::object(CatalogKind::Role, "r-vault", "vault", "", json!({"name": "Vault"})))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let bob = Actor::person("bob", "client:bob");
+        let cleo = Actor::person("cleo", "client:cleo");
+
+        // Only an administrator makes a team, staffs it, or deletes it.
+        forbidden(engine.create_team(&team_draft("Ops", &["bob"], &["bob"], "ADMINS"), bob).await, kind);
+        let root = Actor { identity: Some("eve"), all_scopes: true, audit: "client:eve" };
+        engine.create_team(&team_draft("Root", &["eve"], &[], "ADMINS"), root).await.unwrap();
+        let team = engine.create_team(&team_draft("Ops", &["bob", "cleo"], &["bob"], "ADMINS"), SERVICE).await.unwrap();
+        let mut renamed = team_draft("Ops", &["cleo", "bob"], &["bob"], "ADMINS");
+        renamed.name = "Operations".into();
+        assert_eq!(engine.update_team(&team.id, &renamed, bob).await.unwrap().name, "Operations", "{kind}");
+        forbidden(engine.update_team(&team.id, &renamed, cleo).await, kind);
+        for changed in [
+            team_draft("Ops", &["bob", "cleo", "eve"], &["bob"], "ADMINS"),
+            team_draft("Ops", &["bob", "cleo"], &["bob", "cleo"], "ADMINS"),
+            team_draft("Ops", &["bob", "cleo"], &["bob"], "MEMBERS"),
+        ] {
+            forbidden(engine.update_team(&team.id, &changed, bob).await, kind);
+        }
+        forbidden(engine.delete_team(&team.id, bob).await, kind);
+
+        // Bob edits the team's types, but none that grants before an approval, and none that says it may.
+        let grant = json!({"type": "ACTION", "action": "GRANT", "items": [{"type": "ROLE", "id": "r-vault"}]});
+        invalid_at(
+            engine.create_request_type(&draft("Vault", &team.id, json!({"steps": [grant]})), bob).await,
+            "/steps/0",
+            kind,
+        );
+        let task = json!({"type": "TASK", "title": "t"});
+        let late = json!({"steps": [task, grant]});
+        invalid_at(engine.create_request_type(&draft("Vault", &team.id, late), bob).await, "/steps/1", kind);
+        let unapproved = json!({"allowUnapprovedActions": true, "steps": [grant]});
+        forbidden(engine.create_request_type(&draft("Vault", &team.id, unapproved.clone()), bob).await, kind);
+        let gated = json!({"steps": [{"type": "APPROVAL", "approver": {"USER": "eve"}}, grant]});
+        engine.create_request_type(&draft("Gated", &team.id, gated), bob).await.unwrap();
+
+        // An administrator may allow it; Bob may then publish and withdraw it, but not edit it so.
+        let vault = engine.create_request_type(&draft("Vault", &team.id, unapproved.clone()), SERVICE).await.unwrap();
+        assert_eq!(vault.definition["allowUnapprovedActions"], true, "{kind}");
+        engine.set_request_type_status(&vault.id, "DRAFT", bob).await.unwrap();
+        engine.set_request_type_status(&vault.id, "PUBLISHED", bob).await.unwrap();
+        forbidden(engine.update_request_type(&vault.id, &draft("Vault", &team.id, unapproved), bob).await, kind);
+
+        // A type stored before the rule takes no requests.
+        let mut tx = store.begin().await.unwrap();
+        let old = tessera_store::RequestTypeRecord {
+            id: "old-vault".into(),
+            name: "Old vault".into(),
+            team_id: team.id.clone(),
+            status: "PUBLISHED".into(),
+            definition: json!({"audience": "EVERYONE", "steps": [grant]}),
+            created_at: 0,
+            modified_at: 0,
+        };
+        tessera_store::RequestTypeStore::insert_request_type(&mut tx, &old, &[("TEAM", team.id.clone())])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let new = NewRequest {
+            request_type_id: "old-vault".into(),
+            subject: "vault".into(),
+            requester_id: "bob".into(),
+            requested_for: None,
+            answers: serde_json::Map::new(),
+        };
+        let refused = engine.submit_request(&new, bob).await;
+        assert!(matches!(refused, Err(tessera_engine::request_types::Error::Conflict(_))), "{kind}: {refused:?}");
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.access_of(&["bob".to_owned()]).await.unwrap().is_empty(), "{kind}");
+    }
+}
+
+async fn published(engine: &Engine, draft: RequestTypeDraft) -> tessera_store::RequestTypeRecord {
+    engine.create_request_type(&draft, SERVICE).await.unwrap()
+}
+
+#[tokio::test]
+async fn nobody_approves_their_own_request() {
+    for (kind, store) in stores().await {
+        let engine = Engine::new(store.clone(), Arc::new(ManualClock::new(t0())), EngineConfig::default());
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_identities(&[someone("boss", Some("boss")), someone("ada", Some("mary")), someone("mary", None)])
+            .await
+            .unwrap();
+        tx.insert_identities(&[someone("bob", None)]).await.unwrap();
+        tx.insert_object(&fixtures::object(CatalogKind::Role, "r-vault", "vault", "", json!({"name": "Vault"})))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let ops = engine.create_team(&team_draft("Ops", &["bob"], &["bob"], "ADMINS"), SERVICE).await.unwrap();
+        let only_ada = engine.create_team(&team_draft("Only Ada", &["ada"], &[], "ADMINS"), SERVICE).await.unwrap();
+        let ada_and_bob =
+            engine.create_team(&team_draft("Ada and Bob", &["ada", "bob"], &[], "ADMINS"), SERVICE).await.unwrap();
+        let grant = json!({"type": "ACTION", "action": "GRANT", "items": [{"type": "ROLE", "id": "r-vault"}]});
+        let gated = |approver: Value| {
+            json!({"steps": [{"type": "APPROVAL", "approver": approver, "deadline": "P1D", "onTimeout": {"ESCALATE": "ada"}},
+                             grant.clone()]})
+        };
+        let raise = |type_id: &str, requester: &str, requested_for: Option<&str>| NewRequest {
+            request_type_id: type_id.into(),
+            subject: "the vault".into(),
+            requester_id: requester.into(),
+            requested_for: requested_for.map(str::to_owned),
+            answers: serde_json::Map::new(),
+        };
+
+        // Approvers who resolve only to the requester (or whom it is for): the request fails, saying why.
+        let manager = published(&engine, draft("M", &ops.id, gated(json!("REQUESTER_MANAGER")))).await;
+        let user = published(&engine, draft("U", &ops.id, gated(json!({"USER": "ada"})))).await;
+        let team = published(&engine, draft("T", &ops.id, gated(json!({"TEAM": only_ada.id})))).await;
+        for (type_id, requester, requested_for) in [
+            (&manager.id, "boss", None),
+            (&user.id, "ada", None),
+            (&team.id, "ada", None),
+            (&user.id, "mary", Some("ada")),
+        ] {
+            let who = Actor::person(requester, requester);
+            let request = engine.submit_request(&raise(type_id, requester, requested_for), who).await.unwrap();
+            assert_eq!(request.status, "FAILED", "{kind}: {type_id} by {requester}");
+            let mut tx = store.begin().await.unwrap();
+            let timeline = tx.timeline(&request.id).await.unwrap();
+            let last = timeline.last().unwrap();
+            assert_eq!(last.kind, "FAILED", "{kind}");
+            assert!(
+                last.detail["reason"].as_str().unwrap().contains("may not approve their own request"),
+                "{kind}: {:?}",
+                last.detail
+            );
+            assert!(tx.inbox_items_of("REQUEST", &request.id).await.unwrap().is_empty(), "{kind}");
+            assert!(tx.access_of(&["ada".to_owned(), "boss".to_owned()]).await.unwrap().is_empty(), "{kind}");
+        }
+
+        // With someone else on the team, only they get the item, and it cannot escalate to Ada.
+        let shared = published(&engine, draft("S", &ops.id, gated(json!({"TEAM": ada_and_bob.id})))).await;
+        let request = engine.submit_request(&raise(&shared.id, "ada", None), Actor::person("ada", "ada")).await;
+        let request = request.unwrap();
+        assert_eq!(request.status, "PENDING", "{kind}");
+        let mut tx = store.begin().await.unwrap();
+        let items = tx.inbox_items_of("REQUEST", &request.id).await.unwrap();
+        assert_eq!(items[0].assignees, ["bob"], "{kind}");
+        assert_eq!((items[0].timeout_action.as_deref(), &items[0].escalate_to), (Some("DENY"), &None), "{kind}");
+        drop(tx);
+        let own = InboxActor { identity: Some("ada"), admin: false, audit: "ada" };
+        let approve = || InboxAction::Approve { comment: None };
+        assert!(engine.act_on_inbox_item(&items[0].id, own, approve()).await.is_err(), "{kind}");
+        let bob = InboxActor { identity: Some("bob"), admin: false, audit: "bob" };
+        engine.act_on_inbox_item(&items[0].id, bob, approve()).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.type_request(&request.id).await.unwrap().unwrap().status, "COMPLETED", "{kind}");
     }
 }

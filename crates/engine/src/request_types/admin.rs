@@ -1,7 +1,12 @@
 //! Creating, changing and deleting teams, configuration lists and request types, each in one
-//! transaction with its audit entry. A team's admins edit the team; its admins (or every member,
-//! when the team says so) edit what it owns; a service client acting for no one edits anything.
+//! transaction with its audit entry. Only an administrator (a client bound to no identity, or a
+//! token with `sp:scopes:all`) creates and deletes teams and changes who is in them; a team's admins
+//! rename and describe it; its admins (or every member, when the team says so) edit what it owns.
 //! A team or list still named by something is not deleted (`InUse`).
+//!
+//! A request type whose actions (grants, delegated workflows) could run before anyone approved is
+//! refused unless an administrator says `allowUnapprovedActions`: otherwise whoever edits a team's
+//! types could grant themselves anything.
 
 use serde_json::{Value, json};
 use tessera_store::{
@@ -11,7 +16,7 @@ use tessera_store::{
 
 use super::definition::Definition;
 use super::lists::catalog_kind_of;
-use super::{Actor, Error, Problem, Result, check, new_id};
+use super::{Actor, Error, Problem, Result, administrators_only, check, new_id};
 use crate::Engine;
 
 /// A team as submitted.
@@ -70,6 +75,16 @@ async fn editable_team(tx: &mut Tx, team_id: &str, actor: Actor<'_>, pointer: &s
     Ok(team)
 }
 
+/// Whether two versions of a team have the same members, admins and editors (in any order).
+fn same_people(old: &TeamRecord, new: &TeamRecord) -> bool {
+    let people = |team: &TeamRecord| {
+        let mut people: Vec<(String, bool)> = team.members.iter().map(|m| (m.identity_id.clone(), m.admin)).collect();
+        people.sort();
+        people
+    };
+    old.editors == new.editors && people(old) == people(new)
+}
+
 fn in_use(what: &str, name: &str, users: &[(String, String)]) -> Error {
     let listed: Vec<String> = users.iter().map(|(kind, n)| format!("{kind} `{n}`")).collect();
     Error::InUse(format!("{what} `{name}` is still used by {}", listed.join(", ")))
@@ -119,8 +134,11 @@ impl Engine {
         })
     }
 
-    /// Creates a team.
+    /// Creates a team; only an administrator may.
     pub async fn create_team(&self, draft: &TeamDraft, actor: Actor<'_>) -> Result<TeamRecord> {
+        if !actor.administers() {
+            return Err(administrators_only("creating a team"));
+        }
         let mut tx = self.store.begin().await?;
         let team = self.team_record(&mut tx, new_id(), draft, None).await?;
         tx.insert_team(&team).await?;
@@ -131,12 +149,16 @@ impl Engine {
         Ok(team)
     }
 
-    /// Replaces a team; only its admins (or a service) may.
+    /// Replaces a team. Its admins may rename and describe it; changing its members, admins or
+    /// editors takes an administrator.
     pub async fn update_team(&self, id: &str, draft: &TeamDraft, actor: Actor<'_>) -> Result<TeamRecord> {
         let mut tx = self.store.begin().await?;
         let old = tx.team(id).await?.ok_or_else(|| Error::NotFound(format!("team {id}")))?;
         self.require_team_admin(&old, actor)?;
         let team = self.team_record(&mut tx, id.to_owned(), draft, Some(old.created_at)).await?;
+        if !actor.administers() && !same_people(&old, &team) {
+            return Err(administrators_only("changing a team's members, admins or editors"));
+        }
         tx.update_team(&team).await?;
         let detail =
             json!({"name": team.name, "members": draft.members, "admins": draft.admins, "editors": team.editors});
@@ -145,12 +167,14 @@ impl Engine {
         Ok(team)
     }
 
-    /// Deletes a team no list or request type names.
+    /// Deletes a team no list or request type names; only an administrator may.
     pub async fn delete_team(&self, id: &str, actor: Actor<'_>) -> Result<()> {
+        if !actor.administers() {
+            return Err(administrators_only("deleting a team"));
+        }
         let now = self.now_ms();
         let mut tx = self.store.begin().await?;
         let team = tx.team(id).await?.ok_or_else(|| Error::NotFound(format!("team {id}")))?;
-        self.require_team_admin(&team, actor)?;
         let users = tx.team_users(id).await?;
         if !users.is_empty() {
             return Err(in_use("team", &team.name, &users));
@@ -163,6 +187,7 @@ impl Engine {
 
     fn require_team_admin(&self, team: &TeamRecord, actor: Actor<'_>) -> Result<()> {
         match actor.identity {
+            Some(_) if actor.administers() => Ok(()),
             Some(identity) if !team.members.iter().any(|m| m.identity_id == identity && m.admin) => {
                 Err(Error::Forbidden(format!("identity {identity} is not an admin of team `{}`", team.name)))
             }
@@ -298,11 +323,23 @@ impl Engine {
         super::lists::items(tx, list).await
     }
 
-    async fn checked_type(&self, tx: &mut Tx, draft: &RequestTypeDraft) -> Result<check::Refs> {
+    /// The draft's problems, or what it refers to. `actor` is who submitted the definition, who must
+    /// be an administrator to allow unapproved actions; `None` when the definition is the stored one
+    /// (only an administrator could have stored it so).
+    async fn checked_type(
+        &self,
+        tx: &mut Tx,
+        draft: &RequestTypeDraft,
+        actor: Option<Actor<'_>>,
+    ) -> Result<check::Refs> {
+        if draft.definition.allow_unapproved_actions && actor.is_some_and(|a| !a.administers()) {
+            return Err(administrators_only("a request type with `allowUnapprovedActions`"));
+        }
         let mut problems = Vec::new();
         if !matches!(draft.status.as_str(), "DRAFT" | "PUBLISHED") {
             problems.push(Problem::new("/status", "must be DRAFT or PUBLISHED"));
         }
+        problems.extend(draft.definition.unapproved_actions());
         let (found, refs) = check::references(tx, &draft.team_id, &draft.definition).await?;
         problems.extend(found);
         if problems.is_empty() { Ok(refs) } else { Err(Error::Invalid(problems)) }
@@ -312,7 +349,7 @@ impl Engine {
     pub async fn create_request_type(&self, draft: &RequestTypeDraft, actor: Actor<'_>) -> Result<RequestTypeRecord> {
         let now = self.now_ms();
         let mut tx = self.store.begin().await?;
-        let refs = self.checked_type(&mut tx, draft).await?;
+        let refs = self.checked_type(&mut tx, draft, Some(actor)).await?;
         editable_team(&mut tx, &draft.team_id, actor, "/teamId").await?;
         let record = RequestTypeRecord {
             id: new_id(),
@@ -341,7 +378,7 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         let old = tx.request_type(id).await?.ok_or_else(|| Error::NotFound(format!("request type {id}")))?;
         editable_team(&mut tx, &old.team_id, actor, "/teamId").await?;
-        let refs = self.checked_type(&mut tx, draft).await?;
+        let refs = self.checked_type(&mut tx, draft, Some(actor)).await?;
         editable_team(&mut tx, &draft.team_id, actor, "/teamId").await?;
         let record = RequestTypeRecord {
             id: id.to_owned(),
@@ -375,7 +412,7 @@ impl Engine {
         };
         // Withdrawing is always allowed, even when something the type names has since gone.
         let refs = if status == "PUBLISHED" {
-            self.checked_type(&mut tx, &draft).await?
+            self.checked_type(&mut tx, &draft, None).await?
         } else {
             check::references(&mut tx, &draft.team_id, &draft.definition).await?.1
         };

@@ -145,6 +145,8 @@ pub struct Definition {
     pub audience: Audience,
     pub questions: Vec<Question>,
     pub steps: Vec<Step>,
+    /// Lets actions run with no approval before them; only an administrator may say so.
+    pub allow_unapproved_actions: bool,
 }
 
 /// The standard attributes a workflow field can take: Okta's three, and Tessera's additions.
@@ -215,10 +217,22 @@ fn valid_key(key: &str) -> bool {
         && key.len() <= 64
 }
 
+/// The longest deadline or reminder a step may have. Longer is surely a mistake, and bounding it keeps
+/// `now + span` far from overflowing.
+pub const MAX_DURATION_MS: i64 = 365 * 86_400_000;
+
 /// Milliseconds in an ISO-8601 duration (`P3D`, `PT4H`, `P1DT12H`, `P2W`) or in ISC's form (`3d`,
-/// `1h30m`). Years and months are refused: their length depends on the calendar, and a deadline
-/// should mean the same span whenever it starts.
+/// `1h30m`), at most [`MAX_DURATION_MS`]. Years and months are refused: their length depends on the
+/// calendar, and a deadline should mean the same span whenever it starts.
 pub fn duration_ms(text: &str) -> Result<i64, String> {
+    let ms = unbounded_ms(text)?;
+    if ms > MAX_DURATION_MS {
+        return Err(format!("`{text}` is longer than 365 days (`P365D`), the longest a step may wait"));
+    }
+    Ok(ms)
+}
+
+fn unbounded_ms(text: &str) -> Result<i64, String> {
     let upper = text.trim().to_ascii_uppercase();
     let Some(rest) = upper.strip_prefix('P') else {
         return text
@@ -289,8 +303,9 @@ impl Definition {
         };
         let questions = parse_questions(&mut check, body.get("questions"));
         let steps = parse_steps(&mut check, body.get("steps"), &questions);
+        let allow_unapproved_actions = check.flag(body, "allowUnapprovedActions", "");
         if check.problems.is_empty() {
-            Ok(Definition { description, audience, questions, steps })
+            Ok(Definition { description, audience, questions, steps, allow_unapproved_actions })
         } else {
             Err(check.problems)
         }
@@ -322,7 +337,36 @@ impl Definition {
             })
             .collect();
         let steps: Vec<Value> = self.steps.iter().map(step_json).collect();
-        json!({"description": self.description, "audience": audience, "questions": questions, "steps": steps})
+        json!({"description": self.description, "audience": audience, "questions": questions, "steps": steps,
+               "allowUnapprovedActions": self.allow_unapproved_actions})
+    }
+
+    /// A problem at each action (grant or delegated workflow) that no approval comes before, unless
+    /// the definition allows unapproved actions. An approval that approves itself when its deadline
+    /// passes does not count: waiting it out would let the action run with nobody's word.
+    pub fn unapproved_actions(&self) -> Vec<Problem> {
+        if self.allow_unapproved_actions {
+            return Vec::new();
+        }
+        let gate = self.steps.iter().position(|s| match &s.kind {
+            StepKind::Approval { deadline, .. } => {
+                !deadline.as_ref().is_some_and(|d| d.on_timeout == OnTimeout::Approve)
+            }
+            _ => false,
+        });
+        self.steps
+            .iter()
+            .enumerate()
+            .take(gate.unwrap_or(self.steps.len()))
+            .filter(|(_, s)| s.type_name() == "ACTION")
+            .map(|(i, _)| {
+                Problem::new(
+                    format!("/steps/{i}"),
+                    "an action must follow an approval: put an APPROVAL step (one that does not approve on \
+                     timeout) before it",
+                )
+            })
+            .collect()
     }
 
     pub fn question(&self, key: &str) -> Option<&Question> {
@@ -551,7 +595,8 @@ fn parse_approval(check: &mut Check, map: &Map<String, Value>, at: &str) -> Opti
             OnTimeout::Deny
         }
     };
-    if deadline.is_none() {
+    // A deadline given but unreadable has its own problem; what leans on it is not "without" one.
+    if map.get("deadline").is_none_or(Value::is_null) {
         for key in ["reminder", "onTimeout"] {
             if map.get(key).is_some_and(|v| !v.is_null()) {
                 check.problem(format!("{at}/{key}"), "needs a `deadline`");

@@ -87,15 +87,43 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Copy)]
 pub struct Actor<'a> {
     pub identity: Option<&'a str>,
+    /// The token holds `sp:scopes:all`. With a service client (no identity), an administrator: they
+    /// alone create and delete teams, change who is in a team and who edits for it, and let a request
+    /// type act without an approval first (`allowUnapprovedActions`). Managing request types alone is
+    /// not enough, as a team admin who could add themselves to teams or skip approvals could grant
+    /// themselves anything.
+    pub all_scopes: bool,
     /// How the audit log names the caller.
     pub audit: &'a str,
 }
 
-impl Actor<'_> {
+impl<'a> Actor<'a> {
+    /// A service client acting for no one.
+    pub const fn service(audit: &'a str) -> Self {
+        Actor { identity: None, all_scopes: false, audit }
+    }
+
+    /// A person acting through a token bound to them, without `sp:scopes:all`.
+    pub const fn person(identity: &'a str, audit: &'a str) -> Self {
+        Actor { identity: Some(identity), all_scopes: false, audit }
+    }
+
     /// How the timeline names the actor: the person, or none for a service.
-    fn person(&self) -> Option<&str> {
+    fn named(&self) -> Option<&str> {
         self.identity
     }
+
+    /// Whether the actor administers request types: a service client, or a token with `sp:scopes:all`.
+    fn administers(&self) -> bool {
+        self.identity.is_none() || self.all_scopes
+    }
+}
+
+/// Why a person may not do what only an administrator does.
+fn administrators_only(what: &str) -> Error {
+    Error::Forbidden(format!(
+        "{what} takes an administrator: a client bound to no identity, or a token with sp:scopes:all"
+    ))
 }
 
 /// A member name as one segment of a JSON pointer (RFC 6901: `~` and `/` escaped).

@@ -4,11 +4,17 @@
 //! workflow (`request_workflow_ended`), each in the transaction that closed or ended it. A denial
 //! ends the request DENIED; a failed workflow ends it FAILED unless its step continues on error.
 //!
+//! Nobody approves their own request: the requester and the person it is for are never an approval's
+//! approvers (nor reached as a stand-in or by escalation), and an approval left with nobody else
+//! fails the request. A delegated workflow's data is kept with credential-named values masked, as
+//! in an execution's trace, since the requester, the team and the approvers read it.
+//!
 //! Every hand-back is checked against the request's current step and the step's own item or
 //! execution under the request's row lock, and ends the step with a conditional update: a stale or
 //! repeated hand-back changes nothing.
 
 use serde_json::{Value, json};
+use tessera_flow::interp::redact;
 use tessera_store::{
     CatalogKind, CatalogStore, ExecutionStore, ExecutionWaiter, IdentityStore, InboxItemRecord, InboxStore, QueueStore,
     RequestStepRecord, RequestTypeStore, SecurityStore, StepEnd, Tx, TypeRequestRecord, TypeRequestStore, WaiterStore,
@@ -81,7 +87,8 @@ impl Engine {
         let id = request.id.as_str();
         match &step.kind {
             StepKind::Approval { approver, deadline } => {
-                let approvers = match self.approvers(tx, request, approver).await? {
+                let excluded = excluded(request);
+                let approvers = match self.approvers(tx, request, approver, &excluded).await? {
                     Ok(approvers) => approvers,
                     Err(why) => {
                         let reason = format!("nobody can decide step {position} ({}): {why}", step.name);
@@ -90,11 +97,13 @@ impl Engine {
                     }
                 };
                 let deadline = deadline.as_ref().map(|d| Deadline {
-                    due_at: now + d.after_ms,
+                    due_at: now.saturating_add(d.after_ms),
                     remind_every_ms: d.reminder.as_ref().map(|(_, ms)| *ms),
                     on_timeout: match &d.on_timeout {
                         OnTimeout::Deny => TimeoutAction::Deny,
                         OnTimeout::Approve => TimeoutAction::Approve,
+                        // Escalating to the requester would hand them their own approval.
+                        OnTimeout::Escalate(to) if excluded.contains(to) => TimeoutAction::Deny,
                         OnTimeout::Escalate(to) => TimeoutAction::Escalate { to: to.clone() },
                     },
                 });
@@ -108,7 +117,7 @@ impl Engine {
                     assignees: approvers.clone(),
                     minimum_approvals: 1,
                     deadline,
-                    excluded: Vec::new(),
+                    excluded,
                 };
                 let item_id = self.open_inbox_item(tx, &item, now).await?;
                 tx.start_step(id, position, "PENDING", Some(&item_id), None, now).await?;
@@ -165,19 +174,21 @@ impl Engine {
                 tx.wait_for_execution(&execution_id, "REQUEST", id, "STEP", Some(position), now).await?;
                 tx.start_step(id, position, "RUNNING", None, Some(&execution_id), now).await?;
                 let detail = json!({"name": step.name, "workflow": {"id": workflow.id, "name": workflow.name},
-                                    "executionId": execution_id, "input": input});
+                                    "executionId": execution_id, "input": redact(&input, &Value::Null)});
                 tx.append_timeline(id, "WORKFLOW_STARTED", None, Some(position), &detail, now).await?;
                 Ok(Started::Waiting)
             }
         }
     }
 
-    /// The identities who may decide an approval now, or why there are none.
+    /// The identities who may decide an approval now (never anyone in `excluded`), or why there are
+    /// none.
     async fn approvers(
         &self,
         tx: &mut Tx,
         request: &TypeRequestRecord,
         approver: &Approver,
+        excluded: &[String],
     ) -> crate::Result<std::result::Result<Vec<String>, String>> {
         let people = match approver {
             Approver::RequesterManager => {
@@ -195,15 +206,23 @@ impl Engine {
             },
         };
         let mut known = Vec::with_capacity(people.len());
+        let mut themselves = false;
         for id in people {
-            if tx.identity(&id).await?.is_some() {
+            if excluded.contains(&id) {
+                themselves = true;
+            } else if tx.identity(&id).await?.is_some() {
                 known.push(id);
             }
         }
-        if known.is_empty() {
-            return Ok(Err("none of its approvers exists".into()));
+        match (known.is_empty(), themselves) {
+            (false, _) => Ok(Ok(known)),
+            (true, true) => Ok(Err(
+                "its only approver is the person who asked for it or whom it is for, who may not approve their \
+                 own request"
+                    .into(),
+            )),
+            (true, false) => Ok(Err("none of its approvers exists".into())),
         }
-        Ok(Ok(known))
     }
 
     /// Grants the step's items to the person the request is for, through Manage Access.
@@ -374,8 +393,9 @@ impl Engine {
         let definition = definition_of(&request)?;
         let Some(step) = definition.steps.get(position as usize) else { return Ok(()) };
         let continue_on_error = matches!(step.kind, StepKind::Workflow { continue_on_error: true, .. });
+        let output = redact(&outcome.output, &Value::Null);
         let detail = json!({"name": step.name, "executionId": outcome.execution_id, "status": outcome.status,
-                            "error": outcome.error, "output": outcome.output});
+                            "error": outcome.error, "output": output});
         tx.append_timeline(&request.id, "WORKFLOW_ENDED", None, Some(position), &detail, now).await?;
         tx.audit(
             "system",
@@ -387,7 +407,7 @@ impl Engine {
         )
         .await?;
         if outcome.succeeded {
-            let end = StepEnd { status: "COMPLETED", output: Some(&outcome.output), ..StepEnd::default() };
+            let end = StepEnd { status: "COMPLETED", output: Some(&output), ..StepEnd::default() };
             if tx.end_step(&request.id, position, &end, now).await? {
                 self.advance(tx, &request, position, now).await?;
             }
@@ -399,10 +419,7 @@ impl Engine {
             outcome.status,
             outcome.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
         );
-        match self
-            .step_failed(tx, &request, position, step, continue_on_error, &why, Some(&outcome.output), now)
-            .await?
-        {
+        match self.step_failed(tx, &request, position, step, continue_on_error, &why, Some(&output), now).await? {
             Started::Done => self.advance(tx, &request, position, now).await,
             _ => Ok(()),
         }
@@ -561,7 +578,7 @@ impl Engine {
             Some(c) => format!("cancelled: {c}"),
             None => "cancelled".to_owned(),
         };
-        if !self.close_request(&mut tx, &request, "CANCELLED", Some(&reason), actor.person(), now).await? {
+        if !self.close_request(&mut tx, &request, "CANCELLED", Some(&reason), actor.named(), now).await? {
             return Err(Error::Conflict(format!(
                 "request {id} is {} and cannot be cancelled",
                 request.status.to_lowercase()
@@ -586,7 +603,7 @@ impl Engine {
         {
             return Err(Error::Forbidden(format!("identity {identity} may not comment on request {id}")));
         }
-        let seq = tx.append_timeline(id, "COMMENT", actor.person(), None, &json!({"comment": comment}), now).await?;
+        let seq = tx.append_timeline(id, "COMMENT", actor.named(), None, &json!({"comment": comment}), now).await?;
         tx.audit(actor.audit, "request.comment", "request", id, &json!({"seq": seq, "by": actor.identity}), now)
             .await?;
         tx.commit().await?;
@@ -597,6 +614,15 @@ impl Engine {
     pub async fn in_request_audience(&self, tx: &mut Tx, definition: &Definition, identity: &str) -> Result<bool> {
         submit::in_audience(tx, definition, identity).await
     }
+}
+
+/// Who may not approve a request: whoever asked for it and whomever it is for.
+fn excluded(request: &TypeRequestRecord) -> Vec<String> {
+    let mut excluded = vec![request.requester_id.clone()];
+    if request.requested_for_id != request.requester_id {
+        excluded.push(request.requested_for_id.clone());
+    }
+    excluded
 }
 
 fn approver_json(approver: &Approver) -> Value {

@@ -69,6 +69,13 @@ impl Engine {
             None => requester.clone(),
         };
         let definition = stored_definition(&request_type.definition)?;
+        // A type stored before actions had to follow an approval still may not act unapproved.
+        if !definition.unapproved_actions().is_empty() {
+            return Err(Error::Conflict(format!(
+                "request type `{}` would act before anyone approved; add an APPROVAL step before its actions",
+                request_type.name
+            )));
+        }
         if !in_audience(&mut tx, &definition, &requester.id).await? {
             return Err(Error::Forbidden(format!(
                 "identity {} is not in the audience of request type `{}`",

@@ -7,6 +7,8 @@
 //! for requests. A token bound to an identity acts as that person: it edits only what its teams let it,
 //! raises requests as itself and sees only the requests it is part of. A token bound to no identity
 //! with a managing scope acts for the service: it edits anything, names the requester, and sees all.
+//! Creating and deleting teams, changing their members, admins and editors, and a request type's
+//! `allowUnapprovedActions` take an administrator: a token bound to no identity, or with `sp:scopes:all`.
 
 mod admin;
 mod requests;
@@ -82,7 +84,7 @@ fn invalid(problems: Vec<Problem>) -> ApiError {
 
 /// The engine's actor for this token.
 fn actor<'a>(principal: &'a Principal, audit: &'a str) -> Actor<'a> {
-    Actor { identity: principal.identity(), audit }
+    Actor { identity: principal.identity(), all_scopes: principal.require(crate::auth::ALL).is_ok(), audit }
 }
 
 /// Refuses with 403 unless the token has one of the scopes.

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use tessera_engine::request_types::{Definition, RequestTypeDraft};
-use tessera_store::{RequestTypeRecord, RequestTypeStore};
+use tessera_store::{RequestTypeRecord, RequestTypeStore, Tx};
 
 use super::{Reader, actor, api, object, require_any, stamp};
 use crate::AppState;
@@ -42,8 +42,19 @@ fn draft(body: &Value, default_status: &str) -> ApiResult<RequestTypeDraft> {
             None
         }
     };
-    let known =
-        ["id", "name", "teamId", "status", "description", "audience", "questions", "steps", "created", "modified"];
+    let known = [
+        "id",
+        "name",
+        "teamId",
+        "status",
+        "description",
+        "audience",
+        "questions",
+        "steps",
+        "allowUnapprovedActions",
+        "created",
+        "modified",
+    ];
     for key in map.keys().filter(|k| !known.contains(&k.as_str())) {
         reader.problem(format!("/{key}"), "is not a member of a request type");
     }
@@ -68,19 +79,33 @@ pub(crate) async fn list(State(state): State<AppState>, principal: Principal) ->
     let teams = tx.teams_of(me).await?;
     let mut shown = Vec::new();
     for record in &all {
-        let visible = teams.contains(&record.team_id)
-            || (record.status == "PUBLISHED" && {
-                let map = record.definition.as_object().cloned().unwrap_or_default();
-                match Definition::parse(&map) {
-                    Ok(definition) => state.engine.in_request_audience(&mut tx, &definition, me).await.map_err(api)?,
-                    Err(_) => false,
-                }
-            });
-        if visible {
+        if visible(&state, &mut tx, me, &teams, record).await? {
             shown.push(shape(record));
         }
     }
     Ok(Json(Value::Array(shown)))
+}
+
+/// Whether a person sees a type: it belongs to one of their `teams`, or it is published and they are
+/// in its audience.
+async fn visible(
+    state: &AppState,
+    tx: &mut Tx,
+    me: &str,
+    teams: &[String],
+    record: &RequestTypeRecord,
+) -> ApiResult<bool> {
+    if teams.contains(&record.team_id) {
+        return Ok(true);
+    }
+    if record.status != "PUBLISHED" {
+        return Ok(false);
+    }
+    let map = record.definition.as_object().cloned().unwrap_or_default();
+    match Definition::parse(&map) {
+        Ok(definition) => state.engine.in_request_audience(tx, &definition, me).await.map_err(api),
+        Err(_) => Ok(false),
+    }
 }
 
 /// `POST /tessera/v1/request-types`: 201 with the type (a DRAFT unless the body says PUBLISHED).
@@ -96,7 +121,7 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(shape(&record))))
 }
 
-/// `GET /tessera/v1/request-types/{id}`.
+/// `GET /tessera/v1/request-types/{id}`: 404 for a person who would not see it listed.
 pub(crate) async fn read(
     State(state): State<AppState>,
     principal: Principal,
@@ -105,6 +130,13 @@ pub(crate) async fn read(
     require_any(&principal, &[REQUEST_TYPES_READ, REQUEST_TYPES_MANAGE, REQUESTS_READ, REQUESTS_MANAGE])?;
     let mut tx = state.begin().await?;
     let record = tx.request_type(&id).await?.ok_or_else(|| ApiError::not_found("request type", &id))?;
+    // As in the list: a type a person may not see does not exist for them.
+    if let Some(me) = principal.identity() {
+        let teams = tx.teams_of(me).await?;
+        if !visible(&state, &mut tx, me, &teams, &record).await? {
+            return Err(ApiError::not_found("request type", &id));
+        }
+    }
     Ok(Json(shape(&record)))
 }
 

@@ -3,7 +3,8 @@
 //! delegated workflow with mapped fields emailing the assignee, the assignee closing the task, the
 //! timeline); a denial and an expired approval closing a request; answers and definitions checked with
 //! pointers; teams and lists in use; acting on someone else's task and completing twice; a failing
-//! delegated workflow; and a grant action giving access.
+//! delegated workflow, whose credentials stay masked; and a grant action giving access. `access`
+//! holds who may do what.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -17,6 +18,8 @@ use tessera_engine::actions::email::SmtpConfig;
 use tessera_store::{AccessStore, CatalogKind, CatalogStore, IdentityRecord, IdentityStore};
 
 use crate::common::{ADMIN, ADMIN_SECRET, Api, Reply, apis, apis_with_config, object, person};
+
+mod access;
 
 const REQUESTER: &[&str] = &["tessera:requests:read", "tessera:requests:manage", "tessera:request-types:read"];
 const WORKER: &[&str] =
@@ -598,15 +601,20 @@ async fn a_failing_delegated_workflow_fails_the_request_unless_its_step_goes_on(
         let echo = json!({"name": "Echo", "enabled": true, "trigger": {"type": "DELEGATED", "attributes": {}},
             "definition": {"start": "Keep", "steps": {
                 "Keep": {"type": "Mutation", "attributes": {"id": "sp:define-variable",
-                         "variables": [{"name": "who", "variableA.$": "$.trigger.person.who.name"}]}, "nextStep": "Done"},
+                         "variables": [{"name": "who", "variableA.$": "$.trigger.person.who.name"},
+                                       {"name": "accessToken", "variableA": "eyJhbGciOi.not-for-requesters"}]},
+                         "nextStep": "Done"},
                 "Done": {"type": "success"}}}});
         let echo = created(&api, "/v3/workflows", echo).await;
         let step = |wf: &str, go_on: bool| {
             json!({"type": "ACTION", "action": "WORKFLOW", "workflowId": wf, "continueOnError": go_on,
             "fields": {"person": {"object": {"who": {"attribute": "requester"}, "count": 5}}, "id": {"attribute": "requestId"}}})
         };
-        let strict = json!({"name": "Strict", "teamId": team, "status": "PUBLISHED", "steps": [step(&failing, false), step(&echo, false)]});
-        let lenient = json!({"name": "Lenient", "teamId": team, "status": "PUBLISHED", "steps": [step(&failing, true), step(&echo, false)]});
+        // An administrator's types may act with no approval first.
+        let strict = json!({"name": "Strict", "teamId": team, "status": "PUBLISHED", "allowUnapprovedActions": true,
+                            "steps": [step(&failing, false), step(&echo, false)]});
+        let lenient = json!({"name": "Lenient", "teamId": team, "status": "PUBLISHED", "allowUnapprovedActions": true,
+                             "steps": [step(&failing, true), step(&echo, false)]});
         let strict = created(&api, "/tessera/v1/request-types", strict).await;
         let lenient = created(&api, "/tessera/v1/request-types", lenient).await;
         let raise = |t: &str| json!({"requestTypeId": t, "subject": "s", "requester": "ada"});
@@ -640,6 +648,16 @@ async fn a_failing_delegated_workflow_fails_the_request_unless_its_step_goes_on(
             "{kind}"
         );
         assert_eq!(r["outputs"]["1"]["keep"]["who"], "ada", "{kind}: the object field reached the workflow: {r}");
+        // Credentials in a workflow's data are masked wherever the request shows them.
+        assert_eq!(r["outputs"]["1"]["keep"]["accessToken"], "********", "{kind}: {r}");
+        assert_eq!(r["steps"][1]["output"]["keep"]["accessToken"], "********", "{kind}");
+        let entries = timeline(&api, &goes_on).await;
+        assert!(!json!(entries).to_string().contains("not-for-requesters"), "{kind}: {entries:#?}");
+        let stored: Vec<(String,)> = sqlx::query_as("SELECT output FROM type_request_steps WHERE output IS NOT NULL")
+            .fetch_all(api.store.pool())
+            .await
+            .unwrap();
+        assert!(stored.iter().all(|(o,)| !o.contains("not-for-requesters")), "{kind}: masked before it is stored");
         let closed: Vec<(String,)> =
             sqlx::query_as("SELECT payload FROM outbox WHERE topic = 'tessera:request-closed'")
                 .fetch_all(api.store.pool())
