@@ -244,6 +244,7 @@ impl Engine {
             created_at: now,
             modified_at: now,
             assignees,
+            excluded: item.excluded.clone(),
         };
         tx.insert_inbox_item(&record).await?;
         self.inbox_activity(tx, &record.id, "OPEN", None, json!({"assignees": item.assignees}), now).await?;
@@ -361,6 +362,12 @@ impl Engine {
                     .identity(&to)
                     .await?
                     .ok_or_else(|| Error::Invalid(format!("/to: no identity has the id `{to}`")))?;
+                if item.excluded.contains(&target.id) {
+                    return Err(Error::Invalid(format!(
+                        "/to: {} may not act on this item: it is about them",
+                        target.name
+                    )));
+                }
                 if item.assignees.contains(&target.id) {
                     return Err(Error::Invalid(format!("/to: {} is already assigned this item", target.name)));
                 }
@@ -482,7 +489,13 @@ impl Engine {
             tx.reschedule_inbox_item(&item.id, Some(now), None, Some("EXPIRE"), now).await?;
             return Ok(());
         };
-        let (to, _) = self.stand_in(tx, &target, now, &[]).await?;
+        if item.excluded.contains(&target) {
+            let detail = json!({"to": target, "error": "the item is about them"});
+            self.inbox_activity(tx, &item.id, "ESCALATE", None, detail, now).await?;
+            tx.reschedule_inbox_item(&item.id, Some(now), None, Some("EXPIRE"), now).await?;
+            return Ok(());
+        }
+        let (to, _) = self.stand_in(tx, &target, now, &item.excluded).await?;
         tx.add_inbox_assignee(&item.id, &to).await?;
         tx.reschedule_inbox_item(&item.id, Some(now.saturating_add(span)), None, Some("EXPIRE"), now).await?;
         self.inbox_activity(tx, &item.id, "ESCALATE", None, json!({"to": to}), now).await?;

@@ -564,3 +564,50 @@ async fn a_stand_in_is_never_the_person_the_request_is_for_and_an_approval_count
         assert!(matches!(handed, Err(Error::Conflict(_))), "{kind}: Dan's approval is counted: {handed:?}");
     }
 }
+
+#[tokio::test]
+async fn an_access_request_approval_is_never_handed_to_the_person_it_is_for() {
+    for (kind, store) in stores().await {
+        let (engine, clock) = world(&store).await;
+        insert_workflow(
+            &store,
+            "w-approve",
+            json!({"name": "VPN approval", "trigger": {"type": "AccessRequestTrigger", "attributes": {}},
+                   "definition": {"start": "Ask", "steps": {
+                       "Ask": {"type": "action", "actionId": "sp:access-request-approval",
+                               "attributes": {"approvalScheme": "MANAGER", "deadline": "1h", "timeoutAction": "ESCALATE", "escalateTo": "ada"},
+                               "nextStep": "Yes"},
+                       "Yes": {"type": "success"}}}}),
+        )
+        .await;
+        let request = request_vpn(&engine).await;
+        engine.run_due().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let item = tx.inbox_items(Some("mary"), Some("PENDING"), 10, 0).await.unwrap().remove(0);
+        drop(tx);
+        assert_eq!(item.excluded, vec!["ada".to_string()], "{kind}");
+        let handed = engine
+            .act_on_inbox_item(&item.id, actor("mary"), InboxAction::Delegate { to: "ada".into(), comment: None })
+            .await;
+        assert!(matches!(&handed, Err(Error::Invalid(m)) if m.starts_with("/to:")), "{kind}: {handed:?}");
+        let handed = engine
+            .act_on_inbox_item(&item.id, actor("mary"), InboxAction::Reassign { to: "ada".into(), comment: None })
+            .await;
+        assert!(matches!(handed, Err(Error::Invalid(_))), "{kind}");
+        // Nor does the deadline escalate to her: the item expires instead, and the request is rejected.
+        let clock_now = chrono::DateTime::parse_from_rfc3339("2026-04-01T09:01:00Z").unwrap().to_utc();
+        clock.advance_to(clock_now);
+        engine.run_inbox_deadlines().await.unwrap();
+        engine.run_inbox_deadlines().await.unwrap();
+        engine.run_due().await.unwrap();
+        let closed = tx_item(&store, &item.id).await;
+        assert_eq!((closed.status.as_str(), closed.assignees.clone()), ("EXPIRED", vec!["mary".to_string()]), "{kind}");
+        assert_eq!(levels(&store, &request).await[0].2, "REJECTED", "{kind}");
+        assert!(!holds_vpn(&store).await, "{kind}");
+    }
+}
+
+async fn tx_item(store: &Store, id: &str) -> InboxItemRecord {
+    let mut tx = store.begin().await.unwrap();
+    tx.inbox_item(id).await.unwrap().unwrap()
+}

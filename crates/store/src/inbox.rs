@@ -40,6 +40,8 @@ pub struct InboxItemRecord {
     pub modified_at: i64,
     /// Who may act on it now.
     pub assignees: Vec<String>,
+    /// Who may never hold it (the person a request is for).
+    pub excluded: Vec<String>,
 }
 
 /// One thing said or done on an item.
@@ -66,11 +68,12 @@ pub struct Closing<'a> {
 
 const COLUMNS: &str = "id, kind, subject_kind, subject_id, subject_ref, title, description, details, status, \
                        minimum_approvals, approvals, due_at, remind_every, next_reminder_at, timeout_action, \
-                       escalate_to, decided_by, decision_comment, decided_at, output, created_at, modified_at";
+                       escalate_to, decided_by, decision_comment, decided_at, output, created_at, modified_at, excluded";
 
 fn item(row: &AnyRow) -> Result<InboxItemRecord> {
     let details: String = row.try_get("details")?;
     let output: Option<String> = row.try_get("output")?;
+    let excluded: Option<String> = row.try_get("excluded")?;
     Ok(InboxItemRecord {
         id: row.try_get("id")?,
         kind: row.try_get("kind")?,
@@ -95,6 +98,7 @@ fn item(row: &AnyRow) -> Result<InboxItemRecord> {
         created_at: row.try_get("created_at")?,
         modified_at: row.try_get("modified_at")?,
         assignees: Vec::new(),
+        excluded: excluded.map(|e| serde_json::from_str(&e)).transpose()?.unwrap_or_default(),
     })
 }
 
@@ -176,7 +180,7 @@ impl InboxStore for Tx {
     async fn insert_inbox_item(&mut self, i: &InboxItemRecord) -> Result<()> {
         let sql = format!(
             "INSERT INTO inbox_items ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-             $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
         );
         let output = if i.output.is_null() { None } else { Some(i.output.to_string()) };
         sqlx::query(&sql)
@@ -202,6 +206,7 @@ impl InboxStore for Tx {
             .bind(output)
             .bind(i.created_at)
             .bind(i.modified_at)
+            .bind(serde_json::to_string(&i.excluded)?)
             .execute(&mut *self.inner)
             .await?;
         for assignee in &i.assignees {
