@@ -165,7 +165,7 @@ fn closing_output(
             "decision": status,
             "comment": comment,
             "decidedBy": by.map(|id| json!({"type": "IDENTITY", "id": id})),
-            "approvals": item.approvals + i64::from(status == "APPROVED"),
+            "approvals": item.approvals,
             "expired": status == "EXPIRED",
         }),
         "FORM" => json!({
@@ -326,8 +326,7 @@ impl Engine {
                 })?;
                 self.inbox_activity(&mut tx, item_id, label, by, json!({"comment": comment}), now).await?;
                 if count >= item.minimum_approvals {
-                    let mut counted = item.clone();
-                    counted.approvals = count - 1;
+                    let counted = InboxItemRecord { approvals: count, ..item.clone() };
                     self.close_item(&mut tx, &counted, "APPROVED", by, comment.as_deref(), &Value::Null, now).await?;
                 }
             }
@@ -376,12 +375,8 @@ impl Engine {
                     Some(own) => vec![own.to_owned()],
                     None => item.assignees.clone(),
                 };
-                for (i, old) in from.iter().enumerate() {
-                    if i == 0 {
-                        tx.replace_inbox_assignee(item_id, old, &target.id, delegated, now).await?;
-                    } else {
-                        tx.replace_inbox_assignee(item_id, old, &target.id, false, now).await?;
-                    }
+                for old in &from {
+                    tx.replace_inbox_assignee(item_id, old, &target.id, delegated, now).await?;
                 }
                 let detail = json!({"from": from, "to": target.id, "comment": comment});
                 self.inbox_activity(&mut tx, item_id, label, by, detail, now).await?;

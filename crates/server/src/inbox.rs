@@ -98,21 +98,15 @@ pub(crate) async fn list(
 ) -> ApiResult<Json<Value>> {
     principal.require(INBOX_READ)?;
     let assignee = whose(&principal, query.assignee.as_deref())?;
+    const CLOSED: [&str; 5] = ["APPROVED", "DENIED", "COMPLETED", "EXPIRED", "CANCELLED"];
     let status = match query.status.as_deref().map(str::to_ascii_uppercase).as_deref() {
         None | Some("PENDING") => Some("PENDING"),
         Some("ALL") => None,
-        Some(other @ ("APPROVED" | "DENIED" | "COMPLETED" | "EXPIRED" | "CANCELLED")) => Some(match other {
-            "APPROVED" => "APPROVED",
-            "DENIED" => "DENIED",
-            "COMPLETED" => "COMPLETED",
-            "EXPIRED" => "EXPIRED",
-            _ => "CANCELLED",
-        }),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
+        Some(other) => Some(CLOSED.into_iter().find(|s| *s == other).ok_or_else(|| {
+            ApiError::bad_request(format!(
                 "`status` `{other}` is not PENDING, APPROVED, DENIED, COMPLETED, EXPIRED, CANCELLED or ALL"
-            )));
-        }
+            ))
+        })?),
     };
     let limit = query.limit.unwrap_or(50);
     let offset = query.offset.unwrap_or(0);
