@@ -262,6 +262,10 @@ impl Engine {
         };
         let mut run: Run = serde_json::from_value(execution.state.clone())?;
         let event = match delivery {
+            // Cancelled before its first step: it never runs.
+            Delivery::Start { .. } if execution.cancel_requested => {
+                tessera_flow::interp::Event::Cancel { reason: "cancelled before it started".into() }
+            }
             Delivery::Start { .. } | Delivery::Cancel { .. } => delivery.into_event(),
             _ if execution.cancel_requested => {
                 tessera_flow::interp::Event::Cancel { reason: "cancelled on request".into() }

@@ -527,8 +527,12 @@ async fn hooks_filter_on_the_requested_items_and_cancelling_stops_them() {
         engine.run_due().await.unwrap();
         let mut tx = store.begin().await.unwrap();
         assert_eq!(tx.access_request(&cancelled).await.unwrap().unwrap().status, "CANCELLED", "{kind}");
-        // The hook's run was asked to stop; whatever it answered is no longer waited for.
+        // The hook's run stopped before its first step, and nothing waits for it any more.
         assert!(tx.waiters_of("ACCESS_REQUEST", &cancelled).await.unwrap().is_empty(), "{kind}");
+        let (runs, _) = tx.list_executions("w-pre", 10, 0).await.unwrap();
+        let mut statuses: Vec<&str> = runs.iter().map(|r| r.status.as_str()).collect();
+        statuses.sort();
+        assert_eq!(statuses, ["Canceled", "Completed"], "{kind}: the first request's hook ran, the second's did not");
         let items = tx.request_items(&cancelled).await.unwrap();
         assert!(items.iter().all(|i| i.status == "CANCELLED"), "{kind}: not rejected by the late answer: {items:?}");
     }
