@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
+use tessera_engine::governance::ImportDirs;
 use tessera_model::Clock;
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, SecurityStore, Store, WorkflowRecord, WorkflowStore};
 
@@ -212,27 +213,28 @@ fn catalog(hr_file: &Path) -> Vec<(CatalogKind, &'static str, String, &'static s
     objects
 }
 
-/// The demo's HR file in `data_dir`.
-pub(crate) fn hr_file(data_dir: &Path) -> PathBuf {
-    data_dir.join("demo").join("hr.csv")
+/// The demo's HR file: `hr.csv` in the first import directory.
+pub(crate) fn hr_file(imports: &ImportDirs) -> Result<PathBuf> {
+    let dir = imports.dirs().first().context("the demo needs an import directory for its HR file")?;
+    Ok(dir.join("hr.csv"))
 }
 
 /// Seeds the demo organisation's catalogue and HR file unless this database has them; returns
 /// whether it seeded.
-pub(crate) async fn seed_catalog(store: &Store, data_dir: &Path, clock: &dyn Clock) -> Result<bool> {
+pub(crate) async fn seed_catalog(store: &Store, imports: &ImportDirs, clock: &dyn Clock) -> Result<bool> {
     let now = clock.now().timestamp_millis();
     let mut tx = store.begin().await?;
     if tx.object(CatalogKind::Source, HR_SOURCE).await?.is_some() {
         return Ok(false);
     }
-    let file = hr_file(data_dir);
+    let file = hr_file(imports)?;
     if !file.exists() {
         let dir = file.parent().context("the HR file has a directory")?;
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let out = std::fs::File::create(&file).with_context(|| format!("cannot write {}", file.display()))?;
+        tessera_store::files::private_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let out =
+            tessera_store::files::create_private(&file).with_context(|| format!("cannot write {}", file.display()))?;
         tessera_connectors::generate::write_hr_file(std::io::BufWriter::new(out), PEOPLE, 7)?;
     }
-    let file = std::fs::canonicalize(&file).unwrap_or(file);
     for (kind, id, key, parent, document) in catalog(&file) {
         let object = object(kind, id, &key, parent, document, now);
         tx.insert_object(&object).await?;
@@ -240,6 +242,38 @@ pub(crate) async fn seed_catalog(store: &Store, data_dir: &Path, clock: &dyn Clo
     }
     tx.commit().await?;
     Ok(true)
+}
+
+/// Moves the HR file of a demo seeded by an older Tessera (`<data dir>/demo/hr.csv`, outside any import
+/// directory, so no longer readable) to where the demo keeps it now, and points the source at it.
+/// Returns the new path when it moved the file.
+pub(crate) async fn relocate_hr_file(
+    store: &Store,
+    data_dir: &Path,
+    imports: &ImportDirs,
+    clock: &dyn Clock,
+) -> Result<Option<PathBuf>> {
+    let old = data_dir.join("demo").join("hr.csv");
+    let mut tx = store.begin().await?;
+    let Some(mut source) = tx.object(CatalogKind::Source, HR_SOURCE).await? else { return Ok(None) };
+    let configured = source.document.pointer("/connectorAttributes/file").and_then(Value::as_str).map(PathBuf::from);
+    let old_real = std::fs::canonicalize(&old).ok();
+    if configured.is_none() || configured.as_ref().and_then(|c| std::fs::canonicalize(c).ok()) != old_real {
+        return Ok(None);
+    }
+    let new = hr_file(imports)?;
+    if new.exists() {
+        return Ok(None);
+    }
+    std::fs::rename(&old, &new).with_context(|| format!("cannot move {} to {}", old.display(), new.display()))?;
+    source.document["connectorAttributes"]["file"] = json!(new.display().to_string());
+    source.modified_at = clock.now().timestamp_millis();
+    tx.update_object(&source).await?;
+    let detail =
+        json!({"connectorAttributes.file": {"before": old.display().to_string(), "after": new.display().to_string()}});
+    tx.audit("system:demo", "update", "source", HR_SOURCE, &detail, source.modified_at).await?;
+    tx.commit().await?;
+    Ok(Some(new))
 }
 
 /// Adds the joiner, mover and leaver workflows, enabled.

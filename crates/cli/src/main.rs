@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout)]
 
 mod bench;
+mod clients;
 mod demo;
 mod render;
 mod serve;
@@ -41,6 +42,12 @@ enum Command {
     /// Measure Tessera's speed.
     #[command(subcommand)]
     Bench(bench::Command),
+    /// Manage API clients on the database: list, create, disable, enable, rotate a secret, delete.
+    #[command(subcommand)]
+    Clients(clients::Command),
+    /// Manage the keys tokens are signed with.
+    #[command(subcommand, name = "signing-keys")]
+    SigningKeys(clients::KeysCommand),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +57,8 @@ fn main() -> ExitCode {
         Command::Bench(command) => bench::run(command),
         Command::Serve(args) => serve::run(args),
         Command::Source(command) => source::run(command),
+        Command::Clients(command) => clients::run(command),
+        Command::SigningKeys(command) => clients::run_keys(command),
     };
     match result {
         Ok(code) => code,

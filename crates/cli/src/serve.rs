@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tessera_engine::actions::email::{SmtpConfig, SmtpTls};
 use tessera_engine::{Engine, EngineConfig};
 use tessera_model::{Clock, SystemClock};
-use tessera_server::auth::{Auth, ensure_admin};
+use tessera_server::auth::{AdminClient, Auth, TokenGate, ensure_admin};
 use tessera_server::{ApiLimits, AppState};
 
 #[derive(Debug, Args)]
@@ -54,6 +54,11 @@ pub(crate) struct ServeArgs {
     /// (0: no limit).
     #[arg(long, env = "TESSERA_EVENT_STARTS_PER_SECOND")]
     event_starts_per_second: Option<u32>,
+    /// A directory delimited-file sources may read the files they name from (repeat the flag, or
+    /// separate them with `:` in the variable). By default `imports` in the data directory; no
+    /// source reads a file anywhere else.
+    #[arg(long = "import-dir", env = "TESSERA_IMPORT_DIRS", value_delimiter = ':')]
+    import_dirs: Vec<PathBuf>,
 }
 
 /// The config file's fields.
@@ -79,6 +84,12 @@ struct FileConfig {
     http_timeout: Option<String>,
     /// Addresses (CIDR) the HTTP action may reach although they are link-local or metadata addresses.
     http_allow: Option<Vec<String>>,
+    /// How long an issued token is good for (and the longest lifetime a token may claim).
+    token_lifetime: Option<String>,
+    /// Reverse proxies (CIDR) whose `X-Forwarded-For` names the client's address.
+    trusted_proxies: Option<Vec<String>>,
+    /// Where delimited-file sources may read files from.
+    import_dirs: Option<Vec<PathBuf>>,
     /// The SMTP server `sp:send-email` hands mail to.
     smtp: Option<SmtpFile>,
 }
@@ -133,6 +144,18 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         engine_config.http.allow_addresses.push(net);
     }
     engine_config.smtp = smtp_config(file.smtp.unwrap_or_default())?;
+    let import_dirs = if args.import_dirs.is_empty() { file.import_dirs.unwrap_or_default() } else { args.import_dirs };
+    let token_lifetime = match &file.token_lifetime {
+        Some(text) => Duration::from_secs(duration(text, "token_lifetime")?.as_secs().max(60)),
+        None => tessera_server::auth::DEFAULT_LIFETIME,
+    };
+    let mut trusted_proxies = Vec::new();
+    for cidr in file.trusted_proxies.iter().flatten() {
+        let net = cidr
+            .parse()
+            .with_context(|| format!("trusted_proxies: `{cidr}` is not an address range such as 10.0.0.0/8"))?;
+        trusted_proxies.push(net);
+    }
     let api_limits = ApiLimits {
         max_definition_bytes: file.max_definition_bytes.unwrap_or(ApiLimits::default().max_definition_bytes),
     };
@@ -144,8 +167,18 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         .with_target(false)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let (database, key_file) = (database.as_deref(), secret_key_file.as_deref());
-    runtime.block_on(serve(listen, &data_dir, database, key_file, engine_config, api_limits, args.demo))?;
+    runtime.block_on(serve(Node {
+        listen,
+        data_dir,
+        database,
+        secret_key_file,
+        engine: engine_config,
+        limits: api_limits,
+        token_lifetime,
+        trusted_proxies,
+        import_dirs,
+        demo: args.demo,
+    }))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -223,16 +256,38 @@ fn smtp_config(file: SmtpFile) -> Result<SmtpConfig> {
     Ok(config)
 }
 
-async fn serve(
+/// Everything one node is started with.
+struct Node {
     listen: SocketAddr,
-    data_dir: &Path,
-    database: Option<&str>,
-    secret_key_file: Option<&Path>,
-    config: EngineConfig,
+    data_dir: PathBuf,
+    database: Option<String>,
+    secret_key_file: Option<PathBuf>,
+    engine: EngineConfig,
     limits: ApiLimits,
+    token_lifetime: Duration,
+    trusted_proxies: Vec<tessera_engine::actions::http::IpNet>,
+    import_dirs: Vec<PathBuf>,
     demo: bool,
-) -> Result<()> {
-    let store = crate::store::open(data_dir, database, secret_key_file).await?;
+}
+
+/// "Address already in use" with what to do about it.
+fn cannot_listen(listen: SocketAddr, error: std::io::Error) -> anyhow::Error {
+    if error.kind() == std::io::ErrorKind::AddrInUse {
+        anyhow::anyhow!(
+            "cannot listen on {listen}: the address is in use (another Tessera?); stop it, or listen elsewhere with \
+             --listen 127.0.0.1:8081"
+        )
+    } else {
+        anyhow::anyhow!("cannot listen on {listen}: {error}")
+    }
+}
+
+async fn serve(node: Node) -> Result<()> {
+    // The port first: a start that cannot serve must not create anything (such as an administrator
+    // client whose one-time secret would be printed and lost).
+    let listener = tokio::net::TcpListener::bind(node.listen).await.map_err(|e| cannot_listen(node.listen, e))?;
+    let data_dir = node.data_dir.as_path();
+    let store = crate::store::open(data_dir, node.database.as_deref(), node.secret_key_file.as_deref()).await?;
     // Secrets written in plain text (before sealing, or straight into the database) or under a key
     // rotated out are sealed under the current key, so none stays readable in the database.
     let resealed =
@@ -244,33 +299,53 @@ async fn serve(
         tracing::warn!(%problem, "a connector secret stays as it was");
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let admin_id = std::env::var("TESSERA_ADMIN_CLIENT_ID").ok();
-    let admin_secret = std::env::var("TESSERA_ADMIN_CLIENT_SECRET").ok();
-    if let Some((id, secret)) = ensure_admin(&store, admin_id, admin_secret, clock.now().timestamp_millis()).await? {
-        println!("Created the administrator API client. Its secret is shown only this once:");
-        println!("  client id:     {id}");
-        println!("  client secret: {secret}");
-        println!(
-            "Get a token: curl -s -d grant_type=client_credentials -d client_id={id} -d client_secret=… http://{listen}/oauth/token"
-        );
+    let admin_id = std::env::var("TESSERA_ADMIN_CLIENT_ID").ok().filter(|id| !id.is_empty());
+    let admin_secret = std::env::var("TESSERA_ADMIN_CLIENT_SECRET").ok().filter(|secret| !secret.is_empty());
+    let listen = listener.local_addr()?;
+    match ensure_admin(&store, admin_id, admin_secret, clock.now().timestamp_millis()).await? {
+        AdminClient::Created { id, generated_secret: Some(secret) } => {
+            println!("Created the administrator API client. Its secret is shown only this once:");
+            println!("  client id:     {id}");
+            println!("  client secret: {secret}");
+            println!(
+                "Get a token: curl -s -d grant_type=client_credentials -d client_id={id} -d client_secret=… http://{listen}/oauth/token"
+            );
+        }
+        AdminClient::Created { id, generated_secret: None } => {
+            println!("Created the administrator API client {id} with the secret in TESSERA_ADMIN_CLIENT_SECRET.");
+        }
+        AdminClient::SecretReplaced { id } => {
+            println!(
+                "The administrator API client {id} now has the secret in TESSERA_ADMIN_CLIENT_SECRET; its earlier tokens are refused."
+            );
+        }
+        AdminClient::Unchanged => {}
     }
-    let auth = Arc::new(Auth::load(&store, clock.clone()).await?);
+    let auth = Arc::new(Auth::load(&store, clock.clone(), node.token_lifetime).await?);
+    let mut config = node.engine;
+    config.imports = crate::store::imports(data_dir, &node.import_dirs)?;
     let engine = Engine::new(store.clone(), clock.clone(), config);
-    if demo {
+    if node.demo {
         seed_demo(&engine, &store, data_dir, clock.as_ref()).await?;
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut workers = engine.spawn_workers(stopped.clone());
     workers.push(engine.spawn_dispatcher(stopped));
-    let state = AppState { engine: engine.clone(), auth, limits };
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    let where_ = match database {
+    let state = AppState {
+        engine: engine.clone(),
+        auth,
+        limits: node.limits,
+        uploads: data_dir.join("uploads"),
+        gate: Arc::new(TokenGate::new(node.trusted_proxies)),
+    };
+    let where_ = match &node.database {
         Some(url) => tessera_store::redact_url(url),
         None => data_dir.join("tessera.db").display().to_string(),
     };
-    println!("Tessera is listening on http://{} (database: {where_})", listener.local_addr()?);
+    println!("Tessera is listening on http://{listen} (database: {where_})");
     tracing::info!(%listen, "serving");
-    axum::serve(listener, tessera_server::router(state)).with_graceful_shutdown(terminated()).await?;
+    let app = tessera_server::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(terminated()).await?;
     tracing::info!("stopping: draining the workers");
     let _ = stop.send(true);
     engine.wake_workers();
@@ -286,16 +361,20 @@ async fn serve(
 /// are dispatched before any workflow exists, as if the organisation predated them), then the
 /// workflows.
 async fn seed_demo(engine: &Engine, store: &tessera_store::Store, data_dir: &Path, clock: &dyn Clock) -> Result<()> {
-    if !crate::demo::seed_catalog(store, data_dir, clock).await? {
+    let imports = &engine.config().imports;
+    if !crate::demo::seed_catalog(store, imports, clock).await? {
+        if let Some(moved) = crate::demo::relocate_hr_file(store, data_dir, imports, clock).await? {
+            println!("Moved the demo's HR file into the import directory: {}", moved.display());
+        }
         return Ok(());
     }
-    let summary = tessera_engine::governance::aggregate_now(store, clock, crate::demo::HR_SOURCE).await?;
+    let summary = tessera_engine::governance::aggregate_now(store, clock, crate::demo::HR_SOURCE, imports).await?;
     while engine.dispatch_events().await? > 0 {}
     crate::demo::seed_workflows(store, clock).await?;
     println!(
         "Seeded the demo organisation: {} identities from {}",
         summary.identities_created,
-        crate::demo::hr_file(data_dir).display()
+        crate::demo::hr_file(imports)?.display()
     );
     println!(
         "Edit that file, then aggregate: tessera source aggregate HR --data-dir {}   (or wait for the 5-minute schedule)",

@@ -53,7 +53,8 @@ fn aggregate(args: &AggregateArgs) -> Result<ExitCode> {
         let live_style =
             ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").context("progress bar template")?;
         bar.set_style(live_style.clone());
-        let options = AggregateOptions { file: args.file.clone(), ..AggregateOptions::default() };
+        let options =
+            AggregateOptions { file: args.file.clone(), imports: args.store.imports()?, ..AggregateOptions::default() };
         let summary = governance::aggregate(&store, clock.as_ref(), &args.source, &options, &mut |progress| {
             if progress.total_bytes > 0 {
                 bar.set_style(file_style.clone());

@@ -5,8 +5,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
+use tessera_engine::governance::ImportDirs;
 use tessera_store::secrets::KEY_FILE;
 use tessera_store::{Keyring, Store};
+
+/// The import directory in the data directory, used when none is configured.
+pub(crate) const IMPORTS: &str = "imports";
 
 /// The environment variable that holds the secret key itself (never a flag, which `ps` would show).
 const SECRET_KEY_ENV: &str = "TESSERA_SECRET_KEY";
@@ -22,17 +26,37 @@ pub(crate) struct StoreArgs {
     /// A file holding the key connector secrets are sealed with (see `tessera serve --help`).
     #[arg(long, env = "TESSERA_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
+    /// Directories delimited-file sources may read the files they name from (see `tessera serve --help`).
+    #[arg(long = "import-dir", env = "TESSERA_IMPORT_DIRS", value_delimiter = ':')]
+    pub import_dirs: Vec<PathBuf>,
 }
 
 impl StoreArgs {
     pub(crate) async fn open(&self) -> Result<Store> {
         open(&self.data_dir, self.database.as_deref(), self.secret_key_file.as_deref()).await
     }
+
+    /// Where delimited-file sources may read.
+    pub(crate) fn imports(&self) -> Result<ImportDirs> {
+        imports(&self.data_dir, &self.import_dirs)
+    }
+}
+
+/// The import directories: those configured, else `imports` in the data directory, made (private) if
+/// it is missing so that there is always somewhere to put a file.
+pub(crate) fn imports(data_dir: &Path, configured: &[PathBuf]) -> Result<ImportDirs> {
+    if !configured.is_empty() {
+        return Ok(ImportDirs::new(configured.iter().cloned()));
+    }
+    let dir = data_dir.join(IMPORTS);
+    tessera_store::files::private_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(ImportDirs::new([dir]))
 }
 
 /// Opens (and migrates) the database in `data_dir`, or at `database` when given, holding the secret key
 /// [`keyring`] finds.
 pub(crate) async fn open(data_dir: &Path, database: Option<&str>, key_file: Option<&Path>) -> Result<Store> {
+    secure(data_dir)?;
     let store = match database {
         Some(url) => Store::connect(url)
             .await
@@ -45,6 +69,17 @@ pub(crate) async fn open(data_dir: &Path, database: Option<&str>, key_file: Opti
     Ok(store.with_keyring(keyring(data_dir, key_file, database.is_some())?))
 }
 
+/// Makes the data directory private (0700, its files 0600), saying what it tightened: an install made
+/// by an older Tessera, or under a loose umask, left the database readable by every local account.
+fn secure(data_dir: &Path) -> Result<()> {
+    let tightened = tessera_store::files::secure_data_dir(data_dir)?;
+    for (path, old) in &tightened.paths {
+        // Stderr: a command's standard output may be JSON (`--json`).
+        eprintln!("Made {} private to its owner (it was {old:04o}, readable by other accounts)", path.display());
+    }
+    Ok(())
+}
+
 /// The keys that seal connector secrets: `TESSERA_SECRET_KEY` (base64 of 32 bytes; more keys after
 /// commas still open what they sealed), else the key file given, else `secret.key` in the data
 /// directory, made (readable by its owner only) on first start so that a first run needs no setup.
@@ -55,8 +90,6 @@ fn keyring(data_dir: &Path, key_file: Option<&Path>, shared_database: bool) -> R
     if let Some(path) = key_file {
         return Keyring::read(path).context("--secret-key-file (or TESSERA_SECRET_KEY_FILE) names no usable key");
     }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let path = data_dir.join(KEY_FILE);
     let (keyring, created) = Keyring::load_or_create(&path)?;
     if created {

@@ -124,7 +124,7 @@ fn joiner_mover_and_leaver_run_their_workflows_once_and_mail_arrives() {
         .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir.join("data"))
         .env("TESSERA_ADMIN_CLIENT_ID", "demo-admin")
-        .env("TESSERA_ADMIN_CLIENT_SECRET", "demo-secret")
+        .env("TESSERA_ADMIN_CLIENT_SECRET", "demo-secret-0123456789abcdef")
         .env("TESSERA_SMTP_HOST", "127.0.0.1")
         .env("TESSERA_SMTP_PORT", smtp_port.to_string())
         .env("TESSERA_LOG", "warn")
@@ -148,7 +148,11 @@ fn joiner_mover_and_leaver_run_their_workflows_once_and_mail_arrives() {
     let base = format!("http://127.0.0.1:{port}");
     let token: Value = client
         .post(format!("{base}/oauth/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_id", "demo-admin"), ("client_secret", "demo-secret")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "demo-admin"),
+            ("client_secret", "demo-secret-0123456789abcdef"),
+        ])
         .send()
         .unwrap()
         .json()
@@ -164,7 +168,7 @@ fn joiner_mover_and_leaver_run_their_workflows_once_and_mail_arrives() {
     }
 
     // HR writes a joiner, moves someone to Engineering and terminates someone; all three have managers.
-    let file = dir.join("data/demo/hr.csv");
+    let file = dir.join("data/imports/hr.csv");
     let (header, mut rows) = read_hr(&file);
     let column = |name: &str| header.iter().position(|h| h == name).unwrap();
     let (department, status, manager) = (column("department"), column("status"), column("managerId"));

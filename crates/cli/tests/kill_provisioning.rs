@@ -42,7 +42,8 @@ fn object(kind: CatalogKind, id: &str, parent: &str, document: Value) -> Catalog
 /// The HR source and its file, the SCIM source (through the proxy), the Engineer birthright role
 /// granting the SCIM group, and a workflow listening for Provisioning Completed.
 async fn seed(store: &Store, dir: &Path, scim: Value, group: &str) {
-    let file = dir.join("hr.csv");
+    std::fs::create_dir_all(dir.join("imports")).unwrap();
+    let file = dir.join("imports").join("hr.csv");
     let mut rows = String::from("id,name,login,department\n");
     for n in 0..PEOPLE {
         rows.push_str(&format!("e{n},Person {n},person{n},engineering\n"));

@@ -35,17 +35,21 @@ fn config_file_environment_and_sigterm() {
         .arg(&config)
         .env("TESSERA_LISTEN", format!("127.0.0.1:{env_port}"))
         .env("TESSERA_ADMIN_CLIENT_ID", "ops")
-        .env("TESSERA_ADMIN_CLIENT_SECRET", "given-secret")
+        .env("TESSERA_ADMIN_CLIENT_SECRET", "given-secret-0123456789abcdef")
         .env("TESSERA_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
+    while !first.contains("listening") {
+        first.clear();
+        assert!(stdout.read_line(&mut first).unwrap() > 0, "the server stopped");
+        assert!(!first.contains("given-secret-0123456789abcdef"), "a given secret is never printed");
+    }
     assert!(first.contains(&format!("listening on http://127.0.0.1:{env_port}")), "{first}");
     assert!(first.contains(&dir.join("data").join("tessera.db").display().to_string()), "{first}");
-    assert!(!first.contains("given-secret"), "a given secret is never printed");
+    assert!(!first.contains("given-secret-0123456789abcdef"), "a given secret is never printed");
     assert!(dir.join("data/tessera.db").exists(), "the SQLite file is created on first start");
 
     // The admin client from the environment can get a token.
@@ -53,7 +57,11 @@ fn config_file_environment_and_sigterm() {
     let body: serde_json::Value = runtime.block_on(async {
         reqwest::Client::new()
             .post(format!("http://127.0.0.1:{env_port}/oauth/token"))
-            .form(&[("grant_type", "client_credentials"), ("client_id", "ops"), ("client_secret", "given-secret")])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "ops"),
+                ("client_secret", "given-secret-0123456789abcdef"),
+            ])
             .send()
             .await
             .unwrap()

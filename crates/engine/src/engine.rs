@@ -46,6 +46,8 @@ pub struct EngineConfig {
     pub progress_interval: Duration,
     /// How failed provisioning calls are retried.
     pub provisioning_retry: crate::provisioning::RetryPolicy,
+    /// Where delimited-file sources may read the files they name.
+    pub imports: crate::governance::ImportDirs,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +64,7 @@ impl Default for EngineConfig {
             event_starts_per_second: 100,
             progress_interval: Duration::from_millis(500),
             provisioning_retry: crate::provisioning::RetryPolicy::default(),
+            imports: crate::governance::ImportDirs::default(),
         }
     }
 }
@@ -115,6 +118,11 @@ impl Engine {
     /// This node's name and how many tasks it has finished.
     pub fn node_stats(&self) -> (String, u64) {
         (self.node.clone(), self.processed.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// How this engine was configured.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
     }
 
     /// The store this engine runs on.

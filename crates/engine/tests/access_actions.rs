@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tessera_engine::governance::AggregateOptions;
+use tessera_engine::governance::{AggregateOptions, ImportDirs};
 use tessera_engine::{Engine, EngineConfig};
 use tessera_model::ManualClock;
 use tessera_store::testing::stores;
@@ -105,7 +105,8 @@ async fn world(store: Store) -> World {
     }
     tx.commit().await.unwrap();
     let clock = Arc::new(ManualClock::new("2026-04-01T08:00:00Z".parse().unwrap()));
-    let engine = Engine::new(store.clone(), clock.clone(), EngineConfig::default());
+    let config = EngineConfig { imports: ImportDirs::new([dir.clone()]), ..EngineConfig::default() };
+    let engine = Engine::new(store.clone(), clock.clone(), config);
     engine.run_aggregation("HR", AggregateOptions::default()).await.unwrap();
     World { store, clock, engine, dir }
 }

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use tessera_engine::governance::{self, AggregateOptions, Summary};
+use tessera_engine::governance::{self, AggregateOptions, ImportDirs, Summary};
 use tessera_model::{Clock, ManualClock};
 use tessera_store::testing::stores;
 use tessera_store::{
@@ -137,7 +137,9 @@ impl World {
     async fn aggregate(&self, rows: &str) -> Summary {
         std::fs::write(&self.file, format!("{HEADER}{rows}")).unwrap();
         self.clock.advance_to(self.clock.now() + chrono::Duration::seconds(1));
-        governance::aggregate(&self.store, &self.clock, "HR", &AggregateOptions::default(), &mut |_| {}).await.unwrap()
+        let dir = self.file.parent().unwrap().to_owned();
+        let options = AggregateOptions { imports: ImportDirs::new([dir]), ..AggregateOptions::default() };
+        governance::aggregate(&self.store, &self.clock, "HR", &options, &mut |_| {}).await.unwrap()
     }
 
     /// Events published since the last call, as (topic, payload), oldest first.

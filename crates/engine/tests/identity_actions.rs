@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tessera_engine::governance::AggregateOptions;
+use tessera_engine::governance::{AggregateOptions, ImportDirs};
 use tessera_engine::{Engine, EngineConfig};
 use tessera_model::ManualClock;
 use tessera_store::testing::stores;
@@ -135,7 +135,8 @@ async fn world(store: Store) -> World {
     std::fs::write(&directory, "uid,mail\naturing,Alan@Example.com\nsvc-backup,backup@example.com\n").unwrap();
     catalog(&store, &hr, &directory).await;
     let clock = Arc::new(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()));
-    let engine = Engine::new(store.clone(), clock.clone(), EngineConfig::default());
+    let config = EngineConfig { imports: ImportDirs::new([dir.clone()]), ..EngineConfig::default() };
+    let engine = Engine::new(store.clone(), clock.clone(), config);
     for source in ["HR", "Directory"] {
         let summary = engine.run_aggregation(source, AggregateOptions::default()).await.unwrap();
         assert_eq!(summary.status, "SUCCESS", "{summary:?}");

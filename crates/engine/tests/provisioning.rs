@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tessera_engine::governance::{self, AggregateOptions};
+use tessera_engine::governance::{self, AggregateOptions, ImportDirs};
 use tessera_engine::{Engine, EngineConfig};
 use tessera_model::ManualClock;
 use tessera_store::testing::stores;
@@ -109,7 +109,8 @@ async fn plans_become_work_items_or_refusals_and_one_event_announces_each_group(
         tx.commit().await.unwrap();
         let clock = Arc::new(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()));
         let engine = Engine::new(store.clone(), clock.clone(), EngineConfig::default());
-        governance::aggregate(&store, clock.as_ref(), "hr", &AggregateOptions::default(), &mut |_| {}).await.unwrap();
+        let options = AggregateOptions { imports: ImportDirs::new([dir.clone()]), ..AggregateOptions::default() };
+        governance::aggregate(&store, clock.as_ref(), "hr", &options, &mut |_| {}).await.unwrap();
         let mut tx = store.begin().await.unwrap();
         let ada = tx.identity_by_key("Ada Lovelace").await.unwrap().unwrap();
         let queued = tx.plans(Some(&ada.id), 10, 0).await.unwrap();

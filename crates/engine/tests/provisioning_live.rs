@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tessera_connectors::testing::proxy::Proxy;
 use tessera_connectors::testing::scim_server::ScimServer;
 use tessera_connectors::testing::slapd::{self, Slapd};
-use tessera_engine::governance::{AggregateOptions, ExplicitRequest};
+use tessera_engine::governance::{AggregateOptions, ExplicitRequest, ImportDirs};
 use tessera_engine::provisioning::RetryPolicy;
 use tessera_engine::{Engine, EngineConfig};
 use tessera_model::ManualClock;
@@ -133,7 +133,8 @@ async fn world(store: Store, retry: RetryPolicy, targets: &[(&str, Value, &str, 
     }
     tx.commit().await.unwrap();
     let clock = Arc::new(ManualClock::new(t0()));
-    let config = EngineConfig { provisioning_retry: retry, ..EngineConfig::default() };
+    let imports = ImportDirs::new([dir.clone()]);
+    let config = EngineConfig { provisioning_retry: retry, imports, ..EngineConfig::default() };
     let engine = Engine::new(store.clone(), clock.clone(), config);
     World { store, clock, engine, dir }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use tessera_engine::governance::{AggregateOptions, Summary};
+use tessera_engine::governance::{AggregateOptions, ImportDirs, Summary};
 use tessera_engine::{Engine, EngineConfig, Error};
 use tessera_model::ManualClock;
 use tessera_store::testing::stores;
@@ -96,7 +96,8 @@ async fn world(store: Store, config: EngineConfig, extra: &[(&str, Value)]) -> W
     }
     tx.commit().await.unwrap();
     let clock = Arc::new(ManualClock::new(t0()));
-    let engine = Engine::new(store.clone(), clock.clone(), config);
+    let engine =
+        Engine::new(store.clone(), clock.clone(), EngineConfig { imports: ImportDirs::new([dir.clone()]), ..config });
     World { store, clock, engine, dir }
 }
 

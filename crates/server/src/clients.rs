@@ -1,15 +1,22 @@
-//! ISC's OAuth client administration (`/v3/oauth-clients`): creating API clients (the secret shown
-//! once, stored only as an argon2 hash) and binding a client to the identity it acts as.
+//! API clients over the API (ISC's `/v3/oauth-clients`, and Tessera's secret rotation and token
+//! revocation under `/tessera/v1/oauth-clients`) and for the command line (`tessera clients`).
+//!
+//! Nobody gets more than they hold: a caller grants only scopes it holds, manages only clients whose
+//! scopes it holds (rotating a client's secret would hand them over), and a token acting as a person
+//! creates and manages only clients acting as that same person; binding a client to another identity,
+//! or re-binding one, needs an administrator. A client's secret is shown once and stored only as an
+//! argon2 hash. Disabling a client, giving it a new secret and revoking its tokens end the tokens it
+//! already holds within about a second on every node.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
-use tessera_store::{ApiClient, IdentityStore, SecurityStore, Tx};
+use serde_json::{Value, json};
+use tessera_store::{ApiClient, IdentityStore, SecurityStore, Store, Tx};
 
 use crate::AppState;
-use crate::auth::{OAUTH_CLIENT_MANAGE, Principal, generate_secret, hash_secret};
+use crate::auth::{ALL, OAUTH_CLIENT_MANAGE, Principal, generate_secret, hash_secret};
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
 
 /// The identity a client is to act as, which must exist: a token acting as no one that exists would
@@ -26,19 +33,66 @@ async fn identity_of(tx: &mut Tx, value: Option<&Value>, at: &str) -> ApiResult<
     Ok(Some(id))
 }
 
+fn stamp(ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339())
+}
+
 fn shape(client: &ApiClient) -> Value {
     json!({
         "id": client.id,
         "name": client.name,
         "scope": client.scopes,
         "identityId": client.identity_id,
+        "workflowId": client.workflow_id,
         "enabled": !client.disabled,
-        "created": chrono::DateTime::from_timestamp_millis(client.created_at).map(|t| t.to_rfc3339()),
+        "created": stamp(client.created_at),
+        "modified": stamp(client.modified_at.unwrap_or(client.created_at)),
     })
 }
 
+fn not_allowed(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "not-allowed", message)
+}
+
+/// Whether `principal` may read and change `client`: an administrator may; anyone else only a client
+/// whose every scope they hold, that acts as the same person they act as (or as no one, for a caller
+/// acting as no one), and that is not a workflow's trigger client (managed with its workflow).
+fn may_manage(principal: &Principal, client: &ApiClient) -> ApiResult<()> {
+    principal.require(OAUTH_CLIENT_MANAGE)?;
+    if principal.is_admin() {
+        return Ok(());
+    }
+    if client.workflow_id.is_some() {
+        return Err(not_allowed("a workflow's trigger client is managed with its workflow, by an administrator"));
+    }
+    if client.identity_id.as_deref() != principal.identity() {
+        return Err(not_allowed(format!(
+            "client {} acts as another person (or as no one); only an administrator manages it",
+            client.id
+        )));
+    }
+    if let Some(scope) = client.scopes.iter().find(|scope| !principal.holds(scope)) {
+        return Err(not_allowed(format!(
+            "client {} holds the scope `{scope}`, which this token does not; only a holder of every scope of a client \
+             manages it",
+            client.id
+        )));
+    }
+    Ok(())
+}
+
+/// `GET /v3/oauth-clients`: the clients the caller may manage.
+pub(crate) async fn list(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+    principal.require(OAUTH_CLIENT_MANAGE)?;
+    let mut tx = state.begin().await?;
+    let clients = tx.clients().await?;
+    let visible: Vec<Value> = clients.iter().filter(|c| may_manage(&principal, c).is_ok()).map(shape).collect();
+    Ok(Json(Value::Array(visible)))
+}
+
 /// `POST /v3/oauth-clients` with `{"name", "scope": [...], "identityId"}` (Tessera's binding): answers
-/// 201 with the client and its secret, which is never shown again. A caller grants only scopes it holds.
+/// 201 with the client and its secret, which is never shown again. A caller grants only scopes it
+/// holds; a token acting as a person makes clients acting as that person.
 pub(crate) async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -46,17 +100,23 @@ pub(crate) async fn create(
 ) -> ApiResult<Response> {
     principal.require(OAUTH_CLIENT_MANAGE)?;
     let body = body.as_object().ok_or_else(|| ApiError::invalid("", "the body must be a JSON object"))?;
-    let name = match body.get("name") {
-        Some(Value::String(name)) if !name.trim().is_empty() => name.trim().to_owned(),
-        _ => return Err(ApiError::invalid("/name", "is required")),
-    };
-    let scopes = scopes(body)?;
+    let name = name(body.get("name"), "/name")?;
+    let scopes = scopes(body.get("scope"), "/scope")?;
     for scope in &scopes {
         principal.require(scope)?;
     }
     let now = state.now_ms();
     let mut tx = state.begin().await?;
-    let identity_id = identity_of(&mut tx, body.get("identityId"), "/identityId").await?;
+    let identity_id = match identity_of(&mut tx, body.get("identityId"), "/identityId").await? {
+        None => principal.identity().map(str::to_owned),
+        Some(named) if principal.is_admin() || principal.identity() == Some(named.as_str()) => Some(named),
+        Some(named) => {
+            return Err(not_allowed(format!(
+                "binding a client to identity {named} needs an administrator (`{ALL}`); a token acting as a person \
+                 makes clients acting as that person"
+            )));
+        }
+    };
     let secret = generate_secret();
     let client = ApiClient {
         id: uuid::Uuid::new_v4().simple().to_string(),
@@ -67,27 +127,48 @@ pub(crate) async fn create(
         identity_id,
         created_at: now,
         disabled: false,
+        modified_at: None,
+        tokens_after: 0,
     };
     tx.insert_client(&client).await?;
     let detail = json!({"name": client.name, "scopes": client.scopes, "identityId": client.identity_id});
     tx.audit(&principal.actor(), "client.create", "api-client", &client.id, &detail, now).await?;
     tx.commit().await?;
+    state.auth.remember(&client);
     let mut answer = shape(&client);
     answer["secret"] = json!(secret);
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
-fn scopes(body: &Map<String, Value>) -> ApiResult<Vec<String>> {
-    let Some(list) = body.get("scope").and_then(Value::as_array).filter(|l| !l.is_empty()) else {
-        return Err(ApiError::invalid("/scope", "must be a non-empty list of scopes"));
+fn name(value: Option<&Value>, at: &str) -> ApiResult<String> {
+    match value {
+        Some(Value::String(name)) if !name.trim().is_empty() => Ok(name.trim().to_owned()),
+        _ => Err(ApiError::invalid(at, "is required: a non-empty name")),
+    }
+}
+
+fn scopes(value: Option<&Value>, at: &str) -> ApiResult<Vec<String>> {
+    let Some(list) = value.and_then(Value::as_array).filter(|l| !l.is_empty()) else {
+        return Err(ApiError::invalid(at, "must be a non-empty list of scopes"));
     };
-    list.iter()
-        .enumerate()
-        .map(|(i, s)| match s.as_str().map(str::trim) {
-            Some(s) if !s.is_empty() && !s.contains(char::is_whitespace) => Ok(s.to_owned()),
-            _ => Err(ApiError::invalid(&format!("/scope/{i}"), "must be a scope name")),
-        })
-        .collect()
+    let mut scopes: Vec<String> = Vec::with_capacity(list.len());
+    for (i, s) in list.iter().enumerate() {
+        match s.as_str().map(str::trim) {
+            Some(s) if !s.is_empty() && !s.contains(char::is_whitespace) => {
+                if !scopes.iter().any(|known| known == s) {
+                    scopes.push(s.to_owned());
+                }
+            }
+            _ => return Err(ApiError::invalid(&format!("{at}/{i}"), "must be a scope name")),
+        }
+    }
+    Ok(scopes)
+}
+
+async fn load(tx: &mut Tx, principal: &Principal, id: &str) -> ApiResult<ApiClient> {
+    let client = tx.client(id).await?.ok_or_else(|| ApiError::not_found("OAuth client", id))?;
+    may_manage(principal, &client)?;
+    Ok(client)
 }
 
 /// `GET /v3/oauth-clients/{id}`: the client without its secret.
@@ -96,15 +177,13 @@ pub(crate) async fn read(
     principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(OAUTH_CLIENT_MANAGE)?;
     let mut tx = state.begin().await?;
-    let client = tx.client(&id).await?.ok_or_else(|| ApiError::not_found("OAuth client", &id))?;
-    Ok(Json(shape(&client)))
+    Ok(Json(shape(&load(&mut tx, &principal, &id).await?)))
 }
 
-/// `PATCH /v3/oauth-clients/{id}` with a JSON Patch (RFC 6902) that replaces or removes `/identityId`,
-/// the one field that may change after creation. Tokens issued before keep the identity they carry
-/// until they expire.
+/// `PATCH /v3/oauth-clients/{id}` with a JSON Patch (RFC 6902) that replaces `/name`, `/scope` or
+/// `/enabled`, or (an administrator only) replaces or removes `/identityId`. Disabling a client ends
+/// the tokens it holds; re-binding it does too, as they carry the old identity.
 pub(crate) async fn patch(
     State(state): State<AppState>,
     principal: Principal,
@@ -116,20 +195,195 @@ pub(crate) async fn patch(
         body.as_array().ok_or_else(|| ApiError::invalid("", "the body must be a JSON Patch: a list of operations"))?;
     let now = state.now_ms();
     let mut tx = state.begin().await?;
-    let mut client = tx.client(&id).await?.ok_or_else(|| ApiError::not_found("OAuth client", &id))?;
+    let before = load(&mut tx, &principal, &id).await?;
+    let mut client = before.clone();
     for (i, op) in ops.iter().enumerate() {
-        if op.get("path").and_then(Value::as_str) != Some("/identityId") {
-            return Err(ApiError::invalid(&format!("/{i}/path"), "only `/identityId` may be changed"));
+        let at = |member: &str| format!("/{i}/{member}");
+        let verb = op.get("op").and_then(Value::as_str);
+        let path = op.get("path").and_then(Value::as_str).unwrap_or_default();
+        let value = op.get("value");
+        match (verb, path) {
+            (Some("add" | "replace"), "/name") => client.name = name(value, &at("value"))?,
+            (Some("add" | "replace"), "/scope") => {
+                client.scopes = scopes(value, &at("value"))?;
+                if let Some(scope) = client.scopes.iter().find(|scope| !principal.holds(scope)) {
+                    return Err(ApiError::forbidden(scope));
+                }
+            }
+            (Some("add" | "replace"), "/enabled") => match value {
+                Some(Value::Bool(enabled)) => client.disabled = !enabled,
+                _ => return Err(ApiError::invalid(&at("value"), "must be true or false")),
+            },
+            (Some("add" | "replace" | "remove"), "/identityId") => {
+                if !principal.is_admin() {
+                    return Err(not_allowed(format!(
+                        "binding a client to an identity needs an administrator (`{ALL}`)"
+                    )));
+                }
+                client.identity_id = match verb {
+                    Some("remove") => None,
+                    _ => identity_of(&mut tx, value, &at("value")).await?,
+                };
+            }
+            (Some("add" | "replace" | "remove"), _) => {
+                return Err(ApiError::invalid(
+                    &at("path"),
+                    "only `/name`, `/scope`, `/enabled` and `/identityId` change",
+                ));
+            }
+            _ => return Err(ApiError::invalid(&at("op"), "must be add, replace or remove")),
         }
-        client.identity_id = match op.get("op").and_then(Value::as_str) {
-            Some("add" | "replace") => identity_of(&mut tx, op.get("value"), &format!("/{i}/value")).await?,
-            Some("remove") => None,
-            _ => return Err(ApiError::invalid(&format!("/{i}/op"), "must be add, replace or remove")),
-        };
     }
-    tx.set_client_identity(&id, client.identity_id.as_deref()).await?;
-    let detail = json!({"identityId": client.identity_id});
+    if client == before {
+        return Ok(Json(shape(&client)));
+    }
+    client.modified_at = Some(now);
+    if client.disabled || client.identity_id != before.identity_id || client.scopes != before.scopes {
+        client.tokens_after = now;
+    }
+    tx.update_client(&client).await?;
+    let detail = json!({
+        "before": {"name": before.name, "scopes": before.scopes, "enabled": !before.disabled, "identityId": before.identity_id},
+        "after": {"name": client.name, "scopes": client.scopes, "enabled": !client.disabled, "identityId": client.identity_id},
+    });
     tx.audit(&principal.actor(), "client.update", "api-client", &id, &detail, now).await?;
     tx.commit().await?;
+    state.auth.remember(&client);
     Ok(Json(shape(&client)))
+}
+
+/// `DELETE /v3/oauth-clients/{id}`: the client and every token it holds are gone.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<StatusCode> {
+    let now = state.now_ms();
+    let mut tx = state.begin().await?;
+    let client = load(&mut tx, &principal, &id).await?;
+    tx.delete_client(&id).await?;
+    let detail = json!({"name": client.name, "scopes": client.scopes, "identityId": client.identity_id});
+    tx.audit(&principal.actor(), "client.delete", "api-client", &id, &detail, now).await?;
+    tx.commit().await?;
+    state.auth.forget(&id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /tessera/v1/oauth-clients/{id}/rotate-secret`: a new secret, shown once; the old one and the
+/// tokens issued with it stop working at once.
+pub(crate) async fn rotate_secret(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    let mut tx = state.begin().await?;
+    load(&mut tx, &principal, &id).await?;
+    drop(tx);
+    let (client, secret) = rotate(state.engine.store(), &id, &principal.actor(), state.now_ms()).await?;
+    state.auth.remember(&client);
+    let mut answer = shape(&client);
+    answer["secret"] = json!(secret);
+    Ok(Json(answer))
+}
+
+/// `POST /tessera/v1/oauth-clients/{id}/revoke-tokens`: every token the client holds stops working;
+/// it can get new ones with its secret.
+pub(crate) async fn revoke_tokens(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<StatusCode> {
+    let now = state.now_ms();
+    let mut tx = state.begin().await?;
+    let mut client = load(&mut tx, &principal, &id).await?;
+    client.tokens_after = now;
+    client.modified_at = Some(now);
+    tx.update_client(&client).await?;
+    tx.audit(&principal.actor(), "client.revoke-tokens", "api-client", &id, &json!({}), now).await?;
+    tx.commit().await?;
+    state.auth.remember(&client);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Gives a client a new secret and ends its tokens; returns the client and the secret. What the API
+/// and `tessera clients rotate` both do.
+pub async fn rotate(store: &Store, id: &str, actor: &str, now: i64) -> ApiResult<(ApiClient, String)> {
+    let mut tx = store.begin().await?;
+    let mut client = tx.client(id).await?.ok_or_else(|| ApiError::not_found("OAuth client", id))?;
+    let secret = generate_secret();
+    client.secret_hash = hash_secret(&secret);
+    client.tokens_after = now;
+    client.modified_at = Some(now);
+    tx.update_client(&client).await?;
+    tx.audit(actor, "client.rotate", "api-client", id, &json!({"secret": "replaced"}), now).await?;
+    tx.commit().await?;
+    Ok((client, secret))
+}
+
+/// Enables or disables a client (disabling ends its tokens); what `tessera clients disable|enable` do.
+pub async fn set_enabled(store: &Store, id: &str, enabled: bool, actor: &str, now: i64) -> ApiResult<ApiClient> {
+    let mut tx = store.begin().await?;
+    let mut client = tx.client(id).await?.ok_or_else(|| ApiError::not_found("OAuth client", id))?;
+    if client.disabled != enabled {
+        return Ok(client);
+    }
+    client.disabled = !enabled;
+    client.modified_at = Some(now);
+    if !enabled {
+        client.tokens_after = now;
+    }
+    tx.update_client(&client).await?;
+    let detail = json!({"before": {"enabled": !enabled}, "after": {"enabled": enabled}});
+    tx.audit(actor, "client.update", "api-client", id, &detail, now).await?;
+    tx.commit().await?;
+    Ok(client)
+}
+
+/// Creates a client with a generated secret; what `tessera clients create` does (the caller is the
+/// machine's operator, trusted with every scope). Returns the client and its secret.
+pub async fn create_client(
+    store: &Store,
+    name: &str,
+    scopes: Vec<String>,
+    identity_id: Option<String>,
+    actor: &str,
+    now: i64,
+) -> ApiResult<(ApiClient, String)> {
+    let mut tx = store.begin().await?;
+    let identity_id = identity_of(&mut tx, identity_id.map(Value::String).as_ref(), "identity").await?;
+    let secret = generate_secret();
+    let client = ApiClient {
+        id: uuid::Uuid::new_v4().simple().to_string(),
+        name: name.to_owned(),
+        secret_hash: hash_secret(&secret),
+        scopes,
+        workflow_id: None,
+        identity_id,
+        created_at: now,
+        disabled: false,
+        modified_at: None,
+        tokens_after: 0,
+    };
+    tx.insert_client(&client).await?;
+    let detail = json!({"name": client.name, "scopes": client.scopes, "identityId": client.identity_id});
+    tx.audit(actor, "client.create", "api-client", &client.id, &detail, now).await?;
+    tx.commit().await?;
+    Ok((client, secret))
+}
+
+/// Deletes a client; what `tessera clients delete` does.
+pub async fn delete_client(store: &Store, id: &str, actor: &str, now: i64) -> ApiResult<()> {
+    let mut tx = store.begin().await?;
+    let client = tx.client(id).await?.ok_or_else(|| ApiError::not_found("OAuth client", id))?;
+    tx.delete_client(id).await?;
+    let detail = json!({"name": client.name, "scopes": client.scopes, "identityId": client.identity_id});
+    tx.audit(actor, "client.delete", "api-client", id, &detail, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Every client, as the API shows them (for `tessera clients list`).
+pub async fn list_all(store: &Store) -> ApiResult<Vec<Value>> {
+    let mut tx = store.begin().await?;
+    Ok(tx.clients().await?.iter().map(shape).collect())
 }

@@ -108,7 +108,13 @@ impl IntoResponse for ApiError {
                     .collect(),
             );
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3: a refused bearer token says how to authenticate.
+            let challenge = axum::http::HeaderValue::from_static("Bearer realm=\"tessera\", error=\"invalid_token\"");
+            response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, challenge);
+        }
+        response
     }
 }
 

@@ -25,8 +25,7 @@ pub(crate) async fn create_client(
     let now = state.now_ms();
     let mut tx = state.begin().await?;
     let workflow = tx.workflow(&id).await?.ok_or_else(|| ApiError::not_found("workflow", &id))?;
-    let kind = workflow.document.pointer("/trigger/type").and_then(Value::as_str).unwrap_or_default();
-    if !kind.eq_ignore_ascii_case("EXTERNAL") {
+    if let Some(kind) = not_external(&workflow.document) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "not-external",
@@ -45,6 +44,8 @@ pub(crate) async fn create_client(
         identity_id: None,
         created_at: now,
         disabled: false,
+        modified_at: None,
+        tokens_after: 0,
     };
     tx.insert_client(&client).await?;
     tx.audit(
@@ -58,6 +59,12 @@ pub(crate) async fn create_client(
     .await?;
     tx.commit().await?;
     Ok(Json(json!({ "id": client.id, "secret": secret, "url": format!("/beta/workflows/execute/external/{id}") })))
+}
+
+/// The trigger type of a workflow whose trigger is not EXTERNAL; `None` for an external one.
+fn not_external(document: &Value) -> Option<String> {
+    let kind = document.pointer("/trigger/type").and_then(Value::as_str).unwrap_or_default();
+    (!kind.eq_ignore_ascii_case("EXTERNAL")).then(|| kind.to_owned())
 }
 
 /// The caller may start workflow `id` externally: its own client, or an administrator.
@@ -93,6 +100,15 @@ pub(crate) async fn execute(
     let now = state.now_ms();
     let mut tx = state.begin().await?;
     let workflow = tx.workflow(&id).await?.ok_or_else(|| ApiError::not_found("workflow", &id))?;
+    // A trigger client outlives its trigger: once the workflow is no longer started externally, its
+    // client starts nothing.
+    if let Some(kind) = not_external(&workflow.document) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not-external",
+            format!("workflow {id} now has a `{kind}` trigger, so it is not started externally"),
+        ));
+    }
     if !workflow.enabled {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -2,7 +2,7 @@
 //! `/beta`, OAuth2 client credentials at `/oauth/token`, and Tessera's additions under `/tessera/v1`.
 
 pub mod auth;
-mod clients;
+pub mod clients;
 pub mod error;
 mod events;
 mod external;
@@ -46,6 +46,10 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub auth: Arc<Auth>,
     pub limits: ApiLimits,
+    /// A private directory (in the data directory) where uploaded files wait for the run that reads them.
+    pub uploads: std::path::PathBuf,
+    /// The token endpoint's throttle.
+    pub gate: Arc<auth::TokenGate>,
 }
 
 impl AppState {
@@ -69,8 +73,8 @@ fn isc_routes() -> Router<AppState> {
         .route("/workflows/{id}/test", post(workflows::test))
         .route("/workflows/{id}/external/oauth-clients", post(external::create_client))
         .route("/workflows/execute/external/{id}", post(external::execute))
-        .route("/oauth-clients", post(clients::create))
-        .route("/oauth-clients/{id}", get(clients::read).patch(clients::patch))
+        .route("/oauth-clients", get(clients::list).post(clients::create))
+        .route("/oauth-clients/{id}", get(clients::read).patch(clients::patch).delete(clients::delete))
         .route("/workflows/execute/external/{id}/test", post(external::test))
         .route("/workflows/{id}/executions", get(workflows::executions))
         .route("/workflow-executions/{id}", get(execution))
@@ -96,6 +100,8 @@ pub fn router(state: AppState) -> Router {
         .route("/tessera/v1/workflows/{id}/versions/{version}/rollback", post(workflows::rollback))
         .route("/tessera/v1/workflows/{id}/execution-stats", get(ops::execution_stats))
         .route("/tessera/v1/node", get(ops::node))
+        .route("/tessera/v1/oauth-clients/{id}/rotate-secret", post(clients::rotate_secret))
+        .route("/tessera/v1/oauth-clients/{id}/revoke-tokens", post(clients::revoke_tokens))
         .route("/tessera/v1/inbox", get(inbox::list))
         .route("/tessera/v1/inbox/{id}", get(inbox::read))
         .route("/tessera/v1/inbox/{id}/{action}", post(inbox::act))

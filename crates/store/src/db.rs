@@ -41,11 +41,13 @@ pub struct Tx {
 }
 
 impl Store {
-    /// Opens the SQLite file `tessera.db` in `data_dir`, creating both on first start.
+    /// Opens the SQLite file `tessera.db` in `data_dir`, creating both on first start, private to
+    /// their owner: the directory 0700 and the file 0600, which SQLite's WAL and SHM files inherit.
     pub async fn open_data_dir(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|source| Error::DataDir { path: data_dir.display().to_string(), source })?;
-        let url = format!("sqlite://{}?mode=rwc", data_dir.join("tessera.db").display());
+        let file = data_dir.join("tessera.db");
+        let created = crate::files::private_dir_all(data_dir).and_then(|()| create_private_if_missing(&file));
+        created.map_err(|source| Error::DataDir { path: data_dir.display().to_string(), source })?;
+        let url = format!("sqlite://{}?mode=rwc", file.display());
         Self::connect(&url).await
     }
 
@@ -151,6 +153,19 @@ impl Tx {
             Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
             Dialect::Sqlite => "",
         }
+    }
+}
+
+/// Makes an empty file only its owner may read, unless it exists.
+fn create_private_if_missing(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, crate::files::FILE_MODE);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod changes;
 mod db;
 pub mod delegations;
 pub mod executions;
+pub mod files;
 pub mod identities;
 pub mod inbox;
 mod listing;
@@ -44,7 +45,7 @@ pub use request_types::{
 };
 pub use requests::{AccessRequestRecord, ApprovalRecord, ApprovalState, RequestItemRecord, RequestStore};
 pub use secrets::Keyring;
-pub use security::{ApiClient, AuditEntry, SecurityStore};
+pub use security::{ApiClient, AuditEntry, SecurityStore, SigningKeyRecord};
 pub use sod::{SodPolicyRecord, SodStore};
 pub use waiters::{ExecutionWaiter, WaiterStore};
 pub use workflows::{WorkflowRecord, WorkflowStore, WorkflowVersion};

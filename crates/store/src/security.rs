@@ -20,6 +20,23 @@ pub struct ApiClient {
     pub identity_id: Option<String>,
     pub created_at: i64,
     pub disabled: bool,
+    /// When its name, scopes, binding, state or secret last changed.
+    pub modified_at: Option<i64>,
+    /// Tokens issued before this instant (ms) are refused: set by a new secret, a revocation, and
+    /// disabling. 0 for a client whose tokens were never revoked.
+    pub tokens_after: i64,
+}
+
+/// A token signing key as stored: sealed under the node key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigningKeyRecord {
+    /// The key id tokens carry (`kid`).
+    pub id: String,
+    /// The key, sealed (the envelope's JSON text).
+    pub sealed: String,
+    pub created_at: i64,
+    /// When a newer key took over signing.
+    pub retired_at: Option<i64>,
 }
 
 /// One audited change.
@@ -40,9 +57,21 @@ pub struct AuditEntry {
 pub trait SecurityStore {
     async fn insert_client(&mut self, client: &ApiClient) -> Result<()>;
     async fn client(&mut self, id: &str) -> Result<Option<ApiClient>>;
-    /// Binds a client to an identity, or unbinds it; false when there is no such client.
-    async fn set_client_identity(&mut self, id: &str, identity_id: Option<&str>) -> Result<bool>;
+    /// Every client, oldest first.
+    async fn clients(&mut self) -> Result<Vec<ApiClient>>;
+    /// Stores a client's name, scopes, binding, state, secret hash and token cut-off; false when
+    /// there is no such client.
+    async fn update_client(&mut self, client: &ApiClient) -> Result<bool>;
+    /// Deletes a client; false when there was none.
+    async fn delete_client(&mut self, id: &str) -> Result<bool>;
     async fn count_clients(&mut self) -> Result<i64>;
+    /// The token signing keys, newest first.
+    async fn signing_keys(&mut self) -> Result<Vec<SigningKeyRecord>>;
+    async fn insert_signing_key(&mut self, key: &SigningKeyRecord) -> Result<()>;
+    /// Retires every key but `keep` that is not retired yet.
+    async fn retire_signing_keys(&mut self, keep: &str, at: i64) -> Result<u64>;
+    /// Deletes keys retired before `at` (their tokens have all expired), or all retired keys.
+    async fn delete_retired_signing_keys(&mut self, before: Option<i64>) -> Result<u64>;
     /// Records a change; call it in the transaction that makes the change.
     async fn audit(
         &mut self,
@@ -58,6 +87,8 @@ pub trait SecurityStore {
     async fn setting(&mut self, key: &str) -> Result<Option<String>>;
     /// Stores a setting unless one exists; returns the value that is stored afterwards.
     async fn setting_or_insert(&mut self, key: &str, value: &str) -> Result<String>;
+    /// Removes a setting; false when there was none.
+    async fn delete_setting(&mut self, key: &str) -> Result<bool>;
 }
 
 fn client(row: &AnyRow) -> Result<ApiClient> {
@@ -71,13 +102,24 @@ fn client(row: &AnyRow) -> Result<ApiClient> {
         identity_id: row.try_get("identity_id")?,
         created_at: row.try_get("created_at")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
+        modified_at: row.try_get("modified_at")?,
+        tokens_after: row.try_get("tokens_after")?,
+    })
+}
+
+fn signing_key(row: &AnyRow) -> Result<SigningKeyRecord> {
+    Ok(SigningKeyRecord {
+        id: row.try_get("id")?,
+        sealed: row.try_get("sealed")?,
+        created_at: row.try_get("created_at")?,
+        retired_at: row.try_get("retired_at")?,
     })
 }
 
 impl SecurityStore for Tx {
     async fn insert_client(&mut self, c: &ApiClient) -> Result<()> {
         sqlx::query(
-            "INSERT INTO api_clients (id, name, secret_hash, scopes, workflow_id, identity_id, created_at, disabled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO api_clients (id, name, secret_hash, scopes, workflow_id, identity_id, created_at, disabled, modified_at, tokens_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -87,6 +129,8 @@ impl SecurityStore for Tx {
         .bind(&c.identity_id)
         .bind(c.created_at)
         .bind(i64::from(c.disabled))
+        .bind(c.modified_at)
+        .bind(c.tokens_after)
         .execute(&mut *self.inner)
         .await?;
         Ok(())
@@ -102,13 +146,66 @@ impl SecurityStore for Tx {
             .transpose()
     }
 
-    async fn set_client_identity(&mut self, id: &str, identity_id: Option<&str>) -> Result<bool> {
-        let done = sqlx::query("UPDATE api_clients SET identity_id = $1 WHERE id = $2")
-            .bind(identity_id)
-            .bind(id)
+    async fn clients(&mut self) -> Result<Vec<ApiClient>> {
+        let rows = sqlx::query("SELECT * FROM api_clients ORDER BY created_at, id").fetch_all(&mut *self.inner).await?;
+        rows.iter().map(client).collect()
+    }
+
+    async fn update_client(&mut self, c: &ApiClient) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE api_clients SET name = $1, secret_hash = $2, scopes = $3, identity_id = $4, disabled = $5, modified_at = $6, tokens_after = $7 WHERE id = $8",
+        )
+        .bind(&c.name)
+        .bind(&c.secret_hash)
+        .bind(c.scopes.join(" "))
+        .bind(&c.identity_id)
+        .bind(i64::from(c.disabled))
+        .bind(c.modified_at)
+        .bind(c.tokens_after)
+        .bind(&c.id)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_client(&mut self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM api_clients WHERE id = $1").bind(id).execute(&mut *self.inner).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn signing_keys(&mut self) -> Result<Vec<SigningKeyRecord>> {
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at DESC, id DESC")
+            .fetch_all(&mut *self.inner)
+            .await?;
+        rows.iter().map(signing_key).collect()
+    }
+
+    async fn insert_signing_key(&mut self, key: &SigningKeyRecord) -> Result<()> {
+        sqlx::query("INSERT INTO signing_keys (id, sealed, created_at, retired_at) VALUES ($1, $2, $3, $4)")
+            .bind(&key.id)
+            .bind(&key.sealed)
+            .bind(key.created_at)
+            .bind(key.retired_at)
             .execute(&mut *self.inner)
             .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(())
+    }
+
+    async fn retire_signing_keys(&mut self, keep: &str, at: i64) -> Result<u64> {
+        let done = sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE id <> $2 AND retired_at IS NULL")
+            .bind(at)
+            .bind(keep)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn delete_retired_signing_keys(&mut self, before: Option<i64>) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
+            .bind(before.unwrap_or(i64::MAX))
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn count_clients(&mut self) -> Result<i64> {
@@ -173,5 +270,10 @@ impl SecurityStore for Tx {
         let row =
             sqlx::query("SELECT value FROM settings WHERE key = $1").bind(key).fetch_one(&mut *self.inner).await?;
         Ok(row.try_get(0)?)
+    }
+
+    async fn delete_setting(&mut self, key: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM settings WHERE key = $1").bind(key).execute(&mut *self.inner).await?;
+        Ok(done.rows_affected() > 0)
     }
 }

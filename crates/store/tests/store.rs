@@ -157,13 +157,25 @@ async fn clients_audit_and_settings() {
             identity_id: None,
             created_at: 5,
             disabled: false,
+            modified_at: None,
+            tokens_after: 0,
         };
         tx.insert_client(&client).await.unwrap();
-        assert_eq!(tx.client("c1").await.unwrap(), Some(client), "{kind}");
+        assert_eq!(tx.client("c1").await.unwrap(), Some(client.clone()), "{kind}");
         assert_eq!(tx.count_clients().await.unwrap(), 1);
-        assert!(tx.set_client_identity("c1", Some("ada")).await.unwrap(), "{kind}");
-        assert!(!tx.set_client_identity("nope", Some("ada")).await.unwrap(), "{kind}");
-        assert_eq!(tx.client("c1").await.unwrap().unwrap().identity_id.as_deref(), Some("ada"), "{kind}");
+        let changed = ApiClient {
+            identity_id: Some("ada".into()),
+            disabled: true,
+            modified_at: Some(6),
+            tokens_after: 6,
+            ..client.clone()
+        };
+        assert!(tx.update_client(&changed).await.unwrap(), "{kind}");
+        assert!(!tx.update_client(&ApiClient { id: "nope".into(), ..changed.clone() }).await.unwrap(), "{kind}");
+        assert_eq!(tx.client("c1").await.unwrap(), Some(changed.clone()), "{kind}");
+        assert_eq!(tx.clients().await.unwrap(), vec![changed], "{kind}");
+        assert!(tx.delete_client("c1").await.unwrap() && !tx.delete_client("c1").await.unwrap(), "{kind}");
+        assert!(tx.delete_setting("signing-key").await.is_ok_and(|deleted| !deleted), "{kind}");
         tx.audit("c1", "workflow.create", "workflow", "w9", &json!({"version": 1}), 7).await.unwrap();
         assert_eq!(tx.setting_or_insert("signing-key", "first").await.unwrap(), "first");
         assert_eq!(tx.setting_or_insert("signing-key", "second").await.unwrap(), "first", "{kind}: kept");

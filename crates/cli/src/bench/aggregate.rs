@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tessera_engine::governance::{self, AggregateOptions, Summary};
+use tessera_engine::governance::{self, AggregateOptions, ImportDirs, Summary};
 use tessera_model::SystemClock;
 use tessera_store::{Store, redact_url};
 
@@ -45,8 +45,9 @@ fn measure(args: &AggregateArgs, dir: &std::path::Path) -> Result<ExitCode> {
         };
         let clock = SystemClock;
         // The demo's catalogue, pointed at a file of the size asked for.
-        crate::demo::seed_catalog(&store, dir, &clock).await?;
-        let file: PathBuf = crate::demo::hr_file(dir);
+        let imports = ImportDirs::new([dir.join("imports")]);
+        crate::demo::seed_catalog(&store, &imports, &clock).await?;
+        let file: PathBuf = crate::demo::hr_file(&imports)?;
         let generated = Instant::now();
         let out = std::fs::File::create(&file).with_context(|| format!("cannot write {}", file.display()))?;
         tessera_connectors::generate::write_hr_file(std::io::BufWriter::new(out), args.accounts, 1)?;

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::Value;
-use tessera_engine::governance::{self, AggregateOptions};
+use tessera_engine::governance::{self, AggregateOptions, ImportDirs};
 use tessera_engine::{Engine, EngineConfig};
 use tessera_model::{Clock, SystemClock};
 use tessera_store::{ExecutionStore, Store, WorkflowRecord, WorkflowStore};
@@ -44,8 +44,9 @@ async fn measure(args: &EventsArgs, dir: &std::path::Path) -> Result<ExitCode> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let config = EngineConfig { event_starts_per_second: args.starts_per_second, ..EngineConfig::default() };
     let engine = Engine::new(store.clone(), clock.clone(), config);
-    crate::demo::seed_catalog(&store, dir, clock.as_ref()).await?;
-    let file = crate::demo::hr_file(dir);
+    let imports = ImportDirs::new([dir.join("imports")]);
+    crate::demo::seed_catalog(&store, &imports, clock.as_ref()).await?;
+    let file = crate::demo::hr_file(&imports)?;
     let write = |rows: &str| -> Result<()> {
         let out = std::fs::File::create(&file).with_context(|| format!("cannot write {}", file.display()))?;
         let text = String::from_utf8(rows.as_bytes().to_vec())?;
@@ -56,7 +57,7 @@ async fn measure(args: &EventsArgs, dir: &std::path::Path) -> Result<ExitCode> {
     tessera_connectors::generate::write_hr_file(&mut generated, args.people, 3)?;
     let original = String::from_utf8(generated)?;
     write(&original)?;
-    let options = AggregateOptions::default();
+    let options = AggregateOptions { imports, ..AggregateOptions::default() };
     governance::aggregate(&store, clock.as_ref(), crate::demo::HR_SOURCE, &options, &mut |_| {}).await?;
     while engine.dispatch_events().await? > 0 {}
 

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use tessera_connectors::testing::scim_server::ScimServer;
 use tessera_connectors::testing::slapd::{ADMIN_DN, ADMIN_PASSWORD, ADMINS, GROUPS, PEOPLE, Slapd};
-use tessera_engine::governance::AggregateOptions;
+use tessera_engine::governance::{AggregateOptions, ImportDirs};
 use tessera_engine::{Engine, EngineConfig};
 use tessera_model::SystemClock;
 use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, Store};
@@ -98,7 +98,8 @@ async fn measure(label: &str, dir: &Path, people: usize, target: Value, attribut
     let store = Store::open_data_dir(&data).await.context("the benchmark's store")?;
     world(&store, dir, people, target, attribute, group).await?;
     let engine = Engine::new(store.clone(), Arc::new(SystemClock), EngineConfig::default());
-    engine.run_aggregation("HR", AggregateOptions::default()).await.context("aggregating the new hires")?;
+    let options = AggregateOptions { imports: ImportDirs::new([dir.to_owned()]), ..AggregateOptions::default() };
+    engine.run_aggregation("HR", options).await.context("aggregating the new hires")?;
     let started = Instant::now();
     while engine.run_provisioning().await? > 0 {}
     let seconds = started.elapsed().as_secs_f64();

@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use clap::Args;
 use serde_json::json;
-use tessera_engine::governance::{self, AggregateOptions};
+use tessera_engine::governance::{self, AggregateOptions, ImportDirs};
 use tessera_engine::inbox::{InboxAction, InboxActor};
 use tessera_engine::requests::{NewAccessRequest, RequestType, RequestedItem};
 use tessera_engine::{Engine, EngineConfig};
@@ -77,11 +77,12 @@ async fn measure(args: &RequestsArgs, dir: &std::path::Path) -> Result<ExitCode>
     let store = Store::open_data_dir(&dir.join("data")).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = Engine::new(store.clone(), clock.clone(), EngineConfig::default());
-    crate::demo::seed_catalog(&store, dir, clock.as_ref()).await?;
+    let imports = ImportDirs::new([dir.join("imports")]);
+    crate::demo::seed_catalog(&store, &imports, clock.as_ref()).await?;
     let mut generated = Vec::new();
     tessera_connectors::generate::write_hr_file(&mut generated, args.people, 3)?;
-    std::fs::write(crate::demo::hr_file(dir), generated)?;
-    let options = AggregateOptions::default();
+    std::fs::write(crate::demo::hr_file(&imports)?, generated)?;
+    let options = AggregateOptions { imports, ..AggregateOptions::default() };
     governance::aggregate(&store, clock.as_ref(), crate::demo::HR_SOURCE, &options, &mut |_| {}).await?;
     while engine.dispatch_events().await? > 0 {}
     let people = with_managers(&store).await?;

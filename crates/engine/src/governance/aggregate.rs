@@ -20,6 +20,7 @@ use tessera_store::{
 
 use super::apply::{Batch, IdentityChange};
 use super::entitlements;
+use super::imports::ImportDirs;
 use super::payloads;
 use super::policy::Policy;
 use super::reader::{self, Pager, Reader, Record};
@@ -30,8 +31,11 @@ use crate::{Error, Result};
 pub struct AggregateOptions {
     /// The run's id, when the caller must know it before the run starts (an API answering 202).
     pub id: Option<String>,
-    /// Read this file instead of the one the source names (a delimited-file source only).
+    /// Read this file instead of the one the source names (a delimited-file source only): an upload,
+    /// or a file the operator named on the command line.
     pub file: Option<PathBuf>,
+    /// Where the file a source names may be (an engine's runs use its configured directories).
+    pub imports: ImportDirs,
     /// Progress is written to the aggregation's record at most this often.
     pub progress_interval: Duration,
     /// Rows per transaction.
@@ -40,7 +44,13 @@ pub struct AggregateOptions {
 
 impl Default for AggregateOptions {
     fn default() -> Self {
-        Self { id: None, file: None, progress_interval: Duration::from_millis(500), batch_rows: 5000 }
+        Self {
+            id: None,
+            file: None,
+            imports: ImportDirs::default(),
+            progress_interval: Duration::from_millis(500),
+            batch_rows: 5000,
+        }
     }
 }
 
@@ -141,9 +151,9 @@ struct Plan {
     correlation: Vec<(String, String)>,
 }
 
-/// How a source is read, from its document: a file (`file` overriding the one it names) or its live
-/// system.
-fn input(source: &CatalogObject, file: Option<&Path>) -> Result<Input> {
+/// How a source is read, from its document: a file (`file` overriding the one it names, which must
+/// be in `imports`) or its live system.
+fn input(source: &CatalogObject, file: Option<&Path>, imports: &ImportDirs) -> Result<Input> {
     let doc = &source.document;
     let connector = doc.get("connector").and_then(Value::as_str).unwrap_or_default();
     let attributes = doc.get("connectorAttributes").cloned().unwrap_or_else(|| json!({}));
@@ -167,21 +177,31 @@ fn input(source: &CatalogObject, file: Option<&Path>) -> Result<Input> {
     let config = DelimitedConfig::from_json(&attributes).map_err(|e| Error::Invalid(e.to_string()))?;
     let path = match file {
         Some(path) => path.to_owned(),
-        None => PathBuf::from(attributes.get("file").and_then(Value::as_str).ok_or_else(|| {
-            Error::Invalid(format!(
-                "source `{}` names no file (connectorAttributes.file); upload one or pass a file",
-                source.name
-            ))
-        })?),
+        None => {
+            let configured = attributes.get("file").and_then(Value::as_str).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "source `{}` names no file (connectorAttributes.file); upload one or pass a file",
+                    source.name
+                ))
+            })?;
+            imports
+                .resolve(configured)
+                .map_err(|refused| Error::Invalid(format!("source `{}`: {refused}", source.name)))?
+        }
     };
     Ok(Input::File { config, path })
 }
 
 /// Checks that a source can be aggregated now, as [`aggregate`] will: a delimited-file source's
-/// attributes (its file is not opened), or a live source's connector configuration. An
-/// [`Error::Invalid`] says what is wrong.
-pub async fn check_source(store: &Store, source: &CatalogObject, file: Option<&Path>) -> Result<()> {
-    match input(source, file)? {
+/// attributes and that its file is in `imports` (it is not opened), or a live source's connector
+/// configuration. An [`Error::Invalid`] says what is wrong.
+pub async fn check_source(
+    store: &Store,
+    source: &CatalogObject,
+    file: Option<&Path>,
+    imports: &ImportDirs,
+) -> Result<()> {
+    match input(source, file, imports)? {
         Input::File { .. } => Ok(()),
         Input::Live => crate::live::live_connector(store, source)?.map(|_| ()).ok_or_else(|| {
             Error::Invalid(format!("source `{}` has no live system to read accounts from", source.name))
@@ -189,8 +209,8 @@ pub async fn check_source(store: &Store, source: &CatalogObject, file: Option<&P
     }
 }
 
-fn plan(source: CatalogObject, file: Option<&Path>) -> Result<Plan> {
-    let input = input(&source, file)?;
+fn plan(source: CatalogObject, file: Option<&Path>, imports: &ImportDirs) -> Result<Plan> {
+    let input = input(&source, file, imports)?;
     let doc = &source.document;
     let attributes = doc.get("connectorAttributes").cloned().unwrap_or_else(|| json!({}));
     let correlation = doc
@@ -265,7 +285,7 @@ pub async fn aggregate(
         .object_named(CatalogKind::Source, source_id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("source {source_id}")))?;
-    let plan = plan(source, options.file.as_deref())?;
+    let plan = plan(source, options.file.as_deref(), &options.imports)?;
     let mut reader = plan.open(store)?;
     let mut known = known_accounts(&mut tx, &plan.source.id).await?;
     let existing = known.len();

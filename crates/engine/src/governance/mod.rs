@@ -6,6 +6,7 @@ mod access;
 mod aggregate;
 mod apply;
 mod entitlements;
+mod imports;
 pub mod payloads;
 mod policy;
 pub mod push;
@@ -17,6 +18,7 @@ pub mod shapes;
 
 pub use access::{AccessChange, AccessItem, AccessOutcome, ExplicitRequest};
 pub use aggregate::{AggregateOptions, Progress, RowFailure, Summary, aggregate, check_source};
+pub use imports::{ImportDirs, ImportRefused};
 
 use tessera_model::Clock;
 use tessera_store::{AccessStore, CatalogKind, CatalogStore, IdentityStore, SecurityStore, Store};
@@ -89,7 +91,8 @@ impl crate::Engine {
     }
 }
 
-/// Aggregates with default options and no progress reporting.
-pub async fn aggregate_now(store: &Store, clock: &dyn Clock, source: &str) -> Result<Summary> {
-    aggregate(store, clock, source, &AggregateOptions::default(), &mut |_| {}).await
+/// Aggregates with default options, reading a named file from `imports`, and no progress reporting.
+pub async fn aggregate_now(store: &Store, clock: &dyn Clock, source: &str, imports: &ImportDirs) -> Result<Summary> {
+    let options = AggregateOptions { imports: imports.clone(), ..AggregateOptions::default() };
+    aggregate(store, clock, source, &options, &mut |_| {}).await
 }

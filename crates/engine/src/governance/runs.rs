@@ -78,6 +78,9 @@ impl Engine {
         };
         let source_id = source_id.as_str();
         options.progress_interval = self.config.progress_interval;
+        if options.imports.dirs().is_empty() {
+            options.imports = self.config.imports.clone();
+        }
         let id = options.id.get_or_insert_with(|| uuid::Uuid::now_v7().simple().to_string()).clone();
         let outcome = aggregate(&self.store, self.clock.as_ref(), source_id, &options, &mut |_| {}).await;
         self.notify_events();

@@ -32,7 +32,7 @@ async fn aggregatable(state: &AppState, id: &str) -> ApiResult<(CatalogObject, b
     let connector = source.document.get("connector").and_then(Value::as_str).unwrap_or_default();
     if connector == "delimited-file" {
         let attributes = source.document.get("connectorAttributes").cloned().unwrap_or_else(|| json!({}));
-        sources::check_delimited(&attributes)?;
+        sources::check_delimited(&attributes, &state.engine.config().imports)?;
         return Ok((source, false));
     }
     if !LiveConnector::is_live(connector) {
@@ -46,7 +46,7 @@ async fn aggregatable(state: &AppState, id: &str) -> ApiResult<(CatalogObject, b
             ),
         ));
     }
-    governance::check_source(state.engine.store(), &source, None).await?;
+    governance::check_source(state.engine.store(), &source, None, &state.engine.config().imports).await?;
     Ok((source, true))
 }
 
@@ -65,13 +65,13 @@ impl Drop for Upload {
 }
 
 impl Upload {
-    /// A new file named after the aggregation run that will read it.
-    async fn create(run: &str) -> ApiResult<(Self, tokio::fs::File)> {
-        let dir = std::env::temp_dir().join("tessera-uploads");
-        tokio::fs::create_dir_all(&dir).await.map_err(ApiError::internal)?;
+    /// A new file, private to the server's account, named after the aggregation run that will read it,
+    /// in the data directory's uploads.
+    fn create(dir: &Path, run: &str) -> ApiResult<(Self, tokio::fs::File)> {
+        tessera_store::files::private_dir_all(dir).map_err(ApiError::internal)?;
         let path = dir.join(format!("{run}.csv"));
-        let file = tokio::fs::File::create(&path).await.map_err(ApiError::internal)?;
-        Ok((Self(path), file))
+        let file = tessera_store::files::create_private(&path).map_err(ApiError::internal)?;
+        Ok((Self(path), tokio::fs::File::from_std(file)))
     }
 }
 
@@ -96,7 +96,7 @@ async fn write(file: &mut tokio::fs::File, written: &mut usize, chunk: &[u8]) ->
 async fn receive(state: &AppState, run: &str, request: Request) -> ApiResult<Option<Upload>> {
     let content_type =
         request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_lowercase();
-    let (upload, mut file) = Upload::create(run).await?;
+    let (upload, mut file) = Upload::create(&state.uploads, run)?;
     let mut written = 0;
     if content_type.starts_with("multipart/form-data") {
         let mut form = Multipart::from_request(request, state)
@@ -176,25 +176,22 @@ pub(crate) async fn load_accounts(
     }
     if upload.is_none() && !live {
         let configured = source.document.pointer("/connectorAttributes/file").and_then(Value::as_str);
-        match configured {
-            None => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid-request",
-                    format!(
-                        "source `{}` names no file (connectorAttributes.file); upload one as the `file` part",
-                        source.name
-                    ),
-                ));
-            }
-            Some(path) if !Path::new(path).is_file() => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid-request",
-                    format!("source `{}` names the file {path}, which does not exist here", source.name),
-                ));
-            }
-            Some(_) => {}
+        let Some(configured) = configured else {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-request",
+                format!(
+                    "source `{}` names no file (connectorAttributes.file); upload one as the `file` part",
+                    source.name
+                ),
+            ));
+        };
+        if let Err(refused) = state.engine.config().imports.resolve(configured) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-request",
+                format!("source `{}`: {refused}", source.name),
+            ));
         }
     }
     let now = state.now_ms();

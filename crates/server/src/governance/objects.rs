@@ -192,6 +192,7 @@ fn submitted(kind: Kind, body: &Value) -> Value {
 }
 
 async fn prepare(
+    state: &AppState,
     kind: Kind,
     tx: &mut Tx,
     body: &Value,
@@ -200,7 +201,7 @@ async fn prepare(
 ) -> ApiResult<Draft> {
     let body = submitted(kind, body);
     let draft = match kind {
-        Kind::Source => sources::prepare(tx, &body, current).await?,
+        Kind::Source => sources::prepare(tx, &body, current, &state.engine.config().imports).await?,
         Kind::Entitlement => catalog::prepare_entitlement(tx, &body).await?,
         Kind::AccessProfile => catalog::prepare_access_profile(tx, &body).await?,
         Kind::Role => catalog::prepare_role(tx, &body).await?,
@@ -291,7 +292,7 @@ pub(crate) async fn create(
     let now = state.now_ms();
     let mut tx = state.begin().await?;
     let parent = parent(&mut tx, kind, &ids).await?;
-    let draft = prepare(kind, &mut tx, &body, parent.as_deref(), None).await?;
+    let draft = prepare(&state, kind, &mut tx, &body, parent.as_deref(), None).await?;
     let object = CatalogObject {
         kind: kind.catalog(),
         id: new_id(),
@@ -355,7 +356,7 @@ async fn change(state: &AppState, principal: &Principal, kind: Kind, ids: &PathI
     let mut tx = state.begin().await?;
     let current = load(&mut tx, kind, ids).await?;
     let parent = parent(&mut tx, kind, ids).await?;
-    let draft = prepare(kind, &mut tx, body, parent.as_deref(), Some(&current)).await?;
+    let draft = prepare(state, kind, &mut tx, body, parent.as_deref(), Some(&current)).await?;
     let mut names = Names::default();
     if draft.same_as(&current) {
         return render(kind, &mut tx, &mut names, &current).await;

@@ -7,6 +7,7 @@
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 use tessera_connectors::DelimitedConfig;
+use tessera_engine::governance::ImportDirs;
 use tessera_model::governance::CreatePolicy;
 use tessera_store::secrets::{Keyring, SECRET_ATTRIBUTES};
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, IdentityStore, Tx};
@@ -71,14 +72,19 @@ const DEFAULT_DELETE_THRESHOLD: u64 = 10;
 /// read), it keeps the stored secret.
 pub(super) const MASK: &str = "********";
 
-/// Checks a delimited-file source's connector attributes as the aggregation will read them.
-pub(super) fn check_delimited(attributes: &Value) -> ApiResult<DelimitedConfig> {
+/// Checks a delimited-file source's connector attributes as the aggregation will read them: its
+/// `file`, if it names one, must be inside an import directory.
+pub(super) fn check_delimited(attributes: &Value, imports: &ImportDirs) -> ApiResult<DelimitedConfig> {
     let config = DelimitedConfig::from_json(attributes).map_err(|error| match error {
         tessera_connectors::Error::Config { key, message } => invalid(&format!("/connectorAttributes/{key}"), message),
         other => invalid("/connectorAttributes", other.to_string()),
     })?;
     match attributes.get("file") {
-        None | Some(Value::Null | Value::String(_)) => Ok(config),
+        None | Some(Value::Null) => Ok(config),
+        Some(Value::String(file)) => match imports.check(file) {
+            Ok(_) => Ok(config),
+            Err(refused) => Err(invalid("/connectorAttributes/file", refused.to_string())),
+        },
         Some(other) => Err(invalid("/connectorAttributes/file", format!("must be a file path, not {other}"))),
     }
 }
@@ -149,7 +155,12 @@ fn delete_threshold(body: &Map<String, Value>) -> ApiResult<u64> {
     }
 }
 
-pub(super) async fn prepare(tx: &mut Tx, body: &Value, current: Option<&CatalogObject>) -> ApiResult<Draft> {
+pub(super) async fn prepare(
+    tx: &mut Tx,
+    body: &Value,
+    current: Option<&CatalogObject>,
+    imports: &ImportDirs,
+) -> ApiResult<Draft> {
     let members = object(body)?;
     let name = required_text(members, "name")?;
     let description = text(members, "description")?;
@@ -173,7 +184,7 @@ pub(super) async fn prepare(tx: &mut Tx, body: &Value, current: Option<&CatalogO
         Some(other) => return Err(invalid("/connectorAttributes", format!("must be an object, not {other}"))),
     };
     if connector == "delimited-file" {
-        check_delimited(&attributes)?;
+        check_delimited(&attributes, imports)?;
     }
     seal_secrets(tx, &mut attributes, current)?;
     let mut document = members.clone();

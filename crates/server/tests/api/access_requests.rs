@@ -253,6 +253,8 @@ async fn a_bound_token_requests_for_itself_and_its_manager_decides() {
         let to_eve = json!([{"op": "replace", "path": "/identityId", "value": "eve"}]);
         let reply = api.call(reqwest::Method::PATCH, &patch, Some(&to_eve)).await;
         assert_eq!((reply.status, &reply.body["identityId"]), (200, &json!("eve")), "{kind}: {}", reply.body);
+        // Re-binding ends the tokens that name the old identity; the next one is Eve's.
+        api.advance(chrono::Duration::milliseconds(1));
         let now_eve = api.token_for(client_id, secret).await;
         let item = json!([{"type": "ACCESS_PROFILE", "id": "ap-vpn"}]);
         let for_ada = json!({"requestedFor": ["ada"], "requestedItems": item});

@@ -9,9 +9,10 @@ use chrono::{DateTime, Duration, Utc};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
+use tessera_engine::governance::ImportDirs;
 use tessera_engine::{Engine, EngineConfig};
 use tessera_model::{Clock, ManualClock};
-use tessera_server::auth::{Auth, ensure_admin, hash_secret};
+use tessera_server::auth::{AdminClient, Auth, DEFAULT_LIFETIME, TokenGate, ensure_admin, hash_secret};
 use tessera_server::{ApiLimits, AppState, router};
 use tessera_store::testing::stores;
 use tessera_store::{ApiClient, AuditEntry, SecurityStore, Store};
@@ -52,6 +53,10 @@ pub(crate) struct Api {
     pub(crate) engine: Arc<Engine>,
     pub(crate) clock: Arc<ManualClock>,
     pub(crate) store: Store,
+    /// The directory delimited-file sources may read from.
+    pub(crate) imports: std::path::PathBuf,
+    /// Where uploaded files wait for their runs.
+    pub(crate) uploads: std::path::PathBuf,
     http: reqwest::Client,
     token: String,
 }
@@ -79,18 +84,39 @@ pub(crate) async fn apis_with_config(config: EngineConfig) -> Vec<Api> {
 }
 
 impl Api {
-    async fn start(kind: &'static str, store: Store, limits: ApiLimits, config: EngineConfig) -> Self {
+    async fn start(kind: &'static str, store: Store, limits: ApiLimits, mut config: EngineConfig) -> Self {
         let clock = Arc::new(ManualClock::new(t0()));
+        let files = std::env::temp_dir().join(format!("tessera-test-files-{}", uuid::Uuid::new_v4().simple()));
+        let imports = files.join("imports");
+        std::fs::create_dir_all(&imports).unwrap();
+        config.imports = ImportDirs::new([imports.clone()]);
         let engine = Engine::new(store.clone(), clock.clone(), config);
-        let auth = Arc::new(Auth::load(&store, clock.clone()).await.unwrap());
+        let auth = Arc::new(Auth::load(&store, clock.clone(), DEFAULT_LIFETIME).await.unwrap());
         let created =
             ensure_admin(&store, Some(ADMIN.into()), Some(ADMIN_SECRET.into()), t0().timestamp_millis()).await.unwrap();
-        assert_eq!(created, None, "{kind}: a given secret is not handed back");
-        let app = router(AppState { engine: engine.clone(), auth, limits });
+        assert_eq!(
+            created,
+            AdminClient::Created { id: ADMIN.into(), generated_secret: None },
+            "{kind}: a given secret is not handed back"
+        );
+        let gate = Arc::new(TokenGate::default());
+        let app = router(AppState { engine: engine.clone(), auth, limits, uploads: files.join("uploads"), gate })
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let mut api = Self { kind, base, engine, clock, store, http: reqwest::Client::new(), token: String::new() };
+        let uploads = files.join("uploads");
+        let mut api = Self {
+            kind,
+            base,
+            engine,
+            clock,
+            store,
+            imports,
+            uploads: uploads.clone(),
+            http: reqwest::Client::new(),
+            token: String::new(),
+        };
         api.token = api.token_for(ADMIN, ADMIN_SECRET).await;
         api
     }
@@ -130,6 +156,8 @@ impl Api {
             identity_id: None,
             created_at: t0().timestamp_millis(),
             disabled,
+            modified_at: None,
+            tokens_after: 0,
         };
         let mut tx = self.store.begin().await.unwrap();
         tx.insert_client(&client).await.unwrap();

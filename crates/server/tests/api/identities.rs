@@ -398,11 +398,12 @@ async fn load_accounts_refuses_bad_requests_at_once_and_records_failed_runs() {
         assert_eq!(api.call_as(Some(&reader), Method::POST, &path(&hr), None).await.status, 403, "{kind}");
 
         let mut configured = hr_source("HR");
-        configured["connectorAttributes"]["file"] = json!("/nonexistent/hr.csv");
+        configured["connectorAttributes"]["file"] = json!("missing.csv");
         let put = api.call(Method::PUT, &format!("/v3/sources/{hr}"), Some(&configured)).await;
-        assert_eq!(put.status, 200, "{kind}: {}", put.body);
+        assert_eq!(put.status, 200, "{kind}: a file in the import directory may come later: {}", put.body);
         let missing = api.raw(Method::POST, &path(&hr), csv, "").await;
         assert_eq!((missing.status, missing.code()), (400, "invalid-request"), "{kind}: {}", missing.body);
+        assert!(missing.body.to_string().contains("no file `missing.csv`"), "{kind}: {}", missing.body);
 
         // A file without the identity column is accepted, and its run ends in ERROR saying why.
         let run = load(&api, &hr, csv, "name,email\nAda,ada@example.com\n").await;
@@ -432,8 +433,9 @@ async fn load_accounts_refuses_bad_requests_at_once_and_records_failed_runs() {
         let audited =
             api.audit_of("source", &hr).await.into_iter().filter(|e| e.action == "source.load-accounts").count();
         assert_eq!(audited, 3, "{kind}");
-        // Each upload is named after its run and removed once the run ends.
-        let uploads = std::env::temp_dir().join("tessera-uploads");
+        // Each upload is named after its run, kept in the data directory, and removed once the run ends.
+        let uploads = api.uploads.clone();
+        assert!(uploads.is_dir(), "{kind}: uploads went to {}", uploads.display());
         let mut left = usize::MAX;
         for _ in 0..100 {
             left = [&run, &good, &second].iter().filter(|r| uploads.join(format!("{r}.csv")).exists()).count();
@@ -443,6 +445,68 @@ async fn load_accounts_refuses_bad_requests_at_once_and_records_failed_runs() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(left, 0, "{kind}: uploads are removed");
+    }
+}
+
+/// What a source's configured file may name: a file inside an import directory, and nothing else.
+/// Every path outside (existing or not, reached by `..` or through a link) is refused alike, with a
+/// message that says where files may live and nothing about the path.
+#[tokio::test]
+async fn a_source_reads_files_only_from_the_import_directories() {
+    for api in apis().await {
+        let kind = api.kind;
+        let hr = created(&api, "/v3/sources", &hr_source("HR"), 201).await.body["id"].as_str().unwrap().to_owned();
+        let put = |file: &str| {
+            let mut body = hr_source("HR");
+            body["connectorAttributes"]["file"] = json!(file);
+            body
+        };
+        let secret = api.imports.parent().unwrap().join("private.key");
+        std::fs::write(&secret, "id,email\nroot,root@example.com\n").unwrap();
+        let mut refusals = Vec::new();
+        for outside in
+            ["/etc/passwd", "/nonexistent/hr.csv", "../private.key", secret.to_str().unwrap(), "imports/../../x"]
+        {
+            let reply = api.call(Method::PUT, &format!("/v3/sources/{hr}"), Some(&put(outside))).await;
+            assert_eq!((reply.status, reply.code()), (400, "invalid-request"), "{kind}: {outside}: {}", reply.body);
+            assert_eq!(reply.body["errors"][0]["pointer"], "/connectorAttributes/file", "{kind}: {}", reply.body);
+            let message = reply.body["errors"][0]["message"].as_str().unwrap().to_owned();
+            assert!(message.contains(api.imports.to_str().unwrap()), "{kind}: says where files may live: {message}");
+            assert!(!message.contains("passwd") && !message.contains("exist"), "{kind}: {message}");
+            refusals.push(message);
+        }
+        assert!(refusals.windows(2).all(|w| w[0] == w[1]), "{kind}: one refusal for every path outside: {refusals:?}");
+        let created_outside = api
+            .post(
+                "/v3/sources",
+                &json!({"name": "Passwords", "connector": "delimited-file",
+            "connectorAttributes": {"file": "/etc/passwd", "identityAttribute": "id"}}),
+            )
+            .await;
+        assert_eq!(created_outside.status, 400, "{kind}: {}", created_outside.body);
+
+        // A link inside that leads out is saved (it is inside by name) but never read.
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&secret, api.imports.join("link.csv")).unwrap();
+            let reply = api.call(Method::PUT, &format!("/v3/sources/{hr}"), Some(&put("link.csv"))).await;
+            assert_eq!(reply.status, 200, "{kind}: {}", reply.body);
+            let load = api.raw(Method::POST, &format!("/beta/sources/{hr}/load-accounts"), "text/csv", "").await;
+            assert_eq!((load.status, load.code()), (400, "invalid-request"), "{kind}: {}", load.body);
+            assert!(load.body.to_string().contains(&refusals[0]), "{kind}: refused as outside: {}", load.body);
+        }
+
+        // A file inside, named by its name alone or by its path, is read.
+        std::fs::write(api.imports.join("hr.csv"), HR_FILE).unwrap();
+        let full = api.imports.join("hr.csv");
+        for named in ["hr.csv", full.to_str().unwrap()] {
+            let reply = api.call(Method::PUT, &format!("/v3/sources/{hr}"), Some(&put(named))).await;
+            assert_eq!(reply.status, 200, "{kind}: {}", reply.body);
+        }
+        let run = load(&api, &hr, "text/csv", "").await;
+        assert_eq!(finished(&api, &run).await["status"], "SUCCESS", "{kind}");
+        let accounts = api.get(&format!("/v3/accounts?filters=sourceId%20eq%20%22{hr}%22&count=true")).await;
+        assert_eq!(accounts.total(), 3, "{kind}: {}", accounts.body);
     }
 }
 

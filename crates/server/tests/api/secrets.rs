@@ -7,7 +7,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 use tessera_connectors::testing::scim_server::ScimServer;
-use tessera_engine::governance::{AggregateOptions, Summary, aggregate, check_source};
+use tessera_engine::governance::{AggregateOptions, ImportDirs, Summary, aggregate, check_source};
 use tessera_store::{CatalogKind, CatalogStore, Keyring};
 
 use crate::catalog::{assert_invalid, created};
@@ -47,7 +47,7 @@ async fn aggregated(api: &Api, id: &str) -> Summary {
     let mut tx = api.store.begin().await.unwrap();
     let source = tx.object(CatalogKind::Source, id).await.unwrap().unwrap();
     drop(tx);
-    check_source(&api.store, &source, None).await.unwrap();
+    check_source(&api.store, &source, None, &ImportDirs::default()).await.unwrap();
     aggregate(&api.store, api.clock.as_ref(), id, &AggregateOptions::default(), &mut |_| {}).await.unwrap()
 }
 
@@ -121,7 +121,7 @@ async fn a_scim_token_is_sealed_masked_kept_on_a_round_trip_and_replaced_by_a_ne
         let mut tx = stranger.begin().await.unwrap();
         let source = tx.object(CatalogKind::Source, &id).await.unwrap().unwrap();
         drop(tx);
-        let error = check_source(&stranger, &source, None).await.unwrap_err().to_string();
+        let error = check_source(&stranger, &source, None, &ImportDirs::default()).await.unwrap_err().to_string();
         assert!(error.contains("`Directory`") && error.contains("`token`"), "{kind}: {error}");
         assert!(!error.contains(&token) && !error.contains("v1:"), "{kind}: {error}");
 

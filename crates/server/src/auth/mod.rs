@@ -3,23 +3,22 @@
 //! scopes; every API route checks the token and the scope it needs. A client bound to an identity
 //! gets tokens that carry it (the `identity_id` claim), so the token acts as that person.
 
-use std::sync::Arc;
+mod endpoint;
+pub mod keys;
+mod tokens;
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::Json;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::FromRequestParts;
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tessera_model::Clock;
 use tessera_store::{ApiClient, SecurityStore, Store};
 
+pub use self::endpoint::TokenGate;
+pub(crate) use self::endpoint::token;
+pub use self::tokens::{Auth, DEFAULT_LIFETIME};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
@@ -79,35 +78,6 @@ pub const REQUESTS_READ: &str = "tessera:requests:read";
 /// Raising, cancelling and commenting on requests (a person's token: as that person).
 pub const REQUESTS_MANAGE: &str = "tessera:requests:manage";
 
-/// How long a token is good for.
-const TOKEN_SECONDS: i64 = 15 * 60;
-
-/// Signs and checks tokens.
-pub struct Auth {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    clock: Arc<dyn Clock>,
-}
-
-impl std::fmt::Debug for Auth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Auth { keys: <hidden> }")
-    }
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Claims {
-    iss: String,
-    sub: String,
-    scope: String,
-    iat: i64,
-    exp: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    workflow: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    identity_id: Option<String>,
-}
-
 /// The caller of an API route, proven by its token.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -121,7 +91,17 @@ pub struct Principal {
 impl Principal {
     /// Refuses with 403 unless the token has `scope` (or every scope).
     pub fn require(&self, scope: &str) -> ApiResult<()> {
-        if self.scopes.iter().any(|s| s == scope || s == ALL) { Ok(()) } else { Err(ApiError::forbidden(scope)) }
+        if self.holds(scope) { Ok(()) } else { Err(ApiError::forbidden(scope)) }
+    }
+
+    /// Whether the token has `scope` (or every scope).
+    pub fn holds(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope || s == ALL)
+    }
+
+    /// Whether the token is an administrator's: it holds every scope.
+    pub fn is_admin(&self) -> bool {
+        self.scopes.iter().any(|s| s == ALL)
     }
 
     /// The identity this token acts as, when its client is bound to one.
@@ -135,55 +115,6 @@ impl Principal {
     }
 }
 
-impl Auth {
-    /// Signing keys shared by every node: a random key stored once in the database.
-    pub async fn load(store: &Store, clock: Arc<dyn Clock>) -> tessera_store::Result<Self> {
-        let mut candidate = [0u8; 32];
-        OsRng.fill_bytes(&mut candidate);
-        let candidate = base64::engine::general_purpose::STANDARD.encode(candidate);
-        let mut tx = store.begin().await?;
-        let key = tx.setting_or_insert("token-signing-key", &candidate).await?;
-        tx.commit().await?;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(key).unwrap_or_default();
-        Ok(Self { encoding: EncodingKey::from_secret(&bytes), decoding: DecodingKey::from_secret(&bytes), clock })
-    }
-
-    fn issue(&self, client: &ApiClient) -> ApiResult<(String, i64)> {
-        let now = self.clock.now().timestamp();
-        let claims = Claims {
-            iss: "tessera".into(),
-            sub: client.id.clone(),
-            scope: client.scopes.join(" "),
-            iat: now,
-            exp: now + TOKEN_SECONDS,
-            workflow: client.workflow_id.clone(),
-            identity_id: client.identity_id.clone(),
-        };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(ApiError::internal)?;
-        Ok((token, TOKEN_SECONDS))
-    }
-
-    fn verify(&self, token: &str) -> ApiResult<Principal> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&["tessera"]);
-        // Expiry is checked against the injected clock below, not the wall clock.
-        validation.validate_exp = false;
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map_err(|_| ApiError::unauthorized("the bearer token is not valid; get a new one at /oauth/token"))?;
-        if data.claims.exp <= self.clock.now().timestamp() {
-            return Err(ApiError::unauthorized("the bearer token has expired; get a new one at /oauth/token"));
-        }
-        Ok(Principal {
-            client_id: data.claims.sub,
-            scopes: data.claims.scope.split_whitespace().map(str::to_owned).collect(),
-            workflow_id: data.claims.workflow,
-            identity_id: data.claims.identity_id,
-        })
-    }
-}
-
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
@@ -194,7 +125,7 @@ impl FromRequestParts<AppState> for Principal {
                 "send `Authorization: Bearer <token>`; get a token at /oauth/token with client credentials",
             ));
         };
-        state.auth.verify(token.trim())
+        state.auth.verify(token.trim()).await
     }
 }
 
@@ -211,21 +142,104 @@ pub fn hash_secret(secret: &str) -> String {
     Argon2::default().hash_password(secret.as_bytes(), &salt).map(|h| h.to_string()).unwrap_or_default()
 }
 
-fn verify_secret(secret: &str, hash: &str) -> bool {
+pub(crate) fn verify_secret(secret: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok())
 }
 
-/// Creates the administrator client on first start. Returns its credentials when it was created now
-/// with a generated secret, so the caller can show them once.
+/// The shortest secret Tessera accepts from configuration (generated secrets are 64 hex digits).
+pub const MIN_SECRET_CHARS: usize = 20;
+
+/// Refuses a configured secret too weak to guard an API client: shorter than [`MIN_SECRET_CHARS`], or
+/// made of fewer than 8 different characters.
+pub fn check_secret_strength(secret: &str) -> Result<(), String> {
+    let chars: std::collections::BTreeSet<char> = secret.chars().collect();
+    if secret.chars().count() < MIN_SECRET_CHARS || chars.len() < 8 {
+        return Err(format!(
+            "a client secret needs at least {MIN_SECRET_CHARS} characters, of at least 8 different ones (make one \
+             with `head -c 32 /dev/urandom | base64`)"
+        ));
+    }
+    Ok(())
+}
+
+/// What [`ensure_admin`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminClient {
+    /// The configured client exists with the configured secret, or nothing was configured and clients
+    /// exist.
+    Unchanged,
+    /// The client was created; its secret is here when it was generated now (to show once).
+    Created { id: String, generated_secret: Option<String> },
+    /// The configured client existed with another secret: it now has the configured one, and tokens
+    /// issued before are refused.
+    SecretReplaced { id: String },
+}
+
+/// Why the administrator client cannot be made as configured.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Store(#[from] tessera_store::Error),
+    #[error("TESSERA_ADMIN_CLIENT_SECRET is too weak: {0}")]
+    WeakSecret(String),
+    #[error(
+        "TESSERA_ADMIN_CLIENT_SECRET is set without TESSERA_ADMIN_CLIENT_ID, and this database already has API \
+         clients, none of them an administrator with that secret; set TESSERA_ADMIN_CLIENT_ID to the client's id \
+         (`tessera clients list`), or give a client a new secret with `tessera clients rotate <id>`"
+    )]
+    UnknownAdmin,
+}
+
+/// Makes the administrator client match the configuration (`id`, `secret`: `TESSERA_ADMIN_CLIENT_ID` and
+/// `TESSERA_ADMIN_CLIENT_SECRET`). On a database without clients it creates one (with a generated id and
+/// secret where none is configured). With both configured, a missing client is created and an existing
+/// one given the configured secret (enabled, and with every scope). A configured secret must be strong.
 pub async fn ensure_admin(
     store: &Store,
     id: Option<String>,
     secret: Option<String>,
     now: i64,
-) -> tessera_store::Result<Option<(String, String)>> {
+) -> Result<AdminClient, AdminError> {
+    if let Some(secret) = &secret {
+        check_secret_strength(secret).map_err(AdminError::WeakSecret)?;
+    }
     let mut tx = store.begin().await?;
     if tx.count_clients().await? > 0 {
-        return Ok(None);
+        let existing = match &id {
+            Some(id) => tx.client(id).await?,
+            None => {
+                let Some(secret) = &secret else { return Ok(AdminClient::Unchanged) };
+                let admins = tx.clients().await?.into_iter().filter(|c| c.scopes.iter().any(|s| s == ALL));
+                let matching = admins.into_iter().find(|c| verify_secret(secret, &c.secret_hash));
+                return match matching {
+                    Some(_) => Ok(AdminClient::Unchanged),
+                    None => Err(AdminError::UnknownAdmin),
+                };
+            }
+        };
+        let (Some(id), Some(secret)) = (id, secret) else { return Ok(AdminClient::Unchanged) };
+        match existing {
+            Some(client) if verify_secret(&secret, &client.secret_hash) && !client.disabled => {
+                return Ok(AdminClient::Unchanged);
+            }
+            Some(mut client) => {
+                client.secret_hash = hash_secret(&secret);
+                client.disabled = false;
+                client.scopes = vec![ALL.into()];
+                client.modified_at = Some(now);
+                client.tokens_after = now;
+                tx.update_client(&client).await?;
+                let detail = json!({ "secret": "replaced from TESSERA_ADMIN_CLIENT_SECRET", "scopes": client.scopes });
+                tx.audit("system:config", "client.rotate", "api-client", &id, &detail, now).await?;
+                tx.commit().await?;
+                return Ok(AdminClient::SecretReplaced { id });
+            }
+            None => {
+                create_admin(&mut tx, &id, &secret, now).await?;
+                tx.commit().await?;
+                return Ok(AdminClient::Created { id, generated_secret: None });
+            }
+        }
     }
     let generated = secret.is_none();
     let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
@@ -233,94 +247,28 @@ pub async fn ensure_admin(
     // the client; the others wait for its transaction and then find the claim taken.
     let claim = uuid::Uuid::new_v4().simple().to_string();
     if tx.setting_or_insert("admin-bootstrap", &claim).await? != claim {
-        return Ok(None);
+        return Ok(AdminClient::Unchanged);
     }
     let secret = secret.unwrap_or_else(generate_secret);
+    create_admin(&mut tx, &id, &secret, now).await?;
+    tx.commit().await?;
+    Ok(AdminClient::Created { id, generated_secret: generated.then_some(secret) })
+}
+
+async fn create_admin(tx: &mut tessera_store::Tx, id: &str, secret: &str, now: i64) -> tessera_store::Result<()> {
     let client = ApiClient {
-        id: id.clone(),
+        id: id.to_owned(),
         name: "administrator".into(),
-        secret_hash: hash_secret(&secret),
+        secret_hash: hash_secret(secret),
         scopes: vec![ALL.into()],
         workflow_id: None,
         identity_id: None,
         created_at: now,
         disabled: false,
+        modified_at: None,
+        tokens_after: 0,
     };
     tx.insert_client(&client).await?;
-    tx.audit(
-        "system",
-        "client.create",
-        "api-client",
-        &id,
-        &json!({ "name": client.name, "scopes": client.scopes }),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(generated.then_some((id, secret)))
-}
-
-/// The form of a token request (RFC 6749 §4.4.2).
-#[derive(Debug, Deserialize)]
-pub struct TokenRequest {
-    grant_type: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-}
-
-/// An OAuth2 error (RFC 6749 §5.2).
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (status, Json(json!({ "error": error, "error_description": description }))).into_response()
-}
-
-/// `POST /oauth/token`: client credentials in the form or in HTTP Basic authentication.
-pub async fn token(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<axum::Form<TokenRequest>, axum::extract::rejection::FormRejection>,
-) -> Response {
-    let Ok(axum::Form(form)) = form else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "send the token request as application/x-www-form-urlencoded (RFC 6749 §4.4.2)",
-        );
-    };
-    if form.grant_type.as_deref() != Some("client_credentials") {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "only grant_type=client_credentials is supported",
-        );
-    }
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|pair| pair.split_once(':').map(|(id, secret)| (id.to_owned(), secret.to_owned())));
-    let (Some(id), Some(secret)) =
-        (basic.as_ref().map(|b| b.0.clone()).or(form.client_id), basic.map(|b| b.1).or(form.client_secret))
-    else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "send client_id and client_secret");
-    };
-    let client = match state.engine.store().begin().await {
-        Ok(mut tx) => tx.client(&id).await.ok().flatten(),
-        Err(_) => None,
-    };
-    let Some(client) = client.filter(|c| !c.disabled && verify_secret(&secret, &c.secret_hash)) else {
-        tracing::info!(client = %id, "token refused");
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client or wrong secret");
-    };
-    match state.auth.issue(&client) {
-        Ok((token, expires_in)) => Json(json!({
-            "access_token": token,
-            "token_type": "bearer",
-            "expires_in": expires_in,
-            "scope": client.scopes.join(" "),
-        }))
-        .into_response(),
-        Err(error) => error.into_response(),
-    }
+    tx.audit("system", "client.create", "api-client", id, &json!({ "name": client.name, "scopes": client.scopes }), now)
+        .await
 }
