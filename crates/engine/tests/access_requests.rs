@@ -171,7 +171,7 @@ async fn manager_then_owner_approve_and_provisioning_follows() {
         // The manual source turns the plan into a work item; completing it completes the group.
         while engine.run_provisioning().await.unwrap() > 0 {}
         let mut tx = store.begin().await.unwrap();
-        let items = tx.work_items(Some("OPEN"), 10, 0).await.unwrap();
+        let items = tx.work_items(Some("OPEN"), None, 10, 0).await.unwrap();
         drop(tx);
         assert_eq!(items.len(), 1, "{kind}");
         engine.complete_work_item(&items[0].id, true, "desk", None, Some("ada-desk")).await.unwrap();
@@ -278,7 +278,7 @@ async fn unrequestable_and_unapprovable_items_are_refused() {
         let message = refusal(engine.submit_access_request(&ask("mary", "ACCESS_PROFILE", "ap-vpn"), "t").await);
         assert!(message.contains("has no manager"), "{message}");
         let mut tx = store.begin().await.unwrap();
-        assert!(tx.requested_items(None, None, 10, 0).await.unwrap().is_empty(), "{kind}: nothing stored");
+        assert!(tx.requested_items(None, None, None, 10, 0).await.unwrap().is_empty(), "{kind}: nothing stored");
     }
 }
 

@@ -162,7 +162,7 @@ async fn a_forbidding_policy_refuses_the_request_and_stores_nothing() {
         assert!(message.starts_with("/requestedItems: SoD policy `Pay vs approve` forbids"), "{kind}: {message}");
         assert!(message.contains("`Pay`") && message.contains("`Approve Payments`"), "{kind}: {message}");
         let mut tx = store.begin().await.unwrap();
-        assert!(tx.requested_items(Some("ada"), None, 10, 0).await.unwrap().is_empty(), "{kind}");
+        assert!(tx.requested_items(Some("ada"), None, None, 10, 0).await.unwrap().is_empty(), "{kind}");
         assert_eq!(tx.lock_undispatched(100).await.unwrap().len(), events_before, "{kind}: no event");
         drop(tx);
         // An unrelated item still goes through.

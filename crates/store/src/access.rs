@@ -121,6 +121,8 @@ pub trait AccessStore {
     async fn remove_member(&mut self, workgroup_id: &str, identity_id: &str) -> Result<bool>;
     /// Member identity ids of a group, in the order they joined.
     async fn members(&mut self, workgroup_id: &str) -> Result<Vec<String>>;
+    /// The governance groups an identity belongs to.
+    async fn workgroups_of(&mut self, identity_id: &str) -> Result<Vec<String>>;
     async fn remove_all_members(&mut self, workgroup_id: &str) -> Result<()>;
 
     async fn insert_plan(&mut self, plan: &PlanRecord) -> Result<()>;
@@ -245,6 +247,15 @@ impl AccessStore for Tx {
         .fetch_all(&mut *self.inner)
         .await?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    async fn workgroups_of(&mut self, identity_id: &str) -> Result<Vec<String>> {
+        let rows =
+            sqlx::query("SELECT workgroup_id FROM workgroup_members WHERE identity_id = $1 ORDER BY workgroup_id")
+                .bind(identity_id)
+                .fetch_all(&mut *self.inner)
+                .await?;
+        rows.iter().map(|row| Ok(row.try_get("workgroup_id")?)).collect()
     }
 
     async fn remove_all_members(&mut self, workgroup_id: &str) -> Result<()> {

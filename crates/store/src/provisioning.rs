@@ -102,7 +102,15 @@ pub trait ProvisioningStore {
     async fn insert_work_item(&mut self, item: &WorkItem) -> Result<()>;
     async fn work_item(&mut self, id: &str) -> Result<Option<WorkItem>>;
     /// Work items with `status` (or every one), oldest first.
-    async fn work_items(&mut self, status: Option<&str>, limit: i64, offset: i64) -> Result<Vec<WorkItem>>;
+    /// Work items, oldest first: those in `status`, and assigned to one of `assignees` (`IDENTITY:<id>`,
+    /// `GOVERNANCE_GROUP:<id>`), each when given.
+    async fn work_items(
+        &mut self,
+        status: Option<&str>,
+        assignees: Option<&[String]>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<WorkItem>>;
     /// Records a person's answer; false when the item was not OPEN (answered already).
     async fn complete_work_item(
         &mut self,
@@ -265,24 +273,28 @@ impl ProvisioningStore for Tx {
             .transpose()
     }
 
-    async fn work_items(&mut self, status: Option<&str>, limit: i64, offset: i64) -> Result<Vec<WorkItem>> {
-        let rows = match status {
-            Some(status) => {
-                sqlx::query("SELECT * FROM work_items WHERE status = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3")
-                    .bind(status)
-                    .bind(limit)
-                    .bind(offset)
-                    .fetch_all(&mut *self.inner)
-                    .await?
-            }
-            None => {
-                sqlx::query("SELECT * FROM work_items ORDER BY created_at, id LIMIT $1 OFFSET $2")
-                    .bind(limit)
-                    .bind(offset)
-                    .fetch_all(&mut *self.inner)
-                    .await?
-            }
-        };
+    async fn work_items(
+        &mut self,
+        status: Option<&str>,
+        assignees: Option<&[String]>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<WorkItem>> {
+        if assignees.is_some_and(<[String]>::is_empty) {
+            return Ok(Vec::new());
+        }
+        let mut sql = String::from("SELECT * FROM work_items WHERE ($1 IS NULL OR status = $1)");
+        let listed = assignees.unwrap_or_default();
+        if !listed.is_empty() {
+            let places: Vec<String> = (0..listed.len()).map(|i| format!("${}", i + 4)).collect();
+            sql.push_str(&format!(" AND assignee IN ({})", places.join(", ")));
+        }
+        sql.push_str(" ORDER BY created_at, id LIMIT $2 OFFSET $3");
+        let mut query = sqlx::query(&sql).bind(status).bind(limit).bind(offset);
+        for assignee in listed {
+            query = query.bind(assignee);
+        }
+        let rows = query.fetch_all(&mut *self.inner).await?;
         rows.iter().map(work_item).collect()
     }
 

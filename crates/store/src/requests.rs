@@ -175,10 +175,13 @@ pub trait RequestStore {
         offset: i64,
     ) -> Result<Vec<ApprovalRecord>>;
     /// Requested items with their requests, newest first, by requested-for and requester when given.
+    /// Requested items, newest request first: those for `requested_for`, by `requested_by`, and
+    /// `regarding` an identity (requested by it or for it), each when given.
     async fn requested_items(
         &mut self,
         requested_for: Option<&str>,
         requested_by: Option<&str>,
+        regarding: Option<&str>,
         limit: i64,
         offset: i64,
     ) -> Result<Vec<(AccessRequestRecord, RequestItemRecord)>>;
@@ -428,6 +431,7 @@ impl RequestStore for Tx {
         &mut self,
         requested_for: Option<&str>,
         requested_by: Option<&str>,
+        regarding: Option<&str>,
         limit: i64,
         offset: i64,
     ) -> Result<Vec<(AccessRequestRecord, RequestItemRecord)>> {
@@ -435,11 +439,13 @@ impl RequestStore for Tx {
             "SELECT {REQUEST_COLUMNS}, {ITEM_COLUMNS} FROM access_request_items i \
              JOIN access_requests r ON r.id = i.request_id \
              WHERE ($1 IS NULL OR r.requested_for_id = $1) AND ($2 IS NULL OR r.requester_id = $2) \
-             ORDER BY r.created_at DESC, r.id DESC, i.position LIMIT $3 OFFSET $4"
+             AND ($3 IS NULL OR r.requested_for_id = $3 OR r.requester_id = $3) \
+             ORDER BY r.created_at DESC, r.id DESC, i.position LIMIT $4 OFFSET $5"
         );
         let rows = sqlx::query(&sql)
             .bind(requested_for)
             .bind(requested_by)
+            .bind(regarding)
             .bind(limit)
             .bind(offset)
             .fetch_all(&mut *self.inner)

@@ -194,6 +194,27 @@ fn require_either(principal: &Principal, read: &str, manage: &str) -> ApiResult<
 }
 
 /// A new id in ISC's form: 32 lower-case hex digits, ordered by creation time.
+/// The person whose things a token may list, when it is restricted to them: a token acting as a
+/// person sees only what concerns that person, unless it holds every scope (an administrator's).
+/// `None`: the token may read across the organisation, as its scopes allow.
+fn restricted_to(principal: &Principal) -> Option<&str> {
+    principal.identity().filter(|_| !principal.is_admin())
+}
+
+/// Refuses a token restricted to one person that names another.
+fn only_own(principal: &Principal, named: Option<&str>, what: &str) -> ApiResult<()> {
+    match (restricted_to(principal), named) {
+        (Some(me), Some(named)) if named != me && named != "me" => Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "this token acts as identity {me} and sees only its own {what}; another person's need an administrator's token"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }

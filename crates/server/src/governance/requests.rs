@@ -24,7 +24,7 @@ use tessera_store::{
     RequestItemRecord, RequestStore, SodStore, Tx,
 };
 
-use super::{Names, invalid, listed, object, reference_id, required_text, stamp, text};
+use super::{Names, invalid, listed, object, only_own, reference_id, required_text, restricted_to, stamp, text};
 use crate::AppState;
 use crate::auth::{
     ACCESS_REQUEST_APPROVALS_MANAGE, ACCESS_REQUEST_APPROVALS_READ, ACCESS_REQUEST_MANAGE, ACCESS_REQUEST_SELF_MANAGE,
@@ -299,8 +299,27 @@ pub(crate) async fn status(
 ) -> ApiResult<Response> {
     super::require_either(&principal, ACCESS_REQUEST_STATUS_READ, ACCESS_REQUEST_MANAGE)?;
     let (limit, offset) = bounds(query.limit, query.offset)?;
+    // ISC's `me` names the token's identity; a token acting as a person sees only the requests it
+    // made or that were made for it.
+    let me = |named: Option<&str>| match named {
+        Some("me") => principal
+            .identity()
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::bad_request("`me` needs a token that acts as an identity"))
+            .map(Some),
+        other => Ok(other.map(str::to_owned)),
+    };
+    let requested_for = me(query.requested_for.as_deref())?;
+    let requested_by = me(query.requested_by.as_deref())?;
+    let regarding = restricted_to(&principal);
+    if let Some(own) = regarding
+        && requested_for.as_deref().is_some_and(|id| id != own)
+        && requested_by.as_deref().is_some_and(|id| id != own)
+    {
+        only_own(&principal, requested_for.as_deref(), "requests")?;
+    }
     let mut tx = state.begin().await?;
-    let rows = tx.requested_items(query.requested_for.as_deref(), query.requested_by.as_deref(), limit, offset).await?;
+    let rows = tx.requested_items(requested_for.as_deref(), requested_by.as_deref(), regarding, limit, offset).await?;
     let mut names = Names::default();
     let mut shaped = Vec::with_capacity(rows.len());
     let mut contexts: HashMap<String, Value> = HashMap::new();
@@ -449,7 +468,8 @@ async fn approval_shape(
     Ok(shaped)
 }
 
-/// Without `owner-id`, a token bound to an identity lists that identity's approvals.
+/// A token acting as a person lists that person's approvals (naming another is refused); a token acting
+/// as no one lists `owner-id`'s, or everyone's.
 async fn approvals(
     state: &AppState,
     principal: &Principal,
@@ -457,7 +477,16 @@ async fn approvals(
     query: &ApprovalQuery,
 ) -> ApiResult<Response> {
     let (limit, offset) = bounds(query.limit, query.offset)?;
-    let owner = query.owner_id.as_deref().or(principal.identity());
+    only_own(principal, query.owner_id.as_deref(), "approvals")?;
+    let owner = match (restricted_to(principal), query.owner_id.as_deref()) {
+        (Some(me), _) => Some(me),
+        (None, Some("me")) => Some(
+            principal
+                .identity()
+                .ok_or_else(|| ApiError::bad_request("`owner-id=me` needs a token that acts as an identity"))?,
+        ),
+        (None, named) => named.or(principal.identity()),
+    };
     let mut tx = state.begin().await?;
     let list = tx.approvals(which, owner, limit, offset).await?;
     let mut names = Names::default();

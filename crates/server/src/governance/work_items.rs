@@ -6,9 +6,9 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tessera_store::{CatalogKind, ProvisioningStore, SecurityStore, Tx, WorkItem};
+use tessera_store::{AccessStore, CatalogKind, ProvisioningStore, SecurityStore, Tx, WorkItem};
 
-use super::{ListQuery, Names, listed, stamp};
+use super::{ListQuery, Names, listed, restricted_to, stamp};
 use crate::AppState;
 use crate::auth::{Principal, WORK_ITEM_MANAGE, WORK_ITEM_READ};
 use crate::error::{ApiError, ApiResult, PathParams, QueryParams};
@@ -54,10 +54,32 @@ async fn shape(tx: &mut Tx, names: &mut Names, item: &WorkItem) -> ApiResult<Val
     }))
 }
 
-async fn page(state: &AppState, status: Option<&str>, query: &ListQuery) -> ApiResult<Response> {
+/// What a token acting as a person may see of work items: those assigned to them or to a governance
+/// group they belong to. `None` for a token that may see every item (one acting as no one, or an
+/// administrator's).
+async fn own_assignments(tx: &mut Tx, principal: &Principal) -> ApiResult<Option<Vec<String>>> {
+    let Some(me) = restricted_to(principal) else { return Ok(None) };
+    let mut mine = vec![format!("IDENTITY:{me}")];
+    mine.extend(tx.workgroups_of(me).await?.into_iter().map(|group| format!("GOVERNANCE_GROUP:{group}")));
+    Ok(Some(mine))
+}
+
+/// The item, if the caller may see it (otherwise it does not exist for them).
+async fn own_item(tx: &mut Tx, principal: &Principal, id: &str) -> ApiResult<WorkItem> {
+    let item = tx.work_item(id).await?.ok_or_else(|| ApiError::not_found("work item", id))?;
+    if let Some(mine) = own_assignments(tx, principal).await?
+        && !item.assignee.as_ref().is_some_and(|assignee| mine.contains(assignee))
+    {
+        return Err(ApiError::not_found("work item", id));
+    }
+    Ok(item)
+}
+
+async fn page(state: &AppState, principal: &Principal, status: Option<&str>, query: &ListQuery) -> ApiResult<Response> {
     let (limit, offset) = query.bounds(250)?;
     let mut tx = state.begin().await?;
-    let items = tx.work_items(status, limit, offset).await?;
+    let mine = own_assignments(&mut tx, principal).await?;
+    let items = tx.work_items(status, mine.as_deref(), limit, offset).await?;
     let mut names = Names::default();
     let mut shaped = Vec::with_capacity(items.len());
     for item in &items {
@@ -73,7 +95,7 @@ pub(crate) async fn open(
     QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<Response> {
     super::require_either(&principal, WORK_ITEM_READ, WORK_ITEM_MANAGE)?;
-    page(&state, Some("OPEN"), &query).await
+    page(&state, &principal, Some("OPEN"), &query).await
 }
 
 /// `GET /v3/work-items/completed`.
@@ -83,7 +105,7 @@ pub(crate) async fn completed(
     QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<Response> {
     super::require_either(&principal, WORK_ITEM_READ, WORK_ITEM_MANAGE)?;
-    page(&state, Some("COMPLETED"), &query).await
+    page(&state, &principal, Some("COMPLETED"), &query).await
 }
 
 /// `GET /v3/work-items/{id}`.
@@ -94,7 +116,7 @@ pub(crate) async fn read(
 ) -> ApiResult<Json<Value>> {
     super::require_either(&principal, WORK_ITEM_READ, WORK_ITEM_MANAGE)?;
     let mut tx = state.begin().await?;
-    let item = tx.work_item(&id).await?.ok_or_else(|| ApiError::not_found("work item", &id))?;
+    let item = own_item(&mut tx, &principal, &id).await?;
     Ok(Json(shape(&mut tx, &mut Names::default(), &item).await?))
 }
 
@@ -110,7 +132,8 @@ pub(crate) struct Completion {
 }
 
 /// `POST /v3/work-items/{id}`: completes a work item; its plan ends SUCCESS, or FAILED with
-/// `{"failed": true, "comment": "why"}`.
+/// `{"failed": true, "comment": "why"}`. A token acting as a person completes only the items it
+/// owns (through a governance group too).
 pub(crate) async fn complete(
     State(state): State<AppState>,
     principal: Principal,
@@ -118,6 +141,9 @@ pub(crate) async fn complete(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     principal.require(WORK_ITEM_MANAGE)?;
+    let mut tx = state.begin().await?;
+    own_item(&mut tx, &principal, &id).await?;
+    drop(tx);
     // An empty body completes the item; a body says how.
     let completion: Completion = if body.iter().all(u8::is_ascii_whitespace) {
         Completion::default()

@@ -14,7 +14,7 @@ use tessera_connectors::testing::scim_server::ScimServer;
 use tessera_store::{AccessGrant, AccessStore, CatalogKind, CatalogStore, IdentityStore};
 
 use crate::catalog::create_id;
-use crate::common::{Api, Reply, apis, object, person};
+use crate::common::{Api, Reply, apis, bound_token, object, person};
 
 /// A person with the identity attributes the SCIM source's create policy and email need.
 fn with_attributes(id: &str, name: &str, manager: Option<&str>) -> tessera_store::IdentityRecord {
@@ -51,14 +51,6 @@ async fn people(api: &Api) {
     };
     tx.grant(&grant).await.unwrap();
     tx.commit().await.unwrap();
-}
-
-/// Creates a client acting as `identity` with these scopes and returns a token for it.
-async fn bound_token(api: &Api, identity: &str, scopes: &[&str]) -> String {
-    let body = json!({"name": format!("{identity}'s client"), "scope": scopes, "identityId": identity});
-    let created = api.post("/v3/oauth-clients", &body).await;
-    assert_eq!(created.status, 201, "{}: {}", api.kind, created.body);
-    api.token_for(created.body["id"].as_str().unwrap(), created.body["secret"].as_str().unwrap()).await
 }
 
 async fn as_person(api: &Api, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {

@@ -11,7 +11,7 @@
 use serde_json::{Value, json};
 use tessera_store::{AccessStore, CatalogKind, CatalogStore, IdentityStore, NotificationStore};
 
-use crate::common::{ADMIN, ADMIN_ACTOR, ADMIN_SECRET, Api, Reply, apis, object, person};
+use crate::common::{ADMIN, ADMIN_ACTOR, ADMIN_SECRET, Api, Reply, apis, bound_client, bound_token, object, person};
 
 /// Ada managed by Mary; a requestable access profile `ap-vpn` on a manual source needing Mary's
 /// approval (the default), and an entitlement that is not requestable.
@@ -167,21 +167,6 @@ async fn a_request_is_approved_and_every_refusal_is_clear() {
 }
 
 /// Creates a client acting as `identity` with these scopes over the API and returns a token for it.
-async fn bound_token(api: &Api, identity: &str, scopes: &[&str]) -> String {
-    let (id, secret) = bound_client(api, identity, scopes).await;
-    api.token_for(&id, &secret).await
-}
-
-/// Creates a client acting as `identity` with these scopes over the API; returns its id and secret.
-async fn bound_client(api: &Api, identity: &str, scopes: &[&str]) -> (String, String) {
-    let body = json!({"name": format!("{identity}'s client"), "scope": scopes, "identityId": identity});
-    let created = api.post("/v3/oauth-clients", &body).await;
-    assert_eq!(created.status, 201, "{}: {}", api.kind, created.body);
-    assert_eq!(created.body["identityId"], identity, "{}", api.kind);
-    let field = |key: &str| created.body[key].as_str().unwrap().to_owned();
-    (field("id"), field("secret"))
-}
-
 async fn post_as(api: &Api, token: &str, path: &str, body: Value) -> Reply {
     api.call_as(Some(token), reqwest::Method::POST, path, Some(&body)).await
 }

@@ -236,6 +236,22 @@ impl Api {
     }
 }
 
+/// A token of a new client acting as `identity` with these scopes, made over the API.
+pub(crate) async fn bound_token(api: &Api, identity: &str, scopes: &[&str]) -> String {
+    let (id, secret) = bound_client(api, identity, scopes).await;
+    api.token_for(&id, &secret).await
+}
+
+/// Creates a client acting as `identity` with these scopes over the API; returns its id and secret.
+pub(crate) async fn bound_client(api: &Api, identity: &str, scopes: &[&str]) -> (String, String) {
+    let body = json!({"name": format!("{identity}'s client"), "scope": scopes, "identityId": identity});
+    let created = api.post("/v3/oauth-clients", &body).await;
+    assert_eq!(created.status, 201, "{}: {}", api.kind, created.body);
+    assert_eq!(created.body["identityId"], identity, "{}", api.kind);
+    let field = |key: &str| created.body[key].as_str().unwrap().to_owned();
+    (field("id"), field("secret"))
+}
+
 async fn reply(response: reqwest::Response) -> Reply {
     let status = response.status().as_u16();
     let headers = response.headers().clone();

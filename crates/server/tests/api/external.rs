@@ -95,6 +95,21 @@ async fn a_workflows_external_client_starts_that_workflow_only() {
             .await;
         assert_eq!((refused.status, refused.code()), (409, "workflow-disabled"), "{kind}");
 
+        // Once its trigger is an event's, the old trigger client starts nothing, enabled or not.
+        let mut evented = external("Mine");
+        evented["trigger"] = json!({"type": "EVENT", "attributes": {"id": "idn:identity-created"}});
+        let put = api.call(Method::PUT, &format!("/v3/workflows/{mine}"), Some(&evented)).await;
+        assert_eq!(put.status, 200, "{kind}: {}", put.body);
+        let retriggered = api
+            .call_as(
+                Some(&token),
+                Method::POST,
+                &format!("/v3/workflows/execute/external/{mine}"),
+                Some(&json!({"input": {}})),
+            )
+            .await;
+        assert_eq!((retriggered.status, retriggered.code()), (409, "not-external"), "{kind}: {}", retriggered.body);
+
         let missing = api
             .call_as(Some(&token), Method::POST, "/v3/workflows/execute/external/nope", Some(&json!({"input": {}})))
             .await;

@@ -9,14 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tessera_store::IdentityStore;
 
-use crate::common::{Api, apis, person};
-
-async fn bound_token(api: &Api, identity: &str, scopes: &[&str]) -> String {
-    let body = json!({"name": format!("{identity}'s client"), "scope": scopes, "identityId": identity});
-    let created = api.post("/v3/oauth-clients", &body).await;
-    assert_eq!(created.status, 201, "{}: {}", api.kind, created.body);
-    api.token_for(created.body["id"].as_str().unwrap(), created.body["secret"].as_str().unwrap()).await
-}
+use crate::common::{apis, bound_token, person};
 
 fn approval() -> Value {
     json!({"name": "Laptop", "definition": {"start": "Approve", "steps": {

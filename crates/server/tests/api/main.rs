@@ -17,6 +17,7 @@ mod executions;
 mod external;
 mod identities;
 mod inbox;
+mod least_privilege;
 mod library;
 mod live_sources;
 mod request_types;
