@@ -143,12 +143,12 @@ async fn a_persons_token_works_only_the_work_items_it_owns() {
         );
         assert_eq!(
             ids(&get(&api, &olga, "/v3/work-items").await.body),
-            [desk_item.clone()],
+            vec![desk_item.clone()],
             "{kind}: Olga owns the desk"
         );
         assert_eq!(
             ids(&get(&api, &gus, "/v3/work-items").await.body),
-            [lab_item.clone()],
+            vec![lab_item.clone()],
             "{kind}: Gus, through the helpdesk group"
         );
         assert!(ids(&get(&api, &eve, "/v3/work-items").await.body).is_empty(), "{kind}: Eve owns nothing");
