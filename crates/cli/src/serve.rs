@@ -298,6 +298,16 @@ async fn serve(node: Node) -> Result<()> {
     for problem in &resealed.unopenable {
         tracing::warn!(%problem, "a connector secret stays as it was");
     }
+    // Credentials pasted into workflows before they were sealed: sealed, and scrubbed from history.
+    let sealed =
+        tessera_engine::secrets::seal_stored(&store).await.context("cannot seal the workflows' credentials")?;
+    if sealed.versions > 0 || sealed.entries > 0 {
+        tracing::info!(
+            versions = sealed.versions,
+            history = sealed.entries,
+            "sealed credentials written into workflows, and scrubbed them from execution history"
+        );
+    }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let admin_id = std::env::var("TESSERA_ADMIN_CLIENT_ID").ok().filter(|id| !id.is_empty());
     let admin_secret = std::env::var("TESSERA_ADMIN_CLIENT_SECRET").ok().filter(|secret| !secret.is_empty());

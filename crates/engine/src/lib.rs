@@ -18,6 +18,7 @@ pub mod provisioning;
 pub mod request_types;
 pub mod requests;
 mod scheduler;
+pub mod secrets;
 pub mod sod;
 pub mod waiters;
 mod worker;

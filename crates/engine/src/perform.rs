@@ -14,16 +14,47 @@ pub struct Actions {
     http: HttpAction,
     pub(crate) email: EmailAction,
     identity: IdentityActions,
+    /// Opens the credentials sealed in workflow documents.
+    keyring: Option<tessera_store::Keyring>,
 }
 
 impl Actions {
-    /// Actions with the given HTTP and SMTP settings, reading identities from `store`.
+    /// Actions with the given HTTP and SMTP settings, reading identities from `store` and opening
+    /// sealed credentials with its keyring.
     pub fn new(http: HttpConfig, smtp: SmtpConfig, store: tessera_store::Store) -> Self {
-        Self { http: HttpAction::new(http), email: EmailAction::new(smtp), identity: IdentityActions::new(store) }
+        let keyring = store.keyring().cloned();
+        Self {
+            http: HttpAction::new(http),
+            email: EmailAction::new(smtp),
+            identity: IdentityActions::new(store),
+            keyring,
+        }
     }
 
     /// Performs `action` with its resolved `input`; `key` is the same for every repeat of one attempt.
+    /// Credentials sealed in the input are opened for the action alone, and its answer (or error) is
+    /// scrubbed of them, so they reach no execution data, history or trace.
     pub async fn perform(&self, action: &str, input: &Map<String, Value>, key: &str) -> Result<Value, ActionError> {
+        if !input.values().any(crate::secrets::holds_sealed) {
+            return self.dispatch(action, input, key).await;
+        }
+        let mut opened = input.clone();
+        let secrets = crate::secrets::open_input(self.keyring.as_ref(), &mut opened).map_err(|reason| {
+            ActionError::permanent(format!("a sealed credential of this step cannot be opened: {reason}"))
+        })?;
+        match self.dispatch(action, &opened, key).await {
+            Ok(output) => Ok(crate::secrets::scrub(&output, &secrets)),
+            Err(mut error) => {
+                error.message = crate::secrets::scrub(&Value::String(error.message), &secrets)
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                Err(error)
+            }
+        }
+    }
+
+    async fn dispatch(&self, action: &str, input: &Map<String, Value>, key: &str) -> Result<Value, ActionError> {
         match action {
             "sp:http" => self.http.call(input, key).await,
             "sp:send-email" => self.email.send(input, key).await,

@@ -12,6 +12,7 @@ pub mod name;
 pub mod path;
 pub mod program;
 pub mod schedule;
+pub mod secrets;
 pub mod transform;
 pub mod validate;
 

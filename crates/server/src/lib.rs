@@ -137,5 +137,6 @@ async fn history(
     principal.require(EXECUTION_READ)?;
     let mut tx = state.begin().await?;
     tx.execution(&id).await?.ok_or_else(|| ApiError::not_found("workflow execution", &id))?;
-    Ok(Json(Value::Array(tx.history(&id).await?)))
+    let history = tx.history(&id).await?;
+    Ok(Json(Value::Array(history.iter().map(tessera_engine::secrets::masked).collect())))
 }

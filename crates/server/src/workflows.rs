@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tessera_engine::secrets;
 use tessera_flow::Workflow;
 use tessera_store::{ExecutionStore, SecurityStore, Tx, WorkflowRecord, WorkflowStore};
 
@@ -72,7 +73,18 @@ fn flag(body: &Value, name: &str) -> ApiResult<Option<bool>> {
 
 async fn respond(tx: &mut Tx, record: &WorkflowRecord) -> ApiResult<Value> {
     let counts = tx.execution_counts(&record.id).await?;
-    Ok(shapes::workflow(record, counts))
+    Ok(secrets::masked(&shapes::workflow(record, counts)))
+}
+
+/// Seals the credentials written into `document` for storage; a mask keeps what `current` holds there.
+fn seal(tx: &Tx, document: &mut Value, current: Option<&Value>) -> ApiResult<()> {
+    secrets::seal_document(tx.keyring(), document, current).map_err(|error| match error {
+        secrets::SealError::MaskWithoutSecret { pointer } => ApiError::invalid(
+            &pointer,
+            format!("`{}` keeps a stored secret, but none is stored here; send the secret itself", secrets::MASK),
+        ),
+        other => ApiError::internal(other),
+    })
 }
 
 async fn load(tx: &mut Tx, id: &str) -> ApiResult<WorkflowRecord> {
@@ -102,6 +114,8 @@ pub(crate) async fn create(
         document,
     };
     let mut tx = state.begin().await?;
+    let mut record = record;
+    seal(&tx, &mut record.document, None)?;
     tx.insert_workflow(&record, "created").await?;
     tx.audit(
         &principal.actor(),
@@ -157,6 +171,8 @@ async fn change(
     let now = state.now_ms();
     let mut tx = state.begin().await?;
     let current = load(&mut tx, id).await?;
+    let mut document = document;
+    seal(&tx, &mut document, Some(&current.document))?;
     let mut detail = json!({});
     if document != current.document {
         validate(state, &document)?;
@@ -309,7 +325,7 @@ pub(crate) async fn version(
         .await?
         .ok_or_else(|| ApiError::not_found("workflow version", &format!("{id}/{number}")))?;
     Ok(Json(
-        json!({ "version": version.version, "created": shapes::time(version.created_at), "author": version.author, "note": version.note, "document": version.document }),
+        json!({ "version": version.version, "created": shapes::time(version.created_at), "author": version.author, "note": version.note, "document": secrets::masked(&version.document) }),
     ))
 }
 
@@ -335,7 +351,8 @@ pub(crate) async fn diff(
             .version(&id, number)
             .await?
             .ok_or_else(|| ApiError::not_found("workflow version", &format!("{id}/{number}")))?;
-        text.push(serde_json::to_string_pretty(&version.document).map_err(ApiError::internal)?);
+        let shown = secrets::masked_for_diff(&version.document);
+        text.push(serde_json::to_string_pretty(&shown).map_err(ApiError::internal)?);
     }
     let unified = similar::TextDiff::from_lines(&text[0], &text[1])
         .unified_diff()

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::Path;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use serde_json::{Map, Value, json};
@@ -31,6 +31,10 @@ pub const KEY_FILE: &str = "secret.key";
 
 /// The envelope's one member.
 const SEALED: &str = "$sealed";
+/// How a secret sealed as text begins (a credential in a workflow document).
+pub const TEXT_PREFIX: &str = "$sealed:";
+/// The associated data of secrets sealed as text: they are a workflow's credentials.
+const TEXT_FIELD: &str = "workflow credential";
 /// The envelope format: XChaCha20-Poly1305, nonce first, the attribute's name as associated data.
 const FORMAT: &str = "v1";
 const KEY_BYTES: usize = 32;
@@ -185,6 +189,32 @@ impl Keyring {
         String::from_utf8(plain).map_err(|_| OpenError::Rejected(key.id.clone()))
     }
 
+    /// `plaintext` sealed under the sealing key as text that can stand where the secret stood in a
+    /// workflow document: `$sealed:v1:<key id>:<base64url>`, which is also a valid URL password.
+    pub fn seal_text(&self, plaintext: &str) -> String {
+        let sealed = self.seal(TEXT_FIELD, plaintext);
+        let text = sealed_text(&sealed).unwrap_or_default();
+        let (head, data) = text.rsplit_once(':').unwrap_or_default();
+        let bytes = STANDARD.decode(data).unwrap_or_default();
+        format!("{TEXT_PREFIX}{head}:{}", URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// The secret a text made by [`Keyring::seal_text`] holds.
+    pub fn open_text(&self, text: &str) -> Result<String, OpenError> {
+        let rest = text.strip_prefix(TEXT_PREFIX).ok_or(OpenError::Malformed)?;
+        let (head, data) = rest.rsplit_once(':').ok_or(OpenError::Malformed)?;
+        let bytes = URL_SAFE_NO_PAD.decode(data).map_err(|_| OpenError::Malformed)?;
+        self.open(TEXT_FIELD, &json!({ SEALED: format!("{head}:{}", STANDARD.encode(bytes)) }))
+    }
+
+    /// Whether a sealed text was sealed under the sealing key.
+    pub fn text_sealed_by_primary(&self, text: &str) -> bool {
+        text.strip_prefix(TEXT_PREFIX)
+            .and_then(|rest| rest.strip_prefix(FORMAT))
+            .and_then(|rest| rest.strip_prefix(':'))
+            .is_some_and(|rest| rest.split(':').next() == Some(self.keys[0].id.as_str()))
+    }
+
     /// Whether `envelope` was sealed under the sealing key.
     fn sealed_by_primary(&self, envelope: &Value) -> bool {
         parse_envelope(envelope).is_some_and(|(key_id, _)| key_id == self.keys[0].id)
@@ -221,6 +251,11 @@ pub fn sealed_text(value: &Value) -> Option<&str> {
         Some(members) if members.len() == 1 => members.get(SEALED).and_then(Value::as_str),
         _ => None,
     }
+}
+
+/// Whether a string is a secret sealed as text.
+pub fn is_sealed_text(text: &str) -> bool {
+    text.starts_with(TEXT_PREFIX)
 }
 
 /// Whether `value` is a sealed envelope.
@@ -338,6 +373,18 @@ mod tests {
         assert_eq!(keyring.open("bindPassword", &altered), Err(OpenError::Rejected(id)));
         assert_eq!(keyring.open("bindPassword", &json!({ SEALED: "v1:abc" })), Err(OpenError::Malformed));
         assert_eq!(keyring.open("bindPassword", &json!("pw")), Err(OpenError::Malformed));
+    }
+
+    #[test]
+    fn a_secret_sealed_as_text_opens_and_fits_in_a_url() {
+        let keyring = Keyring::generate();
+        let text = keyring.seal_text("pa55:w/rd");
+        assert!(is_sealed_text(&text) && !text.contains("pa55"), "{text}");
+        assert!(text.chars().all(|c| c.is_ascii_alphanumeric() || "$:-_".contains(c)), "{text}");
+        assert_eq!(keyring.open_text(&text).unwrap(), "pa55:w/rd");
+        assert!(keyring.text_sealed_by_primary(&text));
+        assert_eq!(keyring.open_text("pa55"), Err(OpenError::Malformed));
+        assert!(Keyring::generate().open_text(&text).is_err(), "another key does not open it");
     }
 
     #[test]

@@ -62,6 +62,19 @@ pub trait WorkflowStore {
     async fn versions(&mut self, id: &str) -> Result<Vec<WorkflowVersion>>;
     /// Marks the workflow deleted and disabled; returns whether it existed.
     async fn delete_workflow(&mut self, id: &str, now: i64) -> Result<bool>;
+    /// Every stored version's document, deleted workflows' included: (workflow, version, document).
+    async fn all_version_documents(&mut self) -> Result<Vec<(String, i64, Value)>>;
+    /// Rewrites a stored version's document in place. Versions never change in meaning; this is only
+    /// for sealing the credentials written into them (a document equal but for its sealed secrets).
+    async fn replace_version_document(&mut self, id: &str, version: i64, document: &Value) -> Result<()>;
+    /// Rewrites each history entry of the workflow's executions through `history`, and each of their
+    /// queued tasks' payloads through `tasks`; returns how many changed.
+    async fn rewrite_history(
+        &mut self,
+        id: &str,
+        history: &(dyn Fn(&Value) -> Value + Sync),
+        tasks: &(dyn Fn(&Value) -> Value + Sync),
+    ) -> Result<usize>;
 }
 
 const SELECT: &str = "SELECT w.id, w.name, w.latest_version, w.enabled, w.trace, w.created_at, w.modified_at, w.creator, \
@@ -214,5 +227,78 @@ impl WorkflowStore for Tx {
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn all_version_documents(&mut self) -> Result<Vec<(String, i64, Value)>> {
+        let rows =
+            sqlx::query("SELECT workflow_id, version, document FROM workflow_versions ORDER BY workflow_id, version")
+                .fetch_all(&mut *self.inner)
+                .await?;
+        rows.iter()
+            .map(|row| {
+                let document: String = row.try_get("document")?;
+                Ok((row.try_get("workflow_id")?, row.try_get("version")?, serde_json::from_str(&document)?))
+            })
+            .collect()
+    }
+
+    async fn replace_version_document(&mut self, id: &str, version: i64, document: &Value) -> Result<()> {
+        sqlx::query("UPDATE workflow_versions SET document = $1 WHERE workflow_id = $2 AND version = $3")
+            .bind(document.to_string())
+            .bind(id)
+            .bind(version)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+
+    async fn rewrite_history(
+        &mut self,
+        id: &str,
+        history: &(dyn Fn(&Value) -> Value + Sync),
+        tasks: &(dyn Fn(&Value) -> Value + Sync),
+    ) -> Result<usize> {
+        let entries = sqlx::query(
+            "SELECT h.execution_id, h.seq, h.entry FROM execution_history h \
+             JOIN executions e ON e.id = h.execution_id WHERE e.workflow_id = $1",
+        )
+        .bind(id)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        let mut changed = 0;
+        for row in &entries {
+            let text: String = row.try_get("entry")?;
+            let entry: Value = serde_json::from_str(&text)?;
+            let scrubbed = history(&entry);
+            if scrubbed != entry {
+                sqlx::query("UPDATE execution_history SET entry = $1 WHERE execution_id = $2 AND seq = $3")
+                    .bind(scrubbed.to_string())
+                    .bind(row.try_get::<String, _>("execution_id")?)
+                    .bind(row.try_get::<i64, _>("seq")?)
+                    .execute(&mut *self.inner)
+                    .await?;
+                changed += 1;
+            }
+        }
+        let queued = sqlx::query(
+            "SELECT t.id, t.payload FROM tasks t JOIN executions e ON e.id = t.execution_id WHERE e.workflow_id = $1",
+        )
+        .bind(id)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        for row in &queued {
+            let text: String = row.try_get("payload")?;
+            let payload: Value = serde_json::from_str(&text)?;
+            let scrubbed = tasks(&payload);
+            if scrubbed != payload {
+                sqlx::query("UPDATE tasks SET payload = $1 WHERE id = $2")
+                    .bind(scrubbed.to_string())
+                    .bind(row.try_get::<String, _>("id")?)
+                    .execute(&mut *self.inner)
+                    .await?;
+                changed += 1;
+            }
+        }
+        Ok(changed)
     }
 }

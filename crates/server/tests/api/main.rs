@@ -27,4 +27,5 @@ mod sod;
 mod tokens;
 mod trace;
 mod versions;
+mod workflow_secrets;
 mod workflows;

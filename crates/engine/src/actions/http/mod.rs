@@ -88,7 +88,10 @@ impl HttpAction {
                 duration_text(timeout)
             )))
         });
-        result.map_err(|error| redact(error, plan.secrets.iter().chain(&tokens)))
+        // Credentials the step sent, and tokens obtained for it, never come back in its answer: a
+        // service that echoes them would otherwise put them in the execution's data and trace.
+        let sent: Vec<String> = plan.secrets.iter().chain(&tokens).cloned().collect();
+        result.map(|output| crate::secrets::scrub(&output, &sent)).map_err(|error| redact(error, sent.iter()))
     }
 
     async fn perform(
