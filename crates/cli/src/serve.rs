@@ -33,10 +33,11 @@ pub(crate) struct ServeArgs {
     /// makes `secret.key` in the data directory on first start and keeps using it.
     #[arg(long, env = "TESSERA_SECRET_KEY_FILE")]
     secret_key_file: Option<PathBuf>,
-    /// A TOML file with any of: listen, data_dir, database, secret_key_file, workers, lease_seconds,
-    /// event_starts_per_second, progress_interval_ms, max_transitions, max_loop_items, max_wait,
-    /// max_state_bytes, max_definition_bytes, http_timeout, http_allow, and an `[smtp]` table (host,
-    /// port, from, username, password, tls, timeout).
+    /// A TOML file with any of: listen, data_dir, database, secret_key_file, import_dirs, workers,
+    /// lease_seconds, event_starts_per_second, progress_interval_ms, max_transitions, max_loop_items,
+    /// max_wait, max_state_bytes, max_definition_bytes, http_timeout, http_allow, http_deny,
+    /// token_lifetime, trusted_proxies, and an `[smtp]` table (host, port, from, username, password,
+    /// tls, timeout).
     #[arg(long, env = "TESSERA_CONFIG")]
     config: Option<PathBuf>,
     /// Workers on this node.
@@ -59,6 +60,11 @@ pub(crate) struct ServeArgs {
     /// source reads a file anywhere else.
     #[arg(long = "import-dir", env = "TESSERA_IMPORT_DIRS", value_delimiter = ':')]
     import_dirs: Vec<PathBuf>,
+    /// An address, range or host name, with an optional port, that `sp:http` may reach although it is
+    /// refused by default (loopback, link-local, metadata) or by `http_deny`; added to the file's
+    /// `http_allow` (repeat the flag, or separate them with commas).
+    #[arg(long = "http-allow", env = "TESSERA_HTTP_ALLOW", value_delimiter = ',')]
+    http_allow: Vec<String>,
 }
 
 /// The config file's fields.
@@ -82,8 +88,11 @@ struct FileConfig {
     max_state_bytes: Option<usize>,
     max_definition_bytes: Option<usize>,
     http_timeout: Option<String>,
-    /// Addresses (CIDR) the HTTP action may reach although they are link-local or metadata addresses.
+    /// Addresses, ranges or host names (each with an optional port) the HTTP action may reach although
+    /// the defaults or `http_deny` refuse them.
     http_allow: Option<Vec<String>>,
+    /// Address ranges the HTTP action may not reach although the defaults allow them.
+    http_deny: Option<Vec<String>>,
     /// How long an issued token is good for (and the longest lifetime a token may claim).
     token_lifetime: Option<String>,
     /// Reverse proxies (CIDR) whose `X-Forwarded-For` names the client's address.
@@ -137,11 +146,14 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     if let Some(timeout) = &file.http_timeout {
         engine_config.http.default_timeout = Duration::from_secs(duration(timeout, "http_timeout")?.as_secs().max(1));
     }
-    for cidr in file.http_allow.iter().flatten() {
-        let net = cidr
-            .parse()
-            .with_context(|| format!("http_allow: `{cidr}` is not an address range such as 169.254.169.254/32"))?;
-        engine_config.http.allow_addresses.push(net);
+    for entry in file.http_allow.iter().flatten().chain(&args.http_allow) {
+        let allowed = entry.parse().map_err(|reason: String| anyhow::anyhow!("http_allow: {reason}"))?;
+        engine_config.http.policy.allow.push(allowed);
+    }
+    for cidr in file.http_deny.iter().flatten() {
+        let net =
+            cidr.parse().with_context(|| format!("http_deny: `{cidr}` is not an address range such as 10.0.0.0/8"))?;
+        engine_config.http.policy.deny.push(net);
     }
     engine_config.smtp = smtp_config(file.smtp.unwrap_or_default())?;
     let import_dirs = if args.import_dirs.is_empty() { file.import_dirs.unwrap_or_default() } else { args.import_dirs };
@@ -334,6 +346,8 @@ async fn serve(node: Node) -> Result<()> {
     let auth = Arc::new(Auth::load(&store, clock.clone(), node.token_lifetime).await?);
     let mut config = node.engine;
     config.imports = crate::store::imports(data_dir, &node.import_dirs)?;
+    // Workflows may call this node's own API over loopback, as ISC workflows call their tenant's.
+    config.http.policy.own_api_port = Some(listen.port());
     let engine = Engine::new(store.clone(), clock.clone(), config);
     if node.demo {
         seed_demo(&engine, &store, data_dir, clock.as_ref()).await?;

@@ -62,9 +62,17 @@ struct Fixture {
     store: Store,
 }
 
+/// The engine's configuration for these tests: the recording service listens on loopback, which the
+/// HTTP action refuses unless allowed.
+fn local() -> EngineConfig {
+    let mut config = EngineConfig::default();
+    config.http.policy.allow.push("127.0.0.0/8".parse().unwrap());
+    config
+}
+
 fn fixture(store: Store) -> Fixture {
     let clock = Arc::new(ManualClock::new(t0()));
-    let engine = Engine::new(store.clone(), clock.clone(), EngineConfig::default());
+    let engine = Engine::new(store.clone(), clock.clone(), local());
     Fixture { engine, clock, store }
 }
 
@@ -369,7 +377,7 @@ async fn an_action_in_flight_when_its_worker_died_is_repeated_with_the_same_key(
 async fn guard_rails_end_the_execution_with_a_clear_reason() {
     for (kind, store) in stores().await {
         let clock = Arc::new(ManualClock::new(t0()));
-        let mut config = EngineConfig { max_state_bytes: 2_000, ..EngineConfig::default() };
+        let mut config = EngineConfig { max_state_bytes: 2_000, ..local() };
         config.limits.max_transitions = 50;
         let f = Fixture { engine: Engine::new(store.clone(), clock.clone(), config), clock, store };
         let grow = f

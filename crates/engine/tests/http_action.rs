@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 use tessera_engine::actions::ActionError;
-use tessera_engine::actions::http::{HttpAction, HttpConfig};
+use tessera_engine::actions::http::{HttpAction, HttpConfig, Policy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -147,8 +147,15 @@ async fn call(action: &HttpAction, value: Value) -> Result<Value, ActionError> {
     action.call(&input(value), "execution-1/step-1/1").await
 }
 
+/// The test services listen on loopback, which the guard refuses by default: these tests allow it,
+/// as an operator allows a named host.
+fn local() -> HttpConfig {
+    let policy = Policy { allow: vec!["127.0.0.0/8".parse().unwrap()], ..Policy::default() };
+    HttpConfig { policy, ..HttpConfig::default() }
+}
+
 fn action() -> HttpAction {
-    HttpAction::new(HttpConfig::default())
+    HttpAction::new(local())
 }
 
 fn permanent(result: Result<Value, ActionError>) -> String {
@@ -198,7 +205,7 @@ async fn text_and_empty_responses() {
     assert_eq!(empty["body"], Value::Null);
     assert_eq!(server.only("/empty").method, "DELETE");
     // A HEAD answer announces the length of a body it does not carry: no body, and no size refusal.
-    let small = HttpAction::new(HttpConfig { max_response_bytes: 1024, ..HttpConfig::default() });
+    let small = HttpAction::new(HttpConfig { max_response_bytes: 1024, ..local() });
     let head = call(&small, json!({"url": server.url("/big"), "method": "head"})).await.unwrap();
     assert_eq!(
         (&head["statusCode"], &head["headers"]["content-length"], &head["body"]),
@@ -458,7 +465,7 @@ async fn credentials_do_not_follow_a_redirect_to_another_origin() {
     assert_eq!(first.only("/json").header("x-api-key"), Some("k-1"));
 }
 
-const METADATA_REFUSAL: &str = "refused to connect to 169.254.169.254 (link-local/metadata address); allow it in the configuration if this is intended";
+const METADATA_REFUSAL: &str = "refused to connect to 169.254.169.254:80: link-local and cloud metadata addresses are refused by default; if this is intended, allow it with http_allow = [\"169.254.169.254:80\"] in the configuration";
 
 #[tokio::test]
 async fn a_redirect_to_the_metadata_address_is_refused() {
@@ -473,7 +480,7 @@ async fn metadata_addresses_are_refused_before_any_connection() {
     let action = action();
     for (url, target) in [
         ("http://169.254.169.254/latest/meta-data/iam", "169.254.169.254"),
-        ("http://[fd00:ec2::254]/latest", "fd00:ec2::254"),
+        ("http://[fd00:ec2::254]/latest", "[fd00:ec2::254]"),
         ("http://[::ffff:169.254.169.254]/", "169.254.169.254"),
         ("http://100.100.100.200/latest/meta-data", "100.100.100.200"),
         ("http://metadata.google.internal/computeMetadata/v1/", "metadata.google.internal"),
@@ -481,7 +488,7 @@ async fn metadata_addresses_are_refused_before_any_connection() {
         let started = Instant::now();
         let message = permanent(call(&action, json!({"url": url, "method": "get", "timeout": "5s"})).await);
         assert!(
-            message.contains(&format!(": refused to connect to {target} (link-local/metadata address)")),
+            message.contains(&format!(": refused to connect to {target}")) && message.contains("metadata"),
             "{message}"
         );
         assert!(started.elapsed() < Duration::from_millis(500), "{url} took {:?}", started.elapsed());
@@ -494,10 +501,8 @@ async fn metadata_addresses_are_refused_before_any_connection() {
 
 #[tokio::test]
 async fn an_allowed_metadata_address_is_attempted() {
-    let action = HttpAction::new(HttpConfig {
-        allow_addresses: vec!["169.254.169.254/32".parse().unwrap()],
-        ..HttpConfig::default()
-    });
+    let policy = Policy { allow: vec!["169.254.169.254/32".parse().unwrap()], ..Policy::default() };
+    let action = HttpAction::new(HttpConfig { policy, ..HttpConfig::default() });
     // Usually nothing answers there in a test environment (a connection error or the timeout), but on a
     // cloud machine the metadata service may: either way the guard let the request through.
     let result =
@@ -511,7 +516,7 @@ async fn an_allowed_metadata_address_is_attempted() {
 #[tokio::test]
 async fn a_response_over_the_size_limit_is_refused() {
     let server = TestServer::start().await;
-    let action = HttpAction::new(HttpConfig { max_response_bytes: 1024, ..HttpConfig::default() });
+    let action = HttpAction::new(HttpConfig { max_response_bytes: 1024, ..local() });
     let message = permanent(call(&action, json!({"url": server.url("/big"), "method": "get"})).await);
     assert_eq!(
         message,
@@ -543,7 +548,42 @@ async fn a_streamed_response_over_the_size_limit_is_refused() {
         }
         let _ = socket.write_all(b"0\r\n\r\n").await;
     });
-    let action = HttpAction::new(HttpConfig { max_response_bytes: 2000, ..HttpConfig::default() });
+    let action = HttpAction::new(HttpConfig { max_response_bytes: 2000, ..local() });
     let message = permanent(call(&action, json!({"url": format!("http://{address}/stream"), "method": "get"})).await);
     assert!(message.ends_with("larger than the limit of 2000 bytes (max_response_bytes)"), "{message}");
+}
+
+#[tokio::test]
+async fn loopback_is_refused_by_default_except_tessera_s_own_api() {
+    let server = TestServer::start().await;
+    let port: u16 = server.url("/").trim_start_matches("http://127.0.0.1:").trim_end_matches('/').parse().unwrap();
+    let guarded = HttpAction::new(HttpConfig::default());
+    for url in [
+        server.url("/json"),
+        format!("http://localhost:{port}/json"),
+        format!("http://127.1:{port}/json"),
+        format!("http://2130706433:{port}/json"),
+        format!("http://[::ffff:127.0.0.1]:{port}/json"),
+        format!("http://0.0.0.0:{port}/json"),
+    ] {
+        let message = permanent(call(&guarded, json!({"url": url, "method": "get"})).await);
+        assert!(message.contains("loopback addresses are refused by default"), "{url}: {message}");
+        assert!(message.contains("http_allow"), "the refusal says how to allow it: {message}");
+    }
+    assert!(server.seen().is_empty(), "nothing reached the service");
+    // The node's own API port is allowed; so is a named host and port the operator allows.
+    let own = HttpAction::new(HttpConfig {
+        policy: Policy { own_api_port: Some(port), ..Policy::default() },
+        ..HttpConfig::default()
+    });
+    call(&own, json!({"url": server.url("/json"), "method": "get"})).await.unwrap();
+    call(&own, json!({"url": format!("http://localhost:{port}/json"), "method": "get"})).await.unwrap();
+    let named = Policy { allow: vec![format!("localhost:{port}").parse().unwrap()], ..Policy::default() };
+    let named = HttpAction::new(HttpConfig { policy: named, ..HttpConfig::default() });
+    call(&named, json!({"url": format!("http://localhost:{port}/json"), "method": "get"})).await.unwrap();
+    // A deny range tightens what the defaults allow, even on the own API's port.
+    let denied = Policy { deny: vec!["127.0.0.0/8".parse().unwrap()], own_api_port: Some(port), ..Policy::default() };
+    let denied = HttpAction::new(HttpConfig { policy: denied, ..HttpConfig::default() });
+    let message = permanent(call(&denied, json!({"url": server.url("/json"), "method": "get"})).await);
+    assert!(message.contains("http_deny range 127.0.0.0/8"), "{message}");
 }

@@ -57,6 +57,8 @@ impl Node {
             .env("TESSERA_ADMIN_CLIENT_ID", ADMIN_ID)
             .env("TESSERA_ADMIN_CLIENT_SECRET", ADMIN_SECRET)
             .env("TESSERA_LOG", "warn")
+            // The workflows call a service on loopback, which sp:http refuses unless allowed.
+            .env("TESSERA_HTTP_ALLOW", "127.0.0.1")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         if let Some(url) = &database {

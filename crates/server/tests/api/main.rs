@@ -20,6 +20,7 @@ mod inbox;
 mod least_privilege;
 mod library;
 mod live_sources;
+mod outbound;
 mod request_types;
 mod scim;
 mod secrets;

@@ -179,9 +179,7 @@ async fn fetch(
     client: &OAuthClient,
 ) -> Result<(String, Option<Duration>), ActionError> {
     let label = format!("OAuth token request POST {}", display_url(&client.token_url));
-    guard
-        .check_host(client.token_url.host())
-        .map_err(|refused| ActionError::permanent(format!("{label}: {refused}")))?;
+    guard.check_url(&client.token_url).map_err(|refused| ActionError::permanent(format!("{label}: {refused}")))?;
     let mut request = http
         .post(client.token_url.clone())
         .header(ACCEPT, "application/json")

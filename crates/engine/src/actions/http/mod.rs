@@ -8,6 +8,7 @@ mod request;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use self::guard::{AllowEntry, Policy};
 pub use ipnet::IpNet;
 use reqwest::header::{
     AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, LOCATION, PROXY_AUTHORIZATION,
@@ -32,8 +33,8 @@ const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// What the operator decides about outgoing HTTP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpConfig {
-    /// Link-local or metadata addresses that may be reached all the same (e.g. `169.254.169.254/32`).
-    pub allow_addresses: Vec<IpNet>,
+    /// Which addresses calls may reach, beyond the defaults and within them.
+    pub policy: Policy,
     /// Used when a step has no `timeout`; covers the token request, redirects and the whole body.
     pub default_timeout: Duration,
     /// Larger responses are refused.
@@ -42,7 +43,7 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { allow_addresses: Vec::new(), default_timeout: Duration::from_secs(30), max_response_bytes: 10 << 20 }
+        Self { policy: Policy::default(), default_timeout: Duration::from_secs(30), max_response_bytes: 10 << 20 }
     }
 }
 
@@ -59,7 +60,7 @@ pub struct HttpAction {
 impl HttpAction {
     /// Builds the client once: no proxy, redirects followed by hand, names resolved through the guard.
     pub fn new(config: HttpConfig) -> Self {
-        let guard = Guard::new(&config.allow_addresses);
+        let guard = Guard::new(config.policy.clone());
         let client = Client::builder()
             // Redirects are followed by hand, so that every hop is checked and credentials stay home.
             .redirect(reqwest::redirect::Policy::none())
@@ -150,9 +151,7 @@ impl HttpAction {
         let mut redirects = 0;
         loop {
             let label = format!("{method} {}", display_url(&url));
-            self.guard
-                .check_host(url.host())
-                .map_err(|refused| ActionError::permanent(format!("{label}: {refused}")))?;
+            self.guard.check_url(&url).map_err(|refused| ActionError::permanent(format!("{label}: {refused}")))?;
             let mut request = client.request(method.clone(), url.clone()).headers(headers.clone());
             if let Some(bytes) = &body {
                 request = request.body(bytes.clone());
