@@ -65,6 +65,12 @@ pub(crate) struct ServeArgs {
     /// `http_allow` (repeat the flag, or separate them with commas).
     #[arg(long = "http-allow", env = "TESSERA_HTTP_ALLOW", value_delimiter = ',')]
     http_allow: Vec<String>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key. Reloaded when the file changes.
+    #[arg(long, env = "TESSERA_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "TESSERA_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// The config file's fields.
@@ -93,10 +99,19 @@ struct FileConfig {
     http_allow: Option<Vec<String>>,
     /// Address ranges the HTTP action may not reach although the defaults allow them.
     http_deny: Option<Vec<String>>,
+    /// The largest response one HTTP action reads, and the bytes all of them may hold at once.
+    http_max_response_bytes: Option<usize>,
+    http_max_in_flight_bytes: Option<usize>,
     /// How long an issued token is good for (and the longest lifetime a token may claim).
     token_lifetime: Option<String>,
     /// Reverse proxies (CIDR) whose `X-Forwarded-For` names the client's address.
     trusted_proxies: Option<Vec<String>>,
+    /// Connections served at once (more wait to be accepted).
+    max_connections: Option<usize>,
+    /// How long a client may take to send a request's headers.
+    header_read_timeout: Option<String>,
+    /// TLS: `cert` and `key` PEM files, checked for changes every `reload` (default 60s).
+    tls: Option<TlsFile>,
     /// Where delimited-file sources may read files from.
     import_dirs: Option<Vec<PathBuf>>,
     /// The SMTP server `sp:send-email` hands mail to.
@@ -150,6 +165,12 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         let allowed = entry.parse().map_err(|reason: String| anyhow::anyhow!("http_allow: {reason}"))?;
         engine_config.http.policy.allow.push(allowed);
     }
+    if let Some(max) = file.http_max_response_bytes {
+        engine_config.http.max_response_bytes = max.max(1);
+    }
+    if let Some(max) = file.http_max_in_flight_bytes {
+        engine_config.http.max_in_flight_bytes = max.max(1);
+    }
     for cidr in file.http_deny.iter().flatten() {
         let net =
             cidr.parse().with_context(|| format!("http_deny: `{cidr}` is not an address range such as 10.0.0.0/8"))?;
@@ -168,6 +189,25 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
             .with_context(|| format!("trusted_proxies: `{cidr}` is not an address range such as 10.0.0.0/8"))?;
         trusted_proxies.push(net);
     }
+    let mut listen_config = tessera_server::listen::ListenConfig::default();
+    if let Some(max) = file.max_connections {
+        listen_config.max_connections = max.max(1);
+    }
+    if let Some(text) = &file.header_read_timeout {
+        listen_config.header_read_timeout =
+            Duration::from_secs(duration(text, "header_read_timeout")?.as_secs().max(1));
+    }
+    let reload = match file.tls.as_ref().and_then(|tls| tls.reload.as_deref()) {
+        Some(text) => Duration::from_secs(duration(text, "tls.reload")?.as_secs().max(1)),
+        None => Duration::from_secs(60),
+    };
+    listen_config.tls = match (args.tls_cert, args.tls_key, file.tls) {
+        (Some(cert), Some(key), _) => Some(tessera_server::listen::TlsFiles { cert, key, reload_every: reload }),
+        (_, _, Some(tls)) => {
+            Some(tessera_server::listen::TlsFiles { cert: tls.cert, key: tls.key, reload_every: reload })
+        }
+        _ => None,
+    };
     let api_limits = ApiLimits {
         max_definition_bytes: file.max_definition_bytes.unwrap_or(ApiLimits::default().max_definition_bytes),
     };
@@ -189,6 +229,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         token_lifetime,
         trusted_proxies,
         import_dirs,
+        serving: listen_config,
         demo: args.demo,
     }))?;
     Ok(ExitCode::SUCCESS)
@@ -196,6 +237,15 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
 
 fn duration(text: &str, name: &str) -> Result<tessera_model::Duration> {
     text.parse().with_context(|| format!("{name}: `{text}` is not a duration such as 30s, 10m or 7d"))
+}
+
+/// The config file's `[tls]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert: PathBuf,
+    key: PathBuf,
+    reload: Option<String>,
 }
 
 /// The config file's `[smtp]` table.
@@ -279,6 +329,7 @@ struct Node {
     token_lifetime: Duration,
     trusted_proxies: Vec<tessera_engine::actions::http::IpNet>,
     import_dirs: Vec<PathBuf>,
+    serving: tessera_server::listen::ListenConfig,
     demo: bool,
 }
 
@@ -366,10 +417,14 @@ async fn serve(node: Node) -> Result<()> {
         Some(url) => tessera_store::redact_url(url),
         None => data_dir.join("tessera.db").display().to_string(),
     };
-    println!("Tessera is listening on http://{listen} (database: {where_})");
+    let scheme = if node.serving.tls.is_some() { "https" } else { "http" };
+    // A certificate that cannot be used stops the start here, with the reason.
+    if let Some(files) = &node.serving.tls {
+        tessera_server::listen::check_tls(files)?;
+    }
+    println!("Tessera is listening on {scheme}://{listen} (database: {where_})");
     tracing::info!(%listen, "serving");
-    let app = tessera_server::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(terminated()).await?;
+    tessera_server::listen::serve(listener, tessera_server::router(state), node.serving, terminated()).await?;
     tracing::info!("stopping: draining the workers");
     let _ = stop.send(true);
     engine.wake_workers();

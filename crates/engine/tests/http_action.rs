@@ -587,3 +587,47 @@ async fn loopback_is_refused_by_default_except_tessera_s_own_api() {
     let message = permanent(call(&denied, json!({"url": server.url("/json"), "method": "get"})).await);
     assert!(message.contains("http_deny range 127.0.0.0/8"), "{message}");
 }
+
+/// A raw server answering every connection with `size` bytes whose body arrives after `delay`.
+async fn slow_body_server(size: usize, delay: Duration) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0_u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {size}\r\n\r\n");
+                let _ = socket.write_all(head.as_bytes()).await;
+                tokio::time::sleep(delay).await;
+                let _ = socket.write_all("z".repeat(size).as_bytes()).await;
+            });
+        }
+    });
+    address
+}
+
+/// Responses in flight share one memory budget: a call that would go past it waits for others to
+/// finish (within its timeout), and then goes ahead.
+#[tokio::test]
+async fn responses_in_flight_share_a_memory_budget() {
+    let address = slow_body_server(4000, Duration::from_millis(1500)).await;
+    let action = Arc::new(HttpAction::new(HttpConfig { max_in_flight_bytes: 6000, ..local() }));
+    let url = format!("http://{address}/big");
+    let first = {
+        let (action, url) = (action.clone(), url.clone());
+        tokio::spawn(async move { call(&action, json!({"url": url, "method": "get", "timeout": "10s"})).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The first holds 4000 of the 6000 bytes until its body has come: a second of 4000 cannot fit.
+    let waited = call(&action, json!({"url": url, "method": "get", "timeout": "1s"})).await.unwrap_err();
+    assert!(waited.retryable && waited.message.contains("timeout"), "{waited:?}");
+    assert_eq!(first.await.unwrap().unwrap()["body"].as_str().unwrap().len(), 4000);
+    // Once it is done, the budget is free again.
+    let after = call(&action, json!({"url": url, "method": "get", "timeout": "10s"})).await.unwrap();
+    assert_eq!(after["body"].as_str().unwrap().len(), 4000);
+    // A response larger than the whole budget is refused at once.
+    let small = HttpAction::new(HttpConfig { max_in_flight_bytes: 1000, ..local() });
+    let refused = permanent(call(&small, json!({"url": url, "method": "get"})).await);
+    assert!(refused.contains("max_in_flight_bytes"), "{refused}");
+}

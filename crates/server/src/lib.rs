@@ -9,6 +9,7 @@ mod external;
 mod governance;
 mod inbox;
 mod library;
+pub mod listen;
 mod ops;
 mod request_types;
 mod scim;

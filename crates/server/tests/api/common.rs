@@ -108,11 +108,13 @@ impl Api {
             "{kind}: a given secret is not handed back"
         );
         let gate = Arc::new(TokenGate::default());
-        let app = router(AppState { engine: engine.clone(), auth, limits, uploads: files.join("uploads"), gate })
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let app = router(AppState { engine: engine.clone(), auth, limits, uploads: files.join("uploads"), gate });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let serving = tessera_server::listen::ListenConfig::default();
+        tokio::spawn(async move {
+            tessera_server::listen::serve(listener, app, serving, std::future::pending()).await.unwrap();
+        });
         let uploads = files.join("uploads");
         let mut api = Self {
             kind,

@@ -19,6 +19,7 @@ mod identities;
 mod inbox;
 mod least_privilege;
 mod library;
+mod listen;
 mod live_sources;
 mod outbound;
 mod request_types;

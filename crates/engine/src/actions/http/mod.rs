@@ -39,11 +39,19 @@ pub struct HttpConfig {
     pub default_timeout: Duration,
     /// Larger responses are refused.
     pub max_response_bytes: usize,
+    /// Bytes of response bodies held at once by all calls on this node; a call that would go past it
+    /// waits (up to its timeout) for others to finish, so many large answers cannot exhaust memory.
+    pub max_in_flight_bytes: usize,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { policy: Policy::default(), default_timeout: Duration::from_secs(30), max_response_bytes: 10 << 20 }
+        Self {
+            policy: Policy::default(),
+            default_timeout: Duration::from_secs(30),
+            max_response_bytes: 10 << 20,
+            max_in_flight_bytes: 64 << 20,
+        }
     }
 }
 
@@ -55,6 +63,8 @@ pub struct HttpAction {
     guard: Guard,
     tokens: TokenCache,
     config: HttpConfig,
+    /// Permits of one byte each for response bodies in flight.
+    budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl HttpAction {
@@ -70,7 +80,8 @@ impl HttpAction {
             .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| format!("the HTTP client could not be set up: {}", describe(&error)));
-        Self { client, guard, tokens: TokenCache::default(), config }
+        let budget = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight_bytes.max(1)));
+        Self { client, guard, tokens: TokenCache::default(), config, budget }
     }
 
     /// Performs the request described by the step's resolved inputs (the `attributes` of the step with
@@ -208,7 +219,8 @@ impl HttpAction {
         }
         let headers = header_object(response.headers());
         let json = headers.get("content-type").and_then(Value::as_str).is_some_and(is_json);
-        let bytes = read_limited(response, self.config.max_response_bytes, label).await?;
+        let budget = Budget { bytes: &self.budget, total: self.config.max_in_flight_bytes };
+        let (bytes, _held) = read_budgeted(response, self.config.max_response_bytes, label, &budget).await?;
         let body = if bytes.is_empty() {
             Value::Null
         } else if let Some(parsed) = json.then(|| serde_json::from_slice(&bytes).ok()).flatten() {
@@ -256,6 +268,72 @@ fn header_object(headers: &HeaderMap) -> Map<String, Value> {
 fn is_json(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The node's memory for response bodies in flight.
+struct Budget<'a> {
+    bytes: &'a Arc<tokio::sync::Semaphore>,
+    total: usize,
+}
+
+impl Budget<'_> {
+    /// Holds `n` more bytes of the budget, waiting for others to finish if it is used up (the call's
+    /// timeout bounds the wait).
+    async fn hold(&self, held: &mut Option<tokio::sync::OwnedSemaphorePermit>, n: usize) -> Result<(), ActionError> {
+        if n > self.total {
+            return Err(ActionError::permanent(format!(
+                "the response needs more than the node's whole budget for responses in flight ({}, max_in_flight_bytes)",
+                bytes_text(self.total)
+            )));
+        }
+        let permits = u32::try_from(n).map_err(|_| ActionError::permanent("a response chunk is too large"))?;
+        let permit = self
+            .bytes
+            .clone()
+            .acquire_many_owned(permits)
+            .await
+            .map_err(|_| ActionError::retryable("the node is shutting down; the call will be retried"))?;
+        match held {
+            Some(existing) => existing.merge(permit),
+            None => *held = Some(permit),
+        }
+        Ok(())
+    }
+}
+
+/// The whole body within `limit` bytes, holding its size in the node's budget until the returned permit
+/// is dropped.
+async fn read_budgeted(
+    mut response: Response,
+    limit: usize,
+    label: &str,
+    budget: &Budget<'_>,
+) -> Result<(Vec<u8>, Option<tokio::sync::OwnedSemaphorePermit>), ActionError> {
+    let too_large = || {
+        ActionError::permanent(format!(
+            "{label}: the response is larger than the limit of {} (max_response_bytes)",
+            bytes_text(limit)
+        ))
+    };
+    let mut held = None;
+    if let Some(length) = response.content_length() {
+        if length > limit as u64 {
+            return Err(too_large());
+        }
+        budget.hold(&mut held, length as usize).await?;
+    }
+    let reserved = held.as_ref().map_or(0, |p| p.num_permits());
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|error| transport_error(label, error))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        if body.len() + chunk.len() > reserved {
+            budget.hold(&mut held, chunk.len()).await?;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, held))
 }
 
 /// The whole body, refused as soon as it is known to exceed `limit` bytes.
