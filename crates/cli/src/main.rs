@@ -6,6 +6,7 @@
 mod bench;
 mod clients;
 mod demo;
+mod logging;
 mod render;
 mod serve;
 mod source;

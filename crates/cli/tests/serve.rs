@@ -159,3 +159,47 @@ fn smtp_settings_come_from_the_file_and_the_environment_and_are_checked_at_start
     assert!(!data_dir.exists(), "a refused config opens no database");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_client_id_with_line_breaks_and_escapes_cannot_forge_log_lines() {
+    let dir = temp_dir("log");
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir.join("data"))
+        .env("TESSERA_LOG", "info")
+        .env_remove("TESSERA_ADMIN_CLIENT_SECRET")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening") {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "the server stopped");
+    }
+    let forged = "evil\n2026-01-01T00:00:00Z  INFO admin signed in \u{1b}[31m";
+    let status = reqwest::blocking::Client::new()
+        .post(format!("http://127.0.0.1:{port}/oauth/token"))
+        .form(&[("grant_type", "client_credentials"), ("client_id", forged), ("client_secret", "x")])
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status, 401);
+    let mut logged = Vec::new();
+    loop {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "the server stopped: {logged:?}");
+        logged.push(line.clone());
+        if line.contains("token refused") {
+            break;
+        }
+    }
+    assert!(line.contains("evil\\n2026-01-01T00:00:00Z  INFO admin signed in \\x1b[31m"), "escaped: {line}");
+    assert!(!logged.iter().any(|l| l.starts_with("2026-01-01T00:00:00Z")), "no forged line: {logged:?}");
+    assert!(!logged.iter().any(|l| l.contains('\u{1b}')), "no terminal escapes: {logged:?}");
+    unsafe_free_kill(child.id(), "TERM");
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    assert!(child.wait().unwrap().success());
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -129,6 +129,7 @@ impl From<tessera_store::Error> for ScimError {
         match error {
             tessera_store::Error::NotFound(what) => Self::not_found(format!("{what} not found")),
             tessera_store::Error::Conflict(message) => Self::uniqueness(message),
+            tessera_store::Error::Query(error) => Self::bad_request("invalidFilter", error.to_string()),
             other => Self::internal(other),
         }
     }

@@ -70,6 +70,10 @@ fn keep(into: &mut Map<String, Value>, attribute: &Attribute, value: &Value, at:
     Ok(())
 }
 
+/// The longest string an attribute may hold (binary values, such as photos, excepted): identifiers and
+/// names are far shorter, and a longer value would only burden every lookup.
+pub(crate) const MAX_VALUE_CHARS: usize = 2048;
+
 /// `value` checked against `attribute`; `None` when it leaves the attribute unassigned (null, an
 /// empty list or object: RFC 7643 §2.5).
 pub(crate) fn check(attribute: &Attribute, value: &Value, at: &str) -> ScimResult<Option<Value>> {
@@ -119,6 +123,9 @@ fn single(attribute: &Attribute, value: &Value, at: &str) -> ScimResult<Option<V
             Value::Object(out)
         }
         (Type::Complex, _) => return Err(invalid(at, "must be an object of sub-attributes")),
+        (Type::String | Type::Reference, Value::String(text)) if text.chars().count() > MAX_VALUE_CHARS => {
+            return Err(invalid(at, &format!("is longer than {MAX_VALUE_CHARS} characters")));
+        }
         (Type::String | Type::Reference | Type::Binary, Value::String(_)) => value.clone(),
         (Type::DateTime, Value::String(text)) => {
             if chrono::DateTime::parse_from_rfc3339(text).is_err() {

@@ -18,7 +18,9 @@ use tessera_store::query::{Filter as StoreFilter, quoted};
 use tessera_store::{AccountRecord, CatalogObject, IdentityStore, Listing, SecurityStore, Tx};
 
 use super::list::ListQuery;
-use super::resource::{Meta, check_immutable, normalize, render as render_resource, require, submitted};
+use super::resource::{
+    MAX_VALUE_CHARS, Meta, check_immutable, normalize, render as render_resource, require, submitted,
+};
 use super::schema::{ENTERPRISE_SCHEMA, Kind};
 use super::{
     Base, Caller, ScimError, ScimResult, check_if_match, groups, inbound_source, json_body, not_modified, patch,
@@ -168,6 +170,12 @@ pub(crate) async fn all(
         Some(Filter::Attr(AttrExp::Comparison(path, CompareOp::Eq, CompValue::Str(value))))
             if path.sub_attr.is_none() && path.uri.as_deref().is_none_or(|u| u == Kind::User.core().id) =>
         {
+            if value.chars().count() > MAX_VALUE_CHARS {
+                return Err(ScimError::bad_request(
+                    "invalidFilter",
+                    format!("the value compared is longer than {MAX_VALUE_CHARS} characters, which no value is"),
+                ));
+            }
             Some((path.name.to_ascii_lowercase(), value.clone()))
         }
         _ => None,

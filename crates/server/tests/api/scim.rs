@@ -621,3 +621,28 @@ async fn scim2_tester_finds_tessera_compliant() {
         println!("{kind}: scim2-tester: {passed} passed, {} failed", failed.len());
     }
 }
+
+/// Values far longer than any identifier are refused with SCIM's 400, in a body and in a filter.
+#[tokio::test]
+async fn values_longer_than_any_identifier_are_a_scim_400() {
+    for api in apis().await {
+        let kind = api.kind;
+        inbound(&api).await;
+        let scim = scim_client(&api, "workday", &["idn:scim:manage"]).await;
+        let mut user = ada_lovelace();
+        user["userName"] = json!("a".repeat(2048));
+        assert_eq!(scim.post("/Users", &user).await.status, 201, "{kind}: 2048 characters are fine");
+        for n in [2049, 4100, 9000] {
+            let mut user = ada_lovelace();
+            user["userName"] = json!("b".repeat(n));
+            let created = scim.post("/Users", &user).await;
+            assert_eq!((created.status, &created.body["scimType"]), (400, &json!("invalidValue")), "{kind}: {n}");
+            let filter = format!("/Users?filter=userName%20eq%20%22{}%22", "b".repeat(n));
+            let listed = scim.get(&filter).await;
+            assert_eq!((listed.status, &listed.body["scimType"]), (400, &json!("invalidFilter")), "{kind}: {n}");
+            let search =
+                scim.post("/Users/.search", &json!({"filter": format!("userName eq \"{}\"", "c".repeat(n))})).await;
+            assert_eq!(search.status, 400, "{kind}: {n}: {}", search.body);
+        }
+    }
+}
