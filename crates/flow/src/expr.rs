@@ -51,8 +51,11 @@ impl Expr {
         }
         if text.contains("{{") {
             let template = Template::parse(text)?;
-            // Check the shape with each placeholder replaced by a plain word.
-            PathExpr::parse(&template.render_with(|_| "x".to_owned()))?;
+            // Check the shape with each placeholder replaced by a plain word, or (outside quotes) by a
+            // quoted one, as values that are not plain names are at run time.
+            if PathExpr::parse(&template.render_sample(true)).is_err() {
+                PathExpr::parse(&template.render_sample(false))?;
+            }
             Ok(Expr::DynamicPath(template))
         } else {
             PathExpr::parse(text).map(Expr::Path)
@@ -90,7 +93,7 @@ impl Expr {
         Ok(match self {
             Expr::Literal(value) => value.clone(),
             Expr::Path(path) => path.eval(doc, now),
-            Expr::DynamicPath(template) => PathExpr::parse(&template.render(doc, now))?.eval(doc, now),
+            Expr::DynamicPath(template) => PathExpr::parse(&template.render_path(doc, now))?.eval(doc, now),
             Expr::Template(template) => Value::String(template.render(doc, now)),
             Expr::Object(object) => Value::Object(object.eval(doc, now)?),
             Expr::Array(items) => Value::Array(items.iter().map(|item| item.eval(doc, now)).collect::<Result<_, _>>()?),
@@ -242,12 +245,54 @@ impl Template {
         out
     }
 
-    fn render_with(&self, mut fill: impl FnMut(&PathExpr) -> String) -> String {
+    /// Fills every placeholder of a template that is itself a JSONPath, so that a value can only ever be
+    /// a value, never more path: inside a quoted string it is escaped for that string; after a `.` a
+    /// plain name (`a-z`, digits, `_`, `-`) is a member name; elsewhere a number stays a number and
+    /// anything else becomes a quoted string literal. A value such as `x" || @.admin == "true` thus
+    /// stays one string.
+    pub fn render_path(&self, doc: &Value, now: DateTime<Utc>) -> String {
         let mut out = String::new();
+        let mut quote = Quote::None;
         for part in &self.parts {
             match part {
-                Part::Text(text) => out.push_str(text),
-                Part::Path(path) => out.push_str(&fill(path)),
+                Part::Text(text) => {
+                    out.push_str(text);
+                    quote = quote.after(text);
+                }
+                Part::Path(path) => {
+                    let value = path.eval(doc, now);
+                    let text = display(&value);
+                    // After a `.`, a placeholder is a member name; elsewhere (an index, an operand) a
+                    // number stays a number and anything else is a string.
+                    let member = out.ends_with('.');
+                    match quote {
+                        Quote::Double | Quote::Single => escape_into(&mut out, &text),
+                        Quote::None if value.is_number() || (member && is_plain_name(&text)) => out.push_str(&text),
+                        Quote::None => {
+                            out.push('"');
+                            escape_into(&mut out, &text);
+                            out.push('"');
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The template with each placeholder a sample value: `x`, quoted outside string literals unless
+    /// `bare`.
+    fn render_sample(&self, bare: bool) -> String {
+        let mut out = String::new();
+        let mut quote = Quote::None;
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => {
+                    out.push_str(text);
+                    quote = quote.after(text);
+                }
+                Part::Path(_) if bare || quote != Quote::None => out.push('x'),
+                Part::Path(_) => out.push_str("\"x\""),
             }
         }
         out
@@ -259,6 +304,59 @@ impl Template {
             Part::Text(_) => None,
         })
     }
+}
+
+/// Whether the text of a path so far ends inside a string literal, and which quote opened it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quote {
+    None,
+    Double,
+    Single,
+}
+
+impl Quote {
+    /// The state after `text` (RFC 9535 string literals: `\` escapes the next character).
+    fn after(self, text: &str) -> Self {
+        let mut state = self;
+        let mut escaped = false;
+        for c in text.chars() {
+            if escaped {
+                escaped = false;
+                continue;
+            }
+            state = match (state, c) {
+                (Self::Double | Self::Single, '\\') => {
+                    escaped = true;
+                    state
+                }
+                (Self::None, '"') => Self::Double,
+                (Self::None, '\'') => Self::Single,
+                (Self::Double, '"') | (Self::Single, '\'') => Self::None,
+                (state, _) => state,
+            };
+        }
+        state
+    }
+}
+
+/// Text written inside a string literal: backslashes and both quotes escaped, control characters as
+/// `\uXXXX` (RFC 9535 §2.3.1.1).
+fn escape_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '\\' | '"' | '\'' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A member name or index that needs no quotes.
+fn is_plain_name(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// How a JSON value's type reads in a message ("a string", "an array"…).

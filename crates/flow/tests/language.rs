@@ -192,6 +192,26 @@ fn references_and_templates() {
         let (_, expr) = Expr::compile(key, &value).unwrap_or_else(|e| panic!("{key}: {e}"));
         assert_eq!(expr.eval(&doc, now()).unwrap(), expected, "{key}: {value}");
     }
+    // A value substituted into a path is a value, never more path: an attempt to widen the filter
+    // finds nothing; a number or plain name stays bare; anything else outside quotes is quoted.
+    let injected = json!({
+        "trigger": {"source": "x\" || @.sourceName != \"x", "single": "x' || @.sourceName != 'x", "index": 1,
+                    "name": "Okta", "odd": "Ok ta"},
+        "getAccounts": doc["getAccounts"].clone(),
+    });
+    for (path, expected) in [
+        ("$.getAccounts.accounts[?(@.sourceName == \"{{$.trigger.source}}\")].nativeIdentity", json!([])),
+        ("$.getAccounts.accounts[?(@.sourceName == '{{$.trigger.single}}')].nativeIdentity", json!([])),
+        ("$.getAccounts.accounts[?(@.sourceName == {{$.trigger.name}})].nativeIdentity", json!(["ada"])),
+        ("$.getAccounts.accounts[{{$.trigger.index}}].nativeIdentity", json!("ada")),
+        ("$.getAccounts.accounts[?(@.sourceName == {{$.trigger.odd}})].nativeIdentity", json!([])),
+    ] {
+        let (_, expr) = Expr::compile("v.$", &json!(path)).unwrap();
+        assert_eq!(expr.eval(&injected, now()).unwrap(), expected, "{path}");
+    }
+    let (_, quoted) =
+        Expr::compile("v.$", &json!("$.getAccounts.accounts[?(@.sourceName == {{$.trigger.name}})]")).unwrap();
+    assert!(quoted.eval(&injected, now()).is_ok());
     let context = json!({"displayName": "Ada", "ticketNumber": 1234}).as_object().unwrap().clone();
     assert_eq!(
         fill_context("Hello ${displayName}, ticket ${ticketNumber}; ${unknown}", &context),
