@@ -3,6 +3,7 @@
 // Printing results is this crate's job; libraries below it never print.
 #![allow(clippy::print_stdout)]
 
+mod audit;
 mod bench;
 mod clients;
 mod demo;
@@ -46,6 +47,8 @@ enum Command {
     /// Manage API clients on the database: list, create, disable, enable, rotate a secret, delete.
     #[command(subcommand)]
     Clients(clients::Command),
+    /// Read the audit log: who changed what, newest first.
+    Audit(audit::AuditArgs),
     /// Manage the keys tokens are signed with.
     #[command(subcommand, name = "signing-keys")]
     SigningKeys(clients::KeysCommand),
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Source(command) => source::run(command),
         Command::Clients(command) => clients::run(command),
+        Command::Audit(args) => audit::run(args),
         Command::SigningKeys(command) => clients::run_keys(command),
     };
     match result {

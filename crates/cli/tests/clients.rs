@@ -139,6 +139,16 @@ fn clients_are_managed_on_the_database_beside_a_running_server() {
 
     let (ok, out, err) = cli(&data, &["signing-keys", "rotate"]);
     assert!(ok && out.contains("New token signing key"), "{err}");
+
+    // The audit log says who did each of it.
+    let (ok, out, err) = cli(&data, &["audit", "--target", &id, "--json"]);
+    assert!(ok, "{err}");
+    let entries: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["client.delete", "client.update", "client.rotate", "client.create"], "newest first");
+    assert!(entries.iter().all(|e| e["actor"] == "system:cli"), "{out}");
+    let (ok, out, _) = cli(&data, &["audit", "--action", "signing-key.rotate"]);
+    assert!(ok && out.contains("signing-key.rotate"), "{out}");
     stop(server);
     std::fs::remove_dir_all(&dir).ok();
 }

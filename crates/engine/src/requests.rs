@@ -569,6 +569,7 @@ impl Engine {
             action: "AccessRequest".into(),
             start_at: None,
             remove_at: item.remove_at,
+            actor: format!("access-request:{}", request.id),
         };
         let outcome = self.manage_access_in(tx, &change, now).await?;
         let tracking = outcome.tracking_numbers.first().cloned();

@@ -68,6 +68,7 @@ async fn world(store: &Store) -> Arc<Engine> {
         object_id: "e-pay".into(),
         origin: "REQUEST".into(),
         granted_at: 0,
+        granted_by: None,
     };
     tx.grant(&held).await.unwrap();
     tx.commit().await.unwrap();

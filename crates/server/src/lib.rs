@@ -1,6 +1,7 @@
 //! Tessera's HTTP API (axum): ISC's workflow, execution and identity-governance paths under `/v3` and
 //! `/beta`, OAuth2 client credentials at `/oauth/token`, and Tessera's additions under `/tessera/v1`.
 
+pub mod audit;
 pub mod auth;
 pub mod clients;
 pub mod error;
@@ -101,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tessera/v1/workflows/{id}/versions/{version}/rollback", post(workflows::rollback))
         .route("/tessera/v1/workflows/{id}/execution-stats", get(ops::execution_stats))
         .route("/tessera/v1/node", get(ops::node))
+        .route("/tessera/v1/audit", get(audit::list))
         .route("/tessera/v1/oauth-clients/{id}/rotate-secret", post(clients::rotate_secret))
         .route("/tessera/v1/oauth-clients/{id}/revoke-tokens", post(clients::revoke_tokens))
         .route("/tessera/v1/inbox", get(inbox::list))

@@ -67,3 +67,18 @@ pub(crate) fn execution(record: &ExecutionRecord) -> Value {
         "error": record.error,
     })
 }
+
+/// An audit actor (`client:<id>`, `identity:<id>`, `workflow:<execution>`, `access-request:<id>`,
+/// `request:<id>`, `system…`) as a reference.
+pub(crate) fn actor(actor: &str) -> Value {
+    let (kind, id) = actor.split_once(':').unwrap_or((actor, ""));
+    let kind = match kind {
+        "client" => "API_CLIENT",
+        "identity" => "IDENTITY",
+        "workflow" => "WORKFLOW_EXECUTION",
+        "access-request" => "ACCESS_REQUEST",
+        "request" => "REQUEST",
+        _ => return json!({"type": "SYSTEM", "id": actor}),
+    };
+    json!({"type": kind, "id": id})
+}

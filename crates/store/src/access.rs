@@ -18,6 +18,8 @@ pub struct AccessGrant {
     /// `BIRTHRIGHT`, `LIFECYCLE`, `REQUEST` or `ACCOUNT`.
     pub origin: String,
     pub granted_at: i64,
+    /// Who made the grant (an audit actor: `client:…`, `identity:…`, `workflow:…`, `system`).
+    pub granted_by: Option<String>,
 }
 
 /// An account change to carry out on a source.
@@ -68,6 +70,7 @@ fn grant(row: &AnyRow) -> Result<AccessGrant> {
         object_id: row.try_get("object_id")?,
         origin: row.try_get("origin")?,
         granted_at: row.try_get("granted_at")?,
+        granted_by: row.try_get("granted_by")?,
     })
 }
 
@@ -143,7 +146,7 @@ pub trait AccessStore {
 impl AccessStore for Tx {
     async fn grant(&mut self, g: &AccessGrant) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO identity_access (identity_id, kind, object_id, origin, granted_at) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO identity_access (identity_id, kind, object_id, origin, granted_at, granted_by) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (identity_id, kind, object_id) DO NOTHING",
         )
         .bind(g.identity_id.as_str())
@@ -151,6 +154,7 @@ impl AccessStore for Tx {
         .bind(g.object_id.as_str())
         .bind(g.origin.as_str())
         .bind(g.granted_at)
+        .bind(g.granted_by.as_deref())
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -159,9 +163,9 @@ impl AccessStore for Tx {
     async fn grant_many(&mut self, grants: &[AccessGrant]) -> Result<()> {
         for chunk in grants.chunks(200) {
             let sql = format!(
-                "INSERT INTO identity_access (identity_id, kind, object_id, origin, granted_at) VALUES {} \
+                "INSERT INTO identity_access (identity_id, kind, object_id, origin, granted_at, granted_by) VALUES {} \
                  ON CONFLICT (identity_id, kind, object_id) DO NOTHING",
-                value_groups(self.dialect, chunk.len(), 5)
+                value_groups(self.dialect, chunk.len(), 6)
             );
             let mut query = sqlx::query(&sql);
             for g in chunk {
@@ -170,7 +174,8 @@ impl AccessStore for Tx {
                     .bind(g.kind.as_str())
                     .bind(g.object_id.as_str())
                     .bind(g.origin.as_str())
-                    .bind(g.granted_at);
+                    .bind(g.granted_at)
+                    .bind(g.granted_by.as_deref());
             }
             query.execute(&mut *self.inner).await?;
         }

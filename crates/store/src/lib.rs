@@ -45,7 +45,7 @@ pub use request_types::{
 };
 pub use requests::{AccessRequestRecord, ApprovalRecord, ApprovalState, RequestItemRecord, RequestStore};
 pub use secrets::Keyring;
-pub use security::{ApiClient, AuditEntry, SecurityStore, SigningKeyRecord};
+pub use security::{ApiClient, AuditEntry, AuditQuery, SecurityStore, SigningKeyRecord};
 pub use sod::{SodPolicyRecord, SodStore};
 pub use waiters::{ExecutionWaiter, WaiterStore};
 pub use workflows::{WorkflowRecord, WorkflowStore, WorkflowVersion};

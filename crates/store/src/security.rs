@@ -51,6 +51,21 @@ pub struct AuditEntry {
     pub detail: Value,
 }
 
+/// Which audit entries to read; every field narrows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    /// At or after (ms).
+    pub since: Option<i64>,
+    /// Before (ms).
+    pub until: Option<i64>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
 /// API clients, the audit log and settings.
 // Used on concrete types, where auto traits are known; no `Send` bound is needed.
 #[allow(async_fn_in_trait)]
@@ -84,6 +99,8 @@ pub trait SecurityStore {
     ) -> Result<()>;
     /// The audit entries about one object, oldest first.
     async fn audit_of(&mut self, target_type: &str, target_id: &str) -> Result<Vec<AuditEntry>>;
+    /// Audit entries matching `query`, newest first.
+    async fn audit_entries(&mut self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
     async fn setting(&mut self, key: &str) -> Result<Option<String>>;
     /// Stores a setting unless one exists; returns the value that is stored afterwards.
     async fn setting_or_insert(&mut self, key: &str, value: &str) -> Result<String>;
@@ -104,6 +121,18 @@ fn client(row: &AnyRow) -> Result<ApiClient> {
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         modified_at: row.try_get("modified_at")?,
         tokens_after: row.try_get("tokens_after")?,
+    })
+}
+
+fn audit_entry(row: &AnyRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: row.try_get("id")?,
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target_type: row.try_get("target_type")?,
+        target_id: row.try_get("target_id")?,
+        detail: serde_json::from_str(&row.try_get::<String, _>("detail")?)?,
     })
 }
 
@@ -240,19 +269,27 @@ impl SecurityStore for Tx {
             .bind(target_id)
             .fetch_all(&mut *self.inner)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditEntry {
-                    id: row.try_get("id")?,
-                    at: row.try_get("at")?,
-                    actor: row.try_get("actor")?,
-                    action: row.try_get("action")?,
-                    target_type: row.try_get("target_type")?,
-                    target_id: row.try_get("target_id")?,
-                    detail: serde_json::from_str(&row.try_get::<String, _>("detail")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_entry).collect()
+    }
+
+    async fn audit_entries(&mut self, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_log WHERE ($1 IS NULL OR actor = $1) AND ($2 IS NULL OR action = $2) \
+             AND ($3 IS NULL OR target_type = $3) AND ($4 IS NULL OR target_id = $4) \
+             AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at < $6) \
+             ORDER BY at DESC, id DESC LIMIT $7 OFFSET $8",
+        )
+        .bind(q.actor.as_deref())
+        .bind(q.action.as_deref())
+        .bind(q.target_type.as_deref())
+        .bind(q.target_id.as_deref())
+        .bind(q.since)
+        .bind(q.until)
+        .bind(q.limit)
+        .bind(q.offset)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        rows.iter().map(audit_entry).collect()
     }
 
     async fn setting(&mut self, key: &str) -> Result<Option<String>> {

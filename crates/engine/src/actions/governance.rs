@@ -155,7 +155,11 @@ impl Engine {
             Err(e) => return Some(Err(ActionError::retryable(format!("the store failed: {e}")))),
         }
         let output = match action {
-            "sp:access:manage" => self.access_action(&mut tx, input, now).await,
+            // The actor the audit log names: the execution whose step this is (the key's first part).
+            "sp:access:manage" => {
+                let actor = format!("workflow:{}", key.split('/').next().unwrap_or(key));
+                self.access_action(&mut tx, input, now, &actor).await
+            }
             "sp:manage-account" => self.account_action(&mut tx, input, now).await,
             _ => self.provision_action(&mut tx, input, now).await,
         };
@@ -177,7 +181,13 @@ impl Engine {
         })
     }
 
-    async fn access_action(&self, tx: &mut Tx, input: &Map<String, Value>, now: i64) -> Result<Value, ActionError> {
+    async fn access_action(
+        &self,
+        tx: &mut Tx,
+        input: &Map<String, Value>,
+        now: i64,
+        actor: &str,
+    ) -> Result<Value, ActionError> {
         let grant = match input.get("requestType").and_then(Value::as_str) {
             Some("GRANT_ACCESS") => true,
             Some("REVOKE_ACCESS") => false,
@@ -205,6 +215,7 @@ impl Engine {
             action: "Workflow".into(),
             start_at: start,
             remove_at,
+            actor: actor.to_owned(),
         };
         let outcome = self.manage_access_in(tx, &change, now).await.map_err(refused)?;
         let mut output = outcome.to_json();

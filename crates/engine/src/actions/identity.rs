@@ -181,6 +181,7 @@ impl IdentityActions {
                         object_id: object.id.clone(),
                         origin: String::new(),
                         granted_at: object.created_at,
+                        granted_by: None,
                     };
                     items.push(shapes::access_item(&grant, Some(&object)));
                 }

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use serde_json::{Value, json};
 use tessera_store::{
     AccessGrant, AccessStore, AccountRecord, CatalogKind, CatalogStore, ChangeStore, IdentityStore, PlanRecord,
-    ScheduledAccess, Tx,
+    ScheduledAccess, SecurityStore, Tx,
 };
 
 use super::apply::write_plans_for;
@@ -40,6 +40,15 @@ pub struct AccessChange {
     pub start_at: Option<i64>,
     /// A grant is revoked then (temporary access).
     pub remove_at: Option<i64>,
+    /// Who makes the change, as the audit log names actors: `workflow:<execution>`,
+    /// `access-request:<id>`, `request:<id>`, `client:<id>`; empty is `system`.
+    pub actor: String,
+}
+
+impl AccessChange {
+    fn actor(&self) -> &str {
+        if self.actor.is_empty() { "system" } else { &self.actor }
+    }
 }
 
 /// What an access change did, as the action's output.
@@ -106,6 +115,21 @@ fn keep_carried(plans: Vec<PlanRecord>, still: &HashSet<(String, String, String)
         .collect()
 }
 
+/// The audit entry of one grant or revocation, about the identity whose access changed.
+async fn audit_access(
+    tx: &mut Tx,
+    change: &AccessChange,
+    identity_id: &str,
+    item: &AccessItem,
+    action: &str,
+    now: i64,
+) -> Result<()> {
+    let detail = json!({"type": item.kind, "id": item.id, "action": change.action, "requester": change.requester,
+                        "comments": change.comments, "removeAt": change.remove_at});
+    tx.audit(change.actor(), action, "identity", identity_id, &detail, now).await?;
+    Ok(())
+}
+
 impl Engine {
     /// Grants or revokes `change.items` for each of `change.identity_ids`, now or when due. An unknown
     /// identity or item, or an item of another kind, is refused before anything changes.
@@ -169,11 +193,13 @@ impl Engine {
                         object_id: item.id.clone(),
                         origin: "REQUEST".into(),
                         granted_at: now,
+                        granted_by: Some(change.actor().to_owned()),
                     };
                     plans.extend(policy.access_plans(identity, &grant, true, &accounts, &cause, now));
                     tx.grant(&grant).await?;
                     held.push(grant);
                     outcome.granted += 1;
+                    audit_access(tx, change, &identity.id, item, "access.grant", now).await?;
                 } else {
                     let Some(grant) = holding else {
                         outcome.skipped.push(format!("{label}: not held"));
@@ -192,6 +218,7 @@ impl Engine {
                     tx.cancel_scheduled_access(&identity.id, &item.kind, &item.id, "REVOKE").await?;
                     held.retain(|g| !(g.kind == item.kind && g.object_id == item.id));
                     outcome.revoked += 1;
+                    audit_access(tx, change, &identity.id, item, "access.revoke", now).await?;
                 }
             }
             if let Some(number) = self.write_group(tx, plans, change, now).await? {
@@ -290,6 +317,7 @@ impl Engine {
                 action: "Workflow".into(),
                 start_at: None,
                 remove_at: None,
+                actor: "system:schedule".into(),
             };
             match self.manage_access_in(&mut tx, &change, now).await {
                 Ok(_) => {}

@@ -234,6 +234,7 @@ impl Policy {
                 object_id: id.clone(),
                 origin: "LIFECYCLE".into(),
                 granted_at: now,
+                granted_by: Some("system".into()),
             };
             outcome.plans.extend(self.access_plans(identity, &grant, true, accounts, &cause, now));
             outcome.grants.push(grant);
@@ -275,6 +276,7 @@ impl Policy {
                         object_id: role.id.clone(),
                         origin: "BIRTHRIGHT".into(),
                         granted_at: now,
+                        granted_by: Some("system".into()),
                     };
                     outcome.plans.extend(self.access_plans(identity, &grant, true, accounts, &cause, now));
                     outcome.grants.push(grant);

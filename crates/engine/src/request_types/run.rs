@@ -280,6 +280,7 @@ impl Engine {
             action: "AccessRequest".into(),
             start_at: None,
             remove_at: None,
+            actor: format!("request:{}", request.id),
         };
         let outcome =
             if access.is_empty() { Default::default() } else { self.manage_access_in(tx, &change, now).await? };

@@ -58,6 +58,8 @@ pub const ACCESS_REQUEST_APPROVALS_MANAGE: &str = "idn:access-request-approvals:
 pub const SCIM_READ: &str = "idn:scim:read";
 /// Pushing SCIM Users and Groups: what an HR system or identity provider needs, and nothing more.
 pub const SCIM_MANAGE: &str = "idn:scim:manage";
+/// Reading the audit log.
+pub const AUDIT_READ: &str = "tessera:audit:read";
 /// Creating API clients and binding them to identities.
 pub const OAUTH_CLIENT_MANAGE: &str = "sp:oauth-client:manage";
 

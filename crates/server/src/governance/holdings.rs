@@ -65,7 +65,9 @@ pub(crate) async fn access(
     for grant in tx.access_of(std::slice::from_ref(&id)).await? {
         let Some(kind) = kind_of(&grant.kind) else { continue };
         let Some(object) = tx.object(kind, &grant.object_id).await? else { continue };
-        out.push(item(&mut tx, &mut names, &object, &grant.origin, grant.granted_at, &Value::Null).await?);
+        // Held directly: granted by whoever made the grant (a workflow, a request, a client, the system).
+        let granted_by = grant.granted_by.as_deref().map_or(Value::Null, crate::shapes::actor);
+        out.push(item(&mut tx, &mut names, &object, &grant.origin, grant.granted_at, &granted_by).await?);
         // What the object carries: a role's access profiles, and every access profile's entitlements.
         let mut profiles = Vec::new();
         if kind == CatalogKind::Role {

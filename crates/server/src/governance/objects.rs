@@ -258,17 +258,57 @@ pub(super) async fn render(kind: Kind, tx: &mut Tx, names: &mut Names, object: &
     Ok(body)
 }
 
+/// What an object's change did, for the audit log: each top-level field that changed with its value
+/// before and after (a creation has only after, a deletion only before), secrets masked.
+fn audit_detail(object: &CatalogObject, before: Option<&CatalogObject>, change: &str) -> Value {
+    let view = |o: &CatalogObject| {
+        let mut document = o.document.clone();
+        if let Value::Object(members) = &mut document {
+            members.insert("name".into(), json!(o.name));
+            members.insert("enabled".into(), json!(o.enabled));
+            members.insert("requestable".into(), json!(o.requestable));
+            members.insert("owner".into(), json!(o.owner_id));
+        }
+        tessera_engine::secrets::masked(&mask_envelopes(&document))
+    };
+    let (old, new) = match change {
+        "create" => (Value::Null, view(object)),
+        "delete" => (view(object), Value::Null),
+        _ => (before.map(view).unwrap_or(Value::Null), view(object)),
+    };
+    let empty = serde_json::Map::new();
+    let (old_members, new_members) = (old.as_object().unwrap_or(&empty), new.as_object().unwrap_or(&empty));
+    let mut changed = serde_json::Map::new();
+    for key in old_members.keys().chain(new_members.keys()) {
+        let (b, a) = (old_members.get(key), new_members.get(key));
+        if b != a && !changed.contains_key(key) {
+            changed.insert(key.clone(), json!({"before": b, "after": a}));
+        }
+    }
+    json!({"name": object.name, "changed": changed})
+}
+
+/// `value` with every sealed connector secret (`{"$sealed": …}`) shown as the mask.
+fn mask_envelopes(value: &Value) -> Value {
+    match value {
+        sealed if tessera_store::secrets::is_sealed(sealed) => json!(sources::MASK),
+        Value::Object(members) => Value::Object(members.iter().map(|(k, v)| (k.clone(), mask_envelopes(v))).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(mask_envelopes).collect()),
+        other => other.clone(),
+    }
+}
+
 /// The audit entry and, for a source, the event of a change, in the change's transaction.
 async fn record(
     kind: Kind,
     tx: &mut Tx,
     principal: &Principal,
-    object: &CatalogObject,
+    (object, before): (&CatalogObject, Option<&CatalogObject>),
     change: &str,
     now: i64,
 ) -> ApiResult<()> {
     let actor = principal.actor();
-    let detail = json!({ "name": object.name });
+    let detail = audit_detail(object, before, change);
     tx.audit(&actor, &format!("{}.{change}", kind.audit_type()), &kind.audit_type(), &object.id, &detail, now).await?;
     if kind == Kind::Source {
         let (topic, stamp_key) = match change {
@@ -307,7 +347,7 @@ pub(crate) async fn create(
         modified_at: now,
     };
     tx.insert_object(&object).await?;
-    record(kind, &mut tx, &principal, &object, "create", now).await?;
+    record(kind, &mut tx, &principal, (&object, None), "create", now).await?;
     let out = render(kind, &mut tx, &mut Names::default(), &object).await?;
     tx.commit().await?;
     state.engine.notify_events();
@@ -361,6 +401,7 @@ async fn change(state: &AppState, principal: &Principal, kind: Kind, ids: &PathI
     if draft.same_as(&current) {
         return render(kind, &mut tx, &mut names, &current).await;
     }
+    let before = current.clone();
     let object = CatalogObject {
         name: draft.name,
         key: draft.key,
@@ -373,7 +414,7 @@ async fn change(state: &AppState, principal: &Principal, kind: Kind, ids: &PathI
         ..current
     };
     tx.update_object(&object).await?;
-    record(kind, &mut tx, principal, &object, "update", now).await?;
+    record(kind, &mut tx, principal, (&object, Some(&before)), "update", now).await?;
     let out = render(kind, &mut tx, &mut names, &object).await?;
     tx.commit().await?;
     state.engine.notify_events();
@@ -436,7 +477,7 @@ pub(crate) async fn delete(
         Kind::Entitlement => {}
     }
     tx.delete_object(kind.catalog(), &object.id).await?;
-    record(kind, &mut tx, &principal, &object, "delete", now).await?;
+    record(kind, &mut tx, &principal, (&object, None), "delete", now).await?;
     tx.commit().await?;
     state.engine.notify_events();
     // ISC answers these deletions with 202 and a task; here they are done when answered.

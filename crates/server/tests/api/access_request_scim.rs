@@ -48,6 +48,7 @@ async fn people(api: &Api) {
         object_id: "e-pay".into(),
         origin: "REQUEST".into(),
         granted_at: 0,
+        granted_by: None,
     };
     tx.grant(&grant).await.unwrap();
     tx.commit().await.unwrap();

@@ -206,9 +206,10 @@ async fn an_uploaded_file_becomes_identities_with_computed_attributes() {
                 (a["type"].as_str().unwrap().to_owned(), a["origin"].as_str().unwrap().to_owned(), by)
             })
             .collect();
+        // Held directly: granted by the system (birthright and lifecycle); carried: by what carries it.
         for expected in [
-            ("ROLE", "BIRTHRIGHT", "-"),
-            ("ACCESS_PROFILE", "LIFECYCLE", "-"),
+            ("ROLE", "BIRTHRIGHT", "SYSTEM"),
+            ("ACCESS_PROFILE", "LIFECYCLE", "SYSTEM"),
             ("ENTITLEMENT", "LIFECYCLE", "ACCESS_PROFILE"),
         ] {
             let expected = (expected.0.to_owned(), expected.1.to_owned(), expected.2.to_owned());

@@ -1,0 +1,78 @@
+//! The audit log over the API (`GET /tessera/v1/audit`): every change with who made it (an API
+//! client, a person, a workflow execution, a request, or the system), what it was, and what changed
+//! — secrets masked where they were written. Filtered by actor, action, target and time, newest first.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tessera_store::{AuditEntry, AuditQuery, SecurityStore};
+
+use crate::AppState;
+use crate::auth::{AUDIT_READ, Principal};
+use crate::error::{ApiError, ApiResult, QueryParams};
+use crate::shapes;
+
+/// The list's query.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AuditParams {
+    actor: Option<String>,
+    action: Option<String>,
+    target_type: Option<String>,
+    target_id: Option<String>,
+    /// RFC 3339: entries at or after.
+    since: Option<String>,
+    /// RFC 3339: entries before.
+    until: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+fn instant(name: &str, text: Option<&str>) -> ApiResult<Option<i64>> {
+    text.map(|text| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| t.timestamp_millis())
+            .map_err(|_| ApiError::bad_request(format!("`{name}` must be an RFC 3339 time, not `{text}`")))
+    })
+    .transpose()
+}
+
+/// An audit entry as the API shows it.
+pub fn shape(entry: &AuditEntry) -> Value {
+    json!({
+        "id": entry.id,
+        "created": shapes::time(entry.at),
+        "actor": entry.actor,
+        "actorRef": shapes::actor(&entry.actor),
+        "action": entry.action,
+        "target": {"type": entry.target_type, "id": entry.target_id},
+        "detail": tessera_engine::secrets::masked(&entry.detail),
+    })
+}
+
+/// `GET /tessera/v1/audit`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    QueryParams(params): QueryParams<AuditParams>,
+) -> ApiResult<Json<Value>> {
+    principal.require(AUDIT_READ)?;
+    let (limit, offset) = (params.limit.unwrap_or(100), params.offset.unwrap_or(0));
+    if !(1..=1000).contains(&limit) || offset < 0 {
+        return Err(ApiError::bad_request("`limit` must be from 1 to 1000 and `offset` at least 0"));
+    }
+    let query = AuditQuery {
+        actor: params.actor,
+        action: params.action,
+        target_type: params.target_type,
+        target_id: params.target_id,
+        since: instant("since", params.since.as_deref())?,
+        until: instant("until", params.until.as_deref())?,
+        limit,
+        offset,
+    };
+    let mut tx = state.begin().await?;
+    let entries = tx.audit_entries(&query).await?;
+    Ok(Json(Value::Array(entries.iter().map(shape).collect())))
+}
