@@ -146,8 +146,8 @@ fn test(args: TestArgs) -> Result<ExitCode> {
         );
     }
     let start = args.now.unwrap_or_else(|| SystemClock.now());
-    let options =
-        Options { limits: Limits { max_transitions: args.max_transitions, ..Limits::default() }, trace: args.trace };
+    let limits = Limits { max_transitions: args.max_transitions, ..Limits::default() };
+    let options = Options { limits: limits.lowered_by(workflow.program().limits), trace: args.trace };
     let report = dryrun::run(workflow.program(), input, &mocks, start, &options);
     let mut out = std::io::stdout().lock();
     match args.format {

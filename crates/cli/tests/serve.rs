@@ -168,7 +168,8 @@ fn a_client_id_with_line_breaks_and_escapes_cannot_forge_log_lines() {
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir.join("data"))
         .env("TESSERA_LOG", "info")
-        .env_remove("TESSERA_ADMIN_CLIENT_SECRET")
+        .env("TESSERA_ADMIN_CLIENT_ID", "log-admin")
+        .env("TESSERA_ADMIN_CLIENT_SECRET", "log-admin-secret-0123456789")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -198,6 +199,46 @@ fn a_client_id_with_line_breaks_and_escapes_cannot_forge_log_lines() {
     assert!(line.contains("evil\\n2026-01-01T00:00:00Z  INFO admin signed in \\x1b[31m"), "escaped: {line}");
     assert!(!logged.iter().any(|l| l.starts_with("2026-01-01T00:00:00Z")), "no forged line: {logged:?}");
     assert!(!logged.iter().any(|l| l.contains('\u{1b}')), "no terminal escapes: {logged:?}");
+
+    // A file whose first row is a person's record, not a header: the run fails saying so on its
+    // record, and the log carries nothing of the file.
+    let http = reqwest::blocking::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("http://127.0.0.1:{port}/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "log-admin"),
+            ("client_secret", "log-admin-secret-0123456789"),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    let source: serde_json::Value = http
+        .post(format!("http://127.0.0.1:{port}/v3/sources"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"name": "HR", "connector": "delimited-file", "connectorAttributes": {"identityAttribute": "id"}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let reply = http
+        .post(format!("http://127.0.0.1:{port}/v3/sources/{}/load-accounts", source["id"].as_str().unwrap()))
+        .bearer_auth(token)
+        .header("content-type", "text/csv")
+        .body("grace.hopper@example.com,grace.hopper@example.com\nx,y\n")
+        .send()
+        .unwrap();
+    assert_eq!(reply.status(), 202);
+    loop {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "the server stopped");
+        assert!(!line.contains("grace.hopper"), "the file's content reached the log: {line}");
+        if line.contains("aggregation failed") {
+            break;
+        }
+    }
     unsafe_free_kill(child.id(), "TERM");
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     assert!(child.wait().unwrap().success());

@@ -280,7 +280,7 @@ impl Engine {
             }
             other => other.into_event(),
         };
-        let options = Options { limits: self.config.limits, trace: execution.trace };
+        let options = Options { limits: self.config.limits.lowered_by(program.limits), trace: execution.trace };
         let step = match run.apply(&program, event, now, &options) {
             Ok(step) => step,
             // A stale or repeated delivery: the transition it would make has already been made.

@@ -13,6 +13,9 @@ pub struct Program {
     pub body: Body,
     /// The trigger, when the definition declares one.
     pub trigger: Option<Trigger>,
+    /// Guard rails the workflow sets for itself (Tessera's `limits`); they only ever lower the
+    /// server's.
+    pub limits: crate::interp::LimitsOverride,
 }
 
 /// A set of steps with a start: the definition itself, or a loop's body.

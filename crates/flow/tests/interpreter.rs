@@ -251,3 +251,46 @@ fn trace_records_inputs_and_outputs_but_never_secrets() {
     let quiet = dryrun::run(workflow.program(), json!({}), &mocks, t0(), &Options::default());
     assert!(quiet.history.iter().all(|h| h.input.is_none() && h.output.is_none()), "trace is off by default");
 }
+
+/// `max_transitions` bounds the steps of one body — the top level, or one loop iteration — so that a
+/// loop of many items stays within `max_loop_items` alone; a workflow may lower either limit for itself.
+#[test]
+fn the_step_limit_is_per_body_so_long_loops_finish_and_a_workflow_may_lower_it() {
+    let doc = json!({"name": "Long loop", "definition": {"start": "Loop", "steps": {
+        "Loop": {"type": "action", "actionId": "sp:loop:iterator", "nextStep": "Done", "attributes": {
+            "input.$": "$.trigger.items", "start": "A", "steps": {
+                "A": {"type": "Mutation", "attributes": {"id": "sp:define-variable",
+                      "variables": [{"name": "x", "variableA.$": "$.loop.loopInput"}]}, "nextStep": "B"},
+                "B": {"type": "success"}}}},
+        "Done": {"type": "success"}}}});
+    let items: Vec<u64> = (0..6000).collect();
+    let workflow = Workflow::from_document(doc.clone()).unwrap();
+    let options = Options { limits: Limits { max_transitions: 10, ..Limits::default() }, trace: false };
+    let mut run = Run::new();
+    run.apply(workflow.program(), Event::Start { input: json!({"items": items}) }, t0(), &options).unwrap();
+    assert_eq!(run.status, Status::Succeeded, "6000 items of two steps each, with ten steps a body");
+    assert!(run.transitions > 12_000);
+
+    // The workflow's own limits lower the server's, never raise them.
+    let mut strict = doc.clone();
+    strict["limits"] = json!({"maxLoopItems": 100});
+    let workflow = Workflow::from_document(strict).unwrap();
+    let limits = options.limits.lowered_by(workflow.program().limits);
+    assert_eq!(limits.max_loop_items, 100);
+    let mut run = Run::new();
+    let lowered = Options { limits, trace: false };
+    run.apply(workflow.program(), Event::Start { input: json!({"items": items}) }, t0(), &lowered).unwrap();
+    assert!(
+        matches!(&run.status, Status::Failed { error: Some(e), .. } | Status::Terminated { reason: e } if e.contains("100")),
+        "{:?}",
+        run.status
+    );
+    let mut loose = doc;
+    loose["limits"] = json!({"maxTransitions": 1_000_000, "maxWait": "3650d"});
+    let workflow = Workflow::from_document(loose).unwrap();
+    assert_eq!(options.limits.lowered_by(workflow.program().limits), options.limits, "never raised");
+    let bad = json!({"name": "x", "limits": {"maxTransitions": -1, "speed": 3}, "definition": {"start": "D", "steps": {"D": {"type": "success"}}}});
+    let errors = Workflow::from_document(bad).unwrap_err();
+    let pointers: Vec<&str> = errors.iter().map(|d| d.pointer.as_str()).collect();
+    assert_eq!(pointers, ["/limits/maxTransitions", "/limits/speed"]);
+}

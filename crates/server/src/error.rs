@@ -165,9 +165,30 @@ fn refused(status: StatusCode, text: String) -> ApiError {
     let code = match status {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
         StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::NOT_FOUND => "no-route",
+        status if status.is_server_error() => "internal",
         _ => "bad-request",
     };
     ApiError::new(status, code, text)
+}
+
+/// Error answers that are not JSON — what axum itself answers when a body is too large or cannot be
+/// read — in the API's error shape, so every refusal has a stable code and a message.
+pub(crate) async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return response;
+    }
+    let bytes = axum::body::to_bytes(response.into_body(), 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+    let text = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_lowercase() } else { text };
+    refused(status, text).into_response()
 }
 
 /// `axum::Json` whose refusals are [`ApiError`]s.

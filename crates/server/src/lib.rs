@@ -116,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/token", post(auth::token))
         .route("/health", get(|| async { "ok" }))
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "no-route", "no such API path") })
+        .layer(axum::middleware::map_response(error::json_errors))
         .with_state(state)
 }
 

@@ -329,10 +329,16 @@ pub(crate) async fn version(
     ))
 }
 
+/// The versions to compare; read as text, so that a caller without the scope learns nothing of them.
 #[derive(Debug, Deserialize)]
 pub(crate) struct DiffQuery {
-    from: i64,
-    to: i64,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn version_number(name: &str, text: Option<&str>) -> ApiResult<i64> {
+    let text = text.ok_or_else(|| ApiError::bad_request(format!("`{name}` is required: a version number")))?;
+    text.parse().map_err(|_| ApiError::bad_request(format!("`{name}` must be a version number, not `{text}`")))
 }
 
 /// `GET /tessera/v1/workflows/{id}/versions/diff?from=1&to=2`: a unified diff of the two documents.
@@ -343,10 +349,11 @@ pub(crate) async fn diff(
     QueryParams(q): QueryParams<DiffQuery>,
 ) -> ApiResult<Json<Value>> {
     principal.require(WORKFLOW_READ)?;
+    let (from, to) = (version_number("from", q.from.as_deref())?, version_number("to", q.to.as_deref())?);
     let mut tx = state.begin().await?;
     load(&mut tx, &id).await?;
     let mut text = Vec::new();
-    for number in [q.from, q.to] {
+    for number in [from, to] {
         let version = tx
             .version(&id, number)
             .await?
@@ -356,9 +363,9 @@ pub(crate) async fn diff(
     }
     let unified = similar::TextDiff::from_lines(&text[0], &text[1])
         .unified_diff()
-        .header(&format!("version {}", q.from), &format!("version {}", q.to))
+        .header(&format!("version {from}"), &format!("version {to}"))
         .to_string();
-    Ok(Json(json!({ "from": q.from, "to": q.to, "identical": text[0] == text[1], "diff": unified })))
+    Ok(Json(json!({ "from": from, "to": to, "identical": text[0] == text[1], "diff": unified })))
 }
 
 /// `POST /tessera/v1/workflows/{id}/versions/{version}/rollback`: a new version equal to an old one.

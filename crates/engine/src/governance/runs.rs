@@ -85,7 +85,9 @@ impl Engine {
         let outcome = aggregate(&self.store, self.clock.as_ref(), source_id, &options, &mut |_| {}).await;
         self.notify_events();
         if let Err(error) = &outcome {
-            tracing::warn!(aggregation = %id, source = %source_id, %error, "aggregation failed");
+            // The reason can quote the file (a header row that was really a person's record): it goes
+            // to the run's record, which only readers of sources see, not to the log.
+            tracing::warn!(aggregation = %id, source = %source_id, "aggregation failed; the reason is recorded on the run");
             if let Err(error) = record_failure(&self.store, &id, source_id, &error.to_string(), self.now_ms()).await {
                 tracing::error!(aggregation = %id, %error, "could not record a failed aggregation");
             }

@@ -19,9 +19,10 @@ use crate::program::Program;
 /// Guard rails, each ending the run with a clear reason when hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
-    /// Steps one run may take before it is terminated (IdentityIQ's "max transitions").
+    /// Steps one body may take — the top level, or one loop iteration — before the run is terminated
+    /// (IdentityIQ's "max transitions"): it catches a workflow that loops forever through its steps.
     pub max_transitions: u64,
-    /// Items one loop may iterate.
+    /// Items one loop may iterate (each iteration has its own `max_transitions`).
     pub max_loop_items: usize,
     /// Iterations of one loop running at once when the loop does not say.
     pub loop_parallelism: usize,
@@ -32,6 +33,27 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self { max_transitions: 10_000, max_loop_items: 100_000, loop_parallelism: 1, max_wait_seconds: 366 * 86_400 }
+    }
+}
+
+/// Limits a workflow declares for itself (`"limits": {"maxTransitions", "maxLoopItems", "maxWait"}`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitsOverride {
+    pub max_transitions: Option<u64>,
+    pub max_loop_items: Option<usize>,
+    pub max_wait_seconds: Option<u64>,
+}
+
+impl Limits {
+    /// These limits lowered by what a workflow declares: a workflow may be stricter than the server,
+    /// never looser (only the server's administrator raises a limit).
+    pub fn lowered_by(self, own: LimitsOverride) -> Self {
+        Self {
+            max_transitions: own.max_transitions.map_or(self.max_transitions, |v| v.min(self.max_transitions)),
+            max_loop_items: own.max_loop_items.map_or(self.max_loop_items, |v| v.min(self.max_loop_items)),
+            max_wait_seconds: own.max_wait_seconds.map_or(self.max_wait_seconds, |v| v.min(self.max_wait_seconds)),
+            ..self
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 pub struct Run {
     pub status: Status,
     pub main: Thread,
-    /// Steps taken so far, counted against `Limits::max_transitions`.
+    /// Steps taken so far by every body of the run.
     pub transitions: u64,
 }
 
@@ -63,6 +63,13 @@ pub struct Thread {
     /// The data document: `trigger`, step outputs by key, and `loop` in an iteration.
     pub doc: Value,
     pub cursor: Cursor,
+    /// Steps this body has taken, counted against `Limits::max_transitions`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub steps: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What a thread is doing.
@@ -114,7 +121,7 @@ impl Run {
     pub fn new() -> Self {
         Self {
             status: Status::Pending,
-            main: Thread { doc: Value::Object(Map::new()), cursor: Cursor::Step { step: 0 } },
+            main: Thread { doc: Value::Object(Map::new()), cursor: Cursor::Step { step: 0 }, steps: 0 },
             transitions: 0,
         }
     }
@@ -126,6 +133,7 @@ impl Run {
         let mut doc = Map::new();
         doc.insert("trigger".into(), trigger);
         self.main = Thread {
+            steps: 0,
             doc: Value::Object(doc),
             cursor: Cursor::Ended(End::Error { step: String::new(), error: reason.clone() }),
         };

@@ -41,7 +41,11 @@ pub(super) fn apply(
             if run.status != Status::Pending {
                 return Err(Error::AlreadyStarted);
             }
-            run.main = Thread { doc: object([("trigger", input)]), cursor: Cursor::Step { step: program.body.start } };
+            run.main = Thread {
+                doc: object([("trigger", input)]),
+                cursor: Cursor::Step { step: program.body.start },
+                steps: 0,
+            };
             run.status = Status::Running;
         }
         Event::Cancel { reason } => {
@@ -152,8 +156,9 @@ fn run_thread(thread: &mut Thread, body: &Body, ctx: &mut Ctx<'_>) {
             Cursor::Step { step } => {
                 let index = *step;
                 ctx.transitions += 1;
+                thread.steps += 1;
                 let max = ctx.options.limits.max_transitions;
-                if ctx.transitions > max {
+                if thread.steps > max {
                     ctx.halted = Some(format!(
                         "terminated after {max} steps (the max-transitions limit) at step `{}`: the workflow seems to loop forever",
                         body.steps[index].name
@@ -344,7 +349,7 @@ fn advance_loop(thread: &mut Thread, body: &Body, ctx: &mut Ctx<'_>) -> bool {
         let item = std::mem::take(&mut looping.items[index]);
         let scope = object([("loopInput", item), ("context", looping.context.clone())]);
         let doc = object([("trigger", looping.trigger.clone()), ("loop", scope)]);
-        let mut child = Thread { doc, cursor: Cursor::Step { step: inner.start } };
+        let mut child = Thread { doc, cursor: Cursor::Step { step: inner.start }, steps: 0 };
         let key = index as u32;
         run_child(&mut child, inner, step, key, ctx);
         if matches!(child.cursor, Cursor::Ended(_)) {

@@ -135,8 +135,40 @@ impl Checker<'_> {
             self.error("/definition", "wrong-type", "`definition` must be an object with `start` and `steps`");
             return None;
         };
+        let limits = self.limits(root.get("limits"));
         let body = self.body(definition, "/definition", false)?;
-        Some(Program { body, trigger })
+        Some(Program { body, trigger, limits })
+    }
+
+    /// Tessera's `limits`: guard rails a workflow sets lower for itself (whole numbers of steps and
+    /// items, a duration for the longest wait).
+    fn limits(&mut self, value: Option<&Value>) -> crate::interp::LimitsOverride {
+        let mut limits = crate::interp::LimitsOverride::default();
+        let Some(value) = value.filter(|v| !v.is_null()) else { return limits };
+        let Some(members) = value.as_object() else {
+            self.error(
+                "/limits",
+                "wrong-type",
+                "`limits` must be an object: {\"maxTransitions\", \"maxLoopItems\", \"maxWait\"}",
+            );
+            return limits;
+        };
+        for (key, member) in members {
+            let pointer = push_pointer("/limits", key);
+            match key.as_str() {
+                "maxTransitions" | "maxLoopItems" => match member.as_u64().filter(|n| *n > 0) {
+                    Some(n) if key == "maxTransitions" => limits.max_transitions = Some(n),
+                    Some(n) => limits.max_loop_items = Some(usize::try_from(n).unwrap_or(usize::MAX)),
+                    None => self.error(pointer, "wrong-type", format!("`{key}` must be a whole number above 0")),
+                },
+                "maxWait" => match member.as_str().and_then(|t| t.parse::<tessera_model::Duration>().ok()) {
+                    Some(duration) => limits.max_wait_seconds = Some(duration.as_secs()),
+                    None => self.error(pointer, "wrong-type", "`maxWait` must be a duration such as `30d`"),
+                },
+                _ => self.error(pointer, "unknown-field", "`limits` takes maxTransitions, maxLoopItems and maxWait"),
+            }
+        }
+        limits
     }
 
     fn trigger(&mut self, value: &Value, pointer: &str) -> Option<Trigger> {

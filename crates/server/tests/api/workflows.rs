@@ -248,3 +248,31 @@ async fn malformed_requests_are_refused_in_the_api_error_shape() {
         );
     }
 }
+
+/// Refusals axum itself makes (a body too large for a route that reads it whole, a method the path
+/// does not take) come in the API's error shape too; and a diff's parameters are checked only for a
+/// caller allowed to read it.
+#[tokio::test]
+async fn every_refusal_is_json_with_a_code_and_scopes_come_first() {
+    for api in apis().await {
+        let kind = api.kind;
+        let huge = "x".repeat(3 * 1024 * 1024);
+        let too_large =
+            api.raw(Method::POST, "/v3/access-request-approvals/nope/approve", "application/json", &huge).await;
+        assert_eq!((too_large.status, too_large.code()), (413, "payload-too-large"), "{kind}: {}", too_large.body);
+        let not_allowed = api.call(Method::PUT, "/v3/access-request-status", None).await;
+        assert_eq!(
+            (not_allowed.status, not_allowed.code()),
+            (405, "method-not-allowed"),
+            "{kind}: {}",
+            not_allowed.body
+        );
+        let id = api.create(&internal("Diffed")).await;
+        let reader = api.client_with("no-read", &["idn:identity:read"]).await;
+        let path = format!("/tessera/v1/workflows/{id}/versions/diff?from=one");
+        let refused = api.call_as(Some(&reader), Method::GET, &path, None).await;
+        assert_eq!((refused.status, refused.code()), (403, "forbidden"), "{kind}: the scope is checked first");
+        let bad = api.get(&path).await;
+        assert_eq!((bad.status, bad.code()), (400, "bad-request"), "{kind}: {}", bad.body);
+    }
+}
