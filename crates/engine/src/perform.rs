@@ -16,6 +16,8 @@ pub struct Actions {
     identity: IdentityActions,
     /// Opens the credentials sealed in workflow documents.
     keyring: Option<tessera_store::Keyring>,
+    /// Where the named secrets `{{secret:<name>}}` refers to are kept.
+    store: tessera_store::Store,
 }
 
 impl Actions {
@@ -26,8 +28,9 @@ impl Actions {
         Self {
             http: HttpAction::new(http),
             email: EmailAction::new(smtp),
-            identity: IdentityActions::new(store),
+            identity: IdentityActions::new(store.clone()),
             keyring,
+            store,
         }
     }
 
@@ -39,9 +42,17 @@ impl Actions {
             return self.dispatch(action, input, key).await;
         }
         let mut opened = input.clone();
-        let secrets = crate::secrets::open_input(self.keyring.as_ref(), &mut opened).map_err(|reason| {
+        let mut secrets =
+            crate::secrets::resolve_references(&self.store, &mut opened).await.map_err(|error| match error {
+                crate::secrets::ReferenceError::Store(error) => {
+                    ActionError::retryable(format!("the store failed: {error}"))
+                }
+                other => ActionError::permanent(other.to_string()),
+            })?;
+        let sealed = crate::secrets::open_input(self.keyring.as_ref(), &mut opened).map_err(|reason| {
             ActionError::permanent(format!("a sealed credential of this step cannot be opened: {reason}"))
         })?;
+        secrets.extend(sealed);
         match self.dispatch(action, &opened, key).await {
             Ok(output) => Ok(crate::secrets::scrub(&output, &secrets)),
             Err(mut error) => {

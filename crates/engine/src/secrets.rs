@@ -127,11 +127,11 @@ pub fn masked_for_diff(value: &Value) -> Value {
     map_strings(value, &|sealed| format!("{MASK} (sealed …{})", &sealed[sealed.len().saturating_sub(8)..]))
 }
 
-/// Whether any string in `value` holds a sealed credential (without allocating: this is asked of every
-/// action's input).
+/// Whether any string in `value` holds a sealed credential or a reference to a stored secret (without
+/// allocating: this is asked of every action's input).
 pub fn holds_sealed(value: &Value) -> bool {
     match value {
-        Value::String(text) => text.contains(TEXT_PREFIX),
+        Value::String(text) => text.contains(TEXT_PREFIX) || text.contains(slots::REFERENCE_PREFIX),
         Value::Array(items) => items.iter().any(holds_sealed),
         Value::Object(members) => members.values().any(holds_sealed),
         _ => false,
@@ -173,6 +173,81 @@ fn open_value(keyring: Option<&Keyring>, value: &mut Value, opened: &mut Vec<Str
         _ => {}
     }
     Ok(())
+}
+
+/// Why a reference to a stored secret could not be put in.
+#[derive(Debug, thiserror::Error)]
+pub enum ReferenceError {
+    #[error("there is no secret named `{0}`; create it with PUT /tessera/v1/secrets/{0}")]
+    Unknown(String),
+    #[error("the secret `{name}` cannot be opened: {reason}")]
+    Unopenable { name: String, reason: OpenError },
+    #[error(transparent)]
+    Store(#[from] tessera_store::Error),
+}
+
+/// Puts the stored secrets that `{{secret:<name>}}` references in an action's input name, opened, in
+/// place; returns the secrets put in, which the action's answer must not carry.
+pub async fn resolve_references(store: &Store, input: &mut Map<String, Value>) -> Result<Vec<String>, ReferenceError> {
+    let mut names = Vec::new();
+    for value in input.values() {
+        collect_references(value, &mut names);
+    }
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    names.sort();
+    names.dedup();
+    let mut tx = store.begin().await?;
+    let mut plain = std::collections::HashMap::new();
+    for name in &names {
+        let record = tessera_store::SecretStore::secret(&mut tx, name)
+            .await?
+            .ok_or_else(|| ReferenceError::Unknown(name.clone()))?;
+        let keyring =
+            store.keyring().ok_or(ReferenceError::Unopenable { name: name.clone(), reason: OpenError::NoKeyring })?;
+        let value = keyring
+            .open_text(&record.sealed)
+            .map_err(|reason| ReferenceError::Unopenable { name: name.clone(), reason })?;
+        plain.insert(name.clone(), value);
+    }
+    drop(tx);
+    for value in input.values_mut() {
+        replace_references(value, &plain);
+    }
+    Ok(plain.into_values().collect())
+}
+
+fn collect_references(value: &Value, names: &mut Vec<String>) {
+    match value {
+        Value::String(text) => names.extend(slots::secret_references(text).into_iter().map(|(_, n)| n.to_owned())),
+        Value::Array(items) => items.iter().for_each(|item| collect_references(item, names)),
+        Value::Object(members) => members.values().for_each(|member| collect_references(member, names)),
+        _ => {}
+    }
+}
+
+fn replace_references(value: &mut Value, plain: &std::collections::HashMap<String, String>) {
+    match value {
+        Value::String(text) => {
+            let references = slots::secret_references(text);
+            if references.is_empty() {
+                return;
+            }
+            let mut out = String::with_capacity(text.len());
+            let mut last = 0;
+            for (range, name) in references {
+                out.push_str(&text[last..range.start]);
+                out.push_str(plain.get(name).map_or("", String::as_str));
+                last = range.end;
+            }
+            out.push_str(&text[last..]);
+            *text = out;
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| replace_references(item, plain)),
+        Value::Object(members) => members.values_mut().for_each(|member| replace_references(member, plain)),
+        _ => {}
+    }
 }
 
 /// `value` with every occurrence of a secret (of at least 4 characters, so that words survive) masked.
@@ -285,6 +360,20 @@ pub async fn seal_stored(store: &Store) -> crate::Result<Sealed> {
                 None => payload.clone(),
             };
             report.entries += tx.rewrite_history(&workflow_id, &masked, &sealed).await?;
+        }
+    }
+    // Named secrets under a rotated-out node key move to the current one.
+    if let Some(keyring) = keyring {
+        for mut secret in tessera_store::SecretStore::secrets(&mut tx).await? {
+            if keyring.text_sealed_by_primary(&secret.sealed) {
+                continue;
+            }
+            let Ok(plain) = keyring.open_text(&secret.sealed) else {
+                tracing::warn!(secret = %secret.name, "a stored secret cannot be opened with this node's keys");
+                continue;
+            };
+            secret.sealed = keyring.seal_text(&plain);
+            tessera_store::SecretStore::put_secret(&mut tx, &secret).await?;
         }
     }
     tx.commit().await?;

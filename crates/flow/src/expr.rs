@@ -220,6 +220,12 @@ impl Template {
                 parts.push(Part::Text(rest[..open].to_owned()));
             }
             let inner = rest[open + 2..open + 2 + close].trim();
+            // `{{secret:<name>}}` names a stored secret: the engine puts it in where it is sent.
+            if crate::secrets::is_secret_reference(inner) {
+                parts.push(Part::Text(rest[open..open + 2 + close + 2].to_owned()));
+                rest = &rest[open + 2 + close + 2..];
+                continue;
+            }
             match PathExpr::parse(inner) {
                 Ok(path) => parts.push(Part::Path(path)),
                 Err(error) if strict => return Err(error),

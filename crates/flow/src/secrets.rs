@@ -28,6 +28,32 @@ pub enum Slot {
     UrlPassword,
 }
 
+/// How a reference to a stored secret begins: `{{secret:<name>}}`.
+pub const REFERENCE_PREFIX: &str = "{{secret:";
+
+/// Whether the inside of a `{{…}}` names a stored secret (`secret:` and a name of letters, digits,
+/// `.`, `_` and `-`).
+pub fn is_secret_reference(inner: &str) -> bool {
+    inner.strip_prefix("secret:").is_some_and(|name| {
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    })
+}
+
+/// The names of the stored secrets `text` refers to, with where each reference is.
+pub fn secret_references(text: &str) -> Vec<(std::ops::Range<usize>, &str)> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(start) = text[from..].find(REFERENCE_PREFIX).map(|at| from + at) {
+        let Some(end) = text[start..].find("}}").map(|at| start + at + 2) else { break };
+        let inner = &text[start + 2..end - 2];
+        if is_secret_reference(inner) {
+            found.push((start..end, &inner["secret:".len()..]));
+        }
+        from = end;
+    }
+    found
+}
+
 /// Whether a header's value is a credential, by its name.
 pub fn is_secret_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
@@ -162,6 +188,14 @@ mod tests {
             document.pointer("/definition/steps/A/attributes/requestHeaders/Accept").unwrap(),
             "application/json"
         );
+    }
+
+    #[test]
+    fn references_to_stored_secrets_are_found() {
+        let text = "Bearer {{secret:github-token}} and {{secret:bad name}} and {{secret:zip.pass_2}}";
+        let names: Vec<&str> = secret_references(text).into_iter().map(|(_, name)| name).collect();
+        assert_eq!(names, ["github-token", "zip.pass_2"]);
+        assert_eq!(&text[secret_references(text)[0].0.clone()], "{{secret:github-token}}");
     }
 
     #[test]

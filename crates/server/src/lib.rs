@@ -14,6 +14,7 @@ pub mod listen;
 mod ops;
 mod request_types;
 mod scim;
+mod secrets;
 mod shapes;
 mod workflows;
 
@@ -103,6 +104,8 @@ pub fn router(state: AppState) -> Router {
         .route("/tessera/v1/workflows/{id}/execution-stats", get(ops::execution_stats))
         .route("/tessera/v1/node", get(ops::node))
         .route("/tessera/v1/audit", get(audit::list))
+        .route("/tessera/v1/secrets", get(secrets::list))
+        .route("/tessera/v1/secrets/{name}", get(secrets::read).put(secrets::put).delete(secrets::delete))
         .route("/tessera/v1/oauth-clients/{id}/rotate-secret", post(clients::rotate_secret))
         .route("/tessera/v1/oauth-clients/{id}/revoke-tokens", post(clients::revoke_tokens))
         .route("/tessera/v1/inbox", get(inbox::list))

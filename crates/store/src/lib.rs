@@ -12,6 +12,7 @@ pub mod files;
 pub mod identities;
 pub mod inbox;
 mod listing;
+pub mod named_secrets;
 pub mod notifications;
 pub mod provisioning;
 pub mod query;
@@ -36,6 +37,7 @@ pub use executions::{ExecutionRecord, ExecutionStore, NewExecution, StateUpdate}
 pub use identities::{AccountKey, AccountRecord, IdentityRecord, IdentityStore};
 pub use inbox::{Closing, InboxActivity, InboxItemRecord, InboxStore};
 pub use listing::Listing;
+pub use named_secrets::{SecretRecord, SecretStore};
 pub use notifications::{NotificationRecord, NotificationStore};
 pub use provisioning::{Finished, ProvisioningStore, Tracking, WorkItem};
 pub use queue::{NewTask, QueueStore, Task, TaskKind};

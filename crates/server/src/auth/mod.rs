@@ -58,6 +58,10 @@ pub const ACCESS_REQUEST_APPROVALS_MANAGE: &str = "idn:access-request-approvals:
 pub const SCIM_READ: &str = "idn:scim:read";
 /// Pushing SCIM Users and Groups: what an HR system or identity provider needs, and nothing more.
 pub const SCIM_MANAGE: &str = "idn:scim:manage";
+/// Reading the names of stored secrets (never their values).
+pub const SECRETS_READ: &str = "tessera:secrets:read";
+/// Storing and deleting named secrets.
+pub const SECRETS_MANAGE: &str = "tessera:secrets:manage";
 /// Reading the audit log.
 pub const AUDIT_READ: &str = "tessera:audit:read";
 /// Creating API clients and binding them to identities.

@@ -171,3 +171,61 @@ async fn credentials_stored_before_sealing_are_sealed_and_scrubbed_at_start() {
         assert_eq!(tessera_engine::secrets::seal_stored(&api.store).await.unwrap().versions, 0, "{kind}: done once");
     }
 }
+
+/// The better way: a named secret, stored once, referred to as `{{secret:<name>}}`. Its value goes in
+/// and never comes out — not in the answer, the store, the audit log or the run's history — and the
+/// call that uses it sends the real value.
+#[tokio::test]
+async fn a_named_secret_is_referred_to_not_pasted() {
+    let (base, seen) = echo_service().await;
+    for api in apis().await {
+        let kind = api.kind;
+        let put = api
+            .call(
+                Method::PUT,
+                "/tessera/v1/secrets/github-token",
+                Some(&json!({"value": TOKEN, "description": "the bot's"})),
+            )
+            .await;
+        assert_eq!(put.status, 200, "{kind}: {}", put.body);
+        assert_eq!(put.body["reference"], "{{secret:github-token}}", "{kind}");
+        assert!(!put.body.to_string().contains(TOKEN), "{kind}");
+        let listed = api.get("/tessera/v1/secrets").await;
+        assert_eq!(listed.body[0]["name"], "github-token", "{kind}: {}", listed.body);
+        let bad = api.call(Method::PUT, "/tessera/v1/secrets/not%20ok", Some(&json!({"value": "x"}))).await;
+        assert_eq!(bad.status, 400, "{kind}");
+        let empty = api.call(Method::PUT, "/tessera/v1/secrets/empty", Some(&json!({}))).await;
+        assert_eq!((empty.status, &empty.body["errors"][0]["pointer"]), (400, &json!("/value")), "{kind}");
+        let reader = api.client_with("no-secrets", &["sp:workflow:read"]).await;
+        assert_eq!(api.call_as(Some(&reader), Method::GET, "/tessera/v1/secrets", None).await.status, 403, "{kind}");
+
+        let workflow = json!({"name": "Referred", "trace": true, "definition": {"start": "Call", "steps": {
+            "Call": {"type": "action", "actionId": "sp:http", "nextStep": "Done", "attributes": {
+                "url": format!("{base}/whoami"), "method": "get",
+                "authenticationType": "bearer", "bearerToken": "{{secret:github-token}}"}},
+            "Done": {"type": "success"}}}});
+        let id = api.create(&workflow).await;
+        let read = api.get(&format!("/v3/workflows/{id}")).await.body;
+        assert_eq!(
+            read["definition"]["steps"]["Call"]["attributes"]["bearerToken"], "{{secret:github-token}}",
+            "{kind}"
+        );
+        let execution = api.test(&id, json!({})).await;
+        api.run_due().await;
+        assert_eq!(seen.lock().unwrap().pop(), Some(format!("Bearer {TOKEN}")), "{kind}: the real value was sent");
+        let history = api.get(&format!("/v3/workflow-executions/{execution}/history")).await.body;
+        assert!(!history.to_string().contains(TOKEN), "{kind}: {history}");
+        assert!(!stored(&api).await.contains(TOKEN), "{kind}");
+        let audit = api.get("/tessera/v1/audit?targetType=secret").await.body;
+        assert_eq!(audit[0]["action"], "secret.set", "{kind}");
+        assert!(!audit.to_string().contains(TOKEN), "{kind}");
+
+        // Deleted: the step that refers to it fails, saying which secret is missing.
+        assert_eq!(api.call(Method::DELETE, "/tessera/v1/secrets/github-token", None).await.status, 204, "{kind}");
+        let execution = api.test(&id, json!({})).await;
+        api.run_due().await;
+        let history = api.get(&format!("/v3/workflow-executions/{execution}/history")).await.body;
+        let error = history[0]["outcome"]["error"].as_str().unwrap_or_default();
+        assert!(error.contains("no secret named `github-token`"), "{kind}: {history}");
+    }
+}

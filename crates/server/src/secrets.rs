@@ -1,0 +1,118 @@
+//! Named secrets over the API (`/tessera/v1/secrets`): credentials stored once, sealed under the node
+//! key, and referred to by workflows as `{{secret:<name>}}` instead of being pasted into them. Their
+//! values go in and never come out: answers, the audit log and history name them only.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tessera_flow::secrets::is_secret_reference;
+use tessera_store::{SecretRecord, SecretStore, SecurityStore};
+
+use crate::AppState;
+use crate::auth::{Principal, SECRETS_MANAGE, SECRETS_READ};
+use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
+use crate::shapes;
+
+fn shape(secret: &SecretRecord) -> Value {
+    json!({
+        "name": secret.name,
+        "description": secret.description,
+        "reference": format!("{{{{secret:{}}}}}", secret.name),
+        "created": shapes::time(secret.created_at),
+        "modified": shapes::time(secret.modified_at),
+        "modifiedBy": shapes::actor(&secret.modified_by),
+    })
+}
+
+fn check_name(name: &str) -> ApiResult<()> {
+    if is_secret_reference(&format!("secret:{name}")) && name.len() <= 128 {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            format!("`{name}` is not a secret name: use letters, digits, `.`, `_` and `-` (at most 128)"),
+        ))
+    }
+}
+
+/// `GET /tessera/v1/secrets`: the names, never the values.
+pub(crate) async fn list(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+    if !principal.holds(SECRETS_READ) {
+        principal.require(SECRETS_MANAGE)?;
+    }
+    let mut tx = state.begin().await?;
+    Ok(Json(Value::Array(tx.secrets().await?.iter().map(shape).collect())))
+}
+
+/// `GET /tessera/v1/secrets/{name}`.
+pub(crate) async fn read(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(name): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    if !principal.holds(SECRETS_READ) {
+        principal.require(SECRETS_MANAGE)?;
+    }
+    let mut tx = state.begin().await?;
+    let secret = tx.secret(&name).await?.ok_or_else(|| ApiError::not_found("secret", &name))?;
+    Ok(Json(shape(&secret)))
+}
+
+/// A secret's new value and description.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SecretBody {
+    value: Option<String>,
+    description: Option<String>,
+}
+
+/// `PUT /tessera/v1/secrets/{name}` with `{"value", "description"}`: creates or replaces it.
+pub(crate) async fn put(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(name): PathParams<String>,
+    JsonBody(body): JsonBody<SecretBody>,
+) -> ApiResult<Json<Value>> {
+    principal.require(SECRETS_MANAGE)?;
+    check_name(&name)?;
+    let value =
+        body.value.filter(|v| !v.is_empty()).ok_or_else(|| ApiError::invalid("/value", "is required: the secret"))?;
+    let now = state.now_ms();
+    let mut tx = state.begin().await?;
+    let keyring = tx.keyring().ok_or_else(|| ApiError::internal("this node holds no key to seal secrets with"))?;
+    let sealed = keyring.seal_text(&value);
+    let existing = tx.secret(&name).await?;
+    let secret = SecretRecord {
+        name: name.clone(),
+        sealed,
+        description: body.description,
+        created_at: existing.as_ref().map_or(now, |s| s.created_at),
+        modified_at: now,
+        modified_by: principal.actor(),
+    };
+    tx.put_secret(&secret).await?;
+    let detail = json!({"description": secret.description, "replaced": existing.is_some()});
+    tx.audit(&principal.actor(), "secret.set", "secret", &name, &detail, now).await?;
+    tx.commit().await?;
+    Ok(Json(shape(&secret)))
+}
+
+/// `DELETE /tessera/v1/secrets/{name}`: 204; workflows that refer to it fail at the step that does.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(name): PathParams<String>,
+) -> ApiResult<StatusCode> {
+    principal.require(SECRETS_MANAGE)?;
+    let now = state.now_ms();
+    let mut tx = state.begin().await?;
+    if !tx.delete_secret(&name).await? {
+        return Err(ApiError::not_found("secret", &name));
+    }
+    tx.audit(&principal.actor(), "secret.delete", "secret", &name, &json!({}), now).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
