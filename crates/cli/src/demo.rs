@@ -9,7 +9,10 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use tessera_engine::governance::ImportDirs;
 use tessera_model::Clock;
-use tessera_store::{CatalogKind, CatalogObject, CatalogStore, SecurityStore, Store, WorkflowRecord, WorkflowStore};
+use tessera_store::{
+    AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityStore, SecurityStore, Store, WorkflowRecord,
+    WorkflowStore,
+};
 
 /// People in the demo's HR file.
 pub(crate) const PEOPLE: usize = 300;
@@ -18,6 +21,10 @@ pub(crate) const HR_SOURCE: &str = "demo-source-hr";
 const AD_SOURCE: &str = "demo-source-ad";
 const GITHUB_SOURCE: &str = "demo-source-github";
 pub(crate) const PROFILE: &str = "demo-profile-employees";
+/// The governance group that works the target sources' work items.
+pub(crate) const SERVICE_DESK: &str = "demo-group-service-desk";
+/// How many people of the Support department staff the service desk.
+const SERVICE_DESK_SIZE: usize = 3;
 
 const WORKFLOWS: [(&str, &str); 3] = [
     ("demo-joiner-welcome", include_str!("../../../examples/demo/joiner-welcome.json")),
@@ -41,6 +48,10 @@ fn object(kind: CatalogKind, id: &str, key: &str, parent: &str, document: Value,
         created_at: now,
         modified_at: now,
     }
+}
+
+fn service_desk() -> Value {
+    json!({"type": "GOVERNANCE_GROUP", "id": SERVICE_DESK, "name": "IT Service Desk"})
 }
 
 fn account_attribute(attribute: &str) -> Value {
@@ -76,7 +87,7 @@ fn catalog(hr_file: &Path) -> Vec<(CatalogKind, &'static str, String, &'static s
                 "connector": "ldap", "type": "LDAP", "authoritative": false,
                 "features": ["ENABLE", "UNLOCK", "PROVISIONING", "PASSWORD"],
                 "correlation": [{"identityAttribute": "email", "accountAttribute": "mail"}],
-            "manualProvisioning": true
+                "manualProvisioning": true, "governanceGroup": service_desk()
             }),
         ),
         (
@@ -89,8 +100,16 @@ fn catalog(hr_file: &Path) -> Vec<(CatalogKind, &'static str, String, &'static s
                 "connector": "scim", "type": "SCIM 2.0", "authoritative": false,
                 "features": ["ENABLE", "PROVISIONING"],
                 "correlation": [{"identityAttribute": "email", "accountAttribute": "emails"}],
-            "manualProvisioning": true
+                "manualProvisioning": true, "governanceGroup": service_desk()
             }),
+        ),
+        (
+            CatalogKind::Workgroup,
+            SERVICE_DESK,
+            "IT Service Desk".to_owned(),
+            "",
+            json!({"name": "IT Service Desk",
+                   "description": "Creates, changes and disables accounts on the systems Tessera hands to people"}),
         ),
     ];
     let entitlements = [
@@ -274,6 +293,29 @@ pub(crate) async fn relocate_hr_file(
     tx.audit("system:demo", "update", "source", HR_SOURCE, &detail, source.modified_at).await?;
     tx.commit().await?;
     Ok(Some(new))
+}
+
+/// Staffs the service desk with the first people (by employee number) of the Support department, once
+/// the HR file has made them identities. Returns their names.
+pub(crate) async fn staff_service_desk(store: &Store, clock: &dyn Clock) -> Result<Vec<String>> {
+    let now = clock.now().timestamp_millis();
+    let mut tx = store.begin().await?;
+    let filter = tessera_store::query::Filter::parse("attributes.department eq \"Support\"")?;
+    let sorters = tessera_store::query::Sorters::parse("alias", &tessera_store::identities::IDENTITIES)?;
+    let listing = tessera_store::Listing {
+        filter: Some(&filter),
+        sorters: Some(&sorters),
+        limit: SERVICE_DESK_SIZE as i64,
+        ..tessera_store::Listing::default()
+    };
+    let (people, _) = tx.list_identities(&listing).await?;
+    let mut names = Vec::new();
+    for person in &people {
+        tx.add_member(SERVICE_DESK, &person.id, now).await?;
+        names.push(person.name.clone());
+    }
+    tx.commit().await?;
+    Ok(names)
 }
 
 /// Adds the joiner, mover and leaver workflows, enabled.

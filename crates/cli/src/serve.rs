@@ -443,12 +443,14 @@ async fn seed_demo(engine: &Engine, store: &tessera_store::Store, data_dir: &Pat
     }
     let summary = tessera_engine::governance::aggregate_now(store, clock, crate::demo::HR_SOURCE, imports).await?;
     while engine.dispatch_events().await? > 0 {}
+    let desk = crate::demo::staff_service_desk(store, clock).await?;
     crate::demo::seed_workflows(store, clock).await?;
     println!(
         "Seeded the demo organisation: {} identities from {}",
         summary.identities_created,
         crate::demo::hr_file(imports)?.display()
     );
+    println!("The IT Service Desk, who work the demo's account requests: {}", desk.join(", "));
     println!(
         "Edit that file, then aggregate: tessera source aggregate HR --data-dir {}   (or wait for the 5-minute schedule)",
         data_dir.display()

@@ -73,6 +73,18 @@ fn mail(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
+/// The bodies of the messages delivered so far.
+fn mail_bodies(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for sub in ["new", "cur"] {
+        let Ok(entries) = std::fs::read_dir(dir.join("maildir").join(sub)) else { continue };
+        for entry in entries {
+            out.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+        }
+    }
+    out
+}
+
 struct Api {
     base: String,
     token: String,
@@ -269,6 +281,41 @@ fn joiner_mover_and_leaver_run_their_workflows_once_and_mail_arrives() {
         assert!(Instant::now() < deadline, "mail: expected {expected_sorted:?}, got {got:?}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The leaver never got the accounts their work items asked for, and the manager is told so.
+    let bodies = mail_bodies(&dir);
+    assert!(
+        bodies.iter().any(|b| b.contains("nothing to disable")),
+        "the leaver's manager hears there is nothing to disable: {bodies:?}"
+    );
+
+    // People's work that makes sense, and has someone to do it: every open work item belongs to the
+    // service desk; the leaver's creation was cancelled (with the reason), not left pending; the
+    // mover has one account to create, not two.
+    let open = api.get("/v3/work-items?limit=250");
+    let open = open.as_array().unwrap();
+    assert!(!open.is_empty());
+    assert!(
+        open.iter().all(|w| w["ownerType"] == "GOVERNANCE_GROUP" && w["ownerId"] == "demo-group-service-desk"),
+        "every work item has an owner"
+    );
+    let of =
+        |identity: &Value| -> Vec<&Value> { open.iter().filter(|w| w["identity"]["id"] == identity["id"]).collect() };
+    assert!(of(&leaver_identity).is_empty(), "the leaver has no pending work: {:?}", of(&leaver_identity));
+    let plans =
+        api.get(&format!("/tessera/v1/provisioning-plans?identityId={}", leaver_identity["id"].as_str().unwrap()));
+    let cancelled: Vec<&Value> = plans.as_array().unwrap().iter().filter(|p| p["status"] == "CANCELLED").collect();
+    assert!(
+        cancelled
+            .iter()
+            .any(|p| p["operation"] == "Create" && p["result"]["reason"].as_str().is_some_and(|r| !r.is_empty())),
+        "{plans}"
+    );
+    let creates: Vec<&Value> = of(&mover_identity)
+        .into_iter()
+        .filter(|w| w["accountRequest"]["operation"] == "Create" && w["source"]["id"] == "demo-source-ad")
+        .collect();
+    assert_eq!(creates.len(), 1, "the mover's Active Directory account is one piece of work: {creates:?}");
+
     // Nothing else started meanwhile: one execution each, still.
     for workflow in workflows {
         let runs = api.get(&format!("/v3/workflows/{workflow}/executions"));

@@ -39,7 +39,7 @@ pub use inbox::{Closing, InboxActivity, InboxItemRecord, InboxStore};
 pub use listing::Listing;
 pub use named_secrets::{SecretRecord, SecretStore};
 pub use notifications::{NotificationRecord, NotificationStore};
-pub use provisioning::{Finished, ProvisioningStore, Tracking, WorkItem};
+pub use provisioning::{Finished, OpenPlan, ProvisioningStore, Tracking, WorkItem};
 pub use queue::{NewTask, QueueStore, Task, TaskKind};
 pub use request_types::{
     ConfigListRecord, RequestFilter, RequestStepRecord, RequestTypeRecord, RequestTypeStore, StepEnd, TeamMember,

@@ -80,9 +80,23 @@ fn work_item(row: &AnyRow) -> Result<WorkItem> {
     })
 }
 
+/// A plan still open to change: QUEUED and not being carried out, or PENDING on a work item nobody has
+/// answered yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenPlan {
+    pub plan: PlanRecord,
+    /// The OPEN work item holding the plan, for a PENDING one.
+    pub work_item: Option<String>,
+}
+
 /// Plans as they are carried out.
 #[allow(async_fn_in_trait)]
 pub trait ProvisioningStore {
+    /// The plans of these identities still open to change at `now` (locked against the provisioner
+    /// and against people answering their work items until the transaction ends), oldest first.
+    async fn open_plans(&mut self, identity_ids: &[String], now: i64) -> Result<Vec<OpenPlan>>;
+    /// Replaces an open plan's account request document, and its OPEN work item's.
+    async fn revise_plan(&mut self, open: &OpenPlan, document: &Value, now: i64) -> Result<()>;
     /// Opens a tracking group that `count` plans will finish.
     async fn open_tracking(&mut self, tracking: &Tracking) -> Result<()>;
     async fn tracking(&mut self, tracking_number: &str) -> Result<Option<Tracking>>;
@@ -90,10 +104,11 @@ pub trait ProvisioningStore {
     async fn claim_plans(&mut self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<PlanRecord>>;
     /// Puts a plan back to run at `run_at` as attempt `attempt`, noting the last error.
     async fn retry_plan(&mut self, id: &str, attempt: i64, run_at: i64, result: &Value, now: i64) -> Result<()>;
-    /// Ends a QUEUED plan (`SUCCESS`, `FAILED` or `PENDING`) with its result.
+    /// Ends a QUEUED plan (`SUCCESS`, `FAILED`, `PENDING`, or `CANCELLED` and `MERGED` when a later
+    /// change made it pointless) with its result.
     async fn finish_plan(&mut self, id: &str, status: &str, result: &Value, now: i64) -> Result<Finished>;
-    /// Ends a PENDING plan (its work item was answered) as `SUCCESS` or `FAILED`; false when it was
-    /// not PENDING.
+    /// Ends a PENDING plan (its work item was answered, or the plan was cancelled) as `SUCCESS`, `FAILED`
+    /// or `CANCELLED`; false when it was not PENDING.
     async fn settle_plan(&mut self, id: &str, status: &str, result: &Value, now: i64) -> Result<bool>;
     /// Every plan of a tracking group, oldest first.
     async fn plans_of_tracking(&mut self, tracking_number: &str) -> Result<Vec<PlanRecord>>;
@@ -123,6 +138,47 @@ pub trait ProvisioningStore {
 }
 
 impl ProvisioningStore for Tx {
+    async fn open_plans(&mut self, identity_ids: &[String], now: i64) -> Result<Vec<OpenPlan>> {
+        let mut out = Vec::new();
+        let lock = self.for_update();
+        for chunk in identity_ids.chunks(500) {
+            let places: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT p.*, (SELECT w.id FROM work_items w WHERE w.plan_id = p.id AND w.status = 'OPEN' LIMIT 1) \
+                 AS open_item FROM provisioning_plans p WHERE p.identity_id IN ({}) AND \
+                 ((p.status = 'QUEUED' AND p.lease_until <= $1) OR (p.status = 'PENDING' AND EXISTS \
+                 (SELECT 1 FROM work_items w WHERE w.plan_id = p.id AND w.status = 'OPEN'))) \
+                 ORDER BY p.created_at, p.id{lock}",
+                places.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(now);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&mut *self.inner).await? {
+                out.push(OpenPlan { plan: plan(&row)?, work_item: row.try_get("open_item")? });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn revise_plan(&mut self, open: &OpenPlan, document: &Value, now: i64) -> Result<()> {
+        sqlx::query("UPDATE provisioning_plans SET document = $1, modified_at = $2 WHERE id = $3")
+            .bind(document.to_string())
+            .bind(now)
+            .bind(&open.plan.id)
+            .execute(&mut *self.inner)
+            .await?;
+        if let Some(item) = &open.work_item {
+            sqlx::query("UPDATE work_items SET document = $1 WHERE id = $2 AND status = 'OPEN'")
+                .bind(document.to_string())
+                .bind(item)
+                .execute(&mut *self.inner)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn open_tracking(&mut self, t: &Tracking) -> Result<()> {
         sqlx::query(
             "INSERT INTO provisioning_trackings (tracking_number, identity_id, action, requester, remaining, created_at) \

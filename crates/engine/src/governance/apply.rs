@@ -6,13 +6,14 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use tessera_store::{
-    AccessGrant, AccessStore, AccountRecord, CatalogObject, IdentityRecord, IdentityStore, PlanRecord,
+    AccessGrant, AccessStore, AccountRecord, CatalogObject, Finished, IdentityRecord, IdentityStore, PlanRecord,
     ProvisioningStore, QueueStore, Tracking, Tx,
 };
 
 use super::aggregate::identity_fields;
 use super::payloads;
 use super::policy::{Outcome, Policy, Profile};
+use super::supersede;
 use crate::Result;
 
 /// An authoritative account that changed, and the identity it belongs to.
@@ -356,6 +357,15 @@ pub(crate) async fn write_plans_for(
             }
         }
     }
+    // Plans still open for the same accounts: the new ones fold into them, or cancel pointless work.
+    let identities: Vec<String> = {
+        let mut ids: Vec<String> = merged.iter().map(|p| p.identity_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let open = tx.open_plans(&identities, now).await?;
+    let (fates, changes) = supersede::decide(&open, &merged);
     tx.insert_plans(&merged).await?;
     let mut groups: Vec<(&str, &str, i64)> = Vec::new();
     let mut at: HashMap<&str, usize> = HashMap::new();
@@ -379,6 +389,37 @@ pub(crate) async fn write_plans_for(
             completed_at: None,
         })
         .await?;
+    }
+    // The decisions, now that every plan and its group exist: a plan ended here finishes its group
+    // the same way a carried-out one does.
+    for (plan, fate) in merged.iter().zip(&fates) {
+        if let Some((status, result)) = supersede::result(fate)
+            && let Finished::Now(Some(tracking)) = tx.finish_plan(&plan.id, status, &result, now).await?
+        {
+            crate::provisioning::announce(tx, &tracking, now).await?;
+        }
+    }
+    for (index, change) in changes {
+        let open = &open[index];
+        match change {
+            supersede::Change::Revised(document) => tx.revise_plan(open, &document, now).await?,
+            supersede::Change::Cancelled(reason) => {
+                let result = serde_json::json!({"provisioningResult": "CANCELLED", "reason": reason});
+                match &open.work_item {
+                    Some(item) => {
+                        tx.complete_work_item(item, "CANCELLED", "system", Some(&reason), now).await?;
+                        tx.settle_plan(&open.plan.id, "CANCELLED", &result, now).await?;
+                    }
+                    None => {
+                        if let Finished::Now(Some(tracking)) =
+                            tx.finish_plan(&open.plan.id, "CANCELLED", &result, now).await?
+                        {
+                            crate::provisioning::announce(tx, &tracking, now).await?;
+                        }
+                    }
+                }
+            }
+        }
     }
     Ok(())
 }

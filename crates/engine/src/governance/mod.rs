@@ -12,6 +12,7 @@ mod policy;
 pub mod push;
 mod reader;
 mod runs;
+mod supersede;
 
 pub(crate) use runs::STALE_MS;
 pub mod shapes;

@@ -319,7 +319,8 @@ impl Policy {
 
     /// The plans that carry out granting (`add`) or revoking what `grant` names: per source, one
     /// request with every entitlement. A grant creates the account where there is none; a revocation
-    /// only touches accounts that exist.
+    /// where there is none is a Modify of no account, which only ever folds into a Create still
+    /// pending (taking back what it was to grant) and is otherwise dropped (`supersede`).
     pub(crate) fn access_plans(
         &self,
         identity: &IdentityRecord,
@@ -332,17 +333,14 @@ impl Policy {
         let operation = if add { "Add" } else { "Remove" };
         self.entitlements_of(&grant.kind, &grant.object_id)
             .into_iter()
-            .filter_map(|(source_id, entitlements)| {
+            .map(|(source_id, entitlements)| {
                 let account = accounts.iter().copied().find(|a| a.source_id == source_id);
-                if account.is_none() && !add {
-                    return None;
-                }
                 let requests = entitlements
                     .iter()
                     .map(|(attribute, value, _)| json!({"name": attribute, "operation": operation, "value": value}))
                     .collect();
-                let kind = if account.is_some() { "Modify" } else { "Create" };
-                Some(self.plan(identity, &source_id, kind, account, requests, cause, now))
+                let kind = if account.is_some() || !add { "Modify" } else { "Create" };
+                self.plan(identity, &source_id, kind, account, requests, cause, now)
             })
             .collect()
     }

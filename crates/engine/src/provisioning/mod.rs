@@ -360,19 +360,7 @@ impl Engine {
 
     /// Publishes Provisioning Completed for a finished tracking group, in the caller's transaction.
     async fn announce(&self, tx: &mut Tx, tracking: &tessera_store::Tracking, now: i64) -> Result<()> {
-        let plans = tx.plans_of_tracking(&tracking.tracking_number).await?;
-        let identity = tx.identity(&tracking.identity_id).await?;
-        let mut sources = HashMap::new();
-        for plan in &plans {
-            if !sources.contains_key(&plan.source_id)
-                && let Some(source) = tx.object(CatalogKind::Source, &plan.source_id).await?
-            {
-                sources.insert(plan.source_id.clone(), source);
-            }
-        }
-        let payload = completed::payload(tracking, identity.as_ref(), &plans, |id| sources.get(id));
-        tx.publish(completed::PROVISIONING_COMPLETED, &payload, now).await?;
-        Ok(())
+        announce(tx, tracking, now).await
     }
 
     /// Records a person's answer to a work item: the plan it holds ends SUCCESS (`completed`) or
@@ -422,4 +410,21 @@ impl Engine {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Publishes Provisioning Completed for a finished tracking group, in the caller's transaction.
+pub(crate) async fn announce(tx: &mut Tx, tracking: &tessera_store::Tracking, now: i64) -> Result<()> {
+    let plans = tx.plans_of_tracking(&tracking.tracking_number).await?;
+    let identity = tx.identity(&tracking.identity_id).await?;
+    let mut sources = HashMap::new();
+    for plan in &plans {
+        if !sources.contains_key(&plan.source_id)
+            && let Some(source) = tx.object(CatalogKind::Source, &plan.source_id).await?
+        {
+            sources.insert(plan.source_id.clone(), source);
+        }
+    }
+    let payload = completed::payload(tracking, identity.as_ref(), &plans, |id| sources.get(id));
+    tx.publish(completed::PROVISIONING_COMPLETED, &payload, now).await?;
+    Ok(())
 }

@@ -187,8 +187,14 @@ pub(super) async fn prepare(
         check_delimited(&attributes, imports)?;
     }
     seal_secrets(tx, &mut attributes, current)?;
+    let group = governance_group(tx, members).await?;
+    let manual = connector == "manual" || flag(members, "manualProvisioning", false)?;
     let mut document = members.clone();
     document.insert("description".into(), json!(description));
+    match group {
+        Some(group) => document.insert("governanceGroup".into(), group),
+        None => document.remove("governanceGroup"),
+    };
     match &owner {
         Some(id) => document.insert("owner".into(), json!({ "type": "IDENTITY", "id": id })),
         None => document.remove("owner"),
@@ -209,9 +215,26 @@ pub(super) async fn prepare(
     document.insert("deleteThreshold".into(), json!(delete_threshold(members)?));
     document.insert("correlation".into(), Value::Array(correlation(members)?));
     document.remove("name");
+    if manual && owner.is_none() && !document.contains_key("governanceGroup") {
+        return Err(invalid(
+            "/owner",
+            "a source whose accounts people change by hand needs an owner or a governanceGroup to hand that work to; \
+             without one, nobody would ever see it",
+        ));
+    }
     let mut draft = Draft::named(name, Value::Object(document));
     draft.owner_id = owner;
     Ok(draft)
+}
+
+/// The governance group a source hands its people's work to, as a reference to one that exists.
+async fn governance_group(tx: &mut Tx, body: &Map<String, Value>) -> ApiResult<Option<Value>> {
+    let Some(id) = super::reference_id(body.get("governanceGroup"), "/governanceGroup")? else { return Ok(None) };
+    let group = tx
+        .object(CatalogKind::Workgroup, &id)
+        .await?
+        .ok_or_else(|| invalid("/governanceGroup/id", format!("there is no governance group {id}")))?;
+    Ok(Some(json!({"type": "GOVERNANCE_GROUP", "id": group.id, "name": group.name})))
 }
 
 /// Seals each secret connector attribute for storage, so no secret is ever written in plain text. The

@@ -21,6 +21,20 @@ pub(crate) fn hr_source(name: &str) -> Value {
     })
 }
 
+/// A manual source's body: its people's work goes to the `Desk` governance group (made when missing),
+/// since a manual source must hand its work to someone.
+pub(crate) async fn manual(api: &Api, name: &str) -> Value {
+    let found = api.get("/beta/workgroups?filters=name%20eq%20%22Desk%22").await;
+    let desk = match found.body.as_array().and_then(|groups| groups.first()) {
+        Some(group) => group["id"].as_str().unwrap().to_owned(),
+        None => created(api, "/beta/workgroups", &json!({"name": "Desk"}), 200).await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    };
+    json!({"name": name, "connector": "manual", "governanceGroup": {"type": "GOVERNANCE_GROUP", "id": desk}})
+}
+
 /// Posts `body`, asserting `status`; returns the answer.
 pub(crate) async fn created(api: &Api, path: &str, body: &Value, status: u16) -> Reply {
     let reply = api.post(path, body).await;
@@ -158,6 +172,17 @@ async fn invalid_sources_are_refused_with_a_pointer_and_nothing_is_written() {
                        "fields": [{"name": "userName", "transform": {"type": "teleport"}}]}]}),
                 "/provisioningPolicies/0/fields/0/transform/type",
             ),
+            ("a manual source nobody works", json!({"name": "X", "connector": "manual"}), "/owner"),
+            (
+                "a live source handing its work to nobody",
+                json!({"name": "X", "connector": "ldap", "manualProvisioning": true}),
+                "/owner",
+            ),
+            (
+                "a governance group that does not exist",
+                json!({"name": "X", "connector": "manual", "governanceGroup": {"id": "nobody"}}),
+                "/governanceGroup/id",
+            ),
             ("a body that is no object", json!(["X"]), ""),
         ];
         for (what, body, pointer) in cases {
@@ -190,7 +215,7 @@ async fn lists_filter_sort_page_and_count() {
     for api in apis().await {
         let kind = api.kind;
         for n in [3, 1, 4, 0, 2] {
-            create_id(&api, "/v3/sources", &json!({"name": format!("Source {n}"), "connector": "manual"})).await;
+            create_id(&api, "/v3/sources", &manual(&api, &format!("Source {n}")).await).await;
         }
         let names = |r: &Reply| -> Vec<String> {
             r.body.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_owned()).collect()
@@ -224,11 +249,11 @@ async fn lists_filter_sort_page_and_count() {
 async fn tokens_and_scopes_guard_every_catalogue_route() {
     for api in apis().await {
         let kind = api.kind;
-        let source = create_id(&api, "/v3/sources", &json!({"name": "S", "connector": "manual"})).await;
+        let source = create_id(&api, "/v3/sources", &manual(&api, "S").await).await;
         let reader = api.client_with("reader", &["idn:sources:read"]).await;
         let manager = api.client_with("manager", &["idn:sources:manage"]).await;
         let workflows = api.client_with("other", &["sp:workflow:manage"]).await;
-        let body = json!({"name": "T", "connector": "manual"});
+        let body = manual(&api, "T").await;
         for (path, method) in [
             ("/v3/sources".to_owned(), Method::GET),
             (format!("/v3/sources/{source}"), Method::GET),
@@ -267,7 +292,7 @@ async fn entitlements_access_profiles_and_roles_reference_what_exists() {
     for api in apis().await {
         let kind = api.kind;
         let ad = create_id(&api, "/v3/sources", &json!({"name": "AD", "connector": "ldap"})).await;
-        let crm = create_id(&api, "/v3/sources", &json!({"name": "CRM", "connector": "manual"})).await;
+        let crm = create_id(&api, "/v3/sources", &manual(&api, "CRM").await).await;
         // A live connector's source that names no features has what the connector can do; others have none.
         let ad_features = api.get(&format!("/v3/sources/{ad}")).await.body["features"].clone();
         assert_eq!(ad_features, json!(["ENABLE", "PROVISIONING", "PASSWORD"]), "{kind}");
@@ -353,7 +378,7 @@ async fn identity_profiles_and_lifecycle_states_are_checked_by_the_governance_ru
     for api in apis().await {
         let kind = api.kind;
         let hr = create_id(&api, "/v3/sources", &hr_source("HR")).await;
-        let crm = create_id(&api, "/v3/sources", &json!({"name": "CRM", "connector": "manual"})).await;
+        let crm = create_id(&api, "/v3/sources", &manual(&api, "CRM").await).await;
         let profile = |source: &str, transform: Value| {
             json!({"name": "Employees", "priority": 5, "authoritativeSource": {"id": source},
                 "identityAttributeConfig": {"enabled": true, "attributeTransforms": [

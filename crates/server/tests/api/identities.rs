@@ -367,7 +367,7 @@ async fn load_accounts_refuses_bad_requests_at_once_and_records_failed_runs() {
     for api in apis().await {
         let kind = api.kind;
         let hr = create_id(&api, "/v3/sources", &hr_source("HR")).await;
-        let manual = create_id(&api, "/v3/sources", &json!({"name": "Paper", "connector": "manual"})).await;
+        let manual = create_id(&api, "/v3/sources", &crate::catalog::manual(&api, "Paper").await).await;
         let path = |source: &str| format!("/beta/sources/{source}/load-accounts");
         let csv = "text/csv";
 
