@@ -164,7 +164,7 @@ pub(crate) fn run_keys(command: KeysCommand) -> Result<ExitCode> {
                 store.close().await;
                 println!("New token signing key {id}: running servers sign with it within 10 seconds.");
                 if args.revoke_old {
-                    println!("Every token signed with an older key is refused from now on.");
+                    println!("Every token signed with an older key is refused within 10 seconds.");
                 } else {
                     println!("Tokens signed with the older keys are accepted until they expire.");
                 }

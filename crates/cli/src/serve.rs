@@ -27,8 +27,9 @@ pub(crate) struct ServeArgs {
     /// A PostgreSQL URL (`postgres://user:pass@host/db`) to use instead of the local SQLite file.
     #[arg(long, env = "TESSERA_DATABASE", hide_env_values = true)]
     database: Option<String>,
-    /// A file holding the key that seals connector secrets (SCIM tokens, LDAP bind passwords): base64
-    /// of 32 bytes; further keys, after commas or on later lines, still open what they sealed (a
+    /// A file holding the node key, which seals every secret at rest (connector secrets, token signing
+    /// keys, credentials in workflows, named secrets): base64 of 32 bytes; further keys, after commas
+    /// or on later lines, still open what they sealed, and everything moves to the first at start (a
     /// rotation). `TESSERA_SECRET_KEY` may hold the keys themselves instead. Without either, the node
     /// makes `secret.key` in the data directory on first start and keeps using it.
     #[arg(long, env = "TESSERA_SECRET_KEY_FILE")]
@@ -36,8 +37,9 @@ pub(crate) struct ServeArgs {
     /// A TOML file with any of: listen, data_dir, database, secret_key_file, import_dirs, workers,
     /// lease_seconds, event_starts_per_second, progress_interval_ms, max_transitions, max_loop_items,
     /// max_wait, max_state_bytes, max_definition_bytes, http_timeout, http_allow, http_deny,
-    /// token_lifetime, trusted_proxies, and an `[smtp]` table (host, port, from, username, password,
-    /// tls, timeout).
+    /// http_max_response_bytes, http_max_in_flight_bytes, token_lifetime, trusted_proxies,
+    /// max_connections, header_read_timeout, a `[tls]` table (cert, key, reload) and an `[smtp]` table
+    /// (host, port, from, username, password, tls, timeout).
     #[arg(long, env = "TESSERA_CONFIG")]
     config: Option<PathBuf>,
     /// Workers on this node.
@@ -86,8 +88,9 @@ struct FileConfig {
     event_starts_per_second: Option<u32>,
     /// How often (ms) a running aggregation writes its progress for the API.
     progress_interval_ms: Option<u64>,
-    /// Guard rails: steps per execution, items per loop, the longest wait, the largest execution
-    /// state, the largest definition, and the default timeout of an HTTP action.
+    /// Guard rails: steps per body (the top level, or one loop iteration), items per loop, the longest
+    /// wait, the largest execution state, the largest definition, and the default timeout of an HTTP
+    /// action.
     max_transitions: Option<u64>,
     max_loop_items: Option<usize>,
     max_wait: Option<String>,

@@ -95,7 +95,7 @@ fn keyring(data_dir: &Path, key_file: Option<&Path>, shared_database: bool) -> R
     if created {
         // Stderr: a command's standard output may be JSON (`--json`).
         eprintln!(
-            "Generated the key that seals connector secrets: {}. Back it up with the database: stored secrets do not open without it.",
+            "Generated the key that seals connector secrets: {}. Back it up with the database: stored secrets (connector secrets, signing keys, workflow credentials) do not open without it.",
             path.display()
         );
         if shared_database {

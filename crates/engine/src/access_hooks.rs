@@ -163,8 +163,9 @@ impl Engine {
         let workflow = tx.workflow(&workflow_id).await?.filter(|w| w.enabled);
         let Some(workflow) = workflow else {
             let comment = format!("the approval workflow {workflow_id} is no longer enabled");
-            // Deciding may open the next level, which may land here again: boxed for the recursion.
-            let actor = format!("workflow:{workflow_id}");
+            // Deciding may open the next level, which may land here again: boxed for the recursion. No
+            // execution decides: Tessera does, for want of the workflow.
+            let actor = "system".to_owned();
             return Box::pin(self.decide_in(tx, approval, false, &actor, Some(&comment), now)).await;
         };
         let reference = |id: &str, name: Option<String>| json!({"type": "IDENTITY", "id": id, "name": name});

@@ -217,7 +217,10 @@ impl Engine {
         }
         let stored =
             tx.version(workflow_id, version).await?.ok_or_else(|| Error::UnknownWorkflow(workflow_id.to_owned()))?;
-        let workflow = Workflow::from_document(stored.document).map_err(|diagnostics| Error::Definition {
+        let mut document = stored.document;
+        // References to named secrets become sealed, so that only what the author wrote resolves.
+        crate::secrets::seal_references(self.store.keyring(), &mut document);
+        let workflow = Workflow::from_document(document).map_err(|diagnostics| Error::Definition {
             workflow: workflow_id.to_owned(),
             version,
             reason: diagnostics.first().map(ToString::to_string).unwrap_or_default(),

@@ -14,8 +14,6 @@ pub struct Actions {
     http: HttpAction,
     pub(crate) email: EmailAction,
     identity: IdentityActions,
-    /// Opens the credentials sealed in workflow documents.
-    keyring: Option<tessera_store::Keyring>,
     /// Where the named secrets `{{secret:<name>}}` refers to are kept.
     store: tessera_store::Store,
 }
@@ -24,12 +22,10 @@ impl Actions {
     /// Actions with the given HTTP and SMTP settings, reading identities from `store` and opening
     /// sealed credentials with its keyring.
     pub fn new(http: HttpConfig, smtp: SmtpConfig, store: tessera_store::Store) -> Self {
-        let keyring = store.keyring().cloned();
         Self {
             http: HttpAction::new(http),
             email: EmailAction::new(smtp),
             identity: IdentityActions::new(store.clone()),
-            keyring,
             store,
         }
     }
@@ -42,17 +38,12 @@ impl Actions {
             return self.dispatch(action, input, key).await;
         }
         let mut opened = input.clone();
-        let mut secrets =
-            crate::secrets::resolve_references(&self.store, &mut opened).await.map_err(|error| match error {
-                crate::secrets::ReferenceError::Store(error) => {
-                    ActionError::retryable(format!("the store failed: {error}"))
-                }
-                other => ActionError::permanent(other.to_string()),
-            })?;
-        let sealed = crate::secrets::open_input(self.keyring.as_ref(), &mut opened).map_err(|reason| {
-            ActionError::permanent(format!("a sealed credential of this step cannot be opened: {reason}"))
+        let secrets = crate::secrets::open_for_action(&self.store, &mut opened).await.map_err(|error| match error {
+            crate::secrets::ReferenceError::Store(error) => {
+                ActionError::retryable(format!("the store failed: {error}"))
+            }
+            other => ActionError::permanent(other.to_string()),
         })?;
-        secrets.extend(sealed);
         match self.dispatch(action, &opened, key).await {
             Ok(output) => Ok(crate::secrets::scrub(&output, &secrets)),
             Err(mut error) => {

@@ -127,107 +127,44 @@ pub fn masked_for_diff(value: &Value) -> Value {
     map_strings(value, &|sealed| format!("{MASK} (sealed …{})", &sealed[sealed.len().saturating_sub(8)..]))
 }
 
-/// Whether any string in `value` holds a sealed credential or a reference to a stored secret (without
-/// allocating: this is asked of every action's input).
+/// Whether any string in `value` holds a sealed credential (pasted, or a reference to a named secret)
+/// — without allocating: this is asked of every action's input.
 pub fn holds_sealed(value: &Value) -> bool {
     match value {
-        Value::String(text) => text.contains(TEXT_PREFIX) || text.contains(slots::REFERENCE_PREFIX),
+        Value::String(text) => text.contains(TEXT_PREFIX),
         Value::Array(items) => items.iter().any(holds_sealed),
         Value::Object(members) => members.values().any(holds_sealed),
         _ => false,
     }
 }
 
-/// Opens the sealed credentials of an action's resolved input in place, for the action alone; returns
-/// the secrets opened, which its answer must not carry.
-pub fn open_input(keyring: Option<&Keyring>, input: &mut Map<String, Value>) -> Result<Vec<String>, OpenError> {
-    let mut opened = Vec::new();
-    for value in input.values_mut() {
-        open_value(keyring, value, &mut opened)?;
-    }
-    Ok(opened)
-}
+/// How a sealed reference's plain text begins: what `{{secret:<name>}}` in a definition becomes.
+const REFERENCE_MARKER: &str = "\u{0}secret:";
 
-fn open_value(keyring: Option<&Keyring>, value: &mut Value, opened: &mut Vec<String>) -> Result<(), OpenError> {
-    match value {
-        Value::String(text) if text.contains(TEXT_PREFIX) => {
-            let keyring = keyring.ok_or(OpenError::NoKeyring)?;
-            let plain = replace_sealed(text, &mut |sealed| {
-                let plain = keyring.open_text(sealed)?;
-                opened.push(plain.clone());
-                Ok(plain)
-            })?
-            .into_owned();
-            *text = plain;
-        }
-        Value::Array(items) => {
-            for item in items {
-                open_value(keyring, item, opened)?;
-            }
-        }
-        Value::Object(members) => {
-            for member in members.values_mut() {
-                open_value(keyring, member, opened)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Why a reference to a stored secret could not be put in.
+/// Why a credential of an action's input could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ReferenceError {
     #[error("there is no secret named `{0}`; create it with PUT /tessera/v1/secrets/{0}")]
     Unknown(String),
-    #[error("the secret `{name}` cannot be opened: {reason}")]
-    Unopenable { name: String, reason: OpenError },
+    #[error("a sealed credential of this step cannot be opened: {0}")]
+    Unopenable(OpenError),
     #[error(transparent)]
     Store(#[from] tessera_store::Error),
 }
 
-/// Puts the stored secrets that `{{secret:<name>}}` references in an action's input name, opened, in
-/// place; returns the secrets put in, which the action's answer must not carry.
-pub async fn resolve_references(store: &Store, input: &mut Map<String, Value>) -> Result<Vec<String>, ReferenceError> {
-    let mut names = Vec::new();
-    for value in input.values() {
-        collect_references(value, &mut names);
-    }
-    if names.is_empty() {
-        return Ok(Vec::new());
-    }
-    names.sort();
-    names.dedup();
-    let mut tx = store.begin().await?;
-    let mut plain = std::collections::HashMap::new();
-    for name in &names {
-        let record = tessera_store::SecretStore::secret(&mut tx, name)
-            .await?
-            .ok_or_else(|| ReferenceError::Unknown(name.clone()))?;
-        let keyring =
-            store.keyring().ok_or(ReferenceError::Unopenable { name: name.clone(), reason: OpenError::NoKeyring })?;
-        let value = keyring
-            .open_text(&record.sealed)
-            .map_err(|reason| ReferenceError::Unopenable { name: name.clone(), reason })?;
-        plain.insert(name.clone(), value);
-    }
-    drop(tx);
-    for value in input.values_mut() {
-        replace_references(value, &plain);
-    }
-    Ok(plain.into_values().collect())
-}
-
-fn collect_references(value: &Value, names: &mut Vec<String>) {
-    match value {
-        Value::String(text) => names.extend(slots::secret_references(text).into_iter().map(|(_, n)| n.to_owned())),
-        Value::Array(items) => items.iter().for_each(|item| collect_references(item, names)),
-        Value::Object(members) => members.values().for_each(|member| collect_references(member, names)),
-        _ => {}
+/// Turns each `{{secret:<name>}}` written in a definition into a sealed reference, so that only what
+/// the workflow's author wrote is ever looked up: a `{{secret:…}}` that arrives as data (a trigger's
+/// input, an answer, an attribute) stays text, and cannot pull a secret into a request (sealed text
+/// cannot be forged). Done when a version is compiled for running; the stored document keeps the
+/// reference as written. Without a keyring the references stay as written, and do not resolve.
+pub fn seal_references(keyring: Option<&Keyring>, document: &mut Value) {
+    let Some(keyring) = keyring else { return };
+    if let Some(definition) = document.get_mut("definition") {
+        seal_references_in(keyring, definition);
     }
 }
 
-fn replace_references(value: &mut Value, plain: &std::collections::HashMap<String, String>) {
+fn seal_references_in(keyring: &Keyring, value: &mut Value) {
     match value {
         Value::String(text) => {
             let references = slots::secret_references(text);
@@ -238,15 +175,105 @@ fn replace_references(value: &mut Value, plain: &std::collections::HashMap<Strin
             let mut last = 0;
             for (range, name) in references {
                 out.push_str(&text[last..range.start]);
-                out.push_str(plain.get(name).map_or("", String::as_str));
+                out.push_str(&keyring.seal_text(&format!("{REFERENCE_MARKER}{name}")));
                 last = range.end;
             }
             out.push_str(&text[last..]);
             *text = out;
         }
-        Value::Array(items) => items.iter_mut().for_each(|item| replace_references(item, plain)),
-        Value::Object(members) => members.values_mut().for_each(|member| replace_references(member, plain)),
+        Value::Array(items) => items.iter_mut().for_each(|item| seal_references_in(keyring, item)),
+        Value::Object(members) => members.values_mut().for_each(|member| seal_references_in(keyring, member)),
         _ => {}
+    }
+}
+
+/// Opens every sealed credential of an action's input in place — pasted ones, and references to named
+/// secrets, read from `store` — for the action alone; returns the secrets put in, which its answer
+/// must not carry.
+pub async fn open_for_action(store: &Store, input: &mut Map<String, Value>) -> Result<Vec<String>, ReferenceError> {
+    let keyring = store.keyring().ok_or(ReferenceError::Unopenable(OpenError::NoKeyring))?;
+    let names = referenced_names(keyring, input)?;
+    let mut named = std::collections::HashMap::new();
+    if !names.is_empty() {
+        let mut tx = store.begin().await?;
+        for name in names {
+            let record = tessera_store::SecretStore::secret(&mut tx, &name)
+                .await?
+                .ok_or_else(|| ReferenceError::Unknown(name.clone()))?;
+            named.insert(name, keyring.open_text(&record.sealed).map_err(ReferenceError::Unopenable)?);
+        }
+    }
+    open_sealed(keyring, input, &named)
+}
+
+/// The names of the named secrets the sealed references of `input` point to.
+fn referenced_names(keyring: &Keyring, input: &Map<String, Value>) -> Result<Vec<String>, ReferenceError> {
+    let mut names = Vec::new();
+    for value in input.values() {
+        collect_sealed(value, &mut |sealed| {
+            let plain = keyring.open_text(sealed).map_err(ReferenceError::Unopenable)?;
+            if let Some(name) = plain.strip_prefix(REFERENCE_MARKER) {
+                names.push(name.to_owned());
+            }
+            Ok(())
+        })?;
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// Puts every sealed credential of `input` in as its secret (a reference as the value `named` holds for
+/// it); returns the secrets put in.
+pub fn open_sealed(
+    keyring: &Keyring,
+    input: &mut Map<String, Value>,
+    named: &std::collections::HashMap<String, String>,
+) -> Result<Vec<String>, ReferenceError> {
+    let mut used = Vec::new();
+    for value in input.values_mut() {
+        put_in(value, &mut |sealed| {
+            let plain = keyring.open_text(sealed).map_err(ReferenceError::Unopenable)?;
+            let secret = match plain.strip_prefix(REFERENCE_MARKER) {
+                Some(name) => named.get(name).cloned().ok_or_else(|| ReferenceError::Unknown(name.to_owned()))?,
+                None => plain,
+            };
+            used.push(secret.clone());
+            Ok(secret)
+        })?;
+    }
+    Ok(used)
+}
+
+fn collect_sealed(
+    value: &Value,
+    visit: &mut dyn FnMut(&str) -> Result<(), ReferenceError>,
+) -> Result<(), ReferenceError> {
+    match value {
+        Value::String(text) => {
+            for span in sealed_spans(text) {
+                visit(&text[span])?;
+            }
+            Ok(())
+        }
+        Value::Array(items) => items.iter().try_for_each(|item| collect_sealed(item, visit)),
+        Value::Object(members) => members.values().try_for_each(|member| collect_sealed(member, visit)),
+        _ => Ok(()),
+    }
+}
+
+fn put_in(
+    value: &mut Value,
+    open: &mut dyn FnMut(&str) -> Result<String, ReferenceError>,
+) -> Result<(), ReferenceError> {
+    match value {
+        Value::String(text) if text.contains(TEXT_PREFIX) => {
+            *text = replace_sealed(text, open)?.into_owned();
+            Ok(())
+        }
+        Value::Array(items) => items.iter_mut().try_for_each(|item| put_in(item, open)),
+        Value::Object(members) => members.values_mut().try_for_each(|member| put_in(member, open)),
+        _ => Ok(()),
     }
 }
 
@@ -430,18 +457,25 @@ mod tests {
 
         // The action opens what it needs, and learns what its answer must not repeat.
         let mut input = stored.pointer("/definition/steps/A/attributes").unwrap().as_object().unwrap().clone();
-        let opened = open_input(Some(&keyring), &mut input).unwrap();
+        let opened = open_sealed(&keyring, &mut input, &std::collections::HashMap::new()).unwrap();
         assert_eq!(input["bearerToken"], "tok-secret-1");
         assert_eq!(input["url"], "https://svc:pa55word@api.example.com/x");
         assert_eq!(opened, ["pa55word", "tok-secret-1"]);
         let echoed = json!({"body": {"seen": "Bearer tok-secret-1", "ok": true}});
         assert_eq!(scrub(&echoed, &opened), json!({"body": {"seen": "Bearer ********", "ok": true}}));
-        assert!(
-            open_input(
-                None,
-                &mut stored.pointer("/definition/steps/A/attributes").unwrap().as_object().unwrap().clone()
-            )
-            .is_err()
-        );
+        let stranger = Keyring::generate();
+        let mut again = stored.pointer("/definition/steps/A/attributes").unwrap().as_object().unwrap().clone();
+        assert!(open_sealed(&stranger, &mut again, &std::collections::HashMap::new()).is_err(), "another key");
+
+        // A reference the author wrote resolves; the same text arriving as data stays text.
+        let mut referring = json!({"definition": {"steps": {"A": {"attributes": {"bearerToken": "{{secret:bot}}"}}}}});
+        seal_references(Some(&keyring), &mut referring);
+        let mut input = referring.pointer("/definition/steps/A/attributes").unwrap().as_object().unwrap().clone();
+        input.insert("url".into(), json!("https://evil.example/?s={{secret:bot}}"));
+        let named = std::collections::HashMap::from([("bot".to_owned(), "bot-token-value".to_owned())]);
+        assert_eq!(referenced_names(&keyring, &input).unwrap(), ["bot"]);
+        open_sealed(&keyring, &mut input, &named).unwrap();
+        assert_eq!(input["bearerToken"], "bot-token-value");
+        assert_eq!(input["url"], "https://evil.example/?s={{secret:bot}}", "data is never resolved");
     }
 }

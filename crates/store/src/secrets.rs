@@ -151,6 +151,16 @@ impl Keyring {
         }
     }
 
+    /// This keyring, also opening what `older`'s keys sealed (they never seal): a rotation in code.
+    pub fn with_older(mut self, older: &Keyring) -> Self {
+        for key in &older.keys {
+            if !self.keys.iter().any(|known| known.id == key.id) {
+                self.keys.push(key.clone());
+            }
+        }
+        self
+    }
+
     /// The ids of the keys, the sealing key first.
     pub fn ids(&self) -> Vec<&str> {
         self.keys.iter().map(|key| key.id.as_str()).collect()
@@ -216,7 +226,7 @@ impl Keyring {
     }
 
     /// Whether `envelope` was sealed under the sealing key.
-    fn sealed_by_primary(&self, envelope: &Value) -> bool {
+    pub fn sealed_by_primary(&self, envelope: &Value) -> bool {
         parse_envelope(envelope).is_some_and(|(key_id, _)| key_id == self.keys[0].id)
     }
 }

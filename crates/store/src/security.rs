@@ -83,6 +83,8 @@ pub trait SecurityStore {
     /// The token signing keys, newest first.
     async fn signing_keys(&mut self) -> Result<Vec<SigningKeyRecord>>;
     async fn insert_signing_key(&mut self, key: &SigningKeyRecord) -> Result<()>;
+    /// Stores a signing key sealed anew (under a new node key).
+    async fn reseal_signing_key(&mut self, id: &str, sealed: &str) -> Result<()>;
     /// Retires every key but `keep` that is not retired yet.
     async fn retire_signing_keys(&mut self, keep: &str, at: i64) -> Result<u64>;
     /// Deletes keys retired before `at` (their tokens have all expired), or all retired keys.
@@ -215,6 +217,15 @@ impl SecurityStore for Tx {
             .bind(&key.sealed)
             .bind(key.created_at)
             .bind(key.retired_at)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+
+    async fn reseal_signing_key(&mut self, id: &str, sealed: &str) -> Result<()> {
+        sqlx::query("UPDATE signing_keys SET sealed = $1 WHERE id = $2")
+            .bind(sealed)
+            .bind(id)
             .execute(&mut *self.inner)
             .await?;
         Ok(())

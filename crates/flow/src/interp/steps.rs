@@ -212,7 +212,7 @@ fn exec_step(thread: &mut Thread, body: &Body, index: usize, ctx: &mut Ctx<'_>) 
             };
             let max = ctx.options.limits.max_loop_items;
             if items.len() > max {
-                let error = format!("the loop input has {} items; the limit is {max}", items.len());
+                let error = format!("the loop input has {} items; the limit is {max} (max_loop_items)", items.len());
                 return fail_step(thread, body, index, error, now, None, *catch, ctx);
             }
             let context = match context.as_ref().map(|c| c.eval(&thread.doc, now)).transpose() {

@@ -1,7 +1,8 @@
 //! `POST /oauth/token` (RFC 6749 §4.4, client credentials): the id and secret in HTTP Basic
 //! authentication, the form body, or — as ISC's documentation shows — the query string. Guessing is
-//! made slow and visible: failed attempts are counted per client id and per source address, and past
-//! a limit answer 429 with `Retry-After`; secrets are checked off the API's threads, a few at a time,
+//! made slow and visible: failed attempts are counted per client id and source address (so a guesser
+//! elsewhere cannot lock a client out), per client id overall, and per source address, and past a
+//! limit answer 429 with `Retry-After`; secrets are checked off the API's threads, a few at a time,
 //! so a flood of wrong ones cannot starve other requests; and an unknown client id costs the same hash
 //! as a known one, so ids cannot be told apart by timing.
 
@@ -24,8 +25,11 @@ use tokio::sync::Semaphore;
 use super::{generate_secret, hash_secret, verify_secret};
 use crate::AppState;
 
-/// Failed attempts one client id may make in a [`WINDOW`].
-const FAILURES_PER_CLIENT: u32 = 10;
+/// Failed attempts one client id may make from one address in a [`WINDOW`].
+const FAILURES_PER_CLIENT_AND_ADDRESS: u32 = 10;
+/// Failed attempts one client id may make from everywhere in a [`WINDOW`]: high enough that a guesser
+/// elsewhere cannot lock a client out, low enough to bound guessing from many addresses.
+const FAILURES_PER_CLIENT: u32 = 100;
 /// Failed attempts one source address may make in a [`WINDOW`] (over every client id).
 const FAILURES_PER_ADDRESS: u32 = 30;
 const WINDOW: Duration = Duration::from_secs(60);
@@ -91,6 +95,10 @@ impl TokenGate {
         let mut failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if failures.len() >= SWEEP_AT {
             failures.retain(|_, window| window.started.elapsed() < WINDOW);
+            // Still full of live windows: a flood of made-up ids, each blocked by its address anyway.
+            if failures.len() >= SWEEP_AT {
+                failures.retain(|key, _| key.starts_with("address:"));
+            }
         }
         let window = failures.entry(key.to_owned()).or_insert(Window { started: Instant::now(), failures: 0 });
         if window.started.elapsed() >= WINDOW {
@@ -215,8 +223,10 @@ pub(crate) async fn token(
     let address = gate.client_address(peer, &headers);
     let client_key = format!("client:{id}");
     let address_key = address.map(|ip| format!("address:{}", ip.to_canonical()));
+    let pair_key = format!("{client_key}@{}", address.map(|ip| ip.to_canonical().to_string()).unwrap_or_default());
     let blocked = gate
-        .blocked(&client_key, FAILURES_PER_CLIENT)
+        .blocked(&pair_key, FAILURES_PER_CLIENT_AND_ADDRESS)
+        .or_else(|| gate.blocked(&client_key, FAILURES_PER_CLIENT))
         .or_else(|| address_key.as_deref().and_then(|key| gate.blocked(key, FAILURES_PER_ADDRESS)));
     if let Some(seconds) = blocked {
         return too_many(seconds, "too many failed attempts; wait before trying again");
@@ -231,6 +241,7 @@ pub(crate) async fn token(
     };
     let client = client.filter(|c| matched && !c.disabled);
     let Some(client) = client else {
+        gate.fail(&pair_key);
         gate.fail(&client_key);
         if let Some(key) = &address_key {
             gate.fail(key);
@@ -238,7 +249,7 @@ pub(crate) async fn token(
         tracing::info!(client = %id, address = ?address, "token refused");
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client or wrong secret");
     };
-    gate.succeed(&client_key);
+    gate.succeed(&pair_key);
     match state.auth.issue(&client).await {
         Ok((token, expires_in)) => Json(json!({
             "access_token": token,

@@ -73,11 +73,22 @@ fn open(store: &Store, key: &SigningKeyRecord) -> Result<Vec<u8>, KeyError> {
 
 /// Makes sure a key can sign: removes a plain-text key left by an older Tessera (anyone who could
 /// read the database could sign with it, so it is not kept, and tokens it signed are no longer
-/// accepted), and makes a sealed key when none is active.
+/// accepted), reseals keys under the current node key, and makes a sealed key when none is active.
 pub async fn ensure(store: &Store, now: i64) -> Result<Ensured, KeyError> {
     let mut tx = store.begin().await?;
     let removed_plain_key = tx.delete_setting(LEGACY_SETTING).await?;
     let keys = tx.signing_keys().await?;
+    // Keys sealed under a node key since rotated out (given after the new one) move to the new one,
+    // so that the old node key can go.
+    if let Some(keyring) = store.keyring() {
+        for key in &keys {
+            let envelope: Value = serde_json::from_str(&key.sealed).unwrap_or(Value::Null);
+            if !keyring.sealed_by_primary(&envelope) {
+                let bytes = open(store, key)?;
+                tx.reseal_signing_key(&key.id, &seal(store, &bytes)?).await?;
+            }
+        }
+    }
     let created = !keys.iter().any(|key| key.retired_at.is_none());
     if created {
         let id = uuid::Uuid::now_v7().simple().to_string();

@@ -115,9 +115,12 @@ impl Principal {
         self.identity_id.as_deref()
     }
 
-    /// How the audit log names this caller.
+    /// How the audit log names this caller: the person a token acts as, else its client.
     pub fn actor(&self) -> String {
-        format!("client:{}", self.client_id)
+        match &self.identity_id {
+            Some(identity) => format!("identity:{identity}"),
+            None => format!("client:{}", self.client_id),
+        }
     }
 }
 

@@ -193,7 +193,6 @@ fn require_either(principal: &Principal, read: &str, manage: &str) -> ApiResult<
     principal.require(read).or_else(|refused| principal.require(manage).map_err(|_| refused))
 }
 
-/// A new id in ISC's form: 32 lower-case hex digits, ordered by creation time.
 /// The person whose things a token may list, when it is restricted to them: a token acting as a
 /// person sees only what concerns that person, unless it holds every scope (an administrator's).
 /// `None`: the token may read across the organisation, as its scopes allow.
@@ -215,6 +214,7 @@ fn only_own(principal: &Principal, named: Option<&str>, what: &str) -> ApiResult
     }
 }
 
+/// A new id in ISC's form: 32 lower-case hex digits, ordered by creation time.
 fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }

@@ -135,3 +135,23 @@ async fn rotated_keys_verify_until_their_tokens_expire_or_are_revoked() {
         assert!(shorter.verify(&fifteen_minutes).await.is_err(), "{kind}: longer than a node granting a minute allows");
     }
 }
+
+/// A new node key (given first, the old one after it) moves the signing keys under it at start, so
+/// the old node key can then go and tokens keep verifying.
+#[tokio::test]
+async fn signing_keys_move_to_a_new_node_key() {
+    use base64::engine::general_purpose::STANDARD;
+    for api in apis().await {
+        let kind = api.kind;
+        let token = api.token_for(ADMIN, ADMIN_SECRET).await;
+        let old = api.store.keyring().unwrap().clone();
+        let new_key = STANDARD.encode([42u8; 32]);
+        // The old key's text is not exposed; a keyring of the new key and the old one opens both.
+        let both = tessera_store::Keyring::parse(&new_key).unwrap();
+        let rotated = api.store.clone().with_keyring(both.clone().with_older(&old));
+        Auth::load(&rotated, api.clock.clone(), DEFAULT_LIFETIME).await.unwrap();
+        let only_new = api.store.clone().with_keyring(both);
+        let node = Auth::load(&only_new, api.clock.clone(), DEFAULT_LIFETIME).await.unwrap();
+        assert!(node.verify(&token).await.is_ok(), "{kind}: the old node key is no longer needed");
+    }
+}

@@ -28,10 +28,12 @@ async fn echo_service() -> (String, Arc<Mutex<Vec<String>>>) {
     let recorded = seen.clone();
     let app = Router::new().route(
         "/whoami",
-        get(move |headers: HeaderMap| async move {
+        get(move |headers: HeaderMap, uri: axum::http::Uri| async move {
             let header = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-            recorded.lock().unwrap().push(header.clone());
-            axum::Json(json!({"seen": header}))
+            // A request without credentials records what its URL asked for instead.
+            let seen = if header.is_empty() { uri.query().unwrap_or_default().to_owned() } else { header };
+            recorded.lock().unwrap().push(seen.clone());
+            axum::Json(json!({"seen": seen}))
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -219,6 +221,19 @@ async fn a_named_secret_is_referred_to_not_pasted() {
         let audit = api.get("/tessera/v1/audit?targetType=secret").await.body;
         assert_eq!(audit[0]["action"], "secret.set", "{kind}");
         assert!(!audit.to_string().contains(TOKEN), "{kind}");
+
+        // A reference is resolved only where the author wrote it: arriving as data (a URL taken from the
+        // trigger), it is sent as the text it is, never as the secret.
+        let proxy = json!({"name": "Fetch", "definition": {"start": "Fetch", "steps": {
+            "Fetch": {"type": "action", "actionId": "sp:http", "nextStep": "Done",
+                      "attributes": {"url.$": "$.trigger.url", "method": "get"}},
+            "Done": {"type": "success"}}}});
+        let proxy = api.create(&proxy).await;
+        let url = format!("{base}/whoami?s={{{{secret:github-token}}}}");
+        api.test(&proxy, json!({"url": url})).await;
+        api.run_due().await;
+        let asked = seen.lock().unwrap().pop().unwrap_or_default();
+        assert!(asked.contains("secret:github-token") && !asked.contains(TOKEN), "{kind}: {asked}");
 
         // Deleted: the step that refers to it fails, saying which secret is missing.
         assert_eq!(api.call(Method::DELETE, "/tessera/v1/secrets/github-token", None).await.status, 204, "{kind}");

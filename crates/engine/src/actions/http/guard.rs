@@ -163,7 +163,7 @@ impl Guard {
             return refuse(allow_hint("link-local and cloud metadata addresses are refused by default"));
         }
         if ip.is_loopback() || ip.is_unspecified() {
-            if port.is_some() && port == self.policy.own_api_port {
+            if ip.is_loopback() && port.is_some() && port == self.policy.own_api_port {
                 return Ok(());
             }
             let own = match self.policy.own_api_port {
