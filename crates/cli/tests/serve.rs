@@ -71,6 +71,17 @@ fn config_file_environment_and_sigterm() {
     });
     assert_eq!(body["token_type"], "bearer", "{body}");
     assert_eq!(body["scope"], "sp:scopes:all", "{body}");
+    // Ready: the database is at this build's schema and both workers run.
+    let ready: serde_json::Value = runtime.block_on(async {
+        let answer = reqwest::get(format!("http://127.0.0.1:{env_port}/ready")).await.unwrap();
+        assert_eq!(answer.status(), 200);
+        answer.json().await.unwrap()
+    });
+    assert_eq!(
+        (&ready["database"], &ready["workers"]),
+        (&serde_json::json!("ok"), &serde_json::json!("2 running")),
+        "{ready}"
+    );
 
     // SIGTERM: the server stops accepting, the workers drain, the process exits 0.
     let started = Instant::now();

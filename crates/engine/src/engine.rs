@@ -84,6 +84,8 @@ pub struct Engine {
     pub(crate) plans_queued: Notify,
     /// Tasks this node has finished, for operators and tests.
     pub(crate) processed: std::sync::atomic::AtomicU64,
+    /// Workers running now (readiness).
+    pub(crate) running_workers: std::sync::atomic::AtomicUsize,
     /// Sources whose scheduled aggregation fell due, for the dispatcher to run.
     pub(crate) due_aggregations: Mutex<Vec<String>>,
     /// Sources being aggregated on this node, so a slow run is not started twice.
@@ -108,11 +110,17 @@ impl Engine {
             events: Notify::new(),
             plans_queued: Notify::new(),
             processed: std::sync::atomic::AtomicU64::new(0),
+            running_workers: std::sync::atomic::AtomicUsize::new(0),
             due_aggregations: Mutex::new(Vec::new()),
             aggregating: Mutex::new(std::collections::HashSet::new()),
             pacing: Mutex::new(HashMap::new()),
             programs: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// How many workers run on this node now.
+    pub fn running_workers(&self) -> usize {
+        self.running_workers.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This node's name and how many tasks it has finished.
@@ -161,6 +169,19 @@ impl Engine {
         parent: Option<(String, Value)>,
         run_at: i64,
     ) -> Result<String> {
+        self.start_from(tx, workflow, input, parent, run_at, None).await
+    }
+
+    /// Like [`Engine::start_at`], naming the published event that started the execution.
+    pub(crate) async fn start_from(
+        &self,
+        tx: &mut Tx,
+        workflow: &WorkflowRecord,
+        input: Value,
+        parent: Option<(String, Value)>,
+        run_at: i64,
+        event_id: Option<String>,
+    ) -> Result<String> {
         let id = uuid::Uuid::now_v7().to_string();
         let now = self.now_ms();
         let state = serde_json::to_value(Run::new())?;
@@ -173,6 +194,7 @@ impl Engine {
             trace: workflow.trace,
             started_at: now,
             parent,
+            event_id,
         };
         tx.insert_execution(&new).await?;
         let payload = serde_json::to_value(Delivery::Start { input })?;

@@ -64,10 +64,11 @@ impl Engine {
         let workflows = tx.enabled_workflows().await?;
         let triggers: Vec<EventTrigger<'_>> = workflows.iter().filter_map(EventTrigger::of).collect();
         let mut started = 0usize;
-        for (_, topic, payload) in &events {
+        for (event_id, topic, payload) in &events {
             for trigger in triggers.iter().filter(|t| t.fires_on(topic, payload)) {
                 let run_at = self.pace(&trigger.workflow.id, now);
-                self.start_at(&mut tx, trigger.workflow, payload.clone(), None, run_at).await?;
+                let from = Some(event_id.clone());
+                self.start_from(&mut tx, trigger.workflow, payload.clone(), None, run_at, from).await?;
                 started += 1;
             }
         }
@@ -79,6 +80,25 @@ impl Engine {
             self.wake_workers();
         }
         Ok(events.len())
+    }
+
+    /// Why an event of type `topic` with `payload` would start nothing now: no enabled workflow
+    /// listens for it, or the filters of those that do select nothing in it. `None` when it would
+    /// start something.
+    pub async fn why_no_start(&self, topic: &str, payload: &Value) -> Result<Option<String>> {
+        let mut tx = self.store.begin().await?;
+        let workflows = tx.enabled_workflows().await?;
+        tx.commit().await?;
+        let listening: Vec<EventTrigger<'_>> =
+            workflows.iter().filter_map(EventTrigger::of).filter(|t| t.id == topic).collect();
+        if listening.iter().any(|t| t.fires_on(topic, payload)) {
+            return Ok(None);
+        }
+        if listening.is_empty() {
+            return Ok(Some(format!("no enabled workflow has an EVENT trigger for `{topic}`")));
+        }
+        let names: Vec<String> = listening.iter().map(|t| format!("`{}`", t.workflow.name)).collect();
+        Ok(Some(format!("the trigger filter of {} selects nothing in this payload", names.join(", "))))
     }
 
     /// When the next event-triggered start of `workflow_id` may run: at once while the workflow is

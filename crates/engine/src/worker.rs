@@ -33,6 +33,15 @@ impl Engine {
     }
 
     async fn work(self: Arc<Self>, n: usize, mut shutdown: watch::Receiver<bool>) {
+        /// Counts the worker as running for as long as it is (readiness), however it ends.
+        struct Running<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        self.running_workers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _running = Running(&self.running_workers);
         let owner = format!("{}/{n}", self.node);
         loop {
             if *shutdown.borrow() {

@@ -18,11 +18,17 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub errors: Vec<Diagnostic>,
+    /// ISC's `trackingId`: the one id the answer, its message and the log share.
+    pub tracking_id: String,
+}
+
+fn tracking_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), errors: Vec::new() }
+        Self { status, code, message: message.into(), errors: Vec::new(), tracking_id: tracking_id() }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -76,17 +82,16 @@ impl ApiError {
                 if errors.len() == 1 { "" } else { "s" }
             ),
             errors,
+            tracking_id: tracking_id(),
         }
     }
 
     pub fn internal(error: impl std::fmt::Display) -> Self {
-        let tracking = uuid::Uuid::new_v4().simple().to_string();
+        let mut answer = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", String::new());
+        let tracking = answer.tracking_id.clone();
         tracing::error!(%error, %tracking, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("an internal error occurred (tracking id {tracking})"),
-        )
+        answer.message = format!("an internal error occurred (tracking id {tracking})");
+        answer
     }
 }
 
@@ -95,7 +100,7 @@ impl IntoResponse for ApiError {
         let detail = format!("{} {}", self.status.as_u16(), self.status.canonical_reason().unwrap_or("Error"));
         let mut body = json!({
             "detailCode": detail,
-            "trackingId": uuid::Uuid::new_v4().simple().to_string(),
+            "trackingId": self.tracking_id,
             "messages": [{ "locale": "en-US", "localeOrigin": "DEFAULT", "text": self.message }],
             "causes": [],
             "errorCode": self.code,

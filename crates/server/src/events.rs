@@ -1,15 +1,17 @@
 //! `POST /tessera/v1/events`: publish an event (an ISC trigger id and its payload) to start the
-//! workflows whose EVENT trigger matches it — how external systems, and tests, feed Tessera events.
+//! workflows whose EVENT trigger matches it — how external systems, and tests, feed Tessera events;
+//! `GET /tessera/v1/events/{id}`: what a published event started, or why it started nothing.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use tessera_store::ExecutionStore;
 use tessera_store::{QueueStore, SecurityStore};
 
 use crate::AppState;
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::auth::{EXECUTION_READ, Principal};
+use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
 
 /// The scope that may publish events.
 pub(crate) const EVENT_PUBLISH: &str = "tessera:events:publish";
@@ -29,9 +31,44 @@ pub(crate) async fn publish(
     };
     let now = state.now_ms();
     let mut tx = state.begin().await?;
-    tx.publish(topic, payload, now).await?;
-    tx.audit(&principal.actor(), "event.publish", "event", topic, &json!({}), now).await?;
+    let id = tx.publish(topic, payload, now).await?;
+    tx.audit(&principal.actor(), "event.publish", "event", &id, &json!({ "type": topic }), now).await?;
     tx.commit().await?;
     state.engine.notify_events();
-    Ok((StatusCode::ACCEPTED, Json(json!({ "type": topic, "accepted": true }))))
+    let location = format!("/tessera/v1/events/{id}");
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "type": topic, "accepted": true, "status": location }))))
+}
+
+/// Answers `{"id", "type", "published", "dispatched", "executions": [{"id", "workflowId",
+/// "status"}], "reason"}`: `dispatched` is null until the dispatcher has handled the event, and
+/// `reason` says why a dispatched event started nothing.
+pub(crate) async fn read(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    if !principal.holds(EVENT_PUBLISH) {
+        principal.require(EXECUTION_READ)?;
+    }
+    let mut tx = state.begin().await?;
+    let event = tx.outbox_event(&id).await?.ok_or_else(|| ApiError::not_found("event", &id))?;
+    let started = tx.started_by_event(&id).await?;
+    tx.commit().await?;
+    let executions: Vec<Value> = started
+        .into_iter()
+        .map(|(id, workflow, status)| json!({ "id": id, "workflowId": workflow, "status": status }))
+        .collect();
+    let reason = match (event.dispatched_at, executions.is_empty()) {
+        (None, _) => Some("the event waits to be dispatched".to_owned()),
+        (Some(_), true) => state.engine.why_no_start(&event.topic, &event.payload).await?,
+        (Some(_), false) => None,
+    };
+    Ok(Json(json!({
+        "id": event.id,
+        "type": event.topic,
+        "published": crate::governance::stamp(event.created_at),
+        "dispatched": event.dispatched_at.map(crate::governance::stamp),
+        "executions": executions,
+        "reason": reason,
+    })))
 }

@@ -1,5 +1,7 @@
-//! Tessera's operational endpoints under `/tessera/v1`: execution counts by status for a workflow,
-//! and what this node is doing.
+//! Tessera's operational endpoints: `/health` (the process answers) and `/ready` (it can do its
+//! work: the database answers at the schema this build needs, and workers run), both open to load
+//! balancers without a token; and under `/tessera/v1`, execution counts by status for a workflow and
+//! what this node is doing.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -9,6 +11,21 @@ use tessera_store::ExecutionStore;
 use crate::AppState;
 use crate::auth::{EXECUTION_READ, Principal};
 use crate::error::ApiResult;
+
+/// `GET /ready`: 200 when this node can do its work, else 503 saying what is missing.
+pub(crate) async fn ready(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let database = state.engine.store().readiness().await;
+    let workers = state.engine.running_workers();
+    let mut checks = json!({
+        "database": database.as_ref().map_or_else(|reason| reason.clone(), |()| "ok".to_owned()),
+        "workers": if workers > 0 { format!("{workers} running") } else { "none running".to_owned() },
+    });
+    let ready = database.is_ok() && workers > 0;
+    checks["status"] = json!(if ready { "ready" } else { "not ready" });
+    let status = if ready { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(checks)).into_response()
+}
 
 /// `GET /tessera/v1/workflows/{id}/execution-stats`: `{"Running": 3, "Completed": 120, …}`.
 pub(crate) async fn execution_stats(

@@ -94,6 +94,23 @@ impl Store {
         Ok(store)
     }
 
+    /// Whether the database answers and has every migration this build knows applied: the reason
+    /// when it is not ready.
+    pub async fn readiness(&self) -> std::result::Result<(), String> {
+        let latest = MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: std::result::Result<Option<i64>, sqlx::Error> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_one(&self.pool)
+                .await;
+        match applied {
+            Err(error) => Err(format!("the database does not answer: {error}")),
+            Ok(version) if version.unwrap_or(0) < latest => {
+                Err(format!("the database is at schema {} and this build needs {latest}", version.unwrap_or(0)))
+            }
+            Ok(_) => Ok(()),
+        }
+    }
+
     /// Which database this is.
     pub fn dialect(&self) -> Dialect {
         self.dialect

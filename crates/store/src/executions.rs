@@ -19,6 +19,8 @@ pub struct NewExecution {
     pub started_at: i64,
     /// The parent execution and the effect in it waiting for this one (sub-workflow calls).
     pub parent: Option<(String, Value)>,
+    /// The published event that started it, if one did.
+    pub event_id: Option<String>,
 }
 
 /// The state a transition leaves an execution in.
@@ -95,6 +97,8 @@ pub trait ExecutionStore {
     async fn status_counts(&mut self, workflow_id: &str) -> Result<Vec<(String, i64)>>;
     /// How many executions have this status.
     async fn count_by_status(&mut self, status: &str) -> Result<i64>;
+    /// The executions an event started, as (id, workflow id, status), oldest first.
+    async fn started_by_event(&mut self, event_id: &str) -> Result<Vec<(String, String, String)>>;
 }
 
 fn record(row: &AnyRow) -> Result<ExecutionRecord> {
@@ -124,8 +128,8 @@ impl ExecutionStore for Tx {
             None => (None, None),
         };
         sqlx::query(
-            "INSERT INTO executions (id, workflow_id, version, status, state, input, trace, started_at, parent_id, parent_effect) \
-             VALUES ($1, $2, $3, 'Running', $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO executions (id, workflow_id, version, status, state, input, trace, started_at, parent_id, parent_effect, event_id) \
+             VALUES ($1, $2, $3, 'Running', $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&new.id)
         .bind(&new.workflow_id)
@@ -136,9 +140,19 @@ impl ExecutionStore for Tx {
         .bind(new.started_at)
         .bind(parent_id)
         .bind(parent_effect)
+        .bind(new.event_id.as_deref())
         .execute(&mut *self.inner)
         .await?;
         Ok(())
+    }
+
+    async fn started_by_event(&mut self, event_id: &str) -> Result<Vec<(String, String, String)>> {
+        let rows =
+            sqlx::query("SELECT id, workflow_id, status FROM executions WHERE event_id = $1 ORDER BY started_at, id")
+                .bind(event_id)
+                .fetch_all(&mut *self.inner)
+                .await?;
+        rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))).collect()
     }
 
     async fn lock_execution(&mut self, id: &str) -> Result<Option<ExecutionRecord>> {

@@ -40,7 +40,7 @@ pub use listing::Listing;
 pub use named_secrets::{SecretRecord, SecretStore};
 pub use notifications::{NotificationRecord, NotificationStore};
 pub use provisioning::{Finished, OpenPlan, ProvisioningStore, Tracking, WorkItem};
-pub use queue::{NewTask, QueueStore, Task, TaskKind};
+pub use queue::{NewTask, OutboxEvent, QueueStore, Task, TaskKind};
 pub use request_types::{
     ConfigListRecord, RequestFilter, RequestStepRecord, RequestTypeRecord, RequestTypeStore, StepEnd, TeamMember,
     TeamRecord, TimelineEntry, TypeRequestRecord, TypeRequestStore,

@@ -32,6 +32,16 @@ impl TaskKind {
 }
 
 /// A task to enqueue.
+/// An event in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEvent {
+    pub id: String,
+    pub topic: String,
+    pub payload: Value,
+    pub created_at: i64,
+    pub dispatched_at: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTask {
     pub execution_id: String,
@@ -69,8 +79,11 @@ pub trait QueueStore {
     async fn drop_tasks_of(&mut self, execution_id: &str) -> Result<()>;
     /// How many tasks are queued.
     async fn queued(&mut self) -> Result<i64>;
-    /// Publishes an event to the outbox, in the transaction of the change that caused it.
-    async fn publish(&mut self, topic: &str, payload: &Value, now: i64) -> Result<()>;
+    /// Publishes an event to the outbox, in the transaction of the change that caused it; returns
+    /// the event's id.
+    async fn publish(&mut self, topic: &str, payload: &Value, now: i64) -> Result<String>;
+    /// A published event: its type, payload, when it was published and when it was dispatched.
+    async fn outbox_event(&mut self, id: &str) -> Result<Option<OutboxEvent>>;
     /// Publishes several events, in order, with as few statements as the database allows.
     async fn publish_many(&mut self, events: &[(&str, Value)], now: i64) -> Result<()>;
     /// Events not yet dispatched, oldest first.
@@ -178,15 +191,33 @@ impl QueueStore for Tx {
         Ok(())
     }
 
-    async fn publish(&mut self, topic: &str, payload: &Value, now: i64) -> Result<()> {
+    async fn publish(&mut self, topic: &str, payload: &Value, now: i64) -> Result<String> {
+        let id = uuid::Uuid::now_v7().to_string();
         sqlx::query("INSERT INTO outbox (id, topic, payload, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(&id)
             .bind(topic)
             .bind(payload.to_string())
             .bind(now)
             .execute(&mut *self.inner)
             .await?;
-        Ok(())
+        Ok(id)
+    }
+
+    async fn outbox_event(&mut self, id: &str) -> Result<Option<OutboxEvent>> {
+        let row = sqlx::query("SELECT id, topic, payload, created_at, dispatched_at FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *self.inner)
+            .await?;
+        row.map(|row| {
+            Ok(OutboxEvent {
+                id: row.try_get(0)?,
+                topic: row.try_get(1)?,
+                payload: serde_json::from_str(&row.try_get::<String, _>(2)?)?,
+                created_at: row.try_get(3)?,
+                dispatched_at: row.try_get(4)?,
+            })
+        })
+        .transpose()
     }
 
     async fn undispatched(&mut self, limit: i64) -> Result<Vec<(String, String, Value)>> {

@@ -78,6 +78,7 @@ async fn executions_keep_state_and_append_only_history() {
             trace: true,
             started_at: 10,
             parent: Some(("p".into(), json!({"path": [], "step": 2}))),
+            event_id: None,
         };
         tx.insert_execution(&new).await.unwrap();
         assert_eq!(tx.append_history("e1", &[json!({"step": "A"}), json!({"step": "B"})]).await.unwrap(), 2);

@@ -62,6 +62,8 @@ pub const SCIM_MANAGE: &str = "idn:scim:manage";
 pub const SECRETS_READ: &str = "tessera:secrets:read";
 /// Storing and deleting named secrets.
 pub const SECRETS_MANAGE: &str = "tessera:secrets:manage";
+/// Reading task status (ISC's `idn:task-management:read`).
+pub const TASK_READ: &str = "idn:task-management:read";
 /// Reading the audit log.
 pub const AUDIT_READ: &str = "tessera:audit:read";
 /// Creating API clients and binding them to identities.

@@ -19,7 +19,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{ListQuery, MAX_UPLOAD_BYTES, listed, new_id, sources, stamp};
 use crate::AppState;
-use crate::auth::{Principal, SOURCES_MANAGE, SOURCES_READ};
+use crate::auth::{Principal, SOURCES_MANAGE, SOURCES_READ, TASK_READ};
 use crate::error::{ApiError, ApiResult, PathParams, QueryParams};
 
 /// A source that can be aggregated now: it exists, and either reads delimited files with valid
@@ -298,6 +298,55 @@ pub(crate) async fn status(
         "status": status,
         "totalAccounts": run.stats.get("scanned").cloned().unwrap_or(json!(run.processed)),
         "processedAccounts": run.processed,
+    })))
+}
+
+/// `GET /v3/task-status/{id}`: an aggregation run as ISC's TaskStatus, which ISC clients poll after
+/// `load-accounts` (its `task.id`).
+pub(crate) async fn task_status(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    if !principal.holds(TASK_READ) {
+        super::require_either(&principal, SOURCES_READ, SOURCES_MANAGE)?;
+    }
+    let (run, source_name) = run_of(&state, &id).await.map_err(|_| ApiError::not_found("task", &id))?;
+    let done = !matches!(run.status.as_str(), "PENDING" | "RUNNING");
+    let completion = match run.status.as_str() {
+        "PENDING" | "RUNNING" => Value::Null,
+        "SUCCESS" => json!("SUCCESS"),
+        "WARNING" => json!("WARNING"),
+        "INTERRUPTED" => json!("TERMINATED"),
+        _ => json!("ERROR"),
+    };
+    let messages: Vec<Value> = run
+        .message
+        .iter()
+        .map(|text| {
+            json!({"type": if run.status == "ERROR" { "ERROR" } else { "INFO" },
+                            "localizedText": {"locale": "en-US", "message": text}, "key": "message", "parameters": []})
+        })
+        .collect();
+    let name = source_name.clone().unwrap_or_else(|| run.source_id.clone());
+    Ok(Json(json!({
+        "id": run.id,
+        "type": "QUARTZ",
+        "uniqueName": format!("Cloud Account Aggregation - {name}"),
+        "description": format!("Aggregation of source {name}"),
+        "parentName": null,
+        "launcher": null,
+        "target": {"id": run.source_id, "type": "SOURCE", "name": source_name},
+        "created": stamp(run.started_at),
+        "modified": stamp(run.updated_at),
+        "launched": stamp(run.started_at),
+        "completed": run.completed_at.map(stamp),
+        "completionStatus": completion,
+        "messages": messages,
+        "returns": [],
+        "attributes": {"appId": run.source_id, "stats": run.stats},
+        "progress": if done { Value::Null } else { json!(format!("{} accounts processed", run.processed)) },
+        "percentComplete": if done { 100 } else { 0 },
     })))
 }
 

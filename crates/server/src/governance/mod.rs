@@ -62,6 +62,7 @@ pub(crate) fn isc_routes() -> Router<AppState> {
             post(aggregation::load_accounts).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
         )
         .route("/account-aggregations/{id}/status", get(aggregation::status))
+        .route("/task-status/{id}", get(aggregation::task_status))
         .route("/entitlements", get(objects::list).layer(Extension(Kind::Entitlement)))
         .route("/entitlements/{id}", get(objects::read).layer(Extension(Kind::Entitlement)))
         .route("/identities", get(identities::list))
@@ -220,7 +221,7 @@ fn new_id() -> String {
 }
 
 /// Milliseconds since the epoch as RFC 3339 text, as ISC writes times.
-fn stamp(ms: i64) -> String {
+pub(crate) fn stamp(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)).unwrap_or_default()
 }
 

@@ -106,3 +106,21 @@ async fn a_read_only_client_can_list_but_not_change() {
         assert_eq!(api.get(&format!("/v3/workflows/{id}")).await.status, 200, "{kind}: nothing was deleted");
     }
 }
+
+#[tokio::test]
+async fn health_and_readiness_need_no_token_and_readiness_says_what_is_missing() {
+    for api in apis().await {
+        let kind = api.kind;
+        let health = api.call_as(None, Method::GET, "/health", None).await;
+        assert_eq!(health.status, 200, "{kind}");
+        // This harness runs due tasks itself, with no workers: the node is alive but not ready.
+        let ready = api.call_as(None, Method::GET, "/ready", None).await;
+        assert_eq!(ready.status, 503, "{kind}: {}", ready.body);
+        assert_eq!(
+            (&ready.body["database"], &ready.body["workers"], &ready.body["status"]),
+            (&json!("ok"), &json!("none running"), &json!("not ready")),
+            "{kind}: {}",
+            ready.body
+        );
+    }
+}

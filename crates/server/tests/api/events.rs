@@ -15,6 +15,7 @@ async fn a_published_event_starts_its_workflows() {
                 "trigger": {"type": "EVENT", "attributes": {"id": "idn:identity-created", "filter.$": "$.attributes[?(@.department == \"R&D\")]"}},
                 "definition": {"start": "Done", "steps": {"Done": {"type": "success"}}}}))
             .await;
+        let mut ids = Vec::new();
         for department in ["R&D", "Sales"] {
             let event = json!({"type": "idn:identity-created", "payload": {"identity": {"id": "2c91"}, "attributes": {"department": department}}});
             let published = api.post("/tessera/v1/events", &event).await;
@@ -24,11 +25,39 @@ async fn a_published_event_starts_its_workflows() {
                 "{kind}: {}",
                 published.body
             );
+            ids.push(published.body["id"].as_str().unwrap().to_owned());
         }
+        let nobody = api.post("/tessera/v1/events", &json!({"type": "idn:nobody-listens", "payload": {}})).await;
+        let nobody = nobody.body["id"].as_str().unwrap().to_owned();
+        let waiting = api.get(&format!("/tessera/v1/events/{}", ids[0])).await.body;
+        assert_eq!((&waiting["dispatched"], &waiting["executions"]), (&json!(null), &json!([])), "{kind}: {waiting}");
+        assert_eq!(waiting["reason"], "the event waits to be dispatched", "{kind}: {waiting}");
         api.engine.dispatch_events().await.unwrap();
         api.run_due().await;
         let runs = api.get(&format!("/v3/workflows/{workflow}/executions")).await;
         assert_eq!(runs.total(), 1, "{kind}: only the R&D joiner passes the filter: {}", runs.body);
+
+        // Each event says what it started, or why it started nothing.
+        let started = api.get(&format!("/tessera/v1/events/{}", ids[0])).await.body;
+        assert_eq!(started["executions"][0]["workflowId"], json!(workflow), "{kind}: {started}");
+        assert_eq!(started["executions"][0]["id"], runs.body[0]["id"], "{kind}: {started}");
+        assert_eq!((&started["reason"], &started["type"]), (&json!(null), &json!("idn:identity-created")), "{kind}");
+        assert!(started["dispatched"].is_string(), "{kind}: {started}");
+        let filtered = api.get(&format!("/tessera/v1/events/{}", ids[1])).await.body;
+        assert_eq!(filtered["executions"], json!([]), "{kind}: {filtered}");
+        assert_eq!(
+            filtered["reason"], "the trigger filter of `Joiner` selects nothing in this payload",
+            "{kind}: {filtered}"
+        );
+        let unheard = api.get(&format!("/tessera/v1/events/{nobody}")).await.body;
+        assert_eq!(
+            unheard["reason"], "no enabled workflow has an EVENT trigger for `idn:nobody-listens`",
+            "{kind}: {unheard}"
+        );
+        assert_eq!(api.get("/tessera/v1/events/nope").await.status, 404, "{kind}");
+        let outsider = api.client_with("outsider", &["sp:workflow:read"]).await;
+        let path = format!("/tessera/v1/events/{}", ids[0]);
+        assert_eq!(api.call_as(Some(&outsider), Method::GET, &path, None).await.status, 403, "{kind}");
 
         let untyped = api.post("/tessera/v1/events", &json!({"payload": {}})).await;
         assert_eq!((untyped.status, untyped.code()), (400, "bad-request"), "{kind}");

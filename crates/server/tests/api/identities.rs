@@ -427,6 +427,24 @@ async fn load_accounts_refuses_bad_requests_at_once_and_records_failed_runs() {
             (&json!("COMPLETED"), &json!(3)),
             "{kind}: {status}"
         );
+        // ISC clients poll the run as a task.
+        let task = api.get(&format!("/v3/task-status/{second}")).await;
+        assert_eq!(task.status, 200, "{kind}: {}", task.body);
+        assert_eq!(
+            (&task.body["completionStatus"], &task.body["target"]["id"], &task.body["percentComplete"]),
+            (&json!("SUCCESS"), &json!(hr), &json!(100)),
+            "{kind}: {}",
+            task.body
+        );
+        let failed = api.get(&format!("/v3/task-status/{run}")).await.body;
+        assert_eq!(failed["completionStatus"], "ERROR", "{kind}: {failed}");
+        assert_eq!(api.get("/v3/task-status/nope").await.status, 404, "{kind}");
+        let tasks = api.client_with("tasks", &["idn:task-management:read"]).await;
+        let as_tasks = api.call_as(Some(&tasks), Method::GET, &format!("/v3/task-status/{second}"), None).await;
+        assert_eq!(as_tasks.status, 200, "{kind}: {}", as_tasks.body);
+        let none = api.client_with("none", &["idn:identity:read"]).await;
+        let refused = api.call_as(Some(&none), Method::GET, &format!("/v3/task-status/{second}"), None).await;
+        assert_eq!(refused.status, 403, "{kind}");
         let runs = api.get(&format!("/tessera/v1/sources/{hr}/aggregations")).await.body;
         let ids: Vec<&str> = runs.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
         assert_eq!(ids, [second.as_str(), good.as_str(), run.as_str()], "{kind}: newest first");
