@@ -21,6 +21,10 @@ pub(crate) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "TESSERA_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Also serve Prometheus metrics at `/metrics` on this address, without a token: bind it where only
+    /// the scraper reaches (on the API address, `/metrics` needs a token with `tessera:metrics:read`).
+    #[arg(long, env = "TESSERA_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Where the SQLite database (and other local state) lives.
     #[arg(long, env = "TESSERA_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -34,7 +38,7 @@ pub(crate) struct ServeArgs {
     /// makes `secret.key` in the data directory on first start and keeps using it.
     #[arg(long, env = "TESSERA_SECRET_KEY_FILE")]
     secret_key_file: Option<PathBuf>,
-    /// A TOML file with any of: listen, data_dir, database, secret_key_file, import_dirs, workers,
+    /// A TOML file with any of: listen, metrics_listen, data_dir, database, secret_key_file, import_dirs, workers,
     /// lease_seconds, event_starts_per_second, progress_interval_ms, max_transitions, max_loop_items,
     /// max_wait, max_state_bytes, max_definition_bytes, http_timeout, http_allow, http_deny,
     /// http_max_response_bytes, http_max_in_flight_bytes, token_lifetime, trusted_proxies,
@@ -80,6 +84,8 @@ pub(crate) struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<SocketAddr>,
+    /// Where Prometheus may scrape `/metrics` without a token.
+    metrics_listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database: Option<String>,
     secret_key_file: Option<PathBuf>,
@@ -218,6 +224,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(serve(Node {
         listen,
+        metrics_listen: args.metrics_listen.or(file.metrics_listen),
         data_dir,
         database,
         secret_key_file,
@@ -318,6 +325,7 @@ fn smtp_config(file: SmtpFile) -> Result<SmtpConfig> {
 /// Everything one node is started with.
 struct Node {
     listen: SocketAddr,
+    metrics_listen: Option<SocketAddr>,
     data_dir: PathBuf,
     database: Option<String>,
     secret_key_file: Option<PathBuf>,
@@ -346,6 +354,10 @@ async fn serve(node: Node) -> Result<()> {
     // The port first: a start that cannot serve must not create anything (such as an administrator
     // client whose one-time secret would be printed and lost).
     let listener = tokio::net::TcpListener::bind(node.listen).await.map_err(|e| cannot_listen(node.listen, e))?;
+    let metrics_listener = match node.metrics_listen {
+        Some(address) => Some(tokio::net::TcpListener::bind(address).await.map_err(|e| cannot_listen(address, e))?),
+        None => None,
+    };
     let data_dir = node.data_dir.as_path();
     let store = crate::store::open(data_dir, node.database.as_deref(), node.secret_key_file.as_deref()).await?;
     // Secrets written in plain text (before sealing, or straight into the database) or under a key
@@ -419,9 +431,22 @@ async fn serve(node: Node) -> Result<()> {
     if let Some(files) = &node.serving.tls {
         tessera_server::listen::check_tls(files)?;
     }
+    let (api, metrics) = tessera_server::routers(state);
     println!("Tessera is listening on {scheme}://{listen} (database: {where_})");
+    if let Some(metrics_listener) = metrics_listener {
+        println!("Prometheus metrics, without a token: http://{}/metrics", metrics_listener.local_addr()?);
+        let mut stopping = stop.subscribe();
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            };
+            if let Err(error) = axum::serve(metrics_listener, metrics).with_graceful_shutdown(stopped).await {
+                tracing::error!(%error, "the metrics address stopped serving");
+            }
+        });
+    }
     tracing::info!(%listen, "serving");
-    tessera_server::listen::serve(listener, tessera_server::router(state), node.serving, terminated()).await?;
+    tessera_server::listen::serve(listener, api, node.serving, terminated()).await?;
     tracing::info!("stopping: draining the workers");
     let _ = stop.send(true);
     engine.wake_workers();

@@ -22,11 +22,14 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 #[test]
 fn config_file_environment_and_sigterm() {
     let dir = temp_dir("config");
-    let (file_port, env_port) = (free_port(), free_port());
+    let (file_port, env_port, metrics_port) = (free_port(), free_port(), free_port());
     let config = dir.join("tessera.toml");
     std::fs::write(
         &config,
-        format!("listen = \"127.0.0.1:{file_port}\"\ndata_dir = \"{}\"\nworkers = 2\n", dir.join("data").display()),
+        format!(
+            "listen = \"127.0.0.1:{file_port}\"\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\ndata_dir = \"{}\"\nworkers = 2\n",
+            dir.join("data").display()
+        ),
     )
     .unwrap();
     // The environment wins over the file for the address; the data directory comes from the file.
@@ -82,6 +85,16 @@ fn config_file_environment_and_sigterm() {
         (&serde_json::json!("ok"), &serde_json::json!("2 running")),
         "{ready}"
     );
+    // The metrics address answers a scraper without a token, and serves nothing else.
+    let (metrics, other) = runtime.block_on(async {
+        let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics")).await.unwrap();
+        assert_eq!(metrics.status(), 200);
+        let other = reqwest::get(format!("http://127.0.0.1:{metrics_port}/v3/workflows")).await.unwrap().status();
+        (metrics.text().await.unwrap(), other)
+    });
+    assert!(metrics.contains("tessera_tasks_queued 0"), "{metrics}");
+    assert!(metrics.contains("tessera_http_requests_total{route=\"/ready\""), "{metrics}");
+    assert_eq!(other, 404);
 
     // SIGTERM: the server stops accepting, the workers drain, the process exits 0.
     let started = Instant::now();

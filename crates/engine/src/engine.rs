@@ -84,6 +84,8 @@ pub struct Engine {
     pub(crate) plans_queued: Notify,
     /// Tasks this node has finished, for operators and tests.
     pub(crate) processed: std::sync::atomic::AtomicU64,
+    /// What this node counts for Prometheus.
+    pub(crate) metrics: crate::metrics::Metrics,
     /// Workers running now (readiness).
     pub(crate) running_workers: std::sync::atomic::AtomicUsize,
     /// Sources whose scheduled aggregation fell due, for the dispatcher to run.
@@ -111,6 +113,7 @@ impl Engine {
             plans_queued: Notify::new(),
             processed: std::sync::atomic::AtomicU64::new(0),
             running_workers: std::sync::atomic::AtomicUsize::new(0),
+            metrics: crate::metrics::Metrics::default(),
             due_aggregations: Mutex::new(Vec::new()),
             aggregating: Mutex::new(std::collections::HashSet::new()),
             pacing: Mutex::new(HashMap::new()),
@@ -197,6 +200,7 @@ impl Engine {
             event_id,
         };
         tx.insert_execution(&new).await?;
+        self.metrics.started(tx, &workflow.id);
         let payload = serde_json::to_value(Delivery::Start { input })?;
         tx.enqueue(&NewTask {
             execution_id: id.clone(),
@@ -290,6 +294,7 @@ impl Engine {
                 let ended_at = now.timestamp_millis();
                 self.cancel_inbox_items(tx, "EXECUTION", execution_id, ended_at).await?;
                 self.execution_ended(tx, &execution, &status, &Value::Null, Some(message), ended_at).await?;
+                self.metrics.ended(tx, &execution.workflow_id, "failed");
                 return finish_only(tx, task).await;
             }
         };
@@ -336,6 +341,7 @@ impl Engine {
             let ended_at = now.timestamp_millis();
             self.cancel_inbox_items(tx, "EXECUTION", execution_id, ended_at).await?;
             self.execution_ended(tx, &execution, &run.status, run.document(), error.clone(), ended_at).await?;
+            self.metrics.ended(tx, &execution.workflow_id, &run.status.label().to_ascii_lowercase());
             if let Some(parent) = &execution.parent_id {
                 self.report_to_parent(tx, &execution, parent, &run).await?;
                 queued_now = true;

@@ -12,6 +12,7 @@ mod events;
 pub mod governance;
 pub mod inbox;
 mod live;
+pub mod metrics;
 mod notify;
 mod perform;
 pub mod provisioning;

@@ -201,10 +201,12 @@ impl Engine {
             }));
         }
         let key = format!("{}/{}/{}", task.execution_id, effect_key(&call.id), task.attempt);
+        let began = std::time::Instant::now();
         let performed = match self.perform_governance(&call.action, &call.input, &key).await {
             Some(result) => result,
             None => self.actions.perform(&call.action, &call.input, &key).await,
         };
+        self.metrics.action_took(&call.action, performed.is_ok(), began.elapsed());
         match performed {
             Ok(output) => Ok(Outcome::Apply(Delivery::Completed { id: call.id, output })),
             Err(error) => {

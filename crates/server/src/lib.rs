@@ -11,6 +11,7 @@ mod governance;
 mod inbox;
 mod library;
 pub mod listen;
+pub mod metrics;
 mod ops;
 mod request_types;
 mod scim;
@@ -92,7 +93,13 @@ fn isc_routes() -> Router<AppState> {
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    routers(state).0
+}
+
+/// The whole API, and its metrics alone for a separate address; both read one registry.
+pub fn routers(state: AppState) -> (Router, Router) {
+    let metrics = Arc::new(metrics::ApiMetrics::new(&state.engine));
+    let api = Router::new()
         .nest("/v3", isc_routes())
         .nest("/beta", isc_routes().merge(governance::beta_routes()))
         .merge(governance::tessera_routes())
@@ -120,9 +127,13 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/token", post(auth::token))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ops::ready))
+        .route("/metrics", get(metrics::scrape))
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "no-route", "no such API path") })
         .layer(axum::middleware::map_response(error::json_errors))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(metrics.clone(), metrics::measure))
+        .layer(axum::Extension(metrics.clone()))
+        .with_state(state.clone());
+    (api, metrics::private_router(state, metrics))
 }
 
 async fn execution(

@@ -32,12 +32,23 @@ pub struct Store {
     keyring: Option<Arc<Keyring>>,
 }
 
+/// What runs once a transaction has committed.
+type AfterCommit = Box<dyn FnOnce() + Send>;
+
 /// One transaction: every change and the effects it schedules commit together or not at all.
-#[derive(Debug)]
 pub struct Tx {
     pub(crate) inner: sqlx::Transaction<'static, sqlx::Any>,
     pub(crate) dialect: Dialect,
     keyring: Option<Arc<Keyring>>,
+    /// Run in order after a successful commit, dropped on rollback: counters of what the
+    /// transaction did, so they count only what became durable.
+    after_commit: Vec<AfterCommit>,
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx").field("dialect", &self.dialect).field("after_commit", &self.after_commit.len()).finish()
+    }
 }
 
 impl Store {
@@ -129,7 +140,12 @@ impl Store {
 
     /// Starts a transaction.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(Tx { inner: self.pool.begin().await?, dialect: self.dialect, keyring: self.keyring.clone() })
+        Ok(Tx {
+            inner: self.pool.begin().await?,
+            dialect: self.dialect,
+            keyring: self.keyring.clone(),
+            after_commit: Vec::new(),
+        })
     }
 
     /// The pool, for reads that need no transaction.
@@ -149,9 +165,18 @@ impl Tx {
         self.keyring.as_deref()
     }
 
-    /// Makes every change of this transaction durable.
+    /// Makes every change of this transaction durable, then runs what waited for it.
     pub async fn commit(self) -> Result<()> {
-        Ok(self.inner.commit().await?)
+        self.inner.commit().await?;
+        for then in self.after_commit {
+            then();
+        }
+        Ok(())
+    }
+
+    /// Runs `then` once this transaction has committed; never if it rolls back.
+    pub fn after_commit(&mut self, then: impl FnOnce() + Send + 'static) {
+        self.after_commit.push(Box::new(then));
     }
 
     /// `FOR UPDATE` where the database has row locks (PostgreSQL); SQLite's single writer already

@@ -82,8 +82,12 @@ impl Engine {
             options.imports = self.config.imports.clone();
         }
         let id = options.id.get_or_insert_with(|| uuid::Uuid::now_v7().simple().to_string()).clone();
+        let began = std::time::Instant::now();
         let outcome = aggregate(&self.store, self.clock.as_ref(), source_id, &options, &mut |_| {}).await;
         self.notify_events();
+        if let Ok(summary) = &outcome {
+            self.metrics.aggregated(source_id, summary.scanned, began.elapsed());
+        }
         if let Err(error) = &outcome {
             // The reason can quote the file (a header row that was really a person's record): it goes
             // to the run's record, which only readers of sources see, not to the log.

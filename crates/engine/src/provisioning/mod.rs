@@ -319,6 +319,7 @@ impl Engine {
             // Another node finished this plan after its lease ran out: keep nothing of this attempt.
             return Ok(());
         }
+        self.metrics.plan_finished(&mut tx, status);
         if let Some((source, change)) = change {
             accounts::record(&mut tx, plan, source, change, now).await?;
         }

@@ -64,6 +64,8 @@ pub const SECRETS_READ: &str = "tessera:secrets:read";
 pub const SECRETS_MANAGE: &str = "tessera:secrets:manage";
 /// Reading task status (ISC's `idn:task-management:read`).
 pub const TASK_READ: &str = "idn:task-management:read";
+/// Scraping Prometheus metrics at `/metrics`.
+pub const METRICS_READ: &str = "tessera:metrics:read";
 /// Reading the audit log.
 pub const AUDIT_READ: &str = "tessera:audit:read";
 /// Creating API clients and binding them to identities.

@@ -427,6 +427,11 @@ async fn load_accounts_refuses_bad_requests_at_once_and_records_failed_runs() {
             (&json!("COMPLETED"), &json!(3)),
             "{kind}: {status}"
         );
+        // The two runs that read their file count its rows; the run refused for its header, none.
+        let metrics = api.get("/metrics").await.body;
+        let rows = format!("tessera_aggregation_rows_total{{source=\"{hr}\"}} ");
+        let counted = metrics.as_str().unwrap().lines().find_map(|line| line.strip_prefix(rows.as_str()));
+        assert_eq!(counted, Some("6"), "{kind}: {metrics}");
         // ISC clients poll the run as a task.
         let task = api.get(&format!("/v3/task-status/{second}")).await;
         assert_eq!(task.status, 200, "{kind}: {}", task.body);

@@ -21,6 +21,7 @@ mod least_privilege;
 mod library;
 mod listen;
 mod live_sources;
+mod metrics;
 mod outbound;
 mod request_types;
 mod scim;
