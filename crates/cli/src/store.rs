@@ -56,6 +56,7 @@ pub(crate) fn imports(data_dir: &Path, configured: &[PathBuf]) -> Result<ImportD
 /// Opens (and migrates) the database in `data_dir`, or at `database` when given, holding the secret key
 /// [`keyring`] finds.
 pub(crate) async fn open(data_dir: &Path, database: Option<&str>, key_file: Option<&Path>) -> Result<Store> {
+    usable(data_dir, database.is_none())?;
     secure(data_dir)?;
     let store = match database {
         Some(url) => Store::connect(url)
@@ -67,6 +68,46 @@ pub(crate) async fn open(data_dir: &Path, database: Option<&str>, key_file: Opti
     };
     // After the database: a URL that cannot work is refused before a key file is made for it.
     Ok(store.with_keyring(keyring(data_dir, key_file, database.is_some())?))
+}
+
+/// Checks, before anything is opened, that this account can use the data directory (and the SQLite
+/// file in it): each way it cannot gets one message naming the path and the fix, rather than the
+/// database driver's retries of "unable to open database file".
+pub(crate) fn usable(data_dir: &Path, sqlite: bool) -> Result<()> {
+    let shown = data_dir.display();
+    let elsewhere = "or choose another directory with --data-dir (TESSERA_DATA_DIR)";
+    match std::fs::metadata(data_dir) {
+        Ok(found) if !found.is_dir() => {
+            anyhow::bail!("the data directory {shown} is a file, not a directory: move the file away, {elsewhere}")
+        }
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            tessera_store::files::private_dir_all(data_dir).map_err(|error| {
+                anyhow::anyhow!(
+                    "cannot create the data directory {shown} ({error}): create it for this account, {elsewhere}"
+                )
+            })?;
+        }
+        Err(error) => anyhow::bail!("cannot use the data directory {shown} ({error}): {elsewhere}"),
+    }
+    // Writable: a probe file, made and removed (permission bits alone do not say, for root or ACLs).
+    let probe = data_dir.join(format!(".write-check-{}", std::process::id()));
+    match tessera_store::files::create_private(&probe) {
+        Ok(_) => std::fs::remove_file(&probe).ok(),
+        Err(error) => anyhow::bail!(
+            "cannot write in the data directory {shown} ({error}): run Tessera as the account that owns it, {elsewhere}"
+        ),
+    };
+    let file = data_dir.join("tessera.db");
+    if sqlite && file.exists() {
+        if let Err(error) = std::fs::OpenOptions::new().read(true).write(true).open(&file) {
+            anyhow::bail!(
+                "the database {} cannot be written by this account ({error}): run Tessera as the account that owns it",
+                file.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Makes the data directory private (0700, its files 0600), saying what it tightened: an install made
