@@ -99,13 +99,14 @@ pub(crate) fn usable(data_dir: &Path, sqlite: bool) -> Result<()> {
         ),
     };
     let file = data_dir.join("tessera.db");
-    if sqlite && file.exists() {
-        if let Err(error) = std::fs::OpenOptions::new().read(true).write(true).open(&file) {
-            anyhow::bail!(
-                "the database {} cannot be written by this account ({error}): run Tessera as the account that owns it",
-                file.display()
-            );
-        }
+    if sqlite
+        && file.exists()
+        && let Err(error) = std::fs::OpenOptions::new().read(true).write(true).open(&file)
+    {
+        anyhow::bail!(
+            "the database {} cannot be written by this account ({error}): run Tessera as the account that owns it",
+            file.display()
+        );
     }
     Ok(())
 }
