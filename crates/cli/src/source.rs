@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
@@ -53,8 +54,29 @@ fn aggregate(args: &AggregateArgs) -> Result<ExitCode> {
         let live_style =
             ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").context("progress bar template")?;
         bar.set_style(live_style.clone());
-        let options =
-            AggregateOptions { file: args.file.clone(), imports: args.store.imports()?, ..AggregateOptions::default() };
+        // Ctrl-C stops the run at the next batch, keeping what it applied; a second Ctrl-C quits at once.
+        let stop = Arc::new(AtomicBool::new(false));
+        let interrupts = {
+            let (stop, bar) = (stop.clone(), bar.clone());
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    stop.store(true, Ordering::Relaxed);
+                    bar.suspend(|| eprintln!("Stopping after the current batch… (Ctrl-C again to quit at once)"));
+                }
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    bar.suspend(|| {
+                        eprintln!("Quit at once: a running server marks the run failed once it has been idle a while")
+                    });
+                    std::process::exit(130);
+                }
+            })
+        };
+        let options = AggregateOptions {
+            file: args.file.clone(),
+            imports: args.store.imports()?,
+            stop: Some(stop),
+            ..AggregateOptions::default()
+        };
         let summary = governance::aggregate(&store, clock.as_ref(), &args.source, &options, &mut |progress| {
             if progress.total_bytes > 0 {
                 bar.set_style(file_style.clone());
@@ -69,6 +91,7 @@ fn aggregate(args: &AggregateArgs) -> Result<ExitCode> {
         })
         .await
         .with_context(|| format!("aggregating {} failed", args.source))?;
+        interrupts.abort();
         bar.finish_and_clear();
         store.close().await;
         if args.json {
@@ -76,7 +99,12 @@ fn aggregate(args: &AggregateArgs) -> Result<ExitCode> {
         } else {
             print_summary(&summary);
         }
-        Ok(if summary.status == "ERROR" { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        Ok(match summary.status.as_str() {
+            "ERROR" => ExitCode::from(1),
+            // As a shell reports a command stopped by SIGINT.
+            "INTERRUPTED" => ExitCode::from(130),
+            _ => ExitCode::SUCCESS,
+        })
     })
 }
 

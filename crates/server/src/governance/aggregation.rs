@@ -290,7 +290,7 @@ pub(crate) async fn status(
     let (run, _) = run_of(&state, &id).await?;
     let status = match run.status.as_str() {
         "PENDING" | "RUNNING" => "STARTED",
-        "ERROR" => "TERMINATED",
+        "ERROR" | "INTERRUPTED" => "TERMINATED",
         _ => "COMPLETED",
     };
     Ok(Json(json!({
