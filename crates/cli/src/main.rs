@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout)]
 
 mod audit;
+mod backup;
 mod bench;
 mod clients;
 mod demo;
@@ -49,6 +50,11 @@ enum Command {
     Clients(clients::Command),
     /// Read the audit log: who changed what, newest first.
     Audit(audit::AuditArgs),
+    /// Write a consistent copy of a SQLite deployment's database, while its server runs.
+    Backup(backup::BackupArgs),
+    /// Put a backup in place (no server may run on the data directory); the database it replaces is
+    /// kept aside.
+    Restore(backup::RestoreArgs),
     /// Manage the keys tokens are signed with.
     #[command(subcommand, name = "signing-keys")]
     SigningKeys(clients::KeysCommand),
@@ -63,6 +69,8 @@ fn main() -> ExitCode {
         Command::Source(command) => source::run(command),
         Command::Clients(command) => clients::run(command),
         Command::Audit(args) => audit::run(args),
+        Command::Backup(args) => backup::backup(&args),
+        Command::Restore(args) => backup::restore(&args),
         Command::SigningKeys(command) => clients::run_keys(command),
     };
     match result {

@@ -338,38 +338,17 @@ struct Node {
     demo: bool,
 }
 
-/// Takes `serve.lock` in the SQLite data directory, holding it (and naming this process in it) for
-/// as long as the returned file is open; the operating system lets it go however the process ends.
+/// Takes `serve.lock` in the SQLite data directory for as long as this node serves.
 fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File> {
-    use std::io::Write;
     crate::store::usable(data_dir, true)?;
-    let path = data_dir.join("serve.lock");
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => {
-            file.set_len(0)?;
-            writeln!(file, "{}", std::process::id())?;
-            Ok(file)
-        }
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
-            let holder = holder.trim();
-            let who = if holder.is_empty() { String::new() } else { format!(" (process {holder})") };
-            anyhow::bail!(
-                "another `tessera serve`{who} is serving from {}: two servers on one SQLite database fail each \
-                 other's writes. Stop it first, or give this one its own --data-dir. `tessera source aggregate`, \
-                 `tessera backup` and `tessera clients` work beside a running server",
-                data_dir.display()
-            )
-        }
-        Err(std::fs::TryLockError::Error(error)) => {
-            Err(error).with_context(|| format!("cannot lock {}", path.display()))
-        }
-    }
+    crate::store::lock_data_dir(data_dir)?.map_err(|who| {
+        anyhow::anyhow!(
+            "another `tessera serve`{who} is serving from {}: two servers on one SQLite database fail each \
+             other's writes. Stop it first, or give this one its own --data-dir. `tessera source aggregate`, \
+             `tessera backup` and `tessera clients` work beside a running server",
+            data_dir.display()
+        )
+    })
 }
 
 /// "Address already in use" with what to do about it.

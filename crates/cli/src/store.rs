@@ -111,6 +111,34 @@ pub(crate) fn usable(data_dir: &Path, sqlite: bool) -> Result<()> {
     Ok(())
 }
 
+/// Takes `serve.lock` in the data directory, naming this process in it, for as long as the returned
+/// file stays open; the operating system lets go of it however the process ends. `Ok(Err(who))` when
+/// another process holds it (`who`: " (process 123)", or empty when it cannot be read).
+pub(crate) fn lock_data_dir(data_dir: &Path) -> Result<std::result::Result<std::fs::File, String>> {
+    use std::io::Write;
+    let path = data_dir.join("serve.lock");
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0)?;
+            writeln!(file, "{}", std::process::id())?;
+            Ok(Ok(file))
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = holder.trim();
+            Ok(Err(if holder.is_empty() { String::new() } else { format!(" (process {holder})") }))
+        }
+        Err(std::fs::TryLockError::Error(error)) => {
+            Err(error).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 /// Makes the data directory private (0700, its files 0600), saying what it tightened: an install made
 /// by an older Tessera, or under a loose umask, left the database readable by every local account.
 fn secure(data_dir: &Path) -> Result<()> {

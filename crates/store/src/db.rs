@@ -20,7 +20,7 @@ pub enum Dialect {
 
 /// One migration set serves both databases while their SQL is the same (BIGINT and TEXT columns,
 /// `ON CONFLICT`); a dialect that needs different SQL gets its own set from then on.
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub(crate) static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The database, shared by every part of a node.
 #[derive(Debug, Clone)]
@@ -108,7 +108,7 @@ impl Store {
     /// Whether the database answers and has every migration this build knows applied: the reason
     /// when it is not ready.
     pub async fn readiness(&self) -> std::result::Result<(), String> {
-        let latest = MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
+        let latest = crate::backup::latest_schema();
         let applied: std::result::Result<Option<i64>, sqlx::Error> =
             sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
                 .fetch_one(&self.pool)

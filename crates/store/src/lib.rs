@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod approval_config;
+pub mod backup;
 pub mod catalog;
 pub mod changes;
 mod db;

@@ -225,6 +225,12 @@ impl Keyring {
             .is_some_and(|rest| rest.split(':').next() == Some(self.keys[0].id.as_str()))
     }
 
+    /// Whether this keyring holds the key `envelope` was sealed under (whatever the field it was
+    /// sealed for).
+    pub fn holds_key_of(&self, envelope: &Value) -> bool {
+        parse_envelope(envelope).is_some_and(|(key_id, _)| self.keys.iter().any(|key| key.id == key_id))
+    }
+
     /// Whether `envelope` was sealed under the sealing key.
     pub fn sealed_by_primary(&self, envelope: &Value) -> bool {
         parse_envelope(envelope).is_some_and(|(key_id, _)| key_id == self.keys[0].id)
