@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use tessera_model::Clock;
 use tessera_store::{Keyring, SecurityStore, Store};
 
 use crate::store::StoreArgs;
@@ -121,7 +122,8 @@ pub(crate) fn restore(args: &RestoreArgs) -> Result<ExitCode> {
     }
     let database = data_dir.join(DATABASE);
     let kept = if database.exists() {
-        let aside = data_dir.join(format!("{DATABASE}.before-restore-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
+        let now = tessera_model::SystemClock.now();
+        let aside = data_dir.join(format!("{DATABASE}.before-restore-{}", now.format("%Y%m%dT%H%M%SZ")));
         move_database_files(&database, &aside)?;
         Some(aside)
     } else {
