@@ -9,6 +9,7 @@ mod bench;
 mod clients;
 mod demo;
 mod logging;
+mod purge;
 mod render;
 mod serve;
 mod source;
@@ -55,6 +56,9 @@ enum Command {
     /// Put a backup in place (no server may run on the data directory); the database it replaces is
     /// kept aside.
     Restore(backup::RestoreArgs),
+    /// Delete what is past its retention now: ended executions, dispatched events, sent notifications,
+    /// audit entries (a server does it hourly).
+    Purge(purge::PurgeArgs),
     /// Manage the keys tokens are signed with.
     #[command(subcommand, name = "signing-keys")]
     SigningKeys(clients::KeysCommand),
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Backup(args) => backup::backup(&args),
         Command::Restore(args) => backup::restore(&args),
+        Command::Purge(args) => purge::run(&args),
         Command::SigningKeys(command) => clients::run_keys(command),
     };
     match result {

@@ -42,8 +42,9 @@ pub(crate) struct ServeArgs {
     /// lease_seconds, event_starts_per_second, progress_interval_ms, max_transitions, max_loop_items,
     /// max_wait, max_state_bytes, max_definition_bytes, http_timeout, http_allow, http_deny,
     /// http_max_response_bytes, http_max_in_flight_bytes, token_lifetime, trusted_proxies,
-    /// max_connections, header_read_timeout, a `[tls]` table (cert, key, reload) and an `[smtp]` table
-    /// (host, port, from, username, password, tls, timeout).
+    /// max_connections, header_read_timeout, a `[tls]` table (cert, key, reload), an `[smtp]` table
+    /// (host, port, from, username, password, tls, timeout) and a `[retention]` table (executions,
+    /// outbox, notifications, audit: durations such as 90d, or never).
     #[arg(long, env = "TESSERA_CONFIG")]
     config: Option<PathBuf>,
     /// Workers on this node.
@@ -125,6 +126,8 @@ struct FileConfig {
     import_dirs: Option<Vec<PathBuf>>,
     /// The SMTP server `sp:send-email` hands mail to.
     smtp: Option<SmtpFile>,
+    /// How long ended executions, dispatched events, sent notifications and audit entries are kept.
+    retention: Option<crate::purge::RetentionFile>,
 }
 
 fn read_config(path: &Path) -> Result<FileConfig> {
@@ -186,6 +189,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         engine_config.http.policy.deny.push(net);
     }
     engine_config.smtp = smtp_config(file.smtp.unwrap_or_default())?;
+    engine_config.retention = crate::purge::retention(&file.retention.unwrap_or_default())?;
     let import_dirs = if args.import_dirs.is_empty() { file.import_dirs.unwrap_or_default() } else { args.import_dirs };
     let token_lifetime = match &file.token_lifetime {
         Some(text) => Duration::from_secs(duration(text, "token_lifetime")?.as_secs().max(60)),

@@ -130,6 +130,28 @@ fn a_bad_config_is_refused_with_the_reason() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("start it with sqlite:// or postgres://") && !stderr.contains("secret"), "{stderr}");
+    // The audit log is kept longest; a retention that says otherwise is refused, in serve and purge.
+    std::fs::write(&config, "[retention]\nexecutions = \"400d\"\naudit = \"30d\"\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera")).args(["serve", "--config"]).arg(&config).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("audit is kept 30d but executions 400d: keep the audit log longest"), "{stderr}");
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["purge", "--audit", "never", "--outbox", "soon", "--data-dir"])
+        .arg(dir.join("data"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("retention.outbox: `soon` is not a duration such as 90d, or never"), "{stderr}");
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["purge", "--data-dir"])
+        .arg(dir.join("data"))
+        .env_remove("TESSERA_SECRET_KEY")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.starts_with("Purged 0 executions"), "{stdout}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

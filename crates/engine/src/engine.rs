@@ -48,6 +48,8 @@ pub struct EngineConfig {
     pub provisioning_retry: crate::provisioning::RetryPolicy,
     /// Where delimited-file sources may read the files they name.
     pub imports: crate::governance::ImportDirs,
+    /// How long finished records are kept before the hourly purge.
+    pub retention: crate::retention::Retention,
 }
 
 impl Default for EngineConfig {
@@ -65,6 +67,7 @@ impl Default for EngineConfig {
             progress_interval: Duration::from_millis(500),
             provisioning_retry: crate::provisioning::RetryPolicy::default(),
             imports: crate::governance::ImportDirs::default(),
+            retention: crate::retention::Retention::default(),
         }
     }
 }
@@ -86,6 +89,8 @@ pub struct Engine {
     pub(crate) processed: std::sync::atomic::AtomicU64,
     /// What this node counts for Prometheus.
     pub(crate) metrics: crate::metrics::Metrics,
+    /// Whether a retention purge runs now.
+    pub(crate) purging: std::sync::atomic::AtomicBool,
     /// Workers running now (readiness).
     pub(crate) running_workers: std::sync::atomic::AtomicUsize,
     /// Sources whose scheduled aggregation fell due, for the dispatcher to run.
@@ -113,6 +118,7 @@ impl Engine {
             plans_queued: Notify::new(),
             processed: std::sync::atomic::AtomicU64::new(0),
             running_workers: std::sync::atomic::AtomicUsize::new(0),
+            purging: std::sync::atomic::AtomicBool::new(false),
             metrics: crate::metrics::Metrics::default(),
             due_aggregations: Mutex::new(Vec::new()),
             aggregating: Mutex::new(std::collections::HashSet::new()),

@@ -127,6 +127,8 @@ impl Engine {
         let engine = self.clone();
         tokio::spawn(async move {
             let mut schedules_checked = std::time::Instant::now() - std::time::Duration::from_secs(60);
+            // The first purge a minute after start, then hourly.
+            let mut next_purge = std::time::Instant::now() + std::time::Duration::from_secs(60);
             loop {
                 if *shutdown.borrow() {
                     return;
@@ -142,6 +144,10 @@ impl Engine {
                     }
                     if let Err(error) = engine.run_approval_deadlines().await {
                         tracing::warn!(%error, "applying access request approval deadlines failed; retrying");
+                    }
+                    if std::time::Instant::now() >= next_purge {
+                        next_purge = std::time::Instant::now() + crate::retention::EVERY;
+                        engine.start_purge();
                     }
                 }
                 match engine.dispatch_events().await {

@@ -18,6 +18,7 @@ mod perform;
 pub mod provisioning;
 pub mod request_types;
 pub mod requests;
+pub mod retention;
 mod scheduler;
 pub mod secrets;
 pub mod sod;

@@ -21,6 +21,7 @@ pub mod query;
 pub mod queue;
 pub mod request_types;
 pub mod requests;
+pub mod retention;
 pub mod secrets;
 pub mod security;
 pub mod sod;

@@ -24,6 +24,7 @@ mod live_sources;
 mod metrics;
 mod outbound;
 mod request_types;
+mod retention;
 mod scim;
 mod secrets;
 mod sod;
