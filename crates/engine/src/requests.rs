@@ -179,6 +179,18 @@ impl Engine {
             let at = format!("/requestedFor/{f}");
             let target =
                 tx.identity(for_id).await?.ok_or_else(|| invalid(&at, format!("no identity has the id `{for_id}`")))?;
+            // As ISC: an inactive identity (on leave, terminated) is not given new access; what it
+            // holds may still be revoked.
+            if request.request_type == RequestType::Grant && target.status == "INACTIVE" {
+                let state = target.lifecycle_state.as_deref().unwrap_or("inactive");
+                return Err(invalid(
+                    &at,
+                    format!(
+                        "{} is inactive (lifecycle state `{state}`): access cannot be requested for them",
+                        target.name
+                    ),
+                ));
+            }
             let held = tx.access_of(std::slice::from_ref(&target.id)).await?;
             let request_id = new_id();
             let (mut items, mut approvals, mut existing) = (Vec::new(), Vec::new(), Vec::new());

@@ -17,7 +17,9 @@ use crate::common::{ADMIN, ADMIN_ACTOR, ADMIN_SECRET, Api, Reply, apis, bound_cl
 /// approval (the default), and an entitlement that is not requestable.
 async fn seed(api: &Api) {
     let mut tx = api.store.begin().await.unwrap();
-    tx.insert_identities(&[person("mary", None), person("ada", Some("mary")), person("eve", None)]).await.unwrap();
+    let mut lou = person("lou", Some("mary"));
+    (lou.status, lou.lifecycle_state) = ("INACTIVE".into(), Some("leave".into()));
+    tx.insert_identities(&[person("mary", None), person("ada", Some("mary")), person("eve", None), lou]).await.unwrap();
     for o in [
         object(CatalogKind::Source, "desk", "", false, json!({"name": "desk", "connector": "manual"})),
         object(CatalogKind::Entitlement, "e-vpn", "desk", false, json!({"attribute": "groups", "value": "vpn"})),
@@ -77,6 +79,12 @@ async fn a_request_is_approved_and_every_refusal_is_clear() {
             let reply = api.post("/v3/access-requests", &body).await;
             assert_refused(&reply, 400, "invalid-request", Some(pointer));
         }
+        // As ISC: no new access for someone inactive (on leave here).
+        let for_lou = json!({"requestedFor": ["lou"], "requestedBy": "ada",
+            "requestedItems": [{"type": "ACCESS_PROFILE", "id": "ap-vpn"}]});
+        let reply = api.post("/v3/access-requests", &for_lou).await;
+        assert_refused(&reply, 400, "invalid-request", Some("/requestedFor/0"));
+        assert!(reply.body.to_string().contains("inactive (lifecycle state `leave`)"), "{kind}: {}", reply.body);
         let reply = api.raw(reqwest::Method::POST, "/v3/access-requests", "application/json", "{not json").await;
         assert_refused(&reply, 400, "invalid-request", Some(""));
 
