@@ -101,6 +101,19 @@ impl Store {
             }
         };
         let store = Self { pool, dialect, keyring: None };
+        // An older build must not start on a database a newer one upgraded: say so, rather than
+        // sqlx's "migration N was previously applied but is missing".
+        let applied: std::result::Result<Option<i64>, sqlx::Error> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_one(&store.pool)
+                .await;
+        let known = crate::backup::latest_schema();
+        if let Ok(Some(found)) = applied
+            && found > known
+        {
+            store.pool.close().await;
+            return Err(Error::NewerSchema { found, known });
+        }
         MIGRATIONS.run(&store.pool).await?;
         Ok(store)
     }

@@ -63,6 +63,11 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     #[error("migrating the database failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "the database is at schema {found}, newer than this build knows ({known}): a newer Tessera upgraded it; \
+         run that version or a later one (or restore a backup taken before the upgrade)"
+    )]
+    NewerSchema { found: i64, known: i64 },
     #[error("stored JSON is unreadable: {0}")]
     Json(#[from] serde_json::Error),
     #[error("{0}")]

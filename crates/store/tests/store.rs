@@ -186,3 +186,36 @@ async fn clients_audit_and_settings() {
         assert_eq!((audit[0].actor.as_str(), audit[0].detail.clone()), ("c1", json!({"version": 1})), "{kind}");
     }
 }
+
+#[tokio::test]
+async fn a_database_a_newer_build_upgraded_is_refused_with_the_reason() {
+    let dir = std::env::temp_dir().join(format!("tessera-store-newer-{}", uuid::Uuid::new_v4().simple()));
+    let mut urls = vec![format!("sqlite://{}?mode=rwc", dir.join("tessera.db").display())];
+    if let Some(url) = tessera_store::testing::postgres_url() {
+        urls.push(tessera_store::testing::fresh_postgres_url(&url).await);
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    for url in urls {
+        let store = tessera_store::Store::connect(&url).await.unwrap();
+        let known = tessera_store::backup::latest_schema();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) \
+             SELECT version + 1000, 'from a newer build', installed_on, success, checksum, execution_time \
+             FROM _sqlx_migrations WHERE version = $1",
+        )
+        .bind(known)
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.close().await;
+        let refused = tessera_store::Store::connect(&url).await.unwrap_err().to_string();
+        assert!(
+            refused.contains(&format!(
+                "the database is at schema {}, newer than this build knows ({known})",
+                known + 1000
+            )),
+            "{refused}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
