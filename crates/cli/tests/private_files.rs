@@ -173,10 +173,10 @@ fn a_data_directory_that_cannot_be_made_private_stops_the_start_naming_it() {
     let dir = temp_dir("refused");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (data, output) = if is_root() {
-        // Another account's open directory: `nobody` may read it but not change its mode.
+        // Another account's open directory: `nobody` may read and write in it but not change its mode.
         let data = dir.join("data");
         std::fs::create_dir_all(&data).unwrap();
-        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).unwrap();
         let output = Command::new("runuser")
             .args(["-u", "nobody", "--", env!("CARGO_BIN_EXE_tessera"), "clients", "list", "--data-dir"])
             .arg(&data)
@@ -185,7 +185,7 @@ fn a_data_directory_that_cannot_be_made_private_stops_the_start_naming_it() {
             .unwrap();
         (data, output)
     } else {
-        // A directory root owns and others may read: its mode cannot change, and nothing is written.
+        // A directory root owns and others may read: it cannot be written (said first) nor made private.
         let data = PathBuf::from("/usr/share");
         let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
             .args(["clients", "list", "--data-dir"])
@@ -197,10 +197,12 @@ fn a_data_directory_that_cannot_be_made_private_stops_the_start_naming_it() {
     };
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains(&format!("{} is readable by other accounts and cannot be made private", data.display())),
-        "{stderr}"
-    );
+    let expected = if is_root() {
+        format!("{} is readable by other accounts and cannot be made private", data.display())
+    } else {
+        format!("cannot write in the data directory {}", data.display())
+    };
+    assert!(stderr.contains(&expected), "{stderr}");
     assert!(!data.join("tessera.db").exists(), "nothing was created");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -240,3 +240,23 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    #[allow(clippy::unwrap_used)]
+    async fn an_internal_error_shows_one_tracking_id_in_its_body_and_message() {
+        let error = ApiError::internal("the disk caught fire");
+        let tracking = error.tracking_id.clone();
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["trackingId"], tracking.as_str());
+        let text = body["messages"][0]["text"].as_str().unwrap();
+        assert_eq!(text, format!("an internal error occurred (tracking id {tracking})"));
+        assert!(!text.contains("disk"), "the cause stays in the log");
+    }
+}
