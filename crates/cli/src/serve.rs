@@ -454,6 +454,7 @@ async fn serve(node: Node) -> Result<()> {
         tessera_server::listen::check_tls(files)?;
     }
     let (api, metrics) = tessera_server::routers(state);
+    let terminated = terminated()?;
     println!("Tessera is listening on {scheme}://{listen} (database: {where_})");
     if let Some(metrics_listener) = metrics_listener {
         println!("Prometheus metrics, without a token: http://{}/metrics", metrics_listener.local_addr()?);
@@ -468,7 +469,7 @@ async fn serve(node: Node) -> Result<()> {
         });
     }
     tracing::info!(%listen, "serving");
-    tessera_server::listen::serve(listener, api, node.serving, terminated()).await?;
+    tessera_server::listen::serve(listener, api, node.serving, terminated).await?;
     tracing::info!("stopping: draining the workers");
     let _ = stop.send(true);
     engine.wake_workers();
@@ -508,24 +509,24 @@ async fn seed_demo(engine: &Engine, store: &tessera_store::Store, data_dir: &Pat
     Ok(())
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-async fn terminated() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// A future that resolves on SIGTERM or Ctrl-C, with its handlers installed now: a signal that
+/// arrives once "listening" is printed drains the server instead of killing it.
+#[cfg(unix)]
+fn terminated() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
+    })
+}
+
+#[cfg(not(unix))]
+fn terminated() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

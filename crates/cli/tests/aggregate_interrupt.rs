@@ -68,7 +68,10 @@ fn ctrl_c_stops_an_aggregation_cleanly_and_the_next_run_finishes_it() {
         assert!(Instant::now() < deadline, "the run never showed progress");
         assert!(run.try_wait().unwrap().is_none(), "the run ended before it could be interrupted");
         let latest = runs(&data);
-        if latest.len() > seeded && latest[0].status == "RUNNING" && latest[0].processed > 0 {
+        if latest.len() > seeded
+            && latest[0].status == tessera_model::AggregationStatus::Running
+            && latest[0].processed > 0
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -82,7 +85,7 @@ fn ctrl_c_stops_an_aggregation_cleanly_and_the_next_run_finishes_it() {
     assert!(stdout.contains("run the aggregation again to finish"), "{stdout}");
 
     let interrupted = runs(&data).remove(0);
-    assert_eq!(interrupted.status, "INTERRUPTED");
+    assert_eq!(interrupted.status, tessera_model::AggregationStatus::Interrupted);
     assert!(interrupted.completed_at.is_some());
     let applied = interrupted.stats["added"].as_u64().unwrap();
     assert!(applied > 0 && applied < PEOPLE as u64, "part of the file was applied: {}", interrupted.stats);

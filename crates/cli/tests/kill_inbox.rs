@@ -155,7 +155,7 @@ async fn scenario(label: &str, database: Option<String>, data_dir: &Path) {
         let mut tx = store.begin().await.unwrap();
         let (runs, _) = tx.list_executions("approve", 1000, 0).await.unwrap();
         tx.commit().await.unwrap();
-        if runs.iter().all(|r| r.status == "Completed") && runs.len() == RUNS {
+        if runs.iter().all(|r| r.status == tessera_model::ExecutionStatus::Completed) && runs.len() == RUNS {
             break runs;
         }
         assert!(

@@ -127,10 +127,10 @@ async fn progress(store: &Store) -> (Vec<String>, Vec<String>) {
     let plans = tx.plans(None, 1000, 0).await.unwrap();
     let (runs, _) = tx.list_executions("announce", 1000, 0).await.unwrap();
     tx.commit().await.unwrap();
-    let statuses = plans.into_iter().map(|p| p.status).collect();
+    let statuses = plans.into_iter().map(|p| p.status.to_string()).collect();
     let numbers = runs
         .into_iter()
-        .filter(|r| r.status == "Completed")
+        .filter(|r| r.status == tessera_model::ExecutionStatus::Completed)
         .map(|r| r.input["trackingNumber"].as_str().unwrap_or_default().to_owned())
         .collect();
     (statuses, numbers)

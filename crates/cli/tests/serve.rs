@@ -290,3 +290,32 @@ fn a_client_id_with_line_breaks_and_escapes_cannot_forge_log_lines() {
     assert!(child.wait().unwrap().success());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A SIGTERM or Ctrl-C sent the moment "listening" is printed (as a supervisor or a script does)
+/// drains the server to a clean exit: the handlers are in place before the line appears.
+#[test]
+fn a_signal_right_after_listening_drains_rather_than_kills() {
+    let dir = temp_dir("early-signal");
+    for (round, signal) in ["TERM", "INT", "TERM", "INT", "TERM"].into_iter().enumerate() {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("TESSERA_DATA_DIR", dir.join("data"))
+            .env("TESSERA_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("listening") {
+            line.clear();
+            assert!(stdout.read_line(&mut line).unwrap() > 0, "the server stopped");
+        }
+        unsafe_free_kill(child.id(), signal);
+        let status = child.wait().unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        assert!(status.success(), "round {round}, SIG{signal}: {status:?}");
+        assert!(rest.contains("Tessera stopped."), "round {round}, SIG{signal}: {rest}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -236,7 +236,7 @@ impl Engine {
                         json!({"approvers": people})
                     }
                     Ok(_) => json!({"ignored": "the answer names nobody"}),
-                    Err(Error::Invalid(reason)) => json!({"ignored": reason}),
+                    Err(Error::Invalid(reason)) => json!({"ignored": reason.to_string()}),
                     Err(other) => return Err(other),
                 },
                 None => json!({"approver": null}),

@@ -75,20 +75,19 @@ pub struct RequestConfig {
     pub entitlements: EntitlementRequests,
 }
 
-fn invalid(pointer: &str, message: impl std::fmt::Display) -> Error {
-    Error::Invalid(format!("{pointer}: {message}"))
-}
-
 /// The members of an object, refusing members it does not know (a misspelt setting would otherwise
 /// be ignored in silence).
 fn members<'v>(value: &'v Value, at: &str, known: &[&str]) -> Result<Option<&'v Map<String, Value>>> {
     let fields = match value {
         Value::Null => return Ok(None),
         Value::Object(fields) => fields,
-        other => return Err(invalid(at, format!("must be an object, not {other}"))),
+        other => return Err(Error::invalid_at(at, format!("must be an object, not {other}"))),
     };
     if let Some(unknown) = fields.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(invalid(&format!("{at}/{unknown}"), format!("is not a setting here; use {}", known.join(", "))));
+        return Err(Error::invalid_at(
+            format!("{at}/{unknown}"),
+            format!("is not a setting here; use {}", known.join(", ")),
+        ));
     }
     Ok(Some(fields))
 }
@@ -97,7 +96,7 @@ fn boolean(fields: &Map<String, Value>, at: &str, key: &str, default: bool) -> R
     match fields.get(key) {
         None | Some(Value::Null) => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(invalid(&format!("{at}/{key}"), format!("must be true or false, not {other}"))),
+        Some(other) => Err(Error::invalid_at(format!("{at}/{key}"), format!("must be true or false, not {other}"))),
     }
 }
 
@@ -106,7 +105,10 @@ fn days(fields: &Map<String, Value>, at: &str, key: &str) -> Result<Option<i64>>
         None | Some(Value::Null) => Ok(None),
         Some(value) => match value.as_i64() {
             Some(n) if (1..=MAX_DAYS).contains(&n) => Ok(Some(n)),
-            _ => Err(invalid(&format!("{at}/{key}"), format!("must be a whole number from 1 to {MAX_DAYS}, or null"))),
+            _ => Err(Error::invalid_at(
+                format!("{at}/{key}"),
+                format!("must be a whole number from 1 to {MAX_DAYS}, or null"),
+            )),
         },
     }
 }
@@ -123,7 +125,7 @@ pub fn parse_request_config(body: &Value) -> Result<RequestConfig> {
         "entitlementRequestConfig",
     ];
     if !body.is_object() {
-        return Err(invalid("", "the body must be an access request configuration object"));
+        return Err(Error::invalid_at("", "the body must be an access request configuration object"));
     }
     let fields = members(body, "", &top)?.cloned().unwrap_or_default();
     let mut config = RequestConfig {
@@ -152,11 +154,19 @@ pub fn parse_request_config(body: &Value) -> Result<RequestConfig> {
             None => None,
             Some(reference) => {
                 if reference.get("type").is_some_and(|t| !t.is_null() && t != "IDENTITY") {
-                    return Err(invalid(&format!("{fallback_at}/type"), "the fallback approver is an IDENTITY"));
+                    return Err(Error::invalid_at(
+                        format!("{fallback_at}/type"),
+                        "the fallback approver is an IDENTITY",
+                    ));
                 }
                 match reference.get("id").and_then(Value::as_str).map(str::trim) {
                     Some(id) if !id.is_empty() => Some(id.to_owned()),
-                    _ => return Err(invalid(&format!("{fallback_at}/id"), "is required: the fallback identity's id")),
+                    _ => {
+                        return Err(Error::invalid_at(
+                            format!("{fallback_at}/id"),
+                            "is required: the fallback identity's id",
+                        ));
+                    }
                 }
             }
         };
@@ -175,8 +185,8 @@ pub fn parse_request_config(body: &Value) -> Result<RequestConfig> {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.trim().to_owned()),
             Some(other) => {
-                return Err(invalid(
-                    &format!("{at}/grantRequestApprovalSchemes"),
+                return Err(Error::invalid_at(
+                    format!("{at}/grantRequestApprovalSchemes"),
                     format!("must be a string, not {other}"),
                 ));
             }
@@ -185,8 +195,8 @@ pub fn parse_request_config(body: &Value) -> Result<RequestConfig> {
             let known = ["entitlementOwner", "sourceOwner", "manager"].contains(&scheme)
                 || scheme.strip_prefix("workgroup:").is_some_and(|id| !id.trim().is_empty());
             if !known {
-                return Err(invalid(
-                    &format!("{at}/grantRequestApprovalSchemes"),
+                return Err(Error::invalid_at(
+                    format!("{at}/grantRequestApprovalSchemes"),
                     format!("`{scheme}` is not entitlementOwner, sourceOwner, manager or workgroup:<id>"),
                 ));
             }
@@ -271,7 +281,7 @@ impl Engine {
         if let Some(fallback) = &config.reminders.fallback_approver
             && tx.identity(fallback).await?.is_none()
         {
-            return Err(invalid(
+            return Err(Error::invalid_at(
                 "/approvalReminderAndEscalationConfig/fallbackApproverRef/id",
                 format!("no identity has the id `{fallback}`"),
             ));
@@ -279,7 +289,7 @@ impl Engine {
         let schemes = config.entitlements.approval_schemes.as_deref().unwrap_or_default();
         for group in schemes.split(',').filter_map(|s| s.trim().strip_prefix("workgroup:")) {
             if tx.object(CatalogKind::Workgroup, group.trim()).await?.is_none() {
-                return Err(invalid(
+                return Err(Error::invalid_at(
                     "/entitlementRequestConfig/grantRequestApprovalSchemes",
                     format!("no governance group has the id `{}`", group.trim()),
                 ));
@@ -343,15 +353,18 @@ impl Engine {
         let owner = tx
             .identity(new_owner)
             .await?
-            .ok_or_else(|| invalid("/newOwnerId", format!("no identity has the id `{new_owner}`")))?;
+            .ok_or_else(|| Error::invalid_at("/newOwnerId", format!("no identity has the id `{new_owner}`")))?;
         if owner.id == request.requested_for_id {
-            return Err(invalid(
+            return Err(Error::invalid_at(
                 "/newOwnerId",
                 format!("{} cannot approve access requested for themselves", owner.name),
             ));
         }
         if approval.candidates == [owner.id.clone()] {
-            return Err(invalid("/newOwnerId", format!("{} is already this approval's approver", owner.name)));
+            return Err(Error::invalid_at(
+                "/newOwnerId",
+                format!("{} is already this approval's approver", owner.name),
+            ));
         }
         let reassignment = Reassignment {
             id: uuid::Uuid::now_v7().simple().to_string(),

@@ -8,8 +8,9 @@ use tessera_model::Duration;
 use tessera_store::{CatalogStore, ExecutionRecord, IdentityStore, Tx};
 
 use crate::inbox::{Deadline, InboxKind, InboxSubject, NewInboxItem, TimeoutAction};
-use crate::requests::{catalog_kind, owner_of};
+use crate::requests::owner_of;
 use crate::{Engine, Error, Result};
+use tessera_store::CatalogKind;
 
 fn text<'a>(input: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     input.get(key).and_then(Value::as_str).filter(|t| !t.trim().is_empty())
@@ -106,7 +107,7 @@ impl Engine {
     ) -> Result<(InboxKind, Vec<String>, String, i64)> {
         let approvers = self.resolve_people(tx, input.get("approvers").unwrap_or(&Value::Null)).await?;
         if approvers.is_empty() {
-            return Err(Error::Invalid("`approvers` names nobody".into()));
+            return Err(Error::invalid("`approvers` names nobody"));
         }
         let minimum = input.get("minimumApprovals").and_then(Value::as_i64).unwrap_or(1);
         let title = text(input, "subject").unwrap_or("Approval").to_owned();
@@ -143,21 +144,21 @@ impl Engine {
             "MANAGER" => {
                 let target = tx.identity(for_id).await?;
                 let manager = target.and_then(|t| t.manager_id);
-                vec![manager.ok_or_else(|| Error::Invalid(format!("identity `{for_id}` has no manager to approve")))?]
+                vec![manager.ok_or_else(|| Error::invalid(format!("identity `{for_id}` has no manager to approve")))?]
             }
             "OWNER" => {
-                let kind = catalog_kind(item["type"].as_str().unwrap_or_default());
+                let kind = CatalogKind::of_access(item["type"].as_str().unwrap_or_default());
                 let object = match kind {
                     Some(kind) => tx.object(kind, item["id"].as_str().unwrap_or_default()).await?,
                     None => None,
                 };
-                vec![object.as_ref().and_then(owner_of).ok_or_else(|| Error::Invalid("the item has no owner".into()))?]
+                vec![object.as_ref().and_then(owner_of).ok_or_else(|| Error::invalid("the item has no owner"))?]
             }
             "GOVERNANCE_GROUP" => {
                 self.resolve_people(tx, &json!({"type": "GOVERNANCE_GROUP", "id": scheme["approverId"]})).await?
             }
             other => {
-                return Err(Error::Invalid(format!(
+                return Err(Error::invalid(format!(
                     "approvalScheme `{other}` is not MANAGER, OWNER or GOVERNANCE_GROUP"
                 )));
             }
@@ -182,7 +183,7 @@ impl Engine {
             .unwrap_or(Value::Null);
         let people = self.resolve_people(tx, &named).await?;
         if people.is_empty() {
-            return Err(Error::Invalid("the form has no `recipient`".into()));
+            return Err(Error::invalid("the form has no `recipient`"));
         }
         let title = text(input, "title")
             .map(str::to_owned)

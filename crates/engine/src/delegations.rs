@@ -27,17 +27,17 @@ impl Engine {
         let now = self.now_ms();
         let mut tx = self.store.begin().await?;
         if tx.identity(&new.delegator_id).await?.is_none() {
-            return Err(Error::Invalid(format!("/delegatorId: no identity has the id `{}`", new.delegator_id)));
+            return Err(Error::invalid_at("/delegatorId", format!("no identity has the id `{}`", new.delegator_id)));
         }
         if tx.identity(&new.delegate_id).await?.is_none() {
-            return Err(Error::Invalid(format!("/delegateId: no identity has the id `{}`", new.delegate_id)));
+            return Err(Error::invalid_at("/delegateId", format!("no identity has the id `{}`", new.delegate_id)));
         }
         if new.delegate_id == new.delegator_id {
-            return Err(Error::Invalid("/delegateId: a person cannot delegate to themselves".into()));
+            return Err(Error::invalid_at("/delegateId", "a person cannot delegate to themselves"));
         }
         let starts_at = new.starts_at.unwrap_or(now);
         if new.ends_at.is_some_and(|end| end <= starts_at.max(now)) {
-            return Err(Error::Invalid("/end: a delegation must end after it starts and after now".into()));
+            return Err(Error::invalid_at("/end", "a delegation must end after it starts and after now"));
         }
         let record = DelegationRecord {
             id: uuid::Uuid::now_v7().simple().to_string(),

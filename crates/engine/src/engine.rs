@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tessera_flow::Workflow;
 use tessera_flow::interp::{Effect, Error as InterpError, Limits, Options, Run, Status};
 use tessera_flow::program::Program;
-use tessera_model::Clock;
+use tessera_model::{Clock, ExecutionStatus};
 use tessera_store::{
     ExecutionRecord, ExecutionStore, NewExecution, NewTask, QueueStore, StateUpdate, Store, Task, TaskKind, Tx,
     WorkflowRecord, WorkflowStore,
@@ -286,15 +286,21 @@ impl Engine {
         let Some(execution) = tx.lock_execution(execution_id).await? else {
             return finish_only(tx, task).await;
         };
-        if execution.status != "Running" {
+        if execution.status.is_final() {
             return finish_only(tx, task).await;
         }
         let program = match self.program(tx, &execution.workflow_id, execution.version).await {
             Ok(program) => program,
             Err(error) => {
                 let message = error.to_string();
-                tx.save_state(execution_id, "Failed", &execution.state, Some(now.timestamp_millis()), Some(&message))
-                    .await?;
+                tx.save_state(
+                    execution_id,
+                    ExecutionStatus::Failed,
+                    &execution.state,
+                    Some(now.timestamp_millis()),
+                    Some(&message),
+                )
+                .await?;
                 tx.drop_tasks_of(execution_id).await?;
                 let status = Status::Failed { step: String::new(), failure_name: None, error: Some(message.clone()) };
                 let ended_at = now.timestamp_millis();
@@ -364,7 +370,7 @@ impl Engine {
             tx.finish(&task.id).await?;
         }
         let update = StateUpdate {
-            status: run.status.label(),
+            status: run.status.execution_status(),
             state: &state,
             ended_at: ended.then(|| now.timestamp_millis()),
             error: error.as_deref(),
@@ -422,7 +428,7 @@ impl Engine {
         let delivery = match &run.status {
             Status::Succeeded => Delivery::Completed {
                 id,
-                output: json!({ "executionId": child.id, "status": "Completed", "output": output }),
+                output: json!({ "executionId": child.id, "status": ExecutionStatus::Completed, "output": output }),
             },
             other => Delivery::Failed {
                 id,

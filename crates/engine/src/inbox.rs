@@ -208,7 +208,7 @@ impl Engine {
         }
         assignees.sort();
         if assignees.is_empty() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "`{}` has nobody to act on it{}",
                 item.title,
                 if item.excluded.is_empty() { "" } else { " (the person it is about may not act on it)" }
@@ -310,13 +310,13 @@ impl Engine {
         let label = action.label();
         let deciding = matches!(action, InboxAction::Approve { .. } | InboxAction::Deny { .. });
         if deciding && item.kind != "APPROVAL" {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "inbox item {item_id} is a {}; complete it instead of deciding it",
                 item.kind.to_lowercase()
             )));
         }
         if matches!(action, InboxAction::Complete { .. }) && item.kind == "APPROVAL" {
-            return Err(Error::Invalid(format!("inbox item {item_id} is an approval; approve or deny it")));
+            return Err(Error::invalid(format!("inbox item {item_id} is an approval; approve or deny it")));
         }
         match action {
             InboxAction::Approve { comment } => {
@@ -336,14 +336,14 @@ impl Engine {
             }
             InboxAction::Complete { comment, data } => {
                 if item.kind == "FORM" && !data.is_object() {
-                    return Err(Error::Invalid("a form is submitted with its data as a JSON object".into()));
+                    return Err(Error::invalid("a form is submitted with its data as a JSON object"));
                 }
                 self.inbox_activity(&mut tx, item_id, label, by, json!({"comment": comment}), now).await?;
                 self.close_item(&mut tx, &item, "COMPLETED", by, comment.as_deref(), &data, now).await?;
             }
             InboxAction::Comment { comment } => {
                 if comment.trim().is_empty() {
-                    return Err(Error::Invalid("/comment: write something".into()));
+                    return Err(Error::invalid_at("/comment", "write something"));
                 }
                 self.inbox_activity(&mut tx, item_id, label, by, json!({"comment": comment}), now).await?;
             }
@@ -360,15 +360,15 @@ impl Engine {
                 let target = tx
                     .identity(&to)
                     .await?
-                    .ok_or_else(|| Error::Invalid(format!("/to: no identity has the id `{to}`")))?;
+                    .ok_or_else(|| Error::invalid_at("/to", format!("no identity has the id `{to}`")))?;
                 if item.excluded.contains(&target.id) {
-                    return Err(Error::Invalid(format!(
-                        "/to: {} may not act on this item: it is about them",
-                        target.name
-                    )));
+                    return Err(Error::invalid_at(
+                        "/to",
+                        format!("{} may not act on this item: it is about them", target.name),
+                    ));
                 }
                 if item.assignees.contains(&target.id) {
-                    return Err(Error::Invalid(format!("/to: {} is already assigned this item", target.name)));
+                    return Err(Error::invalid_at("/to", format!("{} is already assigned this item", target.name)));
                 }
                 // An administrator who is not an assignee reassigns the item from every assignee.
                 let from: Vec<String> = match by.filter(|_| assigned) {
@@ -574,22 +574,22 @@ impl Engine {
                     map.get("id").or_else(|| map.get("value")).and_then(Value::as_str).unwrap_or_default(),
                 ),
                 Value::Null => continue,
-                other => return Err(Error::Invalid(format!("`{other}` names no identity or group"))),
+                other => return Err(Error::invalid(format!("`{other}` names no identity or group"))),
             };
             match kind.to_ascii_uppercase().as_str() {
                 "IDENTITY" => {
                     let identity = tx.identity_by_key(id).await?;
-                    out.push(identity.ok_or_else(|| Error::Invalid(format!("no identity is `{id}`")))?.id);
+                    out.push(identity.ok_or_else(|| Error::invalid(format!("no identity is `{id}`")))?.id);
                 }
                 "GOVERNANCE_GROUP" | "WORKGROUP" => {
                     let members = tx.members(id).await?;
                     if members.is_empty() {
-                        return Err(Error::Invalid(format!("governance group `{id}` has no members")));
+                        return Err(Error::invalid(format!("governance group `{id}` has no members")));
                     }
                     out.extend(members);
                 }
                 other => {
-                    return Err(Error::Invalid(format!("approver type `{other}` is not IDENTITY or GOVERNANCE_GROUP")));
+                    return Err(Error::invalid(format!("approver type `{other}` is not IDENTITY or GOVERNANCE_GROUP")));
                 }
             }
         }

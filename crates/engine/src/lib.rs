@@ -37,8 +37,9 @@ pub enum Error {
     Json(#[from] serde_json::Error),
     #[error("workflow {workflow} version {version} cannot run: {reason}")]
     Definition { workflow: String, version: i64, reason: String },
+    /// The submitted data is wrong, at a JSON pointer into it where one part is at fault.
     #[error("{0}")]
-    Invalid(String),
+    Invalid(tessera_model::Invalid),
     #[error("{0}")]
     Conflict(String),
     /// The actor may not do this (not an assignee, not an approver).
@@ -48,6 +49,18 @@ pub enum Error {
     NotFound(String),
     #[error("workflow {0} not found")]
     UnknownWorkflow(String),
+}
+
+impl Error {
+    /// Refuses the request (or the state it meets) as a whole.
+    pub fn invalid(message: impl std::fmt::Display) -> Self {
+        Error::Invalid(tessera_model::Invalid::whole(message.to_string()))
+    }
+
+    /// Refuses the part of the submitted document at `pointer`.
+    pub fn invalid_at(pointer: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Error::Invalid(tessera_model::Invalid::at(pointer, message.to_string()))
+    }
 }
 
 /// Engine results.

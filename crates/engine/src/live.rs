@@ -17,7 +17,7 @@ pub(crate) fn live_connector(store: &Store, source: &CatalogObject) -> Result<Op
         return Ok(None);
     }
     let attributes =
-        secrets::opened_attributes(store.keyring(), source).map_err(|error| Error::Invalid(error.to_string()))?;
+        secrets::opened_attributes(store.keyring(), source).map_err(|error| Error::invalid(error.to_string()))?;
     LiveConnector::from_source(connector, &attributes)
-        .map_err(|error| Error::Invalid(format!("source `{}`: {error}", source.name)))
+        .map_err(|error| Error::invalid(format!("source `{}`: {error}", source.name)))
 }

@@ -168,8 +168,8 @@ impl Metrics {
     }
 
     /// Counts a plan finished with `state` once `tx` commits.
-    pub(crate) fn plan_finished(&self, tx: &mut tessera_store::Tx, state: &str) {
-        let counter = self.plans_finished.get_or_create(&StateLabel { state: state.to_owned() }).clone();
+    pub(crate) fn plan_finished(&self, tx: &mut tessera_store::Tx, state: tessera_model::PlanStatus) {
+        let counter = self.plans_finished.get_or_create(&StateLabel { state: state.to_string() }).clone();
         tx.after_commit(move || {
             counter.inc();
         });
@@ -207,9 +207,9 @@ impl Engine {
         m.events_waiting.set(figures.events_waiting);
         m.outbox_lag_seconds.set(age(now, figures.oldest_event_at));
         m.executions_running.set(figures.executions_running);
-        for state in ["QUEUED", "PENDING"] {
-            let open = figures.open_plans.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n);
-            m.open_plans.get_or_create(&StateLabel { state: state.to_owned() }).set(open);
+        for state in [tessera_model::PlanStatus::Queued, tessera_model::PlanStatus::Pending] {
+            let open = figures.open_plans.iter().find(|(s, _)| s == state.as_str()).map_or(0, |(_, n)| *n);
+            m.open_plans.get_or_create(&StateLabel { state: state.to_string() }).set(open);
         }
         let work = [
             ("inbox", figures.inbox_pending, figures.oldest_inbox_at),

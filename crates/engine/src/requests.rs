@@ -57,7 +57,7 @@ pub struct RequestedItem {
 }
 
 /// A request as submitted: errors name their place with pointers into ISC's request body
-/// (`/requestedFor/0`, `/requestedItems/1`), as `"<pointer>: <message>"` in [`Error::Invalid`].
+/// (`/requestedFor/0`, `/requestedItems/1`), each an [`Error::Invalid`].
 #[derive(Debug, Clone)]
 pub struct NewAccessRequest {
     pub requester_id: String,
@@ -100,19 +100,6 @@ struct Level {
     candidates: Vec<String>,
 }
 
-fn invalid(pointer: &str, message: impl std::fmt::Display) -> Error {
-    Error::Invalid(format!("{pointer}: {message}"))
-}
-
-pub(crate) fn catalog_kind(kind: &str) -> Option<CatalogKind> {
-    match kind {
-        "ROLE" => Some(CatalogKind::Role),
-        "ACCESS_PROFILE" => Some(CatalogKind::AccessProfile),
-        "ENTITLEMENT" => Some(CatalogKind::Entitlement),
-        _ => None,
-    }
-}
-
 fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }
@@ -143,32 +130,30 @@ impl Engine {
         now: i64,
     ) -> Result<Submitted> {
         if request.requested_for.is_empty() {
-            return Err(invalid("/requestedFor", "name at least one identity"));
+            return Err(Error::invalid_at("/requestedFor", "name at least one identity"));
         }
         if request.items.is_empty() {
-            return Err(invalid("/requestedItems", "name at least one item"));
+            return Err(Error::invalid_at("/requestedItems", "name at least one item"));
         }
         if request.request_type == RequestType::Revoke && request.requested_for.len() > 1 {
-            return Err(invalid("/requestedFor", "a REVOKE_ACCESS request names exactly one identity"));
+            return Err(Error::invalid_at("/requestedFor", "a REVOKE_ACCESS request names exactly one identity"));
         }
-        let requester = tx
-            .identity(&request.requester_id)
-            .await?
-            .ok_or_else(|| invalid("/requestedBy", format!("no identity has the id `{}`", request.requester_id)))?;
+        let requester = tx.identity(&request.requester_id).await?.ok_or_else(|| {
+            Error::invalid_at("/requestedBy", format!("no identity has the id `{}`", request.requester_id))
+        })?;
         let mut objects = Vec::with_capacity(request.items.len());
         for (i, item) in request.items.iter().enumerate() {
             let at = format!("/requestedItems/{i}");
-            let kind = catalog_kind(&item.kind)
-                .ok_or_else(|| invalid(&format!("{at}/type"), "use ROLE, ACCESS_PROFILE or ENTITLEMENT"))?;
-            let object = tx
-                .object(kind, &item.id)
-                .await?
-                .ok_or_else(|| invalid(&format!("{at}/id"), format!("no {} has the id `{}`", item.kind, item.id)))?;
+            let kind = CatalogKind::of_access(&item.kind)
+                .ok_or_else(|| Error::invalid_at(format!("{at}/type"), "use ROLE, ACCESS_PROFILE or ENTITLEMENT"))?;
+            let object = tx.object(kind, &item.id).await?.ok_or_else(|| {
+                Error::invalid_at(format!("{at}/id"), format!("no {} has the id `{}`", item.kind, item.id))
+            })?;
             if request.request_type == RequestType::Grant && !(object.requestable && object.enabled) {
-                return Err(invalid(&at, format!("{} `{}` is not requestable", item.kind, object.name)));
+                return Err(Error::invalid_at(&at, format!("{} `{}` is not requestable", item.kind, object.name)));
             }
             if request.items[..i].iter().any(|other| other.kind == item.kind && other.id == item.id) {
-                return Err(invalid(&at, "the item is listed twice"));
+                return Err(Error::invalid_at(&at, "the item is listed twice"));
             }
             objects.push(object);
         }
@@ -177,13 +162,15 @@ impl Engine {
         let mut submitted = Submitted::default();
         for (f, for_id) in request.requested_for.iter().enumerate() {
             let at = format!("/requestedFor/{f}");
-            let target =
-                tx.identity(for_id).await?.ok_or_else(|| invalid(&at, format!("no identity has the id `{for_id}`")))?;
+            let target = tx
+                .identity(for_id)
+                .await?
+                .ok_or_else(|| Error::invalid_at(&at, format!("no identity has the id `{for_id}`")))?;
             // As ISC: an inactive identity (on leave, terminated) is not given new access; what it
             // holds may still be revoked.
             if request.request_type == RequestType::Grant && target.status == "INACTIVE" {
                 let state = target.lifecycle_state.as_deref().unwrap_or("inactive");
-                return Err(invalid(
+                return Err(Error::invalid_at(
                     &at,
                     format!(
                         "{} is inactive (lifecycle state `{state}`): access cannot be requested for them",
@@ -200,13 +187,16 @@ impl Engine {
                 let holding = held.iter().find(|g| g.kind == item.kind && g.object_id == item.id);
                 match (request.request_type, holding) {
                     (RequestType::Grant, Some(_)) => {
-                        return Err(invalid(&at, format!("{} already holds `{}`", target.name, object.name)));
+                        return Err(Error::invalid_at(&at, format!("{} already holds `{}`", target.name, object.name)));
                     }
                     (RequestType::Revoke, None) => {
-                        return Err(invalid(&at, format!("{} does not hold `{}`", target.name, object.name)));
+                        return Err(Error::invalid_at(&at, format!("{} does not hold `{}`", target.name, object.name)));
                     }
                     (RequestType::Revoke, Some(g)) if g.origin == "BIRTHRIGHT" => {
-                        return Err(invalid(&at, format!("{} holds `{}` by birthright", target.name, object.name)));
+                        return Err(Error::invalid_at(
+                            &at,
+                            format!("{} holds `{}` by birthright", target.name, object.name),
+                        ));
                     }
                     _ => {}
                 }
@@ -360,7 +350,7 @@ impl Engine {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(schemes)) => schemes.clone(),
             Some(_) => {
-                return Err(invalid(
+                return Err(Error::invalid_at(
                     at,
                     format!("`{}` has a {config}.approvalSchemes that is not a list", object.name),
                 ));
@@ -372,15 +362,14 @@ impl Engine {
             let kind = scheme["approverType"].as_str().unwrap_or_default();
             let level = match kind {
                 "MANAGER" => {
-                    let manager = target
-                        .manager_id
-                        .clone()
-                        .ok_or_else(|| invalid(at, format!("{place}: {} has no manager to approve", target.name)))?;
+                    let manager = target.manager_id.clone().ok_or_else(|| {
+                        Error::invalid_at(at, format!("{place}: {} has no manager to approve", target.name))
+                    })?;
                     Level { kind: "MANAGER", reference: Some(manager.clone()), candidates: vec![manager] }
                 }
                 "OWNER" | "ROLE_OWNER" | "ACCESS_PROFILE_OWNER" | "ENTITLEMENT_OWNER" => {
-                    let owner =
-                        owner_of(object).ok_or_else(|| invalid(at, format!("{place}: the object has no owner")))?;
+                    let owner = owner_of(object)
+                        .ok_or_else(|| Error::invalid_at(at, format!("{place}: the object has no owner")))?;
                     Level { kind: "OWNER", reference: Some(owner.clone()), candidates: vec![owner] }
                 }
                 "SOURCE_OWNER" => {
@@ -388,25 +377,30 @@ impl Engine {
                         CatalogKind::Role => None,
                         _ => tx.object(CatalogKind::Source, &object.parent_id).await?,
                     };
-                    let owner = source
-                        .as_ref()
-                        .and_then(owner_of)
-                        .ok_or_else(|| invalid(at, format!("{place}: there is no source owner to approve")))?;
+                    let owner = source.as_ref().and_then(owner_of).ok_or_else(|| {
+                        Error::invalid_at(at, format!("{place}: there is no source owner to approve"))
+                    })?;
                     Level { kind: "SOURCE_OWNER", reference: Some(owner.clone()), candidates: vec![owner] }
                 }
                 "GOVERNANCE_GROUP" => {
                     let group = scheme["approverId"].as_str().unwrap_or_default();
                     if tx.object(CatalogKind::Workgroup, group).await?.is_none() {
-                        return Err(invalid(at, format!("{place}: no governance group has the id `{group}`")));
+                        return Err(Error::invalid_at(
+                            at,
+                            format!("{place}: no governance group has the id `{group}`"),
+                        ));
                     }
                     let members = tx.members(group).await?;
                     if members.is_empty() {
-                        return Err(invalid(at, format!("{place}: governance group `{group}` has no members")));
+                        return Err(Error::invalid_at(
+                            at,
+                            format!("{place}: governance group `{group}` has no members"),
+                        ));
                     }
                     Level { kind: "GOVERNANCE_GROUP", reference: Some(group.to_owned()), candidates: members }
                 }
                 other => {
-                    return Err(invalid(
+                    return Err(Error::invalid_at(
                         at,
                         format!(
                             "{place}: approverType `{other}` is not supported; use MANAGER, OWNER, SOURCE_OWNER or \
@@ -443,7 +437,7 @@ impl Engine {
         let approval =
             tx.approval(approval_id).await?.ok_or_else(|| Error::NotFound(format!("approval {approval_id}")))?;
         if !approval.candidates.iter().any(|c| c == approver) {
-            return Err(Error::Invalid(format!("identity {approver} is not an approver of approval {approval_id}")));
+            return Err(Error::invalid(format!("identity {approver} is not an approver of approval {approval_id}")));
         }
         let decided = self.decide_level(&mut tx, &approval, &request, approve, approver, comment, actor, now).await?;
         tx.commit().await?;

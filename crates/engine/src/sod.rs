@@ -56,41 +56,28 @@ pub struct SodViolation {
     pub right: Vec<Conflicting>,
 }
 
-fn invalid(pointer: &str, message: impl std::fmt::Display) -> Error {
-    Error::Invalid(format!("{pointer}: {message}"))
-}
-
-fn catalog_kind(kind: &str) -> Option<CatalogKind> {
-    match kind {
-        "ROLE" => Some(CatalogKind::Role),
-        "ACCESS_PROFILE" => Some(CatalogKind::AccessProfile),
-        "ENTITLEMENT" => Some(CatalogKind::Entitlement),
-        _ => None,
-    }
-}
-
 /// Reads one side's `criteriaList` from a submitted policy.
 fn side(body: &Map<String, Value>, key: &str) -> Result<Side> {
     let at = format!("/conflictingAccessCriteria/{key}/criteriaList");
     let list =
         body.get("conflictingAccessCriteria").and_then(|c| c.get(key)).and_then(|c| c.get("criteriaList")).ok_or_else(
-            || invalid(&at, "name the conflicting access, e.g. [{\"type\": \"ENTITLEMENT\", \"id\": \"…\"}]"),
+            || Error::invalid_at(&at, "name the conflicting access, e.g. [{\"type\": \"ENTITLEMENT\", \"id\": \"…\"}]"),
         )?;
     let Some(list) = list.as_array().filter(|l| !l.is_empty()) else {
-        return Err(invalid(&at, "must be a non-empty list of {\"type\", \"id\"} references"));
+        return Err(Error::invalid_at(&at, "must be a non-empty list of {\"type\", \"id\"} references"));
     };
     let mut out = Side::with_capacity(list.len());
     for (i, criterion) in list.iter().enumerate() {
         let kind = criterion.get("type").and_then(Value::as_str).unwrap_or("ENTITLEMENT");
-        if catalog_kind(kind).is_none() {
-            return Err(invalid(&format!("{at}/{i}/type"), "use ENTITLEMENT, ACCESS_PROFILE or ROLE"));
+        if CatalogKind::of_access(kind).is_none() {
+            return Err(Error::invalid_at(format!("{at}/{i}/type"), "use ENTITLEMENT, ACCESS_PROFILE or ROLE"));
         }
         let Some(id) = criterion.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()) else {
-            return Err(invalid(&format!("{at}/{i}/id"), "is required"));
+            return Err(Error::invalid_at(format!("{at}/{i}/id"), "is required"));
         };
         let entry = (kind.to_owned(), id.to_owned());
         if out.contains(&entry) {
-            return Err(invalid(&format!("{at}/{i}"), "the item is listed twice"));
+            return Err(Error::invalid_at(format!("{at}/{i}"), "the item is listed twice"));
         }
         out.push(entry);
     }
@@ -101,39 +88,39 @@ fn side(body: &Map<String, Value>, key: &str) -> Result<Side> {
 /// transaction): the name, and the fields the record keeps in its document.
 pub fn parse_policy(id: &str, body: &Value) -> Result<(SodPolicy, Value)> {
     let Some(fields) = body.as_object() else {
-        return Err(invalid("", "the body must be an SoD policy object"));
+        return Err(Error::invalid_at("", "the body must be an SoD policy object"));
     };
     let name = match fields.get("name") {
         Some(Value::String(name)) if !name.trim().is_empty() => name.trim().to_owned(),
-        _ => return Err(invalid("/name", "is required and must be a non-empty string")),
+        _ => return Err(Error::invalid_at("/name", "is required and must be a non-empty string")),
     };
     let enforced = match fields.get("state").map(|s| s.as_str()) {
         None | Some(Some("ENFORCED")) => true,
         Some(Some("NOT_ENFORCED")) => false,
-        _ => return Err(invalid("/state", "use ENFORCED or NOT_ENFORCED")),
+        _ => return Err(Error::invalid_at("/state", "use ENFORCED or NOT_ENFORCED")),
     };
     match fields.get("type").map(|t| t.as_str()) {
         None | Some(Some("CONFLICTING_ACCESS_BASED")) => {}
         Some(Some("GENERAL")) => {
-            return Err(invalid("/type", "GENERAL policies are not supported; use CONFLICTING_ACCESS_BASED"));
+            return Err(Error::invalid_at("/type", "GENERAL policies are not supported; use CONFLICTING_ACCESS_BASED"));
         }
-        _ => return Err(invalid("/type", "use CONFLICTING_ACCESS_BASED")),
+        _ => return Err(Error::invalid_at("/type", "use CONFLICTING_ACCESS_BASED")),
     }
     let forbid = match fields.get("forbid") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(invalid("/forbid", "must be true or false")),
+        Some(_) => return Err(Error::invalid_at("/forbid", "must be true or false")),
     };
     if let Some(description) = fields.get("description")
         && !(description.is_string() || description.is_null())
     {
-        return Err(invalid("/description", "must be a string"));
+        return Err(Error::invalid_at("/description", "must be a string"));
     }
     let left = side(fields, "leftCriteria")?;
     let right = side(fields, "rightCriteria")?;
     if let Some(i) = right.iter().position(|r| left.contains(r)) {
-        return Err(invalid(
-            &format!("/conflictingAccessCriteria/rightCriteria/criteriaList/{i}"),
+        return Err(Error::invalid_at(
+            format!("/conflictingAccessCriteria/rightCriteria/criteriaList/{i}"),
             "the item is also on the left side; an item cannot conflict with itself",
         ));
     }
@@ -231,10 +218,11 @@ impl Engine {
     ) -> Result<Vec<SodViolation>> {
         let mut tx = self.store.begin().await?;
         for (i, (kind, id)) in items.iter().enumerate() {
-            let kind = catalog_kind(kind)
-                .ok_or_else(|| invalid(&format!("/accessRefs/{i}/type"), "use ROLE, ACCESS_PROFILE or ENTITLEMENT"))?;
+            let kind = CatalogKind::of_access(kind).ok_or_else(|| {
+                Error::invalid_at(format!("/accessRefs/{i}/type"), "use ROLE, ACCESS_PROFILE or ENTITLEMENT")
+            })?;
             if tx.object(kind, id).await?.is_none() {
-                return Err(invalid(&format!("/accessRefs/{i}/id"), format!("no such object `{id}`")));
+                return Err(Error::invalid_at(format!("/accessRefs/{i}/id"), format!("no such object `{id}`")));
             }
         }
         let found = violations(&mut tx, identity_id, items).await?;
@@ -258,7 +246,7 @@ impl Engine {
         if let Some(v) = found.iter().find(|v| v.forbid) {
             let names =
                 |side: &[Conflicting]| side.iter().map(|c| format!("`{}`", c.name)).collect::<Vec<_>>().join(", ");
-            return Err(invalid(
+            return Err(Error::invalid_at(
                 "/requestedItems",
                 format!(
                     "SoD policy `{}` forbids this request: identity {} would hold {} and {}",
@@ -282,10 +270,10 @@ impl Engine {
 async fn references_exist(tx: &mut Tx, policy: &SodPolicy) -> Result<()> {
     for (key, side) in [("leftCriteria", &policy.left), ("rightCriteria", &policy.right)] {
         for (i, (kind, id)) in side.iter().enumerate() {
-            let Some(catalog) = catalog_kind(kind) else { continue };
+            let Some(catalog) = CatalogKind::of_access(kind) else { continue };
             if tx.object(catalog, id).await?.is_none() {
-                return Err(invalid(
-                    &format!("/conflictingAccessCriteria/{key}/criteriaList/{i}/id"),
+                return Err(Error::invalid_at(
+                    format!("/conflictingAccessCriteria/{key}/criteriaList/{i}/id"),
                     format!("no {kind} has the id `{id}`"),
                 ));
             }
@@ -307,7 +295,7 @@ async fn expand(
         if out.contains_key(&key) {
             continue;
         }
-        let Some(catalog) = catalog_kind(&key.0) else { continue };
+        let Some(catalog) = CatalogKind::of_access(&key.0) else { continue };
         let Some(object) = tx.object(catalog, &key.1).await? else { continue };
         match catalog {
             CatalogKind::Role => queue.extend(

@@ -74,9 +74,8 @@ impl Engine {
         match handed {
             // What waited cannot take the outcome (its role was deleted meanwhile, say): the execution
             // still ends, rather than being retried for ever; the waiter is gone and it is logged.
-            Err(
-                Error::Invalid(reason) | Error::NotFound(reason) | Error::Conflict(reason) | Error::Forbidden(reason),
-            ) => {
+            Err(refused @ (Error::Invalid(_) | Error::NotFound(_) | Error::Conflict(_) | Error::Forbidden(_))) => {
+                let reason = refused.to_string();
                 tracing::warn!(execution = %execution.id, subject = %waiter.subject_id, %reason,
                                "an ended execution's outcome could not be handed on");
                 Ok(())

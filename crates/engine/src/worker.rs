@@ -192,7 +192,7 @@ impl Engine {
             let mut tx = self.store.begin().await?;
             let execution = tessera_store::ExecutionStore::execution(&mut tx, &task.execution_id).await?;
             tx.commit().await?;
-            execution.is_some_and(|e| e.status == "Running" && !e.cancel_requested)
+            execution.is_some_and(|e| !e.status.is_final() && !e.cancel_requested)
         };
         if !running {
             return Ok(Outcome::Apply(Delivery::Failed {

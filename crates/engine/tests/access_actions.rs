@@ -163,7 +163,7 @@ impl World {
         let plans: Vec<PlanRecord> = tx.plans(Some(identity), 100, 0).await.unwrap();
         let mut out: Vec<(String, Vec<(String, String)>)> = plans
             .into_iter()
-            .filter(|p| p.status == "QUEUED" && p.source_id == "desk")
+            .filter(|p| p.status == tessera_model::PlanStatus::Queued && p.source_id == "desk")
             .map(|p| {
                 let mut requests: Vec<(String, String)> = p.document["accountRequest"]["attributeRequests"]
                     .as_array()
@@ -223,7 +223,7 @@ async fn manage_access_grants_and_revokes_as_one_group_per_identity() {
                        "requestedItems": [{"id": "r-remote", "type": "ROLE"}, {"id": "ap-both", "type": "ACCESS_PROFILE"}]}),
             )
             .await;
-        assert_eq!(execution.status, "Completed", "{name}: {:?}", execution.error);
+        assert_eq!(execution.status, tessera_model::ExecutionStatus::Completed, "{name}: {:?}", execution.error);
         assert_eq!(output["granted"], 4, "{name}: {output}");
         assert_eq!(output["trackingNumbers"].as_array().unwrap().len(), 2, "{name}");
         let expected = vec![
@@ -256,7 +256,7 @@ async fn manage_access_grants_and_revokes_as_one_group_per_identity() {
                        "requestedItems": [{"id": "ap-both", "type": "ACCESS_PROFILE"}]}),
             )
             .await;
-        assert_eq!(execution.status, "Completed", "{name}: {:?}", execution.error);
+        assert_eq!(execution.status, tessera_model::ExecutionStatus::Completed, "{name}: {:?}", execution.error);
         assert_eq!(output["revoked"], 1, "{name}");
         assert_eq!(w.held(&ada).await.len(), 1, "{name}");
         let queued = w.queued(&ada).await;
@@ -291,7 +291,7 @@ async fn manage_access_grants_and_revokes_as_one_group_per_identity() {
             ),
         ] {
             let (execution, _) = w.act("sp:access:manage", attributes.clone()).await;
-            assert_eq!(execution.status, "Failed", "{name}: {attributes}");
+            assert_eq!(execution.status, tessera_model::ExecutionStatus::Failed, "{name}: {attributes}");
             let error = execution.error.clone().unwrap_or_default().to_string();
             assert!(error.contains(says), "{name}: `{error}` should say `{says}`");
         }
@@ -312,7 +312,7 @@ async fn temporary_access_ends_on_time_and_future_access_starts_on_time() {
                        "requestedItems": [{"id": "r-remote", "type": "ROLE"}]}),
             )
             .await;
-        assert_eq!(execution.status, "Completed", "{name}: {:?}", execution.error);
+        assert_eq!(execution.status, tessera_model::ExecutionStatus::Completed, "{name}: {:?}", execution.error);
         assert_eq!(output["removeDate"], "2026-04-03T08:00:00.000Z", "{name}: {output}");
         let (execution, _) = w
             .act(
@@ -321,7 +321,7 @@ async fn temporary_access_ends_on_time_and_future_access_starts_on_time() {
                        "removeDuration": 3, "requestedItems": [{"id": "e-wiki", "type": "ENTITLEMENT"}]}),
             )
             .await;
-        assert_eq!(execution.status, "Completed", "{name}: {:?}", execution.error);
+        assert_eq!(execution.status, tessera_model::ExecutionStatus::Completed, "{name}: {:?}", execution.error);
         assert_eq!(w.held(&ada).await.len(), 1, "{name}: the wiki waits for its start");
         let mut tx = w.store.begin().await.unwrap();
         let scheduled = tx.scheduled_access_of(&ada).await.unwrap();
@@ -357,7 +357,7 @@ async fn manage_account_and_provision_queue_account_requests_and_refuse_bad_inpu
 
         let (execution, output) =
             w.act("sp:manage-account", json!({"operation": "disable", "accountIds": hr_account.id})).await;
-        assert_eq!(execution.status, "Completed", "{name}: {:?}", execution.error);
+        assert_eq!(execution.status, tessera_model::ExecutionStatus::Completed, "{name}: {:?}", execution.error);
         assert_eq!(output["trackingNumbers"].as_array().unwrap().len(), 1, "{name}");
         let mut tx = w.store.begin().await.unwrap();
         let plans = tx.plans(Some(&ada), 10, 0).await.unwrap();
@@ -371,7 +371,7 @@ async fn manage_account_and_provision_queue_account_requests_and_refuse_bad_inpu
                        "attributeRequests": [{"name": "groups", "operation": "Add", "value": "printers"}]}]}),
             )
             .await;
-        assert_eq!(execution.status, "Completed", "{name}: {:?}", execution.error);
+        assert_eq!(execution.status, tessera_model::ExecutionStatus::Completed, "{name}: {:?}", execution.error);
         assert!(output["trackingNumber"].as_str().is_some_and(|n| !n.is_empty()), "{name}: {output}");
         assert_eq!(w.queued(&ada).await, vec![("Create".to_owned(), strings(&[("Add", "printers")]))], "{name}");
         let completed = w.provision().await;
@@ -403,7 +403,7 @@ async fn manage_account_and_provision_queue_account_requests_and_refuse_bad_inpu
             ("tessera:provision", json!({"identityId": ada, "accountRequests": []}), "no account request"),
         ] {
             let (execution, output) = w.act(action, attributes.clone()).await;
-            assert_eq!(execution.status, "Failed", "{name}: {attributes} gave {output}");
+            assert_eq!(execution.status, tessera_model::ExecutionStatus::Failed, "{name}: {attributes} gave {output}");
             let error = execution.error.clone().unwrap_or_default().to_string();
             assert!(error.contains(says), "{name}: `{error}` should say `{says}`");
         }
@@ -422,7 +422,7 @@ async fn deleting_a_role_or_access_profile_takes_its_access_away_from_everyone()
                        "requestedItems": [{"id": "r-remote", "type": "ROLE"}, {"id": "ap-both", "type": "ACCESS_PROFILE"}]}),
             )
             .await;
-        assert_eq!(execution.status, "Completed", "{name}: {:?}", execution.error);
+        assert_eq!(execution.status, tessera_model::ExecutionStatus::Completed, "{name}: {:?}", execution.error);
         w.provision().await;
 
         // The role goes: nothing to remove, the access profile still carries the VPN.

@@ -169,7 +169,7 @@ async fn ldap_accounts_and_groups_arrive_correlate_and_their_changes_are_events(
 
         // First run: three accounts (two pages and a half), the three groups as entitlements.
         let first = world.aggregate("Directory").await;
-        assert_eq!(first.status, "SUCCESS", "{name}: {first:?}");
+        assert_eq!(first.status, tessera_model::AggregationStatus::Success, "{name}: {first:?}");
         assert_eq!((first.scanned, first.added, first.removed), (3, 3, 0), "{name}");
         assert_eq!(first.entitlements_added, 3, "{name}");
         assert_eq!(
@@ -219,7 +219,7 @@ async fn ldap_accounts_and_groups_arrive_correlate_and_their_changes_are_events(
         let edsger = slapd.add_person("edsger", "Edsger", "Dijkstra", &["edsger@example.org"]).await;
 
         let second = world.aggregate("Directory").await;
-        assert_eq!(second.status, "WARNING", "{name}: {second:?}");
+        assert_eq!(second.status, tessera_model::AggregationStatus::Warning, "{name}: {second:?}");
         let mut events = world.all_events().await;
         // The account deltas: Edsger's account created, Alan's and Grace's updated, Ada's deleted.
         let mut deltas: Vec<(String, String)> = events
@@ -335,7 +335,7 @@ async fn an_authoritative_scim_source_makes_identities_and_publishes_exactly_its
             .await;
 
         let first = world.aggregate("SCIM").await;
-        assert_eq!(first.status, "SUCCESS", "{name}: {first:?}");
+        assert_eq!(first.status, tessera_model::AggregationStatus::Success, "{name}: {first:?}");
         assert_eq!((first.added, first.identities_created, first.entitlements_added), (3, 3, 2), "{name}");
         assert_eq!(
             world.entitlements("scim").await,
@@ -380,7 +380,7 @@ async fn an_authoritative_scim_source_makes_identities_and_publishes_exactly_its
         scim_user(&server, "dave", "Dave Cutler", "Architect").await;
 
         let second = world.aggregate("SCIM").await;
-        assert_eq!(second.status, "SUCCESS", "{name}: {second:?}");
+        assert_eq!(second.status, tessera_model::AggregationStatus::Success, "{name}: {second:?}");
         assert_eq!(
             (second.added, second.changed, second.removed, second.unchanged),
             (1, 2, 1, 0),
@@ -447,7 +447,7 @@ async fn a_system_that_stops_answering_ends_the_run_in_error_and_removes_nothing
                 }
             })
             .await;
-        assert_eq!(stopped.status, "ERROR", "{name}: {stopped:?}");
+        assert_eq!(stopped.status, tessera_model::AggregationStatus::Error, "{name}: {stopped:?}");
         let message = stopped.message.clone().unwrap();
         assert!(
             message.starts_with("aggregation stopped: reading the accounts after the first 1 failed"),
@@ -463,7 +463,7 @@ async fn a_system_that_stops_answering_ends_the_run_in_error_and_removes_nothing
 
         // Down from the start: the entitlements cannot be read, and the run says so.
         let down = world.aggregate("Directory").await;
-        assert_eq!(down.status, "ERROR", "{name}: {down:?}");
+        assert_eq!(down.status, tessera_model::AggregationStatus::Error, "{name}: {down:?}");
         assert!(down.message.as_deref().unwrap().contains("reading the entitlements failed"), "{name}: {down:?}");
         assert_eq!(world.count_accounts("ldap").await, 4, "{name}");
 
@@ -487,10 +487,10 @@ async fn a_stopped_scim_server_ends_the_run_in_error() {
         scim_user(&server, "ada", "Ada Lovelace", "Countess").await;
         let source = json!({"name": "SCIM", "connector": "scim", "connectorAttributes": server.attributes(json!({}))});
         world.insert(&[object(CatalogKind::Source, "scim", "SCIM", "", source)]).await;
-        assert_eq!(world.aggregate("SCIM").await.status, "SUCCESS", "{name}");
+        assert_eq!(world.aggregate("SCIM").await.status, tessera_model::AggregationStatus::Success, "{name}");
         server.stop();
         let down = world.aggregate("SCIM").await;
-        assert_eq!(down.status, "ERROR", "{name}: {down:?}");
+        assert_eq!(down.status, tessera_model::AggregationStatus::Error, "{name}: {down:?}");
         assert!(down.message.as_deref().unwrap().contains("failed 3 times"), "{name}: {down:?}");
         assert_eq!(world.count_accounts("scim").await, 1, "{name}");
         assert_eq!(world.entitlements("scim").await.len(), 0, "{name}");

@@ -170,11 +170,11 @@ async fn waits_loops_and_http_run_to_completion_durably() {
         let id = f.start(&workflow, json!({"who": "ada", "items": items})).await;
         f.engine.run_due().await.unwrap();
         let parked = f.execution(&id).await;
-        assert_eq!(parked.status, "Running", "{kind}: parked on the 10m wait");
+        assert_eq!(parked.status, tessera_model::ExecutionStatus::Running, "{kind}: parked on the 10m wait");
         assert_eq!(f.steps(&id).await, ["Call"], "{kind}");
         f.run(1, Duration::minutes(10)).await;
         let done = f.execution(&id).await;
-        assert_eq!(done.status, "Completed", "{kind}: {:?}", done.error);
+        assert_eq!(done.status, tessera_model::ExecutionStatus::Completed, "{kind}: {:?}", done.error);
         let mut steps = f.steps(&id).await;
         let (first, last) = (steps[..2].to_vec(), steps[steps.len() - 2..].to_vec());
         assert_eq!(
@@ -242,9 +242,9 @@ async fn retryable_failures_back_off_and_succeed_with_a_new_key_per_attempt() {
         let workflow = f.workflow("w-retry", json!({"name": "Retry", "definition": {"start": "Call", "steps": {"Call": call, "Done": {"type": "success"}}}})).await;
         let id = f.start(&workflow, json!({"who": "x"})).await;
         f.engine.run_due().await.unwrap();
-        assert_eq!(f.execution(&id).await.status, "Running", "{kind}: waiting to retry");
+        assert_eq!(f.execution(&id).await.status, tessera_model::ExecutionStatus::Running, "{kind}: waiting to retry");
         f.run(2, Duration::seconds(2)).await;
-        assert_eq!(f.execution(&id).await.status, "Completed", "{kind}");
+        assert_eq!(f.execution(&id).await.status, tessera_model::ExecutionStatus::Completed, "{kind}");
         let keys: Vec<String> = recorder
             .keys
             .lock()
@@ -273,7 +273,7 @@ async fn exhausted_retries_are_caught_or_fail_the_execution_with_the_error() {
         let id = f.start(&workflow, json!({})).await;
         f.run(2, Duration::seconds(5)).await;
         let failed = f.execution(&id).await;
-        assert_eq!(failed.status, "Failed", "{kind}");
+        assert_eq!(failed.status, tessera_model::ExecutionStatus::Failed, "{kind}");
         let error = failed.error.unwrap();
         assert!(
             error.contains("step `Call`") && error.contains("503") && error.contains("after 2 attempts"),
@@ -336,7 +336,13 @@ async fn call_workflow_resumes_the_parent_with_the_child_output() {
         let id = f.start(&parent, json!({"name": "ada"})).await;
         f.engine.run_due().await.unwrap();
         let done = f.execution(&id).await;
-        assert_eq!(done.status, "Completed", "{kind}: {:?} {:?}", done.error, f.steps(&id).await);
+        assert_eq!(
+            done.status,
+            tessera_model::ExecutionStatus::Completed,
+            "{kind}: {:?} {:?}",
+            done.error,
+            f.steps(&id).await
+        );
     }
 }
 
@@ -356,9 +362,9 @@ async fn an_action_in_flight_when_its_worker_died_is_repeated_with_the_same_key(
         assert_eq!(tx.claim("dead-node", now, now + 60_000, 10).await.unwrap().len(), 1);
         tx.commit().await.unwrap();
         assert!(!f.engine.step().await.unwrap(), "{kind}: nothing else is due while the dead node holds the lease");
-        assert_eq!(f.execution(&id).await.status, "Running", "{kind}");
+        assert_eq!(f.execution(&id).await.status, tessera_model::ExecutionStatus::Running, "{kind}");
         f.run(1, Duration::seconds(61)).await;
-        assert_eq!(f.execution(&id).await.status, "Completed", "{kind}");
+        assert_eq!(f.execution(&id).await.status, tessera_model::ExecutionStatus::Completed, "{kind}");
         let keys: Vec<String> = recorder
             .keys
             .lock()
@@ -391,7 +397,7 @@ async fn guard_rails_end_the_execution_with_a_clear_reason() {
         let id = f.start(&grow, json!({"blob": "x".repeat(1_500)})).await;
         f.engine.run_due().await.unwrap();
         let big = f.execution(&id).await;
-        assert_eq!(big.status, "Failed", "{kind}");
+        assert_eq!(big.status, tessera_model::ExecutionStatus::Failed, "{kind}");
         assert!(
             big.error.as_deref().unwrap().contains("over the limit of 2000 bytes (max_state_bytes)"),
             "{kind}: {:?}",
@@ -408,7 +414,7 @@ async fn guard_rails_end_the_execution_with_a_clear_reason() {
         let id = f.start(&spin, json!({})).await;
         f.engine.run_due().await.unwrap();
         let spun = f.execution(&id).await;
-        assert_eq!(spun.status, "Failed", "{kind}");
+        assert_eq!(spun.status, tessera_model::ExecutionStatus::Failed, "{kind}");
         assert!(spun.error.as_deref().unwrap().contains("max-transitions limit"), "{kind}: {:?}", spun.error);
     }
 }
@@ -484,7 +490,7 @@ async fn scheduled_workflows_fire_when_due_once_per_slot() {
         assert_eq!(count().await, 2, "{kind}");
         let mut tx = f.store.begin().await.unwrap();
         let (runs, _) = tx.list_executions(&workflow.id, 50, 0).await.unwrap();
-        assert!(runs.iter().all(|r| r.status == "Completed"), "{kind}");
+        assert!(runs.iter().all(|r| r.status == tessera_model::ExecutionStatus::Completed), "{kind}");
         assert!(
             runs.iter().any(|r| r.input["scheduledTime"] == "2024-01-01T01:00:00.000Z"),
             "{kind}: the input says which slot"

@@ -290,7 +290,7 @@ async fn a_workflow_sends_mail_through_the_engine() {
 
         let mut tx = store.begin().await.unwrap();
         let execution = tx.execution(&id).await.unwrap().unwrap();
-        assert_eq!(execution.status, "Completed", "{kind}: {:?}", execution.error);
+        assert_eq!(execution.status, tessera_model::ExecutionStatus::Completed, "{kind}: {:?}", execution.error);
         let history = tx.history(&id).await.unwrap();
         let output = &history.iter().find(|entry| entry["step"] == "Send Email").unwrap()["output"];
         assert_eq!(output["recipients"], json!([format!("ada-{kind}@example.com")]), "{kind}: {output}");

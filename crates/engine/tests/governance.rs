@@ -224,7 +224,7 @@ async fn joiner_mover_leaver_on_both_databases() {
                  e5,Edsger,Dijkstra,edsger@example.com,sales,A,e3\n",
             )
             .await;
-        assert_eq!(summary.status, "WARNING", "{name}: {summary:?}");
+        assert_eq!(summary.status, tessera_model::AggregationStatus::Warning, "{name}: {summary:?}");
         assert_eq!((summary.scanned, summary.added, summary.identities_created), (6, 4, 4), "{name}");
         let failed: Vec<(u64, &str)> = summary.failed.iter().map(|f| (f.line, f.reason.as_str())).collect();
         assert_eq!(failed.len(), 2, "{name}: {failed:?}");
@@ -346,7 +346,7 @@ async fn joiner_mover_leaver_on_both_databases() {
         let stopped = world
             .aggregate("e1,Ada,Lovelace,ADA@example.com,engineering,A,\ne2,Alan,Turing,alan@example.com,sales,A,e1\n")
             .await;
-        assert_eq!(stopped.status, "ERROR", "{name}");
+        assert_eq!(stopped.status, tessera_model::AggregationStatus::Error, "{name}");
         assert!(stopped.message.as_deref().unwrap().contains("delete threshold of 20%"), "{name}: {stopped:?}");
         let mut tx = world.store.begin().await.unwrap();
         assert_eq!(tx.count_accounts("hr").await.unwrap(), 5, "{name}");

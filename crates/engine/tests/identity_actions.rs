@@ -139,7 +139,7 @@ async fn world(store: Store) -> World {
     let engine = Engine::new(store.clone(), clock.clone(), config);
     for source in ["HR", "Directory"] {
         let summary = engine.run_aggregation(source, AggregateOptions::default()).await.unwrap();
-        assert_eq!(summary.status, "SUCCESS", "{summary:?}");
+        assert_eq!(summary.status, tessera_model::AggregationStatus::Success, "{summary:?}");
     }
     World { store, engine, dir }
 }
@@ -173,7 +173,7 @@ impl World {
         }
         let mut tx = self.store.begin().await.unwrap();
         let execution = tx.execution(&id).await.unwrap().unwrap();
-        assert_ne!(execution.status, "Running", "the execution ended");
+        assert_ne!(execution.status, tessera_model::ExecutionStatus::Running, "the execution ended");
         let run: tessera_flow::interp::Run = serde_json::from_value(execution.state.clone()).unwrap();
         let document = run.document().clone();
         (execution, document)
@@ -232,7 +232,7 @@ async fn identity_actions_read_the_aggregated_world() {
             )
             .await;
         let (execution, doc) = w.run(&workflow, json!({"id": alan})).await;
-        assert_eq!(execution.status, "Completed", "{kind}: {:?}", execution.error);
+        assert_eq!(execution.status, tessera_model::ExecutionStatus::Completed, "{kind}: {:?}", execution.error);
 
         // sp:get-identity: ISC's Identity, with the manager named.
         let identity = &doc["getIdentity"];
@@ -300,7 +300,12 @@ async fn identity_actions_read_the_aggregated_world() {
         let grace = tx.identity_by_key("e3").await.unwrap().unwrap();
         drop(tx);
         let (execution, doc) = w.run(&workflow, json!({"id": grace.id})).await;
-        assert_eq!(execution.status, "Completed", "{kind}: Grace's manager is Ada too: {:?}", execution.error);
+        assert_eq!(
+            execution.status,
+            tessera_model::ExecutionStatus::Completed,
+            "{kind}: Grace's manager is Ada too: {:?}",
+            execution.error
+        );
         assert_eq!(doc["getRoles"]["accessItems"], json!([]), "{kind}: a sales person holds no birthright role");
         let (execution, _) = w.run(&workflow, json!({"id": ada})).await;
         assert_eq!(
@@ -326,7 +331,7 @@ async fn an_unknown_identity_or_an_unsupported_query_fails_the_execution_saying_
             )
             .await;
         let (execution, _) = w.run(&get, json!({"id": "no-such-identity"})).await;
-        assert_eq!(execution.status, "Failed", "{kind}");
+        assert_eq!(execution.status, tessera_model::ExecutionStatus::Failed, "{kind}");
         let error = execution.error.unwrap();
         assert!(
             error.contains("step `Get Identity`") && error.contains("`no-such-identity` not found"),
@@ -345,7 +350,7 @@ async fn an_unknown_identity_or_an_unsupported_query_fails_the_execution_saying_
             )
             .await;
         let (execution, _) = w.run(&search, json!({"query": "ada"})).await;
-        assert_eq!(execution.status, "Failed", "{kind}");
+        assert_eq!(execution.status, tessera_model::ExecutionStatus::Failed, "{kind}");
         let error = execution.error.unwrap();
         assert!(
             error.contains("`inputQuery`") && error.contains("free-text search is not supported"),
@@ -358,7 +363,7 @@ async fn an_unknown_identity_or_an_unsupported_query_fails_the_execution_saying_
 
         // A supported query still runs, and an empty answer is not a failure.
         let (execution, doc) = w.run(&search, json!({"query": "attributes.department:legal"})).await;
-        assert_eq!(execution.status, "Completed", "{kind}: {:?}", execution.error);
+        assert_eq!(execution.status, tessera_model::ExecutionStatus::Completed, "{kind}: {:?}", execution.error);
         assert_eq!(doc["search"]["identities"], json!([]), "{kind}");
     }
 }
@@ -394,6 +399,12 @@ async fn the_identity_actions_work_on_a_world_aggregated_in_batches() {
             )
             .await;
         let (execution, doc) = w.run(&workflow, json!({"id": w.id_of("e2").await})).await;
-        assert_eq!(execution.status, "Completed", "{kind}: {:?} {}", execution.error, doc["getIdentity"]["managerRef"]);
+        assert_eq!(
+            execution.status,
+            tessera_model::ExecutionStatus::Completed,
+            "{kind}: {:?} {}",
+            execution.error,
+            doc["getIdentity"]["managerRef"]
+        );
     }
 }

@@ -95,7 +95,7 @@ async fn start(engine: &Engine, store: &Store, workflow: &str, input: Value) -> 
 async fn status(store: &Store, execution: &str) -> (String, Option<String>, Value) {
     let mut tx = store.begin().await.unwrap();
     let e = tx.execution(execution).await.unwrap().unwrap();
-    (e.status, e.error, e.state)
+    (e.status.to_string(), e.error, e.state)
 }
 
 #[tokio::test]
@@ -593,7 +593,7 @@ async fn an_access_request_approval_is_never_handed_to_the_person_it_is_for() {
         let handed = engine
             .act_on_inbox_item(&item.id, actor("mary"), InboxAction::Delegate { to: "ada".into(), comment: None })
             .await;
-        assert!(matches!(&handed, Err(Error::Invalid(m)) if m.starts_with("/to:")), "{kind}: {handed:?}");
+        assert!(matches!(&handed, Err(Error::Invalid(m)) if m.pointer == "/to"), "{kind}: {handed:?}");
         let handed = engine
             .act_on_inbox_item(&item.id, actor("mary"), InboxAction::Reassign { to: "ada".into(), comment: None })
             .await;

@@ -116,7 +116,9 @@ async fn plans_become_work_items_or_refusals_and_one_event_announces_each_group(
         let queued = tx.plans(Some(&ada.id), 10, 0).await.unwrap();
         assert_eq!(queued.len(), 2, "{name}: one Create per source");
         assert!(
-            queued.iter().all(|p| p.status == "QUEUED" && p.tracking_number == queued[0].tracking_number),
+            queued.iter().all(
+                |p| p.status == tessera_model::PlanStatus::Queued && p.tracking_number == queued[0].tracking_number
+            ),
             "{name}"
         );
         // The aggregation's own events are not what this test is about.
@@ -132,7 +134,7 @@ async fn plans_become_work_items_or_refusals_and_one_event_announces_each_group(
         let plans = tx.plans(Some(&ada.id), 10, 0).await.unwrap();
         let status = |source: &str| plans.iter().find(|p| p.source_id == source).unwrap().clone();
         let desk = status("desk");
-        assert_eq!(desk.status, "PENDING", "{name}");
+        assert_eq!(desk.status, tessera_model::PlanStatus::Pending, "{name}");
         let ticket = desk.result.as_ref().unwrap()["ticketId"].as_str().unwrap().to_owned();
         let item = tx.work_item(&ticket).await.unwrap().unwrap();
         assert_eq!(
@@ -141,9 +143,9 @@ async fn plans_become_work_items_or_refusals_and_one_event_announces_each_group(
             "{name}"
         );
         let crm = status("crm");
-        assert_eq!(crm.status, "FAILED", "{name}");
+        assert_eq!(crm.status, tessera_model::PlanStatus::Failed, "{name}");
         // A second finish (a node whose lease ran out) changes nothing.
-        let again = tx.finish_plan(&crm.id, "SUCCESS", &json!({}), 0).await.unwrap();
+        let again = tx.finish_plan(&crm.id, tessera_model::PlanStatus::Success, &json!({}), 0).await.unwrap();
         assert_eq!(again, Finished::Already, "{name}");
         let events = tx.lock_undispatched(100).await.unwrap();
         let completed: Vec<&Value> =
@@ -188,7 +190,7 @@ async fn plans_become_work_items_or_refusals_and_one_event_announces_each_group(
         assert!(matches!(again, Err(tessera_engine::Error::Conflict(_))), "{name}: {again:?}");
         let mut tx = store.begin().await.unwrap();
         let settled = tx.plan_by_id(&desk.id).await.unwrap().unwrap();
-        assert_eq!(settled.status, "SUCCESS", "{name}");
+        assert_eq!(settled.status, tessera_model::PlanStatus::Success, "{name}");
         assert_eq!(settled.result.unwrap()["accountId"], "ada", "{name}");
         drop(tx);
         std::fs::remove_dir_all(&dir).ok();

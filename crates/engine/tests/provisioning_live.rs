@@ -279,14 +279,17 @@ async fn a_birthright_role_provisions_scim_ldap_and_a_work_item_and_one_event_an
         let mut tx = w.store.begin().await.unwrap();
         let (runs, _) = tx.list_executions("after", 10, 0).await.unwrap();
         assert_eq!(runs.len(), 1, "{name}");
-        assert_eq!(runs[0].status, "Completed", "{name}");
+        assert_eq!(runs[0].status, tessera_model::ExecutionStatus::Completed, "{name}");
         assert_eq!(runs[0].input["trackingNumber"], event["trackingNumber"], "{name}");
         drop(tx);
 
         // Nothing is carried out again: no second user, no second event.
         w.later(3600).await;
         assert_eq!(scim_users(&scim, "ada").await.len(), 1, "{name}");
-        assert!(w.plans(&ada).await.iter().all(|p| p.attempt == 0 || p.status != "QUEUED"), "{name}");
+        assert!(
+            w.plans(&ada).await.iter().all(|p| p.attempt == 0 || p.status != tessera_model::PlanStatus::Queued),
+            "{name}"
+        );
     }
 }
 
@@ -316,7 +319,7 @@ async fn a_stopped_scim_server_is_retried_with_back_off_and_then_fails_definitel
         assert_eq!(w.plan_on(&ada, "crm").await.attempt, 2, "{name}");
         w.later(10).await;
         let plan = w.plan_on(&ada, "crm").await;
-        assert_eq!(plan.status, "FAILED", "{name}");
+        assert_eq!(plan.status, tessera_model::PlanStatus::Failed, "{name}");
         let completed = w.completed().await;
         assert_eq!(completed.len(), 1, "{name}");
         let crm = request_on(&completed[0], "CRM");
@@ -371,7 +374,7 @@ async fn a_scim_answer_too_slow_to_wait_for_is_retried_and_the_user_is_not_creat
         tokio::time::sleep(Duration::from_secs(3)).await;
         w.later(2).await;
         let plan = w.plan_on(&ada, "crm").await;
-        assert_eq!(plan.status, "SUCCESS", "{name}: {:?}", plan.result);
+        assert_eq!(plan.status, tessera_model::PlanStatus::Success, "{name}: {:?}", plan.result);
         let users = scim_users(&scim, "ada").await;
         assert_eq!(users.len(), 1, "{name}: created once");
         assert_eq!(plan.result.as_ref().unwrap()["accountId"], users[0]["id"], "{name}");
@@ -393,7 +396,7 @@ async fn a_stopped_slapd_is_retried_and_the_entry_is_made_once_it_is_back() {
         slapd.restart();
         w.later(2).await;
         let plan = w.plan_on(&ada, "dir").await;
-        assert_eq!(plan.status, "SUCCESS", "{name}: {:?}", plan.result);
+        assert_eq!(plan.status, tessera_model::PlanStatus::Success, "{name}: {:?}", plan.result);
         assert!(slapd.values(ADA_DN, "uid").await.is_some(), "{name}");
         let members = slapd.values(slapd::STAFF, "member").await.unwrap();
         assert_eq!(members.iter().filter(|m| *m == ADA_DN).count(), 1, "{name}");
@@ -413,7 +416,7 @@ async fn a_create_policy_that_computes_nothing_fails_the_request_with_the_field_
         let ada = w.hire_ada().await;
         w.provision().await;
         let plan = w.plan_on(&ada, "crm").await;
-        assert_eq!(plan.status, "FAILED", "{name}");
+        assert_eq!(plan.status, tessera_model::PlanStatus::Failed, "{name}");
         let error = plan.result.as_ref().unwrap()["errors"][0].as_str().unwrap().to_owned();
         assert!(error.contains("userName") && error.contains("computed to nothing"), "{name}: {error}");
         assert!(scim_users(&scim, "ada").await.is_empty(), "{name}");
@@ -427,7 +430,7 @@ async fn a_password_change_reaches_ldap_sealed_all_the_way() {
         let w = world(store, RetryPolicy::default(), &[("dir", ldap_source(&slapd), "memberOf", slapd::STAFF)]).await;
         let ada = w.hire_ada().await;
         w.provision().await;
-        assert_eq!(w.plan_on(&ada, "dir").await.status, "SUCCESS", "{name}");
+        assert_eq!(w.plan_on(&ada, "dir").await.status, tessera_model::PlanStatus::Success, "{name}");
 
         let password = "correct-horse-battery-staple";
         let request = ExplicitRequest {
@@ -443,7 +446,7 @@ async fn a_password_change_reaches_ldap_sealed_all_the_way() {
         assert!(stored.iter().all(|p| !p.document.to_string().contains(password)), "{name}: the plan holds it sealed");
         w.provision().await;
         let change = w.plans(&ada).await.into_iter().find(|p| p.operation == "Password").unwrap();
-        assert_eq!(change.status, "SUCCESS", "{name}: {:?}", change.result);
+        assert_eq!(change.status, tessera_model::PlanStatus::Success, "{name}: {:?}", change.result);
         assert!(slapd.bind(ADA_DN, password).await.is_ok(), "{name}: the new password binds");
         let events = w.completed().await;
         assert!(events.iter().all(|e| !e.to_string().contains(password)), "{name}: no event carries it");

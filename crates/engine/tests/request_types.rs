@@ -270,7 +270,11 @@ async fn a_workflow_ending_after_its_request_was_cancelled_changes_nothing() {
 
         let mut tx = store.begin().await.unwrap();
         let ended = tx.execution(&execution).await.unwrap().unwrap();
-        assert_eq!(ended.status, "Canceled", "{kind}: the running workflow was asked to stop");
+        assert_eq!(
+            ended.status,
+            tessera_model::ExecutionStatus::Canceled,
+            "{kind}: the running workflow was asked to stop"
+        );
         let after = tx.type_request(&request.id).await.unwrap().unwrap();
         assert_eq!(after.status, "CANCELLED", "{kind}");
         let steps = tx.request_steps(&request.id).await.unwrap();

@@ -159,8 +159,10 @@ async fn a_forbidding_policy_refuses_the_request_and_stores_nothing() {
         let events_before = tx.lock_undispatched(100).await.unwrap().len();
         drop(tx);
         let refused = engine.submit_access_request(&request("ROLE", "r-approver"), "test").await;
-        let Err(Error::Invalid(message)) = refused else { panic!("{kind}: {refused:?}") };
-        assert!(message.starts_with("/requestedItems: SoD policy `Pay vs approve` forbids"), "{kind}: {message}");
+        let Err(Error::Invalid(problem)) = refused else { panic!("{kind}: {refused:?}") };
+        assert_eq!(problem.pointer, "/requestedItems", "{kind}: {problem}");
+        let message = problem.message;
+        assert!(message.starts_with("SoD policy `Pay vs approve` forbids"), "{kind}: {message}");
         assert!(message.contains("`Pay`") && message.contains("`Approve Payments`"), "{kind}: {message}");
         let mut tx = store.begin().await.unwrap();
         assert!(tx.requested_items(Some("ada"), None, None, 10, 0).await.unwrap().is_empty(), "{kind}");
@@ -211,8 +213,8 @@ async fn bad_definitions_are_refused_with_pointers() {
                 body[key] = value.clone();
             }
             let refused = engine.create_sod_policy(&body, "test").await;
-            let Err(Error::Invalid(message)) = refused else { panic!("{kind} {pointer}: {refused:?}") };
-            assert!(message.starts_with(&format!("{pointer}: ")), "{kind}: {message}");
+            let Err(Error::Invalid(problem)) = refused else { panic!("{kind} {pointer}: {refused:?}") };
+            assert_eq!(problem.pointer, pointer, "{kind}: {problem}");
         }
         engine.create_sod_policy(&policy(false), "test").await.unwrap();
         let twice = engine.create_sod_policy(&policy(false), "test").await;

@@ -160,7 +160,7 @@ impl World {
     async fn executions(&self, workflow: &str) -> Vec<(String, String, Value)> {
         let mut tx = self.store.begin().await.unwrap();
         let (runs, _) = tx.list_executions(workflow, 1000, 0).await.unwrap();
-        runs.into_iter().map(|r| (r.id, r.status, r.input)).collect()
+        runs.into_iter().map(|r| (r.id, r.status.to_string(), r.input)).collect()
     }
 
     async fn dispatch_all(&self) -> usize {
@@ -275,7 +275,7 @@ async fn target_accounts_correlate_by_email_and_uncorrelate_when_they_go() {
                 "uid,mail\nalovelace,ada@example.com\nsvc-backup,backup@example.com\n",
             )
             .await;
-        assert_eq!(summary.status, "SUCCESS", "{kind}: {summary:?}");
+        assert_eq!(summary.status, tessera_model::AggregationStatus::Success, "{kind}: {summary:?}");
         assert_eq!(w.owner_of("dir", "svc-backup").await, Some(operator.clone()), "{kind}");
         let events = w.events().await;
         assert!(

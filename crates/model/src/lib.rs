@@ -3,9 +3,15 @@
 pub mod clock;
 pub mod duration;
 pub mod governance;
+pub mod invalid;
+pub mod vocabulary;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use duration::{Duration, ParseDurationError};
+pub use invalid::Invalid;
+pub use vocabulary::{
+    AccessKind, AggregationStatus, CatalogKind, ExecutionStatus, IdentityStatus, PlanStatus, UnknownValue,
+};
 
 /// How a JSON value's type reads in a message ("expected a string, found a number").
 pub fn json_kind(value: &serde_json::Value) -> &'static str {

@@ -51,6 +51,28 @@ impl ApiError {
         )
     }
 
+    /// 400 `invalid-request` for the domain's refusals of a submitted document, each problem in
+    /// `errors` with its pointer (empty where no one part is at fault); the message is the first.
+    pub fn problems(problems: Vec<tessera_model::Invalid>) -> Self {
+        let count = problems.len();
+        let first = problems.first().map(ToString::to_string).unwrap_or_default();
+        let mut error = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            if count > 1 { format!("{first} (and {} more problems)", count - 1) } else { first },
+        );
+        error.errors = problems
+            .into_iter()
+            .map(|p| Diagnostic {
+                severity: tessera_flow::Severity::Error,
+                code: "invalid-value",
+                pointer: p.pointer,
+                message: p.message,
+            })
+            .collect();
+        error
+    }
+
     /// A submitted document that is invalid at `pointer`: 400 `invalid-request`, the pointer in `errors`.
     pub fn invalid(pointer: &str, message: impl Into<String>) -> Self {
         let message = message.into();
@@ -143,13 +165,7 @@ impl From<tessera_engine::Error> for ApiError {
     fn from(error: tessera_engine::Error) -> Self {
         match error {
             tessera_engine::Error::UnknownWorkflow(id) => Self::not_found("workflow", &id),
-            // The engine's "<pointer>: <message>" errors keep their pointer where clients look for it.
-            tessera_engine::Error::Invalid(message) => match message.split_once(": ") {
-                Some((pointer, rest)) if pointer.starts_with('/') && !pointer.contains(' ') => {
-                    Self::invalid(pointer, rest)
-                }
-                _ => Self::new(StatusCode::BAD_REQUEST, "invalid-request", message),
-            },
+            tessera_engine::Error::Invalid(problem) => Self::problems(vec![problem]),
             tessera_engine::Error::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
             tessera_engine::Error::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, "not-allowed", message),
             tessera_engine::Error::NotFound(what) => {

@@ -36,11 +36,11 @@ pub(crate) async fn execution_stats(
     principal.require(EXECUTION_READ)?;
     let mut tx = state.engine.store().begin().await?;
     let mut counts = Map::new();
-    for status in ["Running", "Completed", "Failed", "Canceled"] {
-        counts.insert(status.into(), json!(0));
+    for status in <tessera_model::ExecutionStatus as tessera_model::vocabulary::IntoEnumIterator>::iter() {
+        counts.insert(status.to_string(), json!(0));
     }
     for (status, count) in tx.status_counts(&id).await? {
-        counts.insert(status, json!(count));
+        counts.insert(status.to_string(), json!(count));
     }
     Ok(Json(Value::Object(counts)))
 }

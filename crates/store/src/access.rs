@@ -4,6 +4,7 @@
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use tessera_model::{AggregationStatus, PlanStatus};
 
 use crate::listing::value_groups;
 use crate::{Result, Tx};
@@ -33,8 +34,8 @@ pub struct PlanRecord {
     /// What decided it: `LIFECYCLE`, `BIRTHRIGHT`, `REQUEST`…
     pub cause: String,
     /// `QUEUED` until a connector carries it out; then `SUCCESS`, `FAILED`, or `PENDING` while a
-    /// person's work item holds it.
-    pub status: String,
+    /// person's work item holds it; `CANCELLED` or `MERGED` when a later change made it pointless.
+    pub status: PlanStatus,
     /// Shared by the plans of one identity change, announced together when the last one finishes.
     pub tracking_number: String,
     /// Attempts made so far.
@@ -52,8 +53,7 @@ pub struct PlanRecord {
 pub struct AggregationRecord {
     pub id: String,
     pub source_id: String,
-    /// `PENDING` (announced, not started), `RUNNING`, `SUCCESS`, `WARNING`, `ERROR`.
-    pub status: String,
+    pub status: AggregationStatus,
     pub started_at: i64,
     pub completed_at: Option<i64>,
     pub processed: i64,
@@ -81,7 +81,7 @@ pub(crate) fn plan(row: &AnyRow) -> Result<PlanRecord> {
         source_id: row.try_get("source_id")?,
         operation: row.try_get("operation")?,
         cause: row.try_get("cause")?,
-        status: row.try_get("status")?,
+        status: row.try_get::<String, _>("status")?.parse()?,
         document: serde_json::from_str(&row.try_get::<String, _>("document")?)?,
         tracking_number: row.try_get("tracking_number")?,
         attempt: row.try_get("attempt")?,
@@ -95,7 +95,7 @@ fn aggregation(row: &AnyRow) -> Result<AggregationRecord> {
     Ok(AggregationRecord {
         id: row.try_get("id")?,
         source_id: row.try_get("source_id")?,
-        status: row.try_get("status")?,
+        status: row.try_get::<String, _>("status")?.parse()?,
         started_at: row.try_get("started_at")?,
         completed_at: row.try_get("completed_at")?,
         processed: row.try_get("processed")?,

@@ -10,43 +10,18 @@ use crate::listing::Listing;
 use crate::query::{Bind, Column, Field, FieldKind, Op, Resource};
 use crate::{Error, Result, Tx};
 
-/// The kinds of catalogue object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CatalogKind {
-    Source,
-    Entitlement,
-    AccessProfile,
-    Role,
-    IdentityProfile,
-    LifecycleState,
-    Workgroup,
-}
+pub use tessera_model::CatalogKind;
 
-impl CatalogKind {
-    /// The name stored in the `kind` column, and used in audit entries.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CatalogKind::Source => "SOURCE",
-            CatalogKind::Entitlement => "ENTITLEMENT",
-            CatalogKind::AccessProfile => "ACCESS_PROFILE",
-            CatalogKind::Role => "ROLE",
-            CatalogKind::IdentityProfile => "IDENTITY_PROFILE",
-            CatalogKind::LifecycleState => "LIFECYCLE_STATE",
-            CatalogKind::Workgroup => "GOVERNANCE_GROUP",
-        }
-    }
-
-    /// The fields its lists filter and sort on.
-    pub fn resource(self) -> &'static Resource {
-        match self {
-            CatalogKind::Source => &SOURCES,
-            CatalogKind::Entitlement => &ENTITLEMENTS,
-            CatalogKind::AccessProfile => &ACCESS_PROFILES,
-            CatalogKind::Role => &ROLES,
-            CatalogKind::IdentityProfile => &IDENTITY_PROFILES,
-            CatalogKind::LifecycleState => &LIFECYCLE_STATES,
-            CatalogKind::Workgroup => &WORKGROUPS,
-        }
+/// The fields a kind's lists filter and sort on.
+pub fn resource_of(kind: CatalogKind) -> &'static Resource {
+    match kind {
+        CatalogKind::Source => &SOURCES,
+        CatalogKind::Entitlement => &ENTITLEMENTS,
+        CatalogKind::AccessProfile => &ACCESS_PROFILES,
+        CatalogKind::Role => &ROLES,
+        CatalogKind::IdentityProfile => &IDENTITY_PROFILES,
+        CatalogKind::LifecycleState => &LIFECYCLE_STATES,
+        CatalogKind::Workgroup => &WORKGROUPS,
     }
 }
 
@@ -326,7 +301,7 @@ impl CatalogStore for Tx {
             binds.push(Bind::Text(parent.to_owned()));
             fixed.push_str(" AND parent_id = $2");
         }
-        let (rows, total) = self.list_rows(kind.resource(), SELECT, &fixed, binds, "name, id", listing).await?;
+        let (rows, total) = self.list_rows(resource_of(kind), SELECT, &fixed, binds, "name, id", listing).await?;
         Ok((rows.iter().map(object).collect::<Result<_>>()?, total))
     }
 }

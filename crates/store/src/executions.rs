@@ -5,6 +5,8 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use tessera_model::ExecutionStatus;
+
 use crate::{Result, Tx};
 
 /// What starting an execution stores.
@@ -26,7 +28,7 @@ pub struct NewExecution {
 /// The state a transition leaves an execution in.
 #[derive(Debug, Clone, Copy)]
 pub struct StateUpdate<'a> {
-    pub status: &'a str,
+    pub status: ExecutionStatus,
     pub state: &'a Value,
     pub ended_at: Option<i64>,
     pub error: Option<&'a str>,
@@ -38,8 +40,7 @@ pub struct ExecutionRecord {
     pub id: String,
     pub workflow_id: String,
     pub version: i64,
-    /// `Running`, `Completed`, `Failed` or `Canceled`, as ISC labels them.
-    pub status: String,
+    pub status: ExecutionStatus,
     pub state: Value,
     pub input: Value,
     pub trace: bool,
@@ -64,7 +65,7 @@ pub trait ExecutionStore {
     async fn save_state(
         &mut self,
         id: &str,
-        status: &str,
+        status: ExecutionStatus,
         state: &Value,
         ended_at: Option<i64>,
         error: Option<&str>,
@@ -94,11 +95,11 @@ pub trait ExecutionStore {
     /// A workflow's executions in all, and how many failed.
     async fn execution_counts(&mut self, workflow_id: &str) -> Result<(i64, i64)>;
     /// A workflow's executions counted by status.
-    async fn status_counts(&mut self, workflow_id: &str) -> Result<Vec<(String, i64)>>;
+    async fn status_counts(&mut self, workflow_id: &str) -> Result<Vec<(ExecutionStatus, i64)>>;
     /// How many executions have this status.
-    async fn count_by_status(&mut self, status: &str) -> Result<i64>;
+    async fn count_by_status(&mut self, status: ExecutionStatus) -> Result<i64>;
     /// The executions an event started, as (id, workflow id, status), oldest first.
-    async fn started_by_event(&mut self, event_id: &str) -> Result<Vec<(String, String, String)>>;
+    async fn started_by_event(&mut self, event_id: &str) -> Result<Vec<(String, String, ExecutionStatus)>>;
 }
 
 fn record(row: &AnyRow) -> Result<ExecutionRecord> {
@@ -107,7 +108,7 @@ fn record(row: &AnyRow) -> Result<ExecutionRecord> {
         id: row.try_get("id")?,
         workflow_id: row.try_get("workflow_id")?,
         version: row.try_get("version")?,
-        status: row.try_get("status")?,
+        status: row.try_get::<String, _>("status")?.parse()?,
         state: serde_json::from_str(&row.try_get::<String, _>("state")?)?,
         input: serde_json::from_str(&row.try_get::<String, _>("input")?)?,
         trace: row.try_get::<i64, _>("trace")? != 0,
@@ -146,13 +147,13 @@ impl ExecutionStore for Tx {
         Ok(())
     }
 
-    async fn started_by_event(&mut self, event_id: &str) -> Result<Vec<(String, String, String)>> {
+    async fn started_by_event(&mut self, event_id: &str) -> Result<Vec<(String, String, ExecutionStatus)>> {
         let rows =
             sqlx::query("SELECT id, workflow_id, status FROM executions WHERE event_id = $1 ORDER BY started_at, id")
                 .bind(event_id)
                 .fetch_all(&mut *self.inner)
                 .await?;
-        rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))).collect()
+        rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get::<String, _>(2)?.parse()?))).collect()
     }
 
     async fn lock_execution(&mut self, id: &str) -> Result<Option<ExecutionRecord>> {
@@ -173,13 +174,13 @@ impl ExecutionStore for Tx {
     async fn save_state(
         &mut self,
         id: &str,
-        status: &str,
+        status: ExecutionStatus,
         state: &Value,
         ended_at: Option<i64>,
         error: Option<&str>,
     ) -> Result<()> {
         sqlx::query("UPDATE executions SET status = $1, state = $2, ended_at = $3, error = $4 WHERE id = $5")
-            .bind(status)
+            .bind(status.as_str())
             .bind(state.to_string())
             .bind(ended_at)
             .bind(error)
@@ -245,7 +246,7 @@ impl ExecutionStore for Tx {
         sqlx::query(
             "UPDATE executions SET status = $1, state = $2, ended_at = $3, error = $4, history_len = $5 WHERE id = $6",
         )
-        .bind(update.status)
+        .bind(update.status.as_str())
         .bind(update.state.to_string())
         .bind(update.ended_at)
         .bind(update.error)
@@ -304,19 +305,19 @@ impl ExecutionStore for Tx {
         Ok((row.try_get(0)?, row.try_get(1)?))
     }
 
-    async fn status_counts(&mut self, workflow_id: &str) -> Result<Vec<(String, i64)>> {
+    async fn status_counts(&mut self, workflow_id: &str) -> Result<Vec<(ExecutionStatus, i64)>> {
         let rows = sqlx::query(
             "SELECT status, COUNT(*) FROM executions WHERE workflow_id = $1 GROUP BY status ORDER BY status",
         )
         .bind(workflow_id)
         .fetch_all(&mut *self.inner)
         .await?;
-        rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
+        rows.iter().map(|row| Ok((row.try_get::<String, _>(0)?.parse()?, row.try_get(1)?))).collect()
     }
 
-    async fn count_by_status(&mut self, status: &str) -> Result<i64> {
+    async fn count_by_status(&mut self, status: ExecutionStatus) -> Result<i64> {
         Ok(sqlx::query("SELECT COUNT(*) FROM executions WHERE status = $1")
-            .bind(status)
+            .bind(status.as_str())
             .fetch_one(&mut *self.inner)
             .await?
             .try_get(0)?)

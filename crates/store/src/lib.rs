@@ -70,6 +70,8 @@ pub enum Error {
     NewerSchema { found: i64, known: i64 },
     #[error("stored JSON is unreadable: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("a stored word is unknown to this build: {0}")]
+    Vocabulary(#[from] tessera_model::UnknownValue),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]

@@ -5,6 +5,7 @@
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use tessera_model::PlanStatus;
 
 use crate::access::plan;
 use crate::db::Dialect;
@@ -106,10 +107,10 @@ pub trait ProvisioningStore {
     async fn retry_plan(&mut self, id: &str, attempt: i64, run_at: i64, result: &Value, now: i64) -> Result<()>;
     /// Ends a QUEUED plan (`SUCCESS`, `FAILED`, `PENDING`, or `CANCELLED` and `MERGED` when a later
     /// change made it pointless) with its result.
-    async fn finish_plan(&mut self, id: &str, status: &str, result: &Value, now: i64) -> Result<Finished>;
+    async fn finish_plan(&mut self, id: &str, status: PlanStatus, result: &Value, now: i64) -> Result<Finished>;
     /// Ends a PENDING plan (its work item was answered, or the plan was cancelled) as `SUCCESS`, `FAILED`
     /// or `CANCELLED`; false when it was not PENDING.
-    async fn settle_plan(&mut self, id: &str, status: &str, result: &Value, now: i64) -> Result<bool>;
+    async fn settle_plan(&mut self, id: &str, status: PlanStatus, result: &Value, now: i64) -> Result<bool>;
     /// Every plan of a tracking group, oldest first.
     async fn plans_of_tracking(&mut self, tracking_number: &str) -> Result<Vec<PlanRecord>>;
     async fn plan_by_id(&mut self, id: &str) -> Result<Option<PlanRecord>>;
@@ -236,13 +237,13 @@ impl ProvisioningStore for Tx {
         Ok(())
     }
 
-    async fn finish_plan(&mut self, id: &str, status: &str, result: &Value, now: i64) -> Result<Finished> {
+    async fn finish_plan(&mut self, id: &str, status: PlanStatus, result: &Value, now: i64) -> Result<Finished> {
         let row = sqlx::query(
             "UPDATE provisioning_plans SET status = $2, result = $3, lease_until = 0, modified_at = $4 \
              WHERE id = $1 AND status = 'QUEUED' RETURNING tracking_number",
         )
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(result.to_string())
         .bind(now)
         .fetch_optional(&mut *self.inner)
@@ -268,12 +269,12 @@ impl ProvisioningStore for Tx {
         }
     }
 
-    async fn settle_plan(&mut self, id: &str, status: &str, result: &Value, now: i64) -> Result<bool> {
+    async fn settle_plan(&mut self, id: &str, status: PlanStatus, result: &Value, now: i64) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE provisioning_plans SET status = $2, result = $3, modified_at = $4 WHERE id = $1 AND status = 'PENDING'",
         )
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(result.to_string())
         .bind(now)
         .execute(&mut *self.inner)

@@ -83,7 +83,9 @@ async fn executions_keep_state_and_append_only_history() {
         tx.insert_execution(&new).await.unwrap();
         assert_eq!(tx.append_history("e1", &[json!({"step": "A"}), json!({"step": "B"})]).await.unwrap(), 2);
         assert_eq!(tx.append_history("e1", &[json!({"step": "C"})]).await.unwrap(), 3);
-        tx.save_state("e1", "Completed", &json!({"status": "succeeded"}), Some(20), None).await.unwrap();
+        tx.save_state("e1", tessera_model::ExecutionStatus::Completed, &json!({"status": "succeeded"}), Some(20), None)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         let mut tx = store.begin().await.unwrap();
         let e = tx.lock_execution("e1").await.unwrap().unwrap();

@@ -346,7 +346,7 @@ async fn insert_workflow(store: &Store, now: i64) -> Result<WorkflowRecord> {
 
 async fn running(store: &Store) -> Result<i64> {
     let mut tx = store.begin().await?;
-    let running = tx.count_by_status("Running").await?;
+    let running = tx.count_by_status(tessera_model::ExecutionStatus::Running).await?;
     tx.commit().await?;
     Ok(running)
 }
@@ -493,8 +493,8 @@ fn machine_ticks() -> Option<(u64, u64)> {
 
 fn print(args: &EngineArgs, database: &Database, report: &Report) {
     let ended: Vec<&ExecutionRecord> = report.records.iter().filter(|r| r.ended_at.is_some()).collect();
-    let completed = report.records.iter().filter(|r| r.status == "Completed").count();
-    let failed = report.records.iter().filter(|r| r.status == "Failed").count();
+    let completed = report.records.iter().filter(|r| r.status == tessera_model::ExecutionStatus::Completed).count();
+    let failed = report.records.iter().filter(|r| r.status == tessera_model::ExecutionStatus::Failed).count();
     let other_ended = ended.len() - completed - failed;
     let unfinished = report.records.len() - ended.len();
     let transitions: i64 = ended.iter().map(|r| r.history_len).sum();
@@ -538,7 +538,7 @@ fn print(args: &EngineArgs, database: &Database, report: &Report) {
             report.first_start_error.as_deref().unwrap_or("?")
         );
     }
-    if let Some(failure) = report.records.iter().find(|r| r.status == "Failed") {
+    if let Some(failure) = report.records.iter().find(|r| r.status == tessera_model::ExecutionStatus::Failed) {
         println!("first failure: {}", failure.error.as_deref().unwrap_or("(no message)"));
     }
     let (Some(first_start), Some(last_end)) = (first_start, last_end) else {

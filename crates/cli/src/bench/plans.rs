@@ -106,9 +106,9 @@ async fn measure(label: &str, dir: &Path, people: usize, target: Value, attribut
     let mut tx = store.begin().await?;
     let plans = tx.plans(None, i64::try_from(people).unwrap_or(i64::MAX) + 10, 0).await?;
     tx.commit().await?;
-    let done = plans.iter().filter(|p| p.status == "SUCCESS").count();
+    let done = plans.iter().filter(|p| p.status == tessera_model::PlanStatus::Success).count();
     if done != people {
-        let failed = plans.iter().find(|p| p.status != "SUCCESS");
+        let failed = plans.iter().find(|p| p.status != tessera_model::PlanStatus::Success);
         bail!("{label}: {done} of {people} account requests succeeded; one that did not: {failed:?}");
     }
     println!(

@@ -193,8 +193,13 @@ async fn measure(args: &RequestsArgs, dir: &std::path::Path) -> Result<ExitCode>
     engine.run_due().await?;
     let total = began.elapsed().as_secs_f64();
     let mut tx = store.begin().await?;
-    let completed: i64 =
-        tx.status_counts("bench-approval").await?.iter().filter(|(s, _)| s == "Completed").map(|(_, n)| n).sum();
+    let completed: i64 = tx
+        .status_counts("bench-approval")
+        .await?
+        .iter()
+        .filter(|(s, _)| *s == tessera_model::ExecutionStatus::Completed)
+        .map(|(_, n)| n)
+        .sum();
     drop(tx);
     println!("inbox: {decided} decisions in {decide_took:.2} s ({:.0}/s)", decided as f64 / decide_took);
     println!(

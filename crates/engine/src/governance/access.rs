@@ -75,15 +75,6 @@ impl AccessOutcome {
     }
 }
 
-fn catalog_kind(kind: &str) -> Option<CatalogKind> {
-    match kind {
-        "ROLE" => Some(CatalogKind::Role),
-        "ACCESS_PROFILE" => Some(CatalogKind::AccessProfile),
-        "ENTITLEMENT" => Some(CatalogKind::Entitlement),
-        _ => None,
-    }
-}
-
 /// The (source, attribute, value) entitlements `held` carries, except the grant of `except`.
 fn carried(policy: &Policy, held: &[AccessGrant], except: &AccessItem) -> HashSet<(String, String, String)> {
     let mut set = HashSet::new();
@@ -144,8 +135,8 @@ impl Engine {
 
     pub(crate) async fn manage_access_in(&self, tx: &mut Tx, change: &AccessChange, now: i64) -> Result<AccessOutcome> {
         for item in &change.items {
-            let kind = catalog_kind(&item.kind).ok_or_else(|| {
-                Error::Invalid(format!(
+            let kind = CatalogKind::of_access(&item.kind).ok_or_else(|| {
+                Error::invalid(format!(
                     "`{}` is not an access type: use ROLE, ACCESS_PROFILE or ENTITLEMENT",
                     item.kind
                 ))
@@ -382,7 +373,7 @@ impl Engine {
             "unlock" => "Unlock",
             "delete" => "Delete",
             other => {
-                return Err(Error::Invalid(format!(
+                return Err(Error::invalid(format!(
                     "`{other}` is not an account operation: use enable, disable, unlock or delete"
                 )));
             }
@@ -392,7 +383,7 @@ impl Engine {
         for id in account_ids {
             let account = tx.account(id).await?.ok_or_else(|| Error::NotFound(format!("account {id}")))?;
             let Some(identity_id) = account.identity_id.clone() else {
-                return Err(Error::Invalid(format!("account {id} belongs to no identity; correlate it first")));
+                return Err(Error::invalid(format!("account {id} belongs to no identity; correlate it first")));
             };
             match by_identity.iter_mut().find(|(i, _)| i.id == identity_id) {
                 Some((_, list)) => list.push(account),
@@ -444,7 +435,7 @@ impl Engine {
         now: i64,
     ) -> Result<String> {
         if requests.is_empty() {
-            return Err(Error::Invalid("there is no account request to carry out".into()));
+            return Err(Error::invalid("there is no account request to carry out"));
         }
         let identity =
             tx.identity(identity_id).await?.ok_or_else(|| Error::NotFound(format!("identity {identity_id}")))?;
@@ -461,7 +452,7 @@ impl Engine {
                     .ok_or_else(|| Error::NotFound(format!("source `{}` (accountRequests[{n}])", request.source)))?,
             };
             if !OPERATIONS.contains(&request.operation.as_str()) {
-                return Err(Error::Invalid(format!(
+                return Err(Error::invalid(format!(
                     "accountRequests[{n}].operation `{}` is not one of {}",
                     request.operation,
                     OPERATIONS.join(", ")
@@ -471,7 +462,7 @@ impl Engine {
                 let ok = attribute.get("name").and_then(Value::as_str).is_some_and(|s| !s.is_empty())
                     && matches!(attribute.get("operation").and_then(Value::as_str), Some("Add" | "Set" | "Remove"));
                 if !ok {
-                    return Err(Error::Invalid(format!(
+                    return Err(Error::invalid(format!(
                         "accountRequests[{n}].attributeRequests[{m}] needs a `name` and an `operation` of Add, Set \
                          or Remove"
                     )));
@@ -479,7 +470,7 @@ impl Engine {
             }
             let account = accounts.iter().find(|a| a.source_id == source.id);
             if account.is_none() && request.operation != "Create" {
-                return Err(Error::Invalid(format!(
+                return Err(Error::invalid(format!(
                     "accountRequests[{n}]: {} has no account on `{}` to {}",
                     identity.name, source.name, request.operation
                 )));
@@ -493,16 +484,16 @@ impl Engine {
             match (&request.password, request.operation.as_str()) {
                 (Some(password), "Password" | "Create") if !password.is_empty() => {
                     // Sealed like a connector secret: the plan is stored, and a password never is in clear.
-                    let keyring = tx.keyring().ok_or_else(|| {
-                        Error::Invalid("this server has no secret key to protect a password with".into())
-                    })?;
+                    let keyring = tx
+                        .keyring()
+                        .ok_or_else(|| Error::invalid("this server has no secret key to protect a password with"))?;
                     plan.document["accountRequest"]["password"] = keyring.seal("password", password);
                 }
                 (None, "Password") | (Some(_), "Password") => {
-                    return Err(Error::Invalid(format!("accountRequests[{n}]: a Password request needs a `password`")));
+                    return Err(Error::invalid(format!("accountRequests[{n}]: a Password request needs a `password`")));
                 }
                 (Some(_), other) => {
-                    return Err(Error::Invalid(format!("accountRequests[{n}]: a {other} request takes no `password`")));
+                    return Err(Error::invalid(format!("accountRequests[{n}]: a {other} request takes no `password`")));
                 }
                 (None, _) => {}
             }

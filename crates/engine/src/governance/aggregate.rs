@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tessera_connectors::{DelimitedConfig, DelimitedReader, LiveConnector};
-use tessera_model::Clock;
+use tessera_model::{AggregationStatus, Clock};
 use tessera_store::{
     AccessStore, AccountKey, AccountRecord, AggregationRecord, CatalogKind, CatalogObject, CatalogStore,
     IdentityRecord, IdentityStore, QueueStore, Store, Tx,
@@ -84,7 +84,7 @@ pub struct Summary {
     pub source_id: String,
     /// `SUCCESS`, `WARNING` (some rows failed, or entitlements gone from the system are kept),
     /// `ERROR` (stopped: nothing was removed) or `INTERRUPTED` (stopped on request: nothing removed).
-    pub status: String,
+    pub status: AggregationStatus,
     pub scanned: u64,
     pub added: u64,
     pub changed: u64,
@@ -128,7 +128,7 @@ impl Summary {
         AggregationRecord {
             id: self.id.clone(),
             source_id: self.source_id.clone(),
-            status: self.status.clone(),
+            status: self.status,
             started_at: self.started_at,
             completed_at: completed.then_some(now),
             processed: processed as i64,
@@ -165,7 +165,7 @@ fn input(source: &CatalogObject, file: Option<&Path>, imports: &ImportDirs) -> R
     let attributes = doc.get("connectorAttributes").cloned().unwrap_or_else(|| json!({}));
     if LiveConnector::is_live(connector) {
         if file.is_some() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "source `{}` reads its accounts from its system (the `{connector}` connector), not from a file; \
                  aggregate it without one",
                 source.name
@@ -174,25 +174,25 @@ fn input(source: &CatalogObject, file: Option<&Path>, imports: &ImportDirs) -> R
         return Ok(Input::Live);
     }
     if !matches!(connector, "delimited-file" | "DelimitedFile") {
-        return Err(Error::Invalid(format!(
+        return Err(Error::invalid(format!(
             "source `{}` uses the `{connector}` connector, which has no system to read accounts from; only \
              delimited-file, scim and ldap sources aggregate",
             source.name
         )));
     }
-    let config = DelimitedConfig::from_json(&attributes).map_err(|e| Error::Invalid(e.to_string()))?;
+    let config = DelimitedConfig::from_json(&attributes).map_err(|e| Error::invalid(e.to_string()))?;
     let path = match file {
         Some(path) => path.to_owned(),
         None => {
             let configured = attributes.get("file").and_then(Value::as_str).ok_or_else(|| {
-                Error::Invalid(format!(
+                Error::invalid(format!(
                     "source `{}` names no file (connectorAttributes.file); upload one or pass a file",
                     source.name
                 ))
             })?;
             imports
                 .resolve(configured)
-                .map_err(|refused| Error::Invalid(format!("source `{}`: {refused}", source.name)))?
+                .map_err(|refused| Error::invalid(format!("source `{}`: {refused}", source.name)))?
         }
     };
     Ok(Input::File { config, path })
@@ -210,7 +210,7 @@ pub async fn check_source(
     match input(source, file, imports)? {
         Input::File { .. } => Ok(()),
         Input::Live => crate::live::live_connector(store, source)?.map(|_| ()).ok_or_else(|| {
-            Error::Invalid(format!("source `{}` has no live system to read accounts from", source.name))
+            Error::invalid(format!("source `{}` has no live system to read accounts from", source.name))
         }),
     }
 }
@@ -249,13 +249,13 @@ impl Plan {
     fn open(&self, store: &Store) -> Result<Reader> {
         match &self.input {
             Input::File { config, path } => {
-                let rows = DelimitedReader::open(path, config).map_err(|e| Error::Invalid(e.to_string()))?;
+                let rows = DelimitedReader::open(path, config).map_err(|e| Error::invalid(e.to_string()))?;
                 let total_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
                 Ok(Reader::File { rows: Box::new(rows), total_bytes })
             }
             Input::Live => {
                 let connector = crate::live::live_connector(store, &self.source)?.ok_or_else(|| {
-                    Error::Invalid(format!("source `{}` has no live system to read accounts from", self.source.name))
+                    Error::invalid(format!("source `{}` has no live system to read accounts from", self.source.name))
                 })?;
                 Ok(Reader::Live(Box::new(Pager::new(connector))))
             }
@@ -299,7 +299,7 @@ pub async fn aggregate(
     let mut summary = Summary {
         id: options.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string()),
         source_id: plan.source.id.clone(),
-        status: "RUNNING".into(),
+        status: AggregationStatus::Running,
         started_at: started,
         ..Summary::default()
     };
@@ -364,14 +364,14 @@ pub async fn aggregate(
     let mut tx = store.begin().await?;
     run.resolve_managers(&mut tx, &known, now()).await?;
     if interrupted {
-        summary.status = "INTERRUPTED".into();
+        summary.status = AggregationStatus::Interrupted;
         summary.message = Some(format!(
             "interrupted after {} rows: the {} accounts read were applied and nothing was removed; run the \
              aggregation again to finish",
             summary.scanned, run.read
         ));
     } else if let Some(reason) = stopped {
-        summary.status = "ERROR".into();
+        summary.status = AggregationStatus::Error;
         summary.message = Some(format!(
             "aggregation stopped: {reason}. The {} accounts read before were applied; nothing was removed",
             run.read
@@ -431,7 +431,7 @@ async fn finish(
     let share = if existing == 0 { 0.0 } else { missing.len() as f64 * 100.0 / existing as f64 };
     if share > plan.delete_threshold {
         let read_from = if matches!(plan.input, Input::Live) { "the system" } else { "the file" };
-        summary.status = "ERROR".into();
+        summary.status = AggregationStatus::Error;
         summary.message = Some(format!(
             "aggregation stopped before removing accounts: {} of {existing} accounts ({share:.1}%) are missing from \
              {read_from}, over the source's delete threshold of {}%; check {read_from}, or raise deleteThreshold",
@@ -459,7 +459,7 @@ async fn finish(
     if !summary.failed.is_empty() {
         messages.insert(0, format!("{} rows were skipped; see `failed` for their lines", summary.failed.len()));
     }
-    summary.status = if messages.is_empty() { "SUCCESS" } else { "WARNING" }.into();
+    summary.status = if messages.is_empty() { AggregationStatus::Success } else { AggregationStatus::Warning };
     summary.message = (!messages.is_empty()).then(|| messages.join("; "));
     Ok(())
 }
@@ -472,11 +472,11 @@ fn completed_event(source: &CatalogObject, summary: &Summary) -> Value {
     };
     // "Error" as tenants send it (the community's failure-notification workflows compare against it),
     // though ISC's schema lists "Failed"; an interrupted run is ISC's "Terminated".
-    let status = match summary.status.as_str() {
-        "SUCCESS" => "Success",
-        "WARNING" => "Warning",
-        "INTERRUPTED" => "Terminated",
-        _ => "Error",
+    let status = match summary.status {
+        AggregationStatus::Success => "Success",
+        AggregationStatus::Warning => "Warning",
+        AggregationStatus::Interrupted => "Terminated",
+        AggregationStatus::Error | AggregationStatus::Pending | AggregationStatus::Running => "Error",
     };
     let errors: Vec<String> =
         summary.message.iter().filter(|_| matches!(status, "Error" | "Terminated")).cloned().collect();

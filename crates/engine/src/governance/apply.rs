@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
+use tessera_model::PlanStatus;
 use tessera_store::{
     AccessGrant, AccessStore, AccountRecord, CatalogObject, Finished, IdentityRecord, IdentityStore, PlanRecord,
     ProvisioningStore, QueueStore, Tracking, Tx,
@@ -408,11 +409,11 @@ pub(crate) async fn write_plans_for(
                 match &open.work_item {
                     Some(item) => {
                         tx.complete_work_item(item, "CANCELLED", "system", Some(&reason), now).await?;
-                        tx.settle_plan(&open.plan.id, "CANCELLED", &result, now).await?;
+                        tx.settle_plan(&open.plan.id, PlanStatus::Cancelled, &result, now).await?;
                     }
                     None => {
                         if let Finished::Now(Some(tracking)) =
-                            tx.finish_plan(&open.plan.id, "CANCELLED", &result, now).await?
+                            tx.finish_plan(&open.plan.id, PlanStatus::Cancelled, &result, now).await?
                         {
                             crate::provisioning::announce(tx, &tracking, now).await?;
                         }

@@ -44,7 +44,7 @@ pub async fn set_lifecycle_state(
     let mut tx = store.begin().await?;
     let old = tx.identity(identity_id).await?.ok_or_else(|| Error::NotFound(format!("identity {identity_id}")))?;
     let profile_id = old.profile_id.clone().ok_or_else(|| {
-        Error::Invalid(format!("identity {identity_id} has no identity profile, so it has no lifecycle states"))
+        Error::invalid(format!("identity {identity_id} has no identity profile, so it has no lifecycle states"))
     })?;
     let stored = match tx.object(CatalogKind::LifecycleState, state).await? {
         Some(found) => Some(found),

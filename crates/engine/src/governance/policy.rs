@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value, json};
+use tessera_model::PlanStatus;
 use tessera_model::governance::{
     self, AccountAction, AttributeMappings, IdentityState, LifecycleState, Membership, Subject,
 };
@@ -373,7 +374,7 @@ impl Policy {
             source_id: source_id.to_owned(),
             operation: operation.to_owned(),
             cause: cause.get("type").and_then(Value::as_str).unwrap_or("LIFECYCLE").to_owned(),
-            status: "QUEUED".into(),
+            status: PlanStatus::Queued,
             tracking_number: String::new(),
             attempt: 0,
             result: None,

@@ -40,7 +40,7 @@ fn hash_of(attributes: &Map<String, Value>) -> Result<i64> {
 /// The account with this native identity on a source.
 pub async fn pushed_account(tx: &mut Tx, source_id: &str, native_identity: &str) -> Result<Option<AccountRecord>> {
     let text = format!("sourceId eq {} and nativeIdentity eq {}", quoted(source_id), quoted(native_identity));
-    let filter = Filter::parse(&text).map_err(|e| Error::Invalid(e.message))?;
+    let filter = Filter::parse(&text).map_err(|e| Error::invalid(e.message))?;
     let listing = Listing { filter: Some(&filter), limit: 1, ..Listing::default() };
     Ok(tx.list_accounts(&listing).await?.0.into_iter().next())
 }

@@ -4,6 +4,7 @@
 use std::sync::PoisonError;
 
 use serde_json::json;
+use tessera_model::AggregationStatus;
 use tessera_store::{AccessStore, AggregationRecord, CatalogKind, CatalogStore, Store};
 
 use super::aggregate::{AggregateOptions, Summary, aggregate};
@@ -105,7 +106,7 @@ async fn record_failure(store: &Store, id: &str, source_id: &str, message: &str,
     let mut tx = store.begin().await?;
     match tx.aggregation(id).await? {
         Some(mut run) => {
-            run.status = "ERROR".into();
+            run.status = AggregationStatus::Error;
             run.message = Some(message.to_owned());
             run.completed_at = Some(now);
             run.updated_at = now;
@@ -115,7 +116,7 @@ async fn record_failure(store: &Store, id: &str, source_id: &str, message: &str,
             tx.insert_aggregation(&AggregationRecord {
                 id: id.to_owned(),
                 source_id: source_id.to_owned(),
-                status: "ERROR".into(),
+                status: AggregationStatus::Error,
                 started_at: now,
                 completed_at: Some(now),
                 processed: 0,

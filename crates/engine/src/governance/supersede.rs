@@ -13,6 +13,7 @@
 //! Everything else stands as it is. The decisions are pure ([`decide`]); [`apply`] writes them.
 
 use serde_json::{Value, json};
+use tessera_model::PlanStatus;
 use tessera_store::{OpenPlan, PlanRecord};
 
 /// What becomes of one new plan.
@@ -137,11 +138,15 @@ fn fold(into: &mut Value, later: &Value, creating: bool) {
 }
 
 /// The result recorded on a plan that ended this way.
-pub(crate) fn result(fate: &Fate) -> Option<(&'static str, Value)> {
+pub(crate) fn result(fate: &Fate) -> Option<(PlanStatus, Value)> {
     match fate {
         Fate::Stands => None,
-        Fate::Merged { into } => Some(("MERGED", json!({"provisioningResult": "MERGED", "mergedInto": into}))),
-        Fate::Cancelled { reason } => Some(("CANCELLED", json!({"provisioningResult": "CANCELLED", "reason": reason}))),
+        Fate::Merged { into } => {
+            Some((PlanStatus::Merged, json!({"provisioningResult": "MERGED", "mergedInto": into})))
+        }
+        Fate::Cancelled { reason } => {
+            Some((PlanStatus::Cancelled, json!({"provisioningResult": "CANCELLED", "reason": reason})))
+        }
     }
 }
 
@@ -158,7 +163,7 @@ mod tests {
             source_id: "ad".into(),
             operation: operation.into(),
             cause: "BIRTHRIGHT".into(),
-            status: "QUEUED".into(),
+            status: PlanStatus::Queued,
             document: json!({"accountRequest": {"operation": operation, "attributeRequests": requests},
                              "cause": {"type": operation}}),
             tracking_number: String::new(),

@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tessera_connectors::{Connector, ConnectorError, LiveConnector, Outcome};
+use tessera_model::PlanStatus;
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Finished, ProvisioningStore, QueueStore, Tx, WorkItem};
 use tessera_store::{IdentityStore, PlanRecord};
 
@@ -231,7 +232,7 @@ impl Engine {
             Target::Refused(reason) => {
                 tracing::warn!(plan = %plan.id, %reason, "provisioning refused");
                 let result = json!({"provisioningResult": "FAILED", "errors": [reason]});
-                self.finish(&plan, "FAILED", &result, None).await
+                self.finish(&plan, PlanStatus::Failed, &result, None).await
             }
             Target::Manual { assignee } => self.hand_to_person(&plan, assignee).await,
             Target::Live(connector) => {
@@ -269,7 +270,7 @@ impl Engine {
         match attempt {
             Attempt::Refused(reason) => {
                 let result = json!({"provisioningResult": "FAILED", "errors": [reason]});
-                self.finish(plan, "FAILED", &result, None).await
+                self.finish(plan, PlanStatus::Failed, &result, None).await
             }
             Attempt::Failed(error) => {
                 let attempts = plan.attempt + 1;
@@ -287,18 +288,18 @@ impl Engine {
                 }
                 tracing::warn!(plan = %plan.id, source = %source.name, error = %error.message, attempts, "provisioning failed");
                 let result = json!({"provisioningResult": "FAILED", "errors": [message]});
-                self.finish(plan, "FAILED", &result, None).await
+                self.finish(plan, PlanStatus::Failed, &result, None).await
             }
             Attempt::Done(Outcome::Pending { ticket_id }, prepared) => {
                 let mut result = json!({"provisioningResult": "PENDING", "ticketId": ticket_id});
                 result["attributeRequests"] = prepared.attribute_requests();
-                self.finish(plan, "PENDING", &result, None).await
+                self.finish(plan, PlanStatus::Pending, &result, None).await
             }
             Attempt::Done(Outcome::Success { native_identity, account }, prepared) => {
                 let mut result = json!({"provisioningResult": "SUCCESS", "accountId": native_identity});
                 result["attributeRequests"] = prepared.attribute_requests();
                 let change = accounts::Change { prepared: &prepared, native_identity: &native_identity, account };
-                self.finish(plan, "SUCCESS", &result, Some((source, change))).await
+                self.finish(plan, PlanStatus::Success, &result, Some((source, change))).await
             }
         }
     }
@@ -308,7 +309,7 @@ impl Engine {
     async fn finish(
         &self,
         plan: &PlanRecord,
-        status: &str,
+        status: PlanStatus,
         result: &Value,
         change: Option<(&CatalogObject, accounts::Change<'_>)>,
     ) -> Result<()> {
@@ -349,7 +350,7 @@ impl Engine {
         })
         .await?;
         let result = json!({"provisioningResult": "PENDING", "ticketId": ticket});
-        match tx.finish_plan(&plan.id, "PENDING", &result, now).await? {
+        match tx.finish_plan(&plan.id, PlanStatus::Pending, &result, now).await? {
             // Finished elsewhere: the work item is dropped with the transaction.
             Finished::Already => return Ok(()),
             Finished::Now(Some(tracking)) => self.announce(&mut tx, &tracking, now).await?,
@@ -390,7 +391,9 @@ impl Engine {
         if let Some(comment) = comment.filter(|_| !completed) {
             result["errors"] = json!([comment]);
         }
-        let settled = tx.settle_plan(&item.plan_id, if completed { "SUCCESS" } else { "FAILED" }, &result, now).await?;
+        let settled = tx
+            .settle_plan(&item.plan_id, if completed { PlanStatus::Success } else { PlanStatus::Failed }, &result, now)
+            .await?;
         // What the person did is now true of the account: Tessera records it as a connector's success.
         if settled
             && completed

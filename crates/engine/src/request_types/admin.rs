@@ -101,18 +101,18 @@ impl Engine {
     ) -> Result<TeamRecord> {
         let mut problems = Vec::new();
         if !matches!(draft.editors.as_str(), "ADMINS" | "MEMBERS") {
-            problems.push(Problem::new("/editors", "must be ADMINS or MEMBERS"));
+            problems.push(Problem::at("/editors", "must be ADMINS or MEMBERS"));
         }
         for (i, member) in draft.members.iter().enumerate() {
             if tx.identity(member).await?.is_none() {
-                problems.push(Problem::new(format!("/members/{i}"), format!("no identity has the id `{member}`")));
+                problems.push(Problem::at(format!("/members/{i}"), format!("no identity has the id `{member}`")));
             } else if draft.members[..i].contains(member) {
-                problems.push(Problem::new(format!("/members/{i}"), "is listed twice"));
+                problems.push(Problem::at(format!("/members/{i}"), "is listed twice"));
             }
         }
         for (i, admin) in draft.admins.iter().enumerate() {
             if !draft.members.contains(admin) {
-                problems.push(Problem::new(format!("/admins/{i}"), format!("`{admin}` is not one of the members")));
+                problems.push(Problem::at(format!("/admins/{i}"), format!("`{admin}` is not one of the members")));
             }
         }
         if !problems.is_empty() {
@@ -208,18 +208,18 @@ impl Engine {
         match (draft.list_type.as_str(), kind) {
             ("CUSTOM", _) => {
                 if draft.items.is_empty() {
-                    problems.push(Problem::new("/items", "a CUSTOM list needs at least one item"));
+                    problems.push(Problem::at("/items", "a CUSTOM list needs at least one item"));
                 }
                 for (j, (item_id, value, label)) in draft.items.iter().enumerate() {
                     if value.trim().is_empty() {
-                        problems.push(Problem::new(format!("/items/{j}/value"), "must not be empty"));
+                        problems.push(Problem::at(format!("/items/{j}/value"), "must not be empty"));
                     } else if draft.items[..j].iter().any(|(_, v, _)| v == value) {
-                        problems.push(Problem::new(format!("/items/{j}/value"), format!("`{value}` is listed twice")));
+                        problems.push(Problem::at(format!("/items/{j}/value"), format!("`{value}` is listed twice")));
                     }
                     if let Some(item_id) = item_id
                         && draft.items[..j].iter().any(|(other, _, _)| other.as_ref() == Some(item_id))
                     {
-                        problems.push(Problem::new(format!("/items/{j}/id"), format!("`{item_id}` is used twice")));
+                        problems.push(Problem::at(format!("/items/{j}/id"), format!("`{item_id}` is used twice")));
                     }
                     items.push(json!({"id": item_id.clone().unwrap_or_else(new_id), "value": value,
                                       "label": label.clone().unwrap_or_else(|| value.clone())}));
@@ -228,7 +228,7 @@ impl Engine {
             (list_type, Some(kind)) => {
                 if !draft.items.is_empty() {
                     problems
-                        .push(Problem::new("/items", format!("a {list_type} list reads its items from the catalogue")));
+                        .push(Problem::at("/items", format!("a {list_type} list reads its items from the catalogue")));
                 }
                 if let Some(source) = draft.filter.get("sourceId") {
                     let known = match source.as_str() {
@@ -236,19 +236,17 @@ impl Engine {
                         None => false,
                     };
                     if !known {
-                        problems.push(Problem::new("/filter/sourceId", format!("no source has the id {source}")));
+                        problems.push(Problem::at("/filter/sourceId", format!("no source has the id {source}")));
                     } else if !matches!(kind, CatalogKind::Entitlement | CatalogKind::AccessProfile) {
                         problems
-                            .push(Problem::new("/filter/sourceId", format!("a {list_type} list has no source filter")));
+                            .push(Problem::at("/filter/sourceId", format!("a {list_type} list has no source filter")));
                     }
                 }
                 if draft.filter.get("requestable").is_some_and(|r| !r.is_boolean()) {
-                    problems.push(Problem::new("/filter/requestable", "must be true or false"));
+                    problems.push(Problem::at("/filter/requestable", "must be true or false"));
                 }
             }
-            _ => {
-                problems.push(Problem::new("/type", "must be CUSTOM, SOURCES, ENTITLEMENTS, ACCESS_PROFILES or ROLES"))
-            }
+            _ => problems.push(Problem::at("/type", "must be CUSTOM, SOURCES, ENTITLEMENTS, ACCESS_PROFILES or ROLES")),
         }
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
@@ -337,7 +335,7 @@ impl Engine {
         }
         let mut problems = Vec::new();
         if !matches!(draft.status.as_str(), "DRAFT" | "PUBLISHED") {
-            problems.push(Problem::new("/status", "must be DRAFT or PUBLISHED"));
+            problems.push(Problem::at("/status", "must be DRAFT or PUBLISHED"));
         }
         problems.extend(draft.definition.unapproved_actions());
         let (found, refs) = check::references(tx, &draft.team_id, &draft.definition).await?;
@@ -451,7 +449,7 @@ impl Engine {
 pub(super) fn stored_definition(document: &Value) -> Result<Definition> {
     let map = document.as_object().cloned().unwrap_or_default();
     Definition::parse(&map).map_err(|problems| {
-        Error::Engine(crate::Error::Invalid(format!(
+        Error::Engine(crate::Error::invalid(format!(
             "the stored definition does not parse: {}",
             super::describe(&problems)
         )))

@@ -20,22 +20,22 @@ pub(super) async fn references(tx: &mut Tx, team_id: &str, definition: &Definiti
     let mut problems = Vec::new();
     let mut refs: Refs = vec![("TEAM", team_id.to_owned())];
     if tx.team(team_id).await?.is_none() {
-        problems.push(Problem::new("/teamId", format!("no team has the id `{team_id}`")));
+        problems.push(Problem::at("/teamId", format!("no team has the id `{team_id}`")));
     }
     if let Audience::Group(group) = &definition.audience {
         if tx.team(group).await?.is_some() {
             refs.push(("TEAM", group.clone()));
         } else if tx.object(CatalogKind::Workgroup, group).await?.is_none() {
             problems
-                .push(Problem::new("/audience/groupId", format!("no governance group or team has the id `{group}`")));
+                .push(Problem::at("/audience/groupId", format!("no governance group or team has the id `{group}`")));
         }
     }
     for (i, q) in definition.questions.iter().enumerate() {
         let QuestionKind::Dropdown { list_id } = &q.kind else { continue };
         let at = format!("/questions/{i}/configurationListId");
         match tx.config_list(list_id).await? {
-            None => problems.push(Problem::new(at, format!("no configuration list has the id `{list_id}`"))),
-            Some(list) if list.team_id != team_id => problems.push(Problem::new(
+            None => problems.push(Problem::at(at, format!("no configuration list has the id `{list_id}`"))),
+            Some(list) if list.team_id != team_id => problems.push(Problem::at(
                 at,
                 format!(
                     "the list `{}` belongs to another team; a request type may use only its own team's lists",
@@ -53,18 +53,18 @@ pub(super) async fn references(tx: &mut Tx, team_id: &str, definition: &Definiti
                     Approver::RequesterManager => {}
                     Approver::User(id) => {
                         if tx.identity(id).await?.is_none() {
-                            problems.push(Problem::new(
+                            problems.push(Problem::at(
                                 format!("{at}/approver/USER"),
                                 format!("no identity has the id `{id}`"),
                             ));
                         }
                     }
                     Approver::Group(id) => match tx.object(CatalogKind::Workgroup, id).await? {
-                        None => problems.push(Problem::new(
+                        None => problems.push(Problem::at(
                             format!("{at}/approver/GROUP"),
                             format!("no governance group has the id `{id}`"),
                         )),
-                        Some(_) if tx.members(id).await?.is_empty() => problems.push(Problem::new(
+                        Some(_) if tx.members(id).await?.is_empty() => problems.push(Problem::at(
                             format!("{at}/approver/GROUP"),
                             format!("governance group `{id}` has no members"),
                         )),
@@ -72,8 +72,8 @@ pub(super) async fn references(tx: &mut Tx, team_id: &str, definition: &Definiti
                     },
                     Approver::Team(id) => match tx.team(id).await? {
                         None => problems
-                            .push(Problem::new(format!("{at}/approver/TEAM"), format!("no team has the id `{id}`"))),
-                        Some(team) if team.members.is_empty() => problems.push(Problem::new(
+                            .push(Problem::at(format!("{at}/approver/TEAM"), format!("no team has the id `{id}`"))),
+                        Some(team) if team.members.is_empty() => problems.push(Problem::at(
                             format!("{at}/approver/TEAM"),
                             format!("team `{}` has no members", team.name),
                         )),
@@ -83,7 +83,7 @@ pub(super) async fn references(tx: &mut Tx, team_id: &str, definition: &Definiti
                 if let Some(OnTimeout::Escalate(to)) = deadline.as_ref().map(|d| &d.on_timeout)
                     && tx.identity(to).await?.is_none()
                 {
-                    problems.push(Problem::new(
+                    problems.push(Problem::at(
                         format!("{at}/onTimeout/ESCALATE"),
                         format!("no identity has the id `{to}`"),
                     ));
@@ -101,10 +101,8 @@ pub(super) async fn references(tx: &mut Tx, team_id: &str, definition: &Definiti
                                 _ => CatalogKind::Entitlement,
                             };
                             if tx.object(catalog, id).await?.is_none() {
-                                problems.push(Problem::new(
-                                    format!("{item_at}/id"),
-                                    format!("no {kind} has the id `{id}`"),
-                                ));
+                                problems
+                                    .push(Problem::at(format!("{item_at}/id"), format!("no {kind} has the id `{id}`")));
                             }
                         }
                         GrantItem::Answer(key) => {
@@ -113,7 +111,7 @@ pub(super) async fn references(tx: &mut Tx, team_id: &str, definition: &Definiti
                                 _ => None,
                             };
                             if list.as_ref().is_none_or(|l| grantable(&l.list_type).is_none()) {
-                                problems.push(Problem::new(
+                                problems.push(Problem::at(
                                     format!("{item_at}/question"),
                                     format!(
                                         "question `{key}` is not a dropdown of an ENTITLEMENTS, ACCESS_PROFILES or \
@@ -128,7 +126,7 @@ pub(super) async fn references(tx: &mut Tx, team_id: &str, definition: &Definiti
             StepKind::Workflow { workflow_id, fields, .. } => {
                 let workflow = tx.workflow(workflow_id).await?;
                 match delegated(workflow.as_ref(), workflow_id) {
-                    Err(message) => problems.push(Problem::new(format!("{at}/workflowId"), message)),
+                    Err(message) => problems.push(Problem::at(format!("{at}/workflowId"), message)),
                     Ok(workflow) => {
                         let mapped: Vec<&str> = fields.iter().map(|(name, _)| name.as_str()).collect();
                         problems.extend(check_fields(workflow, &mapped, &at));
@@ -186,7 +184,7 @@ fn check_fields(workflow: &WorkflowRecord, mapped: &[&str], at: &str) -> Vec<Pro
     let mut problems = Vec::new();
     for name in mapped {
         if !names.contains(name) {
-            problems.push(Problem::new(
+            problems.push(Problem::at(
                 format!("{at}/fields/{}", escape(name)),
                 format!("workflow `{}` declares no field `{name}` (it declares {})", workflow.name, names.join(", ")),
             ));
@@ -194,7 +192,7 @@ fn check_fields(workflow: &WorkflowRecord, mapped: &[&str], at: &str) -> Vec<Pro
     }
     for (name, required) in &declared {
         if *required && !mapped.contains(&name.as_str()) {
-            problems.push(Problem::new(
+            problems.push(Problem::at(
                 format!("{at}/fields"),
                 format!("workflow `{}` requires the field `{name}`; map it", workflow.name),
             ));

@@ -360,7 +360,7 @@ impl Definition {
             .take(gate.unwrap_or(self.steps.len()))
             .filter(|(_, s)| s.type_name() == "ACTION")
             .map(|(i, _)| {
-                Problem::new(
+                Problem::at(
                     format!("/steps/{i}"),
                     "an action must follow an approval: put an APPROVAL step (one that does not approve on \
                      timeout) before it",

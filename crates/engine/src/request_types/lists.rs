@@ -89,7 +89,7 @@ pub(super) async fn check_answers(
     for key in answers.keys() {
         if definition.question(key).is_none() {
             let known: Vec<&str> = definition.questions.iter().map(|q| q.key.as_str()).collect();
-            problems.push(Problem::new(
+            problems.push(Problem::at(
                 format!("/answers/{}", escape(key)),
                 format!("no question has this key (the questions are: {})", known.join(", ")),
             ));
@@ -100,11 +100,11 @@ pub(super) async fn check_answers(
         let answer = answers.get(&q.key).filter(|v| !v.is_null() && v.as_str().is_none_or(|s| !s.trim().is_empty()));
         let Some(answer) = answer else {
             if q.required {
-                problems.push(Problem::new(at, format!("is required: {}", q.prompt)));
+                problems.push(Problem::at(at, format!("is required: {}", q.prompt)));
             }
             continue;
         };
-        let wrong = |expected: &str| Problem::new(at.clone(), format!("must be {expected}, not {answer}"));
+        let wrong = |expected: &str| Problem::at(at.clone(), format!("must be {expected}, not {answer}"));
         match &q.kind {
             QuestionKind::Text if !answer.is_string() => problems.push(wrong("text")),
             QuestionKind::Number if !answer.is_number() => problems.push(wrong("a number")),
@@ -123,7 +123,7 @@ pub(super) async fn check_answers(
                     continue;
                 };
                 let Some(list) = tx.config_list(list_id).await? else {
-                    problems.push(Problem::new(at, format!("the configuration list {list_id} no longer exists")));
+                    problems.push(Problem::at(at, format!("the configuration list {list_id} no longer exists")));
                     continue;
                 };
                 let choices = items(tx, &list).await?;
@@ -133,7 +133,7 @@ pub(super) async fn check_answers(
                     }
                     None => {
                         let shown: Vec<String> = choices.iter().take(20).map(|c| format!("`{}`", c.value)).collect();
-                        problems.push(Problem::new(
+                        problems.push(Problem::at(
                             at,
                             format!(
                                 "`{value}` is not in the list `{}` (its values: {}{})",

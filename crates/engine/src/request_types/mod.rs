@@ -30,20 +30,10 @@ pub const REQUEST_SUBMITTED: &str = "tessera:request-submitted";
 pub const REQUEST_CLOSED: &str = "tessera:request-closed";
 
 /// One problem with a submitted document, at its JSON pointer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub pointer: String,
-    pub message: String,
-}
-
-impl Problem {
-    pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { pointer: pointer.into(), message: message.into() }
-    }
-}
+pub use tessera_model::Invalid as Problem;
 
 fn describe(problems: &[Problem]) -> String {
-    problems.iter().map(|p| format!("{}: {}", p.pointer, p.message)).collect::<Vec<_>>().join("; ")
+    problems.iter().map(Problem::to_string).collect::<Vec<_>>().join("; ")
 }
 
 /// What can go wrong with teams, lists, request types and their requests.
@@ -75,7 +65,7 @@ impl From<tessera_store::Error> for Error {
 
 impl Error {
     fn invalid(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Invalid(vec![Problem::new(pointer, message)])
+        Error::Invalid(vec![Problem::at(pointer, message)])
     }
 }
 

@@ -45,7 +45,7 @@ enum Started {
 fn definition_of(request: &TypeRequestRecord) -> crate::Result<Definition> {
     stored_definition(&request.definition).map_err(|e| match e {
         Error::Engine(e) => e,
-        other => crate::Error::Invalid(other.to_string()),
+        other => crate::Error::invalid(other.to_string()),
     })
 }
 

@@ -48,11 +48,17 @@ impl Status {
 
     /// The label ISC's execution API uses.
     pub fn label(&self) -> &'static str {
+        self.execution_status().as_str()
+    }
+
+    /// Where the execution stands, in the store's and ISC's terms.
+    pub fn execution_status(&self) -> tessera_model::ExecutionStatus {
+        use tessera_model::ExecutionStatus;
         match self {
-            Status::Pending | Status::Running => "Running",
-            Status::Succeeded => "Completed",
-            Status::Failed { .. } | Status::Terminated { .. } => "Failed",
-            Status::Cancelled { .. } => "Canceled",
+            Status::Pending | Status::Running => ExecutionStatus::Running,
+            Status::Succeeded => ExecutionStatus::Completed,
+            Status::Failed { .. } | Status::Terminated { .. } => ExecutionStatus::Failed,
+            Status::Cancelled { .. } => ExecutionStatus::Canceled,
         }
     }
 }

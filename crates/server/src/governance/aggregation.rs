@@ -21,6 +21,7 @@ use super::{ListQuery, MAX_UPLOAD_BYTES, listed, new_id, sources, stamp};
 use crate::AppState;
 use crate::auth::{Principal, SOURCES_MANAGE, SOURCES_READ, TASK_READ};
 use crate::error::{ApiError, ApiResult, PathParams, QueryParams};
+use tessera_model::AggregationStatus;
 
 /// A source that can be aggregated now: it exists, and either reads delimited files with valid
 /// attributes or has a live system (SCIM, LDAP) whose connector configuration works. Returns the source
@@ -202,7 +203,7 @@ pub(crate) async fn load_accounts(
     tx.insert_aggregation(&AggregationRecord {
         id: run.clone(),
         source_id: source.id.clone(),
-        status: "PENDING".into(),
+        status: AggregationStatus::Pending,
         started_at: now,
         completed_at: None,
         processed: 0,
@@ -288,10 +289,10 @@ pub(crate) async fn status(
 ) -> ApiResult<Json<Value>> {
     super::require_either(&principal, SOURCES_READ, SOURCES_MANAGE)?;
     let (run, _) = run_of(&state, &id).await?;
-    let status = match run.status.as_str() {
-        "PENDING" | "RUNNING" => "STARTED",
-        "ERROR" | "INTERRUPTED" => "TERMINATED",
-        _ => "COMPLETED",
+    let status = match run.status {
+        AggregationStatus::Pending | AggregationStatus::Running => "STARTED",
+        AggregationStatus::Error | AggregationStatus::Interrupted => "TERMINATED",
+        AggregationStatus::Success | AggregationStatus::Warning => "COMPLETED",
     };
     Ok(Json(json!({
         "start": stamp(run.started_at),
@@ -312,19 +313,19 @@ pub(crate) async fn task_status(
         super::require_either(&principal, SOURCES_READ, SOURCES_MANAGE)?;
     }
     let (run, source_name) = run_of(&state, &id).await.map_err(|_| ApiError::not_found("task", &id))?;
-    let done = !matches!(run.status.as_str(), "PENDING" | "RUNNING");
-    let completion = match run.status.as_str() {
-        "PENDING" | "RUNNING" => Value::Null,
-        "SUCCESS" => json!("SUCCESS"),
-        "WARNING" => json!("WARNING"),
-        "INTERRUPTED" => json!("TERMINATED"),
-        _ => json!("ERROR"),
+    let done = run.status.is_final();
+    let completion = match run.status {
+        AggregationStatus::Pending | AggregationStatus::Running => Value::Null,
+        AggregationStatus::Success => json!("SUCCESS"),
+        AggregationStatus::Warning => json!("WARNING"),
+        AggregationStatus::Interrupted => json!("TERMINATED"),
+        AggregationStatus::Error => json!("ERROR"),
     };
     let messages: Vec<Value> = run
         .message
         .iter()
         .map(|text| {
-            json!({"type": if run.status == "ERROR" { "ERROR" } else { "INFO" },
+            json!({"type": if run.status == AggregationStatus::Error { "ERROR" } else { "INFO" },
                             "localizedText": {"locale": "en-US", "message": text}, "key": "message", "parameters": []})
         })
         .collect();

@@ -142,7 +142,7 @@ pub(crate) async fn plans(
         let done = (chunk.len() as i64) < CHUNK;
         from += CHUNK;
         for plan in chunk {
-            if status != "*" && !plan.status.eq_ignore_ascii_case(status) {
+            if status != "*" && !plan.status.as_str().eq_ignore_ascii_case(status) {
                 continue;
             }
             if skipped < offset {

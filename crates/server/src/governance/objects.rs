@@ -378,7 +378,7 @@ pub(crate) async fn list(
 ) -> ApiResult<Response> {
     let (read, manage) = kind.scopes();
     super::require_either(&principal, read, manage)?;
-    let page = query.page(kind.catalog().resource())?;
+    let page = query.page(tessera_store::catalog::resource_of(kind.catalog()))?;
     let mut tx = state.begin().await?;
     let parent = parent(&mut tx, kind, &ids).await?;
     let (objects, total) = tx.list_objects(kind.catalog(), parent.as_deref(), &page.listing()).await?;

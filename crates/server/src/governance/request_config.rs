@@ -8,7 +8,7 @@ use serde_json::Value;
 use tessera_engine::approval_deadlines::RequestConfig;
 use tessera_store::IdentityStore;
 
-use super::requests::{located, parse};
+use super::requests::parse;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiResult;
@@ -48,6 +48,6 @@ pub(crate) async fn replace(
     principal.require(ACCESS_REQUEST_CONFIG_MANAGE)?;
     let body = parse(&body)?;
     super::object(&body)?;
-    let config = state.engine.set_access_request_config(&body, &principal.actor()).await.map_err(located)?;
+    let config = state.engine.set_access_request_config(&body, &principal.actor()).await?;
     Ok(Json(shaped(&state, &config).await?).into_response())
 }

@@ -40,17 +40,6 @@ pub(super) fn parse(body: &[u8]) -> ApiResult<Value> {
     serde_json::from_slice(body).map_err(|e| invalid("", format!("the body is not JSON: {e}")))
 }
 
-/// The engine's refusals of a submitted body carry their pointer as `"<pointer>: <message>"`.
-pub(super) fn located(error: tessera_engine::Error) -> ApiError {
-    match error {
-        tessera_engine::Error::Invalid(message) if message.starts_with('/') => match message.split_once(": ") {
-            Some((pointer, rest)) => invalid(pointer, rest),
-            None => invalid("", message),
-        },
-        other => other.into(),
-    }
-}
-
 /// Whether the caller may request for anyone (true) or only for its own identity (false); 403 when
 /// it may do neither.
 fn may_request(principal: &Principal) -> ApiResult<bool> {
@@ -170,7 +159,7 @@ pub(crate) async fn submit(
     }
     let request =
         NewAccessRequest { requester_id, requested_for, request_type, items, comment: text(body, "comment")? };
-    let submitted = state.engine.submit_access_request(&request, &principal.actor()).await.map_err(located)?;
+    let submitted = state.engine.submit_access_request(&request, &principal.actor()).await?;
     let answer = json!({
         "newRequests": submitted.new_requests.iter().map(tracking).collect::<Vec<_>>(),
         "existingRequests": submitted.existing_requests.iter().map(tracking).collect::<Vec<_>>(),
@@ -261,14 +250,6 @@ fn item_state(item: &RequestItemRecord) -> &'static str {
         "APPROVED" => "REQUEST_COMPLETED",
         "REJECTED" => "REJECTED",
         _ => "CANCELLED",
-    }
-}
-
-fn catalog_kind(kind: &str) -> CatalogKind {
-    match kind {
-        "ROLE" => CatalogKind::Role,
-        "ACCESS_PROFILE" => CatalogKind::AccessProfile,
-        _ => CatalogKind::Entitlement,
     }
 }
 
@@ -434,8 +415,12 @@ async fn approval_shape(
         ("GOVERNANCE_GROUP", Some(group)) => names.reference(tx, CatalogKind::Workgroup, group).await?,
         (_, reference) => names.identity_ref(tx, reference).await?,
     };
-    let description =
-        tx.object(catalog_kind(&item.kind), &item.object_id).await?.map(|o| o.document["description"].clone());
+    // An item of a kind no longer known has no description (never another kind's: it used to read
+    // an entitlement of the same id).
+    let description = match CatalogKind::of_access(&item.kind) {
+        Some(kind) => tx.object(kind, &item.object_id).await?.map(|o| o.document["description"].clone()),
+        None => None,
+    };
     let mut shaped = json!({
         "id": a.id,
         "accessRequestId": request.id,
@@ -615,11 +600,7 @@ pub(crate) async fn forward(
         };
         return Err(ApiError::new(StatusCode::FORBIDDEN, "not-an-approver", message));
     }
-    state
-        .engine
-        .forward_access_approval(&id, forwarder, admin, &new_owner, &comment, &principal.actor())
-        .await
-        .map_err(located)?;
+    state.engine.forward_access_approval(&id, forwarder, admin, &new_owner, &comment, &principal.actor()).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response())
 }
 

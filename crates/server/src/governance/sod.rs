@@ -21,17 +21,6 @@ pub(crate) const SOD_POLICY_READ: &str = "idn:sod-policy:read";
 /// Creates, replaces and deletes policies.
 pub(crate) const SOD_POLICY_MANAGE: &str = "idn:sod-policy:manage";
 
-/// The engine's refusals of a submitted body carry their pointer as `"<pointer>: <message>"`.
-fn located(error: tessera_engine::Error) -> ApiError {
-    match error {
-        tessera_engine::Error::Invalid(message) if message.starts_with('/') => match message.split_once(": ") {
-            Some((pointer, rest)) => invalid(pointer, rest),
-            None => invalid("", message),
-        },
-        other => other.into(),
-    }
-}
-
 /// A policy in ISC's shape: its document with the row's id, name and stamps.
 fn render(policy: &SodPolicyRecord) -> Value {
     let mut body = policy.document.clone();
@@ -75,7 +64,7 @@ pub(crate) async fn create(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     principal.require(SOD_POLICY_MANAGE)?;
-    let policy = state.engine.create_sod_policy(&body, &principal.actor()).await.map_err(located)?;
+    let policy = state.engine.create_sod_policy(&body, &principal.actor()).await?;
     Ok((StatusCode::CREATED, Json(render(&policy))))
 }
 
@@ -87,7 +76,7 @@ pub(crate) async fn replace(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     principal.require(SOD_POLICY_MANAGE)?;
-    let policy = state.engine.replace_sod_policy(&id, &body, &principal.actor()).await.map_err(located)?;
+    let policy = state.engine.replace_sod_policy(&id, &body, &principal.actor()).await?;
     Ok(Json(render(&policy)))
 }
 
@@ -131,7 +120,7 @@ pub(crate) async fn predict(
         return Err(invalid("/identityId", format!("no identity has the id `{identity}`")));
     }
     drop(tx);
-    let found: Vec<SodViolation> = state.engine.predict_sod_violations(identity, &items).await.map_err(located)?;
+    let found: Vec<SodViolation> = state.engine.predict_sod_violations(identity, &items).await?;
     let context = violation_context(&found);
     Ok(Json(json!({"violationContexts": context["violationCheckResult"]["violationContexts"]})))
 }

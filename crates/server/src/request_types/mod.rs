@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use tessera_engine::request_types::{Actor, Error, Problem};
-use tessera_flow::{Diagnostic, Severity};
+
 use tessera_store::{IdentityStore, Tx};
 
 use crate::AppState;
@@ -52,34 +52,13 @@ pub(crate) fn routes() -> Router<AppState> {
 /// what the actor may not do, 409 `in-use` for a team or list still named.
 pub(crate) fn api(error: Error) -> ApiError {
     match error {
-        Error::Invalid(problems) => invalid(problems),
+        Error::Invalid(problems) => ApiError::problems(problems),
         Error::Forbidden(message) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
         Error::Conflict(message) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
         Error::InUse(message) => ApiError::new(StatusCode::CONFLICT, "in-use", message),
         Error::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found")),
         Error::Engine(error) => error.into(),
     }
-}
-
-/// 400 `invalid-request` with each problem located.
-fn invalid(problems: Vec<Problem>) -> ApiError {
-    let count = problems.len();
-    let first = problems.first().map(|p| format!("{}: {}", p.pointer, p.message)).unwrap_or_default();
-    let mut error = ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid-request",
-        if count > 1 { format!("{first} (and {} more problems)", count - 1) } else { first },
-    );
-    error.errors = problems
-        .into_iter()
-        .map(|p| Diagnostic {
-            severity: Severity::Error,
-            code: "invalid-value",
-            pointer: p.pointer,
-            message: p.message,
-        })
-        .collect();
-    error
 }
 
 /// The engine's actor for this token.
@@ -108,7 +87,7 @@ struct Reader {
 
 impl Reader {
     fn problem(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
-        self.problems.push(Problem::new(pointer, message));
+        self.problems.push(Problem::at(pointer, message));
     }
 
     /// A string member; `None` (with a problem when required) when absent, null or blank.
@@ -149,7 +128,7 @@ impl Reader {
     }
 
     fn finish<T>(self, value: T) -> Result<T, ApiError> {
-        if self.problems.is_empty() { Ok(value) } else { Err(invalid(self.problems)) }
+        if self.problems.is_empty() { Ok(value) } else { Err(ApiError::problems(self.problems)) }
     }
 }
 

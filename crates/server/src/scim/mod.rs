@@ -138,7 +138,7 @@ impl From<tessera_store::Error> for ScimError {
 impl From<tessera_engine::Error> for ScimError {
     fn from(error: tessera_engine::Error) -> Self {
         match error {
-            tessera_engine::Error::Invalid(message) => Self::bad_request("invalidValue", message),
+            tessera_engine::Error::Invalid(problem) => Self::bad_request("invalidValue", problem.to_string()),
             tessera_engine::Error::Conflict(message) => Self::uniqueness(message),
             tessera_engine::Error::NotFound(what) => Self::not_found(format!("{what} not found")),
             tessera_engine::Error::Store(error) => error.into(),

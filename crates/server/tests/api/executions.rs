@@ -90,7 +90,11 @@ async fn a_waiting_execution_is_cancelled_once() {
         api.advance(chrono::Duration::hours(2));
         api.run_due().await;
         let mut tx = api.store.begin().await.unwrap();
-        assert_eq!(tx.execution(&execution).await.unwrap().unwrap().status, "Canceled", "{kind}");
+        assert_eq!(
+            tx.execution(&execution).await.unwrap().unwrap().status,
+            tessera_model::ExecutionStatus::Canceled,
+            "{kind}"
+        );
         let history = tx.history(&execution).await.unwrap();
         assert!(history.iter().all(|h| h["step"] != "Done"), "{kind}: {history:?}");
         assert_eq!(tx.queued().await.unwrap(), 0, "{kind}: nothing left to run");

@@ -72,7 +72,11 @@ async fn a_scim_token_is_sealed_masked_kept_on_a_round_trip_and_replaced_by_a_ne
         let sealed = raw_attributes(&api, &id).await["token"].clone();
         let envelope = sealed["$sealed"].as_str().unwrap_or_else(|| panic!("{kind}: stored sealed: {sealed}"));
         assert!(envelope.starts_with("v1:") && !envelope.contains(&token), "{kind}: {envelope}");
-        assert_eq!(aggregated(&api, &id).await.status, "SUCCESS", "{kind}: the engine opens the stored token");
+        assert_eq!(
+            aggregated(&api, &id).await.status,
+            tessera_model::AggregationStatus::Success,
+            "{kind}: the engine opens the stored token"
+        );
 
         // A client that PUTs what it read sends the mask back: the secret stays, and nothing changed.
         let audited = api.audit_count().await;
@@ -91,7 +95,11 @@ async fn a_scim_token_is_sealed_masked_kept_on_a_round_trip_and_replaced_by_a_ne
         let patched = api.call(Method::PATCH, &path, Some(&patch)).await;
         assert_eq!(patched.status, 200, "{kind}: {}", patched.body);
         assert_eq!(raw_attributes(&api, &id).await["token"], sealed, "{kind}: the patch kept the envelope");
-        assert_eq!(aggregated(&api, &id).await.status, "SUCCESS", "{kind}: still the original token");
+        assert_eq!(
+            aggregated(&api, &id).await.status,
+            tessera_model::AggregationStatus::Success,
+            "{kind}: still the original token"
+        );
 
         // A new value replaces the secret: the server now refuses the connector's requests.
         let wrong = "wrong-token-0123456789";
@@ -108,13 +116,21 @@ async fn a_scim_token_is_sealed_masked_kept_on_a_round_trip_and_replaced_by_a_ne
         assert_ne!(resealed, sealed, "{kind}");
         assert!(!resealed.to_string().contains(wrong), "{kind}: {resealed}");
         let refused = aggregated(&api, &id).await;
-        assert_eq!(refused.status, "ERROR", "{kind}: the replaced token is sent: {refused:?}");
+        assert_eq!(
+            refused.status,
+            tessera_model::AggregationStatus::Error,
+            "{kind}: the replaced token is sent: {refused:?}"
+        );
         assert!(!format!("{refused:?}").contains(wrong), "{kind}: the failure does not show the token: {refused:?}");
         let message = refused.message.clone().unwrap_or_default();
         assert!(message.contains("401"), "{kind}: refused for its token: {message}");
         replaced["connectorAttributes"]["token"] = json!(token);
         assert_eq!(api.call(Method::PUT, &path, Some(&replaced)).await.status, 200, "{kind}");
-        assert_eq!(aggregated(&api, &id).await.status, "SUCCESS", "{kind}: the token put back works again");
+        assert_eq!(
+            aggregated(&api, &id).await.status,
+            tessera_model::AggregationStatus::Success,
+            "{kind}: the token put back works again"
+        );
 
         // Another node's key does not open it: the error names the source and attribute, not the value.
         let stranger = api.store.clone().with_keyring(Keyring::generate());
