@@ -221,9 +221,21 @@ impl Engine {
         } else if waiter.purpose == "PRE_APPROVAL" {
             let comment = outcome.answer("comment").and_then(Value::as_str).map(str::to_owned);
             match outcome.answer("approved").and_then(Value::as_bool) {
+                // All the items are decided or none is; an answer that cannot be carried out (an
+                // item deleted meanwhile) is ignored, and the configured approvers decide instead.
                 Some(approved) => {
-                    self.pre_decide(tx, &request, approved, &actor, comment.as_deref(), now).await?;
-                    json!({"approved": approved, "comment": comment})
+                    let part = tx.savepoint().await?;
+                    match self.pre_decide(tx, &request, approved, &actor, comment.as_deref(), now).await {
+                        Ok(()) => {
+                            tx.keep(part).await?;
+                            json!({"approved": approved, "comment": comment})
+                        }
+                        Err(refused @ (Error::Invalid(_) | Error::NotFound(_) | Error::Conflict(_))) => {
+                            tx.undo(part).await?;
+                            json!({"ignored": format!("the answer could not be carried out: {refused}")})
+                        }
+                        Err(other) => return Err(other),
+                    }
                 }
                 None => json!({"approved": null}),
             }

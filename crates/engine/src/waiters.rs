@@ -2,9 +2,9 @@
 //! request's approval or hook — in the transaction that ends the execution, so the outcome is
 //! handed on exactly once.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tessera_flow::interp::Status;
-use tessera_store::{ExecutionRecord, Tx, WaiterStore};
+use tessera_store::{ExecutionRecord, SecurityStore, Tx, WaiterStore};
 
 use crate::{Engine, Error, Result};
 
@@ -66,20 +66,36 @@ impl Engine {
             error,
             output,
         };
+        // The hand-on is one decision: written whole, or (when refused) not at all.
+        let part = tx.savepoint().await?;
         let handed = match waiter.subject_kind.as_str() {
             "REQUEST" => self.request_workflow_ended(tx, &waiter, &outcome, now).await,
             "ACCESS_REQUEST" | "ACCESS_REQUEST_ITEM" => self.access_hook_ended(tx, &waiter, &outcome, now).await,
             _ => Ok(()),
         };
         match handed {
-            // What waited cannot take the outcome (its role was deleted meanwhile, say): the execution
-            // still ends, rather than being retried for ever; the waiter is gone and it is logged.
+            // What waited cannot take the outcome (its role was deleted meanwhile, say): whatever
+            // part of the decision was written is undone, the execution still ends rather than being
+            // retried for ever, the waiter is gone, and the refusal is logged and audited.
             Err(refused @ (Error::Invalid(_) | Error::NotFound(_) | Error::Conflict(_) | Error::Forbidden(_))) => {
+                tx.undo(part).await?;
                 let reason = refused.to_string();
                 tracing::warn!(execution = %execution.id, subject = %waiter.subject_id, %reason,
                                "an ended execution's outcome could not be handed on");
+                let detail = json!({"workflowExecution": execution.id, "purpose": waiter.purpose, "reason": reason});
+                let actor = format!("workflow:{}", execution.id);
+                tx.audit(
+                    &actor,
+                    "workflow-outcome.refused",
+                    &waiter.subject_kind.to_lowercase().replace('_', "-"),
+                    &waiter.subject_id,
+                    &detail,
+                    now,
+                )
+                .await?;
                 Ok(())
             }
+            Ok(()) => Ok(tx.keep(part).await?),
             other => other,
         }
     }

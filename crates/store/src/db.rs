@@ -43,6 +43,17 @@ pub struct Tx {
     /// Run in order after a successful commit, dropped on rollback: counters of what the
     /// transaction did, so they count only what became durable.
     after_commit: Vec<AfterCommit>,
+    /// Savepoints taken so far, to name the next one uniquely.
+    savepoints: u32,
+}
+
+/// The start of a part of a transaction that can be undone alone: see [`Tx::savepoint`].
+#[must_use = "a savepoint is undone or kept"]
+#[derive(Debug)]
+pub struct Savepoint {
+    name: String,
+    /// How many after-commit actions there were when the part began.
+    after_commit: usize,
 }
 
 impl std::fmt::Debug for Tx {
@@ -158,6 +169,7 @@ impl Store {
             dialect: self.dialect,
             keyring: self.keyring.clone(),
             after_commit: Vec::new(),
+            savepoints: 0,
         })
     }
 
@@ -184,6 +196,30 @@ impl Tx {
         for then in self.after_commit {
             then();
         }
+        Ok(())
+    }
+
+    /// Marks where a part of this transaction starts, so that the part can be undone alone
+    /// ([`Tx::undo`]) or kept ([`Tx::keep`]) while the rest of the transaction goes on: a decision
+    /// whose consequences cannot all be written is written not at all.
+    pub async fn savepoint(&mut self) -> Result<Savepoint> {
+        self.savepoints += 1;
+        let name = format!("tessera_part_{}", self.savepoints);
+        sqlx::query(&format!("SAVEPOINT {name}")).execute(&mut *self.inner).await?;
+        Ok(Savepoint { name, after_commit: self.after_commit.len() })
+    }
+
+    /// Undoes every change since `part` began, and forgets what was to run after commit since then.
+    pub async fn undo(&mut self, part: Savepoint) -> Result<()> {
+        sqlx::query(&format!("ROLLBACK TO SAVEPOINT {}", part.name)).execute(&mut *self.inner).await?;
+        sqlx::query(&format!("RELEASE SAVEPOINT {}", part.name)).execute(&mut *self.inner).await?;
+        self.after_commit.truncate(part.after_commit);
+        Ok(())
+    }
+
+    /// Keeps the changes made since `part` began as part of this transaction.
+    pub async fn keep(&mut self, part: Savepoint) -> Result<()> {
+        sqlx::query(&format!("RELEASE SAVEPOINT {}", part.name)).execute(&mut *self.inner).await?;
         Ok(())
     }
 

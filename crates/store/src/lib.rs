@@ -34,7 +34,7 @@ pub use access::{AccessGrant, AccessStore, AggregationRecord, PlanRecord};
 pub use approval_config::{ApprovalClock, ApprovalConfigStore, ApprovalCounts, DueBefore, Reassignment};
 pub use catalog::{CatalogKind, CatalogObject, CatalogStore};
 pub use changes::{ChangeStore, ScheduledAccess};
-pub use db::{Dialect, Store, Tx, redact_url};
+pub use db::{Dialect, Savepoint, Store, Tx, redact_url};
 pub use delegations::{DelegationRecord, DelegationStore};
 pub use executions::{ExecutionRecord, ExecutionStore, NewExecution, StateUpdate};
 pub use figures::Figures;
