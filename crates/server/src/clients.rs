@@ -171,6 +171,13 @@ async fn load(tx: &mut Tx, principal: &Principal, id: &str) -> ApiResult<ApiClie
     Ok(client)
 }
 
+/// `load`, holding the client until `tx` ends, for a change made from what was read.
+async fn load_for_change(tx: &mut Tx, principal: &Principal, id: &str) -> ApiResult<ApiClient> {
+    let client = tx.client_for_update(id).await?.ok_or_else(|| ApiError::not_found("OAuth client", id))?;
+    may_manage(principal, &client)?;
+    Ok(client)
+}
+
 /// `GET /v3/oauth-clients/{id}`: the client without its secret.
 pub(crate) async fn read(
     State(state): State<AppState>,
@@ -195,7 +202,7 @@ pub(crate) async fn patch(
         body.as_array().ok_or_else(|| ApiError::invalid("", "the body must be a JSON Patch: a list of operations"))?;
     let now = state.now_ms();
     let mut tx = state.begin().await?;
-    let before = load(&mut tx, &principal, &id).await?;
+    let before = load_for_change(&mut tx, &principal, &id).await?;
     let mut client = before.clone();
     for (i, op) in ops.iter().enumerate() {
         let at = |member: &str| format!("/{i}/{member}");
@@ -295,7 +302,7 @@ pub(crate) async fn revoke_tokens(
 ) -> ApiResult<StatusCode> {
     let now = state.now_ms();
     let mut tx = state.begin().await?;
-    let mut client = load(&mut tx, &principal, &id).await?;
+    let mut client = load_for_change(&mut tx, &principal, &id).await?;
     client.tokens_after = now;
     client.modified_at = Some(now);
     tx.update_client(&client).await?;
@@ -309,7 +316,7 @@ pub(crate) async fn revoke_tokens(
 /// and `tessera clients rotate` both do.
 pub async fn rotate(store: &Store, id: &str, actor: &str, now: i64) -> ApiResult<(ApiClient, String)> {
     let mut tx = store.begin().await?;
-    let mut client = tx.client(id).await?.ok_or_else(|| ApiError::not_found("OAuth client", id))?;
+    let mut client = tx.client_for_update(id).await?.ok_or_else(|| ApiError::not_found("OAuth client", id))?;
     let secret = generate_secret();
     client.secret_hash = hash_secret(&secret);
     client.tokens_after = now;

@@ -151,6 +151,10 @@ pub trait CatalogStore {
     /// Removes an object; false when there was none.
     async fn delete_object(&mut self, kind: CatalogKind, id: &str) -> Result<bool>;
     async fn object(&mut self, kind: CatalogKind, id: &str) -> Result<Option<CatalogObject>>;
+    /// Holds the object's row until the transaction ends, so that a read-modify-write made under it
+    /// is not interleaved with another node's (PostgreSQL's row lock; SQLite's single writer already
+    /// serialises transactions). False when there is no such object.
+    async fn lock_object(&mut self, kind: CatalogKind, id: &str) -> Result<bool>;
     /// The object of this kind whose name (case-insensitively) or id is `name_or_id`.
     async fn object_named(&mut self, kind: CatalogKind, name_or_id: &str) -> Result<Option<CatalogObject>>;
     async fn objects_by_ids(&mut self, kind: CatalogKind, ids: &[String]) -> Result<Vec<CatalogObject>>;
@@ -242,6 +246,12 @@ impl CatalogStore for Tx {
             .as_ref()
             .map(object)
             .transpose()
+    }
+
+    async fn lock_object(&mut self, kind: CatalogKind, id: &str) -> Result<bool> {
+        let sql = format!("SELECT id FROM catalog WHERE kind = $1 AND id = $2{}", self.for_update());
+        let row = sqlx::query(&sql).bind(kind.as_str()).bind(id).fetch_optional(&mut *self.inner).await?;
+        Ok(row.is_some())
     }
 
     async fn object_named(&mut self, kind: CatalogKind, name_or_id: &str) -> Result<Option<CatalogObject>> {

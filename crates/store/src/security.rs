@@ -72,6 +72,9 @@ pub struct AuditQuery {
 pub trait SecurityStore {
     async fn insert_client(&mut self, client: &ApiClient) -> Result<()>;
     async fn client(&mut self, id: &str) -> Result<Option<ApiClient>>;
+    /// The client, its row held until the transaction ends, for a read-modify-write that another
+    /// node's must not interleave with (PostgreSQL; SQLite's single writer already serialises).
+    async fn client_for_update(&mut self, id: &str) -> Result<Option<ApiClient>>;
     /// Every client, oldest first.
     async fn clients(&mut self) -> Result<Vec<ApiClient>>;
     /// Stores a client's name, scopes, binding, state, secret hash and token cut-off; false when
@@ -169,6 +172,16 @@ impl SecurityStore for Tx {
 
     async fn client(&mut self, id: &str) -> Result<Option<ApiClient>> {
         sqlx::query("SELECT * FROM api_clients WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *self.inner)
+            .await?
+            .as_ref()
+            .map(client)
+            .transpose()
+    }
+
+    async fn client_for_update(&mut self, id: &str) -> Result<Option<ApiClient>> {
+        sqlx::query(&format!("SELECT * FROM api_clients WHERE id = $1{}", self.for_update()))
             .bind(id)
             .fetch_optional(&mut *self.inner)
             .await?

@@ -391,13 +391,40 @@ pub(crate) async fn list(
 }
 
 /// Stores `body` as the object's new document when it differs; audited.
-async fn change(state: &AppState, principal: &Principal, kind: Kind, ids: &PathIds, body: &Value) -> ApiResult<Value> {
+/// What a `PUT` or `PATCH` asks for: the object's new body, or a JSON Patch over it as `GET` shows it.
+enum Edit<'a> {
+    Replace(&'a Value),
+    Patch(&'a json_patch::Patch),
+}
+
+/// Changes the object in one transaction that holds its row from the read to the write, so two
+/// concurrent changes on PostgreSQL apply one after the other instead of the later silently
+/// undoing the earlier.
+async fn change(
+    state: &AppState,
+    principal: &Principal,
+    kind: Kind,
+    ids: &PathIds,
+    edit: Edit<'_>,
+) -> ApiResult<Value> {
     let now = state.now_ms();
     let mut tx = state.begin().await?;
+    tx.lock_object(kind.catalog(), ids.split(kind).1.unwrap_or_default()).await?;
     let current = load(&mut tx, kind, ids).await?;
+    let mut names = Names::default();
+    let patched;
+    let body = match edit {
+        Edit::Replace(body) => body,
+        Edit::Patch(operations) => {
+            let mut view = render(kind, &mut tx, &mut names, &current).await?;
+            json_patch::patch(&mut view, operations)
+                .map_err(|e| ApiError::bad_request(format!("the patch does not apply: {e}")))?;
+            patched = view;
+            &patched
+        }
+    };
     let parent = parent(&mut tx, kind, ids).await?;
     let draft = prepare(state, kind, &mut tx, body, parent.as_deref(), Some(&current)).await?;
-    let mut names = Names::default();
     if draft.same_as(&current) {
         return render(kind, &mut tx, &mut names, &current).await;
     }
@@ -430,7 +457,7 @@ pub(crate) async fn replace(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     principal.require(kind.scopes().1)?;
-    Ok(Json(change(&state, &principal, kind, &ids, &body).await?))
+    Ok(Json(change(&state, &principal, kind, &ids, Edit::Replace(&body)).await?))
 }
 
 /// `PATCH` with a JSON Patch (RFC 6902) over the object as `GET` shows it.
@@ -447,14 +474,7 @@ pub(crate) async fn patch(
             "the body must be a JSON Patch array such as [{{\"op\": \"replace\", \"path\": \"/description\", \"value\": \"…\"}}]: {e}"
         ))
     })?;
-    let mut view = {
-        let mut tx = state.begin().await?;
-        let current = load(&mut tx, kind, &ids).await?;
-        render(kind, &mut tx, &mut Names::default(), &current).await?
-    };
-    json_patch::patch(&mut view, &operations)
-        .map_err(|e| ApiError::bad_request(format!("the patch does not apply: {e}")))?;
-    Ok(Json(change(&state, &principal, kind, &ids, &view).await?))
+    Ok(Json(change(&state, &principal, kind, &ids, Edit::Patch(&operations)).await?))
 }
 
 pub(crate) async fn delete(

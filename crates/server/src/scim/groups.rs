@@ -20,8 +20,8 @@ use super::resource::{Meta, check_immutable, normalize, render as render_resourc
 use super::schema::Kind;
 use super::users::group_ids;
 use super::{
-    Base, Caller, ScimError, ScimResult, check_if_match, inbound_source, json_body, not_modified, patch,
-    resource_response, unchanged,
+    Base, Caller, ScimError, ScimResult, changing_inbound_source, check_if_match, inbound_source, json_body,
+    not_modified, patch, resource_response, unchanged,
 };
 use crate::AppState;
 
@@ -263,7 +263,7 @@ pub(crate) async fn create(
     let mut stored = submitted(Kind::Group, &json_body(&body)?)?;
     let now = state.now_ms();
     let mut tx = state.begin().await?;
-    let source = inbound_source(&mut tx).await?;
+    let source = changing_inbound_source(&mut tx).await?;
     let members = check_members(&mut tx, &source.id, &mut stored).await?;
     let id = uuid::Uuid::now_v7().simple().to_string();
     let group = object(&source.id, &id, stored, now, now);
@@ -322,7 +322,7 @@ pub(crate) async fn replace(
     let stored = submitted(Kind::Group, &json_body(&body)?)?;
     let now = state.now_ms();
     let mut tx = state.begin().await?;
-    let source = inbound_source(&mut tx).await?;
+    let source = changing_inbound_source(&mut tx).await?;
     let group = found(&mut tx, &source.id, &id).await?;
     check_if_match(&headers, &version_of(&group))?;
     check_immutable(Kind::Group, &stored_of(&group), &stored)?;
@@ -343,7 +343,7 @@ pub(crate) async fn patch(
     let operations = patch::parse(&json_body(&body)?)?;
     let now = state.now_ms();
     let mut tx = state.begin().await?;
-    let source = inbound_source(&mut tx).await?;
+    let source = changing_inbound_source(&mut tx).await?;
     let group = found(&mut tx, &source.id, &id).await?;
     check_if_match(&headers, &version_of(&group))?;
     let mut changed = stored_of(&group);
@@ -366,7 +366,7 @@ pub(crate) async fn delete(
     caller.manage()?;
     let now = state.now_ms();
     let mut tx = state.begin().await?;
-    let source = inbound_source(&mut tx).await?;
+    let source = changing_inbound_source(&mut tx).await?;
     let group = found(&mut tx, &source.id, &id).await?;
     check_if_match(&headers, &version_of(&group))?;
     tx.delete_object(CatalogKind::Entitlement, &id).await?;

@@ -215,6 +215,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Base {
 }
 
 /// The source SCIM writes to: the one whose connector is `scim-inbound`.
+/// The source SCIM pushes go to, held until `tx` ends: every change through SCIM reads, checks
+/// (a free `userName`, existing members) and writes under it, so two concurrent changes on
+/// PostgreSQL cannot both read the same state and the later one silently undo the earlier.
+pub(crate) async fn changing_inbound_source(tx: &mut Tx) -> ScimResult<CatalogObject> {
+    let source = inbound_source(tx).await?;
+    tx.lock_object(CatalogKind::Source, &source.id).await?;
+    Ok(source)
+}
+
 pub(crate) async fn inbound_source(tx: &mut Tx) -> ScimResult<CatalogObject> {
     let mut found: Vec<CatalogObject> = tx
         .all_objects(CatalogKind::Source)

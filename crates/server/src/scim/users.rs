@@ -23,8 +23,8 @@ use super::resource::{
 };
 use super::schema::{ENTERPRISE_SCHEMA, Kind};
 use super::{
-    Base, Caller, ScimError, ScimResult, check_if_match, groups, inbound_source, json_body, not_modified, patch,
-    resource_response, unchanged, version,
+    Base, Caller, ScimError, ScimResult, changing_inbound_source, check_if_match, groups, inbound_source, json_body,
+    not_modified, patch, resource_response, unchanged, version,
 };
 use crate::AppState;
 
@@ -224,7 +224,7 @@ impl<'a> Change<'a> {
     async fn begin(state: &'a AppState, caller: &'a Caller, base: &'a str) -> ScimResult<Self> {
         let now = state.now_ms();
         let mut tx = state.begin().await?;
-        let source = inbound_source(&mut tx).await?;
+        let source = changing_inbound_source(&mut tx).await?;
         Ok(Self { state, caller, base, tx, now, source })
     }
 
@@ -392,7 +392,7 @@ pub(crate) async fn delete(
     caller.manage()?;
     let now = state.now_ms();
     let mut tx = state.begin().await?;
-    let source = inbound_source(&mut tx).await?;
+    let source = changing_inbound_source(&mut tx).await?;
     let account = found(&mut tx, &source.id, &id).await?;
     check_if_match(&headers, &version(account.attributes_hash))?;
     for group in group_ids(&account) {

@@ -459,3 +459,41 @@ async fn identity_profiles_and_lifecycle_states_are_checked_by_the_governance_ru
         assert_eq!(api.call(Method::DELETE, &format!("/v3/sources/{hr}"), None).await.status, 202, "{kind}");
     }
 }
+
+/// Ten JSON Patches adding one entitlement each to the same access profile, sent at once, leave all
+/// ten: a PATCH reads and writes in one transaction holding the object, so on PostgreSQL the later
+/// no longer writes what it read before the earlier committed.
+#[tokio::test]
+async fn concurrent_patches_of_one_object_are_all_kept() {
+    for api in apis().await {
+        let kind = api.kind;
+        let ad = create_id(&api, "/v3/sources", &json!({"name": "AD", "connector": "ldap"})).await;
+        let mut entitlements = Vec::new();
+        for n in 0..11 {
+            let body = json!({"name": format!("group{n}"), "source": {"id": ad}, "attribute": "memberOf", "value": format!("cn=group{n}")});
+            entitlements.push(create_id(&api, "/tessera/v1/entitlements", &body).await);
+        }
+        let body =
+            json!({"name": "Groups", "source": {"id": ad}, "entitlements": [{"id": entitlements[0]}], "enabled": true});
+        let ap = create_id(&api, "/v3/access-profiles", &body).await;
+        let path = format!("/v3/access-profiles/{ap}");
+        let patches = entitlements[1..].iter().map(|id| {
+            let operations = json!([{"op": "add", "path": "/entitlements/-", "value": {"id": id}}]);
+            let (api, path) = (&api, &path);
+            async move { api.call(Method::PATCH, path, Some(&operations)).await }
+        });
+        for reply in futures_util::future::join_all(patches).await {
+            assert_eq!(reply.status, 200, "{kind}: {}", reply.body);
+        }
+        let read = api.get(&path).await.body;
+        let mut kept: Vec<&str> =
+            read["entitlements"].as_array().unwrap().iter().filter_map(|e| e["id"].as_str()).collect();
+        kept.sort_unstable();
+        let mut expected: Vec<&str> = entitlements.iter().map(String::as_str).collect();
+        expected.sort_unstable();
+        assert_eq!(kept, expected, "{kind}: every concurrent PATCH is kept");
+        let updates =
+            api.audit_of("access-profile", &ap).await.into_iter().filter(|e| e.action.ends_with(".update")).count();
+        assert_eq!(updates, 10, "{kind}: one audit entry per change");
+    }
+}

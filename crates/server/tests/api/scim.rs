@@ -646,3 +646,47 @@ async fn values_longer_than_any_identifier_are_a_scim_400() {
         }
     }
 }
+
+/// Concurrent changes through SCIM are serialised: sixteen PATCHes adding one email each to the
+/// same user, sent at once, leave all sixteen (on PostgreSQL each read-modify-write used to read
+/// the same state, and the last write silently undid the others); eight POSTs of one `userName`
+/// at once make one user and seven 409s.
+#[tokio::test]
+async fn concurrent_changes_to_one_user_are_all_kept() {
+    for api in apis().await {
+        let kind = api.kind;
+        inbound(&api).await;
+        let scim = scim_client(&api, "workday", &["idn:scim:manage"]).await;
+        let created = scim.post("/Users", &ada_lovelace()).await;
+        assert_eq!(created.status, 201, "{kind}: {}", created.body);
+        let path = format!("/Users/{}", created.body["id"].as_str().unwrap());
+
+        let patches = (0..16).map(|n| {
+            let (scim, path) = (&scim, &path);
+            async move {
+                let email = json!([{"value": format!("ada{n}@example.com"), "type": "other"}]);
+                scim.patch(path, json!([{"op": "add", "path": "emails", "value": email}])).await
+            }
+        });
+        for reply in futures_util::future::join_all(patches).await {
+            assert_eq!(reply.status, 200, "{kind}: {}", reply.body);
+        }
+        let user = scim.get(&path).await.body;
+        let mut emails: Vec<&str> =
+            user["emails"].as_array().unwrap().iter().filter_map(|e| e["value"].as_str()).collect();
+        emails.sort_unstable();
+        let mut expected: Vec<String> = (0..16).map(|n| format!("ada{n}@example.com")).collect();
+        expected.push("ADA@example.com".to_owned());
+        expected.sort_unstable();
+        assert_eq!(emails, expected, "{kind}: every concurrent PATCH is kept");
+
+        let mut grace = ada_lovelace();
+        grace["userName"] = json!("grace@example.com");
+        let posts = (0..8).map(|_| scim.post("/Users", &grace));
+        let mut statuses: Vec<u16> = futures_util::future::join_all(posts).await.iter().map(|r| r.status).collect();
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409], "{kind}: one userName, one user");
+        let listed = scim.get("/Users?filter=userName%20eq%20%22grace@example.com%22").await.body;
+        assert_eq!(listed["totalResults"], 1, "{kind}: {listed}");
+    }
+}
