@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tessera_store::{ApiClient, IdentityStore, SecurityStore, Store, Tx};
 
 use crate::AppState;
-use crate::auth::{ALL, OAUTH_CLIENT_MANAGE, Principal, generate_secret, hash_secret};
+use crate::auth::{ALL, Principal, generate_secret, hash_secret};
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
 
 /// The identity a client is to act as, which must exist: a token acting as no one that exists would
@@ -58,7 +58,6 @@ fn not_allowed(message: impl Into<String>) -> ApiError {
 /// whose every scope they hold, that acts as the same person they act as (or as no one, for a caller
 /// acting as no one), and that is not a workflow's trigger client (managed with its workflow).
 fn may_manage(principal: &Principal, client: &ApiClient) -> ApiResult<()> {
-    principal.require(OAUTH_CLIENT_MANAGE)?;
     if principal.is_admin() {
         return Ok(());
     }
@@ -83,7 +82,6 @@ fn may_manage(principal: &Principal, client: &ApiClient) -> ApiResult<()> {
 
 /// `GET /v3/oauth-clients`: the clients the caller may manage.
 pub(crate) async fn list(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
-    principal.require(OAUTH_CLIENT_MANAGE)?;
     let mut tx = state.begin().await?;
     let clients = tx.clients().await?;
     let visible: Vec<Value> = clients.iter().filter(|c| may_manage(&principal, c).is_ok()).map(shape).collect();
@@ -98,7 +96,6 @@ pub(crate) async fn create(
     principal: Principal,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
-    principal.require(OAUTH_CLIENT_MANAGE)?;
     let body = body.as_object().ok_or_else(|| ApiError::invalid("", "the body must be a JSON object"))?;
     let name = name(body.get("name"), "/name")?;
     let scopes = scopes(body.get("scope"), "/scope")?;
@@ -197,7 +194,6 @@ pub(crate) async fn patch(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(OAUTH_CLIENT_MANAGE)?;
     let ops =
         body.as_array().ok_or_else(|| ApiError::invalid("", "the body must be a JSON Patch: a list of operations"))?;
     let now = state.now_ms();

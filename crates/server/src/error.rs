@@ -51,6 +51,21 @@ impl ApiError {
         )
     }
 
+    /// 403 `forbidden` for a token holding none of `scopes`, any one of which would do.
+    pub fn forbidden_any(scopes: &[&str]) -> Self {
+        match scopes {
+            [one] => Self::forbidden(one),
+            _ => {
+                let named: Vec<String> = scopes.iter().map(|s| format!("`{s}`")).collect();
+                Self::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!("this needs one of the scopes {}, which the token does not have", named.join(", ")),
+                )
+            }
+        }
+    }
+
     /// 400 `invalid-request` for the domain's refusals of a submitted document, each problem in
     /// `errors` with its pointer (empty where no one part is at fault); the message is the first.
     pub fn problems(problems: Vec<tessera_model::Invalid>) -> Self {

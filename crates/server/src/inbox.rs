@@ -14,7 +14,7 @@ use tessera_store::{
 };
 
 use crate::AppState;
-use crate::auth::{INBOX_ADMIN, INBOX_MANAGE, INBOX_READ, Principal};
+use crate::auth::{INBOX_ADMIN, Principal};
 use crate::error::{ApiError, ApiResult, PathParams, QueryParams};
 use crate::scim::stamp;
 
@@ -96,7 +96,6 @@ pub(crate) async fn list(
     principal: Principal,
     QueryParams(query): QueryParams<InboxQuery>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(INBOX_READ)?;
     let assignee = whose(&principal, query.assignee.as_deref())?;
     const CLOSED: [&str; 5] = ["APPROVED", "DENIED", "COMPLETED", "EXPIRED", "CANCELLED"];
     let status = match query.status.as_deref().map(str::to_ascii_uppercase).as_deref() {
@@ -173,7 +172,6 @@ pub(crate) async fn read(
     principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(INBOX_READ)?;
     let mut tx = state.begin().await?;
     let item = visible(&mut tx, &principal, &id).await?;
     let mut shaped = shape(&mut tx, &item).await?;
@@ -193,7 +191,6 @@ pub(crate) async fn act(
     PathParams((id, verb)): PathParams<(String, String)>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    principal.require(INBOX_MANAGE)?;
     // The body is optional (approving needs none), so it is read as bytes rather than with `JsonBody`.
     let body: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
         ActionBody::default()
@@ -239,7 +236,6 @@ pub(crate) async fn notifications(
     principal: Principal,
     QueryParams(query): QueryParams<InboxQuery>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(INBOX_READ)?;
     let Some(me) = whose(&principal, query.assignee.as_deref())? else {
         return Err(ApiError::invalid("/assignee", "name whose notifications to list"));
     };
@@ -288,7 +284,6 @@ fn instant(pointer: &str, text: Option<&str>) -> ApiResult<Option<i64>> {
 /// `GET /tessera/v1/delegations`: the caller's delegations (from or to them), or everyone's for an
 /// administrator.
 pub(crate) async fn delegations(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
-    principal.require(INBOX_READ)?;
     let whose = whose(&principal, None)?;
     let mut tx = state.begin().await?;
     let found = tx.delegations(whose).await?;
@@ -301,7 +296,6 @@ pub(crate) async fn delegate(
     principal: Principal,
     crate::error::JsonBody(body): crate::error::JsonBody<DelegationBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    principal.require(INBOX_MANAGE)?;
     let delegator = match (body.delegator_id.as_deref(), principal.identity()) {
         (Some(named), own) if own != Some(named) => {
             principal.require(INBOX_ADMIN)?;
@@ -331,7 +325,6 @@ pub(crate) async fn revoke(
     principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
-    principal.require(INBOX_MANAGE)?;
     let admin = principal.require(INBOX_ADMIN).is_ok();
     state.engine.revoke_delegation(&id, principal.identity(), admin, &principal.client_id).await?;
     Ok(StatusCode::NO_CONTENT)

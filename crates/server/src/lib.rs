@@ -12,8 +12,10 @@ mod inbox;
 mod library;
 pub mod listen;
 pub mod metrics;
+mod openapi;
 mod ops;
 mod request_types;
+mod routes;
 mod scim;
 mod secrets;
 mod shapes;
@@ -24,13 +26,18 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
 use serde_json::Value;
 use tessera_engine::Engine;
 use tessera_store::{ExecutionStore, Tx};
 
-use crate::auth::{Auth, EXECUTION_READ, Principal};
+use crate::auth::{
+    AUDIT_READ, Auth, EXECUTION_MANAGE, EXECUTION_READ, INBOX_MANAGE, INBOX_READ, METRICS_READ, OAUTH_CLIENT_MANAGE,
+    SECRETS_MANAGE, SECRETS_READ, WORKFLOW_MANAGE, WORKFLOW_READ,
+};
 use crate::error::{ApiError, ApiResult};
+use crate::events::EVENT_PUBLISH;
+use crate::external::EXECUTE_EXTERNAL;
+use crate::routes::{Access, Dialect, Operation, Routes, any};
 
 /// Guard rails the API enforces.
 #[derive(Debug, Clone, Copy)]
@@ -66,29 +73,108 @@ impl AppState {
     }
 }
 
-/// The ISC-compatible routes, mounted under both `/v3` and `/beta`.
-fn isc_routes() -> Router<AppState> {
-    Router::new()
-        .route("/workflows", get(workflows::list).post(workflows::create))
-        .route(
-            "/workflows/{id}",
-            get(workflows::get).put(workflows::update).patch(workflows::patch).delete(workflows::delete),
-        )
-        .route("/workflows/{id}/test", post(workflows::test))
-        .route("/workflows/{id}/external/oauth-clients", post(external::create_client))
-        .route("/workflows/execute/external/{id}", post(external::execute))
-        .route("/oauth-clients", get(clients::list).post(clients::create))
-        .route("/oauth-clients/{id}", get(clients::read).patch(clients::patch).delete(clients::delete))
-        .route("/workflows/execute/external/{id}/test", post(external::test))
-        .route("/workflows/{id}/executions", get(workflows::executions))
-        .route("/workflow-executions/{id}", get(execution))
-        .route("/workflow-executions/{id}/history", get(history))
-        .route("/workflow-executions/{id}/cancel", post(workflows::cancel))
-        .route("/workflow-library", get(library::all))
-        .route("/workflow-library/actions", get(library::list_actions))
-        .route("/workflow-library/operators", get(library::list_operators))
-        .route("/workflow-library/triggers", get(library::list_triggers))
-        .merge(governance::isc_routes())
+/// The ISC-compatible workflow routes, mounted under both `/v3` and `/beta`.
+fn isc_routes(r: &mut Routes) {
+    r.get("/workflows", any(&[WORKFLOW_READ]), "List workflows", workflows::list);
+    r.post("/workflows", any(&[WORKFLOW_MANAGE]), "Create a workflow", workflows::create);
+    r.get("/workflows/{id}", any(&[WORKFLOW_READ]), "Get a workflow", workflows::get);
+    r.put("/workflows/{id}", any(&[WORKFLOW_MANAGE]), "Replace a workflow", workflows::update);
+    r.patch("/workflows/{id}", any(&[WORKFLOW_MANAGE]), "Change a workflow with a JSON Patch", workflows::patch);
+    r.delete("/workflows/{id}", any(&[WORKFLOW_MANAGE]), "Delete a workflow", workflows::delete);
+    r.post("/workflows/{id}/test", any(&[WORKFLOW_MANAGE]), "Test a workflow with an input", workflows::test);
+    r.post(
+        "/workflows/{id}/external/oauth-clients",
+        any(&[WORKFLOW_MANAGE]),
+        "Create the client of a workflow's external trigger",
+        external::create_client,
+    );
+    r.post(
+        "/workflows/execute/external/{id}",
+        any(&[EXECUTE_EXTERNAL]),
+        "Start a workflow externally",
+        external::execute,
+    );
+    r.post(
+        "/workflows/execute/external/{id}/test",
+        any(&[EXECUTE_EXTERNAL]),
+        "Check an external trigger's input",
+        external::test,
+    );
+    r.get("/oauth-clients", any(&[OAUTH_CLIENT_MANAGE]), "List API clients", clients::list);
+    r.post("/oauth-clients", any(&[OAUTH_CLIENT_MANAGE]), "Create an API client", clients::create);
+    r.get("/oauth-clients/{id}", any(&[OAUTH_CLIENT_MANAGE]), "Get an API client", clients::read);
+    r.patch("/oauth-clients/{id}", any(&[OAUTH_CLIENT_MANAGE]), "Change an API client", clients::patch);
+    r.delete("/oauth-clients/{id}", any(&[OAUTH_CLIENT_MANAGE]), "Delete an API client", clients::delete);
+    r.get("/workflows/{id}/executions", any(&[EXECUTION_READ]), "List a workflow's executions", workflows::executions);
+    r.get("/workflow-executions/{id}", any(&[EXECUTION_READ]), "Get an execution", execution);
+    r.get("/workflow-executions/{id}/history", any(&[EXECUTION_READ]), "An execution's history", history);
+    r.post("/workflow-executions/{id}/cancel", any(&[EXECUTION_MANAGE]), "Cancel an execution", workflows::cancel);
+    r.get("/workflow-library", any(&[WORKFLOW_READ]), "Every action, operator and trigger", library::all);
+    r.get("/workflow-library/actions", any(&[WORKFLOW_READ]), "The workflow actions", library::list_actions);
+    r.get("/workflow-library/operators", any(&[WORKFLOW_READ]), "The workflow operators", library::list_operators);
+    r.get("/workflow-library/triggers", any(&[WORKFLOW_READ]), "The workflow triggers", library::list_triggers);
+    governance::isc_routes(r);
+}
+
+/// Tessera's own routes under `/tessera/v1`, and the open ones.
+fn tessera_routes(r: &mut Routes) {
+    r.get("/tessera/v1/workflows/{id}/versions", any(&[WORKFLOW_READ]), "A workflow's versions", workflows::versions);
+    r.get(
+        "/tessera/v1/workflows/{id}/versions/diff",
+        any(&[WORKFLOW_READ]),
+        "What changed between two versions",
+        workflows::diff,
+    );
+    r.get("/tessera/v1/workflows/{id}/versions/{version}", any(&[WORKFLOW_READ]), "One version", workflows::version);
+    r.post(
+        "/tessera/v1/workflows/{id}/versions/{version}/rollback",
+        any(&[WORKFLOW_MANAGE]),
+        "Make an old version the latest",
+        workflows::rollback,
+    );
+    r.get(
+        "/tessera/v1/workflows/{id}/execution-stats",
+        any(&[EXECUTION_READ]),
+        "A workflow's execution figures",
+        ops::execution_stats,
+    );
+    r.get("/tessera/v1/node", any(&[EXECUTION_READ]), "This node and its work", ops::node);
+    r.get("/tessera/v1/audit", any(&[AUDIT_READ]), "The audit log", audit::list);
+    r.get("/tessera/v1/secrets", any(&[SECRETS_READ, SECRETS_MANAGE]), "The names of stored secrets", secrets::list);
+    r.get("/tessera/v1/secrets/{name}", any(&[SECRETS_READ, SECRETS_MANAGE]), "A secret, masked", secrets::read);
+    r.put("/tessera/v1/secrets/{name}", any(&[SECRETS_MANAGE]), "Store a secret", secrets::put);
+    r.delete("/tessera/v1/secrets/{name}", any(&[SECRETS_MANAGE]), "Delete a secret", secrets::delete);
+    r.post(
+        "/tessera/v1/oauth-clients/{id}/rotate-secret",
+        any(&[OAUTH_CLIENT_MANAGE]),
+        "Give a client a new secret",
+        clients::rotate_secret,
+    );
+    r.post(
+        "/tessera/v1/oauth-clients/{id}/revoke-tokens",
+        any(&[OAUTH_CLIENT_MANAGE]),
+        "End every token a client holds",
+        clients::revoke_tokens,
+    );
+    r.get("/tessera/v1/inbox", any(&[INBOX_READ]), "What waits for me", inbox::list);
+    r.get("/tessera/v1/inbox/{id}", any(&[INBOX_READ]), "One inbox item", inbox::read);
+    r.post("/tessera/v1/inbox/{id}/{action}", any(&[INBOX_MANAGE]), "Act on an inbox item", inbox::act);
+    r.get("/tessera/v1/notifications", any(&[INBOX_READ]), "My notifications", inbox::notifications);
+    r.get("/tessera/v1/delegations", any(&[INBOX_READ]), "My delegations", inbox::delegations);
+    r.post("/tessera/v1/delegations", any(&[INBOX_MANAGE]), "Delegate my work", inbox::delegate);
+    r.delete("/tessera/v1/delegations/{id}", any(&[INBOX_MANAGE]), "End a delegation", inbox::revoke);
+    r.post("/tessera/v1/events", any(&[EVENT_PUBLISH]), "Publish an event", events::publish);
+    r.get(
+        "/tessera/v1/events/{id}",
+        any(&[EVENT_PUBLISH, EXECUTION_READ]),
+        "An event and what it started",
+        events::read,
+    );
+    r.post("/oauth/token", Access::Public, "Get a token (OAuth 2.0 client credentials)", auth::token);
+    r.get("/health", Access::Public, "Whether the server answers", || async { "ok" });
+    r.get("/ready", Access::Public, "Whether the server can take work", ops::ready);
+    r.get("/metrics", any(&[METRICS_READ]), "Prometheus metrics", metrics::scrape);
+    r.get("/openapi.json", Access::Public, "This API's description (OpenAPI 3.0)", openapi::serve);
 }
 
 /// The whole API.
@@ -99,36 +185,10 @@ pub fn router(state: AppState) -> Router {
 /// The whole API, and its metrics alone for a separate address; both read one registry.
 pub fn routers(state: AppState) -> (Router, Router) {
     let metrics = Arc::new(metrics::ApiMetrics::new(&state.engine));
-    let api = Router::new()
-        .nest("/v3", isc_routes())
-        .nest("/beta", isc_routes().merge(governance::beta_routes()))
-        .merge(governance::tessera_routes())
-        .merge(request_types::routes())
-        .route("/tessera/v1/workflows/{id}/versions", get(workflows::versions))
-        .route("/tessera/v1/workflows/{id}/versions/diff", get(workflows::diff))
-        .route("/tessera/v1/workflows/{id}/versions/{version}", get(workflows::version))
-        .route("/tessera/v1/workflows/{id}/versions/{version}/rollback", post(workflows::rollback))
-        .route("/tessera/v1/workflows/{id}/execution-stats", get(ops::execution_stats))
-        .route("/tessera/v1/node", get(ops::node))
-        .route("/tessera/v1/audit", get(audit::list))
-        .route("/tessera/v1/secrets", get(secrets::list))
-        .route("/tessera/v1/secrets/{name}", get(secrets::read).put(secrets::put).delete(secrets::delete))
-        .route("/tessera/v1/oauth-clients/{id}/rotate-secret", post(clients::rotate_secret))
-        .route("/tessera/v1/oauth-clients/{id}/revoke-tokens", post(clients::revoke_tokens))
-        .route("/tessera/v1/inbox", get(inbox::list))
-        .route("/tessera/v1/inbox/{id}", get(inbox::read))
-        .route("/tessera/v1/inbox/{id}/{action}", post(inbox::act))
-        .route("/tessera/v1/notifications", get(inbox::notifications))
-        .route("/tessera/v1/delegations", get(inbox::delegations).post(inbox::delegate))
-        .route("/tessera/v1/delegations/{id}", axum::routing::delete(inbox::revoke))
-        .route("/tessera/v1/events", post(events::publish))
-        .route("/tessera/v1/events/{id}", get(events::read))
-        .nest("/scim/v2", scim::routes())
-        .route("/oauth/token", post(auth::token))
-        .route("/health", get(|| async { "ok" }))
-        .route("/ready", get(ops::ready))
-        .route("/metrics", get(metrics::scrape))
+    let (api, operations) = route_table(state.clone());
+    let api = api
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "no-route", "no such API path") })
+        .layer(axum::Extension(Arc::new(openapi::document(&operations))))
         .layer(axum::middleware::map_response(error::json_errors))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), metrics::measure))
         .layer(axum::Extension(metrics.clone()))
@@ -136,12 +196,22 @@ pub fn routers(state: AppState) -> (Router, Router) {
     (api, metrics::private_router(state, metrics))
 }
 
-async fn execution(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    principal.require(EXECUTION_READ)?;
+/// Every operation the API serves, as the route table declares it, and its router.
+fn route_table(state: AppState) -> (Router<AppState>, Vec<Operation>) {
+    let mut routes = Routes::new(state);
+    routes.under("/v3", Dialect::Api, isc_routes);
+    routes.under("/beta", Dialect::Api, |r| {
+        isc_routes(r);
+        governance::beta_routes(r);
+    });
+    governance::tessera_routes(&mut routes);
+    request_types::routes(&mut routes);
+    tessera_routes(&mut routes);
+    routes.nest("/scim/v2", Dialect::Scim, scim::routes, scim::fallbacks);
+    routes.finish()
+}
+
+async fn execution(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let mut tx = state.begin().await?;
     let record = tx.execution(&id).await?.ok_or_else(|| ApiError::not_found("workflow execution", &id))?;
     Ok(Json(shapes::execution(&record)))
@@ -149,12 +219,7 @@ async fn execution(
 
 /// One readable entry per finished step: its name, action, start, end and outcome (and with trace,
 /// its input and output).
-async fn history(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    principal.require(EXECUTION_READ)?;
+async fn history(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let mut tx = state.begin().await?;
     tx.execution(&id).await?.ok_or_else(|| ApiError::not_found("workflow execution", &id))?;
     let history = tx.history(&id).await?;

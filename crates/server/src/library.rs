@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 use tessera_flow::catalog::{self, Behaviour};
 
 use crate::AppState;
-use crate::auth::{Principal, WORKFLOW_READ};
 use crate::error::ApiResult;
 
 fn form_fields(action: &catalog::Action) -> Value {
@@ -50,22 +49,18 @@ fn triggers() -> Vec<Value> {
         .collect()
 }
 
-pub(crate) async fn all(State(_): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
-    principal.require(WORKFLOW_READ)?;
+pub(crate) async fn all(State(_): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(Value::Array(actions().into_iter().chain(operators()).chain(triggers()).collect())))
 }
 
-pub(crate) async fn list_actions(State(_): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
-    principal.require(WORKFLOW_READ)?;
+pub(crate) async fn list_actions(State(_): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(Value::Array(actions())))
 }
 
-pub(crate) async fn list_operators(State(_): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
-    principal.require(WORKFLOW_READ)?;
+pub(crate) async fn list_operators(State(_): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(Value::Array(operators())))
 }
 
-pub(crate) async fn list_triggers(State(_): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
-    principal.require(WORKFLOW_READ)?;
+pub(crate) async fn list_triggers(State(_): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(Value::Array(triggers())))
 }

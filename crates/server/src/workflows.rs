@@ -12,7 +12,7 @@ use tessera_flow::Workflow;
 use tessera_store::{ExecutionStore, SecurityStore, Tx, WorkflowRecord, WorkflowStore};
 
 use crate::AppState;
-use crate::auth::{EXECUTION_MANAGE, Principal, WORKFLOW_MANAGE, WORKFLOW_READ};
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams, QueryParams};
 use crate::shapes;
 
@@ -96,7 +96,6 @@ pub(crate) async fn create(
     principal: Principal,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(WORKFLOW_MANAGE)?;
     let document = shapes::document(&body);
     let name = name_of(&document)?;
     let (enabled, trace) = (flag(&body, "enabled")?, flag(&body, "trace")?);
@@ -131,12 +130,7 @@ pub(crate) async fn create(
     Ok(Json(out))
 }
 
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    principal: Principal,
-    QueryParams(page): QueryParams<Page>,
-) -> ApiResult<Response> {
-    principal.require(WORKFLOW_READ)?;
+pub(crate) async fn list(State(state): State<AppState>, QueryParams(page): QueryParams<Page>) -> ApiResult<Response> {
     let (limit, offset) = page.bounds()?;
     let mut tx = state.begin().await?;
     let (records, total) = tx.list_workflows(limit, offset).await?;
@@ -147,12 +141,7 @@ pub(crate) async fn list(
     Ok(counted(items, total))
 }
 
-pub(crate) async fn get(
-    State(state): State<AppState>,
-    principal: Principal,
-    PathParams(id): PathParams<String>,
-) -> ApiResult<Json<Value>> {
-    principal.require(WORKFLOW_READ)?;
+pub(crate) async fn get(State(state): State<AppState>, PathParams(id): PathParams<String>) -> ApiResult<Json<Value>> {
     let mut tx = state.begin().await?;
     let record = load(&mut tx, &id).await?;
     Ok(Json(respond(&mut tx, &record).await?))
@@ -201,7 +190,6 @@ pub(crate) async fn update(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(WORKFLOW_MANAGE)?;
     let document = shapes::document(&body);
     name_of(&document)?;
     let (enabled, trace) = (flag(&body, "enabled")?, flag(&body, "trace")?);
@@ -215,7 +203,6 @@ pub(crate) async fn patch(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(WORKFLOW_MANAGE)?;
     let operations: json_patch::Patch = serde_json::from_value(body)
         .map_err(|e| ApiError::bad_request(format!("the body must be a JSON Patch array such as [{{\"op\": \"replace\", \"path\": \"/enabled\", \"value\": true}}]: {e}")))?;
     let current = {
@@ -238,7 +225,6 @@ pub(crate) async fn delete(
     principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
-    principal.require(WORKFLOW_MANAGE)?;
     let now = state.now_ms();
     let mut tx = state.begin().await?;
     if !tx.delete_workflow(&id, now).await? {
@@ -257,7 +243,6 @@ pub(crate) async fn test(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(WORKFLOW_MANAGE)?;
     let Some(input) = body.get("input").filter(|i| i.is_object()).cloned() else {
         return Err(ApiError::bad_request("the body must be {\"input\": {…}}, the trigger input to test with"));
     };
@@ -281,11 +266,9 @@ pub(crate) async fn test(
 
 pub(crate) async fn executions(
     State(state): State<AppState>,
-    principal: Principal,
     PathParams(id): PathParams<String>,
     QueryParams(page): QueryParams<Page>,
 ) -> ApiResult<Response> {
-    principal.require(crate::auth::EXECUTION_READ)?;
     let (limit, offset) = page.bounds()?;
     let mut tx = state.begin().await?;
     load(&mut tx, &id).await?;
@@ -296,10 +279,8 @@ pub(crate) async fn executions(
 /// `GET /tessera/v1/workflows/{id}/versions`.
 pub(crate) async fn versions(
     State(state): State<AppState>,
-    principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(WORKFLOW_READ)?;
     let mut tx = state.begin().await?;
     load(&mut tx, &id).await?;
     let versions = tx.versions(&id).await?;
@@ -314,10 +295,8 @@ pub(crate) async fn versions(
 /// `GET /tessera/v1/workflows/{id}/versions/{version}`: that version's document.
 pub(crate) async fn version(
     State(state): State<AppState>,
-    principal: Principal,
     PathParams((id, number)): PathParams<(String, i64)>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(WORKFLOW_READ)?;
     let mut tx = state.begin().await?;
     load(&mut tx, &id).await?;
     let version = tx
@@ -344,11 +323,9 @@ fn version_number(name: &str, text: Option<&str>) -> ApiResult<i64> {
 /// `GET /tessera/v1/workflows/{id}/versions/diff?from=1&to=2`: a unified diff of the two documents.
 pub(crate) async fn diff(
     State(state): State<AppState>,
-    principal: Principal,
     PathParams(id): PathParams<String>,
     QueryParams(q): QueryParams<DiffQuery>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(WORKFLOW_READ)?;
     let (from, to) = (version_number("from", q.from.as_deref())?, version_number("to", q.to.as_deref())?);
     let mut tx = state.begin().await?;
     load(&mut tx, &id).await?;
@@ -374,7 +351,6 @@ pub(crate) async fn rollback(
     principal: Principal,
     PathParams((id, number)): PathParams<(String, i64)>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(WORKFLOW_MANAGE)?;
     let old = {
         let mut tx = state.begin().await?;
         tx.version(&id, number)
@@ -391,7 +367,6 @@ pub(crate) async fn cancel(
     principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
-    principal.require(EXECUTION_MANAGE)?;
     let now = state.now_ms();
     let mut tx = state.begin().await?;
     let Some(execution) = tx.execution(&id).await? else { return Err(ApiError::not_found("workflow execution", &id)) };

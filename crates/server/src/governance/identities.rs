@@ -16,7 +16,7 @@ use tessera_store::{QueueStore, SecurityStore, Tx};
 
 use super::{ListQuery, count_identities, invalid, listed, new_id, quoted};
 use crate::AppState;
-use crate::auth::{ACCOUNTS_READ, IDENTITY_MANAGE, IDENTITY_READ, Principal};
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams, QueryParams};
 
 /// An identity as ISC's `GET /beta/identities/{id}` shows it.
@@ -35,10 +35,8 @@ async fn load(tx: &mut Tx, id: &str) -> ApiResult<IdentityRecord> {
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    principal: Principal,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<Response> {
-    super::require_either(&principal, IDENTITY_READ, IDENTITY_MANAGE)?;
     let page = query.page(&IDENTITIES)?;
     let mut tx = state.begin().await?;
     let (identities, total) = tx.list_identities(&page.listing()).await?;
@@ -49,12 +47,7 @@ pub(crate) async fn list(
     Ok(listed(items, total))
 }
 
-pub(crate) async fn read(
-    State(state): State<AppState>,
-    principal: Principal,
-    PathParams(id): PathParams<String>,
-) -> ApiResult<Json<Value>> {
-    super::require_either(&principal, IDENTITY_READ, IDENTITY_MANAGE)?;
+pub(crate) async fn read(State(state): State<AppState>, PathParams(id): PathParams<String>) -> ApiResult<Json<Value>> {
     let mut tx = state.begin().await?;
     let identity = load(&mut tx, &id).await?;
     Ok(Json(identity_shape(&mut tx, &identity).await?))
@@ -66,7 +59,6 @@ pub(crate) async fn delete(
     principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
-    principal.require(IDENTITY_MANAGE)?;
     let now = state.now_ms();
     let mut tx = state.begin().await?;
     let identity = load(&mut tx, &id).await?;
@@ -86,7 +78,6 @@ pub(crate) async fn set_lifecycle_state(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(IDENTITY_MANAGE)?;
     let Some(wanted) = body.get("lifecycleStateId").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
     else {
         return Err(invalid("/lifecycleStateId", "is required: the id of a lifecycle state of the identity's profile"));
@@ -131,10 +122,8 @@ async fn accounts_shaped(tx: &mut Tx, accounts: &[AccountRecord]) -> ApiResult<V
 
 pub(crate) async fn list_accounts(
     State(state): State<AppState>,
-    principal: Principal,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<Response> {
-    principal.require(ACCOUNTS_READ)?;
     let page = query.page(&ACCOUNTS)?;
     let mut tx = state.begin().await?;
     let (accounts, total) = tx.list_accounts(&page.listing()).await?;
@@ -143,10 +132,8 @@ pub(crate) async fn list_accounts(
 
 pub(crate) async fn account(
     State(state): State<AppState>,
-    principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(ACCOUNTS_READ)?;
     let mut tx = state.begin().await?;
     let account = tx.account(&id).await?.ok_or_else(|| ApiError::not_found("account", &id))?;
     let mut shaped = accounts_shaped(&mut tx, std::slice::from_ref(&account)).await?;

@@ -21,90 +21,152 @@ mod workgroups;
 use std::collections::HashMap;
 
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::{DateTime, SecondsFormat};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tessera_store::query::{Filter, Resource, Sorters, quoted};
 use tessera_store::{CatalogKind, CatalogStore, IdentityStore, Listing, Tx};
 
-use crate::AppState;
-use crate::auth::Principal;
+use crate::auth::{
+    ACCESS_REQUEST_APPROVALS_MANAGE, ACCESS_REQUEST_APPROVALS_READ, ACCESS_REQUEST_MANAGE, ACCESS_REQUEST_SELF_MANAGE,
+    ACCESS_REQUEST_STATUS_READ, ACCOUNTS_READ, IDENTITY_MANAGE, IDENTITY_READ, Principal, SEARCH_READ, SOURCES_MANAGE,
+    SOURCES_READ, TASK_READ, WORK_ITEM_MANAGE, WORK_ITEM_READ, WORKGROUP_MANAGE, WORKGROUP_READ,
+};
 use crate::error::{ApiError, ApiResult};
+use crate::routes::{Routes, any};
 use objects::Kind;
+use request_config::{ACCESS_REQUEST_CONFIG_MANAGE, ACCESS_REQUEST_CONFIG_READ};
+use sod::{SOD_POLICY_MANAGE, SOD_POLICY_READ};
 
 /// The largest upload `load-accounts` takes.
 const MAX_UPLOAD_BYTES: usize = 1024 * 1024 * 1024;
 
 /// The catalogue routes of one kind: the collection and its members, whose id is the path parameter
 /// `member` (routes sharing a prefix must name their parameters alike).
-fn objects_of(router: Router<AppState>, path: &str, member: &str, kind: Kind) -> Router<AppState> {
-    router.route(path, get(objects::list).post(objects::create).layer(Extension(kind))).route(
-        &format!("{path}/{{{member}}}"),
-        get(objects::read).put(objects::replace).patch(objects::patch).delete(objects::delete).layer(Extension(kind)),
-    )
+fn objects_of(r: &mut Routes, path: &str, member: &str, kind: Kind) {
+    let one = format!("{path}/{{{member}}}");
+    let (read, change) = (any(kind.reading()), any(kind.changing()));
+    r.get(path, read, kind.summary("List"), objects::list.layer(Extension(kind)));
+    r.post(path, change, kind.summary("Create"), objects::create.layer(Extension(kind)));
+    r.get(&one, read, kind.summary("Get"), objects::read.layer(Extension(kind)));
+    r.put(&one, change, kind.summary("Replace"), objects::replace.layer(Extension(kind)));
+    r.patch(&one, change, kind.summary("Patch"), objects::patch.layer(Extension(kind)));
+    r.delete(&one, change, kind.summary("Delete"), objects::delete.layer(Extension(kind)));
 }
 
 /// Routes mounted under both `/v3` and `/beta`.
-pub(crate) fn isc_routes() -> Router<AppState> {
-    let mut router = Router::new();
-    router = objects_of(router, "/sources", "id", Kind::Source);
-    router = objects_of(router, "/access-profiles", "id", Kind::AccessProfile);
-    router = objects_of(router, "/roles", "id", Kind::Role);
-    router = objects_of(router, "/identity-profiles", "id", Kind::IdentityProfile);
-    router = objects_of(router, "/identity-profiles/{id}/lifecycle-states", "state", Kind::LifecycleState);
-    router
-        .route(
-            "/sources/{id}/load-accounts",
-            post(aggregation::load_accounts).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
-        )
-        .route("/account-aggregations/{id}/status", get(aggregation::status))
-        .route("/task-status/{id}", get(aggregation::task_status))
-        .route("/entitlements", get(objects::list).layer(Extension(Kind::Entitlement)))
-        .route("/entitlements/{id}", get(objects::read).layer(Extension(Kind::Entitlement)))
-        .route("/identities", get(identities::list))
-        .route("/identities/{id}", get(identities::read).delete(identities::delete))
-        .route("/identities/{id}/set-lifecycle-state", post(identities::set_lifecycle_state))
-        .route("/accounts", get(identities::list_accounts))
-        .route("/accounts/{id}", get(identities::account))
-        .route("/search", post(search::search))
-        .route("/work-items", get(work_items::open))
-        .route("/work-items/completed", get(work_items::completed))
-        .route("/work-items/{id}", get(work_items::read).post(work_items::complete))
-        .route("/access-requests", post(requests::submit))
-        .route("/access-requests/cancel", post(requests::cancel))
-        .route("/access-request-status", get(requests::status))
-        .route("/access-request-approvals/pending", get(requests::pending))
-        .route("/access-request-approvals/completed", get(requests::completed))
-        .route("/access-request-approvals/{id}/approve", post(requests::approve))
-        .route("/access-request-approvals/{id}/reject", post(requests::reject))
-        .route("/access-request-approvals/{id}/forward", post(requests::forward))
-        .route("/access-request-approvals/approval-summary", get(requests::summary))
-        .route("/access-request-config", get(request_config::read).put(request_config::replace))
-        .route("/sod-policies", get(sod::list).post(sod::create))
-        .route("/sod-policies/{id}", get(sod::read).put(sod::replace).delete(sod::delete))
-        .route("/sod-violations/predict", post(sod::predict))
+pub(crate) fn isc_routes(r: &mut Routes) {
+    objects_of(r, "/sources", "id", Kind::Source);
+    objects_of(r, "/access-profiles", "id", Kind::AccessProfile);
+    objects_of(r, "/roles", "id", Kind::Role);
+    objects_of(r, "/identity-profiles", "id", Kind::IdentityProfile);
+    objects_of(r, "/identity-profiles/{id}/lifecycle-states", "state", Kind::LifecycleState);
+    let sources = any(&[SOURCES_READ, SOURCES_MANAGE]);
+    r.post(
+        "/sources/{id}/load-accounts",
+        any(&[SOURCES_MANAGE]),
+        "Aggregate a source's accounts (from an uploaded file, or read from the system)",
+        aggregation::load_accounts.layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+    );
+    r.get("/account-aggregations/{id}/status", sources, "An aggregation's status", aggregation::status);
+    r.get(
+        "/task-status/{id}",
+        any(&[TASK_READ, SOURCES_READ, SOURCES_MANAGE]),
+        "A task's status",
+        aggregation::task_status,
+    );
+    let entitlements = any(Kind::Entitlement.reading());
+    r.get("/entitlements", entitlements, "List entitlements", objects::list.layer(Extension(Kind::Entitlement)));
+    r.get("/entitlements/{id}", entitlements, "Get an entitlement", objects::read.layer(Extension(Kind::Entitlement)));
+    let identities = any(&[IDENTITY_READ, IDENTITY_MANAGE]);
+    r.get("/identities", identities, "List identities", identities::list);
+    r.get("/identities/{id}", identities, "Get an identity", identities::read);
+    r.delete("/identities/{id}", any(&[IDENTITY_MANAGE]), "Delete an identity", identities::delete);
+    r.post(
+        "/identities/{id}/set-lifecycle-state",
+        any(&[IDENTITY_MANAGE]),
+        "Set an identity's lifecycle state",
+        identities::set_lifecycle_state,
+    );
+    r.get("/accounts", any(&[ACCOUNTS_READ]), "List accounts", identities::list_accounts);
+    r.get("/accounts/{id}", any(&[ACCOUNTS_READ]), "Get an account", identities::account);
+    r.post("/search", any(&[SEARCH_READ]), "Search identities, access and accounts", search::search);
+    let work_items = any(&[WORK_ITEM_READ, WORK_ITEM_MANAGE]);
+    r.get("/work-items", work_items, "Open work items", work_items::open);
+    r.get("/work-items/completed", work_items, "Completed work items", work_items::completed);
+    r.get("/work-items/{id}", work_items, "Get a work item", work_items::read);
+    r.post("/work-items/{id}", any(&[WORK_ITEM_MANAGE]), "Complete a work item", work_items::complete);
+    let requesting = any(&[ACCESS_REQUEST_MANAGE, ACCESS_REQUEST_SELF_MANAGE]);
+    r.post("/access-requests", requesting, "Request access", requests::submit);
+    r.post("/access-requests/cancel", requesting, "Cancel an access request", requests::cancel);
+    r.get(
+        "/access-request-status",
+        any(&[ACCESS_REQUEST_STATUS_READ, ACCESS_REQUEST_MANAGE]),
+        "Access requests and where they stand",
+        requests::status,
+    );
+    let approvals = any(&[ACCESS_REQUEST_APPROVALS_READ, ACCESS_REQUEST_APPROVALS_MANAGE]);
+    let deciding = any(&[ACCESS_REQUEST_APPROVALS_MANAGE]);
+    r.get("/access-request-approvals/pending", approvals, "Approvals waiting", requests::pending);
+    r.get("/access-request-approvals/completed", approvals, "Approvals decided", requests::completed);
+    r.post("/access-request-approvals/{id}/approve", deciding, "Approve", requests::approve);
+    r.post("/access-request-approvals/{id}/reject", deciding, "Reject", requests::reject);
+    r.post("/access-request-approvals/{id}/forward", deciding, "Forward to another approver", requests::forward);
+    r.get("/access-request-approvals/approval-summary", approvals, "How many approvals, by state", requests::summary);
+    r.get(
+        "/access-request-config",
+        any(&[ACCESS_REQUEST_CONFIG_READ, ACCESS_REQUEST_CONFIG_MANAGE]),
+        "The access request configuration",
+        request_config::read,
+    );
+    r.put(
+        "/access-request-config",
+        any(&[ACCESS_REQUEST_CONFIG_MANAGE]),
+        "Replace the access request configuration",
+        request_config::replace,
+    );
+    let sod_read = any(&[SOD_POLICY_READ, SOD_POLICY_MANAGE]);
+    let sod_change = any(&[SOD_POLICY_MANAGE]);
+    r.get("/sod-policies", sod_read, "List SoD policies", sod::list);
+    r.post("/sod-policies", sod_change, "Create an SoD policy", sod::create);
+    r.get("/sod-policies/{id}", sod_read, "Get an SoD policy", sod::read);
+    r.put("/sod-policies/{id}", sod_change, "Replace an SoD policy", sod::replace);
+    r.delete("/sod-policies/{id}", sod_change, "Delete an SoD policy", sod::delete);
+    r.post("/sod-violations/predict", sod_read, "Which policies some access would violate", sod::predict);
 }
 
 /// Routes only under `/beta`, as in ISC.
-pub(crate) fn beta_routes() -> Router<AppState> {
-    objects_of(Router::new(), "/workgroups", "id", Kind::Workgroup)
-        .route("/workgroups/{id}/members", get(workgroups::members))
-        .route("/workgroups/{id}/members/bulk-add", post(workgroups::bulk_add))
-        .route("/workgroups/{id}/members/bulk-delete", post(workgroups::bulk_delete))
+pub(crate) fn beta_routes(r: &mut Routes) {
+    objects_of(r, "/workgroups", "id", Kind::Workgroup);
+    let change = any(&[WORKGROUP_MANAGE]);
+    r.get(
+        "/workgroups/{id}/members",
+        any(&[WORKGROUP_READ, WORKGROUP_MANAGE]),
+        "A governance group's members",
+        workgroups::members,
+    );
+    r.post("/workgroups/{id}/members/bulk-add", change, "Add members", workgroups::bulk_add);
+    r.post("/workgroups/{id}/members/bulk-delete", change, "Remove members", workgroups::bulk_delete);
 }
 
 /// Tessera's additions, under `/tessera/v1`.
-pub(crate) fn tessera_routes() -> Router<AppState> {
-    Router::new()
-        .route("/tessera/v1/entitlements", post(objects::create).layer(Extension(Kind::Entitlement)))
-        .route("/tessera/v1/aggregations/{id}", get(aggregation::progress))
-        .route("/tessera/v1/sources/{id}/aggregations", get(aggregation::of_source))
-        .route("/tessera/v1/identities/{id}/access", get(holdings::access))
-        .route("/tessera/v1/provisioning-plans", get(holdings::plans))
+pub(crate) fn tessera_routes(r: &mut Routes) {
+    r.post(
+        "/tessera/v1/entitlements",
+        any(Kind::Entitlement.changing()),
+        "Create an entitlement",
+        objects::create.layer(Extension(Kind::Entitlement)),
+    );
+    let sources = any(&[SOURCES_READ, SOURCES_MANAGE]);
+    r.get("/tessera/v1/aggregations/{id}", sources, "An aggregation's progress", aggregation::progress);
+    r.get("/tessera/v1/sources/{id}/aggregations", sources, "A source's aggregations", aggregation::of_source);
+    let identities = any(&[IDENTITY_READ, IDENTITY_MANAGE]);
+    r.get("/tessera/v1/identities/{id}/access", identities, "What an identity holds", holdings::access);
+    r.get("/tessera/v1/provisioning-plans", identities, "Provisioning plans", holdings::plans);
 }
 
 /// ISC's list parameters.
@@ -187,11 +249,6 @@ fn invalid(pointer: &str, message: impl Into<String>) -> ApiError {
 /// A governance rule that did not parse, its pointer placed under `prefix` in the submitted body.
 fn invalid_rule(prefix: &str, error: &tessera_model::governance::Error) -> ApiError {
     invalid(&format!("{prefix}{}", error.pointer), error.message.clone())
-}
-
-/// Refuses with 403 unless the token has either scope (ISC lets a manage scope read).
-fn require_either(principal: &Principal, read: &str, manage: &str) -> ApiResult<()> {
-    principal.require(read).or_else(|refused| principal.require(manage).map_err(|_| refused))
 }
 
 /// The person whose things a token may list, when it is restricted to them: a token acting as a

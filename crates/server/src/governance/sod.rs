@@ -34,10 +34,8 @@ fn render(policy: &SodPolicyRecord) -> Value {
 /// `GET /v3/sod-policies`: every policy by name, paged with `limit` and `offset`.
 pub(crate) async fn list(
     State(state): State<AppState>,
-    principal: Principal,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<Response> {
-    super::require_either(&principal, SOD_POLICY_READ, SOD_POLICY_MANAGE)?;
     let (limit, offset) = query.bounds(250)?;
     let mut tx = state.begin().await?;
     let all = tx.sod_policies().await?;
@@ -46,12 +44,7 @@ pub(crate) async fn list(
 }
 
 /// `GET /v3/sod-policies/{id}`.
-pub(crate) async fn read(
-    State(state): State<AppState>,
-    principal: Principal,
-    PathParams(id): PathParams<String>,
-) -> ApiResult<Json<Value>> {
-    super::require_either(&principal, SOD_POLICY_READ, SOD_POLICY_MANAGE)?;
+pub(crate) async fn read(State(state): State<AppState>, PathParams(id): PathParams<String>) -> ApiResult<Json<Value>> {
     let mut tx = state.begin().await?;
     let policy = tx.sod_policy(&id).await?.ok_or_else(|| ApiError::not_found("SoD policy", &id))?;
     Ok(Json(render(&policy)))
@@ -63,7 +56,6 @@ pub(crate) async fn create(
     principal: Principal,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    principal.require(SOD_POLICY_MANAGE)?;
     let policy = state.engine.create_sod_policy(&body, &principal.actor()).await?;
     Ok((StatusCode::CREATED, Json(render(&policy))))
 }
@@ -75,7 +67,6 @@ pub(crate) async fn replace(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(SOD_POLICY_MANAGE)?;
     let policy = state.engine.replace_sod_policy(&id, &body, &principal.actor()).await?;
     Ok(Json(render(&policy)))
 }
@@ -86,19 +77,13 @@ pub(crate) async fn delete(
     principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
-    principal.require(SOD_POLICY_MANAGE)?;
     state.engine.delete_sod_policy(&id, &principal.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /v3/sod-violations/predict`: `{identityId, accessRefs: [{type, id}]}` → ISC's
 /// `ViolationPrediction` (`violationContexts`).
-pub(crate) async fn predict(
-    State(state): State<AppState>,
-    principal: Principal,
-    JsonBody(body): JsonBody<Value>,
-) -> ApiResult<Json<Value>> {
-    super::require_either(&principal, SOD_POLICY_READ, SOD_POLICY_MANAGE)?;
+pub(crate) async fn predict(State(state): State<AppState>, JsonBody(body): JsonBody<Value>) -> ApiResult<Json<Value>> {
     let fields = object(&body)?;
     let Some(identity) = fields.get("identityId").and_then(Value::as_str) else {
         return Err(invalid("/identityId", "is required"));

@@ -8,12 +8,10 @@ use serde_json::{Value, json};
 use tessera_engine::request_types::{ListDraft, TeamDraft};
 use tessera_store::{ConfigListRecord, RequestTypeStore, TeamRecord, Tx};
 
-use super::{Reader, actor, api, object, person, require_any, stamp};
+use super::{Reader, actor, api, object, person, stamp};
 use crate::AppState;
-use crate::auth::{Principal, REQUEST_TYPES_MANAGE, REQUEST_TYPES_READ};
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
-
-const READ: &[&str] = &[REQUEST_TYPES_READ, REQUEST_TYPES_MANAGE];
 
 async fn team_shape(tx: &mut Tx, team: &TeamRecord) -> ApiResult<Value> {
     let mut members = Vec::with_capacity(team.members.len());
@@ -47,8 +45,7 @@ fn team_draft(body: &Value) -> ApiResult<TeamDraft> {
 }
 
 /// `GET /tessera/v1/teams`.
-pub(crate) async fn list_teams(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
-    require_any(&principal, READ)?;
+pub(crate) async fn list_teams(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let mut tx = state.begin().await?;
     let mut shaped = Vec::new();
     for team in tx.teams().await? {
@@ -63,7 +60,6 @@ pub(crate) async fn create_team(
     principal: Principal,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    principal.require(REQUEST_TYPES_MANAGE)?;
     let draft = team_draft(&body)?;
     let audit = principal.actor();
     let team = state.engine.create_team(&draft, actor(&principal, &audit)).await.map_err(api)?;
@@ -74,10 +70,8 @@ pub(crate) async fn create_team(
 /// `GET /tessera/v1/teams/{id}`.
 pub(crate) async fn read_team(
     State(state): State<AppState>,
-    principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    require_any(&principal, READ)?;
     let mut tx = state.begin().await?;
     let team = tx.team(&id).await?.ok_or_else(|| ApiError::not_found("team", &id))?;
     Ok(Json(team_shape(&mut tx, &team).await?))
@@ -90,7 +84,6 @@ pub(crate) async fn replace_team(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(REQUEST_TYPES_MANAGE)?;
     let draft = team_draft(&body)?;
     let audit = principal.actor();
     let team = state.engine.update_team(&id, &draft, actor(&principal, &audit)).await.map_err(api)?;
@@ -104,7 +97,6 @@ pub(crate) async fn delete_team(
     principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
-    principal.require(REQUEST_TYPES_MANAGE)?;
     let audit = principal.actor();
     state.engine.delete_team(&id, actor(&principal, &audit)).await.map_err(api)?;
     Ok(StatusCode::NO_CONTENT)
@@ -188,8 +180,7 @@ fn list_draft(body: &Value) -> ApiResult<ListDraft> {
 }
 
 /// `GET /tessera/v1/configuration-lists`.
-pub(crate) async fn list_lists(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
-    require_any(&principal, READ)?;
+pub(crate) async fn list_lists(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let mut tx = state.begin().await?;
     Ok(Json(Value::Array(tx.config_lists().await?.iter().map(list_shape).collect())))
 }
@@ -200,7 +191,6 @@ pub(crate) async fn create_list(
     principal: Principal,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    principal.require(REQUEST_TYPES_MANAGE)?;
     let draft = list_draft(&body)?;
     let audit = principal.actor();
     let list = state.engine.create_config_list(&draft, actor(&principal, &audit)).await.map_err(api)?;
@@ -210,10 +200,8 @@ pub(crate) async fn create_list(
 /// `GET /tessera/v1/configuration-lists/{id}`.
 pub(crate) async fn read_list(
     State(state): State<AppState>,
-    principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    require_any(&principal, READ)?;
     let mut tx = state.begin().await?;
     let list = tx.config_list(&id).await?.ok_or_else(|| ApiError::not_found("configuration list", &id))?;
     Ok(Json(list_shape(&list)))
@@ -226,7 +214,6 @@ pub(crate) async fn replace_list(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(REQUEST_TYPES_MANAGE)?;
     let draft = list_draft(&body)?;
     let audit = principal.actor();
     let list = state.engine.update_config_list(&id, &draft, actor(&principal, &audit)).await.map_err(api)?;
@@ -239,7 +226,6 @@ pub(crate) async fn delete_list(
     principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
-    principal.require(REQUEST_TYPES_MANAGE)?;
     let audit = principal.actor();
     state.engine.delete_config_list(&id, actor(&principal, &audit)).await.map_err(api)?;
     Ok(StatusCode::NO_CONTENT)
@@ -249,10 +235,8 @@ pub(crate) async fn delete_list(
 /// A requester choosing an answer needs them too, so `tessera:requests:manage` reads them as well.
 pub(crate) async fn list_items(
     State(state): State<AppState>,
-    principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    require_any(&principal, &[REQUEST_TYPES_READ, REQUEST_TYPES_MANAGE, crate::auth::REQUESTS_MANAGE])?;
     let mut tx = state.begin().await?;
     let list = tx.config_list(&id).await?.ok_or_else(|| ApiError::not_found("configuration list", &id))?;
     let items = state.engine.config_list_items(&mut tx, &list).await.map_err(api)?;

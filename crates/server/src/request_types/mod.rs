@@ -14,38 +14,52 @@ mod admin;
 mod requests;
 mod types;
 
-use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use tessera_engine::request_types::{Actor, Error, Problem};
 
 use tessera_store::{IdentityStore, Tx};
 
-use crate::AppState;
-use crate::auth::Principal;
+use crate::auth::{Principal, REQUEST_TYPES_MANAGE, REQUEST_TYPES_READ, REQUESTS_MANAGE, REQUESTS_READ};
 use crate::error::ApiError;
+use crate::routes::{Routes, any};
 
 /// The routes.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/tessera/v1/teams", get(admin::list_teams).post(admin::create_team))
-        .route("/tessera/v1/teams/{id}", get(admin::read_team).put(admin::replace_team).delete(admin::delete_team))
-        .route("/tessera/v1/configuration-lists", get(admin::list_lists).post(admin::create_list))
-        .route(
-            "/tessera/v1/configuration-lists/{id}",
-            get(admin::read_list).put(admin::replace_list).delete(admin::delete_list),
-        )
-        .route("/tessera/v1/configuration-lists/{id}/items", get(admin::list_items))
-        .route("/tessera/v1/request-types", get(types::list).post(types::create))
-        .route("/tessera/v1/request-types/{id}", get(types::read).put(types::replace).delete(types::delete))
-        .route("/tessera/v1/request-types/{id}/publish", post(types::publish))
-        .route("/tessera/v1/request-types/{id}/unpublish", post(types::unpublish))
-        .route("/tessera/v1/requests", get(requests::list).post(requests::submit))
-        .route("/tessera/v1/requests/{id}", get(requests::read))
-        .route("/tessera/v1/requests/{id}/timeline", get(requests::timeline))
-        .route("/tessera/v1/requests/{id}/cancel", post(requests::cancel))
-        .route("/tessera/v1/requests/{id}/comments", post(requests::comment))
+pub(crate) fn routes(r: &mut Routes) {
+    let read = any(&[REQUEST_TYPES_READ, REQUEST_TYPES_MANAGE]);
+    let change = any(&[REQUEST_TYPES_MANAGE]);
+    r.get("/tessera/v1/teams", read, "List teams", admin::list_teams);
+    r.post("/tessera/v1/teams", change, "Create a team", admin::create_team);
+    r.get("/tessera/v1/teams/{id}", read, "Get a team", admin::read_team);
+    r.put("/tessera/v1/teams/{id}", change, "Replace a team", admin::replace_team);
+    r.delete("/tessera/v1/teams/{id}", change, "Delete a team", admin::delete_team);
+    r.get("/tessera/v1/configuration-lists", read, "List configuration lists", admin::list_lists);
+    r.post("/tessera/v1/configuration-lists", change, "Create a configuration list", admin::create_list);
+    r.get("/tessera/v1/configuration-lists/{id}", read, "Get a configuration list", admin::read_list);
+    r.put("/tessera/v1/configuration-lists/{id}", change, "Replace a configuration list", admin::replace_list);
+    r.delete("/tessera/v1/configuration-lists/{id}", change, "Delete a configuration list", admin::delete_list);
+    r.get(
+        "/tessera/v1/configuration-lists/{id}/items",
+        any(&[REQUEST_TYPES_READ, REQUEST_TYPES_MANAGE, REQUESTS_MANAGE]),
+        "A configuration list's items",
+        admin::list_items,
+    );
+    let types = any(&[REQUEST_TYPES_READ, REQUEST_TYPES_MANAGE, REQUESTS_READ, REQUESTS_MANAGE]);
+    r.get("/tessera/v1/request-types", types, "List request types", types::list);
+    r.post("/tessera/v1/request-types", change, "Create a request type", types::create);
+    r.get("/tessera/v1/request-types/{id}", types, "Get a request type", types::read);
+    r.put("/tessera/v1/request-types/{id}", change, "Replace a request type", types::replace);
+    r.delete("/tessera/v1/request-types/{id}", change, "Delete a request type", types::delete);
+    r.post("/tessera/v1/request-types/{id}/publish", change, "Publish a request type", types::publish);
+    r.post("/tessera/v1/request-types/{id}/unpublish", change, "Withdraw a request type", types::unpublish);
+    let requests_read = any(&[REQUESTS_READ, REQUESTS_MANAGE]);
+    let requesting = any(&[REQUESTS_MANAGE]);
+    r.get("/tessera/v1/requests", requests_read, "List requests", requests::list);
+    r.post("/tessera/v1/requests", requesting, "Raise a request", requests::submit);
+    r.get("/tessera/v1/requests/{id}", requests_read, "Get a request", requests::read);
+    r.get("/tessera/v1/requests/{id}/timeline", requests_read, "A request's timeline", requests::timeline);
+    r.post("/tessera/v1/requests/{id}/cancel", requesting, "Cancel a request", requests::cancel);
+    r.post("/tessera/v1/requests/{id}/comments", requesting, "Comment on a request", requests::comment);
 }
 
 /// The engine's refusals as API errors: every problem of an invalid body with its pointer, 403 for
@@ -64,14 +78,6 @@ pub(crate) fn api(error: Error) -> ApiError {
 /// The engine's actor for this token.
 fn actor<'a>(principal: &'a Principal, audit: &'a str) -> Actor<'a> {
     Actor { identity: principal.identity(), all_scopes: principal.require(crate::auth::ALL).is_ok(), audit }
-}
-
-/// Refuses with 403 unless the token has one of the scopes.
-fn require_any(principal: &Principal, scopes: &[&str]) -> Result<(), ApiError> {
-    if scopes.iter().any(|s| principal.require(s).is_ok()) {
-        return Ok(());
-    }
-    Err(ApiError::forbidden(scopes.first().copied().unwrap_or_default()))
 }
 
 /// The body's top-level object, or a located problem.

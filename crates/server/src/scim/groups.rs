@@ -223,23 +223,15 @@ async fn finish(
 /// `GET /Groups`.
 pub(crate) async fn list(
     State(state): State<AppState>,
-    caller: Caller,
     Base(base): Base,
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> ScimResult<Response> {
-    caller.read()?;
     let query = ListQuery::from_params(params, &[Kind::Group])?;
     respond(&state, &base, query).await
 }
 
 /// `POST /Groups/.search`.
-pub(crate) async fn search(
-    State(state): State<AppState>,
-    caller: Caller,
-    Base(base): Base,
-    body: Bytes,
-) -> ScimResult<Response> {
-    caller.read()?;
+pub(crate) async fn search(State(state): State<AppState>, Base(base): Base, body: Bytes) -> ScimResult<Response> {
     let query = ListQuery::from_search(&body, &[Kind::Group])?;
     respond(&state, &base, query).await
 }
@@ -259,7 +251,6 @@ pub(crate) async fn create(
     Base(base): Base,
     body: Bytes,
 ) -> ScimResult<Response> {
-    caller.manage()?;
     let mut stored = submitted(Kind::Group, &json_body(&body)?)?;
     let now = state.now_ms();
     let mut tx = state.begin().await?;
@@ -275,13 +266,11 @@ pub(crate) async fn create(
 /// `GET /Groups/{id}`.
 pub(crate) async fn read(
     State(state): State<AppState>,
-    caller: Caller,
     Base(base): Base,
     Path(id): Path<String>,
     headers: HeaderMap,
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> ScimResult<Response> {
-    caller.read()?;
     let query = ListQuery::from_params(params, &[Kind::Group])?;
     let mut tx = state.begin().await?;
     let source = inbound_source(&mut tx).await?;
@@ -318,7 +307,6 @@ pub(crate) async fn replace(
     headers: HeaderMap,
     body: Bytes,
 ) -> ScimResult<Response> {
-    caller.manage()?;
     let stored = submitted(Kind::Group, &json_body(&body)?)?;
     let now = state.now_ms();
     let mut tx = state.begin().await?;
@@ -339,7 +327,6 @@ pub(crate) async fn patch(
     headers: HeaderMap,
     body: Bytes,
 ) -> ScimResult<Response> {
-    caller.manage()?;
     let operations = patch::parse(&json_body(&body)?)?;
     let now = state.now_ms();
     let mut tx = state.begin().await?;
@@ -363,7 +350,6 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ScimResult<Response> {
-    caller.manage()?;
     let now = state.now_ms();
     let mut tx = state.begin().await?;
     let source = changing_inbound_source(&mut tx).await?;

@@ -17,16 +17,17 @@ use std::convert::Infallible;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
+use axum::http::Method;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
 use serde_json::{Value, json};
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Tx};
 
 use crate::AppState;
 use crate::auth::{Principal, SCIM_MANAGE, SCIM_READ};
 use crate::error::ApiError;
+use crate::routes::{Access, Routes, any};
 
 /// The connector of the source SCIM pushes to.
 pub(crate) const CONNECTOR: &str = "scim-inbound";
@@ -36,29 +37,48 @@ const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 const MEDIA_TYPE: &str = "application/scim+json";
 
 /// The routes, mounted under `/scim/v2`.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/ServiceProviderConfig", get(schema::service_provider_config))
-        .route("/Schemas", get(schema::schemas))
-        .route("/Schemas/{id}", get(schema::schema_by_id))
-        .route("/ResourceTypes", get(schema::resource_types))
-        .route("/ResourceTypes/{id}", get(schema::resource_type_by_id))
-        .route("/Users", get(users::list).post(users::create))
-        .route("/Users/.search", post(users::search))
-        .route("/Users/{id}", get(users::read).put(users::replace).patch(users::patch).delete(users::delete))
-        .route("/Groups", get(groups::list).post(groups::create))
-        .route("/Groups/.search", post(groups::search))
-        .route("/Groups/{id}", get(groups::read).put(groups::replace).patch(groups::patch).delete(groups::delete))
-        .route("/.search", post(list::search_all))
-        .route("/Me", any(|| async { not_implemented("/Me: Tessera's SCIM callers are systems, not people") }))
-        .route("/Bulk", any(|| async { not_implemented("/Bulk: send one request per change") }))
-        .fallback(|| async { ScimError::not_found("no such SCIM endpoint".to_owned()) })
-        .method_not_allowed_fallback(|| async {
-            ScimError::new(StatusCode::METHOD_NOT_ALLOWED, None, "this endpoint does not take that method".into())
-        })
+pub(crate) fn routes(r: &mut Routes) {
+    let read = any(&[SCIM_READ, SCIM_MANAGE]);
+    let change = any(&[SCIM_MANAGE]);
+    r.get("/ServiceProviderConfig", read, "What this SCIM service supports", schema::service_provider_config);
+    r.get("/Schemas", read, "The SCIM schemas", schema::schemas);
+    r.get("/Schemas/{id}", read, "One SCIM schema", schema::schema_by_id);
+    r.get("/ResourceTypes", read, "The SCIM resource types", schema::resource_types);
+    r.get("/ResourceTypes/{id}", read, "One SCIM resource type", schema::resource_type_by_id);
+    r.get("/Users", read, "List or filter users", users::list);
+    r.post("/Users", change, "Push a user", users::create);
+    r.post("/Users/.search", read, "Search users", users::search);
+    r.get("/Users/{id}", read, "Get a user", users::read);
+    r.put("/Users/{id}", change, "Replace a user", users::replace);
+    r.patch("/Users/{id}", change, "Change a user", users::patch);
+    r.delete("/Users/{id}", change, "Delete a user", users::delete);
+    r.get("/Groups", read, "List or filter groups", groups::list);
+    r.post("/Groups", change, "Push a group", groups::create);
+    r.post("/Groups/.search", read, "Search groups", groups::search);
+    r.get("/Groups/{id}", read, "Get a group", groups::read);
+    r.put("/Groups/{id}", change, "Replace a group", groups::replace);
+    r.patch("/Groups/{id}", change, "Change a group", groups::patch);
+    r.delete("/Groups/{id}", change, "Delete a group", groups::delete);
+    r.post("/.search", read, "Search users and groups", list::search_all);
+    for method in [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+        r.add(method.clone(), "/Me", Access::Public, "Not served: SCIM callers here are systems", || async {
+            not_implemented("/Me: Tessera's SCIM callers are systems, not people")
+        });
+        r.add(method, "/Bulk", Access::Public, "Not served: send one request per change", || async {
+            not_implemented("/Bulk: send one request per change")
+        });
+    }
 }
 
-/// 501 for what Tessera does not implement, as RFC 7644 §3.12 asks.
+/// SCIM's answers to an unknown path or method, in its own shape.
+pub(crate) fn fallbacks(router: Router<AppState>) -> Router<AppState> {
+    router.fallback(|| async { ScimError::not_found("no such SCIM endpoint".to_owned()) }).method_not_allowed_fallback(
+        || async {
+            ScimError::new(StatusCode::METHOD_NOT_ALLOWED, None, "this endpoint does not take that method".into())
+        },
+    )
+}
+
 fn not_implemented(what: &str) -> ScimError {
     ScimError::new(StatusCode::NOT_IMPLEMENTED, None, format!("{what} is not supported"))
 }
@@ -176,18 +196,9 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// Reading takes `idn:scim:read` or `idn:scim:manage`, and changing `idn:scim:manage`: the route
+/// table checks them.
 impl Caller {
-    /// Reading takes `idn:scim:read` or `idn:scim:manage`.
-    pub(crate) fn read(&self) -> ScimResult<()> {
-        self.0.require(SCIM_READ).or_else(|refused| self.0.require(SCIM_MANAGE).map_err(|_| refused))?;
-        Ok(())
-    }
-
-    /// Changing takes `idn:scim:manage`.
-    pub(crate) fn manage(&self) -> ScimResult<()> {
-        Ok(self.0.require(SCIM_MANAGE)?)
-    }
-
     pub(crate) fn actor(&self) -> String {
         self.0.actor()
     }

@@ -270,23 +270,15 @@ impl<'a> Change<'a> {
 /// `GET /Users`.
 pub(crate) async fn list(
     State(state): State<AppState>,
-    caller: Caller,
     Base(base): Base,
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> ScimResult<Response> {
-    caller.read()?;
     let query = ListQuery::from_params(params, &[Kind::User])?;
     respond(&state, &base, query).await
 }
 
 /// `POST /Users/.search`.
-pub(crate) async fn search(
-    State(state): State<AppState>,
-    caller: Caller,
-    Base(base): Base,
-    body: Bytes,
-) -> ScimResult<Response> {
-    caller.read()?;
+pub(crate) async fn search(State(state): State<AppState>, Base(base): Base, body: Bytes) -> ScimResult<Response> {
     let query = ListQuery::from_search(&body, &[Kind::User])?;
     respond(&state, &base, query).await
 }
@@ -306,7 +298,6 @@ pub(crate) async fn create(
     Base(base): Base,
     body: Bytes,
 ) -> ScimResult<Response> {
-    caller.manage()?;
     let stored = submitted(Kind::User, &json_body(&body)?)?;
     let mut change = Change::begin(&state, &caller, &base).await?;
     let id = uuid::Uuid::now_v7().simple().to_string();
@@ -317,13 +308,11 @@ pub(crate) async fn create(
 /// `GET /Users/{id}`.
 pub(crate) async fn read(
     State(state): State<AppState>,
-    caller: Caller,
     Base(base): Base,
     Path(id): Path<String>,
     headers: HeaderMap,
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> ScimResult<Response> {
-    caller.read()?;
     let query = ListQuery::from_params(params, &[Kind::User])?;
     let mut tx = state.begin().await?;
     let source = inbound_source(&mut tx).await?;
@@ -346,7 +335,6 @@ pub(crate) async fn replace(
     headers: HeaderMap,
     body: Bytes,
 ) -> ScimResult<Response> {
-    caller.manage()?;
     let stored = submitted(Kind::User, &json_body(&body)?)?;
     let mut change = Change::begin(&state, &caller, &base).await?;
     let before = found(&mut change.tx, &change.source.id, &id).await?;
@@ -365,7 +353,6 @@ pub(crate) async fn patch(
     headers: HeaderMap,
     body: Bytes,
 ) -> ScimResult<Response> {
-    caller.manage()?;
     let operations = patch::parse(&json_body(&body)?)?;
     let mut change = Change::begin(&state, &caller, &base).await?;
     let before = found(&mut change.tx, &change.source.id, &id).await?;
@@ -389,7 +376,6 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ScimResult<Response> {
-    caller.manage()?;
     let now = state.now_ms();
     let mut tx = state.begin().await?;
     let source = changing_inbound_source(&mut tx).await?;

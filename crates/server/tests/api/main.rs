@@ -22,6 +22,7 @@ mod library;
 mod listen;
 mod live_sources;
 mod metrics;
+mod openapi;
 mod outbound;
 mod request_types;
 mod retention;
