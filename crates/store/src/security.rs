@@ -150,6 +150,19 @@ fn signing_key(row: &AnyRow) -> Result<SigningKeyRecord> {
     })
 }
 
+impl Tx {
+    /// The client `id`, read with `lock` (empty, or the dialect's `FOR UPDATE`) after the query.
+    async fn client_locked(&mut self, id: &str, lock: &str) -> Result<Option<ApiClient>> {
+        sqlx::query(&format!("SELECT * FROM api_clients WHERE id = $1{lock}"))
+            .bind(id)
+            .fetch_optional(&mut *self.inner)
+            .await?
+            .as_ref()
+            .map(client)
+            .transpose()
+    }
+}
+
 impl SecurityStore for Tx {
     async fn insert_client(&mut self, c: &ApiClient) -> Result<()> {
         sqlx::query(
@@ -171,23 +184,12 @@ impl SecurityStore for Tx {
     }
 
     async fn client(&mut self, id: &str) -> Result<Option<ApiClient>> {
-        sqlx::query("SELECT * FROM api_clients WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *self.inner)
-            .await?
-            .as_ref()
-            .map(client)
-            .transpose()
+        self.client_locked(id, "").await
     }
 
     async fn client_for_update(&mut self, id: &str) -> Result<Option<ApiClient>> {
-        sqlx::query(&format!("SELECT * FROM api_clients WHERE id = $1{}", self.for_update()))
-            .bind(id)
-            .fetch_optional(&mut *self.inner)
-            .await?
-            .as_ref()
-            .map(client)
-            .transpose()
+        let lock = self.for_update();
+        self.client_locked(id, lock).await
     }
 
     async fn clients(&mut self) -> Result<Vec<ApiClient>> {

@@ -82,15 +82,7 @@ impl Kind {
 
     /// A summary of an operation on this kind: `verb` and the kind's name.
     pub(super) fn summary(self, verb: &str) -> String {
-        let what = match self {
-            Kind::Source => "source",
-            Kind::Entitlement => "entitlement",
-            Kind::AccessProfile => "access profile",
-            Kind::Role => "role",
-            Kind::IdentityProfile => "identity profile",
-            Kind::LifecycleState => "lifecycle state",
-            Kind::Workgroup => "governance group",
-        };
+        let what = self.what();
         match verb {
             "List" => format!("List {what}s"),
             _ => format!("{verb} a {what}"),
