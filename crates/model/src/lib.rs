@@ -4,11 +4,13 @@ pub mod clock;
 pub mod duration;
 pub mod governance;
 pub mod invalid;
+pub mod permissions;
 pub mod vocabulary;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use duration::{Duration, ParseDurationError};
 pub use invalid::Invalid;
+pub use permissions::UserLevel;
 pub use vocabulary::{
     AccessKind, AggregationStatus, CatalogKind, ExecutionStatus, IdentityStatus, PlanStatus, UnknownValue,
 };

@@ -13,9 +13,6 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
 
-/// The scope that may publish events.
-pub(crate) const EVENT_PUBLISH: &str = "tessera:events:publish";
-
 /// Takes `{"type": "idn:identity-created", "payload": {…}}`; answers 202 with the event's id.
 pub(crate) async fn publish(
     State(state): State<AppState>,

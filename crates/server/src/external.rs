@@ -2,6 +2,7 @@
 //! (`POST /workflows/{id}/external/oauth-clients`, the secret shown once), whose tokens may start
 //! that workflow and no other (`POST /workflows/execute/external/{id}`, and `…/test` to echo).
 
+use crate::auth::EXECUTE_EXTERNAL;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,9 +12,6 @@ use tessera_store::{ApiClient, SecurityStore, WorkflowStore};
 use crate::AppState;
 use crate::auth::{Principal, generate_secret, hash_secret};
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
-
-/// The scope of a workflow's external-trigger client.
-pub(crate) const EXECUTE_EXTERNAL: &str = "sp:workflow-execute:external";
 
 /// `POST /v3/workflows/{id}/external/oauth-clients`: a new client for this workflow's trigger.
 pub(crate) async fn create_client(

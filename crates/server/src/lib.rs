@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+mod auth_users;
 pub mod clients;
 pub mod error;
 mod events;
@@ -31,12 +32,11 @@ use tessera_engine::Engine;
 use tessera_store::{ExecutionStore, Tx};
 
 use crate::auth::{
-    AUDIT_READ, Auth, EXECUTION_MANAGE, EXECUTION_READ, INBOX_MANAGE, INBOX_READ, METRICS_READ, OAUTH_CLIENT_MANAGE,
-    SECRETS_MANAGE, SECRETS_READ, WORKFLOW_MANAGE, WORKFLOW_READ,
+    AUDIT_READ, AUTH_USER_MANAGE, AUTH_USER_READ, Auth, EVENT_PUBLISH, EXECUTE_EXTERNAL, EXECUTION_MANAGE,
+    EXECUTION_READ, INBOX_MANAGE, INBOX_READ, METRICS_READ, OAUTH_CLIENT_MANAGE, SECRETS_MANAGE, SECRETS_READ,
+    WORKFLOW_MANAGE, WORKFLOW_READ,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::events::EVENT_PUBLISH;
-use crate::external::EXECUTE_EXTERNAL;
 use crate::routes::{Access, Dialect, Operation, Routes, any};
 
 /// Guard rails the API enforces.
@@ -109,6 +109,8 @@ fn isc_routes(r: &mut Routes) {
     r.get("/workflow-executions/{id}", any(&[EXECUTION_READ]), "Get an execution", execution);
     r.get("/workflow-executions/{id}/history", any(&[EXECUTION_READ]), "An execution's history", history);
     r.post("/workflow-executions/{id}/cancel", any(&[EXECUTION_MANAGE]), "Cancel an execution", workflows::cancel);
+    r.get("/auth-users/{id}", any(&[AUTH_USER_READ, AUTH_USER_MANAGE]), "A person's user levels", auth_users::read);
+    r.patch("/auth-users/{id}", any(&[AUTH_USER_MANAGE]), "Change a person's user levels", auth_users::patch);
     r.get("/workflow-library", any(&[WORKFLOW_READ]), "Every action, operator and trigger", library::all);
     r.get("/workflow-library/actions", any(&[WORKFLOW_READ]), "The workflow actions", library::list_actions);
     r.get("/workflow-library/operators", any(&[WORKFLOW_READ]), "The workflow operators", library::list_operators);
@@ -139,6 +141,24 @@ fn tessera_routes(r: &mut Routes) {
         ops::execution_stats,
     );
     r.get("/tessera/v1/node", any(&[EXECUTION_READ]), "This node and its work", ops::node);
+    r.get(
+        "/tessera/v1/identities/{id}/permissions",
+        any(&[AUTH_USER_READ, AUTH_USER_MANAGE]),
+        "The user levels a person holds, directly or through governance groups, and their scopes",
+        auth_users::permissions,
+    );
+    r.get(
+        "/tessera/v1/governance-groups/{id}/user-levels",
+        any(&[AUTH_USER_READ, AUTH_USER_MANAGE]),
+        "The user levels a governance group gives its members",
+        auth_users::group_levels,
+    );
+    r.put(
+        "/tessera/v1/governance-groups/{id}/user-levels",
+        any(&[AUTH_USER_MANAGE]),
+        "Set the user levels a governance group gives its members",
+        auth_users::set_group_levels,
+    );
     r.get("/tessera/v1/audit", any(&[AUDIT_READ]), "The audit log", audit::list);
     r.get("/tessera/v1/secrets", any(&[SECRETS_READ, SECRETS_MANAGE]), "The names of stored secrets", secrets::list);
     r.get("/tessera/v1/secrets/{name}", any(&[SECRETS_READ, SECRETS_MANAGE]), "A secret, masked", secrets::read);

@@ -12,6 +12,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use tessera_model::permissions::{PERSON, levels_holding};
+
 use crate::auth::ALL;
 use crate::routes::{Access, Dialect, Operation};
 
@@ -120,12 +122,25 @@ fn describe(operation: &Operation) -> Value {
         responses["401"] = error.clone();
         responses["403"] = error.clone();
     }
+    // Who may call it when signed in: the user levels whose scopes include one of its scopes (and
+    // every person, for what `PERSON` holds: their own things).
+    let levels: Vec<String> = match operation.access {
+        Access::Public => Vec::new(),
+        Access::AnyOf(scopes) => {
+            let mut levels: Vec<String> = levels_holding(scopes).iter().map(ToString::to_string).collect();
+            if scopes.iter().any(|scope| PERSON.contains(scope)) {
+                levels.insert(0, "PERSON".to_owned());
+            }
+            levels
+        }
+    };
     json!({
         "operationId": operation_id(operation),
         "summary": operation.summary,
         "tags": [tag(&operation.path)],
         "parameters": parameters,
         "security": security,
+        "x-tessera-user-levels": levels,
         "responses": responses,
     })
 }

@@ -246,6 +246,7 @@ impl IdentityStore for Tx {
         for sql in [
             "DELETE FROM identity_access WHERE identity_id = $1",
             "DELETE FROM workgroup_members WHERE identity_id = $1",
+            "DELETE FROM user_levels WHERE holder_kind = 'IDENTITY' AND holder_id = $1",
             "UPDATE accounts SET identity_id = NULL, manually_correlated = 0 WHERE identity_id = $1",
             "UPDATE identities SET manager_id = NULL WHERE manager_id = $1",
         ] {

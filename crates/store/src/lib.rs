@@ -27,6 +27,7 @@ pub mod security;
 pub mod sod;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod user_levels;
 pub mod waiters;
 pub mod workflows;
 
@@ -53,6 +54,7 @@ pub use requests::{AccessRequestRecord, ApprovalRecord, ApprovalState, RequestIt
 pub use secrets::Keyring;
 pub use security::{ApiClient, AuditEntry, AuditQuery, SecurityStore, SigningKeyRecord};
 pub use sod::{SodPolicyRecord, SodStore};
+pub use user_levels::{HeldLevel, LevelHolder, UserLevelStore};
 pub use waiters::{ExecutionWaiter, WaiterStore};
 pub use workflows::{WorkflowRecord, WorkflowStore, WorkflowVersion};
 

@@ -22,71 +22,7 @@ pub use self::tokens::{Auth, DEFAULT_LIFETIME};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
-/// Every scope, granted to the administrator.
-pub const ALL: &str = "sp:scopes:all";
-pub const WORKFLOW_READ: &str = "sp:workflow:read";
-pub const WORKFLOW_MANAGE: &str = "sp:workflow:manage";
-pub const EXECUTION_READ: &str = "sp:workflow-execution:read";
-pub const EXECUTION_MANAGE: &str = "sp:workflow-execution:manage";
-pub const SOURCES_READ: &str = "idn:sources:read";
-pub const SOURCES_MANAGE: &str = "idn:sources:manage";
-pub const IDENTITY_READ: &str = "idn:identity:read";
-pub const IDENTITY_MANAGE: &str = "idn:identity:manage";
-pub const ACCOUNTS_READ: &str = "idn:accounts:read";
-pub const ENTITLEMENT_READ: &str = "idn:entitlement:read";
-pub const ENTITLEMENT_MANAGE: &str = "idn:entitlement:manage";
-pub const ACCESS_PROFILE_READ: &str = "idn:access-profile:read";
-pub const ACCESS_PROFILE_MANAGE: &str = "idn:access-profile:manage";
-pub const ROLE_READ: &str = "idn:role-unchecked:read";
-pub const ROLE_MANAGE: &str = "idn:role-unchecked:manage";
-pub const IDENTITY_PROFILE_READ: &str = "idn:identity-profile:read";
-pub const IDENTITY_PROFILE_MANAGE: &str = "idn:identity-profile:manage";
-pub const WORKGROUP_READ: &str = "idn:workgroup:read";
-pub const WORKGROUP_MANAGE: &str = "idn:workgroup:manage";
-pub const SEARCH_READ: &str = "sp:search:read";
-pub const WORK_ITEM_READ: &str = "idn:work-item:read";
-pub const WORK_ITEM_MANAGE: &str = "idn:work-item:manage";
-/// Submitting access requests for anyone (naming the requester), and cancelling them.
-pub const ACCESS_REQUEST_MANAGE: &str = "idn:access-request:manage";
-/// ISC's self-service request scope: a token bound to an identity requests for that identity only.
-pub const ACCESS_REQUEST_SELF_MANAGE: &str = "idn:access-request-self:manage";
-pub const ACCESS_REQUEST_STATUS_READ: &str = "idn:access-request-status:read";
-pub const ACCESS_REQUEST_APPROVALS_READ: &str = "idn:access-request-approvals:read";
-/// Deciding approvals: as the token's identity, or, for a token bound to none, as the body names.
-pub const ACCESS_REQUEST_APPROVALS_MANAGE: &str = "idn:access-request-approvals:manage";
-/// Reading SCIM Users and Groups at `/scim/v2` (Tessera's own scope, as ISC has no inbound SCIM).
-pub const SCIM_READ: &str = "idn:scim:read";
-/// Pushing SCIM Users and Groups: what an HR system or identity provider needs, and nothing more.
-pub const SCIM_MANAGE: &str = "idn:scim:manage";
-/// Reading the names of stored secrets (never their values).
-pub const SECRETS_READ: &str = "tessera:secrets:read";
-/// Storing and deleting named secrets.
-pub const SECRETS_MANAGE: &str = "tessera:secrets:manage";
-/// Reading task status (ISC's `idn:task-management:read`).
-pub const TASK_READ: &str = "idn:task-management:read";
-/// Scraping Prometheus metrics at `/metrics`.
-pub const METRICS_READ: &str = "tessera:metrics:read";
-/// Reading the audit log.
-pub const AUDIT_READ: &str = "tessera:audit:read";
-/// Creating API clients and binding them to identities.
-pub const OAUTH_CLIENT_MANAGE: &str = "sp:oauth-client:manage";
-
-/// Reading one's own inbox (a token bound to an identity) and one's notifications.
-pub const INBOX_READ: &str = "tessera:inbox:read";
-/// Acting on one's own inbox items: approve, deny, complete, comment, reassign, delegate.
-pub const INBOX_MANAGE: &str = "tessera:inbox:manage";
-/// Seeing everyone's inbox and reassigning anyone's items (not deciding them).
-pub const INBOX_ADMIN: &str = "tessera:inbox:admin";
-
-/// Reading teams, configuration lists and request types.
-pub const REQUEST_TYPES_READ: &str = "tessera:request-types:read";
-/// Creating and changing teams, configuration lists and request types (a person's token: only what
-/// their teams let them edit).
-pub const REQUEST_TYPES_MANAGE: &str = "tessera:request-types:manage";
-/// Reading requests raised from request types (a person's token: only those they are part of).
-pub const REQUESTS_READ: &str = "tessera:requests:read";
-/// Raising, cancelling and commenting on requests (a person's token: as that person).
-pub const REQUESTS_MANAGE: &str = "tessera:requests:manage";
+pub use tessera_model::permissions::scope::*;
 
 /// The caller of an API route, proven by its token.
 #[derive(Debug, Clone)]

@@ -13,11 +13,6 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiResult;
 
-/// Reading the configuration (ISC's scope).
-pub(crate) const ACCESS_REQUEST_CONFIG_READ: &str = "idn:access-request-config:read";
-/// Replacing it (ISC's scope).
-pub(crate) const ACCESS_REQUEST_CONFIG_MANAGE: &str = "idn:access-request-config:manage";
-
 /// The configuration as ISC shows it: the fallback approver with its name and email.
 async fn shaped(state: &AppState, config: &RequestConfig) -> ApiResult<Value> {
     let mut document = config.document();

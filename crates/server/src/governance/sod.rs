@@ -16,11 +16,6 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams, QueryParams};
 
-/// Reads policies and predicts violations.
-pub(crate) const SOD_POLICY_READ: &str = "idn:sod-policy:read";
-/// Creates, replaces and deletes policies.
-pub(crate) const SOD_POLICY_MANAGE: &str = "idn:sod-policy:manage";
-
 /// A policy in ISC's shape: its document with the row's id, name and stamps.
 fn render(policy: &SodPolicyRecord) -> Value {
     let mut body = policy.document.clone();

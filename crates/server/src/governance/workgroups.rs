@@ -6,7 +6,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
-use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityStore, SecurityStore, Tx};
+use tessera_store::{
+    AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityStore, LevelHolder, SecurityStore, Tx,
+    UserLevelStore,
+};
 
 use super::objects::Draft;
 use super::{ListQuery, Names, invalid, listed, object, owner, reference_id, required_text, text};
@@ -49,6 +52,7 @@ pub(super) async fn render(tx: &mut Tx, names: &mut Names, group: &CatalogObject
 
 /// A deleted group's memberships go with it.
 pub(super) async fn before_delete(tx: &mut Tx, group: &CatalogObject) -> ApiResult<()> {
+    tx.set_user_levels(LevelHolder::GovernanceGroup(&group.id), &[], 0).await?;
     Ok(tx.remove_all_members(&group.id).await?)
 }
 
@@ -104,6 +108,7 @@ async fn bulk(
     let now = state.now_ms();
     let mut tx = state.begin().await?;
     group(&mut tx, id).await?;
+    crate::auth_users::may_change_members(&mut tx, principal, id).await?;
     let ids = identities(&mut tx, body).await?;
     let mut changed = Vec::new();
     let mut results = Vec::with_capacity(ids.len());

@@ -9,6 +9,7 @@ mod access_request_scim;
 mod access_requests;
 mod audit;
 mod auth;
+mod auth_users;
 mod catalog;
 mod clients;
 mod common;

@@ -1,0 +1,99 @@
+//! Who holds which of ISC's user levels: a person directly, or everyone in a governance group. A
+//! person's levels are the union of both.
+
+use sqlx::Row;
+use tessera_model::UserLevel;
+
+use crate::{Result, Tx};
+
+/// Who holds a set of levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelHolder<'a> {
+    Identity(&'a str),
+    GovernanceGroup(&'a str),
+}
+
+impl LevelHolder<'_> {
+    fn parts(&self) -> (&'static str, &str) {
+        match self {
+            LevelHolder::Identity(id) => ("IDENTITY", id),
+            LevelHolder::GovernanceGroup(id) => ("GOVERNANCE_GROUP", id),
+        }
+    }
+}
+
+/// A level a person holds, and through which governance group (`None`: held directly).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLevel {
+    pub level: UserLevel,
+    pub via_group: Option<String>,
+}
+
+/// Reads and sets user levels.
+#[allow(async_fn_in_trait)]
+pub trait UserLevelStore {
+    /// The levels `holder` holds itself, in ISC's order.
+    async fn user_levels(&mut self, holder: LevelHolder<'_>) -> Result<Vec<UserLevel>>;
+    /// Makes `levels` exactly what `holder` holds.
+    async fn set_user_levels(&mut self, holder: LevelHolder<'_>, levels: &[UserLevel], now: i64) -> Result<()>;
+    /// Every level a person holds: their own, and their governance groups'.
+    async fn held_levels(&mut self, identity_id: &str) -> Result<Vec<HeldLevel>>;
+}
+
+impl UserLevelStore for Tx {
+    async fn user_levels(&mut self, holder: LevelHolder<'_>) -> Result<Vec<UserLevel>> {
+        let (kind, id) = holder.parts();
+        let rows = sqlx::query("SELECT level FROM user_levels WHERE holder_kind = $1 AND holder_id = $2")
+            .bind(kind)
+            .bind(id)
+            .fetch_all(&mut *self.inner)
+            .await?;
+        let mut levels =
+            rows.iter().map(|row| Ok(row.try_get::<String, _>(0)?.parse()?)).collect::<Result<Vec<_>>>()?;
+        levels.sort_unstable();
+        Ok(levels)
+    }
+
+    async fn set_user_levels(&mut self, holder: LevelHolder<'_>, levels: &[UserLevel], now: i64) -> Result<()> {
+        let (kind, id) = holder.parts();
+        sqlx::query("DELETE FROM user_levels WHERE holder_kind = $1 AND holder_id = $2")
+            .bind(kind)
+            .bind(id)
+            .execute(&mut *self.inner)
+            .await?;
+        for level in levels {
+            sqlx::query(
+                "INSERT INTO user_levels (holder_kind, holder_id, level, granted_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(kind)
+            .bind(id)
+            .bind(level.as_ref())
+            .bind(now)
+            .execute(&mut *self.inner)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn held_levels(&mut self, identity_id: &str) -> Result<Vec<HeldLevel>> {
+        let rows = sqlx::query(
+            "SELECT level, NULL AS via FROM user_levels WHERE holder_kind = 'IDENTITY' AND holder_id = $1 \
+             UNION ALL \
+             SELECT l.level, l.holder_id AS via FROM user_levels l \
+             JOIN workgroup_members m ON m.workgroup_id = l.holder_id \
+             WHERE l.holder_kind = 'GOVERNANCE_GROUP' AND m.identity_id = $1",
+        )
+        .bind(identity_id)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        let mut held = rows
+            .iter()
+            .map(|row| {
+                Ok(HeldLevel { level: row.try_get::<String, _>("level")?.parse()?, via_group: row.try_get("via")? })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        held.sort_by(|a, b| (a.level, &a.via_group).cmp(&(b.level, &b.via_group)));
+        Ok(held)
+    }
+}
