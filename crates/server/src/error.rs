@@ -227,7 +227,9 @@ pub(crate) async fn json_errors(response: Response) -> Response {
     refused(status, text).into_response()
 }
 
-/// `axum::Json` whose refusals are [`ApiError`]s.
+/// A JSON body read into `T`: refused with 415 unless it says it is JSON, 400 `bad-request` when it is
+/// not JSON, and 400 `invalid-request` with the JSON pointer of the first value that does not fit `T`
+/// (serde_path_to_error follows the path as serde descends).
 #[derive(Debug)]
 pub(crate) struct JsonBody<T>(pub(crate) T);
 
@@ -235,11 +237,51 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(refused(rejection.status(), rejection.body_text())),
+        if !says_json(request.headers()) {
+            return Err(refused(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Expected request with `Content-Type: application/json`".to_owned(),
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| refused(rejection.status(), rejection.body_text()))?;
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        let not_json = |error: &serde_json::Error| ApiError::bad_request(format!("the body is not JSON: {error}"));
+        match serde_path_to_error::deserialize(&mut deserializer) {
+            Ok(value) => {
+                deserializer.end().map_err(|e| not_json(&e))?;
+                Ok(Self(value))
+            }
+            Err(error) if error.inner().is_data() => {
+                Err(ApiError::invalid(&pointer(error.path()), error.inner().to_string()))
+            }
+            Err(error) => Err(not_json(error.inner())),
         }
     }
+}
+
+/// Whether the request says its body is JSON: `application/json`, or a `+json` type.
+fn says_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(mime) = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The JSON pointer (RFC 6901) of a path serde_path_to_error followed.
+fn pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|segment| match segment {
+            Segment::Seq { index } => Some(index.to_string()),
+            Segment::Map { key } => Some(key.replace('~', "~0").replace('/', "~1")),
+            Segment::Enum { variant } => Some(variant.clone()),
+            Segment::Unknown => None,
+        })
+        .map(|segment| format!("/{segment}"))
+        .collect()
 }
 
 /// `axum::extract::Query` whose refusals are [`ApiError`]s.

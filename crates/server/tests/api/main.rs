@@ -10,6 +10,7 @@ mod access_requests;
 mod audit;
 mod auth;
 mod auth_users;
+mod bodies;
 mod catalog;
 mod clients;
 mod common;
