@@ -10,6 +10,7 @@ mod error;
 pub mod generate;
 pub mod ldap;
 mod live;
+pub mod oauth;
 pub mod scim;
 #[cfg(feature = "testing")]
 pub mod testing;

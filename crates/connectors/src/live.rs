@@ -10,7 +10,7 @@ use crate::{Account, AccountRequest, Connector, ConnectorError, Entitlement, Err
 /// A connector to a live system.
 #[derive(Debug)]
 pub enum LiveConnector {
-    Scim(ScimConnector),
+    Scim(Box<ScimConnector>),
     Ldap(Box<LdapConnector>),
 }
 
@@ -24,7 +24,7 @@ impl LiveConnector {
     /// not a live system's (a delimited file, a manual source).
     pub fn from_source(connector: &str, attributes: &Value) -> Result<Option<Self>, Error> {
         Ok(match connector.to_ascii_lowercase().as_str() {
-            "scim" | "scim2" => Some(Self::Scim(ScimConnector::new(ScimConfig::from_json(attributes)?)?)),
+            "scim" | "scim2" => Some(Self::Scim(Box::new(ScimConnector::new(ScimConfig::from_json(attributes)?)?))),
             "ldap" => Some(Self::Ldap(Box::new(LdapConnector::new(LdapConfig::from_json(attributes)?)?))),
             _ => None,
         })

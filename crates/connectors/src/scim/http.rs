@@ -2,6 +2,7 @@
 //! failed exchange means (retryable or permanent, with the SCIM error's `detail`).
 
 use std::fmt;
+use std::time::Duration;
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Client, Method, Response, StatusCode};
@@ -9,18 +10,20 @@ use serde_json::Value;
 use url::Url;
 
 use super::config::{ScimAuth, ScimConfig};
-use super::oauth::OAuthClient;
+use crate::oauth::{ClientCredentials, TokenCache, TokenRefusal, read_answer};
 use crate::{ConnectorError, Error};
 
 /// SCIM's media type (RFC 7644 §3.1).
 const SCIM_JSON: &str = "application/scim+json";
 /// The largest answer read: a page of 1000 users with large attributes stays well below it.
 const BODY_LIMIT: usize = 64 * 1024 * 1024;
+/// The token endpoint's answer is small; anything larger is not a token response.
+const TOKEN_BODY_LIMIT: usize = 64 * 1024;
 
 /// How requests authenticate.
 enum Auth {
     Bearer(String),
-    OAuth(Box<OAuthClient>),
+    OAuth(Box<ClientCredentials>),
 }
 
 /// A client for one service provider.
@@ -28,6 +31,7 @@ pub(super) struct Http {
     client: Client,
     base: Url,
     auth: Auth,
+    tokens: TokenCache,
 }
 
 impl fmt::Debug for Http {
@@ -80,14 +84,31 @@ impl Http {
             .connect_timeout(config.timeout.min(std::time::Duration::from_secs(10)))
             .build()
             .map_err(|error| Error::Config { key: "baseUrl", message: format!("no HTTP client: {error}") })?;
-        let auth =
-            match &config.auth {
-                ScimAuth::Bearer(token) => Auth::Bearer(token.clone()),
-                ScimAuth::OAuth2 { token_url, client_id, client_secret, scope } => Auth::OAuth(Box::new(
-                    OAuthClient::new(token_url.clone(), client_id.clone(), client_secret.clone(), scope.clone()),
-                )),
-            };
-        Ok(Self { client, base: config.base_url.clone(), auth })
+        let auth = match &config.auth {
+            ScimAuth::Bearer(token) => Auth::Bearer(token.clone()),
+            ScimAuth::OAuth2 { token_url, client_id, client_secret, scope } => {
+                Auth::OAuth(Box::new(ClientCredentials {
+                    token_url: token_url.clone(),
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.clone(),
+                    scope: scope.clone(),
+                    in_body: false,
+                }))
+            }
+        };
+        Ok(Self { client, base: config.base_url.clone(), auth, tokens: TokenCache::default() })
+    }
+
+    /// Asks the token endpoint for a token (RFC 6749 §4.4.2).
+    async fn fetch_token(&self, client: &ClientCredentials) -> Result<(String, Option<Duration>), ConnectorError> {
+        let label = format!("OAuth token request to {}", client.token_url);
+        let response = client.request(&self.client).send().await.map_err(|error| transport_error(&label, &error))?;
+        let status = response.status();
+        let body = read_body(response, TOKEN_BODY_LIMIT, &label).await?;
+        read_answer(status, &body).map_err(|refusal| match refusal {
+            TokenRefusal::Status { status, detail } => status_error(&label, status, &detail),
+            TokenRefusal::Invalid(why) => ConnectorError::permanent(format!("{label}: {why}")),
+        })
     }
 
     /// Sends a request to the resource at `segments` under the base URL (each segment percent-encoded) and
@@ -113,7 +134,7 @@ impl Http {
             let (token, cached) = match &self.auth {
                 Auth::Bearer(token) => (token.clone(), false),
                 Auth::OAuth(client) => {
-                    let token = client.token(&self.client).await?;
+                    let token = self.tokens.token(client, self.fetch_token(client)).await?;
                     (token.access_token, token.cached)
                 }
             };
@@ -131,7 +152,7 @@ impl Http {
                 && !retried
                 && let Auth::OAuth(client) = &self.auth
             {
-                client.forget(&token).await;
+                self.tokens.forget(client, &token).await;
                 retried = true;
                 continue;
             }

@@ -19,7 +19,6 @@ mod config;
 mod http;
 pub mod mapping;
 mod members;
-mod oauth;
 
 use std::sync::Arc;
 

@@ -125,7 +125,7 @@ impl HttpAction {
                 }
                 Credentials::OAuth(oauth) => {
                     let limit = self.config.max_response_bytes;
-                    let token = self.tokens.token(client, &self.guard, limit, oauth).await?;
+                    let token = self.tokens.token(oauth, auth::fetch(client, &self.guard, limit, oauth)).await?;
                     tokens.push(token.access_token.clone());
                     let value = format!("Bearer {}", token.access_token);
                     headers.insert(AUTHORIZATION, header_value(&value, "the OAuth access token")?);

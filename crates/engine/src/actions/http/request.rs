@@ -10,7 +10,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, Header
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::auth::{Credentials, OAuthClient};
+use super::auth::{ClientCredentials, Credentials, basic_credentials};
 use crate::actions::{ActionError, type_name};
 
 type Input = Map<String, Value>;
@@ -266,14 +266,14 @@ fn auth(
                     )));
                 }
             };
-            let client = OAuthClient {
+            let client = ClientCredentials {
                 token_url: parse_url(input, "oAuthTokenUrl")?,
                 client_id,
                 client_secret,
                 scope: string(input, "oAuthScope")?.filter(|scope| !scope.is_empty()).map(str::to_owned),
                 in_body,
             };
-            secrets.push(client.basic_credentials());
+            secrets.push(basic_credentials(&client));
             Credentials::OAuth(client)
         }
         _ => {
