@@ -45,7 +45,7 @@ pub struct EngineConfig {
     /// How often a running aggregation writes its progress where the API reads it.
     pub progress_interval: Duration,
     /// How failed provisioning calls are retried.
-    pub provisioning_retry: crate::provisioning::RetryPolicy,
+    pub provisioning_retry: tessera_model::RetryPolicy,
     /// Where delimited-file sources may read the files they name.
     pub imports: crate::governance::ImportDirs,
     /// How long finished records are kept before the hourly purge.
@@ -65,7 +65,7 @@ impl Default for EngineConfig {
             smtp: SmtpConfig::default(),
             event_starts_per_second: 100,
             progress_interval: Duration::from_millis(500),
-            provisioning_retry: crate::provisioning::RetryPolicy::default(),
+            provisioning_retry: crate::provisioning::default_retry(),
             imports: crate::governance::ImportDirs::default(),
             retention: crate::retention::Retention::default(),
         }

@@ -15,9 +15,10 @@ use tessera_connectors::testing::proxy::Proxy;
 use tessera_connectors::testing::scim_server::ScimServer;
 use tessera_connectors::testing::slapd::{self, Slapd};
 use tessera_engine::governance::{AggregateOptions, ExplicitRequest, ImportDirs};
-use tessera_engine::provisioning::RetryPolicy;
+use tessera_engine::provisioning::default_retry;
 use tessera_engine::{Engine, EngineConfig};
 use tessera_model::ManualClock;
+use tessera_model::RetryPolicy;
 use tessera_store::testing::stores;
 use tessera_store::{
     AccessStore, CatalogKind, CatalogStore, ExecutionStore, IdentityStore, PlanRecord, ProvisioningStore, QueueStore,
@@ -216,7 +217,7 @@ async fn a_birthright_role_provisions_scim_ldap_and_a_work_item_and_one_event_an
         let desk = json!({"name": "Service Desk", "connector": "manual", "governanceGroup": {"id": "wg-it"}});
         let w = world(
             store,
-            RetryPolicy::default(),
+            default_retry(),
             &[
                 ("crm", scim_source(scim.attributes(json!({}))), "groups", &group),
                 ("dir", ldap_source(&slapd), "memberOf", slapd::STAFF),
@@ -300,8 +301,7 @@ async fn a_stopped_scim_server_is_retried_with_back_off_and_then_fails_definitel
         let group = scim.create_group("engineers").await;
         let attributes = scim.attributes(json!({"timeoutSeconds": 2}));
         scim.stop();
-        let retry =
-            RetryPolicy { attempts: 3, first_delay: Duration::from_secs(10), max_delay: Duration::from_secs(60) };
+        let retry = RetryPolicy::doubling(3, Duration::from_secs(10), Duration::from_secs(60));
         let w = world(store, retry, &[("crm", scim_source(attributes), "groups", &group)]).await;
         let ada = w.hire_ada().await;
 
@@ -339,7 +339,7 @@ async fn a_scim_server_answering_500_is_retried_until_it_recovers_and_the_user_i
         let failures = Arc::new(AtomicUsize::new(2));
         let proxy = Proxy::start(scim.base_url(), failures.clone(), Duration::ZERO).await;
         let attributes = scim.attributes(json!({"baseUrl": proxy.base_url()}));
-        let retry = RetryPolicy { attempts: 5, first_delay: Duration::from_secs(1), max_delay: Duration::from_secs(1) };
+        let retry = RetryPolicy::doubling(5, Duration::from_secs(1), Duration::from_secs(1));
         let w = world(store, retry, &[("crm", scim_source(attributes), "groups", &group)]).await;
         let ada = w.hire_ada().await;
         w.provision().await;
@@ -364,7 +364,7 @@ async fn a_scim_answer_too_slow_to_wait_for_is_retried_and_the_user_is_not_creat
         let proxy = Proxy::start(scim.base_url(), Arc::new(AtomicUsize::new(0)), Duration::from_secs(3)).await;
         proxy.slow_requests(1);
         let attributes = scim.attributes(json!({"baseUrl": proxy.base_url(), "timeoutSeconds": 1}));
-        let retry = RetryPolicy { attempts: 3, first_delay: Duration::from_secs(1), max_delay: Duration::from_secs(1) };
+        let retry = RetryPolicy::doubling(3, Duration::from_secs(1), Duration::from_secs(1));
         let w = world(store, retry, &[("crm", scim_source(attributes), "groups", &group)]).await;
         let ada = w.hire_ada().await;
         w.provision().await;
@@ -386,7 +386,7 @@ async fn a_scim_answer_too_slow_to_wait_for_is_retried_and_the_user_is_not_creat
 async fn a_stopped_slapd_is_retried_and_the_entry_is_made_once_it_is_back() {
     for (name, store) in stores().await {
         let mut slapd = Slapd::start().await;
-        let retry = RetryPolicy { attempts: 4, first_delay: Duration::from_secs(1), max_delay: Duration::from_secs(1) };
+        let retry = RetryPolicy::doubling(4, Duration::from_secs(1), Duration::from_secs(1));
         let w = world(store, retry, &[("dir", ldap_source(&slapd), "memberOf", slapd::STAFF)]).await;
         let ada = w.hire_ada().await;
         slapd.stop();
@@ -412,7 +412,7 @@ async fn a_create_policy_that_computes_nothing_fails_the_request_with_the_field_
         let group = scim.create_group("engineers").await;
         let mut source = scim_source(scim.attributes(json!({})));
         source["provisioningPolicies"][0]["fields"][0]["transform"]["attributes"]["name"] = json!("badgeNumber");
-        let w = world(store, RetryPolicy::default(), &[("crm", source, "groups", &group)]).await;
+        let w = world(store, default_retry(), &[("crm", source, "groups", &group)]).await;
         let ada = w.hire_ada().await;
         w.provision().await;
         let plan = w.plan_on(&ada, "crm").await;
@@ -427,7 +427,7 @@ async fn a_create_policy_that_computes_nothing_fails_the_request_with_the_field_
 async fn a_password_change_reaches_ldap_sealed_all_the_way() {
     for (name, store) in stores().await {
         let slapd = Slapd::start().await;
-        let w = world(store, RetryPolicy::default(), &[("dir", ldap_source(&slapd), "memberOf", slapd::STAFF)]).await;
+        let w = world(store, default_retry(), &[("dir", ldap_source(&slapd), "memberOf", slapd::STAFF)]).await;
         let ada = w.hire_ada().await;
         w.provision().await;
         assert_eq!(w.plan_on(&ada, "dir").await.status, tessera_model::PlanStatus::Success, "{name}");

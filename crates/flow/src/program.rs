@@ -62,30 +62,7 @@ pub enum StepKind {
 
 /// How an action is retried when it fails with an error a retry may cure (a Tessera addition:
 /// `"retry": {"maxAttempts": 5, "interval": "2s", "backoffRate": 2, "maxInterval": "5m"}` on the step).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included.
-    pub max_attempts: u32,
-    /// The wait before the second attempt, in seconds.
-    pub interval_seconds: u64,
-    /// Each later wait is the previous one times this.
-    pub backoff_rate: f64,
-    /// No wait is longer than this, in seconds.
-    pub max_interval_seconds: u64,
-}
-
-impl RetryPolicy {
-    /// The wait before attempt `attempt + 1` (attempts count from 0), if one is left.
-    pub fn delay_after(&self, attempt: u32) -> Option<u64> {
-        if attempt + 1 >= self.max_attempts {
-            return None;
-        }
-        let factor = self.backoff_rate.max(1.0).powi(i32::try_from(attempt).unwrap_or(i32::MAX));
-        let delay = (self.interval_seconds as f64 * factor).min(self.max_interval_seconds as f64);
-        Some(delay.max(0.0) as u64)
-    }
-}
+pub use tessera_model::RetryPolicy;
 
 /// One entry of a `choiceList`.
 #[derive(Debug, Clone)]

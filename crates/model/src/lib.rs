@@ -5,12 +5,14 @@ pub mod duration;
 pub mod governance;
 pub mod invalid;
 pub mod permissions;
+pub mod retry;
 pub mod vocabulary;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use duration::{Duration, ParseDurationError};
 pub use invalid::Invalid;
 pub use permissions::UserLevel;
+pub use retry::RetryPolicy;
 pub use vocabulary::{
     AccessKind, AggregationStatus, CatalogKind, ExecutionStatus, IdentityStatus, PlanStatus, UnknownValue,
 };

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tessera_connectors::{Connector, ConnectorError, LiveConnector, Outcome};
-use tessera_model::PlanStatus;
+use tessera_model::{PlanStatus, RetryPolicy};
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Finished, ProvisioningStore, QueueStore, Tx, WorkItem};
 use tessera_store::{IdentityStore, PlanRecord};
 
@@ -36,28 +36,10 @@ const BATCH: i64 = 32;
 /// Plans of different identities or sources carried out at once.
 const CONCURRENCY: usize = 8;
 
-/// How failed connector calls are retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included.
-    pub attempts: u32,
-    /// The wait before the second attempt; each later wait doubles, up to `max_delay`.
-    pub first_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self { attempts: 6, first_delay: Duration::from_secs(5), max_delay: Duration::from_secs(600) }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait after failed attempt number `attempt` (1 for the first).
-    fn delay(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.first_delay.saturating_mul(factor).min(self.max_delay)
-    }
+/// How failed connector calls are retried by default: six attempts, the first wait five seconds, each
+/// later one twice the last, none over ten minutes.
+pub fn default_retry() -> RetryPolicy {
+    RetryPolicy::doubling(6, Duration::from_secs(5), Duration::from_secs(600))
 }
 
 /// Where a source's plans go.
@@ -275,11 +257,14 @@ impl Engine {
             Attempt::Failed(error) => {
                 let attempts = plan.attempt + 1;
                 let policy = self.config.provisioning_retry;
-                let message = format!("{} (attempt {attempts} of {})", error.message, policy.attempts);
-                if error.retryable && attempts < i64::from(policy.attempts) {
+                let message = format!("{} (attempt {attempts} of {})", error.message, policy.max_attempts);
+                let wait = policy.delay_after(u32::try_from(attempts - 1).unwrap_or(u32::MAX));
+                if error.retryable
+                    && let Some(wait) = wait
+                {
                     tracing::info!(plan = %plan.id, source = %source.name, error = %error.message, attempts, "provisioning will be retried");
-                    let delay = policy.delay(u32::try_from(attempts).unwrap_or(u32::MAX));
-                    let run_at = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+                    let run_at =
+                        now.saturating_add(i64::try_from(wait).unwrap_or(i64::MAX / 1000).saturating_mul(1000));
                     let result = json!({"provisioningResult": "RETRY", "errors": [message]});
                     let mut tx = self.store.begin().await?;
                     tx.retry_plan(&plan.id, attempts, run_at, &result, now).await?;
