@@ -55,10 +55,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     QueryParams(params): QueryParams<AuditParams>,
 ) -> ApiResult<Json<Value>> {
-    let (limit, offset) = (params.limit.unwrap_or(100), params.offset.unwrap_or(0));
-    if !(1..=1000).contains(&limit) || offset < 0 {
-        return Err(ApiError::bad_request("`limit` must be from 1 to 1000 and `offset` at least 0"));
-    }
+    let (limit, offset) = crate::paging::bounds(params.limit, params.offset, 100, 1000)?;
     let query = AuditQuery {
         actor: params.actor,
         action: params.action,

@@ -107,11 +107,7 @@ pub(crate) async fn list(
             ))
         })?),
     };
-    let limit = query.limit.unwrap_or(50);
-    let offset = query.offset.unwrap_or(0);
-    if !(1..=250).contains(&limit) || offset < 0 {
-        return Err(ApiError::bad_request("`limit` must be from 1 to 250 and `offset` at least 0"));
-    }
+    let (limit, offset) = crate::paging::bounds(query.limit, query.offset, 50, 250)?;
     let mut tx = state.begin().await?;
     let mut entries: Vec<(i64, Value)> = Vec::new();
     for item in tx.inbox_items(assignee, status, limit + offset, 0).await? {
@@ -240,7 +236,8 @@ pub(crate) async fn notifications(
         return Err(ApiError::invalid("/assignee", "name whose notifications to list"));
     };
     let mut tx = state.begin().await?;
-    let sent = tx.notifications_of(me, query.limit.unwrap_or(50).clamp(1, 250)).await?;
+    let (limit, _) = crate::paging::bounds(query.limit, None, 50, 250)?;
+    let sent = tx.notifications_of(me, limit).await?;
     Ok(Json(Value::Array(
         sent.iter()
             .map(|n| {

@@ -15,6 +15,7 @@ pub mod listen;
 pub mod metrics;
 mod openapi;
 mod ops;
+mod paging;
 mod request_types;
 mod routes;
 mod scim;

@@ -25,12 +25,7 @@ pub(crate) struct Page {
 
 impl Page {
     pub(crate) fn bounds(&self) -> ApiResult<(i64, i64)> {
-        let limit = self.limit.unwrap_or(250);
-        let offset = self.offset.unwrap_or(0);
-        if !(1..=250).contains(&limit) || offset < 0 {
-            return Err(ApiError::bad_request("`limit` must be from 1 to 250 and `offset` at least 0"));
-        }
-        Ok((limit, offset))
+        crate::paging::bounds(self.limit, self.offset, 250, 250)
     }
 }
 

@@ -203,15 +203,7 @@ impl Page {
 impl ListQuery {
     /// `limit` (1 to `max`, default 250) and `offset` (from 0).
     fn bounds(&self, max: i64) -> ApiResult<(i64, i64)> {
-        let limit = self.limit.unwrap_or(250.min(max));
-        let offset = self.offset.unwrap_or(0);
-        if !(1..=max).contains(&limit) {
-            return Err(ApiError::bad_request(format!("`limit` must be from 1 to {max}, not {limit}")));
-        }
-        if offset < 0 {
-            return Err(ApiError::bad_request(format!("`offset` must be 0 or more, not {offset}")));
-        }
-        Ok((limit, offset))
+        crate::paging::bounds(self.limit, self.offset, 250.min(max), max)
     }
 
     /// Parses the parameters for a list over `resource`; a bad filter or sorter is a 400 `invalid-filter`.

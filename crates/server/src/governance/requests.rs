@@ -230,14 +230,7 @@ pub(crate) struct StatusQuery {
 }
 
 fn bounds(limit: Option<i64>, offset: Option<i64>) -> ApiResult<(i64, i64)> {
-    let (limit, offset) = (limit.unwrap_or(250), offset.unwrap_or(0));
-    if !(1..=250).contains(&limit) {
-        return Err(ApiError::bad_request(format!("`limit` must be from 1 to 250, not {limit}")));
-    }
-    if offset < 0 {
-        return Err(ApiError::bad_request(format!("`offset` must be 0 or more, not {offset}")));
-    }
-    Ok((limit, offset))
+    crate::paging::bounds(limit, offset, 250, 250)
 }
 
 /// ISC's request state of an item.

@@ -153,10 +153,7 @@ pub(crate) async fn list(
     principal: Principal,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let (limit, offset) = (query.limit.unwrap_or(50), query.offset.unwrap_or(0));
-    if !(1..=250).contains(&limit) || offset < 0 {
-        return Err(ApiError::bad_request("`limit` must be from 1 to 250 and `offset` at least 0"));
-    }
+    let (limit, offset) = crate::paging::bounds(query.limit, query.offset, 50, 250)?;
     if let Some(status) = &query.status
         && !matches!(status.as_str(), "PENDING" | "COMPLETED" | "DENIED" | "CANCELLED" | "FAILED")
     {
