@@ -1,5 +1,41 @@
 //! Tessera's domain vocabulary: the injected clock, identifier newtypes and durations, with no I/O.
 
+/// Declares a vocabulary: an enum whose words name, parse, list and serialize alike (strum and serde),
+/// and whose parse error is an [`UnknownValue`] naming the vocabulary as `$what` and listing its words —
+/// an unknown word is an error, never a default.
+macro_rules! vocabulary {
+    ($what:literal, $(#[$meta:meta])* pub enum $name:ident { $($body:tt)* }) => {
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            ::serde::Serialize,
+            ::serde::Deserialize,
+            ::strum::Display,
+            ::strum::EnumString,
+            ::strum::AsRefStr,
+            ::strum::IntoStaticStr,
+            ::strum::VariantNames,
+            ::strum::EnumIter,
+        )]
+        $(#[$meta])*
+        #[strum(parse_err_ty = $crate::UnknownValue, parse_err_fn = $name::unknown)]
+        pub enum $name { $($body)* }
+
+        impl $name {
+            fn unknown(value: &str) -> $crate::UnknownValue {
+                let allowed = <$name as ::strum::VariantNames>::VARIANTS;
+                $crate::UnknownValue { what: $what, value: value.to_owned(), allowed }
+            }
+        }
+    };
+}
+
 pub mod clock;
 pub mod duration;
 pub mod governance;

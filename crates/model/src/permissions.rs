@@ -4,10 +4,6 @@
 //! levels (granted directly, or through their governance groups) and of [`PERSON`]. An administrator is
 //! `ORG_ADMIN`, whose scope is `sp:scopes:all`.
 
-use serde::{Deserialize, Serialize};
-use strum::{AsRefStr, Display, EnumIter, EnumString, IntoStaticStr, VariantNames};
-
-use crate::UnknownValue;
 use scope::*;
 
 /// The API's scopes: ISC's names where ISC has the scope, `tessera:…` for Tessera's own.
@@ -113,71 +109,52 @@ pub const PERSON: &[&str] = &[
     REQUESTS_MANAGE,
 ];
 
-/// ISC's user levels (an auth user's `capabilities`), each the words ISC's API uses.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    Display,
-    EnumString,
-    AsRefStr,
-    IntoStaticStr,
-    VariantNames,
-    EnumIter,
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[strum(serialize_all = "SCREAMING_SNAKE_CASE", parse_err_ty = UnknownValue, parse_err_fn = unknown_user_level)]
-pub enum UserLevel {
-    OrgAdmin,
-    CertAdmin,
-    Helpdesk,
-    ReportAdmin,
-    RoleAdmin,
-    RoleSubadmin,
-    SourceAdmin,
-    SourceSubadmin,
-    CloudGovAdmin,
-    CloudGovUser,
-    SaasManagementAdmin,
-    SaasManagementReader,
-    #[serde(rename = "das:ui-administrator")]
-    #[strum(serialize = "das:ui-administrator")]
-    DasUiAdministrator,
-    #[serde(rename = "das:ui-compliance_manager")]
-    #[strum(serialize = "das:ui-compliance_manager")]
-    DasUiComplianceManager,
-    #[serde(rename = "das:ui-auditor")]
-    #[strum(serialize = "das:ui-auditor")]
-    DasUiAuditor,
-    #[serde(rename = "das:ui-data-scope")]
-    #[strum(serialize = "das:ui-data-scope")]
-    DasUiDataScope,
-    #[serde(rename = "sp:aic-dashboard-read")]
-    #[strum(serialize = "sp:aic-dashboard-read")]
-    AicDashboardRead,
-    #[serde(rename = "sp:aic-dashboard-write")]
-    #[strum(serialize = "sp:aic-dashboard-write")]
-    AicDashboardWrite,
-    #[serde(rename = "sp:ui-config-hub-admin")]
-    #[strum(serialize = "sp:ui-config-hub-admin")]
-    ConfigHubAdmin,
-    #[serde(rename = "sp:ui-config-hub-backup-admin")]
-    #[strum(serialize = "sp:ui-config-hub-backup-admin")]
-    ConfigHubBackupAdmin,
-    #[serde(rename = "sp:ui-config-hub-read")]
-    #[strum(serialize = "sp:ui-config-hub-read")]
-    ConfigHubRead,
-}
-
-fn unknown_user_level(value: &str) -> UnknownValue {
-    UnknownValue { what: "user level", value: value.to_owned(), allowed: <UserLevel as VariantNames>::VARIANTS }
+vocabulary! {
+    "user level",
+    /// ISC's user levels (an auth user's `capabilities`), each the words ISC's API uses.
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+    pub enum UserLevel {
+        OrgAdmin,
+        CertAdmin,
+        Helpdesk,
+        ReportAdmin,
+        RoleAdmin,
+        RoleSubadmin,
+        SourceAdmin,
+        SourceSubadmin,
+        CloudGovAdmin,
+        CloudGovUser,
+        SaasManagementAdmin,
+        SaasManagementReader,
+        #[serde(rename = "das:ui-administrator")]
+        #[strum(serialize = "das:ui-administrator")]
+        DasUiAdministrator,
+        #[serde(rename = "das:ui-compliance_manager")]
+        #[strum(serialize = "das:ui-compliance_manager")]
+        DasUiComplianceManager,
+        #[serde(rename = "das:ui-auditor")]
+        #[strum(serialize = "das:ui-auditor")]
+        DasUiAuditor,
+        #[serde(rename = "das:ui-data-scope")]
+        #[strum(serialize = "das:ui-data-scope")]
+        DasUiDataScope,
+        #[serde(rename = "sp:aic-dashboard-read")]
+        #[strum(serialize = "sp:aic-dashboard-read")]
+        AicDashboardRead,
+        #[serde(rename = "sp:aic-dashboard-write")]
+        #[strum(serialize = "sp:aic-dashboard-write")]
+        AicDashboardWrite,
+        #[serde(rename = "sp:ui-config-hub-admin")]
+        #[strum(serialize = "sp:ui-config-hub-admin")]
+        ConfigHubAdmin,
+        #[serde(rename = "sp:ui-config-hub-backup-admin")]
+        #[strum(serialize = "sp:ui-config-hub-backup-admin")]
+        ConfigHubBackupAdmin,
+        #[serde(rename = "sp:ui-config-hub-read")]
+        #[strum(serialize = "sp:ui-config-hub-read")]
+        ConfigHubRead,
+    }
 }
 
 /// What reading the governed world takes, shared by the levels that look at it.
@@ -247,7 +224,7 @@ mod tests {
         let refused = "SUPER_USER".parse::<UserLevel>().unwrap_err();
         assert_eq!(refused.value, "SUPER_USER");
         assert!(refused.to_string().contains("ORG_ADMIN"), "{refused}");
-        assert_eq!(<UserLevel as VariantNames>::VARIANTS.len(), 21, "ISC's 21 capabilities");
+        assert_eq!(<UserLevel as strum::VariantNames>::VARIANTS.len(), 21, "ISC's 21 capabilities");
     }
 
     #[test]

@@ -2,9 +2,6 @@
 //! list themselves (strum) and serialize as the same words (serde). An unknown word is an error that
 //! lists the known ones — never a default.
 
-use serde::{Deserialize, Serialize};
-use strum::{AsRefStr, Display, EnumIter, EnumString, IntoStaticStr, VariantNames};
-
 /// Every word of a vocabulary, in order: `ExecutionStatus::iter()`.
 pub use strum::IntoEnumIterator;
 
@@ -17,50 +14,24 @@ pub struct UnknownValue {
     pub allowed: &'static [&'static str],
 }
 
-/// Declares a vocabulary enum's parse error: `fn name(text) -> UnknownValue` for strum's
-/// `parse_err_fn`, naming the vocabulary as `what`.
-macro_rules! unknown {
-    ($fn:ident, $ty:ty, $what:literal) => {
-        fn $fn(value: &str) -> UnknownValue {
-            UnknownValue { what: $what, value: value.to_owned(), allowed: <$ty as VariantNames>::VARIANTS }
-        }
-    };
+vocabulary! {
+    "catalogue kind",
+    /// The kinds of catalogue object.
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+    pub enum CatalogKind {
+        Source,
+        Entitlement,
+        AccessProfile,
+        Role,
+        IdentityProfile,
+        LifecycleState,
+        /// ISC's governance group (its API says workgroup).
+        #[serde(rename = "GOVERNANCE_GROUP")]
+        #[strum(serialize = "GOVERNANCE_GROUP")]
+        Workgroup,
+    }
 }
-
-/// The kinds of catalogue object.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    Display,
-    EnumString,
-    AsRefStr,
-    IntoStaticStr,
-    VariantNames,
-    EnumIter,
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[strum(serialize_all = "SCREAMING_SNAKE_CASE", parse_err_ty = UnknownValue, parse_err_fn = unknown_catalog_kind)]
-pub enum CatalogKind {
-    Source,
-    Entitlement,
-    AccessProfile,
-    Role,
-    IdentityProfile,
-    LifecycleState,
-    /// ISC's governance group (its API says workgroup).
-    #[serde(rename = "GOVERNANCE_GROUP")]
-    #[strum(serialize = "GOVERNANCE_GROUP")]
-    Workgroup,
-}
-unknown!(unknown_catalog_kind, CatalogKind, "catalogue kind");
 
 impl CatalogKind {
     /// The word stored in the `kind` column, and used in audit entries.
@@ -85,33 +56,17 @@ impl CatalogKind {
     }
 }
 
-/// What a person holds, requests or has revoked: ISC's requestable item types.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    Display,
-    EnumString,
-    AsRefStr,
-    IntoStaticStr,
-    VariantNames,
-    EnumIter,
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[strum(serialize_all = "SCREAMING_SNAKE_CASE", parse_err_ty = UnknownValue, parse_err_fn = unknown_access_kind)]
-pub enum AccessKind {
-    Role,
-    AccessProfile,
-    Entitlement,
+vocabulary! {
+    "kind of access",
+    /// What a person holds, requests or has revoked: ISC's requestable item types.
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+    pub enum AccessKind {
+        Role,
+        AccessProfile,
+        Entitlement,
+    }
 }
-unknown!(unknown_access_kind, AccessKind, "kind of access");
 
 impl AccessKind {
     pub fn as_str(self) -> &'static str {
@@ -129,31 +84,16 @@ impl From<AccessKind> for CatalogKind {
     }
 }
 
-/// Where an execution stands, in ISC's words.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    Display,
-    EnumString,
-    AsRefStr,
-    IntoStaticStr,
-    VariantNames,
-    EnumIter,
-)]
-#[strum(parse_err_ty = UnknownValue, parse_err_fn = unknown_execution_status)]
-pub enum ExecutionStatus {
-    Running,
-    Completed,
-    Failed,
-    Canceled,
+vocabulary! {
+    "execution status",
+    /// Where an execution stands, in ISC's words.
+    pub enum ExecutionStatus {
+        Running,
+        Completed,
+        Failed,
+        Canceled,
+    }
 }
-unknown!(unknown_execution_status, ExecutionStatus, "execution status");
 
 impl ExecutionStatus {
     pub fn as_str(self) -> &'static str {
@@ -166,40 +106,26 @@ impl ExecutionStatus {
     }
 }
 
-/// Where an aggregation run stands.
-#[derive(
-    Default,
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    Display,
-    EnumString,
-    AsRefStr,
-    IntoStaticStr,
-    VariantNames,
-    EnumIter,
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[strum(serialize_all = "SCREAMING_SNAKE_CASE", parse_err_ty = UnknownValue, parse_err_fn = unknown_aggregation_status)]
-pub enum AggregationStatus {
-    /// Announced by the API, not yet started.
-    #[default]
-    Pending,
-    Running,
-    Success,
-    /// Ended, with rows that failed or entitlements gone from the system kept.
-    Warning,
-    /// Stopped: what was applied stays, nothing was removed.
-    Error,
-    /// Stopped on request: what was applied stays, nothing was removed.
-    Interrupted,
+vocabulary! {
+    "aggregation status",
+    /// Where an aggregation run stands.
+    #[derive(Default)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+    pub enum AggregationStatus {
+        /// Announced by the API, not yet started.
+        #[default]
+        Pending,
+        Running,
+        Success,
+        /// Ended, with rows that failed or entitlements gone from the system kept.
+        Warning,
+        /// Stopped: what was applied stays, nothing was removed.
+        Error,
+        /// Stopped on request: what was applied stays, nothing was removed.
+        Interrupted,
+    }
 }
-unknown!(unknown_aggregation_status, AggregationStatus, "aggregation status");
 
 impl AggregationStatus {
     pub fn as_str(self) -> &'static str {
@@ -212,38 +138,24 @@ impl AggregationStatus {
     }
 }
 
-/// Where a provisioning plan stands.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    Display,
-    EnumString,
-    AsRefStr,
-    IntoStaticStr,
-    VariantNames,
-    EnumIter,
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[strum(serialize_all = "SCREAMING_SNAKE_CASE", parse_err_ty = UnknownValue, parse_err_fn = unknown_plan_status)]
-pub enum PlanStatus {
-    /// Waiting for its turn with the connector (or to be handed to a person).
-    Queued,
-    /// With a person, or with a system that answered "pending".
-    Pending,
-    Success,
-    Failed,
-    /// Made pointless by a later change.
-    Cancelled,
-    /// Folded into another plan for the same account.
-    Merged,
+vocabulary! {
+    "provisioning plan status",
+    /// Where a provisioning plan stands.
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+    pub enum PlanStatus {
+        /// Waiting for its turn with the connector (or to be handed to a person).
+        Queued,
+        /// With a person, or with a system that answered "pending".
+        Pending,
+        Success,
+        Failed,
+        /// Made pointless by a later change.
+        Cancelled,
+        /// Folded into another plan for the same account.
+        Merged,
+    }
 }
-unknown!(unknown_plan_status, PlanStatus, "provisioning plan status");
 
 impl PlanStatus {
     pub fn as_str(self) -> &'static str {
@@ -256,30 +168,16 @@ impl PlanStatus {
     }
 }
 
-/// Whether an identity is active, as its lifecycle state says.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    Display,
-    EnumString,
-    AsRefStr,
-    IntoStaticStr,
-    VariantNames,
-    EnumIter,
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[strum(serialize_all = "SCREAMING_SNAKE_CASE", parse_err_ty = UnknownValue, parse_err_fn = unknown_identity_status)]
-pub enum IdentityStatus {
-    Active,
-    Inactive,
+vocabulary! {
+    "identity status",
+    /// Whether an identity is active, as its lifecycle state says.
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+    pub enum IdentityStatus {
+        Active,
+        Inactive,
+    }
 }
-unknown!(unknown_identity_status, IdentityStatus, "identity status");
 
 impl IdentityStatus {
     pub fn as_str(self) -> &'static str {
@@ -295,7 +193,12 @@ mod tests {
     /// serde and strum spell every word alike, and every word parses back.
     fn agree<T>()
     where
-        T: IntoEnumIterator + Serialize + serde::de::DeserializeOwned + std::str::FromStr + PartialEq + std::fmt::Debug,
+        T: IntoEnumIterator
+            + serde::Serialize
+            + serde::de::DeserializeOwned
+            + std::str::FromStr
+            + PartialEq
+            + std::fmt::Debug,
         T: Into<&'static str> + Copy,
         <T as std::str::FromStr>::Err: std::fmt::Debug,
     {
