@@ -39,7 +39,7 @@ use crate::auth::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::routes::{Routes, any};
-use objects::Kind;
+use objects::{Kind, Served};
 
 /// The largest upload `load-accounts` takes.
 const MAX_UPLOAD_BYTES: usize = 1024 * 1024 * 1024;

@@ -20,32 +20,23 @@ use crate::auth::{self, Principal};
 use crate::error::{ApiError, ApiResult, JsonBody, QueryParams};
 
 /// The kind of catalogue object a route serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Source,
-    Entitlement,
-    AccessProfile,
-    Role,
-    IdentityProfile,
-    LifecycleState,
-    Workgroup,
+pub(crate) type Kind = CatalogKind;
+
+/// What the API makes of each kind of catalogue object: its name in messages, the scopes that read
+/// and change it, the fields the server owns.
+pub(crate) trait Served: Copy {
+    fn what(self) -> &'static str;
+    fn audit_type(self) -> String;
+    fn reading(self) -> &'static [&'static str];
+    fn changing(self) -> &'static [&'static str];
+    fn summary(self, verb: &str) -> String;
+    fn owned(self) -> &'static [&'static str];
+    fn unique_name(self) -> bool;
 }
 
-impl Kind {
-    pub(super) fn catalog(self) -> CatalogKind {
-        match self {
-            Kind::Source => CatalogKind::Source,
-            Kind::Entitlement => CatalogKind::Entitlement,
-            Kind::AccessProfile => CatalogKind::AccessProfile,
-            Kind::Role => CatalogKind::Role,
-            Kind::IdentityProfile => CatalogKind::IdentityProfile,
-            Kind::LifecycleState => CatalogKind::LifecycleState,
-            Kind::Workgroup => CatalogKind::Workgroup,
-        }
-    }
-
+impl Served for Kind {
     /// What messages call it, and its name in audit entries (with `-` for spaces).
-    pub(super) fn what(self) -> &'static str {
+    fn what(self) -> &'static str {
         match self {
             Kind::Source => "source",
             Kind::Entitlement => "entitlement",
@@ -62,7 +53,7 @@ impl Kind {
     }
 
     /// The scopes that read it, any one of which will do (ISC lets a manage scope read).
-    pub(super) fn reading(self) -> &'static [&'static str] {
+    fn reading(self) -> &'static [&'static str] {
         match self {
             Kind::Source => &[auth::SOURCES_READ, auth::SOURCES_MANAGE],
             Kind::Entitlement => &[auth::ENTITLEMENT_READ, auth::ENTITLEMENT_MANAGE],
@@ -76,12 +67,12 @@ impl Kind {
     }
 
     /// The scope that changes it.
-    pub(super) fn changing(self) -> &'static [&'static str] {
+    fn changing(self) -> &'static [&'static str] {
         &self.reading()[1..]
     }
 
     /// A summary of an operation on this kind: `verb` and the kind's name.
-    pub(super) fn summary(self, verb: &str) -> String {
+    fn summary(self, verb: &str) -> String {
         let what = self.what();
         match verb {
             "List" => format!("List {what}s"),
@@ -188,7 +179,7 @@ async fn parent(tx: &mut Tx, kind: Kind, ids: &PathIds) -> ApiResult<Option<Stri
 async fn load(tx: &mut Tx, kind: Kind, ids: &PathIds) -> ApiResult<CatalogObject> {
     let parent = parent(tx, kind, ids).await?;
     let id = ids.split(kind).1.unwrap_or_default();
-    tx.object(kind.catalog(), id)
+    tx.object(kind, id)
         .await?
         .filter(|o| parent.as_ref().is_none_or(|p| *p == o.parent_id))
         .ok_or_else(|| ApiError::not_found(kind.what(), id))
@@ -232,7 +223,7 @@ async fn check_unique(kind: Kind, tx: &mut Tx, draft: &Draft, current: Option<&C
     let me = current.map(|c| c.id.as_str());
     let conflict = |message: String| ApiError::new(StatusCode::CONFLICT, "conflict", message);
     if kind.unique_name()
-        && let Some(other) = tx.object_named(kind.catalog(), &draft.name).await?
+        && let Some(other) = tx.object_named(kind, &draft.name).await?
         && Some(other.id.as_str()) != me
         && other.name.eq_ignore_ascii_case(&draft.name)
     {
@@ -347,7 +338,7 @@ pub(crate) async fn create(
     let parent = parent(&mut tx, kind, &ids).await?;
     let draft = prepare(&state, kind, &mut tx, &body, parent.as_deref(), None).await?;
     let object = CatalogObject {
-        kind: kind.catalog(),
+        kind,
         id: new_id(),
         name: draft.name,
         key: draft.key,
@@ -385,10 +376,10 @@ pub(crate) async fn list(
     ids: PathIds,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<Response> {
-    let page = query.page(tessera_store::catalog::resource_of(kind.catalog()))?;
+    let page = query.page(tessera_store::catalog::resource_of(kind))?;
     let mut tx = state.begin().await?;
     let parent = parent(&mut tx, kind, &ids).await?;
-    let (objects, total) = tx.list_objects(kind.catalog(), parent.as_deref(), &page.listing()).await?;
+    let (objects, total) = tx.list_objects(kind, parent.as_deref(), &page.listing()).await?;
     let mut names = Names::default();
     let mut items = Vec::with_capacity(objects.len());
     for object in &objects {
@@ -416,7 +407,7 @@ async fn change(
 ) -> ApiResult<Value> {
     let now = state.now_ms();
     let mut tx = state.begin().await?;
-    tx.lock_object(kind.catalog(), ids.split(kind).1.unwrap_or_default()).await?;
+    tx.lock_object(kind, ids.split(kind).1.unwrap_or_default()).await?;
     let current = load(&mut tx, kind, ids).await?;
     let mut names = Names::default();
     let patched;
@@ -500,7 +491,7 @@ pub(crate) async fn delete(
         Kind::Workgroup => workgroups::before_delete(&mut tx, &object).await?,
         Kind::Entitlement => {}
     }
-    tx.delete_object(kind.catalog(), &object.id).await?;
+    tx.delete_object(kind, &object.id).await?;
     record(kind, &mut tx, &principal, (&object, None), "delete", now).await?;
     tx.commit().await?;
     state.engine.notify_events();
