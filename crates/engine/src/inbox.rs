@@ -409,7 +409,7 @@ impl Engine {
         let now = self.now_ms();
         let mut tx = self.store.begin().await?;
         let due: Vec<String> = tx.due_inbox_items(now, 100).await?.into_iter().map(|item| item.id).collect();
-        drop(tx);
+        tx.commit().await?;
         let mut handled = 0;
         // One transaction per item: an item whose outcome cannot be handed on (its request's role was
         // deleted meanwhile, say) is logged and retried later without holding up the others.

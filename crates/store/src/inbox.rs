@@ -382,10 +382,12 @@ impl InboxStore for Tx {
     }
 
     async fn due_inbox_items(&mut self, now: i64, limit: i64) -> Result<Vec<InboxItemRecord>> {
+        // No lock: each item is locked and checked again when its deadline is applied. (A lock taken
+        // here outlived the listing until the dropped transaction's rollback reached the database, and a
+        // second listing in that window skipped the item.)
         let sql = format!(
             "SELECT {COLUMNS} FROM inbox_items WHERE status = 'PENDING' AND (due_at <= $1 OR next_reminder_at <= $1) \
-             ORDER BY COALESCE(next_reminder_at, due_at), id LIMIT $2{}",
-            self.skip_locked()
+             ORDER BY COALESCE(next_reminder_at, due_at), id LIMIT $2"
         );
         let rows = sqlx::query(&sql).bind(now).bind(limit).fetch_all(&mut *self.inner).await?;
         self.inbox_with_assignees(rows).await
