@@ -6,12 +6,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 mod support;
-use support::{Process, free_port};
+use support::serve_demo;
 
 fn schemathesis() -> PathBuf {
     if let Some(path) = std::env::var_os("TESSERA_TEST_SCHEMATHESIS").filter(|p| !p.is_empty()) {
@@ -32,26 +31,8 @@ fn schemathesis_finds_no_server_error_and_no_answer_the_document_forbids() {
     let dir = std::env::temp_dir().join(format!("tessera-fuzz-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let port = free_port();
     let (id, secret) = ("fuzz-admin", "fuzz-admin-secret-0123456789");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.join("data"))
-        .env_remove("TESSERA_SECRET_KEY")
-        .env("TESSERA_ADMIN_CLIENT_ID", id)
-        .env("TESSERA_ADMIN_CLIENT_SECRET", secret)
-        .env("TESSERA_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
-    let _server = Process(server);
-    let mut line = String::new();
-    while !line.contains("listening") {
-        line.clear();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "the demo server stopped");
-    }
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let (_server, port, _) = serve_demo(&dir.join("data"), (id, secret), &[]);
     let base = format!("http://127.0.0.1:{port}");
 
     let answer = Command::new("curl")

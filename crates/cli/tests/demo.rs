@@ -6,15 +6,13 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 mod support;
-use support::{Process, free_port, mail, smtp};
+use support::{mail, serve_demo, smtp};
 
 /// The bodies of the messages delivered so far.
 fn mail_bodies(dir: &Path) -> Vec<String> {
@@ -74,29 +72,9 @@ fn joiner_mover_and_leaver_run_their_workflows_once_and_mail_arrives() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (_smtp, smtp_port) = smtp(&dir);
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.join("data"))
-        .env("TESSERA_ADMIN_CLIENT_ID", "demo-admin")
-        .env("TESSERA_ADMIN_CLIENT_SECRET", "demo-secret-0123456789abcdef")
-        .env("TESSERA_SMTP_HOST", "127.0.0.1")
-        .env("TESSERA_SMTP_PORT", smtp_port.to_string())
-        .env("TESSERA_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let _server = Process(child);
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "the server stopped: {seen}");
-        seen.push_str(&line);
-        if line.contains("listening on") {
-            break;
-        }
-    }
+    let smtp_env = [("TESSERA_SMTP_HOST", "127.0.0.1".to_owned()), ("TESSERA_SMTP_PORT", smtp_port.to_string())];
+    let (_server, port, seen) =
+        serve_demo(&dir.join("data"), ("demo-admin", "demo-secret-0123456789abcdef"), &smtp_env);
     assert!(seen.contains("Seeded the demo organisation: 300 identities"), "{seen}");
 
     let client = reqwest::blocking::Client::new();

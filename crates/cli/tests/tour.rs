@@ -4,12 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 mod support;
-use support::{Process, free_port, mail, smtp};
+use support::{mail, serve_demo, smtp};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -54,29 +53,10 @@ fn the_tour_runs_against_a_fresh_demo() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (_smtp, smtp_port) = smtp(&dir);
-    let port = free_port();
     let data = dir.join("data");
     let (id, secret) = ("tour-admin", "tour-admin-secret-0123456789");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(&data)
-        .env_remove("TESSERA_SECRET_KEY")
-        .env("TESSERA_ADMIN_CLIENT_ID", id)
-        .env("TESSERA_ADMIN_CLIENT_SECRET", secret)
-        .env("TESSERA_SMTP_HOST", "127.0.0.1")
-        .env("TESSERA_SMTP_PORT", smtp_port.to_string())
-        .env("TESSERA_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
-    let _server = Process(server);
-    let mut line = String::new();
-    while !line.contains("listening") {
-        line.clear();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "the demo server stopped");
-    }
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let smtp_env = [("TESSERA_SMTP_HOST", "127.0.0.1".to_owned()), ("TESSERA_SMTP_PORT", smtp_port.to_string())];
+    let (_server, port, _) = serve_demo(&data, (id, secret), &smtp_env);
 
     let output = Command::new("bash")
         .arg(root().join("examples/tour.sh"))

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses its own share of these
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -48,6 +49,39 @@ pub(crate) fn smtp(dir: &Path) -> (Process, u16) {
         std::thread::sleep(Duration::from_millis(50));
     }
     (Process(child), port)
+}
+
+/// `tessera serve --demo` on a free loopback port with its data in `data`, the administrator client
+/// `admin` (id, secret) and the extra environment `env`; returns the server (killed on drop), its
+/// port, and what it printed up to "listening" (the rest is read and dropped).
+pub(crate) fn serve_demo(data: &Path, admin: (&str, &str), env: &[(&str, String)]) -> (Process, u16, String) {
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data)
+        .env_remove("TESSERA_SECRET_KEY")
+        .env("TESSERA_ADMIN_CLIENT_ID", admin.0)
+        .env("TESSERA_ADMIN_CLIENT_SECRET", admin.1)
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let server = Process(child);
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "the demo server stopped: {seen}");
+        seen.push_str(&line);
+        if line.contains("listening on") {
+            break;
+        }
+    }
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    (server, port, seen)
 }
 
 /// (To, Subject) of every message delivered so far.
