@@ -98,7 +98,8 @@ impl Routes {
         T: 'static,
     {
         let path = format!("{}{path}", self.prefix);
-        let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
+        let filter = MethodFilter::try_from(method.clone())
+            .unwrap_or_else(|_| panic!("{method} {path}: the router serves no such method"));
         let mut route = on(filter, handler);
         if let Access::AnyOf(scopes) = access {
             assert!(!scopes.is_empty(), "{method} {path} declares no scope: use Access::Public for an open route");
