@@ -52,6 +52,8 @@ fn schemathesis_finds_no_server_error_and_no_answer_the_document_forbids() {
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .env("NO_COLOR", "1")
         .env("SCHEMATHESIS_TELEMETRY", "false")
+        // Its example cache (`.schemathesis/`) goes to the temporary directory, not the checkout.
+        .current_dir(std::env::temp_dir())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);

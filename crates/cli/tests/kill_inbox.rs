@@ -172,9 +172,9 @@ async fn scenario(label: &str, database: Option<String>, data_dir: &Path) {
         let after = history.iter().filter(|h| h["step"] == "After").count();
         assert_eq!(after, 1, "{label}: {} ran the step after its approval once: {history:?}", run.id);
         assert_eq!(run.state["main"]["doc"]["after"]["by"], "olga", "{label}");
-        let items = tx.inbox_items_of("EXECUTION", &run.id).await.unwrap();
+        let items = tx.inbox_items_of(tessera_model::WorkSubject::Execution, &run.id).await.unwrap();
         assert_eq!(items.len(), 1, "{label}");
-        assert_eq!(items[0].status, "APPROVED", "{label}");
+        assert_eq!(items[0].status, tessera_model::WorkStatus::Approved, "{label}");
         let decided = tx.inbox_activity(&items[0].id).await.unwrap().iter().filter(|a| a.kind == "APPROVE").count();
         assert_eq!(decided, 1, "{label}: decided once");
     }

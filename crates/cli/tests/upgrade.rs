@@ -163,6 +163,25 @@ fn check(served: &Served, ids: &Value, raw: &dyn Fn(&str) -> Vec<String>) {
     let approver =
         ids["boundClients"].as_array().unwrap().iter().find(|c| c["identityId"] == pending["forwardedTo"]).unwrap();
     let token = served.token(approver["id"].as_str().unwrap(), approver["secret"].as_str().unwrap());
+    // Access approvals and work items moved into people's work (one table, the old ones gone), with
+    // every id, and the approval's forward kept as its activity.
+    let approval_id = pending["approvalId"].as_str().unwrap();
+    assert_eq!(raw("SELECT id FROM inbox_items WHERE subject_kind = 'ACCESS_REQUEST'").len(), 3);
+    assert_eq!(raw("SELECT id FROM inbox_items WHERE subject_kind = 'PLAN'").len() as u64, counts["workItems"]);
+    let kinds = raw(&format!("SELECT kind FROM inbox_activity WHERE item_id = '{approval_id}'"));
+    assert_eq!(kinds, ["REASSIGN"]);
+    let (status, inbox) = served.call(&token, reqwest::Method::GET, "/tessera/v1/inbox", None);
+    let listed: Vec<&Value> = inbox.as_array().unwrap().iter().filter(|i| i["id"] == approval_id).collect();
+    assert_eq!((status, listed.len()), (200, 1), "the approval is in its approver's inbox: {inbox}");
+    assert_eq!(listed[0]["type"], "ACCESS_REQUEST_APPROVAL", "{inbox}");
+    let (_, queue) = served.call(&token, reqwest::Method::GET, "/v3/access-request-approvals/pending", None);
+    let shown = queue.as_array().unwrap().iter().find(|a| a["id"] == approval_id).expect("pending for its approver");
+    let history = shown["forwardHistory"].as_array().unwrap();
+    assert_eq!(history.len(), 1, "{shown}");
+    assert_eq!(history[0]["reassignmentType"], "MANUAL_REASSIGNMENT", "{shown}");
+    assert_eq!(history[0]["oldApprovers"][0]["id"].as_str(), pending["forwardedFrom"].as_str(), "{shown}");
+    let done = served.get(&format!("/v3/work-items/{}", ids["completedWorkItemId"].as_str().unwrap()));
+    assert_eq!(done["state"], "Finished", "{done}");
     let (status, decided) = served.call(
         &token,
         reqwest::Method::POST,

@@ -15,14 +15,15 @@
 //! `grantRequestApprovalSchemes` are kept for ISC clients but change nothing yet.
 
 use serde_json::{Map, Value, json};
+use tessera_model::WorkSubject;
 use tessera_store::{
     AccessRequestRecord, ApprovalClock, ApprovalConfigStore, ApprovalRecord, CatalogKind, CatalogStore, DueBefore,
-    IdentityStore, Reassignment, RequestStore, SecurityStore, Tx,
+    DueWork, IdentityStore, InboxStore, Reassignment, RequestStore, SecurityStore, Tx,
 };
 
 use crate::{Engine, Error, Result};
 
-/// Approvals handled per run.
+/// Items handled per run.
 const BATCH: i64 = 64;
 const DAY_MS: i64 = 86_400_000;
 /// The longest deadline setting, so that day arithmetic cannot overflow.
@@ -403,10 +404,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Applies the configuration to pending approvals once: automatic approvals, then due escalations
-    /// and reminders. Returns how many approvals it acted on. Safe on any number of nodes: each
-    /// approval is handled under its request's lock and re-checked there.
-    pub async fn run_approval_deadlines(&self) -> Result<usize> {
+    /// The deadline runner of people's work, once: automatic approvals, then, in one listing of what is
+    /// due, each inbox item's own reminder or deadline and each access approval's configured reminder
+    /// or escalation. Returns how many items it acted on. Safe on any number of nodes: each item is
+    /// handled under its lock (an approval under its request's) and re-checked there; one transaction
+    /// per item, so an item whose outcome cannot be handed on (its request's role was deleted
+    /// meanwhile, say) is logged and retried later without holding up the others.
+    pub async fn run_deadlines(&self) -> Result<usize> {
         let mut tx = self.store.begin().await?;
         let config = load(&mut tx).await?;
         tx.commit().await?;
@@ -421,35 +425,49 @@ impl Engine {
             remind: r.days_between_reminders.map(|d| now - d * DAY_MS),
             max_reminders: r.max_reminders,
         };
-        if due.escalate.is_none() && due.remind.is_none() {
-            return Ok(acted);
-        }
         let mut tx = self.store.begin().await?;
-        let found = tx.due_approvals(due, BATCH).await?;
+        let found = tx.due_work(now, due, BATCH).await?;
         tx.commit().await?;
-        for candidate in found {
-            let mut tx = self.store.begin().await?;
-            if tx.lock_access_request(&candidate.request_id).await?.is_none() {
-                continue;
-            }
-            let Some(clock) = tx.pending_clock(&candidate.approval_id).await? else { continue };
-            let escalate = due.escalate.is_some_and(|before| !clock.escalation_blocked && clock.assigned_at <= before);
-            let remind = due.remind.is_some_and(|before| {
-                r.max_reminders.is_none_or(|max| clock.reminders_sent < max)
-                    && clock.last_reminded_at.unwrap_or(clock.assigned_at) <= before
-            });
-            let done = if escalate {
-                self.escalate(&mut tx, &clock, r, now).await?
-            } else if remind {
-                self.remind(&mut tx, &clock, now).await?;
-                true
+        for work in found {
+            let applied = if work.subject_kind == WorkSubject::AccessRequest {
+                self.apply_approval_deadline(&work, due, r, now).await
             } else {
-                false
+                self.apply_deadline(&work.id, now).await
             };
-            tx.commit().await?;
-            acted += usize::from(done);
+            match applied {
+                Ok(true) => acted += 1,
+                Ok(false) => {}
+                Err(error) => tracing::warn!(item = %work.id, %error, "a deadline could not be applied; retrying"),
+            }
+        }
+        if acted > 0 {
+            self.notify_events();
         }
         Ok(acted)
+    }
+
+    /// An access approval's configured escalation or reminder, if still due; false when not.
+    async fn apply_approval_deadline(&self, work: &DueWork, due: DueBefore, r: &Reminders, now: i64) -> Result<bool> {
+        let mut tx = self.store.begin().await?;
+        if tx.lock_access_request(&work.subject_id).await?.is_none() {
+            return Ok(false);
+        }
+        let Some(clock) = tx.pending_clock(&work.id).await? else { return Ok(false) };
+        let escalate = due.escalate.is_some_and(|before| !clock.escalation_blocked && clock.assigned_at <= before);
+        let remind = due.remind.is_some_and(|before| {
+            r.max_reminders.is_none_or(|max| clock.reminders_sent < max)
+                && clock.last_reminded_at.unwrap_or(clock.assigned_at) <= before
+        });
+        let done = if escalate {
+            self.escalate(&mut tx, &clock, r, now).await?
+        } else if remind {
+            self.remind(&mut tx, &clock, now).await?;
+            true
+        } else {
+            false
+        };
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Approves, as the requester, every pending level the requester is an approver of; a level

@@ -7,7 +7,7 @@ use tessera_flow::interp::EffectId;
 use tessera_model::Duration;
 use tessera_store::{CatalogStore, ExecutionRecord, IdentityStore, Tx};
 
-use crate::inbox::{Deadline, InboxKind, InboxSubject, NewInboxItem, TimeoutAction};
+use crate::inbox::{Deadline, InboxSubject, NewInboxItem, TimeoutAction, WorkKind};
 use crate::requests::owner_of;
 use crate::{Engine, Error, Result};
 use tessera_store::CatalogKind;
@@ -104,14 +104,14 @@ impl Engine {
         &self,
         tx: &mut Tx,
         input: &Map<String, Value>,
-    ) -> Result<(InboxKind, Vec<String>, String, i64)> {
+    ) -> Result<(WorkKind, Vec<String>, String, i64)> {
         let approvers = self.resolve_people(tx, input.get("approvers").unwrap_or(&Value::Null)).await?;
         if approvers.is_empty() {
             return Err(Error::invalid("`approvers` names nobody"));
         }
         let minimum = input.get("minimumApprovals").and_then(Value::as_i64).unwrap_or(1);
         let title = text(input, "subject").unwrap_or("Approval").to_owned();
-        Ok((InboxKind::Approval, approvers, title, minimum))
+        Ok((WorkKind::Approval, approvers, title, minimum))
     }
 
     /// Approvers of an access request item: `approvers` when given, else `approvalScheme`
@@ -122,7 +122,7 @@ impl Engine {
         tx: &mut Tx,
         execution: &ExecutionRecord,
         input: &Map<String, Value>,
-    ) -> Result<(InboxKind, Vec<String>, String, i64)> {
+    ) -> Result<(WorkKind, Vec<String>, String, i64)> {
         let trigger = &execution.input;
         let item = &trigger["requestedItem"];
         let for_id = trigger["requestedFor"]["id"].as_str().unwrap_or_default();
@@ -132,7 +132,7 @@ impl Engine {
             trigger["requestedFor"]["name"].as_str().unwrap_or(for_id)
         );
         if let Some(approvers) = input.get("approvers").filter(|a| !a.is_null()) {
-            return Ok((InboxKind::Approval, self.resolve_people(tx, approvers).await?, title, 1));
+            return Ok((WorkKind::Approval, self.resolve_people(tx, approvers).await?, title, 1));
         }
         let scheme = match input.get("approvalScheme") {
             Some(Value::String(kind)) => json!({"approverType": kind}),
@@ -163,7 +163,7 @@ impl Engine {
                 )));
             }
         };
-        Ok((InboxKind::Approval, approvers, title, 1))
+        Ok((WorkKind::Approval, approvers, title, 1))
     }
 
     /// A form goes to its `recipient`, else `ownerId`, else the person who launched the interactive
@@ -173,7 +173,7 @@ impl Engine {
         tx: &mut Tx,
         execution: &ExecutionRecord,
         input: &Map<String, Value>,
-    ) -> Result<(InboxKind, Vec<String>, String, i64)> {
+    ) -> Result<(WorkKind, Vec<String>, String, i64)> {
         let named = input
             .get("recipient")
             .filter(|r| !r.is_null())
@@ -188,6 +188,6 @@ impl Engine {
         let title = text(input, "title")
             .map(str::to_owned)
             .unwrap_or_else(|| format!("Form {}", text(input, "formDefinitionId").unwrap_or_default()));
-        Ok((InboxKind::Form, people, title, 1))
+        Ok((WorkKind::Form, people, title, 1))
     }
 }

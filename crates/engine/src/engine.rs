@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tessera_flow::Workflow;
 use tessera_flow::interp::{Effect, Error as InterpError, Limits, Options, Run, Status};
 use tessera_flow::program::Program;
-use tessera_model::{Clock, ExecutionStatus};
+use tessera_model::{Clock, ExecutionStatus, WorkSubject};
 use tessera_store::{
     ExecutionRecord, ExecutionStore, NewExecution, NewTask, QueueStore, StateUpdate, Store, Task, TaskKind, Tx,
     WorkflowRecord, WorkflowStore,
@@ -304,7 +304,7 @@ impl Engine {
                 tx.drop_tasks_of(execution_id).await?;
                 let status = Status::Failed { step: String::new(), failure_name: None, error: Some(message.clone()) };
                 let ended_at = now.timestamp_millis();
-                self.cancel_inbox_items(tx, "EXECUTION", execution_id, ended_at).await?;
+                self.cancel_inbox_items(tx, WorkSubject::Execution, execution_id, ended_at).await?;
                 self.execution_ended(tx, &execution, &status, &Value::Null, Some(message), ended_at).await?;
                 self.metrics.ended(tx, &execution.workflow_id, "failed");
                 return finish_only(tx, task).await;
@@ -351,7 +351,7 @@ impl Engine {
             // Removes this task too.
             tx.drop_tasks_of(execution_id).await?;
             let ended_at = now.timestamp_millis();
-            self.cancel_inbox_items(tx, "EXECUTION", execution_id, ended_at).await?;
+            self.cancel_inbox_items(tx, WorkSubject::Execution, execution_id, ended_at).await?;
             self.execution_ended(tx, &execution, &run.status, run.document(), error.clone(), ended_at).await?;
             self.metrics.ended(tx, &execution.workflow_id, &run.status.label().to_ascii_lowercase());
             if let Some(parent) = &execution.parent_id {

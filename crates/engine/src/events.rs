@@ -142,9 +142,6 @@ impl Engine {
                     if let Err(error) = engine.run_scheduled_access().await {
                         tracing::warn!(%error, "applying scheduled access changes failed; retrying");
                     }
-                    if let Err(error) = engine.run_approval_deadlines().await {
-                        tracing::warn!(%error, "applying access request approval deadlines failed; retrying");
-                    }
                     if std::time::Instant::now() >= next_purge {
                         next_purge = std::time::Instant::now() + crate::retention::EVERY;
                         engine.start_purge();

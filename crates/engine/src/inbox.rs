@@ -3,6 +3,8 @@
 //! denies, completes, comments, reassigns or delegates it; deadlines send reminders and, when they
 //! pass, approve, deny, complete, expire or escalate the item. Closing an item hands its outcome to
 //! what waits on it — the execution (as the step's output) or the request — in the same transaction.
+//! Access request approvals and manual provisioning work items are inbox items too; acting on them
+//! here follows their own rules (`requests`, `approval_deadlines`, `provisioning`).
 
 use serde_json::{Value, json};
 use tessera_flow::interp::EffectId;
@@ -12,28 +14,9 @@ use tessera_store::{
 };
 
 use crate::delivery::Delivery;
+
 use crate::{Engine, Error, Result};
-
-/// What kind of attention an item needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InboxKind {
-    /// Approve or deny.
-    Approval,
-    /// Do something, then mark it complete.
-    Task,
-    /// Fill in and submit a form.
-    Form,
-}
-
-impl InboxKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InboxKind::Approval => "APPROVAL",
-            InboxKind::Task => "TASK",
-            InboxKind::Form => "FORM",
-        }
-    }
-}
+pub use tessera_model::{WorkKind, WorkStatus, WorkSubject};
 
 /// What waits for the item.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +64,7 @@ pub struct Deadline {
 /// An item to open.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewInboxItem {
-    pub kind: InboxKind,
+    pub kind: WorkKind,
     pub subject: InboxSubject,
     pub title: String,
     pub description: Option<String>,
@@ -154,28 +137,28 @@ fn new_id() -> String {
 /// The closed status and output an action or a timeout gives an item.
 fn closing_output(
     item: &InboxItemRecord,
-    status: &str,
+    status: WorkStatus,
     by: Option<&str>,
     comment: Option<&str>,
     data: &Value,
 ) -> Value {
-    match item.kind.as_str() {
-        "APPROVAL" => json!({
-            "approved": status == "APPROVED",
+    match item.kind {
+        WorkKind::Approval => json!({
+            "approved": status == WorkStatus::Approved,
             "decision": status,
             "comment": comment,
             "decidedBy": by.map(|id| json!({"type": "IDENTITY", "id": id})),
             "approvals": item.approvals,
-            "expired": status == "EXPIRED",
+            "expired": status == WorkStatus::Expired,
         }),
-        "FORM" => json!({
-            "submitted": status == "COMPLETED",
+        WorkKind::Form => json!({
+            "submitted": status == WorkStatus::Completed,
             "status": status,
             "formData": data,
             "submittedBy": by.map(|id| json!({"type": "IDENTITY", "id": id})),
         }),
-        _ => json!({
-            "completed": status == "COMPLETED",
+        WorkKind::Task => json!({
+            "completed": status == WorkStatus::Completed,
             "status": status,
             "comment": comment,
             "completedBy": by.map(|id| json!({"type": "IDENTITY", "id": id})),
@@ -190,9 +173,11 @@ impl Engine {
     pub async fn open_inbox_item(&self, tx: &mut Tx, item: &NewInboxItem, now: i64) -> Result<String> {
         let (subject_kind, subject_id, subject_ref) = match &item.subject {
             InboxSubject::Execution { execution_id, effect } => {
-                ("EXECUTION", execution_id.clone(), Some(effect.to_string()))
+                (WorkSubject::Execution, execution_id.clone(), Some(effect.to_string()))
             }
-            InboxSubject::Request { request_id, step } => ("REQUEST", request_id.clone(), Some(step.to_string())),
+            InboxSubject::Request { request_id, step } => {
+                (WorkSubject::Request, request_id.clone(), Some(step.to_string()))
+            }
         };
         // Whoever is away has named a stand-in: the item goes to them, recorded as delegated.
         let mut assignees: Vec<String> = Vec::with_capacity(item.assignees.len());
@@ -217,14 +202,14 @@ impl Engine {
         let deadline = item.deadline.as_ref();
         let record = InboxItemRecord {
             id: new_id(),
-            kind: item.kind.as_str().into(),
-            subject_kind: subject_kind.into(),
+            kind: item.kind,
+            subject_kind,
             subject_id,
             subject_ref,
             title: item.title.clone(),
             description: item.description.clone(),
             details: item.details.clone(),
-            status: "PENDING".into(),
+            status: WorkStatus::Pending,
             minimum_approvals: item.minimum_approvals.clamp(1, assignees.len() as i64),
             approvals: 0,
             due_at: deadline.map(|d| d.due_at),
@@ -245,6 +230,10 @@ impl Engine {
             modified_at: now,
             assignees,
             excluded: item.excluded.clone(),
+            level: None,
+            route_kind: None,
+            route_ref: None,
+            about_id: item.excluded.first().cloned(),
         };
         tx.insert_inbox_item(&record).await?;
         self.inbox_activity(tx, &record.id, "OPEN", None, json!({"assignees": item.assignees}), now).await?;
@@ -254,9 +243,9 @@ impl Engine {
             self.inbox_activity(tx, &record.id, "DELEGATE", None, detail, now).await?;
         }
         let verb = match item.kind {
-            InboxKind::Approval => "Approval needed",
-            InboxKind::Task => "Task assigned to you",
-            InboxKind::Form => "Form to fill in",
+            WorkKind::Approval => "Approval needed",
+            WorkKind::Task => "Task assigned to you",
+            WorkKind::Form => "Form to fill in",
         };
         for assignee in &record.assignees {
             self.notify(tx, assignee, &format!("{verb}: {}", record.title), &describe_item(&record), now).await?;
@@ -265,10 +254,17 @@ impl Engine {
     }
 
     /// Cancels the open items of a subject (a cancelled request, an ended execution).
-    pub async fn cancel_inbox_items(&self, tx: &mut Tx, subject_kind: &str, subject_id: &str, now: i64) -> Result<()> {
+    pub async fn cancel_inbox_items(
+        &self,
+        tx: &mut Tx,
+        subject_kind: WorkSubject,
+        subject_id: &str,
+        now: i64,
+    ) -> Result<()> {
         for item in tx.inbox_items_of(subject_kind, subject_id).await? {
-            let closing = Closing { status: "CANCELLED", decided_by: None, comment: None, output: &Value::Null, now };
-            if item.status == "PENDING" && tx.close_inbox_item(&item.id, &closing).await? {
+            let closing =
+                Closing { status: WorkStatus::Cancelled, decided_by: None, comment: None, output: &Value::Null, now };
+            if item.status == WorkStatus::Pending && tx.close_inbox_item(&item.id, &closing).await? {
                 self.inbox_activity(tx, &item.id, "CANCEL", None, json!({}), now).await?;
             }
         }
@@ -288,6 +284,18 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         let item =
             tx.lock_inbox_item(item_id).await?.ok_or_else(|| Error::NotFound(format!("inbox item {item_id}")))?;
+        if matches!(item.subject_kind, WorkSubject::AccessRequest | WorkSubject::Plan)
+            && !matches!(action, InboxAction::Comment { .. })
+        {
+            // SQLite has one connection: this transaction ends before the subject's own one begins.
+            drop(tx);
+            self.act_by_subject_rules(&item, actor, action).await?;
+            let mut tx = self.store.begin().await?;
+            let after =
+                tx.inbox_item(item_id).await?.ok_or_else(|| Error::NotFound(format!("inbox item {item_id}")))?;
+            tx.commit().await?;
+            return Ok(after);
+        }
         let assigned = actor.identity.is_some_and(|id| item.assignees.iter().any(|a| a == id));
         let may = match &action {
             InboxAction::Comment { .. } => assigned || actor.admin,
@@ -300,22 +308,22 @@ impl Engine {
                 None => format!("acting on inbox item {item_id} needs a token bound to one of its assignees"),
             }));
         }
-        if item.status != "PENDING" && !matches!(action, InboxAction::Comment { .. }) {
+        if item.status != WorkStatus::Pending && !matches!(action, InboxAction::Comment { .. }) {
             return Err(Error::Conflict(format!(
                 "inbox item {item_id} is {} and cannot be acted on",
-                item.status.to_lowercase()
+                item.status.as_str().to_lowercase()
             )));
         }
         let by = actor.identity;
         let label = action.label();
         let deciding = matches!(action, InboxAction::Approve { .. } | InboxAction::Deny { .. });
-        if deciding && item.kind != "APPROVAL" {
+        if deciding && item.kind != WorkKind::Approval {
             return Err(Error::invalid(format!(
                 "inbox item {item_id} is a {}; complete it instead of deciding it",
-                item.kind.to_lowercase()
+                item.kind.as_str().to_lowercase()
             )));
         }
-        if matches!(action, InboxAction::Complete { .. }) && item.kind == "APPROVAL" {
+        if matches!(action, InboxAction::Complete { .. }) && item.kind == WorkKind::Approval {
             return Err(Error::invalid(format!("inbox item {item_id} is an approval; approve or deny it")));
         }
         match action {
@@ -327,19 +335,20 @@ impl Engine {
                 self.inbox_activity(&mut tx, item_id, label, by, json!({"comment": comment}), now).await?;
                 if count >= item.minimum_approvals {
                     let counted = InboxItemRecord { approvals: count, ..item.clone() };
-                    self.close_item(&mut tx, &counted, "APPROVED", by, comment.as_deref(), &Value::Null, now).await?;
+                    self.close_item(&mut tx, &counted, WorkStatus::Approved, by, comment.as_deref(), &Value::Null, now)
+                        .await?;
                 }
             }
             InboxAction::Deny { comment } => {
                 self.inbox_activity(&mut tx, item_id, label, by, json!({"comment": comment}), now).await?;
-                self.close_item(&mut tx, &item, "DENIED", by, comment.as_deref(), &Value::Null, now).await?;
+                self.close_item(&mut tx, &item, WorkStatus::Denied, by, comment.as_deref(), &Value::Null, now).await?;
             }
             InboxAction::Complete { comment, data } => {
-                if item.kind == "FORM" && !data.is_object() {
+                if item.kind == WorkKind::Form && !data.is_object() {
                     return Err(Error::invalid("a form is submitted with its data as a JSON object"));
                 }
                 self.inbox_activity(&mut tx, item_id, label, by, json!({"comment": comment}), now).await?;
-                self.close_item(&mut tx, &item, "COMPLETED", by, comment.as_deref(), &data, now).await?;
+                self.close_item(&mut tx, &item, WorkStatus::Completed, by, comment.as_deref(), &data, now).await?;
             }
             InboxAction::Comment { comment } => {
                 if comment.trim().is_empty() {
@@ -404,36 +413,77 @@ impl Engine {
         Ok(after)
     }
 
-    /// Sends due reminders and applies passed deadlines; answers how many items it handled.
-    pub async fn run_inbox_deadlines(&self) -> Result<usize> {
-        let now = self.now_ms();
-        let mut tx = self.store.begin().await?;
-        let due: Vec<String> = tx.due_inbox_items(now, 100).await?.into_iter().map(|item| item.id).collect();
-        tx.commit().await?;
-        let mut handled = 0;
-        // One transaction per item: an item whose outcome cannot be handed on (its request's role was
-        // deleted meanwhile, say) is logged and retried later without holding up the others.
-        for id in &due {
-            match self.apply_deadline(id, now).await {
-                Ok(true) => handled += 1,
-                Ok(false) => {}
-                Err(error) => tracing::warn!(item = %id, %error, "an inbox deadline could not be applied; retrying"),
+    /// An access approval's or a work item's action taken in the inbox, by the rules of its subject:
+    /// approving, denying and forwarding an approval as ISC's approval paths do, completing a work
+    /// item as `/v3/work-items` does.
+    async fn act_by_subject_rules(
+        &self,
+        item: &InboxItemRecord,
+        actor: InboxActor<'_>,
+        action: InboxAction,
+    ) -> Result<()> {
+        let refuse = |what: &str| {
+            Err(Error::invalid(format!(
+                "inbox item {} is {what}; {}",
+                item.id,
+                match item.subject_kind {
+                    WorkSubject::AccessRequest => "approve, deny or reassign it",
+                    _ => "complete it (`{\"failed\": true}` in its data when it could not be done)",
+                }
+            )))
+        };
+        // The inbox's rule first: only an assignee acts (an administrator may also hand an item on).
+        let assigned = actor.identity.filter(|id| item.assignees.iter().any(|a| a == id));
+        let approver = || {
+            assigned.ok_or_else(|| match actor.identity {
+                Some(id) => Error::Forbidden(format!("identity {id} is not assigned inbox item {}", item.id)),
+                None => {
+                    Error::Forbidden(format!("acting on inbox item {} needs a token bound to an assignee", item.id))
+                }
+            })
+        };
+        match (item.subject_kind, action) {
+            (WorkSubject::AccessRequest, InboxAction::Approve { comment }) => {
+                let who = approver()?;
+                self.decide_access_approval(&item.id, who, true, comment.as_deref(), actor.audit).await?;
             }
+            (WorkSubject::AccessRequest, InboxAction::Deny { comment }) => {
+                let who = approver()?;
+                self.decide_access_approval(&item.id, who, false, comment.as_deref(), actor.audit).await?;
+            }
+            (
+                WorkSubject::AccessRequest,
+                InboxAction::Reassign { to, comment } | InboxAction::Delegate { to, comment },
+            ) => {
+                if assigned.is_none() && !actor.admin {
+                    approver()?;
+                }
+                let comment = comment.unwrap_or_default();
+                self.forward_access_approval(&item.id, actor.identity, actor.admin, &to, &comment, actor.audit).await?;
+            }
+            (WorkSubject::AccessRequest, _) => return refuse("an access request approval"),
+            (_, InboxAction::Complete { comment, data }) => {
+                if assigned.is_none() && !actor.admin {
+                    return Err(Error::Forbidden(format!("work item {} is not assigned to this token", item.id)));
+                }
+                let failed = data.get("failed").and_then(Value::as_bool).unwrap_or(false);
+                let account = data.get("accountId").and_then(Value::as_str);
+                let by = actor.identity.unwrap_or(actor.audit);
+                self.complete_work_item(&item.id, !failed, by, comment.as_deref(), account).await?;
+            }
+            (_, _) => return refuse("a manual provisioning work item"),
         }
-        if handled > 0 {
-            self.notify_events();
-        }
-        Ok(handled)
+        Ok(())
     }
 
     /// Sends an item's due reminder or applies its passed deadline; false when it is no longer due
     /// (another node got there first).
-    async fn apply_deadline(&self, id: &str, now: i64) -> Result<bool> {
+    pub(crate) async fn apply_deadline(&self, id: &str, now: i64) -> Result<bool> {
         let mut tx = self.store.begin().await?;
         let Some(item) = tx.lock_inbox_item(id).await? else { return Ok(false) };
         let passed = item.due_at.is_some_and(|at| at <= now);
         let reminder_due = item.next_reminder_at.is_some_and(|at| at <= now);
-        if item.status != "PENDING" || !(passed || reminder_due) {
+        if item.status != WorkStatus::Pending || !(passed || reminder_due) {
             return Ok(false);
         }
         if !passed {
@@ -451,16 +501,16 @@ impl Engine {
             return Ok(true);
         }
         let action = item.timeout_action.as_deref().unwrap_or("EXPIRE");
-        let status = match (action, item.kind.as_str()) {
-            ("APPROVE", "APPROVAL") => "APPROVED",
-            ("DENY", "APPROVAL") => "DENIED",
-            ("COMPLETE", "TASK" | "FORM") => "COMPLETED",
+        let status = match (action, item.kind) {
+            ("APPROVE", WorkKind::Approval) => WorkStatus::Approved,
+            ("DENY", WorkKind::Approval) => WorkStatus::Denied,
+            ("COMPLETE", WorkKind::Task | WorkKind::Form) => WorkStatus::Completed,
             ("ESCALATE", _) => {
                 self.escalate_item(&mut tx, &item, now).await?;
                 tx.commit().await?;
                 return Ok(true);
             }
-            _ => "EXPIRED",
+            _ => WorkStatus::Expired,
         };
         let detail = json!({"action": action, "dueAt": item.due_at});
         self.inbox_activity(&mut tx, &item.id, "EXPIRE", None, detail, now).await?;
@@ -505,7 +555,7 @@ impl Engine {
         &self,
         tx: &mut Tx,
         item: &InboxItemRecord,
-        status: &str,
+        status: WorkStatus,
         by: Option<&str>,
         comment: Option<&str>,
         data: &Value,
@@ -518,8 +568,8 @@ impl Engine {
         }
         let closed =
             tx.inbox_item(&item.id).await?.ok_or_else(|| Error::NotFound(format!("inbox item {}", item.id)))?;
-        match closed.subject_kind.as_str() {
-            "EXECUTION" => {
+        match closed.subject_kind {
+            WorkSubject::Execution => {
                 let effect: EffectId = serde_json::from_str(closed.subject_ref.as_deref().unwrap_or("null"))?;
                 let payload = serde_json::to_value(Delivery::Submitted { id: effect, data: output })?;
                 tx.enqueue(&NewTask {
@@ -531,8 +581,8 @@ impl Engine {
                 })
                 .await?;
             }
-            "REQUEST" => self.request_step_closed(tx, &closed, now).await?,
-            _ => {}
+            WorkSubject::Request => self.request_step_closed(tx, &closed, now).await?,
+            WorkSubject::AccessRequest | WorkSubject::Plan => {}
         }
         Ok(())
     }

@@ -90,7 +90,8 @@ impl Engine {
         Ok(claimed.len())
     }
 
-    /// Starts the loop that sends notifications, and applies inbox deadlines, until `shutdown`.
+    /// Starts the loop that sends notifications, and applies the deadlines of people's work (inbox
+    /// items, access approvals), until `shutdown`.
     pub(crate) fn spawn_notifier(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         let engine = self.clone();
         tokio::spawn(async move {
@@ -98,8 +99,8 @@ impl Engine {
                 if *shutdown.borrow() {
                     return;
                 }
-                if let Err(error) = engine.run_inbox_deadlines().await {
-                    tracing::warn!(%error, "applying inbox deadlines failed; retrying");
+                if let Err(error) = engine.run_deadlines().await {
+                    tracing::warn!(%error, "applying the deadlines of people's work failed; retrying");
                 }
                 match engine.send_notifications().await {
                     Ok(n) if n as i64 == BATCH => continue,

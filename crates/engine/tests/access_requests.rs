@@ -333,7 +333,7 @@ async fn reminders_go_out_then_the_approval_escalates_up_the_chain_and_to_the_fa
         let request = request_as(&engine, "carl", "carl", "ACCESS_PROFILE", "ap-vpn").await;
         let approval = pending(&store, &request).await.remove(0);
         assert_eq!(approval.3, ["dora"], "{kind}");
-        let run = || async { engine.run_approval_deadlines().await.unwrap() };
+        let run = || async { engine.run_deadlines().await.unwrap() };
 
         // A reminder a day, two at most, and none early or twice.
         assert_eq!(run().await, 0, "{kind}: nothing is due yet");
@@ -410,11 +410,11 @@ async fn a_requester_who_approves_a_level_has_it_approved_automatically() {
         let engine = world(&store).await;
         // Mary asks for her report Ada: Mary is also the first level's approver.
         let request = request_as(&engine, "mary", "ada", "ACCESS_PROFILE", "ap-vpn").await;
-        assert_eq!(engine.run_approval_deadlines().await.unwrap(), 0, "{kind}: off by default");
+        assert_eq!(engine.run_deadlines().await.unwrap(), 0, "{kind}: off by default");
         assert_eq!(pending(&store, &request).await[0].3, ["mary"], "{kind}");
 
         engine.set_access_request_config(&json!({"autoApprovalEnabled": true}), "test").await.unwrap();
-        assert_eq!(engine.run_approval_deadlines().await.unwrap(), 1, "{kind}");
+        assert_eq!(engine.run_deadlines().await.unwrap(), 1, "{kind}");
         let open = pending(&store, &request).await;
         assert_eq!((open[0].1, open[0].3.clone()), (2, vec!["olga".to_owned()]), "{kind}: the owner's level is open");
         let mut tx = store.begin().await.unwrap();
@@ -427,7 +427,7 @@ async fn a_requester_who_approves_a_level_has_it_approved_automatically() {
             "{kind}: {audit:?}"
         );
         drop(tx);
-        assert_eq!(engine.run_approval_deadlines().await.unwrap(), 0, "{kind}: Olga is not the requester");
+        assert_eq!(engine.run_deadlines().await.unwrap(), 0, "{kind}: Olga is not the requester");
     }
 }
 

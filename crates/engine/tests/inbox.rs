@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
+use tessera_model::WorkStatus;
 
 use serde_json::{Value, json};
 use tessera_engine::inbox::{InboxAction, InboxActor};
@@ -80,7 +81,7 @@ fn actor(identity: &str) -> InboxActor<'_> {
 
 async fn items_of(store: &Store, kind: &str, id: &str) -> Vec<InboxItemRecord> {
     let mut tx = store.begin().await.unwrap();
-    tx.inbox_items_of(kind, id).await.unwrap()
+    tx.inbox_items_of(kind.parse().unwrap(), id).await.unwrap()
 }
 
 async fn start(engine: &Engine, store: &Store, workflow: &str, input: Value) -> String {
@@ -131,7 +132,7 @@ async fn a_generic_approval_waits_for_an_assignee_and_resumes_with_the_decision(
             .act_on_inbox_item(&item.id, actor("olga"), InboxAction::Approve { comment: Some("fine".into()) })
             .await
             .unwrap();
-        assert_eq!(decided.status, "APPROVED", "{kind}");
+        assert_eq!(decided.status, WorkStatus::Approved, "{kind}");
         let again = engine.act_on_inbox_item(&item.id, actor("dan"), InboxAction::Deny { comment: None }).await;
         assert!(matches!(again, Err(Error::Conflict(_))), "{kind}: decided already: {again:?}");
 
@@ -173,7 +174,7 @@ async fn delegation_hands_the_item_on_and_two_approvals_are_needed_when_asked() 
         assert!(matches!(twice, Err(Error::Conflict(_))), "{kind}: Mary counts once");
         let two =
             engine.act_on_inbox_item(&item.id, actor("olga"), InboxAction::Approve { comment: None }).await.unwrap();
-        assert_eq!(two.status, "APPROVED", "{kind}");
+        assert_eq!(two.status, WorkStatus::Approved, "{kind}");
         engine.run_due().await.unwrap();
         assert_eq!(status(&store, &execution).await.0, "Completed", "{kind}");
     }
@@ -187,22 +188,22 @@ async fn reminders_then_the_deadline_action_come_from_the_clock() {
         insert_workflow(&store, "w-laptop", approval_workflow(extra)).await;
         let execution = start(&engine, &store, "w-laptop", json!({"who": "Ada"})).await;
         let item = items_of(&store, "EXECUTION", &execution).await.remove(0);
-        assert_eq!(engine.run_inbox_deadlines().await.unwrap(), 0, "{kind}: nothing due yet");
+        assert_eq!(engine.run_deadlines().await.unwrap(), 0, "{kind}: nothing due yet");
         let t0 = clock.now();
         clock.advance_to(t0 + chrono::Duration::minutes(21));
-        assert_eq!(engine.run_inbox_deadlines().await.unwrap(), 1, "{kind}: the first reminder");
-        assert_eq!(engine.run_inbox_deadlines().await.unwrap(), 0, "{kind}: once");
+        assert_eq!(engine.run_deadlines().await.unwrap(), 1, "{kind}: the first reminder");
+        assert_eq!(engine.run_deadlines().await.unwrap(), 0, "{kind}: once");
         clock.advance_to(t0 + chrono::Duration::minutes(41));
-        engine.run_inbox_deadlines().await.unwrap();
+        engine.run_deadlines().await.unwrap();
         let mut tx = store.begin().await.unwrap();
         let reminders =
             tx.notifications_of("dan", 10).await.unwrap().iter().filter(|n| n.subject.starts_with("Reminder")).count();
         drop(tx);
         assert_eq!(reminders, 2, "{kind}: at 20 and 40 minutes");
         clock.advance_to(t0 + chrono::Duration::minutes(61));
-        engine.run_inbox_deadlines().await.unwrap();
+        engine.run_deadlines().await.unwrap();
         let closed = items_of(&store, "EXECUTION", &execution).await.remove(0);
-        assert_eq!(closed.status, "DENIED", "{kind}: the deadline denies");
+        assert_eq!(closed.status, WorkStatus::Denied, "{kind}: the deadline denies");
         assert_eq!(closed.id, item.id);
         engine.run_due().await.unwrap();
         let (done, error, _) = status(&store, &execution).await;
@@ -262,7 +263,7 @@ async fn a_custom_approval_workflow_decides_an_access_request_item() {
         assert_eq!((approvals[0].1.as_str(), approvals[0].2.as_str()), ("WORKFLOW", "PENDING"), "{kind}");
         engine.run_due().await.unwrap();
         let mut tx = store.begin().await.unwrap();
-        let mine = tx.inbox_items(Some("mary"), Some("PENDING"), 10, 0).await.unwrap();
+        let mine = tx.inbox_items(Some("mary"), Some(tessera_model::WorkStatus::Pending), 10, 0).await.unwrap();
         drop(tx);
         assert_eq!(mine.len(), 1, "{kind}: the workflow asked Ada's manager");
         assert_eq!(mine[0].title, "Access request: VPN for Ada Lovelace", "{kind}");
@@ -374,7 +375,11 @@ async fn two_assignees_deciding_at_once_one_wins_and_the_workflow_resumes_once()
         assert_eq!(done, if approved { "Completed" } else { "Failed" }, "{kind}");
         assert_eq!(state["main"]["doc"]["approve"]["approved"], json!(approved), "{kind}");
         let closed = items_of(&store, "EXECUTION", &execution).await.remove(0);
-        assert_eq!(closed.status, if approved { "APPROVED" } else { "DENIED" }, "{kind}: the winner's decision");
+        assert_eq!(
+            closed.status,
+            if approved { WorkStatus::Approved } else { WorkStatus::Denied },
+            "{kind}: the winner's decision"
+        );
         let mut tx = store.begin().await.unwrap();
         let decisions = tx.inbox_activity(&item.id).await.unwrap().iter().filter(|a| a.kind != "OPEN").count();
         assert_eq!(decisions, 1, "{kind}: the loser left no trace");
@@ -446,10 +451,10 @@ async fn an_approval_nobody_decides_escalates_then_expires() {
         let decided = start(&engine, &store, "w-laptop", json!({"who": "Ada"})).await;
         let undecided = start(&engine, &store, "w-laptop", json!({"who": "Bob"})).await;
         clock.advance_to(t0 + chrono::Duration::minutes(61));
-        assert_eq!(engine.run_inbox_deadlines().await.unwrap(), 2, "{kind}");
+        assert_eq!(engine.run_deadlines().await.unwrap(), 2, "{kind}");
         for execution in [&decided, &undecided] {
             let item = items_of(&store, "EXECUTION", execution).await.remove(0);
-            assert_eq!(item.status, "PENDING", "{kind}: escalated, not closed");
+            assert_eq!(item.status, WorkStatus::Pending, "{kind}: escalated, not closed");
             assert_eq!(item.assignees, vec!["mary".to_string(), "olga".to_string()], "{kind}");
             assert_eq!(
                 item.due_at,
@@ -464,11 +469,11 @@ async fn an_approval_nobody_decides_escalates_then_expires() {
         let item = items_of(&store, "EXECUTION", &decided).await.remove(0);
         engine.act_on_inbox_item(&item.id, actor("mary"), InboxAction::Approve { comment: None }).await.unwrap();
         clock.advance_to(t0 + chrono::Duration::minutes(122));
-        engine.run_inbox_deadlines().await.unwrap();
+        engine.run_deadlines().await.unwrap();
         engine.run_due().await.unwrap();
         assert_eq!(status(&store, &decided).await.0, "Completed", "{kind}: Mary approved after the escalation");
         let expired = items_of(&store, "EXECUTION", &undecided).await.remove(0);
-        assert_eq!(expired.status, "EXPIRED", "{kind}: nobody decided after the escalation either");
+        assert_eq!(expired.status, WorkStatus::Expired, "{kind}: nobody decided after the escalation either");
         assert_eq!(status(&store, &undecided).await.0, "Failed", "{kind}: an expired approval is not approved");
     }
 }
@@ -494,7 +499,8 @@ async fn an_approval_workflow_that_succeeds_after_a_denial_does_not_grant() {
             let (engine, store) = (engine.clone(), store.clone());
             async move {
                 let mut tx = store.begin().await.unwrap();
-                let item = tx.inbox_items(Some(who), Some("PENDING"), 10, 0).await.unwrap().remove(0);
+                let item =
+                    tx.inbox_items(Some(who), Some(tessera_model::WorkStatus::Pending), 10, 0).await.unwrap().remove(0);
                 drop(tx);
                 let action =
                     if approve { InboxAction::Approve { comment: None } } else { InboxAction::Deny { comment: None } };
@@ -587,7 +593,8 @@ async fn an_access_request_approval_is_never_handed_to_the_person_it_is_for() {
         let request = request_vpn(&engine).await;
         engine.run_due().await.unwrap();
         let mut tx = store.begin().await.unwrap();
-        let item = tx.inbox_items(Some("mary"), Some("PENDING"), 10, 0).await.unwrap().remove(0);
+        let item =
+            tx.inbox_items(Some("mary"), Some(tessera_model::WorkStatus::Pending), 10, 0).await.unwrap().remove(0);
         drop(tx);
         assert_eq!(item.excluded, vec!["ada".to_string()], "{kind}");
         let handed = engine
@@ -601,8 +608,8 @@ async fn an_access_request_approval_is_never_handed_to_the_person_it_is_for() {
         // Nor does the deadline escalate to her: the item expires instead, and the request is rejected.
         let clock_now = chrono::DateTime::parse_from_rfc3339("2026-04-01T09:01:00Z").unwrap().to_utc();
         clock.advance_to(clock_now);
-        engine.run_inbox_deadlines().await.unwrap();
-        engine.run_inbox_deadlines().await.unwrap();
+        engine.run_deadlines().await.unwrap();
+        engine.run_deadlines().await.unwrap();
         engine.run_due().await.unwrap();
         let closed = tx_item(&store, &item.id).await;
         assert_eq!((closed.status.as_str(), closed.assignees.clone()), ("EXPIRED", vec!["mary".to_string()]), "{kind}");

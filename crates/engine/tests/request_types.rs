@@ -478,7 +478,10 @@ async fn nobody_approves_their_own_request() {
                 "{kind}: {:?}",
                 last.detail
             );
-            assert!(tx.inbox_items_of("REQUEST", &request.id).await.unwrap().is_empty(), "{kind}");
+            assert!(
+                tx.inbox_items_of(tessera_model::WorkSubject::Request, &request.id).await.unwrap().is_empty(),
+                "{kind}"
+            );
             assert!(tx.access_of(&["ada".to_owned(), "boss".to_owned()]).await.unwrap().is_empty(), "{kind}");
         }
 
@@ -488,7 +491,7 @@ async fn nobody_approves_their_own_request() {
         let request = request.unwrap();
         assert_eq!(request.status, "PENDING", "{kind}");
         let mut tx = store.begin().await.unwrap();
-        let items = tx.inbox_items_of("REQUEST", &request.id).await.unwrap();
+        let items = tx.inbox_items_of(tessera_model::WorkSubject::Request, &request.id).await.unwrap();
         assert_eq!(items[0].assignees, ["bob"], "{kind}");
         assert_eq!((items[0].timeout_action.as_deref(), &items[0].escalate_to), (Some("DENY"), &None), "{kind}");
         drop(tx);

@@ -148,7 +148,7 @@ async fn an_approval_workflow_whose_decision_cannot_be_written_whole_writes_none
         engine.run_due().await.unwrap();
         // Mary approves the Wiki item's workflow after the Wiki profile was deleted.
         let mut tx = store.begin().await.unwrap();
-        let mine = tx.inbox_items(Some("mary"), Some("PENDING"), 10, 0).await.unwrap();
+        let mine = tx.inbox_items(Some("mary"), Some(tessera_model::WorkStatus::Pending), 10, 0).await.unwrap();
         drop(tx);
         let wiki = mine.iter().find(|i| i.title.contains("Wiki")).unwrap();
         delete_wiki(&store).await;

@@ -43,6 +43,7 @@ pub mod invalid;
 pub mod permissions;
 pub mod retry;
 pub mod vocabulary;
+pub mod work;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use duration::{Duration, ParseDurationError};
@@ -52,6 +53,7 @@ pub use retry::RetryPolicy;
 pub use vocabulary::{
     AccessKind, AggregationStatus, CatalogKind, ExecutionStatus, IdentityStatus, PlanStatus, UnknownValue,
 };
+pub use work::{WorkKind, WorkStatus, WorkSubject};
 
 /// How a JSON value's type reads in a message ("expected a string, found a number").
 pub fn json_kind(value: &serde_json::Value) -> &'static str {

@@ -1,17 +1,16 @@
 //! The inbox API (`/tessera/v1/inbox`): what waits for the caller — workflow approvals and forms,
-//! request type approvals and tasks, and ISC access request approvals (decided on ISC's own paths) —
-//! with approve, deny, complete, comment, reassign and delegate, and each item's activity; and standing
-//! delegations (`/tessera/v1/delegations`) for people who are away.
+//! request type approvals and tasks, ISC access request approvals and manual provisioning work items
+//! (also served on ISC's own paths) — in one list, with approve, deny, complete, comment, reassign and
+//! delegate, and each item's activity; and standing delegations (`/tessera/v1/delegations`) for
+//! people who are away.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tessera_engine::inbox::{InboxAction, InboxActor};
-use tessera_store::{
-    ApprovalState, DelegationStore, IdentityStore, InboxItemRecord, InboxStore, NotificationStore, RequestStore, Tx,
-};
+use tessera_engine::inbox::{InboxAction, InboxActor, WorkStatus, WorkSubject};
+use tessera_store::{DelegationStore, IdentityStore, InboxItemRecord, InboxStore, NotificationStore, Tx};
 
 use crate::AppState;
 use crate::auth::{INBOX_ADMIN, Principal};
@@ -49,9 +48,24 @@ async fn shape(tx: &mut Tx, item: &InboxItemRecord) -> ApiResult<Value> {
     for a in &item.assignees {
         assignees.push(person(tx, Some(a)).await?);
     }
+    // Access approvals and work items keep the type and links their ISC paths give them.
+    let (kind, links) = match item.subject_kind {
+        WorkSubject::AccessRequest => (
+            "ACCESS_REQUEST_APPROVAL",
+            json!({
+                "approve": format!("/v3/access-request-approvals/{}/approve", item.id),
+                "reject": format!("/v3/access-request-approvals/{}/reject", item.id),
+                "forward": format!("/v3/access-request-approvals/{}/forward", item.id),
+            }),
+        ),
+        WorkSubject::Plan => ("WORK_ITEM", json!({"complete": format!("/v3/work-items/{}", item.id)})),
+        WorkSubject::Execution | WorkSubject::Request => (item.kind.as_str(), Value::Null),
+    };
     Ok(json!({
         "id": item.id,
-        "type": item.kind,
+        "type": kind,
+        "level": item.level,
+        "links": links,
         "title": item.title,
         "description": item.description,
         "status": item.status,
@@ -90,63 +104,30 @@ fn whose<'a>(principal: &'a Principal, named: Option<&'a str>) -> ApiResult<Opti
     }
 }
 
-/// `GET /tessera/v1/inbox`: inbox items and pending ISC approvals, newest first.
+/// `GET /tessera/v1/inbox`: the caller's work, newest first, in one query.
 pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
     QueryParams(query): QueryParams<InboxQuery>,
 ) -> ApiResult<Json<Value>> {
     let assignee = whose(&principal, query.assignee.as_deref())?;
-    const CLOSED: [&str; 5] = ["APPROVED", "DENIED", "COMPLETED", "EXPIRED", "CANCELLED"];
     let status = match query.status.as_deref().map(str::to_ascii_uppercase).as_deref() {
-        None | Some("PENDING") => Some("PENDING"),
+        None => Some(WorkStatus::Pending),
         Some("ALL") => None,
-        Some(other) => Some(CLOSED.into_iter().find(|s| *s == other).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "`status` `{other}` is not PENDING, APPROVED, DENIED, COMPLETED, EXPIRED, CANCELLED or ALL"
-            ))
-        })?),
+        Some(other) => {
+            Some(other.parse::<WorkStatus>().ok().filter(|s| *s != WorkStatus::Waiting).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "`status` `{other}` is not PENDING, APPROVED, DENIED, COMPLETED, FAILED, EXPIRED, CANCELLED or ALL"
+                ))
+            })?)
+        }
     };
     let (limit, offset) = crate::paging::bounds(query.limit, query.offset, 50, 250)?;
     let mut tx = state.begin().await?;
-    let mut entries: Vec<(i64, Value)> = Vec::new();
-    for item in tx.inbox_items(assignee, status, limit + offset, 0).await? {
-        entries.push((item.created_at, shape(&mut tx, &item).await?));
+    let mut page = Vec::new();
+    for item in tx.inbox_items(assignee, status, limit, offset).await? {
+        page.push(shape(&mut tx, &item).await?);
     }
-    if status == Some("PENDING") {
-        for a in tx.approvals(ApprovalState::Pending, assignee, limit + offset, 0).await? {
-            let Some(request) = tx.access_request(&a.request_id).await? else { continue };
-            let items = tx.request_items(&a.request_id).await?;
-            let name = items.iter().find(|i| i.id == a.item_id).map(|i| i.name.clone()).unwrap_or_default();
-            let for_person = person(&mut tx, Some(&request.requested_for_id)).await?;
-            let title = format!("Access request: {name} for {}", for_person["name"].as_str().unwrap_or_default());
-            let mut assignees = Vec::new();
-            for c in &a.candidates {
-                assignees.push(person(&mut tx, Some(c)).await?);
-            }
-            entries.push((
-                a.created_at,
-                json!({
-                    "id": a.id,
-                    "type": "ACCESS_REQUEST_APPROVAL",
-                    "title": title,
-                    "status": a.status,
-                    "subject": {"type": "ACCESS_REQUEST", "id": a.request_id},
-                    "assignees": assignees,
-                    "level": a.level,
-                    "created": stamp(a.created_at),
-                    "modified": stamp(a.modified_at),
-                    "links": {
-                        "approve": format!("/v3/access-request-approvals/{}/approve", a.id),
-                        "reject": format!("/v3/access-request-approvals/{}/reject", a.id),
-                        "forward": format!("/v3/access-request-approvals/{}/forward", a.id),
-                    },
-                }),
-            ));
-        }
-    }
-    entries.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1["id"].as_str().cmp(&a.1["id"].as_str())));
-    let page: Vec<Value> = entries.into_iter().skip(offset as usize).take(limit as usize).map(|(_, v)| v).collect();
     Ok(Json(Value::Array(page)))
 }
 

@@ -1,11 +1,13 @@
 //! The access-request configuration (ISC's `AccessRequestConfig`, kept whole) and what the deadlines of
 //! pending approvals need: when their approvers got them, the reminders sent, and every reassignment
-//! (a forward or an escalation) with who held the approval before.
+//! (a forward or an escalation) with who held the approval before — kept on the approval's row of
+//! people's work and in its activity (`REASSIGN` for a forward, `ESCALATE` for an escalation).
 
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::requests::ACCESS_REQUEST;
 use crate::{Result, Tx};
 
 /// The configuration's one row.
@@ -48,7 +50,7 @@ pub struct ApprovalCounts {
     pub rejected: i64,
 }
 
-/// When reminders and escalations fall due, for [`ApprovalConfigStore::due_approvals`].
+/// When access approvals' reminders and escalations fall due, for [`crate::InboxStore::due_work`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DueBefore {
     /// Approvals assigned at or before this instant escalate; `None`: no escalation.
@@ -59,8 +61,13 @@ pub struct DueBefore {
     pub max_reminders: Option<i64>,
 }
 
-const CLOCK_COLUMNS: &str = "id, request_id, COALESCE(assigned_at, created_at) AS assigned_at, reminders_sent, \
-                             last_reminded_at, escalation_blocked";
+const CLOCK_COLUMNS: &str = "id, subject_id AS request_id, COALESCE(assigned_at, created_at) AS assigned_at, \
+                             reminders_sent, last_reminded_at, escalation_blocked";
+
+/// The activity kind of a reassignment: a person's forward, or an escalation at the deadline.
+fn activity_kind(reassignment_kind: &str) -> &'static str {
+    if reassignment_kind == "AUTO_ESCALATION" { "ESCALATE" } else { "REASSIGN" }
+}
 
 fn clock(row: &AnyRow) -> Result<ApprovalClock> {
     Ok(ApprovalClock {
@@ -73,16 +80,20 @@ fn clock(row: &AnyRow) -> Result<ApprovalClock> {
     })
 }
 
+/// A reassignment from its activity entry: `{"from": [ids], "to": id, "comment": …, "type": …}`.
 fn reassignment(row: &AnyRow) -> Result<Reassignment> {
-    let old: String = row.try_get("old_approvers")?;
+    let detail: Value = serde_json::from_str(&row.try_get::<String, _>("detail")?)?;
+    let kind: String = row.try_get("kind")?;
+    let text = |key: &str| detail.get(key).and_then(Value::as_str).map(str::to_owned);
     Ok(Reassignment {
         id: row.try_get("id")?,
-        approval_id: row.try_get("approval_id")?,
-        old_approvers: serde_json::from_str(&old)?,
-        new_approver: row.try_get("new_approver")?,
-        forwarder: row.try_get("forwarder")?,
-        comment: row.try_get("comment")?,
-        kind: row.try_get("kind")?,
+        approval_id: row.try_get("item_id")?,
+        old_approvers: serde_json::from_value(detail.get("from").cloned().unwrap_or(Value::Array(Vec::new())))?,
+        new_approver: text("to").unwrap_or_default(),
+        forwarder: row.try_get("actor_id")?,
+        comment: text("comment"),
+        kind: text("type")
+            .unwrap_or_else(|| if kind == "ESCALATE" { "AUTO_ESCALATION" } else { "MANUAL_REASSIGNMENT" }.to_owned()),
         created_at: row.try_get("created_at")?,
     })
 }
@@ -94,8 +105,6 @@ pub trait ApprovalConfigStore {
     async fn access_request_config(&mut self) -> Result<Option<Value>>;
     /// Replaces the configuration document.
     async fn set_access_request_config(&mut self, document: &Value, now: i64) -> Result<()>;
-    /// Up to `limit` PENDING approvals whose escalation or next reminder is due, oldest first.
-    async fn due_approvals(&mut self, due: DueBefore, limit: i64) -> Result<Vec<ApprovalClock>>;
     /// A PENDING approval's deadline state; `None` when it is not pending (any more).
     async fn pending_clock(&mut self, approval_id: &str) -> Result<Option<ApprovalClock>>;
     /// Counts a reminder sent now.
@@ -138,46 +147,25 @@ impl ApprovalConfigStore for Tx {
         Ok(())
     }
 
-    async fn due_approvals(&mut self, due: DueBefore, limit: i64) -> Result<Vec<ApprovalClock>> {
-        let sql = format!(
-            "SELECT {CLOCK_COLUMNS} FROM access_request_approvals WHERE status = 'PENDING' \
-             AND approver_kind <> 'WORKFLOW' AND ( \
-             (escalation_blocked = 0 AND COALESCE(assigned_at, created_at) <= $1) \
-             OR (($2 IS NULL OR reminders_sent < $2) \
-                 AND COALESCE(last_reminded_at, assigned_at, created_at) <= $3)) \
-             ORDER BY created_at, id LIMIT $4"
-        );
-        // A NULL bound compares as unknown, so a missing escalation or reminder setting matches nothing.
-        let rows = sqlx::query(&sql)
-            .bind(due.escalate)
-            .bind(due.max_reminders)
-            .bind(due.remind)
-            .bind(limit)
-            .fetch_all(&mut *self.inner)
-            .await?;
-        rows.iter().map(clock).collect()
-    }
-
     async fn pending_clock(&mut self, approval_id: &str) -> Result<Option<ApprovalClock>> {
-        let sql = format!("SELECT {CLOCK_COLUMNS} FROM access_request_approvals WHERE id = $1 AND status = 'PENDING'");
-        let row = sqlx::query(&sql).bind(approval_id).fetch_optional(&mut *self.inner).await?;
+        let sql = format!(
+            "SELECT {CLOCK_COLUMNS} FROM inbox_items WHERE id = $1 AND subject_kind = $2 AND status = 'PENDING'"
+        );
+        let row = sqlx::query(&sql).bind(approval_id).bind(ACCESS_REQUEST).fetch_optional(&mut *self.inner).await?;
         row.as_ref().map(clock).transpose()
     }
 
     async fn record_reminder(&mut self, approval_id: &str, now: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE access_request_approvals SET reminders_sent = reminders_sent + 1, last_reminded_at = $2 \
-             WHERE id = $1",
-        )
-        .bind(approval_id)
-        .bind(now)
-        .execute(&mut *self.inner)
-        .await?;
+        sqlx::query("UPDATE inbox_items SET reminders_sent = reminders_sent + 1, last_reminded_at = $2 WHERE id = $1")
+            .bind(approval_id)
+            .bind(now)
+            .execute(&mut *self.inner)
+            .await?;
         Ok(())
     }
 
     async fn block_escalation(&mut self, approval_id: &str) -> Result<()> {
-        sqlx::query("UPDATE access_request_approvals SET escalation_blocked = 1 WHERE id = $1")
+        sqlx::query("UPDATE inbox_items SET escalation_blocked = 1 WHERE id = $1")
             .bind(approval_id)
             .execute(&mut *self.inner)
             .await?;
@@ -186,38 +174,39 @@ impl ApprovalConfigStore for Tx {
 
     async fn reassign_approval(&mut self, r: &Reassignment) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE access_request_approvals SET approver_kind = 'IDENTITY', approver_ref = $2, assigned_at = $3, \
-             reminders_sent = 0, last_reminded_at = NULL, escalation_blocked = 0, modified_at = $3 \
-             WHERE id = $1 AND status = 'PENDING'",
+            "UPDATE inbox_items SET route_kind = 'IDENTITY', route_ref = $2, assigned_at = $3, reminders_sent = 0, \
+             last_reminded_at = NULL, escalation_blocked = 0, modified_at = $3 \
+             WHERE id = $1 AND subject_kind = $4 AND status = 'PENDING'",
         )
         .bind(r.approval_id.as_str())
         .bind(r.new_approver.as_str())
         .bind(r.created_at)
+        .bind(ACCESS_REQUEST)
         .execute(&mut *self.inner)
         .await?;
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM access_request_approvers WHERE approval_id = $1")
+        sqlx::query("DELETE FROM inbox_assignees WHERE item_id = $1")
             .bind(r.approval_id.as_str())
             .execute(&mut *self.inner)
             .await?;
-        sqlx::query("INSERT INTO access_request_approvers (approval_id, identity_id) VALUES ($1, $2)")
+        sqlx::query("INSERT INTO inbox_assignees (item_id, identity_id) VALUES ($1, $2)")
             .bind(r.approval_id.as_str())
             .bind(r.new_approver.as_str())
             .execute(&mut *self.inner)
             .await?;
+        let detail = serde_json::json!({
+            "from": r.old_approvers, "to": r.new_approver, "comment": r.comment, "type": r.kind,
+        });
         sqlx::query(
-            "INSERT INTO access_request_reassignments (id, approval_id, old_approvers, new_approver, forwarder, \
-             comment, kind, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO inbox_activity (id, item_id, kind, actor_id, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(r.id.as_str())
         .bind(r.approval_id.as_str())
-        .bind(serde_json::to_string(&r.old_approvers)?)
-        .bind(r.new_approver.as_str())
+        .bind(activity_kind(&r.kind))
         .bind(r.forwarder.as_deref())
-        .bind(r.comment.as_deref())
-        .bind(r.kind.as_str())
+        .bind(detail.to_string())
         .bind(r.created_at)
         .execute(&mut *self.inner)
         .await?;
@@ -226,8 +215,8 @@ impl ApprovalConfigStore for Tx {
 
     async fn reassignments(&mut self, approval_id: &str) -> Result<Vec<Reassignment>> {
         let rows = sqlx::query(
-            "SELECT id, approval_id, old_approvers, new_approver, forwarder, comment, kind, created_at \
-             FROM access_request_reassignments WHERE approval_id = $1 ORDER BY created_at, id",
+            "SELECT id, item_id, kind, actor_id, detail, created_at FROM inbox_activity \
+             WHERE item_id = $1 AND kind IN ('REASSIGN', 'ESCALATE') ORDER BY created_at, id",
         )
         .bind(approval_id)
         .fetch_all(&mut *self.inner)
@@ -237,13 +226,14 @@ impl ApprovalConfigStore for Tx {
 
     async fn approval_counts(&mut self, approver: Option<&str>, since: Option<i64>) -> Result<ApprovalCounts> {
         let rows = sqlx::query(
-            "SELECT status, COUNT(*) AS n FROM access_request_approvals \
-             WHERE status IN ('PENDING', 'APPROVED', 'REJECTED') \
-             AND ($1 IS NULL OR id IN (SELECT approval_id FROM access_request_approvers WHERE identity_id = $1)) \
+            "SELECT status, COUNT(*) AS n FROM inbox_items WHERE subject_kind = $3 \
+             AND status IN ('PENDING', 'APPROVED', 'DENIED') \
+             AND ($1 IS NULL OR id IN (SELECT item_id FROM inbox_assignees WHERE identity_id = $1)) \
              AND ($2 IS NULL OR modified_at >= $2) GROUP BY status",
         )
         .bind(approver)
         .bind(since)
+        .bind(ACCESS_REQUEST)
         .fetch_all(&mut *self.inner)
         .await?;
         let mut counts = ApprovalCounts::default();
@@ -260,12 +250,13 @@ impl ApprovalConfigStore for Tx {
 
     async fn self_approvals(&mut self, limit: i64) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query(
-            "SELECT a.id, r.requester_id FROM access_request_approvals a \
-             JOIN access_requests r ON r.id = a.request_id \
-             JOIN access_request_approvers p ON p.approval_id = a.id AND p.identity_id = r.requester_id \
-             WHERE a.status = 'PENDING' ORDER BY a.created_at, a.id LIMIT $1",
+            "SELECT a.id, r.requester_id FROM inbox_items a \
+             JOIN access_requests r ON r.id = a.subject_id \
+             JOIN inbox_assignees p ON p.item_id = a.id AND p.identity_id = r.requester_id \
+             WHERE a.subject_kind = $2 AND a.status = 'PENDING' ORDER BY a.created_at, a.id LIMIT $1",
         )
         .bind(limit)
+        .bind(ACCESS_REQUEST)
         .fetch_all(&mut *self.inner)
         .await?;
         rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("requester_id")?))).collect()

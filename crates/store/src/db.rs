@@ -126,6 +126,7 @@ impl Store {
             return Err(Error::NewerSchema { found, known });
         }
         MIGRATIONS.run(&store.pool).await?;
+        crate::legacy_work::merge(&store).await?;
         Ok(store)
     }
 

@@ -20,7 +20,8 @@ pub struct Figures {
     pub executions_running: i64,
     /// Provisioning plans not yet finished, by status (`QUEUED`, `PENDING`).
     pub open_plans: Vec<(String, i64)>,
-    /// Inbox items waiting for a person, and when the oldest was created (ms).
+    /// Inbox items (approvals, forms, tasks; manual provisioning aside) waiting for a person, and when
+    /// the oldest was created (ms).
     pub inbox_pending: i64,
     pub oldest_inbox_at: Option<i64>,
     /// Manual provisioning work items open, and when the oldest was created (ms).
@@ -45,12 +46,16 @@ impl Store {
         )
         .fetch_all(pool)
         .await?;
-        let inbox = sqlx::query("SELECT COUNT(*), MIN(created_at) FROM inbox_items WHERE status = 'PENDING'")
-            .fetch_one(pool)
-            .await?;
-        let work = sqlx::query("SELECT COUNT(*), MIN(created_at) FROM work_items WHERE status = 'OPEN'")
-            .fetch_one(pool)
-            .await?;
+        let inbox = sqlx::query(
+            "SELECT COUNT(*), MIN(created_at) FROM inbox_items WHERE status = 'PENDING' AND subject_kind <> 'PLAN'",
+        )
+        .fetch_one(pool)
+        .await?;
+        let work = sqlx::query(
+            "SELECT COUNT(*), MIN(created_at) FROM inbox_items WHERE status = 'PENDING' AND subject_kind = 'PLAN'",
+        )
+        .fetch_one(pool)
+        .await?;
         Ok(Figures {
             tasks_queued,
             oldest_due_task_at,

@@ -1,29 +1,31 @@
-//! The inbox: items waiting for a person (a workflow's approval or form, a request type's approval or
-//! task), who may act on them, their deadlines and what happened to them. Closing an item is a
-//! conditional update, so of two people acting at once exactly one closes it.
+//! People's work: every item waiting for a person (a workflow's approval or form, a request type's
+//! approval or task, an access request's approval level, a manual provisioning work item), who may act
+//! on it, its deadlines and what happened to it. Closing an item is a conditional update, so of two
+//! people acting at once exactly one closes it.
 
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use tessera_model::{WorkKind, WorkStatus, WorkSubject};
+
+use crate::approval_config::DueBefore;
+use crate::requests::ACCESS_REQUEST;
 use crate::{Result, Tx};
 
 /// One item in people's inboxes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboxItemRecord {
     pub id: String,
-    /// `APPROVAL`, `TASK` or `FORM`.
-    pub kind: String,
-    /// `EXECUTION` or `REQUEST`.
-    pub subject_kind: String,
+    pub kind: WorkKind,
+    pub subject_kind: WorkSubject,
     pub subject_id: String,
-    /// The effect id (JSON) an execution waits on, or a request type's step.
+    /// The effect id (JSON) an execution waits on, a request type's step, an access request's item.
     pub subject_ref: Option<String>,
     pub title: String,
     pub description: Option<String>,
     pub details: Value,
-    /// `PENDING`, `APPROVED`, `DENIED`, `COMPLETED`, `EXPIRED` or `CANCELLED`.
-    pub status: String,
+    pub status: WorkStatus,
     pub minimum_approvals: i64,
     pub approvals: i64,
     pub due_at: Option<i64>,
@@ -42,6 +44,13 @@ pub struct InboxItemRecord {
     pub assignees: Vec<String>,
     /// Who may never hold it (the person a request is for).
     pub excluded: Vec<String>,
+    /// An access approval's level.
+    pub level: Option<i64>,
+    /// Who it was routed to as configured (`MANAGER`, `GOVERNANCE_GROUP`, …), and the reference.
+    pub route_kind: Option<String>,
+    pub route_ref: Option<String>,
+    /// The identity it is about.
+    pub about_id: Option<String>,
 }
 
 /// One thing said or done on an item.
@@ -56,10 +65,18 @@ pub struct InboxActivity {
     pub created_at: i64,
 }
 
+/// An item with something due, for the deadline runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueWork {
+    pub id: String,
+    pub subject_kind: WorkSubject,
+    pub subject_id: String,
+}
+
 /// How an item closes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Closing<'a> {
-    pub status: &'a str,
+    pub status: WorkStatus,
     pub decided_by: Option<&'a str>,
     pub comment: Option<&'a str>,
     pub output: &'a Value,
@@ -68,7 +85,8 @@ pub struct Closing<'a> {
 
 const COLUMNS: &str = "id, kind, subject_kind, subject_id, subject_ref, title, description, details, status, \
                        minimum_approvals, approvals, due_at, remind_every, next_reminder_at, timeout_action, \
-                       escalate_to, decided_by, decision_comment, decided_at, output, created_at, modified_at, excluded";
+                       escalate_to, decided_by, decision_comment, decided_at, output, created_at, modified_at, excluded, \
+                       level, route_kind, route_ref, about_id";
 
 fn item(row: &AnyRow) -> Result<InboxItemRecord> {
     let details: String = row.try_get("details")?;
@@ -76,14 +94,14 @@ fn item(row: &AnyRow) -> Result<InboxItemRecord> {
     let excluded: Option<String> = row.try_get("excluded")?;
     Ok(InboxItemRecord {
         id: row.try_get("id")?,
-        kind: row.try_get("kind")?,
-        subject_kind: row.try_get("subject_kind")?,
+        kind: row.try_get::<String, _>("kind")?.parse()?,
+        subject_kind: row.try_get::<String, _>("subject_kind")?.parse()?,
         subject_id: row.try_get("subject_id")?,
         subject_ref: row.try_get("subject_ref")?,
         title: row.try_get("title")?,
         description: row.try_get("description")?,
         details: serde_json::from_str(&details)?,
-        status: row.try_get("status")?,
+        status: row.try_get::<String, _>("status")?.parse()?,
         minimum_approvals: row.try_get("minimum_approvals")?,
         approvals: row.try_get("approvals")?,
         due_at: row.try_get("due_at")?,
@@ -99,6 +117,10 @@ fn item(row: &AnyRow) -> Result<InboxItemRecord> {
         modified_at: row.try_get("modified_at")?,
         assignees: Vec::new(),
         excluded: excluded.map(|e| serde_json::from_str(&e)).transpose()?.unwrap_or_default(),
+        level: row.try_get("level")?,
+        route_kind: row.try_get("route_kind")?,
+        route_ref: row.try_get("route_ref")?,
+        about_id: row.try_get("about_id")?,
     })
 }
 
@@ -111,12 +133,13 @@ pub trait InboxStore {
     /// The item, locked for the rest of the transaction where the database has row locks.
     async fn lock_inbox_item(&mut self, id: &str) -> Result<Option<InboxItemRecord>>;
     /// The items of a subject, oldest first.
-    async fn inbox_items_of(&mut self, subject_kind: &str, subject_id: &str) -> Result<Vec<InboxItemRecord>>;
-    /// Items by status (all when `None`), newest first; only those assigned to `assignee` when given.
+    async fn inbox_items_of(&mut self, subject_kind: WorkSubject, subject_id: &str) -> Result<Vec<InboxItemRecord>>;
+    /// Items by status (all when `None`, but never an approval level still WAITING for an earlier one),
+    /// newest first; only those assigned to `assignee` when given.
     async fn inbox_items(
         &mut self,
         assignee: Option<&str>,
-        status: Option<&str>,
+        status: Option<WorkStatus>,
         limit: i64,
         offset: i64,
     ) -> Result<Vec<InboxItemRecord>>;
@@ -150,8 +173,9 @@ pub trait InboxStore {
         timeout_action: Option<&str>,
         now: i64,
     ) -> Result<()>;
-    /// PENDING items whose deadline or next reminder is at or before `now`.
-    async fn due_inbox_items(&mut self, now: i64, limit: i64) -> Result<Vec<InboxItemRecord>>;
+    /// Up to `limit` PENDING items with something due at `now`, oldest first: an item's own deadline or
+    /// reminder, or for an access approval the tenant's escalation or reminder (`due`).
+    async fn due_work(&mut self, now: i64, due: DueBefore, limit: i64) -> Result<Vec<DueWork>>;
     async fn add_inbox_activity(&mut self, activity: &InboxActivity) -> Result<()>;
     async fn inbox_activity(&mut self, item_id: &str) -> Result<Vec<InboxActivity>>;
 }
@@ -180,7 +204,7 @@ impl InboxStore for Tx {
     async fn insert_inbox_item(&mut self, i: &InboxItemRecord) -> Result<()> {
         let sql = format!(
             "INSERT INTO inbox_items ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
         );
         let output = if i.output.is_null() { None } else { Some(i.output.to_string()) };
         sqlx::query(&sql)
@@ -207,6 +231,10 @@ impl InboxStore for Tx {
             .bind(i.created_at)
             .bind(i.modified_at)
             .bind(serde_json::to_string(&i.excluded)?)
+            .bind(i.level)
+            .bind(i.route_kind.as_deref())
+            .bind(i.route_ref.as_deref())
+            .bind(i.about_id.as_deref())
             .execute(&mut *self.inner)
             .await?;
         for assignee in &i.assignees {
@@ -229,28 +257,33 @@ impl InboxStore for Tx {
         Ok(self.inbox_with_assignees(rows).await?.pop())
     }
 
-    async fn inbox_items_of(&mut self, subject_kind: &str, subject_id: &str) -> Result<Vec<InboxItemRecord>> {
+    async fn inbox_items_of(&mut self, subject_kind: WorkSubject, subject_id: &str) -> Result<Vec<InboxItemRecord>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM inbox_items WHERE subject_kind = $1 AND subject_id = $2 ORDER BY created_at, id"
         );
-        let rows = sqlx::query(&sql).bind(subject_kind).bind(subject_id).fetch_all(&mut *self.inner).await?;
+        let rows = sqlx::query(&sql).bind(subject_kind.as_str()).bind(subject_id).fetch_all(&mut *self.inner).await?;
         self.inbox_with_assignees(rows).await
     }
 
     async fn inbox_items(
         &mut self,
         assignee: Option<&str>,
-        status: Option<&str>,
+        status: Option<WorkStatus>,
         limit: i64,
         offset: i64,
     ) -> Result<Vec<InboxItemRecord>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM inbox_items WHERE ($1 IS NULL OR status = $1) \
+            "SELECT {COLUMNS} FROM inbox_items WHERE COALESCE($1, status) = status AND status <> 'WAITING' \
              AND ($2 IS NULL OR id IN (SELECT item_id FROM inbox_assignees WHERE identity_id = $2)) \
              ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
         );
-        let rows =
-            sqlx::query(&sql).bind(status).bind(assignee).bind(limit).bind(offset).fetch_all(&mut *self.inner).await?;
+        let rows = sqlx::query(&sql)
+            .bind(status.map(WorkStatus::as_str))
+            .bind(assignee)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&mut *self.inner)
+            .await?;
         self.inbox_with_assignees(rows).await
     }
 
@@ -261,7 +294,7 @@ impl InboxStore for Tx {
              decided_at = $6, modified_at = $6, next_reminder_at = NULL WHERE id = $1 AND status = 'PENDING'",
         )
         .bind(id)
-        .bind(c.status)
+        .bind(c.status.as_str())
         .bind(c.decided_by)
         .bind(c.comment)
         .bind(output)
@@ -381,16 +414,37 @@ impl InboxStore for Tx {
         Ok(())
     }
 
-    async fn due_inbox_items(&mut self, now: i64, limit: i64) -> Result<Vec<InboxItemRecord>> {
+    async fn due_work(&mut self, now: i64, due: DueBefore, limit: i64) -> Result<Vec<DueWork>> {
         // No lock: each item is locked and checked again when its deadline is applied. (A lock taken
         // here outlived the listing until the dropped transaction's rollback reached the database, and a
-        // second listing in that window skipped the item.)
-        let sql = format!(
-            "SELECT {COLUMNS} FROM inbox_items WHERE status = 'PENDING' AND (due_at <= $1 OR next_reminder_at <= $1) \
-             ORDER BY COALESCE(next_reminder_at, due_at), id LIMIT $2"
-        );
-        let rows = sqlx::query(&sql).bind(now).bind(limit).fetch_all(&mut *self.inner).await?;
-        self.inbox_with_assignees(rows).await
+        // second listing in that window skipped the item.) A NULL bound compares as unknown, so a
+        // missing escalation or reminder setting matches nothing.
+        let rows = sqlx::query(
+            "SELECT id, subject_kind, subject_id FROM inbox_items WHERE status = 'PENDING' AND ( \
+             (subject_kind <> $2 AND (due_at <= $1 OR next_reminder_at <= $1)) \
+             OR (subject_kind = $2 AND route_kind <> 'WORKFLOW' AND ( \
+                 (escalation_blocked = 0 AND COALESCE(assigned_at, created_at) <= $3) \
+                 OR (($4 IS NULL OR reminders_sent < $4) \
+                     AND COALESCE(last_reminded_at, assigned_at, created_at) <= $5)))) \
+             ORDER BY created_at, id LIMIT $6",
+        )
+        .bind(now)
+        .bind(ACCESS_REQUEST)
+        .bind(due.escalate)
+        .bind(due.max_reminders)
+        .bind(due.remind)
+        .bind(limit)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DueWork {
+                    id: row.try_get("id")?,
+                    subject_kind: row.try_get::<String, _>("subject_kind")?.parse()?,
+                    subject_id: row.try_get("subject_id")?,
+                })
+            })
+            .collect()
     }
 
     async fn add_inbox_activity(&mut self, a: &InboxActivity) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Carrying out plans: claiming due plans with a lease, retrying with back-off, finishing them, the
 //! tracking counter that makes exactly one transaction announce a finished group, and work items for
-//! the account requests a person carries out.
+//! the account requests a person carries out — people's work (`inbox_items` with subject `PLAN`,
+//! assigned to the identity or the governance group's members), read here as ISC's work item.
 
 use serde_json::Value;
 use sqlx::Row;
@@ -65,19 +66,41 @@ fn tracking(row: &AnyRow) -> Result<Tracking> {
     })
 }
 
+/// The subject of manual provisioning work among people's work.
+const PLAN: &str = "PLAN";
+
+const WORK_ITEM_COLUMNS: &str = "id, subject_id, about_id, route_kind, route_ref, status, details, created_at, \
+                                 decided_at, decided_by, decision_comment";
+
+/// A work item's status as people's work writes it: an open item is `PENDING` there.
+fn work_status(status: &str) -> &str {
+    if status == "OPEN" { "PENDING" } else { status }
+}
+
+/// What people's work keeps of a work item beside its columns: the source and the account request.
+fn work_details(source_id: &str, document: &Value) -> Value {
+    serde_json::json!({"sourceId": source_id, "document": document})
+}
+
 fn work_item(row: &AnyRow) -> Result<WorkItem> {
+    let details: Value = serde_json::from_str(&row.try_get::<String, _>("details")?)?;
+    let route_kind: Option<String> = row.try_get("route_kind")?;
+    let route_ref: Option<String> = row.try_get("route_ref")?;
     Ok(WorkItem {
         id: row.try_get("id")?,
-        plan_id: row.try_get("plan_id")?,
-        source_id: row.try_get("source_id")?,
-        identity_id: row.try_get("identity_id")?,
-        assignee: row.try_get("assignee")?,
-        status: row.try_get("status")?,
-        document: serde_json::from_str(&row.try_get::<String, _>("document")?)?,
+        plan_id: row.try_get("subject_id")?,
+        source_id: details["sourceId"].as_str().unwrap_or_default().to_owned(),
+        identity_id: row.try_get::<Option<String>, _>("about_id")?.unwrap_or_default(),
+        assignee: route_kind.zip(route_ref).map(|(kind, id)| format!("{kind}:{id}")),
+        status: match row.try_get::<String, _>("status")?.as_str() {
+            "PENDING" => "OPEN".to_owned(),
+            other => other.to_owned(),
+        },
+        document: details.get("document").cloned().unwrap_or(Value::Null),
         created_at: row.try_get("created_at")?,
-        completed_at: row.try_get("completed_at")?,
-        completed_by: row.try_get("completed_by")?,
-        comment: row.try_get("comment")?,
+        completed_at: row.try_get("decided_at")?,
+        completed_by: row.try_get("decided_by")?,
+        comment: row.try_get("decision_comment")?,
     })
 }
 
@@ -138,6 +161,24 @@ pub trait ProvisioningStore {
     ) -> Result<bool>;
 }
 
+impl Tx {
+    /// Gives a work item to whoever its route names, so that it is in their inbox: the identity, or
+    /// the governance group's members.
+    pub(crate) async fn assign_route(&mut self, id: &str, kind: Option<&str>, reference: Option<&str>) -> Result<()> {
+        let sql = match kind {
+            Some("IDENTITY") => "INSERT INTO inbox_assignees (item_id, identity_id) VALUES ($1, $2)",
+            Some("GOVERNANCE_GROUP") => {
+                "INSERT INTO inbox_assignees (item_id, identity_id) \
+                 SELECT $1, identity_id FROM workgroup_members WHERE workgroup_id = $2"
+            }
+            _ => return Ok(()),
+        };
+        let Some(reference) = reference else { return Ok(()) };
+        sqlx::query(sql).bind(id).bind(reference).execute(&mut *self.inner).await?;
+        Ok(())
+    }
+}
+
 impl ProvisioningStore for Tx {
     async fn open_plans(&mut self, identity_ids: &[String], now: i64) -> Result<Vec<OpenPlan>> {
         let mut out = Vec::new();
@@ -145,10 +186,11 @@ impl ProvisioningStore for Tx {
         for chunk in identity_ids.chunks(500) {
             let places: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
             let sql = format!(
-                "SELECT p.*, (SELECT w.id FROM work_items w WHERE w.plan_id = p.id AND w.status = 'OPEN' LIMIT 1) \
-                 AS open_item FROM provisioning_plans p WHERE p.identity_id IN ({}) AND \
-                 ((p.status = 'QUEUED' AND p.lease_until <= $1) OR (p.status = 'PENDING' AND EXISTS \
-                 (SELECT 1 FROM work_items w WHERE w.plan_id = p.id AND w.status = 'OPEN'))) \
+                "SELECT p.*, (SELECT w.id FROM inbox_items w WHERE w.subject_kind = 'PLAN' AND w.subject_id = p.id \
+                 AND w.status = 'PENDING' LIMIT 1) AS open_item FROM provisioning_plans p WHERE p.identity_id IN ({}) \
+                 AND ((p.status = 'QUEUED' AND p.lease_until <= $1) OR (p.status = 'PENDING' AND EXISTS \
+                 (SELECT 1 FROM inbox_items w WHERE w.subject_kind = 'PLAN' AND w.subject_id = p.id \
+                 AND w.status = 'PENDING'))) \
                  ORDER BY p.created_at, p.id{lock}",
                 places.join(", ")
             );
@@ -171,8 +213,8 @@ impl ProvisioningStore for Tx {
             .execute(&mut *self.inner)
             .await?;
         if let Some(item) = &open.work_item {
-            sqlx::query("UPDATE work_items SET document = $1 WHERE id = $2 AND status = 'OPEN'")
-                .bind(document.to_string())
+            sqlx::query("UPDATE inbox_items SET details = $1 WHERE id = $2 AND status = 'PENDING'")
+                .bind(work_details(&open.plan.source_id, document).to_string())
                 .bind(item)
                 .execute(&mut *self.inner)
                 .await?;
@@ -303,26 +345,38 @@ impl ProvisioningStore for Tx {
     }
 
     async fn insert_work_item(&mut self, w: &WorkItem) -> Result<()> {
+        let source: Option<String> = sqlx::query_scalar("SELECT name FROM catalog WHERE kind = 'SOURCE' AND id = $1")
+            .bind(w.source_id.as_str())
+            .fetch_optional(&mut *self.inner)
+            .await?;
+        let operation = w.document["accountRequest"]["operation"].as_str().unwrap_or("Modify");
+        let title = format!("{operation} account on source '{}'", source.as_deref().unwrap_or(&w.source_id));
+        let (route_kind, route_ref) = w.assignee.as_deref().and_then(|a| a.split_once(':')).unzip();
         sqlx::query(
-            "INSERT INTO work_items (id, plan_id, source_id, identity_id, assignee, status, document, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO inbox_items (id, kind, subject_kind, subject_id, title, details, status, minimum_approvals, \
+             approvals, created_at, modified_at, excluded, route_kind, route_ref, about_id) \
+             VALUES ($1, 'TASK', $2, $3, $4, $5, $6, 1, 0, $7, $7, '[]', $8, $9, $10)",
         )
         .bind(w.id.as_str())
+        .bind(PLAN)
         .bind(w.plan_id.as_str())
-        .bind(w.source_id.as_str())
-        .bind(w.identity_id.as_str())
-        .bind(w.assignee.as_deref())
-        .bind(w.status.as_str())
-        .bind(w.document.to_string())
+        .bind(title)
+        .bind(work_details(&w.source_id, &w.document).to_string())
+        .bind(work_status(&w.status))
         .bind(w.created_at)
+        .bind(route_kind)
+        .bind(route_ref)
+        .bind(w.identity_id.as_str())
         .execute(&mut *self.inner)
         .await?;
+        self.assign_route(&w.id, route_kind, route_ref).await?;
         Ok(())
     }
 
     async fn work_item(&mut self, id: &str) -> Result<Option<WorkItem>> {
-        sqlx::query("SELECT * FROM work_items WHERE id = $1")
+        sqlx::query(&format!("SELECT {WORK_ITEM_COLUMNS} FROM inbox_items WHERE id = $1 AND subject_kind = $2"))
             .bind(id)
+            .bind(PLAN)
             .fetch_optional(&mut *self.inner)
             .await?
             .as_ref()
@@ -340,14 +394,16 @@ impl ProvisioningStore for Tx {
         if assignees.is_some_and(<[String]>::is_empty) {
             return Ok(Vec::new());
         }
-        let mut sql = String::from("SELECT * FROM work_items WHERE ($1 IS NULL OR status = $1)");
+        let mut sql = format!(
+            "SELECT {WORK_ITEM_COLUMNS} FROM inbox_items WHERE subject_kind = $4 AND ($1 IS NULL OR status = $1)"
+        );
         let listed = assignees.unwrap_or_default();
         if !listed.is_empty() {
-            let places: Vec<String> = (0..listed.len()).map(|i| format!("${}", i + 4)).collect();
-            sql.push_str(&format!(" AND assignee IN ({})", places.join(", ")));
+            let places: Vec<String> = (0..listed.len()).map(|i| format!("${}", i + 5)).collect();
+            sql.push_str(&format!(" AND route_kind || ':' || route_ref IN ({})", places.join(", ")));
         }
         sql.push_str(" ORDER BY created_at, id LIMIT $2 OFFSET $3");
-        let mut query = sqlx::query(&sql).bind(status).bind(limit).bind(offset);
+        let mut query = sqlx::query(&sql).bind(status.map(work_status)).bind(limit).bind(offset).bind(PLAN);
         for assignee in listed {
             query = query.bind(assignee);
         }
@@ -364,14 +420,15 @@ impl ProvisioningStore for Tx {
         now: i64,
     ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE work_items SET status = $2, completed_by = $3, comment = $4, completed_at = $5 \
-             WHERE id = $1 AND status = 'OPEN'",
+            "UPDATE inbox_items SET status = $2, decided_by = $3, decision_comment = $4, decided_at = $5, \
+             modified_at = $5 WHERE id = $1 AND subject_kind = $6 AND status = 'PENDING'",
         )
         .bind(id)
-        .bind(status)
+        .bind(work_status(status))
         .bind(by)
         .bind(comment)
         .bind(now)
+        .bind(PLAN)
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() > 0)

@@ -1,5 +1,7 @@
 //! Access requests: who asked for which items for whom, and the approval levels each item passes in
-//! series. A decision is a conditional update, so of two approvers deciding at once exactly one wins.
+//! series. A level is people's work (an `inbox_items` row with subject `ACCESS_REQUEST`, the item as
+//! its reference and the level; its approvers are the row's assignees), read here as ISC's approval.
+//! A decision is a conditional update, so of two approvers deciding at once exactly one wins.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -67,8 +69,17 @@ const REQUEST_COLUMNS: &str =
 const ITEM_COLUMNS: &str = "i.id AS item_id, i.request_id, i.position, i.kind, i.object_id, i.name, \
                             i.comment AS item_comment, i.remove_at, i.status AS item_status, i.tracking_number, \
                             i.modified_at AS item_modified_at";
-const APPROVAL_COLUMNS: &str = "id, request_id, item_id, level, approver_kind, approver_ref, status, decided_by, \
-                                comment, decided_at, created_at, modified_at";
+const APPROVAL_COLUMNS: &str = "id, subject_id AS request_id, subject_ref AS item_id, level, \
+                                route_kind AS approver_kind, route_ref AS approver_ref, status, decided_by, \
+                                decision_comment AS comment, decided_at, created_at, modified_at";
+
+/// The subject of an access request's approval levels among people's work.
+pub(crate) const ACCESS_REQUEST: &str = "ACCESS_REQUEST";
+
+/// An approval's status as people's work writes it: ISC's `REJECTED` is the inbox's `DENIED`.
+fn work_status(status: &str) -> &str {
+    if status == "REJECTED" { "DENIED" } else { status }
+}
 
 fn request(row: &AnyRow) -> Result<AccessRequestRecord> {
     Ok(AccessRequestRecord {
@@ -108,7 +119,10 @@ fn approval(row: &AnyRow) -> Result<ApprovalRecord> {
         approver_kind: row.try_get("approver_kind")?,
         approver_ref: row.try_get("approver_ref")?,
         candidates: Vec::new(),
-        status: row.try_get("status")?,
+        status: match row.try_get::<String, _>("status")?.as_str() {
+            "DENIED" => "REJECTED".to_owned(),
+            other => other.to_owned(),
+        },
         decided_by: row.try_get("decided_by")?,
         comment: row.try_get("comment")?,
         decided_at: row.try_get("decided_at")?,
@@ -189,11 +203,10 @@ pub trait RequestStore {
 
 impl Tx {
     async fn candidates(&mut self, approval_id: &str) -> Result<Vec<String>> {
-        let rows =
-            sqlx::query("SELECT identity_id FROM access_request_approvers WHERE approval_id = $1 ORDER BY identity_id")
-                .bind(approval_id)
-                .fetch_all(&mut *self.inner)
-                .await?;
+        let rows = sqlx::query("SELECT identity_id FROM inbox_assignees WHERE item_id = $1 ORDER BY identity_id")
+            .bind(approval_id)
+            .fetch_all(&mut *self.inner)
+            .await?;
         rows.iter().map(|r| Ok(r.try_get("identity_id")?)).collect()
     }
 
@@ -255,34 +268,48 @@ impl RequestStore for Tx {
     }
 
     async fn add_approval(&mut self, a: &ApprovalRecord) -> Result<()> {
+        // The title people see in their inbox: what is asked, for whom.
+        let about = sqlx::query(
+            "SELECT i.name, r.requested_for_id, (SELECT p.name FROM identities p WHERE p.id = r.requested_for_id) \
+             AS person FROM access_request_items i JOIN access_requests r ON r.id = i.request_id WHERE i.id = $1",
+        )
+        .bind(a.item_id.as_str())
+        .fetch_one(&mut *self.inner)
+        .await?;
+        let name: String = about.try_get("name")?;
+        let requested_for: String = about.try_get("requested_for_id")?;
+        let person: Option<String> = about.try_get("person")?;
+        let title = format!("Access request: {name} for {}", person.as_deref().unwrap_or(&requested_for));
         sqlx::query(
-            "INSERT INTO access_request_approvals (id, request_id, item_id, level, approver_kind, approver_ref, \
-             status, decided_by, comment, decided_at, created_at, modified_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            "INSERT INTO inbox_items (id, kind, subject_kind, subject_id, subject_ref, title, details, status, \
+             minimum_approvals, approvals, decided_by, decision_comment, decided_at, created_at, modified_at, \
+             excluded, level, route_kind, route_ref, about_id) \
+             VALUES ($1, 'APPROVAL', $2, $3, $4, $5, '{}', $6, 1, $7, $8, $9, $10, $11, $12, '[]', $13, $14, $15, $16)",
         )
         .bind(a.id.as_str())
+        .bind(ACCESS_REQUEST)
         .bind(a.request_id.as_str())
         .bind(a.item_id.as_str())
-        .bind(a.level)
-        .bind(a.approver_kind.as_str())
-        .bind(a.approver_ref.as_deref())
-        .bind(a.status.as_str())
+        .bind(title)
+        .bind(work_status(&a.status))
+        .bind(i64::from(a.status == "APPROVED"))
         .bind(a.decided_by.as_deref())
         .bind(a.comment.as_deref())
         .bind(a.decided_at)
         .bind(a.created_at)
         .bind(a.modified_at)
+        .bind(a.level)
+        .bind(a.approver_kind.as_str())
+        .bind(a.approver_ref.as_deref())
+        .bind(requested_for)
         .execute(&mut *self.inner)
         .await?;
         for candidate in &a.candidates {
-            sqlx::query(
-                "INSERT INTO access_request_approvers (approval_id, identity_id) VALUES ($1, $2) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(a.id.as_str())
-            .bind(candidate.as_str())
-            .execute(&mut *self.inner)
-            .await?;
+            sqlx::query("INSERT INTO inbox_assignees (item_id, identity_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(a.id.as_str())
+                .bind(candidate.as_str())
+                .execute(&mut *self.inner)
+                .await?;
         }
         Ok(())
     }
@@ -308,15 +335,16 @@ impl RequestStore for Tx {
 
     async fn request_approvals(&mut self, request_id: &str) -> Result<Vec<ApprovalRecord>> {
         let sql = format!(
-            "SELECT {APPROVAL_COLUMNS} FROM access_request_approvals WHERE request_id = $1 ORDER BY item_id, level"
+            "SELECT {APPROVAL_COLUMNS} FROM inbox_items WHERE subject_kind = $1 AND subject_id = $2 \
+             ORDER BY subject_ref, level"
         );
-        let rows = sqlx::query(&sql).bind(request_id).fetch_all(&mut *self.inner).await?;
+        let rows = sqlx::query(&sql).bind(ACCESS_REQUEST).bind(request_id).fetch_all(&mut *self.inner).await?;
         self.with_candidates(rows).await
     }
 
     async fn approval(&mut self, id: &str) -> Result<Option<ApprovalRecord>> {
-        let sql = format!("SELECT {APPROVAL_COLUMNS} FROM access_request_approvals WHERE id = $1");
-        let rows = sqlx::query(&sql).bind(id).fetch_all(&mut *self.inner).await?;
+        let sql = format!("SELECT {APPROVAL_COLUMNS} FROM inbox_items WHERE id = $1 AND subject_kind = $2");
+        let rows = sqlx::query(&sql).bind(id).bind(ACCESS_REQUEST).fetch_all(&mut *self.inner).await?;
         Ok(self.with_candidates(rows).await?.pop())
     }
 
@@ -329,14 +357,16 @@ impl RequestStore for Tx {
         now: i64,
     ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE access_request_approvals SET status = $2, decided_by = $3, comment = $4, decided_at = $5, \
-             modified_at = $5 WHERE id = $1 AND status = 'PENDING'",
+            "UPDATE inbox_items SET status = $2, decided_by = $3, decision_comment = $4, decided_at = $5, \
+             modified_at = $5, approvals = approvals + $6 WHERE id = $1 AND subject_kind = $7 AND status = 'PENDING'",
         )
         .bind(id)
-        .bind(status)
+        .bind(work_status(status))
         .bind(decided_by)
         .bind(comment)
         .bind(now)
+        .bind(i64::from(status == "APPROVED"))
+        .bind(ACCESS_REQUEST)
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -344,12 +374,13 @@ impl RequestStore for Tx {
 
     async fn open_approval(&mut self, item_id: &str, level: i64, now: i64) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE access_request_approvals SET status = 'PENDING', created_at = $3, modified_at = $3 \
-             WHERE item_id = $1 AND level = $2 AND status = 'WAITING'",
+            "UPDATE inbox_items SET status = 'PENDING', created_at = $3, modified_at = $3 \
+             WHERE subject_kind = $4 AND subject_ref = $1 AND level = $2 AND status = 'WAITING'",
         )
         .bind(item_id)
         .bind(level)
         .bind(now)
+        .bind(ACCESS_REQUEST)
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -357,12 +388,13 @@ impl RequestStore for Tx {
 
     async fn cancel_approvals(&mut self, request_id: &str, item_id: Option<&str>, now: i64) -> Result<u64> {
         let done = sqlx::query(
-            "UPDATE access_request_approvals SET status = 'CANCELLED', modified_at = $3 WHERE request_id = $1 \
-             AND ($2 IS NULL OR item_id = $2) AND status IN ('WAITING', 'PENDING')",
+            "UPDATE inbox_items SET status = 'CANCELLED', modified_at = $3 WHERE subject_kind = $4 \
+             AND subject_id = $1 AND ($2 IS NULL OR subject_ref = $2) AND status IN ('WAITING', 'PENDING')",
         )
         .bind(request_id)
         .bind(item_id)
         .bind(now)
+        .bind(ACCESS_REQUEST)
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected())
@@ -416,14 +448,20 @@ impl RequestStore for Tx {
     ) -> Result<Vec<ApprovalRecord>> {
         let statuses = match state {
             ApprovalState::Pending => "('PENDING')",
-            ApprovalState::Completed => "('APPROVED', 'REJECTED')",
+            ApprovalState::Completed => "('APPROVED', 'DENIED')",
         };
         let sql = format!(
-            "SELECT {APPROVAL_COLUMNS} FROM access_request_approvals WHERE status IN {statuses} \
-             AND ($1 IS NULL OR id IN (SELECT approval_id FROM access_request_approvers WHERE identity_id = $1)) \
+            "SELECT {APPROVAL_COLUMNS} FROM inbox_items WHERE subject_kind = $4 AND status IN {statuses} \
+             AND ($1 IS NULL OR id IN (SELECT item_id FROM inbox_assignees WHERE identity_id = $1)) \
              ORDER BY modified_at DESC, id DESC LIMIT $2 OFFSET $3"
         );
-        let rows = sqlx::query(&sql).bind(approver).bind(limit).bind(offset).fetch_all(&mut *self.inner).await?;
+        let rows = sqlx::query(&sql)
+            .bind(approver)
+            .bind(limit)
+            .bind(offset)
+            .bind(ACCESS_REQUEST)
+            .fetch_all(&mut *self.inner)
+            .await?;
         self.with_candidates(rows).await
     }
 

@@ -170,8 +170,12 @@ async fn measure(args: &RequestsArgs, dir: &std::path::Path) -> Result<ExitCode>
     engine.run_due().await?;
     let took = began.elapsed().as_secs_f64();
     let mut tx = store.begin().await?;
-    let items: Vec<String> =
-        tx.inbox_items(Some(&approver), Some("PENDING"), i64::MAX, 0).await?.into_iter().map(|i| i.id).collect();
+    let items: Vec<String> = tx
+        .inbox_items(Some(&approver), Some(tessera_model::WorkStatus::Pending), i64::MAX, 0)
+        .await?
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
     drop(tx);
     println!(
         "open: {} executions ran to their approval step in {took:.2} s ({:.0} items opened/s)",

@@ -29,7 +29,7 @@ use super::lists::grantable;
 use super::{Actor, Error, REQUEST_CLOSED, Result, submit};
 use crate::Engine;
 use crate::governance::{AccessChange, AccessItem};
-use crate::inbox::{Deadline, InboxKind, InboxSubject, NewInboxItem, TimeoutAction};
+use crate::inbox::{Deadline, InboxSubject, NewInboxItem, TimeoutAction, WorkKind, WorkStatus, WorkSubject};
 use crate::waiters::Outcome;
 
 /// What starting a step did.
@@ -109,7 +109,7 @@ impl Engine {
                 });
                 let due_at = deadline.as_ref().map(|d| d.due_at);
                 let item = NewInboxItem {
-                    kind: InboxKind::Approval,
+                    kind: WorkKind::Approval,
                     subject: InboxSubject::Request { request_id: id.to_owned(), step: position },
                     title: format!("{}: {}", request.request_type_name, request.subject),
                     description: Some(self.describe(tx, request, &step.name).await?),
@@ -141,7 +141,7 @@ impl Engine {
                     return Ok(Started::Closed);
                 };
                 let item = NewInboxItem {
-                    kind: InboxKind::Task,
+                    kind: WorkKind::Task,
                     subject: InboxSubject::Request { request_id: id.to_owned(), step: position },
                     title: format!("{title} ({}: {})", request.request_type_name, request.subject),
                     description: description.clone(),
@@ -333,17 +333,19 @@ impl Engine {
         let Some(step) = definition.steps.get(position as usize) else { return Ok(()) };
         let by = item.decided_by.as_deref();
         let comment = item.decision_comment.as_deref();
-        let status = match (item.kind.as_str(), item.status.as_str()) {
-            ("APPROVAL", "APPROVED" | "DENIED") | ("TASK", "COMPLETED") | (_, "EXPIRED") => item.status.as_str(),
+        let status = match (item.kind, item.status) {
+            (WorkKind::Approval, WorkStatus::Approved | WorkStatus::Denied)
+            | (WorkKind::Task, WorkStatus::Completed)
+            | (_, WorkStatus::Expired) => item.status.as_str(),
             _ => return Ok(()),
         };
         let end = StepEnd { status, decided_by: by, comment, output: Some(&item.output) };
         if !tx.end_step(&request.id, position, &end, now).await? {
             return Ok(());
         }
-        let kind = match (item.kind.as_str(), status) {
-            ("APPROVAL", "EXPIRED") | ("TASK", "EXPIRED") => "STEP_EXPIRED",
-            ("APPROVAL", _) => "APPROVAL_DECIDED",
+        let kind = match (item.kind, item.status) {
+            (_, WorkStatus::Expired) => "STEP_EXPIRED",
+            (WorkKind::Approval, _) => "APPROVAL_DECIDED",
             _ => "TASK_COMPLETED",
         };
         let detail = json!({"name": step.name, "decision": status, "comment": comment, "inboxItemId": item.id,
@@ -370,7 +372,7 @@ impl Engine {
                     ("DENIED", None) => format!("step {position} ({}) was denied by {who}", step.name),
                     _ => format!("step {position} ({}) expired undecided", step.name),
                 };
-                let closed = if item.kind == "TASK" { "FAILED" } else { "DENIED" };
+                let closed = if item.kind == WorkKind::Task { "FAILED" } else { "DENIED" };
                 self.close_request(tx, &request, closed, Some(&reason), by, now).await?;
                 Ok(())
             }
@@ -464,7 +466,7 @@ impl Engine {
         }
         let steps = if status == "CANCELLED" { "CANCELLED" } else { "SKIPPED" };
         tx.end_open_steps(&request.id, steps, now).await?;
-        self.cancel_inbox_items(tx, "REQUEST", &request.id, now).await?;
+        self.cancel_inbox_items(tx, WorkSubject::Request, &request.id, now).await?;
         for waiter in tx.waiters_of("REQUEST", &request.id).await? {
             self.cancel(tx, &waiter.execution_id, &format!("request {} ended {status}", request.id)).await?;
         }
@@ -542,7 +544,7 @@ impl Engine {
         if tx.team(&request.team_id).await?.is_some_and(|t| t.members.iter().any(|m| m.identity_id == identity)) {
             return Ok(true);
         }
-        let items = tx.inbox_items_of("REQUEST", &request.id).await?;
+        let items = tx.inbox_items_of(WorkSubject::Request, &request.id).await?;
         Ok(items.iter().any(|i| i.assignees.iter().any(|a| a == identity) || i.decided_by.as_deref() == Some(identity)))
     }
 
@@ -557,8 +559,8 @@ impl Engine {
         for waiter in tx.waiters_of("REQUEST", id).await? {
             tx.lock_execution(&waiter.execution_id).await?;
         }
-        for item in tx.inbox_items_of("REQUEST", id).await? {
-            if item.status == "PENDING" {
+        for item in tx.inbox_items_of(WorkSubject::Request, id).await? {
+            if item.status == WorkStatus::Pending {
                 tx.lock_inbox_item(&item.id).await?;
             }
         }

@@ -212,7 +212,7 @@ pub(crate) async fn timeline(
                             "at": stamp(e.created_at), "detail": e.detail, "source": "request"});
         entries.push((e.created_at, shaped));
     }
-    for item in tx.inbox_items_of("REQUEST", &request.id).await? {
+    for item in tx.inbox_items_of(tessera_model::WorkSubject::Request, &request.id).await? {
         let step: Option<i64> = item.subject_ref.as_deref().and_then(|s| s.parse().ok());
         for a in tx.inbox_activity(&item.id).await? {
             if !INBOX_KINDS.contains(&a.kind.as_str()) {

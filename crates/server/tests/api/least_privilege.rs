@@ -161,3 +161,63 @@ async fn a_persons_token_works_only_the_work_items_it_owns() {
         assert_eq!(complete(&api, &gus, &lab_item).await.status, 200, "{kind}");
     }
 }
+
+/// People's work is one model: a person's inbox lists their access approvals and work items beside
+/// workflow items in one answer, and acting on them there follows their own rules — an approval is
+/// decided (or forwarded) as on ISC's paths, a work item completed as on `/v3/work-items`.
+#[tokio::test]
+async fn one_inbox_holds_approvals_and_work_items_and_acting_there_follows_their_rules() {
+    for api in apis().await {
+        let kind = api.kind;
+        seed(&api).await;
+        let change = AccessChange {
+            grant: true,
+            identity_ids: vec!["ada".into()],
+            items: vec![AccessItem { kind: "ACCESS_PROFILE".into(), id: "ap-lab".into() }],
+            action: "Workflow".into(),
+            ..AccessChange::default()
+        };
+        api.engine.manage_access(&change).await.unwrap();
+        while api.engine.run_provisioning().await.unwrap() > 0 {}
+        let scopes = ["tessera:inbox:read", "tessera:inbox:manage", "idn:access-request-approvals:read"];
+        let (mary, gus, ada) = (
+            bound_token(&api, "mary", &scopes).await,
+            bound_token(&api, "gus", &scopes).await,
+            bound_token(&api, "ada", &scopes).await,
+        );
+        let inbox = get(&api, &mary, "/tessera/v1/inbox").await;
+        let types: Vec<&str> = inbox.body.as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["ACCESS_REQUEST_APPROVAL"; 2], "{kind}: Mary's two approvals: {}", inbox.body);
+        let vpn = inbox.body.as_array().unwrap().iter().find(|i| i["title"].as_str().unwrap().contains("ada")).unwrap();
+        let vpn = vpn["id"].as_str().unwrap().to_owned();
+        let gus_inbox = get(&api, &gus, "/tessera/v1/inbox").await;
+        assert_eq!(gus_inbox.body.as_array().unwrap().len(), 1, "{kind}: {}", gus_inbox.body);
+        let work = &gus_inbox.body[0];
+        assert_eq!(work["type"], "WORK_ITEM", "{kind}: the lab's work item, through the group: {work}");
+        let work = work["id"].as_str().unwrap().to_owned();
+        assert!(get(&api, &ada, "/tessera/v1/inbox").await.body.as_array().unwrap().is_empty(), "{kind}");
+
+        // Deciding is for an approver only, and by the approval's rules; a work item is not approved.
+        let act = |token: &str, id: &str, verb: &str, body: Value| {
+            let path = format!("/tessera/v1/inbox/{id}/{verb}");
+            let token = token.to_owned();
+            let api = &api;
+            async move { api.call_as(Some(&token), Method::POST, &path, Some(&body)).await }
+        };
+        assert_eq!(act(&ada, &vpn, "approve", json!({})).await.status, 403, "{kind}: Ada approves nothing");
+        let refused = act(&mary, &vpn, "complete", json!({})).await;
+        assert_eq!(refused.status, 400, "{kind}: an approval is not completed: {}", refused.body);
+        let approved = act(&mary, &vpn, "approve", json!({"comment": "fine"})).await;
+        assert_eq!((approved.status, &approved.body["status"]), (200, &json!("APPROVED")), "{kind}: {}", approved.body);
+        let decided = get(&api, &mary, "/v3/access-request-approvals/completed").await;
+        assert_eq!(ids(&decided.body), [vpn.as_str()], "{kind}: the ISC view shows the decision: {}", decided.body);
+        assert_eq!(decided.body[0]["reviewerComment"]["comment"], "fine", "{kind}: {}", decided.body);
+
+        assert_eq!(act(&gus, &work, "approve", json!({})).await.status, 400, "{kind}: a work item is completed");
+        let done = act(&gus, &work, "complete", json!({"comment": "added to the lab group"})).await;
+        assert_eq!((done.status, &done.body["status"]), (200, &json!("COMPLETED")), "{kind}: {}", done.body);
+        let item = api.get(&format!("/v3/work-items/{work}")).await;
+        assert_eq!(item.body["state"], "Finished", "{kind}: {}", item.body);
+        assert_eq!(get(&api, &gus, "/tessera/v1/inbox").await.body, json!([]), "{kind}: nothing left for Gus");
+    }
+}
