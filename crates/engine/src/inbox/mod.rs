@@ -15,6 +15,8 @@ use tessera_store::{
 
 use crate::delivery::Delivery;
 
+pub mod decide;
+
 use crate::{Engine, Error, Result};
 pub use tessera_model::{WorkKind, WorkStatus, WorkSubject};
 
@@ -134,39 +136,6 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }
 
-/// The closed status and output an action or a timeout gives an item.
-fn closing_output(
-    item: &InboxItemRecord,
-    status: WorkStatus,
-    by: Option<&str>,
-    comment: Option<&str>,
-    data: &Value,
-) -> Value {
-    match item.kind {
-        WorkKind::Approval => json!({
-            "approved": status == WorkStatus::Approved,
-            "decision": status,
-            "comment": comment,
-            "decidedBy": by.map(|id| json!({"type": "IDENTITY", "id": id})),
-            "approvals": item.approvals,
-            "expired": status == WorkStatus::Expired,
-        }),
-        WorkKind::Form => json!({
-            "submitted": status == WorkStatus::Completed,
-            "status": status,
-            "formData": data,
-            "submittedBy": by.map(|id| json!({"type": "IDENTITY", "id": id})),
-        }),
-        WorkKind::Task => json!({
-            "completed": status == WorkStatus::Completed,
-            "status": status,
-            "comment": comment,
-            "completedBy": by.map(|id| json!({"type": "IDENTITY", "id": id})),
-            "data": data,
-        }),
-    }
-}
-
 impl Engine {
     /// Opens an item in `tx`, records its assignees (or who stands in for them), and queues an email
     /// to each of them. Nobody in `excluded` is assigned, not even as a stand-in.
@@ -248,7 +217,7 @@ impl Engine {
             WorkKind::Form => "Form to fill in",
         };
         for assignee in &record.assignees {
-            self.notify(tx, assignee, &format!("{verb}: {}", record.title), &describe_item(&record), now).await?;
+            self.notify(tx, assignee, &format!("{verb}: {}", record.title), &decide::describe(&record), now).await?;
         }
         Ok(record.id)
     }
@@ -296,114 +265,24 @@ impl Engine {
             tx.commit().await?;
             return Ok(after);
         }
-        let assigned = actor.identity.is_some_and(|id| item.assignees.iter().any(|a| a == id));
-        let may = match &action {
-            InboxAction::Comment { .. } => assigned || actor.admin,
-            InboxAction::Reassign { .. } => assigned || actor.admin,
-            _ => assigned,
-        };
-        if !may {
-            return Err(Error::Forbidden(match actor.identity {
-                Some(id) => format!("identity {id} is not assigned inbox item {item_id}"),
-                None => format!("acting on inbox item {item_id} needs a token bound to one of its assignees"),
-            }));
+        // The facts the decision needs beyond the item: the actor's own approval, and who a hand-over
+        // goes to.
+        let mut facts = decide::Facts::default();
+        if let Some(me) = actor.identity {
+            facts.actor_approved = tx.inbox_decision(item_id, me).await?.is_some();
         }
-        if item.status != WorkStatus::Pending && !matches!(action, InboxAction::Comment { .. }) {
-            return Err(Error::Conflict(format!(
-                "inbox item {item_id} is {} and cannot be acted on",
-                item.status.as_str().to_lowercase()
-            )));
+        if let InboxAction::Reassign { to, .. } | InboxAction::Delegate { to, .. } = &action {
+            facts.target = tx.identity(to).await?.map(|identity| (identity.id, identity.name));
         }
-        let by = actor.identity;
+        let changes = decide::act(&item, &actor, &action, &facts)?;
+        self.apply_changes(&mut tx, &item, actor.identity, changes, now).await?;
         let label = action.label();
-        let deciding = matches!(action, InboxAction::Approve { .. } | InboxAction::Deny { .. });
-        if deciding && item.kind != WorkKind::Approval {
-            return Err(Error::invalid(format!(
-                "inbox item {item_id} is a {}; complete it instead of deciding it",
-                item.kind.as_str().to_lowercase()
-            )));
-        }
-        if matches!(action, InboxAction::Complete { .. }) && item.kind == WorkKind::Approval {
-            return Err(Error::invalid(format!("inbox item {item_id} is an approval; approve or deny it")));
-        }
-        match action {
-            InboxAction::Approve { comment } => {
-                let approver = by.unwrap_or_default();
-                let count = tx.count_inbox_approval(item_id, approver, now).await?.ok_or_else(|| {
-                    Error::Conflict(format!("identity {approver} has already approved inbox item {item_id}"))
-                })?;
-                self.inbox_activity(&mut tx, item_id, label, by, json!({"comment": comment}), now).await?;
-                if count >= item.minimum_approvals {
-                    let counted = InboxItemRecord { approvals: count, ..item.clone() };
-                    self.close_item(&mut tx, &counted, WorkStatus::Approved, by, comment.as_deref(), &Value::Null, now)
-                        .await?;
-                }
-            }
-            InboxAction::Deny { comment } => {
-                self.inbox_activity(&mut tx, item_id, label, by, json!({"comment": comment}), now).await?;
-                self.close_item(&mut tx, &item, WorkStatus::Denied, by, comment.as_deref(), &Value::Null, now).await?;
-            }
-            InboxAction::Complete { comment, data } => {
-                if item.kind == WorkKind::Form && !data.is_object() {
-                    return Err(Error::invalid("a form is submitted with its data as a JSON object"));
-                }
-                self.inbox_activity(&mut tx, item_id, label, by, json!({"comment": comment}), now).await?;
-                self.close_item(&mut tx, &item, WorkStatus::Completed, by, comment.as_deref(), &data, now).await?;
-            }
-            InboxAction::Comment { comment } => {
-                if comment.trim().is_empty() {
-                    return Err(Error::invalid_at("/comment", "write something"));
-                }
-                self.inbox_activity(&mut tx, item_id, label, by, json!({"comment": comment}), now).await?;
-            }
-            InboxAction::Reassign { to, comment } | InboxAction::Delegate { to, comment } => {
-                let delegated = label == "DELEGATE";
-                // An approval counted stays counted: handing it on would let it be counted again.
-                if let Some(own) = by.filter(|_| assigned)
-                    && tx.inbox_decision(item_id, own).await?.is_some()
-                {
-                    return Err(Error::Conflict(format!(
-                        "identity {own} has already approved inbox item {item_id} and cannot hand it on"
-                    )));
-                }
-                let target = tx
-                    .identity(&to)
-                    .await?
-                    .ok_or_else(|| Error::invalid_at("/to", format!("no identity has the id `{to}`")))?;
-                if item.excluded.contains(&target.id) {
-                    return Err(Error::invalid_at(
-                        "/to",
-                        format!("{} may not act on this item: it is about them", target.name),
-                    ));
-                }
-                if item.assignees.contains(&target.id) {
-                    return Err(Error::invalid_at("/to", format!("{} is already assigned this item", target.name)));
-                }
-                // An administrator who is not an assignee reassigns the item from every assignee.
-                let from: Vec<String> = match by.filter(|_| assigned) {
-                    Some(own) => vec![own.to_owned()],
-                    None => item.assignees.clone(),
-                };
-                for old in &from {
-                    tx.replace_inbox_assignee(item_id, old, &target.id, delegated, now).await?;
-                }
-                let detail = json!({"from": from, "to": target.id, "comment": comment});
-                self.inbox_activity(&mut tx, item_id, label, by, detail, now).await?;
-                let body = format!(
-                    "{}\n\n{} handed this to you{}.",
-                    describe_item(&item),
-                    by.unwrap_or("An administrator"),
-                    comment.map(|c| format!(": {c}")).unwrap_or_default()
-                );
-                self.notify(&mut tx, &target.id, &format!("Assigned to you: {}", item.title), &body, now).await?;
-            }
-        }
         tx.audit(
             actor.audit,
             &format!("inbox.{}", label.to_lowercase()),
             "inbox-item",
             item_id,
-            &json!({"by": by}),
+            &json!({"by": actor.identity}),
             now,
         )
         .await?;
@@ -411,6 +290,46 @@ impl Engine {
         tx.commit().await?;
         self.notify_events();
         Ok(after)
+    }
+
+    /// Writes a decision's changes in the caller's transaction, in order. `by` is who acted (none for
+    /// a deadline).
+    async fn apply_changes(
+        &self,
+        tx: &mut Tx,
+        item: &InboxItemRecord,
+        by: Option<&str>,
+        changes: Vec<decide::Change>,
+        now: i64,
+    ) -> Result<()> {
+        let mut item = item.clone();
+        for change in changes {
+            match change {
+                decide::Change::CountApproval { approver } => {
+                    item.approvals = tx.count_inbox_approval(&item.id, &approver, now).await?.ok_or_else(|| {
+                        Error::Conflict(format!("identity {approver} has already approved inbox item {}", item.id))
+                    })?;
+                }
+                decide::Change::Close { status, comment, data } => {
+                    self.close_item(tx, &item, status, by, comment.as_deref(), &data, now).await?;
+                }
+                decide::Change::HandOver { from, to, delegated } => {
+                    for old in &from {
+                        tx.replace_inbox_assignee(&item.id, old, &to, delegated, now).await?;
+                    }
+                }
+                decide::Change::AddAssignee { identity } => tx.add_inbox_assignee(&item.id, &identity).await?,
+                decide::Change::Reschedule { due_at, next_reminder_at, timeout_action } => {
+                    tx.reschedule_inbox_item(&item.id, due_at, next_reminder_at, timeout_action.as_deref(), now)
+                        .await?;
+                }
+                decide::Change::Activity { kind, detail } => {
+                    self.inbox_activity(tx, &item.id, kind, by, detail, now).await?;
+                }
+                decide::Change::Notify { to, subject, body } => self.notify(tx, &to, &subject, &body, now).await?,
+            }
+        }
+        Ok(())
     }
 
     /// An access approval's or a work item's action taken in the inbox, by the rules of its subject:
@@ -481,72 +400,21 @@ impl Engine {
     pub(crate) async fn apply_deadline(&self, id: &str, now: i64) -> Result<bool> {
         let mut tx = self.store.begin().await?;
         let Some(item) = tx.lock_inbox_item(id).await? else { return Ok(false) };
-        let passed = item.due_at.is_some_and(|at| at <= now);
-        let reminder_due = item.next_reminder_at.is_some_and(|at| at <= now);
-        if item.status != WorkStatus::Pending || !(passed || reminder_due) {
-            return Ok(false);
+        // Who an escalation goes to is looked up first, since the decision is pure: by id, name or
+        // alias, and then whoever stands in for them.
+        let mut escalation = decide::Escalation::Nobody;
+        if item.timeout_action.as_deref() == Some("ESCALATE")
+            && item.due_at.is_some_and(|at| at <= now)
+            && let Some(key) = item.escalate_to.as_deref()
+            && let Some(target) = tx.identity_by_key(key).await?
+        {
+            let (stand_in, _) = self.stand_in(&mut tx, &target.id, now, &item.excluded).await?;
+            escalation = decide::Escalation::To { target: target.id, stand_in };
         }
-        if !passed {
-            let next = item
-                .remind_every
-                .map(|every| now.saturating_add(every))
-                .filter(|at| item.due_at.is_none_or(|d| *at < d));
-            tx.reschedule_inbox_item(&item.id, item.due_at, next, item.timeout_action.as_deref(), now).await?;
-            self.inbox_activity(&mut tx, &item.id, "REMIND", None, json!({"assignees": item.assignees}), now).await?;
-            for assignee in &item.assignees {
-                let subject = format!("Reminder: {}", item.title);
-                self.notify(&mut tx, assignee, &subject, &describe_item(&item), now).await?;
-            }
-            tx.commit().await?;
-            return Ok(true);
-        }
-        let action = item.timeout_action.as_deref().unwrap_or("EXPIRE");
-        let status = match (action, item.kind) {
-            ("APPROVE", WorkKind::Approval) => WorkStatus::Approved,
-            ("DENY", WorkKind::Approval) => WorkStatus::Denied,
-            ("COMPLETE", WorkKind::Task | WorkKind::Form) => WorkStatus::Completed,
-            ("ESCALATE", _) => {
-                self.escalate_item(&mut tx, &item, now).await?;
-                tx.commit().await?;
-                return Ok(true);
-            }
-            _ => WorkStatus::Expired,
-        };
-        let detail = json!({"action": action, "dueAt": item.due_at});
-        self.inbox_activity(&mut tx, &item.id, "EXPIRE", None, detail, now).await?;
-        let comment = format!("closed at its deadline ({})", action.to_lowercase());
-        self.close_item(&mut tx, &item, status, None, Some(&comment), &Value::Null, now).await?;
+        let Some(changes) = decide::on_deadline(&item, now, || escalation) else { return Ok(false) };
+        self.apply_changes(&mut tx, &item, None, changes, now).await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    async fn escalate_item(&self, tx: &mut Tx, item: &InboxItemRecord, now: i64) -> Result<()> {
-        let span = item.due_at.map(|due| (due - item.created_at).max(60_000)).unwrap_or(86_400_000);
-        // The escalation target by id, name or alias, or whoever stands in for them; with nobody to
-        // escalate to, the item expires at once.
-        let target = match item.escalate_to.as_deref() {
-            Some(key) => tx.identity_by_key(key).await?.map(|identity| identity.id),
-            None => None,
-        };
-        let Some(target) = target else {
-            let detail = json!({"to": item.escalate_to, "error": "no such identity to escalate to"});
-            self.inbox_activity(tx, &item.id, "ESCALATE", None, detail, now).await?;
-            tx.reschedule_inbox_item(&item.id, Some(now), None, Some("EXPIRE"), now).await?;
-            return Ok(());
-        };
-        if item.excluded.contains(&target) {
-            let detail = json!({"to": target, "error": "the item is about them"});
-            self.inbox_activity(tx, &item.id, "ESCALATE", None, detail, now).await?;
-            tx.reschedule_inbox_item(&item.id, Some(now), None, Some("EXPIRE"), now).await?;
-            return Ok(());
-        }
-        let (to, _) = self.stand_in(tx, &target, now, &item.excluded).await?;
-        tx.add_inbox_assignee(&item.id, &to).await?;
-        tx.reschedule_inbox_item(&item.id, Some(now.saturating_add(span)), None, Some("EXPIRE"), now).await?;
-        self.inbox_activity(tx, &item.id, "ESCALATE", None, json!({"to": to}), now).await?;
-        let subject = format!("Escalated to you: {}", item.title);
-        self.notify(tx, &to, &subject, &describe_item(item), now).await?;
-        Ok(())
     }
 
     /// Closes an item and hands its outcome to what waits on it.
@@ -561,7 +429,7 @@ impl Engine {
         data: &Value,
         now: i64,
     ) -> Result<()> {
-        let output = closing_output(item, status, by, comment, data);
+        let output = decide::closing_output(item, status, by, comment, data);
         let closing = Closing { status, decided_by: by, comment, output: &output, now };
         if !tx.close_inbox_item(&item.id, &closing).await? {
             return Err(Error::Conflict(format!("inbox item {} was closed meanwhile", item.id)));
@@ -647,18 +515,4 @@ impl Engine {
         out.dedup();
         Ok(out)
     }
-}
-
-/// The text of an email about an item.
-fn describe_item(item: &InboxItemRecord) -> String {
-    let mut text = item.title.clone();
-    if let Some(description) = item.description.as_deref().filter(|d| !d.is_empty()) {
-        text.push_str("\n\n");
-        text.push_str(description);
-    }
-    if let Some(due) = item.due_at.and_then(chrono::DateTime::from_timestamp_millis) {
-        text.push_str(&format!("\n\nDue {}.", due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
-    }
-    text.push_str(&format!("\n\nOpen it in your inbox: /tessera/v1/inbox/{}", item.id));
-    text
 }
