@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use tessera_engine::governance::ImportDirs;
-use tessera_model::Clock;
+use tessera_model::{Clock, UserLevel};
 use tessera_store::{
-    AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityStore, SecurityStore, Store, WorkflowRecord,
-    WorkflowStore,
+    AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, IdentityStore, LevelHolder, SecurityStore,
+    Store, UserLevelStore, WorkflowRecord, WorkflowStore,
 };
 
 /// People in the demo's HR file.
@@ -23,6 +23,8 @@ const GITHUB_SOURCE: &str = "demo-source-github";
 pub(crate) const PROFILE: &str = "demo-profile-employees";
 /// The governance group that works the target sources' work items.
 pub(crate) const SERVICE_DESK: &str = "demo-group-service-desk";
+/// The demo's administrator: a person named `admin`, not in the HR file, holding ORG_ADMIN.
+pub(crate) const ADMIN: &str = "demo-identity-admin";
 /// How many people of the Support department staff the service desk.
 const SERVICE_DESK_SIZE: usize = 3;
 
@@ -316,6 +318,38 @@ pub(crate) async fn staff_service_desk(store: &Store, clock: &dyn Clock) -> Resu
     }
     tx.commit().await?;
     Ok(names)
+}
+
+/// Makes sure the demo has its administrator: the identity `admin` (id `demo-identity-admin`, not in the HR
+/// file, so aggregation leaves it alone) holding ISC's ORG_ADMIN user level. Idempotent, so a demo
+/// seeded by an older Tessera gets one too; true when it was created now.
+pub(crate) async fn ensure_admin(store: &Store, clock: &dyn Clock) -> Result<bool> {
+    let now = clock.now().timestamp_millis();
+    let mut tx = store.begin().await?;
+    if tx.identity(ADMIN).await?.is_some() {
+        return Ok(false);
+    }
+    let admin = IdentityRecord {
+        id: ADMIN.into(),
+        name: "admin".into(),
+        alias: "admin".into(),
+        email: Some("admin@example.com".into()),
+        manager_id: None,
+        profile_id: None,
+        lifecycle_state: None,
+        lifecycle_manual: false,
+        status: "ACTIVE".into(),
+        attributes: serde_json::Map::from_iter([
+            ("displayName".to_owned(), json!("Tessera Administrator")),
+            ("email".to_owned(), json!("admin@example.com")),
+        ]),
+        created_at: now,
+        modified_at: now,
+    };
+    tx.insert_identities(std::slice::from_ref(&admin)).await?;
+    tx.set_user_levels(LevelHolder::Identity(ADMIN), &[UserLevel::OrgAdmin], now).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Adds the joiner, mover and leaver workflows, enabled.

@@ -490,11 +490,15 @@ async fn seed_demo(engine: &Engine, store: &tessera_store::Store, data_dir: &Pat
         if let Some(moved) = crate::demo::relocate_hr_file(store, data_dir, imports, clock).await? {
             println!("Moved the demo's HR file into the import directory: {}", moved.display());
         }
+        if crate::demo::ensure_admin(store, clock).await? {
+            println!("Added the demo's administrator: the identity `admin` ({}), ORG_ADMIN", crate::demo::ADMIN);
+        }
         return Ok(());
     }
     let summary = tessera_engine::governance::aggregate_now(store, clock, crate::demo::HR_SOURCE, imports).await?;
     while engine.dispatch_events().await? > 0 {}
     let desk = crate::demo::staff_service_desk(store, clock).await?;
+    crate::demo::ensure_admin(store, clock).await?;
     crate::demo::seed_workflows(store, clock).await?;
     println!(
         "Seeded the demo organisation: {} identities from {}",
@@ -502,6 +506,7 @@ async fn seed_demo(engine: &Engine, store: &tessera_store::Store, data_dir: &Pat
         crate::demo::hr_file(imports)?.display()
     );
     println!("The IT Service Desk, who work the demo's account requests: {}", desk.join(", "));
+    println!("The administrator: the identity `admin` ({}), ORG_ADMIN", crate::demo::ADMIN);
     println!(
         "Edit that file, then aggregate: tessera source aggregate HR --data-dir {}   (or wait for the 5-minute schedule)",
         data_dir.display()

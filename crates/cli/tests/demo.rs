@@ -91,6 +91,12 @@ fn joiner_mover_and_leaver_run_their_workflows_once_and_mail_arrives() {
         .json()
         .unwrap();
     let api = Api { base, token: token["access_token"].as_str().unwrap().to_owned(), client };
+    // The demo's administrator is a person named `admin` who holds ORG_ADMIN, and so every scope.
+    assert!(seen.contains("The administrator: the identity `admin` (demo-identity-admin), ORG_ADMIN"), "{seen}");
+    let admin = api.get("/v3/auth-users/demo-identity-admin");
+    assert_eq!(admin["capabilities"], json!(["ORG_ADMIN"]), "{admin}");
+    let found = api.get("/v3/identities?filters=name%20eq%20%22admin%22");
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
     let workflows = ["demo-joiner-welcome", "demo-mover-notify", "demo-leaver-notify"];
     for workflow in workflows {
         assert_eq!(
