@@ -338,7 +338,7 @@ pub(crate) async fn ensure_admin(store: &Store, clock: &dyn Clock) -> Result<boo
         profile_id: None,
         lifecycle_state: None,
         lifecycle_manual: false,
-        status: "ACTIVE".into(),
+        status: tessera_model::IdentityStatus::Active,
         attributes: serde_json::Map::from_iter([
             ("displayName".to_owned(), json!("Tessera Administrator")),
             ("email".to_owned(), json!("admin@example.com")),

@@ -29,7 +29,7 @@ async fn seed(store: &Store) {
         profile_id: None,
         lifecycle_state: None,
         lifecycle_manual: false,
-        status: "ACTIVE".into(),
+        status: tessera_model::IdentityStatus::Active,
         attributes: serde_json::Map::new(),
         created_at: 0,
         modified_at: 0,

@@ -17,6 +17,7 @@
 
 use serde_json::{Value, json};
 use tessera_flow::filter::TriggerFilter;
+use tessera_model::{AccessRequestType, ItemStatus, RequestStatus, WorkStatus};
 use tessera_store::{
     AccessRequestRecord, ApprovalRecord, ExecutionWaiter, IdentityStore, RequestItemRecord, RequestStore,
     SecurityStore, Tx, WaiterStore, WorkflowRecord, WorkflowStore,
@@ -124,17 +125,17 @@ impl Engine {
             return Ok(());
         }
         let Some(request) = tx.access_request(request_id).await? else { return Ok(()) };
-        if request.status != "PENDING" {
+        if request.status != RequestStatus::Pending {
             return Ok(());
         }
         let approvals = tx.request_approvals(request_id).await?;
-        for item in tx.request_items(request_id).await?.iter().filter(|i| i.status == "PENDING") {
+        for item in tx.request_items(request_id).await?.iter().filter(|i| i.status == ItemStatus::Pending) {
             match approvals.iter().find(|a| a.item_id == item.id && a.level == 1) {
                 None => {
                     self.apply_requested_item(tx, &request, item, now).await?;
                 }
                 Some(first) => {
-                    if tx.open_approval(&item.id, 1, now).await? || first.status == "PENDING" {
+                    if tx.open_approval(&item.id, 1, now).await? || first.status == WorkStatus::Pending {
                         self.approval_opened(tx, &request, item, 1, now).await?;
                     }
                 }
@@ -156,7 +157,7 @@ impl Engine {
         let Some(approval) = approvals.iter().find(|a| a.item_id == item.id && a.level == level) else {
             return Ok(());
         };
-        if approval.approver_kind != "WORKFLOW" || approval.status != "PENDING" {
+        if approval.approver_kind != "WORKFLOW" || approval.status != WorkStatus::Pending {
             return Ok(());
         }
         let workflow_id = approval.approver_ref.clone().unwrap_or_default();
@@ -177,7 +178,7 @@ impl Engine {
             "requestedFor": reference(&request.requested_for_id, for_name),
             "requestedBy": reference(&request.requester_id, by_name),
             "requestedItem": {"id": item.object_id, "name": item.name, "type": item.kind,
-                              "operation": if request.request_type == "REVOKE_ACCESS" { "Remove" } else { "Add" },
+                              "operation": if request.request_type == AccessRequestType::Revoke { "Remove" } else { "Add" },
                               "comment": item.comment},
             "comment": request.comment,
         });
@@ -198,7 +199,7 @@ impl Engine {
         let actor = format!("workflow:{}", outcome.execution_id);
         if waiter.purpose == "APPROVAL" {
             let Some(approval) = tx.approval(&waiter.subject_id).await? else { return Ok(()) };
-            if tx.lock_access_request(&approval.request_id).await?.is_none() || approval.status != "PENDING" {
+            if tx.lock_access_request(&approval.request_id).await?.is_none() || approval.status != WorkStatus::Pending {
                 return Ok(());
             }
             // Approved only by a workflow that succeeded without any step denying or letting an
@@ -213,7 +214,7 @@ impl Engine {
         }
         let request_id = waiter.subject_id.clone();
         let Some(request) = tx.lock_access_request(&request_id).await? else { return Ok(()) };
-        if request.status != "PENDING" {
+        if request.status != RequestStatus::Pending {
             return Ok(());
         }
         let answer = if !outcome.succeeded {
@@ -269,7 +270,7 @@ impl Engine {
         comment: Option<&str>,
         now: i64,
     ) -> Result<()> {
-        for item in tx.request_items(&request.id).await?.iter().filter(|i| i.status == "PENDING") {
+        for item in tx.request_items(&request.id).await?.iter().filter(|i| i.status == ItemStatus::Pending) {
             tx.cancel_approvals(&request.id, Some(&item.id), now).await?;
             let pre = ApprovalRecord {
                 id: new_id(),
@@ -279,7 +280,7 @@ impl Engine {
                 approver_kind: "PRE_APPROVAL".into(),
                 approver_ref: None,
                 candidates: Vec::new(),
-                status: if approved { "APPROVED" } else { "REJECTED" }.into(),
+                status: if approved { WorkStatus::Approved } else { WorkStatus::Denied },
                 decided_by: Some(actor.into()),
                 comment: comment.map(str::to_owned),
                 decided_at: Some(now),
@@ -290,7 +291,7 @@ impl Engine {
             if approved {
                 self.apply_requested_item(tx, request, item, now).await?;
             } else {
-                tx.settle_item(&item.id, "REJECTED", None, now).await?;
+                tx.settle_item(&item.id, ItemStatus::Rejected, None, now).await?;
             }
         }
         Ok(())
@@ -309,7 +310,7 @@ impl Engine {
         let group =
             named.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("GOVERNANCE_GROUP"));
         let reference = named.get("id").and_then(Value::as_str).or_else(|| named.as_str()).map(str::to_owned);
-        for item in tx.request_items(&request.id).await?.iter().filter(|i| i.status == "PENDING") {
+        for item in tx.request_items(&request.id).await?.iter().filter(|i| i.status == ItemStatus::Pending) {
             let level = approvals.iter().filter(|a| a.item_id == item.id).map(|a| a.level).max().unwrap_or(0) + 1;
             let approval = ApprovalRecord {
                 id: new_id(),
@@ -319,7 +320,7 @@ impl Engine {
                 approver_kind: if group { "GOVERNANCE_GROUP" } else { "IDENTITY" }.into(),
                 approver_ref: reference.clone(),
                 candidates: self.stand_ins(tx, &people, now, std::slice::from_ref(&request.requested_for_id)).await?,
-                status: "WAITING".into(),
+                status: WorkStatus::Waiting,
                 decided_by: None,
                 comment: None,
                 decided_at: None,

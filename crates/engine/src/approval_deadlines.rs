@@ -15,7 +15,7 @@
 //! `grantRequestApprovalSchemes` are kept for ISC clients but change nothing yet.
 
 use serde_json::{Map, Value, json};
-use tessera_model::WorkSubject;
+use tessera_model::{WorkStatus, WorkSubject};
 use tessera_store::{
     AccessRequestRecord, ApprovalClock, ApprovalConfigStore, ApprovalRecord, CatalogKind, CatalogStore, DueBefore,
     DueWork, IdentityStore, InboxStore, Reassignment, RequestStore, SecurityStore, Tx,
@@ -335,13 +335,13 @@ impl Engine {
         // Read again under the request's lock: a decision or forward may have just committed.
         let approval =
             tx.approval(approval_id).await?.ok_or_else(|| Error::NotFound(format!("approval {approval_id}")))?;
-        if approval.status != "PENDING" {
+        if approval.status != WorkStatus::Pending {
             return Err(Error::Conflict(format!(
                 "approval {approval_id} is {} and cannot be forwarded",
-                if approval.status == "WAITING" {
+                if approval.status == WorkStatus::Waiting {
                     "waiting for an earlier level".into()
                 } else {
-                    approval.status.to_lowercase()
+                    approval.status.as_str().to_lowercase()
                 }
             )));
         }

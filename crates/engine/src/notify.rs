@@ -3,6 +3,7 @@
 //! operator's SMTP server, retried with a doubling delay when the server is unreachable.
 
 use std::sync::Arc;
+use tessera_model::NotificationStatus;
 
 use serde_json::{Map, Value, json};
 use tessera_store::{IdentityRecord, IdentityStore, NotificationRecord, NotificationStore, Tx};
@@ -45,7 +46,7 @@ impl Engine {
         let notification = NotificationRecord {
             id: uuid::Uuid::now_v7().simple().to_string(),
             recipient_id: identity_id.into(),
-            status: if address.is_some() { "PENDING" } else { "SKIPPED" }.into(),
+            status: if address.is_some() { NotificationStatus::Pending } else { NotificationStatus::Skipped },
             address,
             subject: subject.into(),
             body: body.into(),
@@ -74,11 +75,13 @@ impl Engine {
             let done = self.now_ms();
             let attempts = n.attempts + 1;
             let (status, error, next) = match outcome {
-                Ok(_) => ("SENT", None, done),
-                Err(error) if error.retryable && attempts < ATTEMPTS => {
-                    ("PENDING", Some(error.message), done + FIRST_RETRY_MS * (1 << (attempts - 1).min(10)))
-                }
-                Err(error) => ("FAILED", Some(error.message), done),
+                Ok(_) => (NotificationStatus::Sent, None, done),
+                Err(error) if error.retryable && attempts < ATTEMPTS => (
+                    NotificationStatus::Pending,
+                    Some(error.message),
+                    done + FIRST_RETRY_MS * (1 << (attempts - 1).min(10)),
+                ),
+                Err(error) => (NotificationStatus::Failed, Some(error.message), done),
             };
             if let Some(error) = &error {
                 tracing::warn!(notification = %n.id, attempt = attempts, %status, %error, "a notification was not sent");

@@ -28,22 +28,9 @@ pub const ACCESS_REQUESTED: &str = "idn:access-requested";
 /// Announces a request whose every item has been decided (ISC's Access Request Decision).
 pub const ACCESS_REQUEST_DECIDED: &str = "idn:access-request-post-approval";
 
-/// Grant or revoke.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestType {
-    Grant,
-    Revoke,
-}
-
-impl RequestType {
-    /// ISC's name: `GRANT_ACCESS` or `REVOKE_ACCESS`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestType::Grant => "GRANT_ACCESS",
-            RequestType::Revoke => "REVOKE_ACCESS",
-        }
-    }
-}
+/// Grant or revoke: ISC's `GRANT_ACCESS` or `REVOKE_ACCESS`.
+pub use tessera_model::AccessRequestType as RequestType;
+use tessera_model::{ItemStatus, RequestStatus, WorkStatus};
 
 /// One item asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,8 +74,8 @@ pub struct Submitted {
 /// Where a decided item stands afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decided {
-    /// `PENDING` (a later level is open now), `APPROVED` or `REJECTED`.
-    pub item_status: String,
+    /// `Pending` (a later level is open now), `Approved` or `Rejected`.
+    pub item_status: ItemStatus,
     /// The provisioning group the grant or revocation started.
     pub tracking_number: Option<String>,
 }
@@ -168,7 +155,7 @@ impl Engine {
                 .ok_or_else(|| Error::invalid_at(&at, format!("no identity has the id `{for_id}`")))?;
             // As ISC: an inactive identity (on leave, terminated) is not given new access; what it
             // holds may still be revoked.
-            if request.request_type == RequestType::Grant && target.status == "INACTIVE" {
+            if request.request_type == RequestType::Grant && target.status == tessera_model::IdentityStatus::Inactive {
                 let state = target.lifecycle_state.as_deref().unwrap_or("inactive");
                 return Err(Error::invalid_at(
                     &at,
@@ -227,7 +214,7 @@ impl Engine {
                         approver_kind: level.kind.into(),
                         approver_ref: level.reference,
                         candidates: level.candidates,
-                        status: if l == 0 { "PENDING" } else { "WAITING" }.into(),
+                        status: if l == 0 { WorkStatus::Pending } else { WorkStatus::Waiting },
                         decided_by: None,
                         comment: None,
                         decided_at: None,
@@ -244,7 +231,7 @@ impl Engine {
                     name: object.name.clone(),
                     comment: item.comment.clone(),
                     remove_at: item.remove_at,
-                    status: "PENDING".into(),
+                    status: ItemStatus::Pending,
                     tracking_number: None,
                     modified_at: now,
                 });
@@ -263,8 +250,8 @@ impl Engine {
                 id: request_id.clone(),
                 requester_id: requester.id.clone(),
                 requested_for_id: target.id.clone(),
-                request_type: request.request_type.as_str().into(),
-                status: "PENDING".into(),
+                request_type: request.request_type,
+                status: RequestStatus::Pending,
                 comment: request.comment.clone(),
                 created_at: now,
                 modified_at: now,
@@ -289,7 +276,7 @@ impl Engine {
             let hold = hooks.hold(&payload);
             for approval in &mut approvals {
                 if hold {
-                    approval.status = "WAITING".into();
+                    approval.status = WorkStatus::Waiting;
                 }
                 approval.candidates =
                     self.stand_ins(tx, &approval.candidates, now, std::slice::from_ref(&target.id)).await?;
@@ -478,12 +465,16 @@ impl Engine {
         now: i64,
     ) -> Result<Decided> {
         let approval_id = approval.id.as_str();
-        let status = if approve { "APPROVED" } else { "REJECTED" };
+        let status = if approve { WorkStatus::Approved } else { WorkStatus::Denied };
         if !tx.decide_approval(approval_id, status, approver, comment, now).await? {
-            let current = tx.approval(approval_id).await?.map(|a| a.status).unwrap_or_default();
+            let current = tx.approval(approval_id).await?.map_or(WorkStatus::Cancelled, |a| a.status);
             return Err(Error::Conflict(format!(
                 "approval {approval_id} is {} and cannot be decided",
-                if current == "WAITING" { "waiting for an earlier level".into() } else { current.to_lowercase() }
+                if current == WorkStatus::Waiting {
+                    "waiting for an earlier level".into()
+                } else {
+                    current.as_str().to_lowercase()
+                }
             )));
         }
         let items = tx.request_items(&request.id).await?;
@@ -491,16 +482,16 @@ impl Engine {
             .iter()
             .find(|i| i.id == approval.item_id)
             .ok_or_else(|| Error::NotFound(format!("requested item {}", approval.item_id)))?;
-        let mut decided = Decided { item_status: "PENDING".into(), tracking_number: None };
+        let mut decided = Decided { item_status: ItemStatus::Pending, tracking_number: None };
         if !approve {
             tx.cancel_approvals(&request.id, Some(&item.id), now).await?;
-            tx.settle_item(&item.id, "REJECTED", None, now).await?;
-            decided.item_status = "REJECTED".into();
+            tx.settle_item(&item.id, ItemStatus::Rejected, None, now).await?;
+            decided.item_status = ItemStatus::Rejected;
         } else if tx.open_approval(&item.id, approval.level + 1, now).await? {
             self.approval_opened(tx, request, item, approval.level + 1, now).await?;
         } else {
             decided.tracking_number = self.apply_requested_item(tx, request, item, now).await?;
-            decided.item_status = "APPROVED".into();
+            decided.item_status = ItemStatus::Approved;
         }
         tx.audit(
             actor,
@@ -523,7 +514,7 @@ impl Engine {
         // The workflows deciding for it have nothing left to decide. Their executions are locked before
         // the request, in the order an ending execution takes them, so the two cannot deadlock.
         let mut waiting = tx.waiters_of("ACCESS_REQUEST", request_id).await?;
-        for approval in tx.request_approvals(request_id).await?.iter().filter(|a| a.status == "PENDING") {
+        for approval in tx.request_approvals(request_id).await?.iter().filter(|a| a.status == WorkStatus::Pending) {
             waiting.extend(tx.waiters_of("ACCESS_REQUEST_ITEM", &approval.id).await?);
         }
         for waiter in &waiting {
@@ -533,10 +524,10 @@ impl Engine {
             .lock_access_request(request_id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("access request {request_id}")))?;
-        if request.status != "PENDING" {
+        if request.status != RequestStatus::Pending {
             return Err(Error::Conflict(format!(
                 "access request {request_id} is {} and cannot be cancelled",
-                request.status.to_lowercase()
+                request.status.as_str().to_lowercase()
             )));
         }
         for waiter in waiting {
@@ -546,9 +537,9 @@ impl Engine {
         }
         tx.cancel_approvals(request_id, None, now).await?;
         for item in tx.request_items(request_id).await? {
-            tx.settle_item(&item.id, "CANCELLED", None, now).await?;
+            tx.settle_item(&item.id, ItemStatus::Cancelled, None, now).await?;
         }
-        tx.settle_request(request_id, "CANCELLED", now).await?;
+        tx.settle_request(request_id, RequestStatus::Cancelled, now).await?;
         tx.audit(actor, "access-request.cancel", "access-request", request_id, &json!({"comment": comment}), now)
             .await?;
         tx.commit().await?;
@@ -566,7 +557,7 @@ impl Engine {
     ) -> Result<Option<String>> {
         let requester = tx.identity(&request.requester_id).await?;
         let change = AccessChange {
-            grant: request.request_type == RequestType::Grant.as_str(),
+            grant: request.request_type == RequestType::Grant,
             identity_ids: vec![request.requested_for_id.clone()],
             items: vec![AccessItem { kind: item.kind.clone(), id: item.object_id.clone() }],
             requester: Some(json!({"type": "IDENTITY", "id": request.requester_id,
@@ -579,14 +570,16 @@ impl Engine {
         };
         let outcome = self.manage_access_in(tx, &change, now).await?;
         let tracking = outcome.tracking_numbers.first().cloned();
-        tx.settle_item(&item.id, "APPROVED", tracking.as_deref(), now).await?;
+        tx.settle_item(&item.id, ItemStatus::Approved, tracking.as_deref(), now).await?;
         Ok(tracking)
     }
 
     /// Completes a request whose items have all been decided, announcing the decisions.
     pub(crate) async fn conclude(&self, tx: &mut Tx, request_id: &str, now: i64) -> Result<()> {
         let items = tx.request_items(request_id).await?;
-        if items.iter().any(|i| i.status == "PENDING") || !tx.settle_request(request_id, "COMPLETED", now).await? {
+        if items.iter().any(|i| i.status == ItemStatus::Pending)
+            || !tx.settle_request(request_id, RequestStatus::Completed, now).await?
+        {
             return Ok(());
         }
         let Some(request) = tx.access_request(request_id).await? else { return Ok(()) };
@@ -597,12 +590,12 @@ impl Engine {
             for a in approvals.iter().filter(|a| a.item_id == item.id && a.decided_by.is_some()) {
                 let approver = a.decided_by.clone().unwrap_or_default();
                 let name = tx.identity(&approver).await?.map(|i| i.name);
-                info.push(json!({"approvalComment": a.comment, "approvalDecision": a.status,
+                info.push(json!({"approvalComment": a.comment, "approvalDecision": a.status.isc_approval(),
                                  "approverName": name,
                                  "approver": {"type": "IDENTITY", "id": approver, "name": name}}));
             }
             statuses.push(json!({"id": item.object_id, "name": item.name, "type": item.kind,
-                                 "operation": if request.request_type == "REVOKE_ACCESS" { "Remove" } else { "Add" },
+                                 "operation": if request.request_type == RequestType::Revoke { "Remove" } else { "Add" },
                                  "comment": item.comment, "state": item.status, "approvalInfo": info}));
         }
         let reference = |id: &str, name: Option<String>| json!({"type": "IDENTITY", "id": id, "name": name});

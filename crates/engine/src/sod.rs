@@ -12,6 +12,7 @@
 //! with the request and shown to its approvers as ISC's `sodViolationContext`.
 
 use std::collections::BTreeMap;
+use tessera_model::AccessRequestType;
 
 use serde_json::{Map, Value, json};
 use tessera_store::catalog::referenced_ids;
@@ -238,7 +239,7 @@ impl Engine {
         request: &AccessRequestRecord,
         items: &[RequestItemRecord],
     ) -> Result<()> {
-        if request.request_type != "GRANT_ACCESS" {
+        if request.request_type != AccessRequestType::Grant {
             return Ok(());
         }
         let asked: Vec<(String, String)> = items.iter().map(|i| (i.kind.clone(), i.object_id.clone())).collect();

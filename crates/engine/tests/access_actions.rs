@@ -184,7 +184,7 @@ impl World {
     async fn provision(&self) -> Vec<Value> {
         while self.engine.run_provisioning().await.unwrap() > 0 {}
         let mut tx = self.store.begin().await.unwrap();
-        let items = tx.work_items(Some("OPEN"), None, 100, 0).await.unwrap();
+        let items = tx.work_items(Some(tessera_model::WorkStatus::Pending), None, 100, 0).await.unwrap();
         drop(tx);
         for item in items {
             let account = format!("desk-{}", item.identity_id);

@@ -107,7 +107,7 @@ async fn pending(store: &Store, request: &str) -> Vec<(String, i64, String, Vec<
         .await
         .unwrap()
         .into_iter()
-        .filter(|a| a.status == "PENDING")
+        .filter(|a| a.status.as_str() == "PENDING")
         .map(|a| (a.id, a.level, a.approver_kind, a.candidates))
         .collect()
 }
@@ -146,17 +146,17 @@ async fn manager_then_owner_approve_and_provisioning_follows() {
         assert!(matches!(refused, Err(Error::Invalid(_))), "{kind}: the owner is not this level's approver");
 
         let decided = engine.decide_access_approval(&first[0].0, "mary", true, Some("ok"), "test").await.unwrap();
-        assert_eq!(decided.item_status, "PENDING", "{kind}");
+        assert_eq!(decided.item_status.as_str(), "PENDING", "{kind}");
         assert!(held(&store).await.is_empty(), "{kind}: nothing is granted before the last level");
         let second = pending(&store, &request).await;
         assert_eq!((second[0].1, second[0].2.as_str(), second[0].3.clone()), (2, "OWNER", vec!["olga".to_owned()]));
 
         let decided = engine.decide_access_approval(&second[0].0, "olga", true, None, "test").await.unwrap();
-        assert_eq!(decided.item_status, "APPROVED", "{kind}");
+        assert_eq!(decided.item_status.as_str(), "APPROVED", "{kind}");
         let tracking = decided.tracking_number.expect("a provisioning group");
         assert_eq!(held(&store).await, vec![("ACCESS_PROFILE".into(), "ap-vpn".into(), "REQUEST".into())]);
         let mut tx = store.begin().await.unwrap();
-        assert_eq!(tx.access_request(&request).await.unwrap().unwrap().status, "COMPLETED", "{kind}");
+        assert_eq!(tx.access_request(&request).await.unwrap().unwrap().status.as_str(), "COMPLETED", "{kind}");
         let plans = tx.plans(Some("ada"), 10, 0).await.unwrap();
         assert_eq!(plans.len(), 1, "{kind}");
         assert_eq!(plans[0].tracking_number, tracking, "{kind}");
@@ -171,7 +171,7 @@ async fn manager_then_owner_approve_and_provisioning_follows() {
         // The manual source turns the plan into a work item; completing it completes the group.
         while engine.run_provisioning().await.unwrap() > 0 {}
         let mut tx = store.begin().await.unwrap();
-        let items = tx.work_items(Some("OPEN"), None, 10, 0).await.unwrap();
+        let items = tx.work_items(Some(tessera_model::WorkStatus::Pending), None, 10, 0).await.unwrap();
         drop(tx);
         assert_eq!(items.len(), 1, "{kind}");
         engine.complete_work_item(&items[0].id, true, "desk", None, Some("ada-desk")).await.unwrap();
@@ -191,13 +191,13 @@ async fn a_rejection_ends_the_item() {
         let request = submit(&engine, "ACCESS_PROFILE", "ap-vpn").await;
         let first = pending(&store, &request).await;
         let decided = engine.decide_access_approval(&first[0].0, "mary", false, Some("no"), "test").await.unwrap();
-        assert_eq!(decided.item_status, "REJECTED", "{kind}");
+        assert_eq!(decided.item_status.as_str(), "REJECTED", "{kind}");
         assert!(pending(&store, &request).await.is_empty(), "{kind}: the owner's level never opens");
         assert!(held(&store).await.is_empty(), "{kind}");
         let mut tx = store.begin().await.unwrap();
         let statuses: Vec<String> =
-            tx.request_approvals(&request).await.unwrap().into_iter().map(|a| a.status).collect();
-        assert_eq!(statuses, ["REJECTED", "CANCELLED"], "{kind}");
+            tx.request_approvals(&request).await.unwrap().into_iter().map(|a| a.status.to_string()).collect();
+        assert_eq!(statuses, ["DENIED", "CANCELLED"], "{kind}");
         assert!(tx.plans(Some("ada"), 10, 0).await.unwrap().is_empty(), "{kind}");
         drop(tx);
         let topics: Vec<(String, Value)> = events(&store).await;
@@ -216,8 +216,8 @@ async fn a_pending_request_is_cancelled() {
         let first = pending(&store, &request).await;
         engine.cancel_access_request(&request, "not needed", "test").await.unwrap();
         let mut tx = store.begin().await.unwrap();
-        assert_eq!(tx.access_request(&request).await.unwrap().unwrap().status, "CANCELLED", "{kind}");
-        assert_eq!(tx.request_items(&request).await.unwrap()[0].status, "CANCELLED", "{kind}");
+        assert_eq!(tx.access_request(&request).await.unwrap().unwrap().status.as_str(), "CANCELLED", "{kind}");
+        assert_eq!(tx.request_items(&request).await.unwrap()[0].status.as_str(), "CANCELLED", "{kind}");
         drop(tx);
         let late = engine.decide_access_approval(&first[0].0, "mary", true, None, "test").await;
         assert!(matches!(late, Err(Error::Conflict(_))), "{kind}: {late:?}");
@@ -396,7 +396,7 @@ async fn reminders_go_out_then_the_approval_escalates_up_the_chain_and_to_the_fa
 
         // Fiona approves; the owner's level opens with time of its own.
         let decided = engine.decide_access_approval(&approval.0, "fiona", true, None, "test").await.unwrap();
-        assert_eq!(decided.item_status, "PENDING", "{kind}");
+        assert_eq!(decided.item_status.as_str(), "PENDING", "{kind}");
         assert_eq!(run().await, 0, "{kind}: the new level's clock starts now");
         later(&clock, chrono::Duration::days(1));
         assert_eq!(run().await, 1, "{kind}");
@@ -485,7 +485,7 @@ async fn an_approver_forwards_an_approval_and_only_the_new_owner_decides() {
         assert_eq!(audit.iter().filter(|e| e.action == "access-request.forward").count(), 2, "{kind}");
         drop(tx);
         let decided = engine.decide_access_approval(&first.0, "gina", true, None, "test").await.unwrap();
-        assert_eq!(decided.item_status, "PENDING", "{kind}: the owner's level opens");
+        assert_eq!(decided.item_status.as_str(), "PENDING", "{kind}: the owner's level opens");
         assert_eq!(pending(&store, &request).await[0].3, ["olga"], "{kind}");
     }
 }

@@ -63,7 +63,7 @@ impl World {
                 profile_id: None,
                 lifecycle_state: None,
                 lifecycle_manual: false,
-                status: "ACTIVE".into(),
+                status: tessera_model::IdentityStatus::Active,
                 attributes: json!({"email": email}).as_object().unwrap().clone(),
                 created_at: 0,
                 modified_at: 0,

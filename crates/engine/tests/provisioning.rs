@@ -139,7 +139,7 @@ async fn plans_become_work_items_or_refusals_and_one_event_announces_each_group(
         let item = tx.work_item(&ticket).await.unwrap().unwrap();
         assert_eq!(
             (item.status.as_str(), item.assignee.as_deref()),
-            ("OPEN", Some("GOVERNANCE_GROUP:wg-it")),
+            ("PENDING", Some("GOVERNANCE_GROUP:wg-it")),
             "{name}"
         );
         let crm = status("crm");

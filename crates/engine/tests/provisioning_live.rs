@@ -246,7 +246,7 @@ async fn a_birthright_role_provisions_scim_ldap_and_a_work_item_and_one_event_an
         assert_eq!(w.accounts_on(&ada, "crm").await, vec![user_id.clone()], "{name}");
         assert_eq!(w.accounts_on(&ada, "dir").await, vec![ADA_DN.to_owned()], "{name}");
         let mut tx = w.store.begin().await.unwrap();
-        let items = tx.work_items(Some("OPEN"), None, 10, 0).await.unwrap();
+        let items = tx.work_items(Some(tessera_model::WorkStatus::Pending), None, 10, 0).await.unwrap();
         drop(tx);
         assert_eq!(items.len(), 1, "{name}");
         assert_eq!(items[0].assignee.as_deref(), Some("GOVERNANCE_GROUP:wg-it"), "{name}");

@@ -212,7 +212,7 @@ async fn two_approvers_deciding_at_once_advance_the_request_once() {
 
         let mut tx = store.begin().await.unwrap();
         let after = tx.type_request(&request.id).await.unwrap().unwrap();
-        assert_eq!(after.status, "COMPLETED", "{kind}");
+        assert_eq!(after.status.as_str(), "COMPLETED", "{kind}");
         let timeline = tx.timeline(&request.id).await.unwrap();
         let count = |k: &str| timeline.iter().filter(|e| e.kind == k).count();
         assert_eq!((count("APPROVAL_DECIDED"), count("ACCESS_GRANTED"), count("COMPLETED")), (1, 1, 1), "{kind}");
@@ -276,7 +276,7 @@ async fn a_workflow_ending_after_its_request_was_cancelled_changes_nothing() {
             "{kind}: the running workflow was asked to stop"
         );
         let after = tx.type_request(&request.id).await.unwrap().unwrap();
-        assert_eq!(after.status, "CANCELLED", "{kind}");
+        assert_eq!(after.status.as_str(), "CANCELLED", "{kind}");
         let steps = tx.request_steps(&request.id).await.unwrap();
         assert_eq!((steps[0].status.as_str(), steps[1].status.as_str()), ("CANCELLED", "CANCELLED"), "{kind}");
         let timeline = tx.timeline(&request.id).await.unwrap();
@@ -468,7 +468,7 @@ async fn nobody_approves_their_own_request() {
         ] {
             let who = Actor::person(requester, requester);
             let request = engine.submit_request(&raise(type_id, requester, requested_for), who).await.unwrap();
-            assert_eq!(request.status, "FAILED", "{kind}: {type_id} by {requester}");
+            assert_eq!(request.status.as_str(), "FAILED", "{kind}: {type_id} by {requester}");
             let mut tx = store.begin().await.unwrap();
             let timeline = tx.timeline(&request.id).await.unwrap();
             let last = timeline.last().unwrap();
@@ -489,7 +489,7 @@ async fn nobody_approves_their_own_request() {
         let shared = published(&engine, draft("S", &ops.id, gated(json!({"TEAM": ada_and_bob.id})))).await;
         let request = engine.submit_request(&raise(&shared.id, "ada", None), Actor::person("ada", "ada")).await;
         let request = request.unwrap();
-        assert_eq!(request.status, "PENDING", "{kind}");
+        assert_eq!(request.status.as_str(), "PENDING", "{kind}");
         let mut tx = store.begin().await.unwrap();
         let items = tx.inbox_items_of(tessera_model::WorkSubject::Request, &request.id).await.unwrap();
         assert_eq!(items[0].assignees, ["bob"], "{kind}");
@@ -501,6 +501,6 @@ async fn nobody_approves_their_own_request() {
         let bob = InboxActor { identity: Some("bob"), admin: false, audit: "bob" };
         engine.act_on_inbox_item(&items[0].id, bob, approve()).await.unwrap();
         let mut tx = store.begin().await.unwrap();
-        assert_eq!(tx.type_request(&request.id).await.unwrap().unwrap().status, "COMPLETED", "{kind}");
+        assert_eq!(tx.type_request(&request.id).await.unwrap().unwrap().status.as_str(), "COMPLETED", "{kind}");
     }
 }

@@ -122,7 +122,7 @@ async fn a_conflicting_request_carries_its_violation_to_the_approvers() {
             "{kind}"
         );
         let approvals = tx.request_approvals(&request_id).await.unwrap();
-        assert_eq!(approvals[0].status, "PENDING", "{kind}: the approver decides, warned");
+        assert_eq!(approvals[0].status.as_str(), "PENDING", "{kind}: the approver decides, warned");
         let audit = tx.audit_of("sod-policy", &created.id).await.unwrap();
         assert_eq!(audit[0].action, "sod-policy.create", "{kind}");
 

@@ -90,10 +90,10 @@ async fn delete_wiki(store: &Store) {
 /// (item statuses, what Ada holds, the request's status).
 async fn outcome(store: &Store, request: &str) -> (Vec<String>, Vec<String>, String) {
     let mut tx = store.begin().await.unwrap();
-    let items = tx.request_items(request).await.unwrap().into_iter().map(|i| i.status).collect();
+    let items = tx.request_items(request).await.unwrap().into_iter().map(|i| i.status.to_string()).collect();
     let holds = tx.access_of(&["ada".to_string()]).await.unwrap().into_iter().map(|g| g.object_id).collect();
     let status = tx.access_request(request).await.unwrap().unwrap().status;
-    (items, holds, status)
+    (items, holds, status.to_string())
 }
 
 #[tokio::test]
@@ -121,7 +121,7 @@ async fn a_pre_approval_that_cannot_be_carried_out_in_full_approves_nothing_and_
         let approvals = tx.request_approvals(&request).await.unwrap();
         assert!(approvals.iter().all(|a| a.approver_kind != "PRE_APPROVAL"), "{kind}: no pre-approval is recorded");
         assert!(
-            approvals.iter().any(|a| a.status == "PENDING" && a.candidates == ["mary"]),
+            approvals.iter().any(|a| a.status == tessera_model::WorkStatus::Pending && a.candidates == ["mary"]),
             "{kind}: the manager decides instead: {approvals:?}"
         );
         let audit = tx.audit_of("access-request", &request).await.unwrap();
@@ -159,7 +159,11 @@ async fn an_approval_workflow_whose_decision_cannot_be_written_whole_writes_none
         let mut tx = store.begin().await.unwrap();
         let approvals = tx.request_approvals(&request).await.unwrap();
         let wiki_item = &tx.request_items(&request).await.unwrap()[1];
-        assert_eq!(wiki_item.status, "PENDING", "{kind}: the item is not settled by half a decision");
+        assert_eq!(
+            wiki_item.status,
+            tessera_model::ItemStatus::Pending,
+            "{kind}: the item is not settled by half a decision"
+        );
         let level: Vec<&str> =
             approvals.iter().filter(|a| a.item_id == wiki_item.id).map(|a| a.status.as_str()).collect();
         assert_eq!(level, ["PENDING"], "{kind}: the approval is not recorded without its grant");

@@ -41,6 +41,7 @@ pub mod duration;
 pub mod governance;
 pub mod invalid;
 pub mod permissions;
+pub mod requests;
 pub mod retry;
 pub mod vocabulary;
 pub mod work;
@@ -49,11 +50,12 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use duration::{Duration, ParseDurationError};
 pub use invalid::Invalid;
 pub use permissions::UserLevel;
+pub use requests::{AccessRequestType, ItemStatus, RequestStatus, StepStatus, TypeRequestStatus};
 pub use retry::RetryPolicy;
 pub use vocabulary::{
     AccessKind, AggregationStatus, CatalogKind, ExecutionStatus, IdentityStatus, PlanStatus, UnknownValue,
 };
-pub use work::{WorkKind, WorkStatus, WorkSubject};
+pub use work::{NotificationStatus, WorkKind, WorkStatus, WorkSubject};
 
 /// How a JSON value's type reads in a message ("expected a string, found a number").
 pub fn json_kind(value: &serde_json::Value) -> &'static str {

@@ -56,6 +56,28 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    "notification status",
+    /// Where an email to a person stands.
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+    pub enum NotificationStatus {
+        /// To be sent (again, after a transient failure).
+        Pending,
+        Sent,
+        /// Given up after the last attempt, or refused for good.
+        Failed,
+        /// The person has no email address.
+        Skipped,
+    }
+}
+
+impl NotificationStatus {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 impl WorkKind {
     pub fn as_str(self) -> &'static str {
         self.into()
@@ -76,6 +98,14 @@ impl WorkStatus {
     /// Whether the item is still to be acted on (or will be, once its turn comes).
     pub fn is_open(self) -> bool {
         matches!(self, WorkStatus::Waiting | WorkStatus::Pending)
+    }
+
+    /// An access approval level's status in ISC's words, where a denial is `REJECTED`.
+    pub fn isc_approval(self) -> &'static str {
+        match self {
+            WorkStatus::Denied => "REJECTED",
+            other => other.as_str(),
+        }
     }
 
     /// The statuses a closed item may have.

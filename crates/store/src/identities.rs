@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use tessera_model::IdentityStatus;
 
 use crate::listing::{Listing, placeholders, value_groups};
 use crate::query::{Bind, Column, Field, FieldKind, Op, Resource, bind_all};
@@ -21,8 +22,7 @@ pub struct IdentityRecord {
     /// Set by a person through `set-lifecycle-state`; aggregation keeps it until the computed
     /// state changes.
     pub lifecycle_manual: bool,
-    /// `ACTIVE` or `INACTIVE`.
-    pub status: String,
+    pub status: IdentityStatus,
     pub attributes: Map<String, Value>,
     pub created_at: i64,
     pub modified_at: i64,
@@ -123,7 +123,7 @@ fn identity(row: &AnyRow) -> Result<IdentityRecord> {
         profile_id: row.try_get("profile_id")?,
         lifecycle_state: row.try_get("lifecycle_state")?,
         lifecycle_manual: row.try_get::<i64, _>("lifecycle_manual")? != 0,
-        status: row.try_get("status")?,
+        status: row.try_get::<String, _>("status")?.parse()?,
         attributes: serde_json::from_str(&row.try_get::<String, _>("attributes")?)?,
         created_at: row.try_get("created_at")?,
         modified_at: row.try_get("modified_at")?,

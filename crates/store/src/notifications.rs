@@ -3,6 +3,7 @@
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use tessera_model::NotificationStatus;
 
 use crate::{Result, Tx};
 
@@ -16,7 +17,7 @@ pub struct NotificationRecord {
     pub subject: String,
     pub body: String,
     /// `PENDING`, `SENT`, `FAILED` or `SKIPPED`.
-    pub status: String,
+    pub status: NotificationStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub error: Option<String>,
@@ -34,7 +35,7 @@ fn notification(row: &AnyRow) -> Result<NotificationRecord> {
         address: row.try_get("address")?,
         subject: row.try_get("subject")?,
         body: row.try_get("body")?,
-        status: row.try_get("status")?,
+        status: row.try_get::<String, _>("status")?.parse()?,
         attempts: row.try_get("attempts")?,
         next_attempt_at: row.try_get("next_attempt_at")?,
         error: row.try_get("error")?,
@@ -54,7 +55,7 @@ pub trait NotificationStore {
     async fn settle_notification(
         &mut self,
         id: &str,
-        status: &str,
+        status: NotificationStatus,
         error: Option<&str>,
         next_attempt_at: i64,
         now: i64,
@@ -105,7 +106,7 @@ impl NotificationStore for Tx {
     async fn settle_notification(
         &mut self,
         id: &str,
-        status: &str,
+        status: NotificationStatus,
         error: Option<&str>,
         next_attempt_at: i64,
         now: i64,
@@ -115,7 +116,7 @@ impl NotificationStore for Tx {
              sent_at = CASE WHEN $2 = 'SENT' THEN $5 ELSE sent_at END WHERE id = $1",
         )
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(error)
         .bind(next_attempt_at)
         .bind(now)

@@ -6,7 +6,7 @@
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use tessera_model::PlanStatus;
+use tessera_model::{PlanStatus, WorkStatus};
 
 use crate::access::plan;
 use crate::db::Dialect;
@@ -45,8 +45,8 @@ pub struct WorkItem {
     pub identity_id: String,
     /// The identity or governance group it is assigned to, as `IDENTITY:<id>` or `GOVERNANCE_GROUP:<id>`.
     pub assignee: Option<String>,
-    /// `OPEN`, `COMPLETED` or `FAILED`.
-    pub status: String,
+    /// `Pending` (ISC's open item), then `Completed`, `Failed` or `Cancelled`.
+    pub status: WorkStatus,
     pub document: Value,
     pub created_at: i64,
     pub completed_at: Option<i64>,
@@ -72,11 +72,6 @@ const PLAN: &str = "PLAN";
 const WORK_ITEM_COLUMNS: &str = "id, subject_id, about_id, route_kind, route_ref, status, details, created_at, \
                                  decided_at, decided_by, decision_comment";
 
-/// A work item's status as people's work writes it: an open item is `PENDING` there.
-fn work_status(status: &str) -> &str {
-    if status == "OPEN" { "PENDING" } else { status }
-}
-
 /// What people's work keeps of a work item beside its columns: the source and the account request.
 fn work_details(source_id: &str, document: &Value) -> Value {
     serde_json::json!({"sourceId": source_id, "document": document})
@@ -92,10 +87,7 @@ fn work_item(row: &AnyRow) -> Result<WorkItem> {
         source_id: details["sourceId"].as_str().unwrap_or_default().to_owned(),
         identity_id: row.try_get::<Option<String>, _>("about_id")?.unwrap_or_default(),
         assignee: route_kind.zip(route_ref).map(|(kind, id)| format!("{kind}:{id}")),
-        status: match row.try_get::<String, _>("status")?.as_str() {
-            "PENDING" => "OPEN".to_owned(),
-            other => other.to_owned(),
-        },
+        status: row.try_get::<String, _>("status")?.parse()?,
         document: details.get("document").cloned().unwrap_or(Value::Null),
         created_at: row.try_get("created_at")?,
         completed_at: row.try_get("decided_at")?,
@@ -145,7 +137,7 @@ pub trait ProvisioningStore {
     /// `GOVERNANCE_GROUP:<id>`), each when given.
     async fn work_items(
         &mut self,
-        status: Option<&str>,
+        status: Option<WorkStatus>,
         assignees: Option<&[String]>,
         limit: i64,
         offset: i64,
@@ -154,7 +146,7 @@ pub trait ProvisioningStore {
     async fn complete_work_item(
         &mut self,
         id: &str,
-        status: &str,
+        status: WorkStatus,
         by: &str,
         comment: Option<&str>,
         now: i64,
@@ -362,7 +354,7 @@ impl ProvisioningStore for Tx {
         .bind(w.plan_id.as_str())
         .bind(title)
         .bind(work_details(&w.source_id, &w.document).to_string())
-        .bind(work_status(&w.status))
+        .bind(w.status.as_str())
         .bind(w.created_at)
         .bind(route_kind)
         .bind(route_ref)
@@ -386,7 +378,7 @@ impl ProvisioningStore for Tx {
 
     async fn work_items(
         &mut self,
-        status: Option<&str>,
+        status: Option<WorkStatus>,
         assignees: Option<&[String]>,
         limit: i64,
         offset: i64,
@@ -403,7 +395,7 @@ impl ProvisioningStore for Tx {
             sql.push_str(&format!(" AND route_kind || ':' || route_ref IN ({})", places.join(", ")));
         }
         sql.push_str(" ORDER BY created_at, id LIMIT $2 OFFSET $3");
-        let mut query = sqlx::query(&sql).bind(status.map(work_status)).bind(limit).bind(offset).bind(PLAN);
+        let mut query = sqlx::query(&sql).bind(status.map(WorkStatus::as_str)).bind(limit).bind(offset).bind(PLAN);
         for assignee in listed {
             query = query.bind(assignee);
         }
@@ -414,7 +406,7 @@ impl ProvisioningStore for Tx {
     async fn complete_work_item(
         &mut self,
         id: &str,
-        status: &str,
+        status: WorkStatus,
         by: &str,
         comment: Option<&str>,
         now: i64,
@@ -424,7 +416,7 @@ impl ProvisioningStore for Tx {
              modified_at = $5 WHERE id = $1 AND subject_kind = $6 AND status = 'PENDING'",
         )
         .bind(id)
-        .bind(work_status(status))
+        .bind(status.as_str())
         .bind(by)
         .bind(comment)
         .bind(now)

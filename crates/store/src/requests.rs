@@ -6,6 +6,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use tessera_model::{AccessRequestType, ItemStatus, RequestStatus, WorkStatus};
+
 use crate::{Result, Tx};
 
 /// One access request: the items asked for one identity.
@@ -14,10 +16,8 @@ pub struct AccessRequestRecord {
     pub id: String,
     pub requester_id: String,
     pub requested_for_id: String,
-    /// `GRANT_ACCESS` or `REVOKE_ACCESS`.
-    pub request_type: String,
-    /// `PENDING`, `COMPLETED` or `CANCELLED`.
-    pub status: String,
+    pub request_type: AccessRequestType,
+    pub status: RequestStatus,
     pub comment: Option<String>,
     pub created_at: i64,
     pub modified_at: i64,
@@ -35,8 +35,7 @@ pub struct RequestItemRecord {
     pub name: String,
     pub comment: Option<String>,
     pub remove_at: Option<i64>,
-    /// `PENDING`, `APPROVED`, `REJECTED` or `CANCELLED`.
-    pub status: String,
+    pub status: ItemStatus,
     pub tracking_number: Option<String>,
     pub modified_at: i64,
 }
@@ -55,8 +54,8 @@ pub struct ApprovalRecord {
     pub approver_ref: Option<String>,
     /// The identities who may decide.
     pub candidates: Vec<String>,
-    /// `WAITING`, `PENDING`, `APPROVED`, `REJECTED` or `CANCELLED`.
-    pub status: String,
+    /// `Waiting` (behind an open level), `Pending`, `Approved`, `Denied` (ISC's REJECTED) or `Cancelled`.
+    pub status: WorkStatus,
     pub decided_by: Option<String>,
     pub comment: Option<String>,
     pub decided_at: Option<i64>,
@@ -76,18 +75,13 @@ const APPROVAL_COLUMNS: &str = "id, subject_id AS request_id, subject_ref AS ite
 /// The subject of an access request's approval levels among people's work.
 pub(crate) const ACCESS_REQUEST: &str = "ACCESS_REQUEST";
 
-/// An approval's status as people's work writes it: ISC's `REJECTED` is the inbox's `DENIED`.
-fn work_status(status: &str) -> &str {
-    if status == "REJECTED" { "DENIED" } else { status }
-}
-
 fn request(row: &AnyRow) -> Result<AccessRequestRecord> {
     Ok(AccessRequestRecord {
         id: row.try_get("id")?,
         requester_id: row.try_get("requester_id")?,
         requested_for_id: row.try_get("requested_for_id")?,
-        request_type: row.try_get("request_type")?,
-        status: row.try_get("status")?,
+        request_type: row.try_get::<String, _>("request_type")?.parse()?,
+        status: row.try_get::<String, _>("status")?.parse()?,
         comment: row.try_get("comment")?,
         created_at: row.try_get("created_at")?,
         modified_at: row.try_get("modified_at")?,
@@ -104,7 +98,7 @@ fn item(row: &AnyRow) -> Result<RequestItemRecord> {
         name: row.try_get("name")?,
         comment: row.try_get("item_comment")?,
         remove_at: row.try_get("remove_at")?,
-        status: row.try_get("item_status")?,
+        status: row.try_get::<String, _>("item_status")?.parse()?,
         tracking_number: row.try_get("tracking_number")?,
         modified_at: row.try_get("item_modified_at")?,
     })
@@ -119,10 +113,7 @@ fn approval(row: &AnyRow) -> Result<ApprovalRecord> {
         approver_kind: row.try_get("approver_kind")?,
         approver_ref: row.try_get("approver_ref")?,
         candidates: Vec::new(),
-        status: match row.try_get::<String, _>("status")?.as_str() {
-            "DENIED" => "REJECTED".to_owned(),
-            other => other.to_owned(),
-        },
+        status: row.try_get::<String, _>("status")?.parse()?,
         decided_by: row.try_get("decided_by")?,
         comment: row.try_get("comment")?,
         decided_at: row.try_get("decided_at")?,
@@ -165,7 +156,7 @@ pub trait RequestStore {
     async fn decide_approval(
         &mut self,
         id: &str,
-        status: &str,
+        status: WorkStatus,
         decided_by: &str,
         comment: Option<&str>,
         now: i64,
@@ -175,9 +166,15 @@ pub trait RequestStore {
     /// Cancels the open (WAITING or PENDING) approvals of a request, or of one of its items.
     async fn cancel_approvals(&mut self, request_id: &str, item_id: Option<&str>, now: i64) -> Result<u64>;
     /// Moves a PENDING item to `status`; false when it was no longer pending.
-    async fn settle_item(&mut self, item_id: &str, status: &str, tracking: Option<&str>, now: i64) -> Result<bool>;
+    async fn settle_item(
+        &mut self,
+        item_id: &str,
+        status: ItemStatus,
+        tracking: Option<&str>,
+        now: i64,
+    ) -> Result<bool>;
     /// Moves a PENDING request to `status`; false when it was no longer pending.
-    async fn settle_request(&mut self, id: &str, status: &str, now: i64) -> Result<bool>;
+    async fn settle_request(&mut self, id: &str, status: RequestStatus, now: i64) -> Result<bool>;
     /// The request id of a PENDING item for this identity and object, if one is open.
     async fn open_request_for(&mut self, requested_for: &str, kind: &str, object_id: &str) -> Result<Option<String>>;
     /// Approvals in `state`, newest first; only those routed to `approver` when given.
@@ -291,8 +288,8 @@ impl RequestStore for Tx {
         .bind(a.request_id.as_str())
         .bind(a.item_id.as_str())
         .bind(title)
-        .bind(work_status(&a.status))
-        .bind(i64::from(a.status == "APPROVED"))
+        .bind(a.status.as_str())
+        .bind(i64::from(a.status == WorkStatus::Approved))
         .bind(a.decided_by.as_deref())
         .bind(a.comment.as_deref())
         .bind(a.decided_at)
@@ -351,7 +348,7 @@ impl RequestStore for Tx {
     async fn decide_approval(
         &mut self,
         id: &str,
-        status: &str,
+        status: WorkStatus,
         decided_by: &str,
         comment: Option<&str>,
         now: i64,
@@ -361,11 +358,11 @@ impl RequestStore for Tx {
              modified_at = $5, approvals = approvals + $6 WHERE id = $1 AND subject_kind = $7 AND status = 'PENDING'",
         )
         .bind(id)
-        .bind(work_status(status))
+        .bind(status.as_str())
         .bind(decided_by)
         .bind(comment)
         .bind(now)
-        .bind(i64::from(status == "APPROVED"))
+        .bind(i64::from(status == WorkStatus::Approved))
         .bind(ACCESS_REQUEST)
         .execute(&mut *self.inner)
         .await?;
@@ -400,13 +397,19 @@ impl RequestStore for Tx {
         Ok(done.rows_affected())
     }
 
-    async fn settle_item(&mut self, item_id: &str, status: &str, tracking: Option<&str>, now: i64) -> Result<bool> {
+    async fn settle_item(
+        &mut self,
+        item_id: &str,
+        status: ItemStatus,
+        tracking: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE access_request_items SET status = $2, tracking_number = $3, modified_at = $4 \
              WHERE id = $1 AND status = 'PENDING'",
         )
         .bind(item_id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(tracking)
         .bind(now)
         .execute(&mut *self.inner)
@@ -414,12 +417,12 @@ impl RequestStore for Tx {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn settle_request(&mut self, id: &str, status: &str, now: i64) -> Result<bool> {
+    async fn settle_request(&mut self, id: &str, status: RequestStatus, now: i64) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE access_requests SET status = $2, modified_at = $3 WHERE id = $1 AND status = 'PENDING'",
         )
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(now)
         .execute(&mut *self.inner)
         .await?;

@@ -507,7 +507,7 @@ all_executions() {
 settled() {
   all_executions >"$work/executions.json"
   jq -e --argjson waiting "$(jq -nc --arg a "$WAITING_EXECUTION" --arg b "$SLEEPING_EXECUTION" --arg c "$PRE_APPROVAL_EXECUTION" '[$a, $b, $c]')" \
-    '[.[] | select(.status == "Running" and (.id as $i | $waiting | index($i) | not))] | length == 0' "$work/executions.json" >/dev/null
+    '[.[] | select(.status.as_str() == "Running" and (.id as $i | $waiting | index($i) | not))] | length == 0' "$work/executions.json" >/dev/null
 }
 wait_until "the executions to settle" 180 settled
 # The demo's workflows run once each for the joiner, the mover and the leaver.

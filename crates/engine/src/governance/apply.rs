@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
-use tessera_model::PlanStatus;
+use tessera_model::{IdentityStatus, PlanStatus};
 use tessera_store::{
     AccessGrant, AccessStore, AccountRecord, CatalogObject, Finished, IdentityRecord, IdentityStore, PlanRecord,
     ProvisioningStore, QueueStore, Tracking, Tx,
@@ -43,10 +43,10 @@ pub(crate) struct Batch<'p> {
 }
 
 /// `ACTIVE` unless the lifecycle state says the identity is inactive.
-fn status_of(profile: &Profile, state: Option<&str>) -> String {
+fn status_of(profile: &Profile, state: Option<&str>) -> IdentityStatus {
     match state.and_then(|s| profile.states.get(s)) {
-        Some(state) if super::policy::inactive(state) => "INACTIVE".into(),
-        _ => "ACTIVE".into(),
+        Some(state) if super::policy::inactive(state) => IdentityStatus::Inactive,
+        _ => IdentityStatus::Active,
     }
 }
 
@@ -85,7 +85,7 @@ impl<'p> Batch<'p> {
             profile_id: Some(profile.id.clone()),
             lifecycle_state: None,
             lifecycle_manual: false,
-            status: "ACTIVE".into(),
+            status: IdentityStatus::Active,
             attributes,
             created_at: self.now,
             modified_at: self.now,
@@ -408,7 +408,8 @@ pub(crate) async fn write_plans_for(
                 let result = serde_json::json!({"provisioningResult": "CANCELLED", "reason": reason});
                 match &open.work_item {
                     Some(item) => {
-                        tx.complete_work_item(item, "CANCELLED", "system", Some(&reason), now).await?;
+                        tx.complete_work_item(item, tessera_model::WorkStatus::Cancelled, "system", Some(&reason), now)
+                            .await?;
                         tx.settle_plan(&open.plan.id, PlanStatus::Cancelled, &result, now).await?;
                     }
                     None => {

@@ -21,7 +21,7 @@ pub use access::{AccessChange, AccessItem, AccessOutcome, ExplicitRequest};
 pub use aggregate::{AggregateOptions, Progress, RowFailure, Summary, aggregate, check_source};
 pub use imports::{ImportDirs, ImportRefused};
 
-use tessera_model::Clock;
+use tessera_model::{Clock, IdentityStatus};
 use tessera_store::{AccessStore, CatalogKind, CatalogStore, IdentityStore, SecurityStore, Store};
 
 use crate::{Error, Result};
@@ -61,7 +61,7 @@ pub async fn set_lifecycle_state(
     new.lifecycle_manual = true;
     new.modified_at = now;
     if let Some(parsed) = profile.states.get(&stored.key) {
-        new.status = if policy::inactive(parsed) { "INACTIVE".into() } else { "ACTIVE".into() };
+        new.status = if policy::inactive(parsed) { IdentityStatus::Inactive } else { IdentityStatus::Active };
     }
     let accounts = tx.accounts_of(std::slice::from_ref(&new.id)).await?;
     let views: Vec<_> = accounts.iter().collect();

@@ -263,7 +263,7 @@ impl Policy {
             .collect();
         let subject =
             Subject { id: &identity.id, attributes: &identity.attributes, accounts: &views, entitlements: &[] };
-        let inactive = identity.status != "ACTIVE";
+        let inactive = identity.status != tessera_model::IdentityStatus::Active;
         for role in &self.roles {
             let Some(membership) = &role.membership else { continue };
             let holds = held.iter().find(|g| g.kind == "ROLE" && g.object_id == role.id);

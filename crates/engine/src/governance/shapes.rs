@@ -55,7 +55,7 @@ pub fn account(account: &AccountRecord, source: Option<&CatalogObject>, identity
             "type": "IDENTITY", "id": id, "name": identity.map(|i| i.name.clone()),
         })),
         "cloudLifecycleState": identity.and_then(|i| i.lifecycle_state.clone()),
-        "identityState": identity.map(|i| i.status.clone()),
+        "identityState": identity.map(|i| i.status),
         "uncorrelated": account.identity_id.is_none(),
         "manuallyCorrelated": account.manually_correlated,
         "disabled": account.disabled,

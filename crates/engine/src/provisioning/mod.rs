@@ -16,6 +16,7 @@ mod request;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tessera_model::WorkStatus;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -326,7 +327,7 @@ impl Engine {
             source_id: plan.source_id.clone(),
             identity_id: plan.identity_id.clone(),
             assignee,
-            status: "OPEN".into(),
+            status: WorkStatus::Pending,
             document: plan.document.clone(),
             created_at: now,
             completed_at: None,
@@ -365,9 +366,12 @@ impl Engine {
         let now = self.now_ms();
         let mut tx = self.store.begin().await?;
         let item = tx.work_item(id).await?.ok_or_else(|| Error::NotFound(format!("work item {id}")))?;
-        let status = if completed { "COMPLETED" } else { "FAILED" };
+        let status = if completed { WorkStatus::Completed } else { WorkStatus::Failed };
         if !tx.complete_work_item(id, status, by, comment, now).await? {
-            return Err(Error::Conflict(format!("work item {id} was answered already ({})", item.status)));
+            return Err(Error::Conflict(format!(
+                "work item {id} was answered already ({})",
+                item.status.as_str().to_lowercase()
+            )));
         }
         let mut result = json!({"provisioningResult": if completed { "SUCCESS" } else { "FAILED" }, "ticketId": id});
         if let Some(account) = account_id {

@@ -31,6 +31,7 @@ use crate::Engine;
 use crate::governance::{AccessChange, AccessItem};
 use crate::inbox::{Deadline, InboxSubject, NewInboxItem, TimeoutAction, WorkKind, WorkStatus, WorkSubject};
 use crate::waiters::Outcome;
+use tessera_model::{StepStatus, TypeRequestStatus};
 
 /// What starting a step did.
 enum Started {
@@ -62,7 +63,7 @@ impl Engine {
         let definition = definition_of(request)?;
         loop {
             let Some(step) = definition.steps.get(position as usize) else {
-                self.close_request(tx, request, "COMPLETED", None, None, now).await?;
+                self.close_request(tx, request, TypeRequestStatus::Completed, None, None, now).await?;
                 return Ok(());
             };
             match self.start_step(tx, request, position, step, now).await? {
@@ -92,7 +93,7 @@ impl Engine {
                     Ok(approvers) => approvers,
                     Err(why) => {
                         let reason = format!("nobody can decide step {position} ({}): {why}", step.name);
-                        self.close_request(tx, request, "FAILED", Some(&reason), None, now).await?;
+                        self.close_request(tx, request, TypeRequestStatus::Failed, Some(&reason), None, now).await?;
                         return Ok(Started::Closed);
                     }
                 };
@@ -120,14 +121,14 @@ impl Engine {
                     excluded,
                 };
                 let item_id = self.open_inbox_item(tx, &item, now).await?;
-                tx.start_step(id, position, "PENDING", Some(&item_id), None, now).await?;
+                tx.start_step(id, position, StepStatus::Pending, Some(&item_id), None, now).await?;
                 let detail = json!({"name": step.name, "approvers": approvers, "approver": approver_json(approver),
                                     "inboxItemId": item_id, "dueAt": due_at});
                 tx.append_timeline(id, "APPROVAL_REQUESTED", None, Some(position), &detail, now).await?;
                 Ok(Started::Waiting)
             }
             StepKind::Task { title, description, mark_done_automatically: true } => {
-                let end = StepEnd { status: "COMPLETED", ..StepEnd::default() };
+                let end = StepEnd::with(StepStatus::Completed);
                 tx.end_step(id, position, &end, now).await?;
                 let detail = json!({"name": step.name, "title": title, "description": description,
                                     "automatically": true});
@@ -137,7 +138,7 @@ impl Engine {
             StepKind::Task { title, description, .. } => {
                 let Some(assignee) = request.assignee_id.clone() else {
                     let reason = format!("step {position} ({}) has no assignee to do it", step.name);
-                    self.close_request(tx, request, "FAILED", Some(&reason), None, now).await?;
+                    self.close_request(tx, request, TypeRequestStatus::Failed, Some(&reason), None, now).await?;
                     return Ok(Started::Closed);
                 };
                 let item = NewInboxItem {
@@ -152,7 +153,7 @@ impl Engine {
                     excluded: Vec::new(),
                 };
                 let item_id = self.open_inbox_item(tx, &item, now).await?;
-                tx.start_step(id, position, "PENDING", Some(&item_id), None, now).await?;
+                tx.start_step(id, position, StepStatus::Pending, Some(&item_id), None, now).await?;
                 let detail = json!({"name": step.name, "title": title, "assignee": assignee, "inboxItemId": item_id});
                 tx.append_timeline(id, "TASK_OPENED", None, Some(position), &detail, now).await?;
                 Ok(Started::Waiting)
@@ -172,7 +173,7 @@ impl Engine {
                 let input = self.workflow_input(tx, request, &steps, fields).await?;
                 let execution_id = self.start(tx, &workflow, input.clone(), None).await?;
                 tx.wait_for_execution(&execution_id, "REQUEST", id, "STEP", Some(position), now).await?;
-                tx.start_step(id, position, "RUNNING", None, Some(&execution_id), now).await?;
+                tx.start_step(id, position, StepStatus::Running, None, Some(&execution_id), now).await?;
                 let detail = json!({"name": step.name, "workflow": {"id": workflow.id, "name": workflow.name},
                                     "executionId": execution_id, "input": redact(&input, &Value::Null)});
                 tx.append_timeline(id, "WORKFLOW_STARTED", None, Some(position), &detail, now).await?;
@@ -285,7 +286,7 @@ impl Engine {
         let outcome =
             if access.is_empty() { Default::default() } else { self.manage_access_in(tx, &change, now).await? };
         let output = outcome.to_json();
-        let end = StepEnd { status: "COMPLETED", output: Some(&output), ..StepEnd::default() };
+        let end = StepEnd { output: Some(&output), ..StepEnd::with(StepStatus::Completed) };
         tx.end_step(&request.id, position, &end, now).await?;
         let granted: Vec<Value> = access.iter().map(|a| json!({"type": a.kind, "id": a.id})).collect();
         let detail = json!({"name": step.name, "items": granted, "to": request.requested_for_id,
@@ -307,7 +308,7 @@ impl Engine {
         output: Option<&Value>,
         now: i64,
     ) -> crate::Result<Started> {
-        let end = StepEnd { status: "FAILED", comment: Some(why), output, ..StepEnd::default() };
+        let end = StepEnd { comment: Some(why), output, ..StepEnd::with(StepStatus::Failed) };
         tx.end_step(&request.id, position, &end, now).await?;
         let detail = json!({"name": step.name, "error": why, "continueOnError": continue_on_error});
         tx.append_timeline(&request.id, "STEP_FAILED", None, Some(position), &detail, now).await?;
@@ -315,7 +316,7 @@ impl Engine {
             return Ok(Started::Done);
         }
         let reason = format!("step {position} ({}) failed: {why}", step.name);
-        self.close_request(tx, request, "FAILED", Some(&reason), None, now).await?;
+        self.close_request(tx, request, TypeRequestStatus::Failed, Some(&reason), None, now).await?;
         Ok(Started::Closed)
     }
 
@@ -326,7 +327,7 @@ impl Engine {
         };
         let Some(request) = tx.lock_type_request(&item.subject_id).await? else { return Ok(()) };
         let Some(row) = self.current_row(tx, &request, position).await? else { return Ok(()) };
-        if row.inbox_item_id.as_deref() != Some(item.id.as_str()) || row.status != "PENDING" {
+        if row.inbox_item_id.as_deref() != Some(item.id.as_str()) || row.status != StepStatus::Pending {
             return Ok(());
         }
         let definition = definition_of(&request)?;
@@ -336,9 +337,10 @@ impl Engine {
         let status = match (item.kind, item.status) {
             (WorkKind::Approval, WorkStatus::Approved | WorkStatus::Denied)
             | (WorkKind::Task, WorkStatus::Completed)
-            | (_, WorkStatus::Expired) => item.status.as_str(),
-            _ => return Ok(()),
+            | (_, WorkStatus::Expired) => StepStatus::of_work(item.status),
+            _ => None,
         };
+        let Some(status) = status else { return Ok(()) };
         let end = StepEnd { status, decided_by: by, comment, output: Some(&item.output) };
         if !tx.end_step(&request.id, position, &end, now).await? {
             return Ok(());
@@ -361,18 +363,21 @@ impl Engine {
         )
         .await?;
         match status {
-            "APPROVED" | "COMPLETED" => self.advance(tx, &request, position, now).await,
+            StepStatus::Approved | StepStatus::Completed => self.advance(tx, &request, position, now).await,
             _ => {
                 let who = match by {
                     Some(id) => tx.identity(id).await?.map(|i| i.name).unwrap_or_else(|| id.to_owned()),
                     None => "its deadline".into(),
                 };
                 let reason = match (status, comment) {
-                    ("DENIED", Some(c)) => format!("step {position} ({}) was denied by {who}: {c}", step.name),
-                    ("DENIED", None) => format!("step {position} ({}) was denied by {who}", step.name),
+                    (StepStatus::Denied, Some(c)) => {
+                        format!("step {position} ({}) was denied by {who}: {c}", step.name)
+                    }
+                    (StepStatus::Denied, None) => format!("step {position} ({}) was denied by {who}", step.name),
                     _ => format!("step {position} ({}) expired undecided", step.name),
                 };
-                let closed = if item.kind == WorkKind::Task { "FAILED" } else { "DENIED" };
+                let closed =
+                    if item.kind == WorkKind::Task { TypeRequestStatus::Failed } else { TypeRequestStatus::Denied };
                 self.close_request(tx, &request, closed, Some(&reason), by, now).await?;
                 Ok(())
             }
@@ -390,7 +395,7 @@ impl Engine {
         let Some(position) = waiter.position else { return Ok(()) };
         let Some(request) = tx.lock_type_request(&waiter.subject_id).await? else { return Ok(()) };
         let Some(row) = self.current_row(tx, &request, position).await? else { return Ok(()) };
-        if row.execution_id.as_deref() != Some(outcome.execution_id.as_str()) || row.status != "RUNNING" {
+        if row.execution_id.as_deref() != Some(outcome.execution_id.as_str()) || row.status != StepStatus::Running {
             return Ok(());
         }
         let definition = definition_of(&request)?;
@@ -410,7 +415,7 @@ impl Engine {
         )
         .await?;
         if outcome.succeeded {
-            let end = StepEnd { status: "COMPLETED", output: Some(&output), ..StepEnd::default() };
+            let end = StepEnd { output: Some(&output), ..StepEnd::with(StepStatus::Completed) };
             if tx.end_step(&request.id, position, &end, now).await? {
                 self.advance(tx, &request, position, now).await?;
             }
@@ -435,7 +440,7 @@ impl Engine {
         request: &TypeRequestRecord,
         position: i64,
     ) -> crate::Result<Option<RequestStepRecord>> {
-        if request.status != "PENDING" || request.current_step != position {
+        if request.status != TypeRequestStatus::Pending || request.current_step != position {
             return Ok(None);
         }
         Ok(tx.request_steps(&request.id).await?.into_iter().find(|s| s.position == position))
@@ -456,7 +461,7 @@ impl Engine {
         &self,
         tx: &mut Tx,
         request: &TypeRequestRecord,
-        status: &str,
+        status: TypeRequestStatus,
         reason: Option<&str>,
         actor: Option<&str>,
         now: i64,
@@ -464,13 +469,13 @@ impl Engine {
         if !tx.close_type_request(&request.id, status, reason, now).await? {
             return Ok(false);
         }
-        let steps = if status == "CANCELLED" { "CANCELLED" } else { "SKIPPED" };
+        let steps = if status == TypeRequestStatus::Cancelled { StepStatus::Cancelled } else { StepStatus::Skipped };
         tx.end_open_steps(&request.id, steps, now).await?;
         self.cancel_inbox_items(tx, WorkSubject::Request, &request.id, now).await?;
         for waiter in tx.waiters_of("REQUEST", &request.id).await? {
             self.cancel(tx, &waiter.execution_id, &format!("request {} ended {status}", request.id)).await?;
         }
-        tx.append_timeline(&request.id, status, actor, None, &json!({"reason": reason}), now).await?;
+        tx.append_timeline(&request.id, status.as_str(), actor, None, &json!({"reason": reason}), now).await?;
         let requester = tx.identity(&request.requester_id).await?;
         let target = tx.identity(&request.requested_for_id).await?;
         let payload = json!({
@@ -483,12 +488,12 @@ impl Engine {
             "reason": reason,
         });
         tx.publish(REQUEST_CLOSED, &payload, now).await?;
-        let subject = format!("Your request is {}: {}", status.to_lowercase(), request.subject);
+        let subject = format!("Your request is {}: {}", status.as_str().to_lowercase(), request.subject);
         let body = format!(
             "Your {} request \"{}\" is {}{}.\n\nIts timeline: /tessera/v1/requests/{}/timeline",
             request.request_type_name,
             request.subject,
-            status.to_lowercase(),
+            status.as_str().to_lowercase(),
             reason.map(|r| format!(" ({r})")).unwrap_or_default(),
             request.id
         );
@@ -581,10 +586,13 @@ impl Engine {
             Some(c) => format!("cancelled: {c}"),
             None => "cancelled".to_owned(),
         };
-        if !self.close_request(&mut tx, &request, "CANCELLED", Some(&reason), actor.named(), now).await? {
+        if !self
+            .close_request(&mut tx, &request, TypeRequestStatus::Cancelled, Some(&reason), actor.named(), now)
+            .await?
+        {
             return Err(Error::Conflict(format!(
                 "request {id} is {} and cannot be cancelled",
-                request.status.to_lowercase()
+                request.status.as_str().to_lowercase()
             )));
         }
         tx.audit(actor.audit, "request.cancel", "request", id, &json!({"comment": comment, "by": actor.identity}), now)

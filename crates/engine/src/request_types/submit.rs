@@ -107,7 +107,7 @@ impl Engine {
             requester_id: requester.id.clone(),
             requested_for_id: target.id.clone(),
             assignee_id: assignee.clone(),
-            status: "PENDING".into(),
+            status: tessera_model::TypeRequestStatus::Pending,
             answers: Value::Object(new.answers.clone()),
             answer_labels: Value::Object(labels),
             current_step: 0,

@@ -10,6 +10,7 @@
 //! its body names.
 
 use std::collections::HashMap;
+use tessera_model::{AccessRequestType, ItemStatus, RequestStatus, WorkStatus};
 
 use axum::Json;
 use axum::extract::State;
@@ -235,11 +236,11 @@ fn bounds(limit: Option<i64>, offset: Option<i64>) -> ApiResult<(i64, i64)> {
 
 /// ISC's request state of an item.
 fn item_state(item: &RequestItemRecord) -> &'static str {
-    match item.status.as_str() {
-        "PENDING" => "EXECUTING",
-        "APPROVED" => "REQUEST_COMPLETED",
-        "REJECTED" => "REJECTED",
-        _ => "CANCELLED",
+    match item.status {
+        ItemStatus::Pending => "EXECUTING",
+        ItemStatus::Approved => "REQUEST_COMPLETED",
+        ItemStatus::Rejected => "REJECTED",
+        ItemStatus::Cancelled => "CANCELLED",
     }
 }
 
@@ -254,7 +255,7 @@ async fn approval_detail(tx: &mut Tx, names: &mut Names, a: &ApprovalRecord) -> 
         "approvalId": a.id,
         "level": a.level,
         "approverType": a.approver_kind,
-        "status": a.status,
+        "status": a.status.isc_approval(),
         "approvers": a.candidates,
         "reviewedBy": names.identity_ref(tx, a.decided_by.as_deref()).await?,
         "comment": a.comment,
@@ -304,11 +305,14 @@ pub(crate) async fn status(
         };
         let approvals = tx.request_approvals(&request.id).await?;
         let mut details = Vec::new();
-        for a in approvals.iter().filter(|a| a.item_id == item.id && a.status != "WAITING") {
+        for a in approvals.iter().filter(|a| a.item_id == item.id && a.status != WorkStatus::Waiting) {
             details.push(approval_detail(&mut tx, &mut names, a).await?);
         }
-        let pending: Vec<&str> =
-            approvals.iter().filter(|a| a.item_id == item.id && a.status == "PENDING").map(|a| a.id.as_str()).collect();
+        let pending: Vec<&str> = approvals
+            .iter()
+            .filter(|a| a.item_id == item.id && a.status == WorkStatus::Pending)
+            .map(|a| a.id.as_str())
+            .collect();
         shaped.push(json!({
             "id": item.object_id,
             "name": item.name,
@@ -325,7 +329,7 @@ pub(crate) async fn status(
                 comment_of(&mut tx, &mut names, item.comment.as_deref(), &request.requester_id, request.created_at)
                     .await?,
             "removeDate": item.remove_at.map(stamp),
-            "cancelable": request.status == "PENDING",
+            "cancelable": request.status == RequestStatus::Pending,
             "accessRequestId": request.id,
             "provisioningDetails": item.tracking_number.as_ref().map(|t| json!({"orderedSubPhaseReferences": t})),
             "errorMessages": [],
@@ -342,7 +346,7 @@ pub(crate) async fn status(
 async fn sod_context(tx: &mut Tx, request: &AccessRequestRecord) -> ApiResult<Value> {
     match tx.sod_context(&request.id).await {
         Ok(Some(context)) => Ok(context),
-        Ok(None) if request.request_type == "GRANT_ACCESS" => Ok(json!({"state": "SUCCESS", "uuid": null,
+        Ok(None) if request.request_type == AccessRequestType::Grant => Ok(json!({"state": "SUCCESS", "uuid": null,
             "violationCheckResult": {"violationContexts": [], "violatedPolicies": []}})),
         Ok(None) => Ok(Value::Null),
         Err(tessera_store::Error::Json(error)) => {
@@ -432,8 +436,8 @@ async fn approval_shape(
     });
     shaped["sodViolationContext"] = sod_context(tx, request).await?;
     shaped["forwardHistory"] = forward_history(tx, names, &a.id).await?;
-    if a.status == "APPROVED" || a.status == "REJECTED" {
-        shaped["state"] = json!(a.status);
+    if matches!(a.status, WorkStatus::Approved | WorkStatus::Denied) {
+        shaped["state"] = json!(a.status.isc_approval());
         shaped["reviewedBy"] = names.identity_ref(tx, a.decided_by.as_deref()).await?;
         let decider = a.decided_by.clone().unwrap_or_default();
         shaped["reviewerComment"] =

@@ -177,7 +177,7 @@ async fn document(
         "email": identity.email,
         "created": stamp(identity.created_at),
         "modified": stamp(identity.modified_at),
-        "inactive": identity.status == "INACTIVE",
+        "inactive": identity.status == tessera_model::IdentityStatus::Inactive,
         "status": identity.status,
         "processingState": null,
         "manager": manager,

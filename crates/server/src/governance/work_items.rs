@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tessera_model::WorkStatus;
 use tessera_store::{AccessStore, CatalogKind, ProvisioningStore, SecurityStore, Tx, WorkItem};
 
 use super::{ListQuery, Names, listed, restricted_to, stamp};
@@ -19,9 +20,9 @@ async fn shape(tx: &mut Tx, names: &mut Names, item: &WorkItem) -> ApiResult<Val
     let source = names.object(tx, CatalogKind::Source, &item.source_id).await?;
     let identity = names.identity(tx, &item.identity_id).await?;
     let operation = request["operation"].as_str().unwrap_or("Modify");
-    let state = match item.status.as_str() {
-        "OPEN" => "Pending",
-        "COMPLETED" => "Finished",
+    let state = match item.status {
+        WorkStatus::Pending | WorkStatus::Waiting => "Pending",
+        WorkStatus::Completed => "Finished",
         _ => "Rejected",
     };
     let (owner_type, owner_id) = item.assignee.as_deref().and_then(|a| a.split_once(':')).unzip();
@@ -75,7 +76,12 @@ async fn own_item(tx: &mut Tx, principal: &Principal, id: &str) -> ApiResult<Wor
     Ok(item)
 }
 
-async fn page(state: &AppState, principal: &Principal, status: Option<&str>, query: &ListQuery) -> ApiResult<Response> {
+async fn page(
+    state: &AppState,
+    principal: &Principal,
+    status: Option<WorkStatus>,
+    query: &ListQuery,
+) -> ApiResult<Response> {
     let (limit, offset) = query.bounds(250)?;
     let mut tx = state.begin().await?;
     let mine = own_assignments(&mut tx, principal).await?;
@@ -94,7 +100,7 @@ pub(crate) async fn open(
     principal: Principal,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<Response> {
-    page(&state, &principal, Some("OPEN"), &query).await
+    page(&state, &principal, Some(WorkStatus::Pending), &query).await
 }
 
 /// `GET /v3/work-items/completed`.
@@ -103,7 +109,7 @@ pub(crate) async fn completed(
     principal: Principal,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<Response> {
-    page(&state, &principal, Some("COMPLETED"), &query).await
+    page(&state, &principal, Some(WorkStatus::Completed), &query).await
 }
 
 /// `GET /v3/work-items/{id}`.

@@ -154,13 +154,12 @@ pub(crate) async fn list(
     QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let (limit, offset) = crate::paging::bounds(query.limit, query.offset, 50, 250)?;
-    if let Some(status) = &query.status
-        && !matches!(status.as_str(), "PENDING" | "COMPLETED" | "DENIED" | "CANCELLED" | "FAILED")
-    {
-        return Err(ApiError::bad_request(format!(
-            "`status` `{status}` is not PENDING, COMPLETED, DENIED, CANCELLED or FAILED"
-        )));
-    }
+    let status = query
+        .status
+        .as_deref()
+        .map(str::parse::<tessera_model::TypeRequestStatus>)
+        .transpose()
+        .map_err(|unknown| ApiError::bad_request(format!("`status` {unknown}")))?;
     if let Some(view) = &query.view {
         if !matches!(view.as_str(), "mine" | "team" | "assigned") {
             return Err(ApiError::bad_request(format!("`view` `{view}` is not mine, team or assigned")));
@@ -172,7 +171,7 @@ pub(crate) async fn list(
     let filter = RequestFilter {
         visible_to: principal.identity(),
         view: query.view.as_deref(),
-        status: query.status.as_deref(),
+        status,
         request_type_id: query.request_type_id.as_deref(),
     };
     let mut tx = state.begin().await?;

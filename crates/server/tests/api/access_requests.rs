@@ -18,7 +18,7 @@ use crate::common::{ADMIN, ADMIN_ACTOR, ADMIN_SECRET, Api, Reply, apis, bound_cl
 async fn seed(api: &Api) {
     let mut tx = api.store.begin().await.unwrap();
     let mut lou = person("lou", Some("mary"));
-    (lou.status, lou.lifecycle_state) = ("INACTIVE".into(), Some("leave".into()));
+    (lou.status, lou.lifecycle_state) = (tessera_model::IdentityStatus::Inactive, Some("leave".into()));
     tx.insert_identities(&[person("mary", None), person("ada", Some("mary")), person("eve", None), lou]).await.unwrap();
     for o in [
         object(CatalogKind::Source, "desk", "", false, json!({"name": "desk", "connector": "manual"})),

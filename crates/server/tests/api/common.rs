@@ -305,7 +305,7 @@ pub(crate) fn person(id: &str, manager: Option<&str>) -> tessera_store::Identity
         profile_id: None,
         lifecycle_state: None,
         lifecycle_manual: false,
-        status: "ACTIVE".into(),
+        status: tessera_model::IdentityStatus::Active,
         attributes: serde_json::Map::new(),
         created_at: 0,
         modified_at: 0,

@@ -6,6 +6,8 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use tessera_model::{StepStatus, TypeRequestStatus};
+
 use super::json;
 use crate::{Result, Tx};
 
@@ -22,8 +24,7 @@ pub struct TypeRequestRecord {
     pub requester_id: String,
     pub requested_for_id: String,
     pub assignee_id: Option<String>,
-    /// `PENDING`, `COMPLETED`, `DENIED`, `CANCELLED` or `FAILED`.
-    pub status: String,
+    pub status: TypeRequestStatus,
     pub answers: Value,
     /// The label of each dropdown answer, as the list showed it when the request was raised.
     pub answer_labels: Value,
@@ -42,8 +43,7 @@ pub struct RequestStepRecord {
     pub position: i64,
     /// `APPROVAL`, `TASK` or `ACTION`.
     pub kind: String,
-    /// `WAITING`, `PENDING`, `RUNNING`, `APPROVED`, `DENIED`, `COMPLETED`, `FAILED`, `SKIPPED`, `CANCELLED`.
-    pub status: String,
+    pub status: StepStatus,
     pub inbox_item_id: Option<String>,
     pub execution_id: Option<String>,
     pub output: Option<Value>,
@@ -54,12 +54,19 @@ pub struct RequestStepRecord {
 }
 
 /// How a step ends.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StepEnd<'a> {
-    pub status: &'a str,
+    pub status: StepStatus,
     pub decided_by: Option<&'a str>,
     pub comment: Option<&'a str>,
     pub output: Option<&'a Value>,
+}
+
+impl StepEnd<'_> {
+    /// A step ended with `status` and nothing else to say.
+    pub fn with(status: StepStatus) -> Self {
+        StepEnd { status, decided_by: None, comment: None, output: None }
+    }
 }
 
 /// One entry of a request's timeline.
@@ -82,7 +89,7 @@ pub struct RequestFilter<'a> {
     /// Narrows `visible_to`'s requests: `mine` (raised by or for them), `team` (of their teams) or
     /// `assigned` (assigned to them).
     pub view: Option<&'a str>,
-    pub status: Option<&'a str>,
+    pub status: Option<TypeRequestStatus>,
     pub request_type_id: Option<&'a str>,
 }
 
@@ -103,7 +110,7 @@ fn request(row: &AnyRow) -> Result<TypeRequestRecord> {
         requester_id: row.try_get("requester_id")?,
         requested_for_id: row.try_get("requested_for_id")?,
         assignee_id: row.try_get("assignee_id")?,
-        status: row.try_get("status")?,
+        status: row.try_get::<String, _>("status")?.parse()?,
         answers: json(row, "answers")?,
         answer_labels: json(row, "answer_labels")?,
         current_step: row.try_get("current_step")?,
@@ -120,7 +127,7 @@ fn step(row: &AnyRow) -> Result<RequestStepRecord> {
         request_id: row.try_get("request_id")?,
         position: row.try_get("position")?,
         kind: row.try_get("kind")?,
-        status: row.try_get("status")?,
+        status: row.try_get::<String, _>("status")?.parse()?,
         inbox_item_id: row.try_get("inbox_item_id")?,
         execution_id: row.try_get("execution_id")?,
         output: (!output.is_null()).then_some(output),
@@ -166,7 +173,13 @@ pub trait TypeRequestStore {
     /// Moves a PENDING request from step `from` to step `to`; false when it was elsewhere.
     async fn move_to_step(&mut self, id: &str, from: i64, to: i64, now: i64) -> Result<bool>;
     /// Ends a PENDING request with `status`; false when it had already ended.
-    async fn close_type_request(&mut self, id: &str, status: &str, reason: Option<&str>, now: i64) -> Result<bool>;
+    async fn close_type_request(
+        &mut self,
+        id: &str,
+        status: TypeRequestStatus,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<bool>;
 
     async fn request_steps(&mut self, request_id: &str) -> Result<Vec<RequestStepRecord>>;
     /// Starts a WAITING step as PENDING or RUNNING, with its inbox item or execution; false when it
@@ -175,7 +188,7 @@ pub trait TypeRequestStore {
         &mut self,
         request_id: &str,
         position: i64,
-        status: &str,
+        status: StepStatus,
         inbox_item_id: Option<&str>,
         execution_id: Option<&str>,
         now: i64,
@@ -183,7 +196,7 @@ pub trait TypeRequestStore {
     /// Ends a step that is WAITING, PENDING or RUNNING; false when it had already ended.
     async fn end_step(&mut self, request_id: &str, position: i64, end: &StepEnd<'_>, now: i64) -> Result<bool>;
     /// Ends every step not yet ended with `status` (SKIPPED after a denial, CANCELLED on cancellation).
-    async fn end_open_steps(&mut self, request_id: &str, status: &str, now: i64) -> Result<u64>;
+    async fn end_open_steps(&mut self, request_id: &str, status: StepStatus, now: i64) -> Result<u64>;
 
     /// Appends to a request's timeline; returns the entry's number.
     async fn append_timeline(
@@ -273,7 +286,7 @@ impl TypeRequestStore for Tx {
         );
         let rows = sqlx::query(&sql)
             .bind(filter.visible_to)
-            .bind(filter.status)
+            .bind(filter.status.map(TypeRequestStatus::as_str))
             .bind(filter.request_type_id)
             .bind(limit)
             .bind(offset)
@@ -319,13 +332,19 @@ impl TypeRequestStore for Tx {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn close_type_request(&mut self, id: &str, status: &str, reason: Option<&str>, now: i64) -> Result<bool> {
+    async fn close_type_request(
+        &mut self,
+        id: &str,
+        status: TypeRequestStatus,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE type_requests SET status = $2, reason = $3, modified_at = $4, closed_at = $4 \
              WHERE id = $1 AND status = 'PENDING'",
         )
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(reason)
         .bind(now)
         .execute(&mut *self.inner)
@@ -343,7 +362,7 @@ impl TypeRequestStore for Tx {
         &mut self,
         request_id: &str,
         position: i64,
-        status: &str,
+        status: StepStatus,
         inbox_item_id: Option<&str>,
         execution_id: Option<&str>,
         now: i64,
@@ -354,7 +373,7 @@ impl TypeRequestStore for Tx {
         )
         .bind(request_id)
         .bind(position)
-        .bind(status)
+        .bind(status.as_str())
         .bind(inbox_item_id)
         .bind(execution_id)
         .bind(now)
@@ -371,7 +390,7 @@ impl TypeRequestStore for Tx {
         )
         .bind(request_id)
         .bind(position)
-        .bind(end.status)
+        .bind(end.status.as_str())
         .bind(end.decided_by)
         .bind(end.comment)
         .bind(end.output.map(Value::to_string))
@@ -381,13 +400,13 @@ impl TypeRequestStore for Tx {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn end_open_steps(&mut self, request_id: &str, status: &str, now: i64) -> Result<u64> {
+    async fn end_open_steps(&mut self, request_id: &str, status: StepStatus, now: i64) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE type_request_steps SET status = $2, ended_at = $3 \
              WHERE request_id = $1 AND status IN ('WAITING', 'PENDING', 'RUNNING')",
         )
         .bind(request_id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(now)
         .execute(&mut *self.inner)
         .await?;
