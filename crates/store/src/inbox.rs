@@ -417,25 +417,37 @@ impl InboxStore for Tx {
     async fn due_work(&mut self, now: i64, due: DueBefore, limit: i64) -> Result<Vec<DueWork>> {
         // No lock: each item is locked and checked again when its deadline is applied. (A lock taken
         // here outlived the listing until the dropped transaction's rollback reached the database, and a
-        // second listing in that window skipped the item.) A NULL bound compares as unknown, so a
-        // missing escalation or reminder setting matches nothing.
-        let rows = sqlx::query(
-            "SELECT id, subject_kind, subject_id FROM inbox_items WHERE status = 'PENDING' AND ( \
-             (subject_kind <> $2 AND (due_at <= $1 OR next_reminder_at <= $1)) \
-             OR (subject_kind = $2 AND route_kind <> 'WORKFLOW' AND ( \
+        // second listing in that window skipped the item.)
+        //
+        // One branch per index: an item's own deadline, its own reminder (access approvals have
+        // neither), and — only when the configuration sets escalation or reminders — access approvals
+        // by their configured clock. One OR across them would read every pending item at every run.
+        const OWN: &str = "SELECT id, subject_kind, subject_id, created_at FROM inbox_items \
+                           WHERE status = 'PENDING' AND due_at <= $1 \
+                           UNION SELECT id, subject_kind, subject_id, created_at FROM inbox_items \
+                           WHERE status = 'PENDING' AND next_reminder_at <= $1";
+        let rows = if due.escalate.is_none() && due.remind.is_none() {
+            let sql = format!("{OWN} ORDER BY created_at, id LIMIT $2");
+            sqlx::query(&sql).bind(now).bind(limit).fetch_all(&mut *self.inner).await?
+        } else {
+            // A NULL bound compares as unknown, so a missing setting matches nothing.
+            let sql = format!(
+                "{OWN} UNION SELECT id, subject_kind, subject_id, created_at FROM inbox_items \
+                 WHERE subject_kind = $2 AND status = 'PENDING' AND route_kind <> 'WORKFLOW' AND ( \
                  (escalation_blocked = 0 AND COALESCE(assigned_at, created_at) <= $3) \
-                 OR (($4 IS NULL OR reminders_sent < $4) \
-                     AND COALESCE(last_reminded_at, assigned_at, created_at) <= $5)))) \
-             ORDER BY created_at, id LIMIT $6",
-        )
-        .bind(now)
-        .bind(ACCESS_REQUEST)
-        .bind(due.escalate)
-        .bind(due.max_reminders)
-        .bind(due.remind)
-        .bind(limit)
-        .fetch_all(&mut *self.inner)
-        .await?;
+                 OR (($4 IS NULL OR reminders_sent < $4) AND COALESCE(last_reminded_at, assigned_at, created_at) <= $5)) \
+                 ORDER BY created_at, id LIMIT $6"
+            );
+            sqlx::query(&sql)
+                .bind(now)
+                .bind(ACCESS_REQUEST)
+                .bind(due.escalate)
+                .bind(due.max_reminders)
+                .bind(due.remind)
+                .bind(limit)
+                .fetch_all(&mut *self.inner)
+                .await?
+        };
         rows.iter()
             .map(|row| {
                 Ok(DueWork {

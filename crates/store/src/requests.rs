@@ -198,7 +198,48 @@ pub trait RequestStore {
     ) -> Result<Vec<(AccessRequestRecord, RequestItemRecord)>>;
 }
 
+/// An approval's title in people's inboxes.
+fn approval_title(item_name: &str, person: &str) -> String {
+    format!("Access request: {item_name} for {person}")
+}
+
 impl Tx {
+    /// Stores an approval level as people's work, with its title and the person it is about.
+    async fn insert_approval(&mut self, a: &ApprovalRecord, title: &str, requested_for: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO inbox_items (id, kind, subject_kind, subject_id, subject_ref, title, details, status, \
+             minimum_approvals, approvals, decided_by, decision_comment, decided_at, created_at, modified_at, \
+             excluded, level, route_kind, route_ref, about_id) \
+             VALUES ($1, 'APPROVAL', $2, $3, $4, $5, '{}', $6, 1, $7, $8, $9, $10, $11, $12, '[]', $13, $14, $15, $16)",
+        )
+        .bind(a.id.as_str())
+        .bind(ACCESS_REQUEST)
+        .bind(a.request_id.as_str())
+        .bind(a.item_id.as_str())
+        .bind(title)
+        .bind(a.status.as_str())
+        .bind(i64::from(a.status == WorkStatus::Approved))
+        .bind(a.decided_by.as_deref())
+        .bind(a.comment.as_deref())
+        .bind(a.decided_at)
+        .bind(a.created_at)
+        .bind(a.modified_at)
+        .bind(a.level)
+        .bind(a.approver_kind.as_str())
+        .bind(a.approver_ref.as_deref())
+        .bind(requested_for)
+        .execute(&mut *self.inner)
+        .await?;
+        for candidate in &a.candidates {
+            sqlx::query("INSERT INTO inbox_assignees (item_id, identity_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(a.id.as_str())
+                .bind(candidate.as_str())
+                .execute(&mut *self.inner)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn candidates(&mut self, approval_id: &str) -> Result<Vec<String>> {
         let rows = sqlx::query("SELECT identity_id FROM inbox_assignees WHERE item_id = $1 ORDER BY identity_id")
             .bind(approval_id)
@@ -258,8 +299,15 @@ impl RequestStore for Tx {
             .execute(&mut *self.inner)
             .await?;
         }
+        // One read of the person's name titles every level, rather than one per level.
+        let person: Option<String> = sqlx::query_scalar("SELECT name FROM identities WHERE id = $1")
+            .bind(r.requested_for_id.as_str())
+            .fetch_optional(&mut *self.inner)
+            .await?;
+        let person = person.as_deref().unwrap_or(&r.requested_for_id);
         for a in approvals {
-            self.add_approval(a).await?;
+            let name = items.iter().find(|i| i.id == a.item_id).map_or("", |i| i.name.as_str());
+            self.insert_approval(a, &approval_title(name, person), &r.requested_for_id).await?;
         }
         Ok(())
     }
@@ -273,42 +321,10 @@ impl RequestStore for Tx {
         .bind(a.item_id.as_str())
         .fetch_one(&mut *self.inner)
         .await?;
-        let name: String = about.try_get("name")?;
         let requested_for: String = about.try_get("requested_for_id")?;
         let person: Option<String> = about.try_get("person")?;
-        let title = format!("Access request: {name} for {}", person.as_deref().unwrap_or(&requested_for));
-        sqlx::query(
-            "INSERT INTO inbox_items (id, kind, subject_kind, subject_id, subject_ref, title, details, status, \
-             minimum_approvals, approvals, decided_by, decision_comment, decided_at, created_at, modified_at, \
-             excluded, level, route_kind, route_ref, about_id) \
-             VALUES ($1, 'APPROVAL', $2, $3, $4, $5, '{}', $6, 1, $7, $8, $9, $10, $11, $12, '[]', $13, $14, $15, $16)",
-        )
-        .bind(a.id.as_str())
-        .bind(ACCESS_REQUEST)
-        .bind(a.request_id.as_str())
-        .bind(a.item_id.as_str())
-        .bind(title)
-        .bind(a.status.as_str())
-        .bind(i64::from(a.status == WorkStatus::Approved))
-        .bind(a.decided_by.as_deref())
-        .bind(a.comment.as_deref())
-        .bind(a.decided_at)
-        .bind(a.created_at)
-        .bind(a.modified_at)
-        .bind(a.level)
-        .bind(a.approver_kind.as_str())
-        .bind(a.approver_ref.as_deref())
-        .bind(requested_for)
-        .execute(&mut *self.inner)
-        .await?;
-        for candidate in &a.candidates {
-            sqlx::query("INSERT INTO inbox_assignees (item_id, identity_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(a.id.as_str())
-                .bind(candidate.as_str())
-                .execute(&mut *self.inner)
-                .await?;
-        }
-        Ok(())
+        let title = approval_title(&about.try_get::<String, _>("name")?, person.as_deref().unwrap_or(&requested_for));
+        self.insert_approval(a, &title, &requested_for).await
     }
 
     async fn lock_access_request(&mut self, id: &str) -> Result<Option<AccessRequestRecord>> {

@@ -16,7 +16,6 @@ mod request;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tessera_model::WorkStatus;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -24,9 +23,9 @@ use tokio::task::JoinHandle;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tessera_connectors::{Connector, ConnectorError, LiveConnector, Outcome};
-use tessera_model::{PlanStatus, RetryPolicy};
+use tessera_model::{PlanStatus, RetryPolicy, WorkStatus};
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Finished, ProvisioningStore, QueueStore, Tx, WorkItem};
-use tessera_store::{IdentityStore, PlanRecord};
+use tessera_store::{IdentityStore, PlanRecord, SecurityStore};
 
 use crate::live::live_connector;
 use crate::{Engine, Error, Result};
@@ -354,7 +353,7 @@ impl Engine {
     /// Records a person's answer to a work item: the plan it holds ends SUCCESS (`completed`) or
     /// FAILED, with `account_id` as the account's native identity when the person gives one (else the
     /// account's, or for a new account the identity's alias). A completed request is recorded on
-    /// Tessera's account as a connector's would be.
+    /// Tessera's account as a connector's would be. Audited as `work-item.complete` by `by`.
     pub async fn complete_work_item(
         &self,
         id: &str,
@@ -400,6 +399,9 @@ impl Engine {
                 accounts::record(&mut tx, &plan, &source, change, now).await?;
             }
         }
+        // Audited in the transaction that answers the item, so there is no answer without its entry.
+        let detail = json!({"failed": !completed, "comment": comment});
+        tx.audit(by, "work-item.complete", "work-item", id, &detail, now).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_model::WorkStatus;
-use tessera_store::{AccessStore, CatalogKind, ProvisioningStore, SecurityStore, Tx, WorkItem};
+use tessera_store::{AccessStore, CatalogKind, ProvisioningStore, Tx, WorkItem};
 
 use super::{ListQuery, Names, listed, restricted_to, stamp};
 use crate::AppState;
@@ -168,10 +168,6 @@ pub(crate) async fn complete(
         )
         .await?;
     let mut tx = state.begin().await?;
-    let detail = json!({"failed": completion.failed, "comment": completion.comment});
-    tx.audit(&actor, "work-item.complete", "work-item", &id, &detail, state.now_ms()).await?;
     let item = tx.work_item(&id).await?.ok_or_else(|| ApiError::not_found("work item", &id))?;
-    let shaped = shape(&mut tx, &mut Names::default(), &item).await?;
-    tx.commit().await?;
-    Ok(Json(shaped))
+    Ok(Json(shape(&mut tx, &mut Names::default(), &item).await?))
 }

@@ -218,6 +218,10 @@ async fn one_inbox_holds_approvals_and_work_items_and_acting_there_follows_their
         assert_eq!((done.status, &done.body["status"]), (200, &json!("COMPLETED")), "{kind}: {}", done.body);
         let item = api.get(&format!("/v3/work-items/{work}")).await;
         assert_eq!(item.body["state"], "Finished", "{kind}: {}", item.body);
+        // Answered and audited in one transaction, whichever path answered it.
+        let audit = api.get(&format!("/tessera/v1/audit?targetType=work-item&targetId={work}")).await;
+        let actions: Vec<&str> = audit.body.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+        assert_eq!(actions, ["work-item.complete"], "{kind}: {}", audit.body);
         assert_eq!(get(&api, &gus, "/tessera/v1/inbox").await.body, json!([]), "{kind}: nothing left for Gus");
     }
 }
