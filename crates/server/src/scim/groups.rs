@@ -6,24 +6,16 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
-use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use scim_v2::filter::Filter;
 use serde_json::{Map, Value, json};
 use tessera_engine::governance::push::{PushedAccount, push_accounts, pushed_account};
-use tessera_store::{CatalogKind, CatalogObject, CatalogStore, SecurityStore, Tx};
+use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Tx};
 
-use super::list::ListQuery;
-use super::resource::{Meta, check_immutable, normalize, render as render_resource, require, submitted};
+use super::handlers::{Change, Resource};
+use super::resource::{Meta, render as render_resource};
 use super::schema::Kind;
 use super::users::group_ids;
-use super::{
-    Base, Caller, ScimError, ScimResult, changing_inbound_source, check_if_match, inbound_source, json_body,
-    not_modified, patch, resource_response, unchanged,
-};
-use crate::AppState;
+use super::{ScimError, ScimResult};
 
 /// Where an entitlement's document keeps the SCIM resource.
 const SCIM_KEY: &str = "scim";
@@ -202,164 +194,79 @@ fn object(source_id: &str, id: &str, stored: Map<String, Value>, created: i64, n
     }
 }
 
-/// Commits a change to one group with its audit entry, and answers the group.
-async fn finish(
-    state: &AppState,
-    mut tx: Tx,
-    caller: &Caller,
-    base: &str,
-    group: &CatalogObject,
-    action: &str,
-    status: StatusCode,
-) -> ScimResult<Response> {
-    let detail =
-        json!({"source": group.parent_id, "displayName": group.name, "members": member_ids(&stored_of(group)).len()});
-    tx.audit(&caller.actor(), action, "entitlement", &group.id, &detail, group.modified_at).await?;
-    tx.commit().await?;
-    state.engine.notify_events();
-    Ok(resource_response(status, &Value::Object(render(base, group)), &version_of(group)))
-}
+/// SCIM Groups, as the one resource handler serves them.
+pub(crate) struct Groups;
 
-/// `GET /Groups`.
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    Base(base): Base,
-    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> ScimResult<Response> {
-    let query = ListQuery::from_params(params, &[Kind::Group])?;
-    respond(&state, &base, query).await
-}
+impl Resource for Groups {
+    type Record = CatalogObject;
+    const KIND: Kind = Kind::Group;
+    const ACTIONS: &'static str = "scim.group";
+    const TARGET: &'static str = "entitlement";
 
-/// `POST /Groups/.search`.
-pub(crate) async fn search(State(state): State<AppState>, Base(base): Base, body: Bytes) -> ScimResult<Response> {
-    let query = ListQuery::from_search(&body, &[Kind::Group])?;
-    respond(&state, &base, query).await
-}
-
-/// The source's groups the query selects, as a list response.
-async fn respond(state: &AppState, base: &str, query: ListQuery) -> ScimResult<Response> {
-    let mut tx = state.begin().await?;
-    let source = inbound_source(&mut tx).await?;
-    let groups = all(&mut tx, base, &source).await?;
-    Ok(query.respond(groups.into_iter().map(|g| (Kind::Group, g)).collect()))
-}
-
-/// `POST /Groups`.
-pub(crate) async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    Base(base): Base,
-    body: Bytes,
-) -> ScimResult<Response> {
-    let mut stored = submitted(Kind::Group, &json_body(&body)?)?;
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let source = changing_inbound_source(&mut tx).await?;
-    let members = check_members(&mut tx, &source.id, &mut stored).await?;
-    let id = uuid::Uuid::now_v7().simple().to_string();
-    let group = object(&source.id, &id, stored, now, now);
-    tx.insert_object(&group).await?;
-    sync(&mut tx, now, &source.id, &id, &[], &members).await?;
-    finish(&state, tx, &caller, &base, &group, "scim.group.create", StatusCode::CREATED).await
-}
-
-/// `GET /Groups/{id}`.
-pub(crate) async fn read(
-    State(state): State<AppState>,
-    Base(base): Base,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> ScimResult<Response> {
-    let query = ListQuery::from_params(params, &[Kind::Group])?;
-    let mut tx = state.begin().await?;
-    let source = inbound_source(&mut tx).await?;
-    let group = found(&mut tx, &source.id, &id).await?;
-    let current = version_of(&group);
-    if not_modified(&headers, &current) {
-        return Ok(unchanged(&current));
+    async fn all(
+        tx: &mut Tx,
+        base: &str,
+        source: &CatalogObject,
+        _filter: Option<&Filter>,
+    ) -> ScimResult<Vec<Map<String, Value>>> {
+        all(tx, base, source).await
     }
-    let body = query.projection.apply(Kind::Group, render(&base, &group));
-    Ok(resource_response(StatusCode::OK, &Value::Object(body), &current))
-}
 
-/// Stores a changed group and pushes its members' changes.
-async fn update(
-    tx: &mut Tx,
-    now: i64,
-    group: &CatalogObject,
-    mut stored: Map<String, Value>,
-) -> ScimResult<CatalogObject> {
-    let before = member_ids(&stored_of(group));
-    let after = check_members(tx, &group.parent_id, &mut stored).await?;
-    let changed = object(&group.parent_id, &group.id, stored, group.created_at, now);
-    tx.update_object(&changed).await?;
-    sync(tx, now, &group.parent_id, &group.id, &before, &after).await?;
-    Ok(changed)
-}
-
-/// `PUT /Groups/{id}`.
-pub(crate) async fn replace(
-    State(state): State<AppState>,
-    caller: Caller,
-    Base(base): Base,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ScimResult<Response> {
-    let stored = submitted(Kind::Group, &json_body(&body)?)?;
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let source = changing_inbound_source(&mut tx).await?;
-    let group = found(&mut tx, &source.id, &id).await?;
-    check_if_match(&headers, &version_of(&group))?;
-    check_immutable(Kind::Group, &stored_of(&group), &stored)?;
-    let group = update(&mut tx, now, &group, stored).await?;
-    finish(&state, tx, &caller, &base, &group, "scim.group.replace", StatusCode::OK).await
-}
-
-/// `PATCH /Groups/{id}`.
-pub(crate) async fn patch(
-    State(state): State<AppState>,
-    caller: Caller,
-    Base(base): Base,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ScimResult<Response> {
-    let operations = patch::parse(&json_body(&body)?)?;
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let source = changing_inbound_source(&mut tx).await?;
-    let group = found(&mut tx, &source.id, &id).await?;
-    check_if_match(&headers, &version_of(&group))?;
-    let mut changed = stored_of(&group);
-    for operation in &operations {
-        patch::apply(Kind::Group, &mut changed, operation)?;
+    async fn found(tx: &mut Tx, source_id: &str, id: &str) -> ScimResult<CatalogObject> {
+        found(tx, source_id, id).await
     }
-    let stored = normalize(Kind::Group, &changed)?;
-    require(Kind::Group, &stored)?;
-    let group = update(&mut tx, now, &group, stored).await?;
-    finish(&state, tx, &caller, &base, &group, "scim.group.patch", StatusCode::OK).await
-}
 
-/// `DELETE /Groups/{id}`: the entitlement goes and its members leave it.
-pub(crate) async fn delete(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> ScimResult<Response> {
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let source = changing_inbound_source(&mut tx).await?;
-    let group = found(&mut tx, &source.id, &id).await?;
-    check_if_match(&headers, &version_of(&group))?;
-    tx.delete_object(CatalogKind::Entitlement, &id).await?;
-    sync(&mut tx, now, &source.id, &id, &member_ids(&stored_of(&group)), &[]).await?;
-    let detail = json!({"source": source.id, "displayName": group.name});
-    tx.audit(&caller.actor(), "scim.group.delete", "entitlement", &id, &detail, now).await?;
-    tx.commit().await?;
-    state.engine.notify_events();
-    Ok(StatusCode::NO_CONTENT.into_response())
+    fn version(group: &CatalogObject) -> String {
+        version_of(group)
+    }
+
+    fn stored(group: &CatalogObject) -> Map<String, Value> {
+        stored_of(group)
+    }
+
+    async fn render(
+        _tx: &mut Tx,
+        base: &str,
+        _source_id: &str,
+        group: &CatalogObject,
+    ) -> ScimResult<Map<String, Value>> {
+        Ok(render(base, group))
+    }
+
+    /// Stores the group and pushes the account change of each member who joined or left.
+    async fn write(
+        change: &mut Change<'_>,
+        id: &str,
+        before: Option<&CatalogObject>,
+        mut stored: Map<String, Value>,
+    ) -> ScimResult<CatalogObject> {
+        let source = change.source.id.clone();
+        let members = check_members(&mut change.tx, &source, &mut stored).await?;
+        let (group, earlier) = match before {
+            None => {
+                let group = object(&source, id, stored, change.now, change.now);
+                change.tx.insert_object(&group).await?;
+                (group, Vec::new())
+            }
+            Some(before) => {
+                let group = object(&source, id, stored, before.created_at, change.now);
+                change.tx.update_object(&group).await?;
+                (group, member_ids(&stored_of(before)))
+            }
+        };
+        sync(&mut change.tx, change.now, &source, id, &earlier, &members).await?;
+        Ok(group)
+    }
+
+    /// The entitlement goes and its members leave it.
+    async fn remove(change: &mut Change<'_>, group: &CatalogObject) -> ScimResult<()> {
+        change.tx.delete_object(CatalogKind::Entitlement, &group.id).await?;
+        let members = member_ids(&stored_of(group));
+        sync(&mut change.tx, change.now, &change.source.id, &group.id, &members, &[]).await
+    }
+
+    fn audited(source_id: &str, group: &CatalogObject) -> (String, Value) {
+        let members = member_ids(&stored_of(group)).len();
+        (group.id.clone(), json!({"source": source_id, "displayName": group.name, "members": members}))
+    }
 }

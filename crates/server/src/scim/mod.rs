@@ -7,6 +7,7 @@
 
 mod filter;
 mod groups;
+mod handlers;
 mod list;
 mod patch;
 mod resource;
@@ -45,20 +46,20 @@ pub(crate) fn routes(r: &mut Routes) {
     r.get("/Schemas/{id}", read, "One SCIM schema", schema::schema_by_id);
     r.get("/ResourceTypes", read, "The SCIM resource types", schema::resource_types);
     r.get("/ResourceTypes/{id}", read, "One SCIM resource type", schema::resource_type_by_id);
-    r.get("/Users", read, "List or filter users", users::list);
-    r.post("/Users", change, "Push a user", users::create);
-    r.post("/Users/.search", read, "Search users", users::search);
-    r.get("/Users/{id}", read, "Get a user", users::read);
-    r.put("/Users/{id}", change, "Replace a user", users::replace);
-    r.patch("/Users/{id}", change, "Change a user", users::patch);
-    r.delete("/Users/{id}", change, "Delete a user", users::delete);
-    r.get("/Groups", read, "List or filter groups", groups::list);
-    r.post("/Groups", change, "Push a group", groups::create);
-    r.post("/Groups/.search", read, "Search groups", groups::search);
-    r.get("/Groups/{id}", read, "Get a group", groups::read);
-    r.put("/Groups/{id}", change, "Replace a group", groups::replace);
-    r.patch("/Groups/{id}", change, "Change a group", groups::patch);
-    r.delete("/Groups/{id}", change, "Delete a group", groups::delete);
+    r.get("/Users", read, "List or filter users", handlers::list::<users::Users>);
+    r.post("/Users", change, "Push a user", handlers::create::<users::Users>);
+    r.post("/Users/.search", read, "Search users", handlers::search::<users::Users>);
+    r.get("/Users/{id}", read, "Get a user", handlers::read::<users::Users>);
+    r.put("/Users/{id}", change, "Replace a user", handlers::replace::<users::Users>);
+    r.patch("/Users/{id}", change, "Change a user", handlers::patch::<users::Users>);
+    r.delete("/Users/{id}", change, "Delete a user", handlers::delete::<users::Users>);
+    r.get("/Groups", read, "List or filter groups", handlers::list::<groups::Groups>);
+    r.post("/Groups", change, "Push a group", handlers::create::<groups::Groups>);
+    r.post("/Groups/.search", read, "Search groups", handlers::search::<groups::Groups>);
+    r.get("/Groups/{id}", read, "Get a group", handlers::read::<groups::Groups>);
+    r.put("/Groups/{id}", change, "Replace a group", handlers::replace::<groups::Groups>);
+    r.patch("/Groups/{id}", change, "Change a group", handlers::patch::<groups::Groups>);
+    r.delete("/Groups/{id}", change, "Delete a group", handlers::delete::<groups::Groups>);
     r.post("/.search", read, "Search users and groups", list::search_all);
     for method in [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
         r.add(method.clone(), "/Me", Access::Public, "Not served: SCIM callers here are systems", || async {

@@ -6,27 +6,16 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use scim_v2::filter::{AttrExp, CompValue, CompareOp, Filter};
 use serde_json::{Map, Value, json};
 use tessera_engine::governance::push::{PushedAccount, push_accounts, pushed_account, remove_pushed_account};
 use tessera_store::query::{Filter as StoreFilter, quoted};
-use tessera_store::{AccountRecord, CatalogObject, IdentityStore, Listing, SecurityStore, Tx};
+use tessera_store::{AccountRecord, CatalogObject, IdentityStore, Listing, Tx};
 
-use super::list::ListQuery;
-use super::resource::{
-    MAX_VALUE_CHARS, Meta, check_immutable, normalize, render as render_resource, require, submitted,
-};
+use super::handlers::{Change, Resource};
+use super::resource::{MAX_VALUE_CHARS, Meta, render as render_resource};
 use super::schema::{ENTERPRISE_SCHEMA, Kind};
-use super::{
-    Base, Caller, ScimError, ScimResult, changing_inbound_source, check_if_match, groups, inbound_source, json_body,
-    not_modified, patch, resource_response, unchanged, version,
-};
-use crate::AppState;
+use super::{ScimError, ScimResult, groups, version};
 
 /// The account attribute holding the whole SCIM resource.
 const RESOURCE_KEY: &str = "scimResource";
@@ -205,189 +194,77 @@ fn user_name(stored: &Map<String, Value>) -> &str {
     stored.get("userName").and_then(Value::as_str).unwrap_or_default()
 }
 
-/// The user with this id, or 404.
-async fn found(tx: &mut Tx, source_id: &str, id: &str) -> ScimResult<AccountRecord> {
-    pushed_account(tx, source_id, id).await?.ok_or_else(|| ScimError::not_found(format!("no User has the id `{id}`")))
-}
+/// SCIM Users, as the one resource handler serves them.
+pub(crate) struct Users;
 
-/// One request's change to a user: its transaction, clock reading and source, and who asked.
-struct Change<'a> {
-    state: &'a AppState,
-    caller: &'a Caller,
-    base: &'a str,
-    tx: Tx,
-    now: i64,
-    source: CatalogObject,
-}
+impl Resource for Users {
+    type Record = AccountRecord;
+    const KIND: Kind = Kind::User;
+    const ACTIONS: &'static str = "scim.user";
+    const TARGET: &'static str = "account";
 
-impl<'a> Change<'a> {
-    async fn begin(state: &'a AppState, caller: &'a Caller, base: &'a str) -> ScimResult<Self> {
-        let now = state.now_ms();
-        let mut tx = state.begin().await?;
-        let source = changing_inbound_source(&mut tx).await?;
-        Ok(Self { state, caller, base, tx, now, source })
+    async fn all(
+        tx: &mut Tx,
+        base: &str,
+        source: &CatalogObject,
+        filter: Option<&Filter>,
+    ) -> ScimResult<Vec<Map<String, Value>>> {
+        all(tx, base, source, filter).await
     }
 
-    /// Stores `stored` as the user `id` (new when there is no account `before`), keeping its
-    /// group memberships; its `userName` must be free. Returns the account as stored.
-    async fn push(
-        &mut self,
+    async fn found(tx: &mut Tx, source_id: &str, id: &str) -> ScimResult<AccountRecord> {
+        pushed_account(tx, source_id, id)
+            .await?
+            .ok_or_else(|| ScimError::not_found(format!("no User has the id `{id}`")))
+    }
+
+    fn version(account: &AccountRecord) -> String {
+        version(account.attributes_hash)
+    }
+
+    fn stored(account: &AccountRecord) -> Map<String, Value> {
+        stored_of(account)
+    }
+
+    async fn render(
+        tx: &mut Tx,
+        base: &str,
+        source_id: &str,
+        account: &AccountRecord,
+    ) -> ScimResult<Map<String, Value>> {
+        let names = groups::names(tx, source_id).await?;
+        Ok(render(base, account, &names))
+    }
+
+    /// Stores the user, keeping its group memberships; its `userName` must be free.
+    async fn write(
+        change: &mut Change<'_>,
         id: &str,
         before: Option<&AccountRecord>,
-        stored: &Map<String, Value>,
+        stored: Map<String, Value>,
     ) -> ScimResult<AccountRecord> {
-        let name = user_name(stored);
+        let name = user_name(&stored);
         if !before.is_some_and(|a| a.name.eq_ignore_ascii_case(name)) {
-            check_unique(&mut self.tx, &self.source.id, name, before.map(|_| id)).await?;
+            check_unique(&mut change.tx, &change.source.id, name, before.map(|_| id)).await?;
         }
         let groups = before.map(group_ids).unwrap_or_default();
-        let pushed = flatten(id, stored, &groups);
-        let mut accounts = push_accounts(&mut self.tx, self.now, &self.source.id, vec![pushed]).await?;
+        let pushed = flatten(id, &stored, &groups);
+        let mut accounts = push_accounts(&mut change.tx, change.now, &change.source.id, vec![pushed]).await?;
         accounts.pop().ok_or_else(|| ScimError::internal("a push stored no account"))
     }
 
-    /// Commits with the audit entry (`more` added to its detail) and answers the user.
-    async fn finish(
-        mut self,
-        account: &AccountRecord,
-        action: &str,
-        more: Option<(&str, Value)>,
-        status: StatusCode,
-    ) -> ScimResult<Response> {
-        let mut detail = json!({"source": self.source.id, "scimId": account.native_identity, "userName": account.name});
-        if let Some((key, value)) = more {
-            detail[key] = value;
+    /// The account goes, with its identity on an authoritative source, and the user leaves its groups.
+    async fn remove(change: &mut Change<'_>, account: &AccountRecord) -> ScimResult<()> {
+        let id = &account.native_identity;
+        for group in group_ids(account) {
+            groups::drop_member(&mut change.tx, &change.source.id, &group, id, change.now).await?;
         }
-        self.tx.audit(&self.caller.actor(), action, "account", &account.id, &detail, self.now).await?;
-        let names = groups::names(&mut self.tx, &self.source.id).await?;
-        self.tx.commit().await?;
-        self.state.engine.notify_events();
-        let body = Value::Object(render(self.base, account, &names));
-        Ok(resource_response(status, &body, &version(account.attributes_hash)))
+        remove_pushed_account(&mut change.tx, change.now, &change.source.id, id).await?;
+        Ok(())
     }
-}
 
-/// `GET /Users`.
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    Base(base): Base,
-    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> ScimResult<Response> {
-    let query = ListQuery::from_params(params, &[Kind::User])?;
-    respond(&state, &base, query).await
-}
-
-/// `POST /Users/.search`.
-pub(crate) async fn search(State(state): State<AppState>, Base(base): Base, body: Bytes) -> ScimResult<Response> {
-    let query = ListQuery::from_search(&body, &[Kind::User])?;
-    respond(&state, &base, query).await
-}
-
-/// The source's users the query selects, as a list response.
-async fn respond(state: &AppState, base: &str, query: ListQuery) -> ScimResult<Response> {
-    let mut tx = state.begin().await?;
-    let source = inbound_source(&mut tx).await?;
-    let users = all(&mut tx, base, &source, query.filter.as_ref()).await?;
-    Ok(query.respond(users.into_iter().map(|u| (Kind::User, u)).collect()))
-}
-
-/// `POST /Users`.
-pub(crate) async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    Base(base): Base,
-    body: Bytes,
-) -> ScimResult<Response> {
-    let stored = submitted(Kind::User, &json_body(&body)?)?;
-    let mut change = Change::begin(&state, &caller, &base).await?;
-    let id = uuid::Uuid::now_v7().simple().to_string();
-    let account = change.push(&id, None, &stored).await?;
-    change.finish(&account, "scim.user.create", None, StatusCode::CREATED).await
-}
-
-/// `GET /Users/{id}`.
-pub(crate) async fn read(
-    State(state): State<AppState>,
-    Base(base): Base,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> ScimResult<Response> {
-    let query = ListQuery::from_params(params, &[Kind::User])?;
-    let mut tx = state.begin().await?;
-    let source = inbound_source(&mut tx).await?;
-    let account = found(&mut tx, &source.id, &id).await?;
-    let current = version(account.attributes_hash);
-    if not_modified(&headers, &current) {
-        return Ok(unchanged(&current));
+    fn audited(source_id: &str, account: &AccountRecord) -> (String, Value) {
+        let detail = json!({"source": source_id, "scimId": account.native_identity, "userName": account.name});
+        (account.id.clone(), detail)
     }
-    let names = groups::names(&mut tx, &source.id).await?;
-    let body = query.projection.apply(Kind::User, render(&base, &account, &names));
-    Ok(resource_response(StatusCode::OK, &Value::Object(body), &current))
-}
-
-/// `PUT /Users/{id}`: the user's writable attributes become the body's; group memberships stay.
-pub(crate) async fn replace(
-    State(state): State<AppState>,
-    caller: Caller,
-    Base(base): Base,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ScimResult<Response> {
-    let stored = submitted(Kind::User, &json_body(&body)?)?;
-    let mut change = Change::begin(&state, &caller, &base).await?;
-    let before = found(&mut change.tx, &change.source.id, &id).await?;
-    check_if_match(&headers, &version(before.attributes_hash))?;
-    check_immutable(Kind::User, &stored_of(&before), &stored)?;
-    let account = change.push(&id, Some(&before), &stored).await?;
-    change.finish(&account, "scim.user.replace", None, StatusCode::OK).await
-}
-
-/// `PATCH /Users/{id}`.
-pub(crate) async fn patch(
-    State(state): State<AppState>,
-    caller: Caller,
-    Base(base): Base,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ScimResult<Response> {
-    let operations = patch::parse(&json_body(&body)?)?;
-    let mut change = Change::begin(&state, &caller, &base).await?;
-    let before = found(&mut change.tx, &change.source.id, &id).await?;
-    check_if_match(&headers, &version(before.attributes_hash))?;
-    let mut patched = stored_of(&before);
-    for operation in &operations {
-        patch::apply(Kind::User, &mut patched, operation)?;
-    }
-    let stored = normalize(Kind::User, &patched)?;
-    require(Kind::User, &stored)?;
-    let account = change.push(&id, Some(&before), &stored).await?;
-    let summary = operations.iter().map(patch::Operation::summary).collect();
-    change.finish(&account, "scim.user.patch", Some(("operations", summary)), StatusCode::OK).await
-}
-
-/// `DELETE /Users/{id}`: the account goes, with its identity on an authoritative source, and the
-/// user leaves its groups.
-pub(crate) async fn delete(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> ScimResult<Response> {
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let source = changing_inbound_source(&mut tx).await?;
-    let account = found(&mut tx, &source.id, &id).await?;
-    check_if_match(&headers, &version(account.attributes_hash))?;
-    for group in group_ids(&account) {
-        groups::drop_member(&mut tx, &source.id, &group, &id, now).await?;
-    }
-    remove_pushed_account(&mut tx, now, &source.id, &id).await?;
-    let detail = json!({"source": source.id, "scimId": account.native_identity, "userName": account.name});
-    tx.audit(&caller.actor(), "scim.user.delete", "account", &account.id, &detail, now).await?;
-    tx.commit().await?;
-    state.engine.notify_events();
-    Ok(StatusCode::NO_CONTENT.into_response())
 }
