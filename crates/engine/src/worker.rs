@@ -214,7 +214,8 @@ impl Engine {
                 match call.retry.filter(|_| error.retryable).and_then(|policy| policy.delay_after(attempt)) {
                     Some(delay) => {
                         tracing::info!(execution = %task.execution_id, step = %call.step, attempt, %error, "retrying");
-                        Ok(Outcome::RetryAt { run_at: self.now_ms() + delay as i64 * 1000, attempt: task.attempt + 1 })
+                        let wait = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+                        Ok(Outcome::RetryAt { run_at: self.now_ms().saturating_add(wait), attempt: task.attempt + 1 })
                     }
                     None => {
                         let attempts = task.attempt + 1;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tessera_connectors::{Account, Connector, ConnectorError, DelimitedReader, Entitlement, LiveConnector, Row};
+use tessera_model::RetryPolicy;
 
 use super::aggregate::RowFailure;
 
@@ -36,12 +37,13 @@ impl From<Row> for Record {
     }
 }
 
-/// How often a page read that failed with a retryable error is tried in all, and the pause before
-/// the first retry (doubled before each later one).
-const PAGE_ATTEMPTS: u32 = 3;
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// How a page read that failed with a retryable error is tried again: three attempts in all, 200 ms
+/// before the second and 400 ms before the third.
+fn page_retry() -> RetryPolicy {
+    RetryPolicy::doubling(3, Duration::from_millis(200), Duration::from_secs(1))
+}
 
-/// Calls `read` until it succeeds, fails for good, or has failed [`PAGE_ATTEMPTS`] times. The error
+/// Calls `read` until it succeeds, fails for good, or has used [`page_retry`]'s attempts. The error
 /// names `what` was read and, after retries, the first failure as well as the last: an LDAP paging
 /// cursor dies with its connection, so the retry of a later page can fail differently.
 pub(crate) async fn with_retries<T, F, Fut>(what: &str, mut read: F) -> Result<T, String>
@@ -49,27 +51,28 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ConnectorError>>,
 {
+    let policy = page_retry();
     let mut first: Option<ConnectorError> = None;
-    let mut backoff = FIRST_BACKOFF;
-    let mut attempt = 1;
+    let mut attempt = 0;
     loop {
         let error = match read().await {
             Ok(page) => return Ok(page),
             Err(error) => error,
         };
-        if !error.retryable || attempt == PAGE_ATTEMPTS {
+        let attempts = attempt + 1;
+        let wait = policy.delay_after(attempt).filter(|_| error.retryable);
+        let Some(wait) = wait else {
             return Err(match first {
                 Some(first) if first.message != error.message => format!(
-                    "reading {what} failed: {first}; after {attempt} attempts the last one failed with: {error}"
+                    "reading {what} failed: {first}; after {attempts} attempts the last one failed with: {error}"
                 ),
-                Some(_) => format!("reading {what} failed {attempt} times: {error}"),
+                Some(_) => format!("reading {what} failed {attempts} times: {error}"),
                 None => format!("reading {what} failed: {error}"),
             });
-        }
-        tracing::debug!(what, attempt, %error, "a page read failed; retrying");
+        };
+        tracing::debug!(what, attempt = attempts, %error, "a page read failed; retrying");
         first.get_or_insert(error);
-        tokio::time::sleep(backoff).await;
-        backoff *= 2;
+        tokio::time::sleep(wait).await;
         attempt += 1;
     }
 }

@@ -263,8 +263,7 @@ impl Engine {
                     && let Some(wait) = wait
                 {
                     tracing::info!(plan = %plan.id, source = %source.name, error = %error.message, attempts, "provisioning will be retried");
-                    let run_at =
-                        now.saturating_add(i64::try_from(wait).unwrap_or(i64::MAX / 1000).saturating_mul(1000));
+                    let run_at = now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
                     let result = json!({"provisioningResult": "RETRY", "errors": [message]});
                     let mut tx = self.store.begin().await?;
                     tx.retry_plan(&plan.id, attempts, run_at, &result, now).await?;

@@ -332,9 +332,9 @@ impl Checker<'_> {
         let max_interval = duration(self, "maxInterval", 300);
         Some(Some(RetryPolicy {
             max_attempts: max_attempts?,
-            interval_seconds: interval?,
+            interval: std::time::Duration::from_secs(interval?),
             backoff_rate: backoff_rate?,
-            max_interval_seconds: max_interval?,
+            max_interval: std::time::Duration::from_secs(max_interval?),
         }))
     }
 }
