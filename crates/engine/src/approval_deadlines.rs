@@ -416,7 +416,11 @@ impl Engine {
         tx.commit().await?;
         let mut acted = 0;
         if config.auto_approval_enabled {
-            acted += self.auto_approve().await?;
+            // A self-approval that cannot be applied is retried next time; the deadlines still run.
+            match self.auto_approve().await {
+                Ok(approved) => acted += approved,
+                Err(error) => tracing::warn!(%error, "automatic approvals could not be applied; retrying"),
+            }
         }
         let r = &config.reminders;
         let now = self.now_ms();

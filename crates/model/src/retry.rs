@@ -35,7 +35,8 @@ impl RetryPolicy {
         }
         let factor = self.backoff_rate.max(1.0).powi(i32::try_from(attempt).unwrap_or(i32::MAX));
         let delay = (self.interval.as_secs_f64() * factor).min(self.max_interval.as_secs_f64());
-        Some(Duration::from_secs_f64(delay.max(0.0)))
+        // A wait too long to represent is the longest there is (a step may say `u64::MAX` seconds).
+        Some(Duration::try_from_secs_f64(delay.max(0.0)).unwrap_or(Duration::MAX))
     }
 }
 
@@ -79,5 +80,7 @@ mod tests {
         // Sub-second waits are the same policy.
         let pages = RetryPolicy::doubling(3, Duration::from_millis(200), Duration::from_secs(1));
         assert_eq!(pages.delay_after(1), Some(Duration::from_millis(400)));
+        let endless = RetryPolicy::doubling(5, Duration::from_secs(u64::MAX), Duration::from_secs(u64::MAX));
+        assert_eq!(endless.delay_after(3), Some(Duration::MAX), "too long to represent, not a panic");
     }
 }

@@ -37,3 +37,7 @@ DROP INDEX inbox_items_due;
 DROP INDEX inbox_items_reminder;
 CREATE INDEX inbox_items_due ON inbox_items (status, due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX inbox_items_reminder ON inbox_items (status, next_reminder_at) WHERE next_reminder_at IS NOT NULL;
+
+-- Work waiting now, by kind: the configured reminders and escalations of access approvals read only
+-- these, not every approval ever decided.
+CREATE INDEX inbox_items_pending ON inbox_items (subject_kind, created_at) WHERE status = 'PENDING';

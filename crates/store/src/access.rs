@@ -232,6 +232,16 @@ impl AccessStore for Tx {
         .bind(now)
         .execute(&mut *self.inner)
         .await?;
+        // Open work routed to the group is the new member's too (in their inbox, theirs to act on).
+        sqlx::query(
+            "INSERT INTO inbox_assignees (item_id, identity_id) SELECT id, $2 FROM inbox_items \
+             WHERE route_kind = 'GOVERNANCE_GROUP' AND route_ref = $1 AND subject_kind = 'PLAN' \
+             AND status = 'PENDING' ON CONFLICT DO NOTHING",
+        )
+        .bind(workgroup_id)
+        .bind(identity_id)
+        .execute(&mut *self.inner)
+        .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -241,6 +251,7 @@ impl AccessStore for Tx {
             .bind(identity_id)
             .execute(&mut *self.inner)
             .await?;
+        self.leave_group_work(Some(workgroup_id), identity_id).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -268,6 +279,13 @@ impl AccessStore for Tx {
             .bind(workgroup_id)
             .execute(&mut *self.inner)
             .await?;
+        sqlx::query(
+            "DELETE FROM inbox_assignees WHERE item_id IN (SELECT id FROM inbox_items \
+             WHERE route_kind = 'GOVERNANCE_GROUP' AND route_ref = $1 AND subject_kind = 'PLAN' AND status = 'PENDING')",
+        )
+        .bind(workgroup_id)
+        .execute(&mut *self.inner)
+        .await?;
         Ok(())
     }
 
@@ -411,5 +429,22 @@ impl AccessStore for Tx {
             .iter()
             .map(aggregation)
             .collect()
+    }
+}
+
+impl Tx {
+    /// Takes open work routed to a governance group (`group`, or every group) away from someone who
+    /// is no longer a member: work items go to the group's members as they are now.
+    pub(crate) async fn leave_group_work(&mut self, group: Option<&str>, identity_id: &str) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM inbox_assignees WHERE identity_id = $2 AND item_id IN (SELECT id FROM inbox_items \
+             WHERE route_kind = 'GOVERNANCE_GROUP' AND ($1 IS NULL OR route_ref = $1) AND subject_kind = 'PLAN' \
+             AND status = 'PENDING')",
+        )
+        .bind(group)
+        .bind(identity_id)
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
     }
 }

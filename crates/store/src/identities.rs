@@ -252,6 +252,7 @@ impl IdentityStore for Tx {
         ] {
             sqlx::query(sql).bind(id).execute(&mut *self.inner).await?;
         }
+        self.leave_group_work(None, id).await?;
         let done = sqlx::query("DELETE FROM identities WHERE id = $1").bind(id).execute(&mut *self.inner).await?;
         Ok(done.rows_affected() > 0)
     }

@@ -374,16 +374,28 @@ impl Engine {
                 WorkSubject::AccessRequest,
                 InboxAction::Reassign { to, comment } | InboxAction::Delegate { to, comment },
             ) => {
-                if assigned.is_none() && !actor.admin {
-                    approver()?;
-                }
+                // Through the inbox only an approver forwards; an administrator uses ISC's forward,
+                // which asks for the approvals' own administration.
+                approver()?;
                 let comment = comment.unwrap_or_default();
-                self.forward_access_approval(&item.id, actor.identity, actor.admin, &to, &comment, actor.audit).await?;
+                self.forward_access_approval(&item.id, actor.identity, false, &to, &comment, actor.audit).await?;
             }
             (WorkSubject::AccessRequest, _) => return refuse("an access request approval"),
             (_, InboxAction::Complete { comment, data }) => {
-                if assigned.is_none() && !actor.admin {
-                    return Err(Error::Forbidden(format!("work item {} is not assigned to this token", item.id)));
+                // Only an assignee completes it here (`/v3/work-items` serves work-item administrators),
+                // and one routed to a group only while they are in it.
+                let who = approver()?;
+                let mut tx = self.store.begin().await?;
+                let holds = match (item.route_kind.as_deref(), item.route_ref.as_deref()) {
+                    (Some("GOVERNANCE_GROUP"), Some(group)) => tx.members(group).await?.iter().any(|m| m == who),
+                    _ => true,
+                };
+                drop(tx);
+                if !holds {
+                    return Err(Error::Forbidden(format!(
+                        "identity {who} is no longer in the group work item {} is routed to",
+                        item.id
+                    )));
                 }
                 let failed = data.get("failed").and_then(Value::as_bool).unwrap_or(false);
                 let account = data.get("accountId").and_then(Value::as_str);

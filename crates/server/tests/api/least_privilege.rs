@@ -214,7 +214,26 @@ async fn one_inbox_holds_approvals_and_work_items_and_acting_there_follows_their
         assert_eq!(decided.body[0]["reviewerComment"]["comment"], "fine", "{kind}: {}", decided.body);
 
         assert_eq!(act(&gus, &work, "approve", json!({})).await.status, 400, "{kind}: a work item is completed");
-        let done = act(&gus, &work, "complete", json!({"comment": "added to the lab group"})).await;
+
+        // An inbox administrator acting as someone else neither takes an approval nor completes work
+        // that is not theirs: ISC's own paths, with their own scopes, serve administrators.
+        let admin_scopes = ["tessera:inbox:read", "tessera:inbox:manage", "tessera:inbox:admin"];
+        let ada_admin = bound_token(&api, "ada", &admin_scopes).await;
+        let lab = get(&api, &mary, "/tessera/v1/inbox").await.body[0]["id"].as_str().unwrap().to_owned();
+        let taken = act(&ada_admin, &lab, "reassign", json!({"to": "ada"})).await;
+        assert_eq!(taken.status, 403, "{kind}: {}", taken.body);
+        assert_eq!(act(&ada_admin, &work, "complete", json!({})).await.status, 403, "{kind}");
+
+        // Group work follows the group: Gus leaves the helpdesk and Olga joins it.
+        let mut tx = api.store.begin().await.unwrap();
+        tx.remove_member("helpdesk", "gus").await.unwrap();
+        tx.add_member("helpdesk", "olga", 0).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(get(&api, &gus, "/tessera/v1/inbox").await.body, json!([]), "{kind}: not Gus's any more");
+        assert_eq!(act(&gus, &work, "complete", json!({})).await.status, 403, "{kind}");
+        let olga = bound_token(&api, "olga", &scopes).await;
+        assert_eq!(ids(&get(&api, &olga, "/tessera/v1/inbox").await.body), [work.as_str()], "{kind}: Olga's now");
+        let done = act(&olga, &work, "complete", json!({"comment": "added to the lab group"})).await;
         assert_eq!((done.status, &done.body["status"]), (200, &json!("COMPLETED")), "{kind}: {}", done.body);
         let item = api.get(&format!("/v3/work-items/{work}")).await;
         assert_eq!(item.body["state"], "Finished", "{kind}: {}", item.body);
@@ -222,6 +241,6 @@ async fn one_inbox_holds_approvals_and_work_items_and_acting_there_follows_their
         let audit = api.get(&format!("/tessera/v1/audit?targetType=work-item&targetId={work}")).await;
         let actions: Vec<&str> = audit.body.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
         assert_eq!(actions, ["work-item.complete"], "{kind}: {}", audit.body);
-        assert_eq!(get(&api, &gus, "/tessera/v1/inbox").await.body, json!([]), "{kind}: nothing left for Gus");
+        assert_eq!(get(&api, &olga, "/tessera/v1/inbox").await.body, json!([]), "{kind}: nothing left for Olga");
     }
 }
