@@ -6,11 +6,11 @@
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use tessera_model::{PlanStatus, WorkStatus};
+use tessera_model::{PlanStatus, WorkKind, WorkStatus, WorkSubject};
 
 use crate::access::plan;
 use crate::db::Dialect;
-use crate::{PlanRecord, Result, Tx};
+use crate::{InboxItemRecord, InboxStore, PlanRecord, Result, Tx};
 
 /// A group of plans from one identity change.
 #[derive(Debug, Clone, PartialEq)]
@@ -344,23 +344,37 @@ impl ProvisioningStore for Tx {
         let operation = w.document["accountRequest"]["operation"].as_str().unwrap_or("Modify");
         let title = format!("{operation} account on source '{}'", source.as_deref().unwrap_or(&w.source_id));
         let (route_kind, route_ref) = w.assignee.as_deref().and_then(|a| a.split_once(':')).unzip();
-        sqlx::query(
-            "INSERT INTO inbox_items (id, kind, subject_kind, subject_id, title, details, status, minimum_approvals, \
-             approvals, created_at, modified_at, excluded, route_kind, route_ref, about_id) \
-             VALUES ($1, 'TASK', $2, $3, $4, $5, $6, 1, 0, $7, $7, '[]', $8, $9, $10)",
-        )
-        .bind(w.id.as_str())
-        .bind(PLAN)
-        .bind(w.plan_id.as_str())
-        .bind(title)
-        .bind(work_details(&w.source_id, &w.document).to_string())
-        .bind(w.status.as_str())
-        .bind(w.created_at)
-        .bind(route_kind)
-        .bind(route_ref)
-        .bind(w.identity_id.as_str())
-        .execute(&mut *self.inner)
-        .await?;
+        let item = InboxItemRecord {
+            id: w.id.clone(),
+            kind: WorkKind::Task,
+            subject_kind: WorkSubject::Plan,
+            subject_id: w.plan_id.clone(),
+            subject_ref: None,
+            title,
+            description: None,
+            details: work_details(&w.source_id, &w.document),
+            status: w.status,
+            minimum_approvals: 1,
+            approvals: 0,
+            due_at: None,
+            remind_every: None,
+            next_reminder_at: None,
+            timeout_action: None,
+            escalate_to: None,
+            decided_by: None,
+            decision_comment: None,
+            decided_at: None,
+            output: Value::Null,
+            created_at: w.created_at,
+            modified_at: w.created_at,
+            assignees: Vec::new(),
+            excluded: Vec::new(),
+            level: None,
+            route_kind: route_kind.map(str::to_owned),
+            route_ref: route_ref.map(str::to_owned),
+            about_id: Some(w.identity_id.clone()),
+        };
+        self.insert_inbox_item(&item).await?;
         self.assign_route(&w.id, route_kind, route_ref).await?;
         Ok(())
     }

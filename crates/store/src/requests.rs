@@ -6,9 +6,10 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use tessera_model::{AccessRequestType, ItemStatus, RequestStatus, WorkStatus};
+use serde_json::Value;
+use tessera_model::{AccessRequestType, ItemStatus, RequestStatus, WorkKind, WorkStatus, WorkSubject};
 
-use crate::{Result, Tx};
+use crate::{InboxItemRecord, InboxStore, Result, Tx};
 
 /// One access request: the items asked for one identity.
 #[derive(Debug, Clone, PartialEq)]
@@ -206,38 +207,37 @@ fn approval_title(item_name: &str, person: &str) -> String {
 impl Tx {
     /// Stores an approval level as people's work, with its title and the person it is about.
     async fn insert_approval(&mut self, a: &ApprovalRecord, title: &str, requested_for: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO inbox_items (id, kind, subject_kind, subject_id, subject_ref, title, details, status, \
-             minimum_approvals, approvals, decided_by, decision_comment, decided_at, created_at, modified_at, \
-             excluded, level, route_kind, route_ref, about_id) \
-             VALUES ($1, 'APPROVAL', $2, $3, $4, $5, '{}', $6, 1, $7, $8, $9, $10, $11, $12, '[]', $13, $14, $15, $16)",
-        )
-        .bind(a.id.as_str())
-        .bind(ACCESS_REQUEST)
-        .bind(a.request_id.as_str())
-        .bind(a.item_id.as_str())
-        .bind(title)
-        .bind(a.status.as_str())
-        .bind(i64::from(a.status == WorkStatus::Approved))
-        .bind(a.decided_by.as_deref())
-        .bind(a.comment.as_deref())
-        .bind(a.decided_at)
-        .bind(a.created_at)
-        .bind(a.modified_at)
-        .bind(a.level)
-        .bind(a.approver_kind.as_str())
-        .bind(a.approver_ref.as_deref())
-        .bind(requested_for)
-        .execute(&mut *self.inner)
-        .await?;
-        for candidate in &a.candidates {
-            sqlx::query("INSERT INTO inbox_assignees (item_id, identity_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(a.id.as_str())
-                .bind(candidate.as_str())
-                .execute(&mut *self.inner)
-                .await?;
-        }
-        Ok(())
+        let item = InboxItemRecord {
+            id: a.id.clone(),
+            kind: WorkKind::Approval,
+            subject_kind: WorkSubject::AccessRequest,
+            subject_id: a.request_id.clone(),
+            subject_ref: Some(a.item_id.clone()),
+            title: title.to_owned(),
+            description: None,
+            details: Value::Object(serde_json::Map::new()),
+            status: a.status,
+            minimum_approvals: 1,
+            approvals: i64::from(a.status == WorkStatus::Approved),
+            due_at: None,
+            remind_every: None,
+            next_reminder_at: None,
+            timeout_action: None,
+            escalate_to: None,
+            decided_by: a.decided_by.clone(),
+            decision_comment: a.comment.clone(),
+            decided_at: a.decided_at,
+            output: Value::Null,
+            created_at: a.created_at,
+            modified_at: a.modified_at,
+            assignees: a.candidates.clone(),
+            excluded: Vec::new(),
+            level: Some(a.level),
+            route_kind: Some(a.approver_kind.clone()),
+            route_ref: a.approver_ref.clone(),
+            about_id: Some(requested_for.to_owned()),
+        };
+        self.insert_inbox_item(&item).await
     }
 
     async fn candidates(&mut self, approval_id: &str) -> Result<Vec<String>> {
