@@ -6,8 +6,8 @@
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use tessera_model::WorkSubject;
 
-use crate::requests::ACCESS_REQUEST;
 use crate::{Result, Tx};
 
 /// The configuration's one row.
@@ -151,7 +151,11 @@ impl ApprovalConfigStore for Tx {
         let sql = format!(
             "SELECT {CLOCK_COLUMNS} FROM inbox_items WHERE id = $1 AND subject_kind = $2 AND status = 'PENDING'"
         );
-        let row = sqlx::query(&sql).bind(approval_id).bind(ACCESS_REQUEST).fetch_optional(&mut *self.inner).await?;
+        let row = sqlx::query(&sql)
+            .bind(approval_id)
+            .bind(WorkSubject::AccessRequest.as_str())
+            .fetch_optional(&mut *self.inner)
+            .await?;
         row.as_ref().map(clock).transpose()
     }
 
@@ -181,7 +185,7 @@ impl ApprovalConfigStore for Tx {
         .bind(r.approval_id.as_str())
         .bind(r.new_approver.as_str())
         .bind(r.created_at)
-        .bind(ACCESS_REQUEST)
+        .bind(WorkSubject::AccessRequest.as_str())
         .execute(&mut *self.inner)
         .await?;
         if done.rows_affected() != 1 {
@@ -233,7 +237,7 @@ impl ApprovalConfigStore for Tx {
         )
         .bind(approver)
         .bind(since)
-        .bind(ACCESS_REQUEST)
+        .bind(WorkSubject::AccessRequest.as_str())
         .fetch_all(&mut *self.inner)
         .await?;
         let mut counts = ApprovalCounts::default();
@@ -256,7 +260,7 @@ impl ApprovalConfigStore for Tx {
              WHERE a.subject_kind = $2 AND a.status = 'PENDING' ORDER BY a.created_at, a.id LIMIT $1",
         )
         .bind(limit)
-        .bind(ACCESS_REQUEST)
+        .bind(WorkSubject::AccessRequest.as_str())
         .fetch_all(&mut *self.inner)
         .await?;
         rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("requester_id")?))).collect()

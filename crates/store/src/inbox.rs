@@ -10,7 +10,6 @@ use sqlx::any::AnyRow;
 use tessera_model::{WorkKind, WorkStatus, WorkSubject};
 
 use crate::approval_config::DueBefore;
-use crate::requests::ACCESS_REQUEST;
 use crate::{Result, Tx};
 
 /// One item in people's inboxes.
@@ -440,7 +439,7 @@ impl InboxStore for Tx {
             );
             sqlx::query(&sql)
                 .bind(now)
-                .bind(ACCESS_REQUEST)
+                .bind(WorkSubject::AccessRequest.as_str())
                 .bind(due.escalate)
                 .bind(due.max_reminders)
                 .bind(due.remind)

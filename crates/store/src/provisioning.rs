@@ -66,9 +66,6 @@ fn tracking(row: &AnyRow) -> Result<Tracking> {
     })
 }
 
-/// The subject of manual provisioning work among people's work.
-const PLAN: &str = "PLAN";
-
 const WORK_ITEM_COLUMNS: &str = "id, subject_id, about_id, route_kind, route_ref, status, details, created_at, \
                                  decided_at, decided_by, decision_comment";
 
@@ -382,7 +379,7 @@ impl ProvisioningStore for Tx {
     async fn work_item(&mut self, id: &str) -> Result<Option<WorkItem>> {
         sqlx::query(&format!("SELECT {WORK_ITEM_COLUMNS} FROM inbox_items WHERE id = $1 AND subject_kind = $2"))
             .bind(id)
-            .bind(PLAN)
+            .bind(WorkSubject::Plan.as_str())
             .fetch_optional(&mut *self.inner)
             .await?
             .as_ref()
@@ -409,7 +406,11 @@ impl ProvisioningStore for Tx {
             sql.push_str(&format!(" AND route_kind || ':' || route_ref IN ({})", places.join(", ")));
         }
         sql.push_str(" ORDER BY created_at, id LIMIT $2 OFFSET $3");
-        let mut query = sqlx::query(&sql).bind(status.map(WorkStatus::as_str)).bind(limit).bind(offset).bind(PLAN);
+        let mut query = sqlx::query(&sql)
+            .bind(status.map(WorkStatus::as_str))
+            .bind(limit)
+            .bind(offset)
+            .bind(WorkSubject::Plan.as_str());
         for assignee in listed {
             query = query.bind(assignee);
         }
@@ -434,7 +435,7 @@ impl ProvisioningStore for Tx {
         .bind(by)
         .bind(comment)
         .bind(now)
-        .bind(PLAN)
+        .bind(WorkSubject::Plan.as_str())
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() > 0)

@@ -73,9 +73,6 @@ const APPROVAL_COLUMNS: &str = "id, subject_id AS request_id, subject_ref AS ite
                                 route_kind AS approver_kind, route_ref AS approver_ref, status, decided_by, \
                                 decision_comment AS comment, decided_at, created_at, modified_at";
 
-/// The subject of an access request's approval levels among people's work.
-pub(crate) const ACCESS_REQUEST: &str = "ACCESS_REQUEST";
-
 fn request(row: &AnyRow) -> Result<AccessRequestRecord> {
     Ok(AccessRequestRecord {
         id: row.try_get("id")?,
@@ -351,13 +348,18 @@ impl RequestStore for Tx {
             "SELECT {APPROVAL_COLUMNS} FROM inbox_items WHERE subject_kind = $1 AND subject_id = $2 \
              ORDER BY subject_ref, level"
         );
-        let rows = sqlx::query(&sql).bind(ACCESS_REQUEST).bind(request_id).fetch_all(&mut *self.inner).await?;
+        let rows = sqlx::query(&sql)
+            .bind(WorkSubject::AccessRequest.as_str())
+            .bind(request_id)
+            .fetch_all(&mut *self.inner)
+            .await?;
         self.with_candidates(rows).await
     }
 
     async fn approval(&mut self, id: &str) -> Result<Option<ApprovalRecord>> {
         let sql = format!("SELECT {APPROVAL_COLUMNS} FROM inbox_items WHERE id = $1 AND subject_kind = $2");
-        let rows = sqlx::query(&sql).bind(id).bind(ACCESS_REQUEST).fetch_all(&mut *self.inner).await?;
+        let rows =
+            sqlx::query(&sql).bind(id).bind(WorkSubject::AccessRequest.as_str()).fetch_all(&mut *self.inner).await?;
         Ok(self.with_candidates(rows).await?.pop())
     }
 
@@ -379,7 +381,7 @@ impl RequestStore for Tx {
         .bind(comment)
         .bind(now)
         .bind(i64::from(status == WorkStatus::Approved))
-        .bind(ACCESS_REQUEST)
+        .bind(WorkSubject::AccessRequest.as_str())
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -393,7 +395,7 @@ impl RequestStore for Tx {
         .bind(item_id)
         .bind(level)
         .bind(now)
-        .bind(ACCESS_REQUEST)
+        .bind(WorkSubject::AccessRequest.as_str())
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -407,7 +409,7 @@ impl RequestStore for Tx {
         .bind(request_id)
         .bind(item_id)
         .bind(now)
-        .bind(ACCESS_REQUEST)
+        .bind(WorkSubject::AccessRequest.as_str())
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected())
@@ -478,7 +480,7 @@ impl RequestStore for Tx {
             .bind(approver)
             .bind(limit)
             .bind(offset)
-            .bind(ACCESS_REQUEST)
+            .bind(WorkSubject::AccessRequest.as_str())
             .fetch_all(&mut *self.inner)
             .await?;
         self.with_candidates(rows).await
