@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use tessera_engine::governance::ImportDirs;
+use tessera_governance::ImportDirs;
 use tessera_model::{Clock, UserLevel};
 use tessera_store::{
     AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, IdentityStore, LevelHolder, SecurityStore,

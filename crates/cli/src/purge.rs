@@ -9,8 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde::Deserialize;
-use tessera_engine::retention::Retention;
-use tessera_engine::{Engine, EngineConfig};
+use tessera_governance::retention::Retention;
 use tessera_model::{Clock, SystemClock};
 
 use crate::store::StoreArgs;
@@ -83,8 +82,8 @@ pub(crate) fn run(args: &PurgeArgs) -> Result<ExitCode> {
     let purged = runtime.block_on(async {
         let store = args.store.open().await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let engine = Engine::new(store.clone(), clock, EngineConfig::default());
-        let purged = engine.purge(&retention).await?;
+        let now = clock.now().timestamp_millis();
+        let purged = tessera_governance::retention::purge(&store, &retention, now).await?;
         store.close().await;
         anyhow::Ok(purged)
     })?;

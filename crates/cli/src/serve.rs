@@ -12,6 +12,7 @@ use clap::Args;
 use serde::Deserialize;
 use tessera_engine::actions::email::{SmtpConfig, SmtpTls};
 use tessera_engine::{Engine, EngineConfig};
+use tessera_governance::{Governance, GovernanceConfig};
 use tessera_model::{Clock, SystemClock};
 use tessera_server::auth::{AdminClient, Auth, TokenGate, ensure_admin};
 use tessera_server::{ApiLimits, AppState};
@@ -146,6 +147,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     let database = args.database.or(file.database);
     let secret_key_file = args.secret_key_file.or(file.secret_key_file);
     let mut engine_config = EngineConfig::default();
+    let mut governance_config = GovernanceConfig::default();
     if let Some(workers) = args.workers.or(file.workers) {
         engine_config.workers = workers;
     }
@@ -156,7 +158,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         engine_config.event_starts_per_second = rate;
     }
     if let Some(ms) = file.progress_interval_ms {
-        engine_config.progress_interval = Duration::from_millis(ms.max(50));
+        governance_config.progress_interval = Duration::from_millis(ms.max(50));
     }
     if let Some(max) = file.max_transitions {
         engine_config.limits.max_transitions = max;
@@ -189,7 +191,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         engine_config.http.policy.deny.push(net);
     }
     engine_config.smtp = smtp_config(file.smtp.unwrap_or_default())?;
-    engine_config.retention = crate::purge::retention(&file.retention.unwrap_or_default())?;
+    governance_config.retention = crate::purge::retention(&file.retention.unwrap_or_default())?;
     let import_dirs = if args.import_dirs.is_empty() { file.import_dirs.unwrap_or_default() } else { args.import_dirs };
     let token_lifetime = match &file.token_lifetime {
         Some(text) => Duration::from_secs(duration(text, "token_lifetime")?.as_secs().max(60)),
@@ -233,6 +235,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         database,
         secret_key_file,
         engine: engine_config,
+        governance: governance_config,
         limits: api_limits,
         token_lifetime,
         trusted_proxies,
@@ -334,6 +337,7 @@ struct Node {
     database: Option<String>,
     secret_key_file: Option<PathBuf>,
     engine: EngineConfig,
+    governance: GovernanceConfig,
     limits: ApiLimits,
     token_lifetime: Duration,
     trusted_proxies: Vec<tessera_engine::actions::http::IpNet>,
@@ -427,18 +431,22 @@ async fn serve(node: Node) -> Result<()> {
     }
     let auth = Arc::new(Auth::load(&store, clock.clone(), node.token_lifetime).await?);
     let mut config = node.engine;
-    config.imports = crate::store::imports(data_dir, &node.import_dirs)?;
     // Workflows may call this node's own API over loopback, as ISC workflows call their tenant's.
     config.http.policy.own_api_port = Some(listen.port());
     let engine = Engine::new(store.clone(), clock.clone(), config);
+    let mut governance_config = node.governance;
+    governance_config.imports = crate::store::imports(data_dir, &node.import_dirs)?;
+    let governance = Governance::new(engine.clone(), governance_config)?;
     if node.demo {
-        seed_demo(&engine, &store, data_dir, clock.as_ref()).await?;
+        seed_demo(&governance, &store, data_dir, clock.as_ref()).await?;
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut workers = engine.spawn_workers(stopped.clone());
+    workers.extend(governance.spawn(stopped.clone()));
     workers.push(engine.spawn_dispatcher(stopped));
     let state = AppState {
         engine: engine.clone(),
+        governance: governance.clone(),
         auth,
         limits: node.limits,
         uploads: data_dir.join("uploads"),
@@ -484,8 +492,13 @@ async fn serve(node: Node) -> Result<()> {
 /// Seeds the demo on first start: the catalogue, a first aggregation of the HR file (whose events
 /// are dispatched before any workflow exists, as if the organisation predated them), then the
 /// workflows.
-async fn seed_demo(engine: &Engine, store: &tessera_store::Store, data_dir: &Path, clock: &dyn Clock) -> Result<()> {
-    let imports = &engine.config().imports;
+async fn seed_demo(
+    governance: &Governance,
+    store: &tessera_store::Store,
+    data_dir: &Path,
+    clock: &dyn Clock,
+) -> Result<()> {
+    let imports = &governance.config().imports;
     if !crate::demo::seed_catalog(store, imports, clock).await? {
         if let Some(moved) = crate::demo::relocate_hr_file(store, data_dir, imports, clock).await? {
             println!("Moved the demo's HR file into the import directory: {}", moved.display());
@@ -495,8 +508,8 @@ async fn seed_demo(engine: &Engine, store: &tessera_store::Store, data_dir: &Pat
         }
         return Ok(());
     }
-    let summary = tessera_engine::governance::aggregate_now(store, clock, crate::demo::HR_SOURCE, imports).await?;
-    while engine.dispatch_events().await? > 0 {}
+    let summary = tessera_governance::aggregate_now(store, clock, crate::demo::HR_SOURCE, imports).await?;
+    while governance.engine().dispatch_events().await? > 0 {}
     let desk = crate::demo::staff_service_desk(store, clock).await?;
     crate::demo::ensure_admin(store, clock).await?;
     crate::demo::seed_workflows(store, clock).await?;

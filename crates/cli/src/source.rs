@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use tessera_engine::governance::{self, AggregateOptions, Summary};
+use tessera_governance::{self as governance, AggregateOptions, Summary};
 use tessera_model::{Clock, SystemClock};
 
 use crate::store::StoreArgs;

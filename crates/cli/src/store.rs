@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tessera_engine::governance::ImportDirs;
+use tessera_governance::ImportDirs;
 use tessera_store::secrets::KEY_FILE;
 use tessera_store::{Keyring, Store};
 

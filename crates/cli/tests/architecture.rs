@@ -8,7 +8,24 @@
 use std::path::{Path, PathBuf};
 
 /// The crates in dependency order: each may depend only on crates before it.
-const ORDER: [&str; 7] = ["model", "flow", "store", "connectors", "engine", "server", "cli"];
+const ORDER: [&str; 8] = ["model", "flow", "store", "connectors", "engine", "governance", "server", "cli"];
+
+/// The store's traits over the governed world, which the runtime (`engine`) must not use: it knows
+/// nothing of identities, and reaches them only through the domain it is given.
+const GOVERNED: [&str; 12] = [
+    "AccessStore",
+    "ApprovalConfigStore",
+    "CatalogStore",
+    "ChangeStore",
+    "DelegationStore",
+    "IdentityStore",
+    "InboxStore",
+    "NotificationStore",
+    "ProvisioningStore",
+    "RequestTypeStore",
+    "RequestStore",
+    "SodStore",
+];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -87,6 +104,27 @@ fn dependencies_point_one_way() {
     for edge in ["axum", "sqlx", "hyper", "reqwest", "tokio"] {
         assert!(!flow.contains(edge), "the language crate knows no I/O: it must not depend on {edge}, directly or not");
     }
+}
+
+#[test]
+fn the_runtime_knows_nothing_of_the_governed_world() {
+    let mut files = Vec::new();
+    rust_files(&root().join("crates/engine/src"), &mut files);
+    assert!(files.len() > 5, "found the runtime's sources");
+    let mut problems = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for name in GOVERNED.iter().chain(&["tessera_governance", "IdentityRecord", "WorkSubject"]) {
+            if text.contains(name) {
+                problems.push(format!("{}: names {name}", file.display()));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "the runtime must reach the governed world only through its Domain:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]

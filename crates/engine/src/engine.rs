@@ -3,14 +3,14 @@
 //! together, so a crash at any instant loses nothing and repeats no committed step.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tessera_flow::Workflow;
-use tessera_flow::interp::{Effect, Error as InterpError, Limits, Options, Run, Status};
+use tessera_flow::interp::{Effect, EffectId, Error as InterpError, Limits, Options, Run, Status};
 use tessera_flow::program::Program;
-use tessera_model::{Clock, ExecutionStatus, WorkSubject};
+use tessera_model::{Clock, ExecutionStatus};
 use tessera_store::{
     ExecutionRecord, ExecutionStore, NewExecution, NewTask, QueueStore, StateUpdate, Store, Task, TaskKind, Tx,
     WorkflowRecord, WorkflowStore,
@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 use crate::actions::email::SmtpConfig;
 use crate::actions::http::HttpConfig;
 use crate::delivery::{Call, Delivery};
+use crate::domain::{Ask, Domain};
 use crate::{Actions, Error, Result};
 
 /// How the engine runs.
@@ -42,14 +43,6 @@ pub struct EngineConfig {
     /// Executions an event trigger may start per second for one workflow (0: no limit); an event
     /// storm beyond it queues the starts, never drops them.
     pub event_starts_per_second: u32,
-    /// How often a running aggregation writes its progress where the API reads it.
-    pub progress_interval: Duration,
-    /// How failed provisioning calls are retried.
-    pub provisioning_retry: tessera_model::RetryPolicy,
-    /// Where delimited-file sources may read the files they name.
-    pub imports: crate::governance::ImportDirs,
-    /// How long finished records are kept before the hourly purge.
-    pub retention: crate::retention::Retention,
 }
 
 impl Default for EngineConfig {
@@ -64,10 +57,6 @@ impl Default for EngineConfig {
             http: HttpConfig::default(),
             smtp: SmtpConfig::default(),
             event_starts_per_second: 100,
-            progress_interval: Duration::from_millis(500),
-            provisioning_retry: crate::provisioning::default_retry(),
-            imports: crate::governance::ImportDirs::default(),
-            retention: crate::retention::Retention::default(),
         }
     }
 }
@@ -83,24 +72,19 @@ pub struct Engine {
     pub(crate) wake: Notify,
     /// Wakes the event dispatcher.
     pub(crate) events: Notify,
-    /// Wakes the provisioning loop.
-    pub(crate) plans_queued: Notify,
     /// Tasks this node has finished, for operators and tests.
     pub(crate) processed: std::sync::atomic::AtomicU64,
     /// What this node counts for Prometheus.
     pub(crate) metrics: crate::metrics::Metrics,
-    /// Whether a retention purge runs now.
-    pub(crate) purging: std::sync::atomic::AtomicBool,
     /// Workers running now (readiness).
     pub(crate) running_workers: std::sync::atomic::AtomicUsize,
-    /// Sources whose scheduled aggregation fell due, for the dispatcher to run.
-    pub(crate) due_aggregations: Mutex<Vec<String>>,
-    /// Sources being aggregated on this node, so a slow run is not started twice.
-    pub(crate) aggregating: Mutex<std::collections::HashSet<String>>,
     /// When each workflow's event-triggered starts may next run, for pacing.
     pub(crate) pacing: Mutex<HashMap<String, i64>>,
     /// Compiled programs by workflow and version: versions never change, so entries never go stale.
     programs: Mutex<HashMap<(String, i64), Arc<Program>>>,
+    /// The domain plugged in, if any. Weak, as the domain holds the engine: whoever runs the node
+    /// keeps the domain alive.
+    domain: OnceLock<Weak<dyn Domain>>,
 }
 
 impl Engine {
@@ -115,16 +99,34 @@ impl Engine {
             node: format!("node-{}", uuid::Uuid::new_v4().simple()),
             wake: Notify::new(),
             events: Notify::new(),
-            plans_queued: Notify::new(),
             processed: std::sync::atomic::AtomicU64::new(0),
             running_workers: std::sync::atomic::AtomicUsize::new(0),
-            purging: std::sync::atomic::AtomicBool::new(false),
             metrics: crate::metrics::Metrics::default(),
-            due_aggregations: Mutex::new(Vec::new()),
-            aggregating: Mutex::new(std::collections::HashSet::new()),
             pacing: Mutex::new(HashMap::new()),
             programs: Mutex::new(HashMap::new()),
+            domain: OnceLock::new(),
         })
+    }
+
+    /// Plugs `domain` in: its asks, end-of-execution hooks and actions. Once per engine; a second
+    /// domain is refused.
+    pub fn attach(&self, domain: Weak<dyn Domain>) -> Result<()> {
+        self.domain.set(domain).map_err(|_| Error::Conflict("a domain is already attached to this engine".into()))
+    }
+
+    /// The domain plugged in, while it lives.
+    pub(crate) fn domain(&self) -> Option<Arc<dyn Domain>> {
+        self.domain.get().and_then(Weak::upgrade)
+    }
+
+    /// The clock this engine reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The actions this node performs.
+    pub fn actions(&self) -> &Actions {
+        &self.actions
     }
 
     /// How many workers run on this node now.
@@ -152,7 +154,8 @@ impl Engine {
         self.clock.now()
     }
 
-    pub(crate) fn now_ms(&self) -> i64 {
+    /// The engine's clock reading in milliseconds since the epoch.
+    pub fn now_ms(&self) -> i64 {
         self.clock.now().timestamp_millis()
     }
 
@@ -236,6 +239,17 @@ impl Engine {
         Ok(true)
     }
 
+    /// Delivers a person's answer to the asking step `effect` of execution `execution_id`, in the
+    /// caller's transaction: it applies once that commits (wake the workers then). A repeated or
+    /// stale answer is refused by the interpreter when applied, so it changes nothing.
+    pub async fn answer(&self, tx: &mut Tx, execution_id: &str, effect: EffectId, data: Value, now: i64) -> Result<()> {
+        let payload = serde_json::to_value(Delivery::Submitted { id: effect, data })?;
+        let task =
+            NewTask { execution_id: execution_id.to_owned(), kind: TaskKind::Apply, payload, run_at: now, attempt: 0 };
+        tx.enqueue(&task).await?;
+        Ok(())
+    }
+
     /// Wakes idle workers: call after committing a transaction that queued work.
     pub fn wake_workers(&self) {
         self.wake.notify_waiters();
@@ -304,7 +318,6 @@ impl Engine {
                 tx.drop_tasks_of(execution_id).await?;
                 let status = Status::Failed { step: String::new(), failure_name: None, error: Some(message.clone()) };
                 let ended_at = now.timestamp_millis();
-                self.cancel_inbox_items(tx, WorkSubject::Execution, execution_id, ended_at).await?;
                 self.execution_ended(tx, &execution, &status, &Value::Null, Some(message), ended_at).await?;
                 self.metrics.ended(tx, &execution.workflow_id, "failed");
                 return finish_only(tx, task).await;
@@ -351,7 +364,6 @@ impl Engine {
             // Removes this task too.
             tx.drop_tasks_of(execution_id).await?;
             let ended_at = now.timestamp_millis();
-            self.cancel_inbox_items(tx, WorkSubject::Execution, execution_id, ended_at).await?;
             self.execution_ended(tx, &execution, &run.status, run.document(), error.clone(), ended_at).await?;
             self.metrics.ended(tx, &execution.workflow_id, &run.status.label().to_ascii_lowercase());
             if let Some(parent) = &execution.parent_id {
@@ -407,7 +419,14 @@ impl Engine {
             }
             // A person's task: the execution waits, holding nothing, until the answer is delivered.
             Effect::Ask { id, step, action, input, .. } => {
-                match self.ask(tx, execution, &id, &step, action, &input, now).await? {
+                let asked = match self.domain() {
+                    Some(domain) => {
+                        let ask = Ask { execution, effect: &id, step: &step, action, input: &input, now };
+                        domain.ask(tx, ask).await?
+                    }
+                    None => Some(format!("{action}: this runtime has no people to ask (no domain is attached)")),
+                };
+                match asked {
                     None => return Ok(false),
                     Some(error) => (TaskKind::Apply, serde_json::to_value(Delivery::Failed { id, error })?, now),
                 }

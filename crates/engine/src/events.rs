@@ -1,8 +1,7 @@
 //! Event triggers: events in the outbox start one execution of each enabled workflow whose EVENT
 //! trigger names the event's type and whose `filter.$` selects something in its payload. Marking
 //! an event dispatched and starting its executions commit in one transaction, so each event starts
-//! each matching workflow exactly once, on any number of nodes. The same loop runs the schedules,
-//! due aggregations and provisioning plans.
+//! each matching workflow exactly once, on any number of nodes. The same loop runs the schedules.
 
 use std::sync::Arc;
 
@@ -120,15 +119,9 @@ impl Engine {
     /// Starts the event dispatcher, which also runs the schedules every second; it stops once
     /// `shutdown` turns true.
     pub fn spawn_dispatcher(self: &Arc<Self>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-        // Connector calls can be slow; they must not hold up events, so provisioning has its own loop.
-        self.spawn_provisioner(shutdown.clone());
-        // Email may be slow too; deadlines and notifications share their own loop.
-        self.spawn_notifier(shutdown.clone());
         let engine = self.clone();
         tokio::spawn(async move {
             let mut schedules_checked = std::time::Instant::now() - std::time::Duration::from_secs(60);
-            // The first purge a minute after start, then hourly.
-            let mut next_purge = std::time::Instant::now() + std::time::Duration::from_secs(60);
             loop {
                 if *shutdown.borrow() {
                     return;
@@ -137,14 +130,6 @@ impl Engine {
                     schedules_checked = std::time::Instant::now();
                     if let Err(error) = engine.run_schedules().await {
                         tracing::warn!(%error, "running schedules failed; retrying");
-                    }
-                    engine.start_due_aggregations();
-                    if let Err(error) = engine.run_scheduled_access().await {
-                        tracing::warn!(%error, "applying scheduled access changes failed; retrying");
-                    }
-                    if std::time::Instant::now() >= next_purge {
-                        next_purge = std::time::Instant::now() + crate::retention::EVERY;
-                        engine.start_purge();
                     }
                 }
                 match engine.dispatch_events().await {
@@ -161,28 +146,8 @@ impl Engine {
         })
     }
 
-    /// Runs, in the background, the scheduled aggregations that fell due (one at a time per source).
-    fn start_due_aggregations(self: &Arc<Self>) {
-        let due: Vec<String> =
-            std::mem::take(&mut *self.due_aggregations.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        for source in due {
-            if self.is_aggregating(&source) {
-                continue;
-            }
-            let engine = self.clone();
-            tokio::spawn(async move {
-                let options = crate::governance::AggregateOptions::default();
-                if let Ok(summary) = engine.run_aggregation(&source, options).await {
-                    tracing::info!(%source, status = %summary.status, scanned = summary.scanned, "scheduled aggregation ended");
-                }
-            });
-        }
-    }
-
     /// Wakes the dispatcher: call after committing a transaction that published events.
     pub fn notify_events(&self) {
         self.events.notify_waiters();
-        // Whatever published events may also have queued plans.
-        self.plans_queued.notify_waiters();
     }
 }

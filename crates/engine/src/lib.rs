@@ -1,30 +1,22 @@
-//! Tessera's runtime: workers take runnable executions from the store, apply the interpreter, and
-//! perform the effects it asks for (actions, timers), committing every transition before acting.
+//! Tessera's workflow runtime: workers take runnable executions from the store, apply the
+//! interpreter, and perform the effects it asks for (actions, timers, asks), committing every
+//! transition before acting; triggers (events, schedules) start executions. It knows nothing of
+//! identities: a domain plugs its asks, end-of-execution hooks and actions in through [`Domain`],
+//! and without one it runs ISC workflows on its own.
 
-pub mod access_hooks;
 pub mod actions;
-pub mod approval_deadlines;
-mod asks;
-pub mod delegations;
 mod delivery;
+pub mod domain;
 mod engine;
 mod events;
-pub mod governance;
-pub mod inbox;
-mod live;
 pub mod metrics;
-mod notify;
 mod perform;
-pub mod provisioning;
-pub mod request_types;
-pub mod requests;
-pub mod retention;
 mod scheduler;
 pub mod secrets;
-pub mod sod;
 pub mod waiters;
 mod worker;
 
+pub use domain::{Ask, Domain};
 pub use engine::{Engine, EngineConfig};
 pub use perform::Actions;
 

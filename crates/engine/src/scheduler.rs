@@ -1,14 +1,14 @@
 //! SCHEDULED triggers: one node at a time (the holder of an advisory lock on PostgreSQL) keeps each
 //! enabled scheduled workflow's next firing and starts an execution when it falls due. A firing
-//! missed while no node ran is made up once, not once per missed slot. Sources with an aggregation
-//! schedule are planned the same way; their due runs are handed to the dispatcher to start.
+//! missed while no node ran is made up once, not once per missed slot. A domain keeps its own
+//! schedules in the same table under keys of the form `<kind>:<id>`, which this pass leaves alone.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use tessera_flow::schedule::Schedule;
-use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, QueueStore, WorkflowRecord, WorkflowStore};
+use tessera_store::{QueueStore, WorkflowRecord, WorkflowStore};
 
 use crate::{Engine, Result};
 
@@ -21,20 +21,6 @@ fn schedule_of(workflow: &WorkflowRecord) -> Option<Schedule> {
         return None;
     }
     Schedule::from_attributes(trigger.get("attributes")?.as_object()?).ok()
-}
-
-/// A source's aggregation schedule: the first `ACCOUNT_AGGREGATION` entry of its `schedules`, a
-/// Quartz-style `cronExpression` with an optional `timeZone`.
-fn source_schedule(source: &CatalogObject) -> Option<Schedule> {
-    let entry = source.document.get("schedules")?.as_array()?.iter().find(|s| {
-        s.get("type").and_then(Value::as_str).is_none_or(|t| t.eq_ignore_ascii_case("ACCOUNT_AGGREGATION"))
-    })?;
-    let mut attributes = serde_json::Map::new();
-    attributes.insert("cronString".into(), entry.get("cronExpression")?.clone());
-    if let Some(zone) = entry.get("timeZone") {
-        attributes.insert("timeZone".into(), zone.clone());
-    }
-    Schedule::from_attributes(&attributes).ok()
 }
 
 fn millis(instant: DateTime<Utc>) -> i64 {
@@ -83,36 +69,8 @@ impl Engine {
                 Some(_) => {}
             }
         }
-        let stale = millis(now) - crate::governance::STALE_MS;
-        let message = "the node running this aggregation stopped before it ended; run it again";
-        if tx.interrupt_stale_aggregations(stale, millis(now), message).await? > 0 {
-            tracing::warn!("marked aggregations left running by a stopped node as interrupted");
-        }
-        for source in tx.all_objects(CatalogKind::Source).await? {
-            let Some(schedule) = source_schedule(&source) else { continue };
-            let key = format!("source:{}", source.id);
-            kept.push(key.clone());
-            let next = |after: DateTime<Utc>| schedule.next_after(after).map(millis);
-            match planned.get(&key) {
-                Some(&(version, due)) if version == source.modified_at && due <= millis(now) => {
-                    self.due_aggregations
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push(source.id.clone());
-                    match next(now) {
-                        Some(at) => tx.set_schedule(&key, source.modified_at, at).await?,
-                        None => tx.drop_schedule(&key).await?,
-                    }
-                }
-                Some(&(version, _)) if version == source.modified_at => {}
-                _ => {
-                    if let Some(at) = next(now) {
-                        tx.set_schedule(&key, source.modified_at, at).await?;
-                    }
-                }
-            }
-        }
-        for id in planned.keys().filter(|id| !kept.contains(id)) {
+        // A key with a `:` is a domain's schedule (workflow ids are UUIDs, which have none).
+        for id in planned.keys().filter(|id| !id.contains(':') && !kept.contains(id)) {
             tx.drop_schedule(id).await?;
         }
         tx.commit().await?;

@@ -1,6 +1,6 @@
-//! Handing an ended execution's outcome to what waited for it — a request type's step, an access
-//! request's approval or hook — in the transaction that ends the execution, so the outcome is
-//! handed on exactly once.
+//! Handing an ended execution's outcome to what waited for it (for the governance domain: a request
+//! type's step, an access request's approval or hook) in the transaction that ends the execution,
+//! so the outcome is handed on exactly once — and, when it is refused, not at all.
 
 use serde_json::{Value, json};
 use tessera_flow::interp::Status;
@@ -44,7 +44,8 @@ impl Outcome {
 }
 
 impl Engine {
-    /// Called by the transaction that ends `execution`.
+    /// Called by the transaction that ends `execution`: the domain closes what was open for it, and
+    /// what waited for it is handed its outcome.
     pub(crate) async fn execution_ended(
         &self,
         tx: &mut Tx,
@@ -54,7 +55,12 @@ impl Engine {
         error: Option<String>,
         now: i64,
     ) -> Result<()> {
+        let domain = self.domain();
+        if let Some(domain) = &domain {
+            domain.execution_ended(tx, execution, now).await?;
+        }
         let Some(waiter) = tx.take_waiter(&execution.id).await? else { return Ok(()) };
+        let Some(domain) = domain else { return Ok(()) };
         let mut output = document.clone();
         if let Value::Object(members) = &mut output {
             members.remove("trigger");
@@ -68,11 +74,7 @@ impl Engine {
         };
         // The hand-on is one decision: written whole, or (when refused) not at all.
         let part = tx.savepoint().await?;
-        let handed = match waiter.subject_kind.as_str() {
-            "REQUEST" => self.request_workflow_ended(tx, &waiter, &outcome, now).await,
-            "ACCESS_REQUEST" | "ACCESS_REQUEST_ITEM" => self.access_hook_ended(tx, &waiter, &outcome, now).await,
-            _ => Ok(()),
-        };
+        let handed = domain.hand_on(tx, &waiter, &outcome, now).await;
         match handed {
             // What waited cannot take the outcome (its role was deleted meanwhile, say): whatever
             // part of the decision was written is undone, the execution still ends rather than being

@@ -202,7 +202,11 @@ impl Engine {
         }
         let key = format!("{}/{}/{}", task.execution_id, effect_key(&call.id), task.attempt);
         let began = std::time::Instant::now();
-        let performed = match self.perform_governance(&call.action, &call.input, &key).await {
+        let by_domain = match self.domain() {
+            Some(domain) => domain.perform(&call.action, &call.input, &key).await,
+            None => None,
+        };
+        let performed = match by_domain {
             Some(result) => result,
             None => self.actions.perform(&call.action, &call.input, &key).await,
         };

@@ -30,7 +30,7 @@ pub(crate) async fn publish(
     let id = tx.publish(topic, payload, now).await?;
     tx.audit(&principal.actor(), "event.publish", "event", &id, &json!({ "type": topic }), now).await?;
     tx.commit().await?;
-    state.engine.notify_events();
+    state.governance.notify_events();
     let location = format!("/tessera/v1/events/{id}");
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "type": topic, "accepted": true, "status": location }))))
 }

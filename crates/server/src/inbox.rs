@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tessera_engine::inbox::{InboxAction, InboxActor, WorkStatus, WorkSubject};
+use tessera_governance::inbox::{InboxAction, InboxActor, WorkStatus, WorkSubject};
 use tessera_store::{DelegationStore, IdentityStore, InboxItemRecord, InboxStore, NotificationStore, Tx};
 
 use crate::AppState;
@@ -202,7 +202,7 @@ pub(crate) async fn act(
         admin: principal.require(INBOX_ADMIN).is_ok(),
         audit: &principal.client_id,
     };
-    let item = state.engine.act_on_inbox_item(&id, actor, action).await?;
+    let item = state.governance.act_on_inbox_item(&id, actor, action).await?;
     let mut tx = state.begin().await?;
     Ok(Json(shape(&mut tx, &item).await?))
 }
@@ -286,14 +286,14 @@ pub(crate) async fn delegate(
         }
     };
     let delegate = body.delegate_id.ok_or_else(|| ApiError::invalid("/delegateId", "name who stands in"))?;
-    let new = tessera_engine::delegations::NewDelegation {
+    let new = tessera_governance::delegations::NewDelegation {
         delegator_id: delegator,
         delegate_id: delegate,
         starts_at: instant("/start", body.start.as_deref())?,
         ends_at: instant("/end", body.end.as_deref())?,
         comment: body.comment,
     };
-    let created = state.engine.create_delegation(&new, &principal.client_id).await?;
+    let created = state.governance.create_delegation(&new, &principal.client_id).await?;
     Ok((StatusCode::CREATED, Json(delegation_shape(&created))))
 }
 
@@ -304,6 +304,6 @@ pub(crate) async fn revoke(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
     let admin = principal.require(INBOX_ADMIN).is_ok();
-    state.engine.revoke_delegation(&id, principal.identity(), admin, &principal.client_id).await?;
+    state.governance.revoke_delegation(&id, principal.identity(), admin, &principal.client_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -30,6 +30,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use serde_json::Value;
 use tessera_engine::Engine;
+use tessera_governance::Governance;
 use tessera_store::{ExecutionStore, Tx};
 
 use crate::auth::{
@@ -55,7 +56,10 @@ impl Default for ApiLimits {
 /// What every handler shares.
 #[derive(Debug, Clone)]
 pub struct AppState {
+    /// The workflow runtime: executions, their triggers and actions.
     pub engine: Arc<Engine>,
+    /// The governance domain on that runtime: identities, access, requests, people's work.
+    pub governance: Arc<Governance>,
     pub auth: Arc<Auth>,
     pub limits: ApiLimits,
     /// A private directory (in the data directory) where uploaded files wait for the run that reads them.
@@ -205,7 +209,7 @@ pub fn router(state: AppState) -> Router {
 
 /// The whole API, and its metrics alone for a separate address; both read one registry.
 pub fn routers(state: AppState) -> (Router, Router) {
-    let metrics = Arc::new(metrics::ApiMetrics::new(&state.engine));
+    let metrics = Arc::new(metrics::ApiMetrics::new(&state.governance));
     let (api, operations) = route_table(state.clone());
     let api = api
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "no-route", "no such API path") })

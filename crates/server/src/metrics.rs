@@ -1,5 +1,5 @@
-//! Prometheus metrics in the OpenMetrics text format: the engine's (executions, actions, queue,
-//! outbox, plans, aggregation, people's work) and the API's own, requests by route template,
+//! Prometheus metrics in the OpenMetrics text format: the runtime's (executions, actions, queue,
+//! outbox), the governance domain's (plans, aggregation, people's work) and the API's own, requests by route template,
 //! method and status with their latency. `GET /metrics` on the API needs `tessera:metrics:read`;
 //! a separate metrics address, for a scraper inside a private network, serves it without a token.
 
@@ -49,10 +49,10 @@ pub struct ApiMetrics {
 }
 
 impl ApiMetrics {
-    /// A registry holding the engine's metrics and the API's.
-    pub fn new(engine: &tessera_engine::Engine) -> Self {
+    /// A registry holding the runtime's and the domain's metrics and the API's.
+    pub fn new(governance: &tessera_governance::Governance) -> Self {
         let mut registry = Registry::default();
-        engine.metrics().register(&mut registry);
+        governance.register_metrics(&mut registry);
         let requests = Family::<RequestLabels, Counter>::default();
         // 1 ms to about 16 s.
         let seconds = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
@@ -65,7 +65,7 @@ impl ApiMetrics {
 
     /// The metrics as OpenMetrics text, the database's figures read now.
     async fn render(&self, state: &AppState) -> Response {
-        if let Err(error) = state.engine.refresh_metrics().await {
+        if let Err(error) = state.governance.refresh_metrics().await {
             return ApiError::internal(error).into_response();
         }
         let mut text = String::new();

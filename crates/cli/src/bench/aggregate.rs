@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tessera_engine::governance::{self, AggregateOptions, ImportDirs, Summary};
+use tessera_governance::{self as governance, AggregateOptions, ImportDirs, Summary};
 use tessera_model::SystemClock;
 use tessera_store::{Store, redact_url};
 

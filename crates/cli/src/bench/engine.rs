@@ -248,6 +248,8 @@ async fn measure(store: &Store, args: &EngineArgs) -> Result<Report> {
     let (workers, batch) = (config.workers, config.batch);
     let workflow = insert_workflow(store, clock.now().timestamp_millis()).await?;
     let engine = Engine::new(store.clone(), clock.clone(), config);
+    // The governance domain attached, as on a node: an ending execution closes its people's work.
+    let _governance = tessera_governance::Governance::new(engine.clone(), Default::default())?;
     let (stop, stopped) = watch::channel(false);
     let handles = engine.spawn_workers(stopped);
 

@@ -10,8 +10,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::Value;
-use tessera_engine::governance::{self, AggregateOptions, ImportDirs};
 use tessera_engine::{Engine, EngineConfig};
+use tessera_governance::{self as governance, AggregateOptions, ImportDirs};
 use tessera_model::{Clock, SystemClock};
 use tessera_store::{ExecutionStore, Store, WorkflowRecord, WorkflowStore};
 
@@ -45,6 +45,7 @@ async fn measure(args: &EventsArgs, dir: &std::path::Path) -> Result<ExitCode> {
     let config = EngineConfig { event_starts_per_second: args.starts_per_second, ..EngineConfig::default() };
     let engine = Engine::new(store.clone(), clock.clone(), config);
     let imports = ImportDirs::new([dir.join("imports")]);
+    let _governance = tessera_governance::Governance::new(engine.clone(), Default::default())?;
     crate::demo::seed_catalog(&store, &imports, clock.as_ref()).await?;
     let file = crate::demo::hr_file(&imports)?;
     let write = |rows: &str| -> Result<()> {

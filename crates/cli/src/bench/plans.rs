@@ -11,8 +11,9 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use tessera_connectors::testing::scim_server::ScimServer;
 use tessera_connectors::testing::slapd::{ADMIN_DN, ADMIN_PASSWORD, ADMINS, GROUPS, PEOPLE, Slapd};
-use tessera_engine::governance::{AggregateOptions, ImportDirs};
 use tessera_engine::{Engine, EngineConfig};
+use tessera_governance::{AggregateOptions, ImportDirs};
+use tessera_governance::{Governance, GovernanceConfig};
 use tessera_model::SystemClock;
 use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, Store};
 
@@ -98,10 +99,11 @@ async fn measure(label: &str, dir: &Path, people: usize, target: Value, attribut
     let store = Store::open_data_dir(&data).await.context("the benchmark's store")?;
     world(&store, dir, people, target, attribute, group).await?;
     let engine = Engine::new(store.clone(), Arc::new(SystemClock), EngineConfig::default());
+    let governance = Governance::new(engine, GovernanceConfig::default())?;
     let options = AggregateOptions { imports: ImportDirs::new([dir.to_owned()]), ..AggregateOptions::default() };
-    engine.run_aggregation("HR", options).await.context("aggregating the new hires")?;
+    governance.run_aggregation("HR", options).await.context("aggregating the new hires")?;
     let started = Instant::now();
-    while engine.run_provisioning().await? > 0 {}
+    while governance.run_provisioning().await? > 0 {}
     let seconds = started.elapsed().as_secs_f64();
     let mut tx = store.begin().await?;
     let plans = tx.plans(None, i64::try_from(people).unwrap_or(i64::MAX) + 10, 0).await?;

@@ -18,7 +18,7 @@ use tessera_connectors::testing::slapd::{ADMIN_DN, ADMIN_PASSWORD, ADMINS, GROUP
 use tessera_connectors::{
     AccountRequest, AttributeOperation, AttributeRequest, Connector, LiveConnector, Operation, Outcome,
 };
-use tessera_engine::governance::{self, AggregateOptions, Summary};
+use tessera_governance::{self as governance, AggregateOptions, Summary};
 use tessera_model::SystemClock;
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Store, redact_url};
 

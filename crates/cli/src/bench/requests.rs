@@ -11,10 +11,11 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use clap::Args;
 use serde_json::json;
-use tessera_engine::governance::{self, AggregateOptions, ImportDirs};
-use tessera_engine::inbox::{InboxAction, InboxActor};
-use tessera_engine::requests::{NewAccessRequest, RequestType, RequestedItem};
 use tessera_engine::{Engine, EngineConfig};
+use tessera_governance::inbox::{InboxAction, InboxActor};
+use tessera_governance::requests::{NewAccessRequest, RequestType, RequestedItem};
+use tessera_governance::{self as governance, AggregateOptions, ImportDirs};
+use tessera_governance::{Governance, GovernanceConfig};
 use tessera_model::{Clock, SystemClock};
 use tessera_store::{ApprovalState, ExecutionStore, InboxStore, RequestStore, Store, WorkflowRecord, WorkflowStore};
 
@@ -77,6 +78,7 @@ async fn measure(args: &RequestsArgs, dir: &std::path::Path) -> Result<ExitCode>
     let store = Store::open_data_dir(&dir.join("data")).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine = Engine::new(store.clone(), clock.clone(), EngineConfig::default());
+    let governance = Governance::new(engine.clone(), GovernanceConfig::default())?;
     let imports = ImportDirs::new([dir.join("imports")]);
     crate::demo::seed_catalog(&store, &imports, clock.as_ref()).await?;
     let mut generated = Vec::new();
@@ -96,9 +98,9 @@ async fn measure(args: &RequestsArgs, dir: &std::path::Path) -> Result<ExitCode>
     println!("database: SQLite (WAL, synchronous=FULL), temporary; {} in flight", args.concurrency);
 
     let began = Instant::now();
-    let submitter = engine.clone();
+    let submitter = governance.clone();
     let submitted = spread(people.clone(), args.concurrency, move |id: String| {
-        let engine = submitter.clone();
+        let governance = submitter.clone();
         async move {
             let request = NewAccessRequest {
                 requester_id: id.clone(),
@@ -112,7 +114,7 @@ async fn measure(args: &RequestsArgs, dir: &std::path::Path) -> Result<ExitCode>
                 }],
                 comment: Some("bench".into()),
             };
-            engine.submit_access_request(&request, "bench").await.is_ok()
+            governance.submit_access_request(&request, "bench").await.is_ok()
         }
     })
     .await;
@@ -128,10 +130,10 @@ async fn measure(args: &RequestsArgs, dir: &std::path::Path) -> Result<ExitCode>
     let decisions: Vec<(String, String)> =
         pending.into_iter().filter_map(|a| a.candidates.first().cloned().map(|c| (a.id, c))).collect();
     let began = Instant::now();
-    let decider = engine.clone();
+    let decider = governance.clone();
     let approved = spread(decisions, args.concurrency, move |(approval, approver): (String, String)| {
-        let engine = decider.clone();
-        async move { engine.decide_access_approval(&approval, &approver, true, Some("ok"), "bench").await.is_ok() }
+        let governance = decider.clone();
+        async move { governance.decide_access_approval(&approval, &approver, true, Some("ok"), "bench").await.is_ok() }
     })
     .await;
     let took = began.elapsed().as_secs_f64();
@@ -183,13 +185,13 @@ async fn measure(args: &RequestsArgs, dir: &std::path::Path) -> Result<ExitCode>
         items.len() as f64 / took
     );
     let began = Instant::now();
-    let decider = engine.clone();
+    let decider = governance.clone();
     let owner = approver.clone();
     let decided = spread(items, args.concurrency, move |item: String| {
-        let (engine, owner) = (decider.clone(), owner.clone());
+        let (governance, owner) = (decider.clone(), owner.clone());
         async move {
             let actor = InboxActor { identity: Some(&owner), admin: false, audit: "bench" };
-            engine.act_on_inbox_item(&item, actor, InboxAction::Approve { comment: None }).await.is_ok()
+            governance.act_on_inbox_item(&item, actor, InboxAction::Approve { comment: None }).await.is_ok()
         }
     })
     .await;

@@ -1,9 +1,7 @@
 //! The actions the engine performs for real, and how their failures are classified for retries.
 
 pub mod email;
-mod governance;
 pub mod http;
-pub mod identity;
 
 /// Why an action failed, and whether trying again may help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,7 +25,7 @@ impl ActionError {
 }
 
 /// An error and its causes on one line, each cause once.
-pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in std::iter::successors(Some(error), |error| error.source()) {
         let text = cause.to_string();
@@ -38,4 +36,4 @@ pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-pub(crate) use tessera_flow::expr::type_name;
+pub use tessera_flow::expr::type_name;

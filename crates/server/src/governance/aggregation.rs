@@ -13,7 +13,7 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tessera_connectors::LiveConnector;
-use tessera_engine::governance::{self, AggregateOptions};
+use tessera_governance::{self as governance, AggregateOptions};
 use tessera_store::{AccessStore, AggregationRecord, CatalogKind, CatalogObject, CatalogStore, SecurityStore};
 use tokio::io::AsyncWriteExt;
 
@@ -33,7 +33,7 @@ async fn aggregatable(state: &AppState, id: &str) -> ApiResult<(CatalogObject, b
     let connector = source.document.get("connector").and_then(Value::as_str).unwrap_or_default();
     if connector == "delimited-file" {
         let attributes = source.document.get("connectorAttributes").cloned().unwrap_or_else(|| json!({}));
-        sources::check_delimited(&attributes, &state.engine.config().imports)?;
+        sources::check_delimited(&attributes, &state.governance.config().imports)?;
         return Ok((source, false));
     }
     if !LiveConnector::is_live(connector) {
@@ -47,7 +47,7 @@ async fn aggregatable(state: &AppState, id: &str) -> ApiResult<(CatalogObject, b
             ),
         ));
     }
-    governance::check_source(state.engine.store(), &source, None, &state.engine.config().imports).await?;
+    governance::check_source(state.engine.store(), &source, None, &state.governance.config().imports).await?;
     Ok((source, true))
 }
 
@@ -155,7 +155,7 @@ pub(crate) async fn load_accounts(
     request: Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (source, live) = aggregatable(&state, &id).await?;
-    if state.engine.is_aggregating(&source.id) {
+    if state.governance.is_aggregating(&source.id) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "aggregation-running",
@@ -186,7 +186,7 @@ pub(crate) async fn load_accounts(
                 ),
             ));
         };
-        if let Err(refused) = state.engine.config().imports.resolve(configured) {
+        if let Err(refused) = state.governance.config().imports.resolve(configured) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid-request",
@@ -216,11 +216,11 @@ pub(crate) async fn load_accounts(
 
     let options =
         AggregateOptions { id: Some(run.clone()), file: upload.as_ref().map(|u| u.0.clone()), ..Default::default() };
-    let engine = state.engine.clone();
+    let governance = state.governance.clone();
     let source_id = source.id.clone();
     tokio::spawn(async move {
         // The run records its own failure; the upload goes once the run is over.
-        let _ = engine.run_aggregation(&source_id, options).await;
+        let _ = governance.run_aggregation(&source_id, options).await;
         drop(upload);
     });
     Ok((

@@ -4,7 +4,7 @@
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
-use tessera_engine::Engine;
+use tessera_governance::Governance;
 use tessera_model::governance::Membership;
 use tessera_store::catalog::referenced_ids;
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Tx};
@@ -216,15 +216,15 @@ pub(super) async fn render_role(tx: &mut Tx, names: &mut Names, role: &CatalogOb
 }
 
 /// Revokes an object from every identity holding it, with the plans that take its entitlements away.
-async fn revoke_all(engine: &Engine, tx: &mut Tx, kind: CatalogKind, id: &str) -> ApiResult<()> {
-    engine.revoke_from_holders(tx, kind.as_str(), id).await?;
+async fn revoke_all(governance: &Governance, tx: &mut Tx, kind: CatalogKind, id: &str) -> ApiResult<()> {
+    governance.revoke_from_holders(tx, kind.as_str(), id).await?;
     Ok(())
 }
 
 /// An access profile a role or lifecycle state grants cannot go; those holding it lose it, and its
 /// entitlements.
 pub(super) async fn before_delete_access_profile(
-    engine: &Engine,
+    governance: &Governance,
     tx: &mut Tx,
     profile: &CatalogObject,
 ) -> ApiResult<()> {
@@ -242,10 +242,10 @@ pub(super) async fn before_delete_access_profile(
             )));
         }
     }
-    revoke_all(engine, tx, CatalogKind::AccessProfile, &profile.id).await
+    revoke_all(governance, tx, CatalogKind::AccessProfile, &profile.id).await
 }
 
 /// Those holding a deleted role lose it, and the access it carried.
-pub(super) async fn before_delete_role(engine: &Engine, tx: &mut Tx, role: &CatalogObject) -> ApiResult<()> {
-    revoke_all(engine, tx, CatalogKind::Role, &role.id).await
+pub(super) async fn before_delete_role(governance: &Governance, tx: &mut Tx, role: &CatalogObject) -> ApiResult<()> {
+    revoke_all(governance, tx, CatalogKind::Role, &role.id).await
 }

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
-use tessera_engine::governance::{payloads, shapes};
+use tessera_governance::{payloads, shapes};
 use tessera_store::identities::{ACCOUNTS, IDENTITIES};
 use tessera_store::{AccountRecord, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, IdentityStore};
 use tessera_store::{QueueStore, SecurityStore, Tx};
@@ -66,7 +66,7 @@ pub(crate) async fn delete(
     tx.publish(payloads::IDENTITY_DELETED, &payloads::identity_snapshot(&identity), now).await?;
     tx.audit(&principal.actor(), "identity.delete", "identity", &id, &json!({ "name": identity.name }), now).await?;
     tx.commit().await?;
-    state.engine.notify_events();
+    state.governance.notify_events();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -87,7 +87,7 @@ pub(crate) async fn set_lifecycle_state(
         load(&mut tx, &id).await?;
     }
     let activity = new_id();
-    state.engine.set_lifecycle_state(&id, wanted, &principal.actor(), &activity).await?;
+    state.governance.set_lifecycle_state(&id, wanted, &principal.actor(), &activity).await?;
     Ok(Json(json!({ "accountActivityId": activity })))
 }
 

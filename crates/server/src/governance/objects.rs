@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{Value, json};
-use tessera_engine::governance::payloads;
+use tessera_governance::payloads;
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, QueueStore, SecurityStore, Tx};
 
 use super::{ListQuery, Names, catalog, listed, new_id, profiles, sources, stamp, workgroups};
@@ -206,7 +206,7 @@ async fn prepare(
 ) -> ApiResult<Draft> {
     let body = submitted(kind, body);
     let draft = match kind {
-        Kind::Source => sources::prepare(tx, &body, current, &state.engine.config().imports).await?,
+        Kind::Source => sources::prepare(tx, &body, current, &state.governance.config().imports).await?,
         Kind::Entitlement => catalog::prepare_entitlement(tx, &body).await?,
         Kind::AccessProfile => catalog::prepare_access_profile(tx, &body).await?,
         Kind::Role => catalog::prepare_role(tx, &body).await?,
@@ -354,7 +354,7 @@ pub(crate) async fn create(
     record(kind, &mut tx, &principal, (&object, None), "create", now).await?;
     let out = render(kind, &mut tx, &mut Names::default(), &object).await?;
     tx.commit().await?;
-    state.engine.notify_events();
+    state.governance.notify_events();
     // ISC answers 201 for every kind but governance groups, whose creation answers 200.
     let status = if kind == Kind::Workgroup { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(out)).into_response())
@@ -442,7 +442,7 @@ async fn change(
     record(kind, &mut tx, principal, (&object, Some(&before)), "update", now).await?;
     let out = render(kind, &mut tx, &mut names, &object).await?;
     tx.commit().await?;
-    state.engine.notify_events();
+    state.governance.notify_events();
     Ok(out)
 }
 
@@ -484,8 +484,8 @@ pub(crate) async fn delete(
     let object = load(&mut tx, kind, &ids).await?;
     match kind {
         Kind::Source => sources::before_delete(&mut tx, &object).await?,
-        Kind::AccessProfile => catalog::before_delete_access_profile(&state.engine, &mut tx, &object).await?,
-        Kind::Role => catalog::before_delete_role(&state.engine, &mut tx, &object).await?,
+        Kind::AccessProfile => catalog::before_delete_access_profile(&state.governance, &mut tx, &object).await?,
+        Kind::Role => catalog::before_delete_role(&state.governance, &mut tx, &object).await?,
         Kind::IdentityProfile => profiles::before_delete_profile(&mut tx, &object).await?,
         Kind::LifecycleState => profiles::before_delete_state(&mut tx, &object).await?,
         Kind::Workgroup => workgroups::before_delete(&mut tx, &object).await?,
@@ -494,7 +494,7 @@ pub(crate) async fn delete(
     tx.delete_object(kind, &object.id).await?;
     record(kind, &mut tx, &principal, (&object, None), "delete", now).await?;
     tx.commit().await?;
-    state.engine.notify_events();
+    state.governance.notify_events();
     // ISC answers these deletions with 202 and a task; here they are done when answered.
     let accepted = |body: Value| (StatusCode::ACCEPTED, Json(body)).into_response();
     Ok(match kind {

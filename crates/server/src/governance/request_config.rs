@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use tessera_engine::approval_deadlines::RequestConfig;
+use tessera_governance::approval_deadlines::RequestConfig;
 use tessera_store::IdentityStore;
 
 use super::requests::parse;
@@ -28,7 +28,7 @@ async fn shaped(state: &AppState, config: &RequestConfig) -> ApiResult<Value> {
 
 /// `GET /v3/access-request-config`.
 pub(crate) async fn read(State(state): State<AppState>) -> ApiResult<Response> {
-    let config = state.engine.access_request_config().await?;
+    let config = state.governance.access_request_config().await?;
     Ok(Json(shaped(&state, &config).await?).into_response())
 }
 
@@ -41,6 +41,6 @@ pub(crate) async fn replace(
 ) -> ApiResult<Response> {
     let body = parse(&body)?;
     super::object(&body)?;
-    let config = state.engine.set_access_request_config(&body, &principal.actor()).await?;
+    let config = state.governance.set_access_request_config(&body, &principal.actor()).await?;
     Ok(Json(shaped(&state, &config).await?).into_response())
 }

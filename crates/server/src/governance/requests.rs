@@ -18,8 +18,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use tessera_engine::approval_deadlines::RequestConfig;
-use tessera_engine::requests::{NewAccessRequest, RequestType, RequestedItem, Tracking};
+use tessera_governance::approval_deadlines::RequestConfig;
+use tessera_governance::requests::{NewAccessRequest, RequestType, RequestedItem, Tracking};
 use tessera_store::{
     AccessRequestRecord, ApprovalConfigStore, ApprovalRecord, ApprovalState, CatalogKind, CatalogStore, IdentityStore,
     RequestItemRecord, RequestStore, SodStore, Tx,
@@ -111,7 +111,7 @@ pub(crate) async fn submit(
     let body = object(&body)?;
     let requester_id = requester(&principal, managing, reference_id(body.get("requestedBy"), "/requestedBy")?)?;
     let requested_for = string_list(body, "requestedFor")?;
-    let config = state.engine.access_request_config().await?;
+    let config = state.governance.access_request_config().await?;
     if config.approvals_must_be_external && principal.require(ALL).is_err() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -157,7 +157,7 @@ pub(crate) async fn submit(
     }
     let request =
         NewAccessRequest { requester_id, requested_for, request_type, items, comment: text(body, "comment")? };
-    let submitted = state.engine.submit_access_request(&request, &principal.actor()).await?;
+    let submitted = state.governance.submit_access_request(&request, &principal.actor()).await?;
     let answer = json!({
         "newRequests": submitted.new_requests.iter().map(tracking).collect::<Vec<_>>(),
         "existingRequests": submitted.existing_requests.iter().map(tracking).collect::<Vec<_>>(),
@@ -216,7 +216,7 @@ pub(crate) async fn cancel(
             ));
         }
     }
-    state.engine.cancel_access_request(&id, &comment, &principal.actor()).await?;
+    state.governance.cancel_access_request(&id, &comment, &principal.actor()).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response())
 }
 
@@ -532,7 +532,7 @@ async fn decide(state: &AppState, principal: &Principal, id: &str, body: &[u8], 
         ));
     }
     let decided =
-        state.engine.decide_access_approval(id, &approver, approve, comment.as_deref(), &principal.actor()).await?;
+        state.governance.decide_access_approval(id, &approver, approve, comment.as_deref(), &principal.actor()).await?;
     let answer = json!({"itemState": decided.item_status, "trackingNumber": decided.tracking_number});
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
@@ -589,7 +589,7 @@ pub(crate) async fn forward(
         };
         return Err(ApiError::new(StatusCode::FORBIDDEN, "not-an-approver", message));
     }
-    state.engine.forward_access_approval(&id, forwarder, admin, &new_owner, &comment, &principal.actor()).await?;
+    state.governance.forward_access_approval(&id, forwarder, admin, &new_owner, &comment, &principal.actor()).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response())
 }
 

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
-use tessera_engine::sod::{SodViolation, violation_context};
+use tessera_governance::sod::{SodViolation, violation_context};
 use tessera_store::{IdentityStore, SodPolicyRecord, SodStore};
 
 use super::{ListQuery, invalid, listed, object, stamp};
@@ -51,7 +51,7 @@ pub(crate) async fn create(
     principal: Principal,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let policy = state.engine.create_sod_policy(&body, &principal.actor()).await?;
+    let policy = state.governance.create_sod_policy(&body, &principal.actor()).await?;
     Ok((StatusCode::CREATED, Json(render(&policy))))
 }
 
@@ -62,7 +62,7 @@ pub(crate) async fn replace(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let policy = state.engine.replace_sod_policy(&id, &body, &principal.actor()).await?;
+    let policy = state.governance.replace_sod_policy(&id, &body, &principal.actor()).await?;
     Ok(Json(render(&policy)))
 }
 
@@ -72,7 +72,7 @@ pub(crate) async fn delete(
     principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
-    state.engine.delete_sod_policy(&id, &principal.actor()).await?;
+    state.governance.delete_sod_policy(&id, &principal.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -100,7 +100,7 @@ pub(crate) async fn predict(State(state): State<AppState>, JsonBody(body): JsonB
         return Err(invalid("/identityId", format!("no identity has the id `{identity}`")));
     }
     drop(tx);
-    let found: Vec<SodViolation> = state.engine.predict_sod_violations(identity, &items).await?;
+    let found: Vec<SodViolation> = state.governance.predict_sod_violations(identity, &items).await?;
     let context = violation_context(&found);
     Ok(Json(json!({"violationContexts": context["violationCheckResult"]["violationContexts"]})))
 }

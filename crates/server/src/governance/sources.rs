@@ -7,7 +7,7 @@
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 use tessera_connectors::DelimitedConfig;
-use tessera_engine::governance::ImportDirs;
+use tessera_governance::ImportDirs;
 use tessera_model::governance::CreatePolicy;
 use tessera_store::secrets::{Keyring, SECRET_ATTRIBUTES};
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, IdentityStore, Tx};

@@ -158,7 +158,7 @@ pub(crate) async fn complete(
     };
     let actor = principal.actor();
     state
-        .engine
+        .governance
         .complete_work_item(
             &id,
             !completion.failed,

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use tessera_engine::request_types::{ListDraft, TeamDraft};
+use tessera_governance::request_types::{ListDraft, TeamDraft};
 use tessera_store::{ConfigListRecord, RequestTypeStore, TeamRecord, Tx};
 
 use super::{Reader, actor, api, object, person, stamp};
@@ -62,7 +62,7 @@ pub(crate) async fn create_team(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let draft = team_draft(&body)?;
     let audit = principal.actor();
-    let team = state.engine.create_team(&draft, actor(&principal, &audit)).await.map_err(api)?;
+    let team = state.governance.create_team(&draft, actor(&principal, &audit)).await.map_err(api)?;
     let mut tx = state.begin().await?;
     Ok((StatusCode::CREATED, Json(team_shape(&mut tx, &team).await?)))
 }
@@ -86,7 +86,7 @@ pub(crate) async fn replace_team(
 ) -> ApiResult<Json<Value>> {
     let draft = team_draft(&body)?;
     let audit = principal.actor();
-    let team = state.engine.update_team(&id, &draft, actor(&principal, &audit)).await.map_err(api)?;
+    let team = state.governance.update_team(&id, &draft, actor(&principal, &audit)).await.map_err(api)?;
     let mut tx = state.begin().await?;
     Ok(Json(team_shape(&mut tx, &team).await?))
 }
@@ -98,7 +98,7 @@ pub(crate) async fn delete_team(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
     let audit = principal.actor();
-    state.engine.delete_team(&id, actor(&principal, &audit)).await.map_err(api)?;
+    state.governance.delete_team(&id, actor(&principal, &audit)).await.map_err(api)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -193,7 +193,7 @@ pub(crate) async fn create_list(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let draft = list_draft(&body)?;
     let audit = principal.actor();
-    let list = state.engine.create_config_list(&draft, actor(&principal, &audit)).await.map_err(api)?;
+    let list = state.governance.create_config_list(&draft, actor(&principal, &audit)).await.map_err(api)?;
     Ok((StatusCode::CREATED, Json(list_shape(&list))))
 }
 
@@ -216,7 +216,7 @@ pub(crate) async fn replace_list(
 ) -> ApiResult<Json<Value>> {
     let draft = list_draft(&body)?;
     let audit = principal.actor();
-    let list = state.engine.update_config_list(&id, &draft, actor(&principal, &audit)).await.map_err(api)?;
+    let list = state.governance.update_config_list(&id, &draft, actor(&principal, &audit)).await.map_err(api)?;
     Ok(Json(list_shape(&list)))
 }
 
@@ -227,7 +227,7 @@ pub(crate) async fn delete_list(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
     let audit = principal.actor();
-    state.engine.delete_config_list(&id, actor(&principal, &audit)).await.map_err(api)?;
+    state.governance.delete_config_list(&id, actor(&principal, &audit)).await.map_err(api)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -239,6 +239,6 @@ pub(crate) async fn list_items(
 ) -> ApiResult<Json<Value>> {
     let mut tx = state.begin().await?;
     let list = tx.config_list(&id).await?.ok_or_else(|| ApiError::not_found("configuration list", &id))?;
-    let items = state.engine.config_list_items(&mut tx, &list).await.map_err(api)?;
+    let items = state.governance.config_list_items(&mut tx, &list).await.map_err(api)?;
     Ok(Json(Value::Array(items.iter().map(|i| i.to_json()).collect())))
 }

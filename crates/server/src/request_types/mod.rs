@@ -16,7 +16,7 @@ mod types;
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
-use tessera_engine::request_types::{Actor, Error, Problem};
+use tessera_governance::request_types::{Actor, Error, Problem};
 
 use tessera_store::{IdentityStore, Tx};
 
@@ -140,7 +140,7 @@ impl Reader {
 
 /// Milliseconds since the epoch as RFC 3339 text.
 fn stamp(ms: i64) -> Value {
-    tessera_engine::governance::shapes::time(ms)
+    tessera_governance::shapes::time(ms)
 }
 
 /// `{"type": "IDENTITY", "id", "name"}`, or null.

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use tessera_engine::request_types::NewRequest;
+use tessera_governance::request_types::NewRequest;
 use tessera_store::{InboxStore, RequestFilter, RequestTypeStore, Tx, TypeRequestRecord, TypeRequestStore};
 
 use super::{Reader, actor, api, object, person, stamp};
@@ -73,7 +73,7 @@ async fn shape(tx: &mut Tx, request: &TypeRequestRecord) -> ApiResult<Value> {
 async fn visible(state: &AppState, tx: &mut Tx, principal: &Principal, id: &str) -> ApiResult<TypeRequestRecord> {
     let request = tx.type_request(id).await?.ok_or_else(|| ApiError::not_found("request", id))?;
     if let Some(me) = principal.identity()
-        && !state.engine.may_see_request(tx, &request, me).await.map_err(api)?
+        && !state.governance.may_see_request(tx, &request, me).await.map_err(api)?
     {
         return Err(ApiError::not_found("request", id));
     }
@@ -128,7 +128,7 @@ pub(crate) async fn submit(
         answers,
     })?;
     let audit = principal.actor();
-    let request = state.engine.submit_request(&new, actor(&principal, &audit)).await.map_err(api)?;
+    let request = state.governance.submit_request(&new, actor(&principal, &audit)).await.map_err(api)?;
     let mut tx = state.begin().await?;
     Ok((StatusCode::CREATED, Json(shape(&mut tx, &request).await?)))
 }
@@ -260,7 +260,8 @@ pub(crate) async fn cancel(
         visible(&state, &mut tx, &principal, &id).await?;
     }
     let audit = principal.actor();
-    let request = state.engine.cancel_request(&id, comment.as_deref(), actor(&principal, &audit)).await.map_err(api)?;
+    let request =
+        state.governance.cancel_request(&id, comment.as_deref(), actor(&principal, &audit)).await.map_err(api)?;
     let mut tx = state.begin().await?;
     Ok(Json(shape(&mut tx, &request).await?))
 }
@@ -278,6 +279,6 @@ pub(crate) async fn comment(
         visible(&state, &mut tx, &principal, &id).await?;
     }
     let audit = principal.actor();
-    let seq = state.engine.comment_on_request(&id, &comment, actor(&principal, &audit)).await.map_err(api)?;
+    let seq = state.governance.comment_on_request(&id, &comment, actor(&principal, &audit)).await.map_err(api)?;
     Ok((StatusCode::CREATED, Json(json!({"seq": seq, "comment": comment}))))
 }

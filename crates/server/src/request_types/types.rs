@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use tessera_engine::request_types::{Definition, RequestTypeDraft};
+use tessera_governance::request_types::{Definition, RequestTypeDraft};
 use tessera_store::{RequestTypeRecord, RequestTypeStore, Tx};
 
 use super::{Reader, actor, api, object, stamp};
@@ -102,7 +102,7 @@ async fn visible(
     }
     let map = record.definition.as_object().cloned().unwrap_or_default();
     match Definition::parse(&map) {
-        Ok(definition) => state.engine.in_request_audience(tx, &definition, me).await.map_err(api),
+        Ok(definition) => state.governance.in_request_audience(tx, &definition, me).await.map_err(api),
         Err(_) => Ok(false),
     }
 }
@@ -115,7 +115,7 @@ pub(crate) async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let draft = draft(&body, "DRAFT")?;
     let audit = principal.actor();
-    let record = state.engine.create_request_type(&draft, actor(&principal, &audit)).await.map_err(api)?;
+    let record = state.governance.create_request_type(&draft, actor(&principal, &audit)).await.map_err(api)?;
     Ok((StatusCode::CREATED, Json(shape(&record))))
 }
 
@@ -150,7 +150,7 @@ pub(crate) async fn replace(
     };
     let draft = draft(&body, &current)?;
     let audit = principal.actor();
-    let record = state.engine.update_request_type(&id, &draft, actor(&principal, &audit)).await.map_err(api)?;
+    let record = state.governance.update_request_type(&id, &draft, actor(&principal, &audit)).await.map_err(api)?;
     Ok(Json(shape(&record)))
 }
 
@@ -161,13 +161,13 @@ pub(crate) async fn delete(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
     let audit = principal.actor();
-    state.engine.delete_request_type(&id, actor(&principal, &audit)).await.map_err(api)?;
+    state.governance.delete_request_type(&id, actor(&principal, &audit)).await.map_err(api)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn set_status(state: &AppState, principal: &Principal, id: &str, status: &str) -> ApiResult<Json<Value>> {
     let audit = principal.actor();
-    let record = state.engine.set_request_type_status(id, status, actor(principal, &audit)).await.map_err(api)?;
+    let record = state.governance.set_request_type_status(id, status, actor(principal, &audit)).await.map_err(api)?;
     Ok(Json(shape(&record)))
 }
 

@@ -8,7 +8,7 @@ use std::hash::{Hash, Hasher};
 
 use scim_v2::filter::Filter;
 use serde_json::{Map, Value, json};
-use tessera_engine::governance::push::{PushedAccount, push_accounts, pushed_account};
+use tessera_governance::push::{PushedAccount, push_accounts, pushed_account};
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Tx};
 
 use super::handlers::{Change, Resource};

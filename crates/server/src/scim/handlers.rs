@@ -99,7 +99,7 @@ impl<'a> Change<'a> {
             _ => Some(R::render(&mut self.tx, base, &self.source.id, record).await?),
         };
         self.tx.commit().await?;
-        self.state.engine.notify_events();
+        self.state.governance.notify_events();
         Ok(match body {
             Some(body) => resource_response(status, &Value::Object(body), &R::version(record)),
             None => status.into_response(),

@@ -1,6 +1,6 @@
 //! Inbound SCIM 2.0 (RFC 7643, RFC 7644) under `/scim/v2`, so an HR system or identity provider
 //! can push people into Tessera. Users are accounts of the one source whose connector is
-//! `scim-inbound` (a push has an aggregated row's effects: see `tessera_engine::governance::push`);
+//! `scim-inbound` (a push has an aggregated row's effects: see `tessera_governance::push`);
 //! Groups are entitlements of that source (attribute `groups`) whose members are its users.
 //! This file holds the routes and what the handlers share: SCIM errors, the caller and its scopes,
 //! the base URL, the source, versions and preconditions.
@@ -325,5 +325,5 @@ pub(crate) fn unchanged(version: &str) -> Response {
 
 /// RFC 3339 with milliseconds.
 pub(crate) fn stamp(ms: i64) -> Value {
-    tessera_engine::governance::shapes::time(ms)
+    tessera_governance::shapes::time(ms)
 }

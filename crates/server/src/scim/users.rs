@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use scim_v2::filter::{AttrExp, CompValue, CompareOp, Filter};
 use serde_json::{Map, Value, json};
-use tessera_engine::governance::push::{PushedAccount, push_accounts, pushed_account, remove_pushed_account};
+use tessera_governance::push::{PushedAccount, push_accounts, pushed_account, remove_pushed_account};
 use tessera_store::query::{Filter as StoreFilter, quoted};
 use tessera_store::{AccountRecord, CatalogObject, IdentityStore, Listing, Tx};
 

@@ -189,7 +189,7 @@ async fn a_role_approved_by_manager_then_owner_with_an_sod_warning_is_provisione
         let decided = as_person(&api, &olga, Method::POST, &path, Some(json!({}))).await;
         assert_eq!((decided.status, &decided.body["itemState"]), (202, &json!("APPROVED")), "{kind}: {}", decided.body);
         let tracking = decided.body["trackingNumber"].as_str().unwrap().to_owned();
-        while api.engine.run_provisioning().await.unwrap() > 0 {}
+        while api.governance.run_provisioning().await.unwrap() > 0 {}
         let users = scim_users(&scim, "ada").await;
         assert_eq!(users.len(), 1, "{kind}: {users:?}");
         assert_eq!(users[0]["displayName"], "Ada Lovelace", "{kind}");

@@ -468,9 +468,9 @@ async fn an_approval_is_forwarded_escalated_and_counted() {
             "maxReminders": 1, "fallbackApproverRef": {"id": "mary"}}});
         assert_eq!(api.call(reqwest::Method::PUT, "/v3/access-request-config", Some(&config)).await.status, 200);
         api.advance(chrono::Duration::days(1));
-        assert_eq!(api.engine.run_deadlines().await.unwrap(), 1, "{kind}: a reminder to Eve");
+        assert_eq!(api.governance.run_deadlines().await.unwrap(), 1, "{kind}: a reminder to Eve");
         api.advance(chrono::Duration::days(1));
-        assert_eq!(api.engine.run_deadlines().await.unwrap(), 1, "{kind}: the escalation");
+        assert_eq!(api.governance.run_deadlines().await.unwrap(), 1, "{kind}: the escalation");
         // Two days on, every token has expired.
         let admin = api.token_for(ADMIN, ADMIN_SECRET).await;
         let mary = api.token_for(&mary_client.0, &mary_client.1).await;

@@ -9,8 +9,8 @@ use chrono::{DateTime, Duration, Utc};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use tessera_engine::governance::ImportDirs;
 use tessera_engine::{Engine, EngineConfig};
+use tessera_governance::{Governance, GovernanceConfig, ImportDirs};
 use tessera_model::{Clock, ManualClock};
 use tessera_server::auth::{AdminClient, Auth, DEFAULT_LIFETIME, TokenGate, ensure_admin, hash_secret};
 use tessera_server::{ApiLimits, AppState, router};
@@ -51,6 +51,7 @@ pub(crate) struct Api {
     pub(crate) kind: &'static str,
     pub(crate) base: String,
     pub(crate) engine: Arc<Engine>,
+    pub(crate) governance: Arc<Governance>,
     pub(crate) clock: Arc<ManualClock>,
     pub(crate) store: Store,
     /// The directory delimited-file sources may read from.
@@ -92,13 +93,14 @@ pub(crate) async fn apis_with_config(config: EngineConfig) -> Vec<Api> {
 }
 
 impl Api {
-    async fn start(kind: &'static str, store: Store, limits: ApiLimits, mut config: EngineConfig) -> Self {
+    async fn start(kind: &'static str, store: Store, limits: ApiLimits, config: EngineConfig) -> Self {
         let clock = Arc::new(ManualClock::new(t0()));
         let files = std::env::temp_dir().join(format!("tessera-test-files-{}", uuid::Uuid::new_v4().simple()));
         let imports = files.join("imports");
         std::fs::create_dir_all(&imports).unwrap();
-        config.imports = ImportDirs::new([imports.clone()]);
         let engine = Engine::new(store.clone(), clock.clone(), config);
+        let governance_config = GovernanceConfig { imports: ImportDirs::new([imports.clone()]), ..Default::default() };
+        let governance = Governance::new(engine.clone(), governance_config).unwrap();
         let auth = Arc::new(Auth::load(&store, clock.clone(), DEFAULT_LIFETIME).await.unwrap());
         let created =
             ensure_admin(&store, Some(ADMIN.into()), Some(ADMIN_SECRET.into()), t0().timestamp_millis()).await.unwrap();
@@ -108,7 +110,14 @@ impl Api {
             "{kind}: a given secret is not handed back"
         );
         let gate = Arc::new(TokenGate::default());
-        let app = router(AppState { engine: engine.clone(), auth, limits, uploads: files.join("uploads"), gate });
+        let app = router(AppState {
+            engine: engine.clone(),
+            governance: governance.clone(),
+            auth,
+            limits,
+            uploads: files.join("uploads"),
+            gate,
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let serving = tessera_server::listen::ListenConfig::default();
@@ -120,6 +129,7 @@ impl Api {
             kind,
             base,
             engine,
+            governance,
             clock,
             store,
             imports,

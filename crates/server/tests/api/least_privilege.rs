@@ -7,7 +7,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use tessera_engine::governance::{AccessChange, AccessItem};
+use tessera_governance::{AccessChange, AccessItem};
 use tessera_store::{AccessStore, CatalogKind, CatalogStore, IdentityStore};
 
 use crate::common::{Api, Reply, apis, bound_token, object, person};
@@ -120,9 +120,9 @@ async fn a_persons_token_works_only_the_work_items_it_owns() {
                 action: "Workflow".into(),
                 ..AccessChange::default()
             };
-            api.engine.manage_access(&change).await.unwrap();
+            api.governance.manage_access(&change).await.unwrap();
         }
-        while api.engine.run_provisioning().await.unwrap() > 0 {}
+        while api.governance.run_provisioning().await.unwrap() > 0 {}
         let all = api.get("/v3/work-items").await;
         assert_eq!(all.body.as_array().unwrap().len(), 2, "{kind}: the administrator sees both: {}", all.body);
         let owner_of = |item: &Value| item["source"]["name"].as_str().unwrap().to_owned();
@@ -177,8 +177,8 @@ async fn one_inbox_holds_approvals_and_work_items_and_acting_there_follows_their
             action: "Workflow".into(),
             ..AccessChange::default()
         };
-        api.engine.manage_access(&change).await.unwrap();
-        while api.engine.run_provisioning().await.unwrap() > 0 {}
+        api.governance.manage_access(&change).await.unwrap();
+        while api.governance.run_provisioning().await.unwrap() > 0 {}
         let scopes = ["tessera:inbox:read", "tessera:inbox:manage", "idn:access-request-approvals:read"];
         let (mary, gus, ada) = (
             bound_token(&api, "mary", &scopes).await,

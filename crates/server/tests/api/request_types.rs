@@ -368,7 +368,7 @@ async fn a_denial_or_an_expired_approval_closes_the_request_and_skips_the_rest()
         let late = as_(&api, &ada, Method::POST, "/tessera/v1/requests", Some(raise("second"))).await;
         let late_id = late.body["id"].as_str().unwrap().to_owned();
         api.advance(chrono::Duration::days(3) + chrono::Duration::minutes(1));
-        api.engine.run_deadlines().await.unwrap();
+        api.governance.run_deadlines().await.unwrap();
         // Tokens have expired meanwhile: read with a new one.
         let admin = api.token_for(ADMIN, ADMIN_SECRET).await;
         let r = as_(&api, &admin, Method::GET, &format!("/tessera/v1/requests/{late_id}"), None).await.body;

@@ -4,7 +4,7 @@
 
 use chrono::Duration;
 use serde_json::json;
-use tessera_engine::retention::Retention;
+use tessera_governance::retention::Retention;
 
 use crate::common::{apis, internal, sleepy};
 
@@ -47,7 +47,7 @@ async fn a_purge_forgets_what_is_past_retention_and_keeps_what_is_not() {
         // Nothing runs yet: the sleeper, started 100 days ago, still waits.
 
         let retention = Retention::default();
-        let purged = api.engine.purge(&retention).await.unwrap();
+        let purged = api.governance.purge(&retention).await.unwrap();
         assert_eq!((purged.executions, purged.history_entries), (1, old_history as u64), "{kind}: {purged:?}");
         assert!(purged.outbox_events >= 1, "{kind}: the old execution's completion event: {purged:?}");
         assert_eq!(purged.audit_entries, 0, "{kind}: audit entries are kept 400 days");
@@ -67,11 +67,11 @@ async fn a_purge_forgets_what_is_past_retention_and_keeps_what_is_not() {
         // Both end on day 100; past the audit log's period, they go, and its entries too.
         api.run_due().await;
         api.advance(Duration::days(401));
-        let purged = api.engine.purge(&retention).await.unwrap();
+        let purged = api.governance.purge(&retention).await.unwrap();
         assert!(purged.audit_entries >= audit_before as u64, "{kind}: {purged:?}");
         assert_eq!(purged.executions, 2, "{kind}: {purged:?}");
         // A second purge finds nothing more to do, and records nothing.
-        let again = api.engine.purge(&retention).await.unwrap();
+        let again = api.governance.purge(&retention).await.unwrap();
         assert!(!again.any(), "{kind}: {again:?}");
     }
 }

@@ -7,7 +7,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 use tessera_connectors::testing::scim_server::ScimServer;
-use tessera_engine::governance::{AggregateOptions, ImportDirs, Summary, aggregate, check_source};
+use tessera_governance::{AggregateOptions, ImportDirs, Summary, aggregate, check_source};
 use tessera_store::{CatalogKind, CatalogStore, Keyring};
 
 use crate::catalog::{assert_invalid, created};
