@@ -15,6 +15,7 @@ mod scheduler;
 pub mod secrets;
 pub mod waiters;
 mod worker;
+pub mod workflows;
 
 pub use domain::{Ask, Domain};
 pub use engine::{Engine, EngineConfig};
@@ -41,6 +42,12 @@ pub enum Error {
     NotFound(String),
     #[error("workflow {0} not found")]
     UnknownWorkflow(String),
+    /// A workflow's credentials cannot be sealed (this node has no key).
+    #[error(transparent)]
+    Seal(#[from] crate::secrets::SealError),
+    /// A workflow definition the language refuses, with every diagnostic.
+    #[error("the workflow definition is invalid")]
+    InvalidWorkflow(Vec<tessera_flow::Diagnostic>),
 }
 
 impl Error {

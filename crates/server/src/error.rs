@@ -180,6 +180,7 @@ impl From<tessera_engine::Error> for ApiError {
     fn from(error: tessera_engine::Error) -> Self {
         match error {
             tessera_engine::Error::UnknownWorkflow(id) => Self::not_found("workflow", &id),
+            tessera_engine::Error::InvalidWorkflow(diagnostics) => Self::invalid_workflow(diagnostics),
             tessera_engine::Error::Invalid(problem) => Self::problems(vec![problem]),
             tessera_engine::Error::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
             tessera_engine::Error::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, "not-allowed", message),

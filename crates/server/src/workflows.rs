@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_engine::secrets;
-use tessera_flow::Workflow;
-use tessera_store::{ExecutionStore, SecurityStore, Tx, WorkflowRecord, WorkflowStore};
+use tessera_engine::workflows::{Cancelled, WorkflowDraft};
+use tessera_store::{ExecutionStore, Tx, WorkflowRecord, WorkflowStore};
 
 use crate::AppState;
 use crate::auth::Principal;
@@ -36,8 +36,8 @@ pub(crate) fn counted(items: Vec<Value>, total: i64) -> Response {
     (headers, Json(Value::Array(items))).into_response()
 }
 
-/// Validates a document; the limit on definition size is checked first.
-fn validate(state: &AppState, document: &Value) -> ApiResult<()> {
+/// Refuses a definition over the API's size limit, before the language reads it.
+fn within_limit(state: &AppState, document: &Value) -> ApiResult<()> {
     let size = document.to_string().len();
     if size > state.limits.max_definition_bytes {
         return Err(ApiError::new(
@@ -46,7 +46,7 @@ fn validate(state: &AppState, document: &Value) -> ApiResult<()> {
             format!("the definition is {size} bytes; the limit is {}", state.limits.max_definition_bytes),
         ));
     }
-    Workflow::from_document(document.clone()).map(|_| ()).map_err(ApiError::invalid_workflow)
+    Ok(())
 }
 
 /// The `name` a stored document must have.
@@ -55,6 +55,15 @@ fn name_of(document: &Value) -> ApiResult<String> {
         Some(Value::String(name)) => Ok(name.clone()),
         _ => Err(ApiError::bad_request("a workflow needs a `name`")),
     }
+}
+
+/// A body in ISC's workflow shape as a draft: the document without the fields the server owns, and
+/// the flags.
+fn draft(state: &AppState, body: &Value) -> ApiResult<WorkflowDraft> {
+    let document = shapes::document(body);
+    name_of(&document)?;
+    within_limit(state, &document)?;
+    Ok(WorkflowDraft { document, enabled: flag(body, "enabled")?, trace: flag(body, "trace")? })
 }
 
 /// `enabled` or `trace` from a body: absent or null leaves it as it is; anything but a boolean is refused.
@@ -71,17 +80,6 @@ async fn respond(tx: &mut Tx, record: &WorkflowRecord) -> ApiResult<Value> {
     Ok(secrets::masked(&shapes::workflow(record, counts)))
 }
 
-/// Seals the credentials written into `document` for storage; a mask keeps what `current` holds there.
-fn seal(tx: &Tx, document: &mut Value, current: Option<&Value>) -> ApiResult<()> {
-    secrets::seal_document(tx.keyring(), document, current).map_err(|error| match error {
-        secrets::SealError::MaskWithoutSecret { pointer } => ApiError::invalid(
-            &pointer,
-            format!("`{}` keeps a stored secret, but none is stored here; send the secret itself", secrets::MASK),
-        ),
-        other => ApiError::internal(other),
-    })
-}
-
 async fn load(tx: &mut Tx, id: &str) -> ApiResult<WorkflowRecord> {
     tx.workflow(id).await?.ok_or_else(|| ApiError::not_found("workflow", id))
 }
@@ -91,38 +89,14 @@ pub(crate) async fn create(
     principal: Principal,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let document = shapes::document(&body);
-    let name = name_of(&document)?;
-    let (enabled, trace) = (flag(&body, "enabled")?, flag(&body, "trace")?);
-    validate(&state, &document)?;
-    let now = state.now_ms();
-    let record = WorkflowRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        name,
-        latest_version: 1,
-        enabled: enabled.unwrap_or(false),
-        trace: trace.unwrap_or(false),
-        created_at: now,
-        modified_at: now,
-        creator: principal.actor(),
-        document,
-    };
+    let record = state.engine.create_workflow(draft(&state, &body)?, &principal.actor()).await?;
+    answer(&state, &record).await
+}
+
+/// The stored workflow in ISC's shape, with its execution counts.
+async fn answer(state: &AppState, record: &WorkflowRecord) -> ApiResult<Json<Value>> {
     let mut tx = state.begin().await?;
-    let mut record = record;
-    seal(&tx, &mut record.document, None)?;
-    tx.insert_workflow(&record, "created").await?;
-    tx.audit(
-        &principal.actor(),
-        "workflow.create",
-        "workflow",
-        &record.id,
-        &json!({ "version": 1, "name": record.name }),
-        now,
-    )
-    .await?;
-    let out = respond(&mut tx, &record).await?;
-    tx.commit().await?;
-    Ok(Json(out))
+    Ok(Json(respond(&mut tx, record).await?))
 }
 
 pub(crate) async fn list(State(state): State<AppState>, QueryParams(page): QueryParams<Page>) -> ApiResult<Response> {
@@ -142,56 +116,19 @@ pub(crate) async fn get(State(state): State<AppState>, PathParams(id): PathParam
     Ok(Json(respond(&mut tx, &record).await?))
 }
 
-/// Stores `document` as a new version (when it differs) and applies the flags; audited.
-async fn change(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-    document: Value,
-    enabled: Option<bool>,
-    trace: Option<bool>,
-    note: &str,
-) -> ApiResult<Value> {
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let current = load(&mut tx, id).await?;
-    let mut document = document;
-    seal(&tx, &mut document, Some(&current.document))?;
-    let mut detail = json!({});
-    if document != current.document {
-        validate(state, &document)?;
-        let name = document.get("name").and_then(Value::as_str).unwrap_or(&current.name).to_owned();
-        let version = tx.add_version(id, &name, &document, &principal.actor(), note, now).await?;
-        detail["version"] = json!(version);
-    }
-    let (enabled, trace) = (enabled.unwrap_or(current.enabled), trace.unwrap_or(current.trace));
-    if (enabled, trace) != (current.enabled, current.trace) {
-        tx.set_flags(id, enabled, trace, now).await?;
-        detail["enabled"] = json!(enabled);
-        detail["trace"] = json!(trace);
-    }
-    if detail.as_object().is_some_and(|d| !d.is_empty()) {
-        tx.audit(&principal.actor(), "workflow.update", "workflow", id, &detail, now).await?;
-    }
-    let record = load(&mut tx, id).await?;
-    let out = respond(&mut tx, &record).await?;
-    tx.commit().await?;
-    Ok(out)
-}
-
 pub(crate) async fn update(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let document = shapes::document(&body);
-    name_of(&document)?;
-    let (enabled, trace) = (flag(&body, "enabled")?, flag(&body, "trace")?);
-    Ok(Json(change(&state, &principal, &id, document, enabled, trace, "updated").await?))
+    let draft = draft(&state, &body)?;
+    let record = state.engine.change_workflow(&id, &principal.actor(), "updated", |_| Ok::<_, ApiError>(draft)).await?;
+    answer(&state, &record).await
 }
 
-/// `PATCH` with a JSON Patch (RFC 6902) over the workflow's fields.
+/// `PATCH` with a JSON Patch (RFC 6902) over the workflow's fields, applied to the workflow as it
+/// stands while its row is held.
 pub(crate) async fn patch(
     State(state): State<AppState>,
     principal: Principal,
@@ -200,19 +137,16 @@ pub(crate) async fn patch(
 ) -> ApiResult<Json<Value>> {
     let operations: json_patch::Patch = serde_json::from_value(body)
         .map_err(|e| ApiError::bad_request(format!("the body must be a JSON Patch array such as [{{\"op\": \"replace\", \"path\": \"/enabled\", \"value\": true}}]: {e}")))?;
-    let current = {
-        let mut tx = state.begin().await?;
-        load(&mut tx, &id).await?
+    let edit = |current: &WorkflowRecord| {
+        let mut view = current.document.clone();
+        view["enabled"] = json!(current.enabled);
+        view["trace"] = json!(current.trace);
+        json_patch::patch(&mut view, &operations)
+            .map_err(|e| ApiError::bad_request(format!("the patch does not apply: {e}")))?;
+        draft(&state, &view)
     };
-    let mut view = current.document.clone();
-    view["enabled"] = json!(current.enabled);
-    view["trace"] = json!(current.trace);
-    json_patch::patch(&mut view, &operations)
-        .map_err(|e| ApiError::bad_request(format!("the patch does not apply: {e}")))?;
-    let (enabled, trace) = (flag(&view, "enabled")?, flag(&view, "trace")?);
-    let document = shapes::document(&view);
-    name_of(&document)?;
-    Ok(Json(change(&state, &principal, &id, document, enabled, trace, "patched").await?))
+    let record = state.engine.change_workflow(&id, &principal.actor(), "patched", edit).await?;
+    answer(&state, &record).await
 }
 
 pub(crate) async fn delete(
@@ -220,13 +154,7 @@ pub(crate) async fn delete(
     principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    if !tx.delete_workflow(&id, now).await? {
-        return Err(ApiError::not_found("workflow", &id));
-    }
-    tx.audit(&principal.actor(), "workflow.delete", "workflow", &id, &json!({}), now).await?;
-    tx.commit().await?;
+    state.engine.delete_workflow(&id, &principal.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -241,21 +169,7 @@ pub(crate) async fn test(
     let Some(input) = body.get("input").filter(|i| i.is_object()).cloned() else {
         return Err(ApiError::bad_request("the body must be {\"input\": {…}}, the trigger input to test with"));
     };
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let record = load(&mut tx, &id).await?;
-    let execution = state.engine.start(&mut tx, &record, input, None).await?;
-    tx.audit(
-        &principal.actor(),
-        "workflow.test",
-        "workflow",
-        &id,
-        &json!({ "execution": execution, "version": record.latest_version }),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    state.engine.wake_workers();
+    let execution = state.engine.test_workflow(&id, input, &principal.actor()).await?;
     Ok(Json(json!({ "workflowExecutionId": execution })))
 }
 
@@ -346,14 +260,8 @@ pub(crate) async fn rollback(
     principal: Principal,
     PathParams((id, number)): PathParams<(String, i64)>,
 ) -> ApiResult<Json<Value>> {
-    let old = {
-        let mut tx = state.begin().await?;
-        tx.version(&id, number)
-            .await?
-            .ok_or_else(|| ApiError::not_found("workflow version", &format!("{id}/{number}")))?
-    };
-    let note = format!("rolled back to version {number}");
-    Ok(Json(change(&state, &principal, &id, old.document, None, None, &note).await?))
+    let record = state.engine.rollback_workflow(&id, number, &principal.actor()).await?;
+    answer(&state, &record).await
 }
 
 /// `POST /workflow-executions/{id}/cancel`.
@@ -362,26 +270,12 @@ pub(crate) async fn cancel(
     principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let Some(execution) = tx.execution(&id).await? else { return Err(ApiError::not_found("workflow execution", &id)) };
-    if !state.engine.cancel(&mut tx, &id, &format!("cancelled by {}", principal.actor())).await? {
-        return Err(ApiError::new(
+    match state.engine.cancel_execution(&id, &principal.actor()).await? {
+        Cancelled::Now => Ok(StatusCode::NO_CONTENT),
+        Cancelled::AlreadyEnded(status) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "not-running",
-            format!("execution {id} has already ended ({})", execution.status),
-        ));
+            format!("execution {id} has already ended ({status})"),
+        )),
     }
-    tx.audit(
-        &principal.actor(),
-        "execution.cancel",
-        "workflow-execution",
-        &id,
-        &json!({ "workflow": execution.workflow_id }),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    state.engine.wake_workers();
-    Ok(StatusCode::NO_CONTENT)
 }

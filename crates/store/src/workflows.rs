@@ -52,6 +52,9 @@ pub trait WorkflowStore {
     async fn set_flags(&mut self, id: &str, enabled: bool, trace: bool, now: i64) -> Result<()>;
     /// The workflow with its latest document, unless deleted.
     async fn workflow(&mut self, id: &str) -> Result<Option<WorkflowRecord>>;
+    /// [`WorkflowStore::workflow`], its row held for this transaction where the database has row
+    /// locks, so a read-modify-write of it loses no concurrent change.
+    async fn lock_workflow(&mut self, id: &str) -> Result<Option<WorkflowRecord>>;
     /// Workflows by creation, newest first, with the total.
     async fn list_workflows(&mut self, limit: i64, offset: i64) -> Result<(Vec<WorkflowRecord>, i64)>;
     /// Every enabled workflow (for trigger matching).
@@ -180,6 +183,14 @@ impl WorkflowStore for Tx {
     async fn workflow(&mut self, id: &str) -> Result<Option<WorkflowRecord>> {
         let sql = format!("{SELECT} WHERE w.id = $1 AND w.deleted = 0");
         sqlx::query(&sql).bind(id).fetch_optional(&mut *self.inner).await?.as_ref().map(record).transpose()
+    }
+
+    async fn lock_workflow(&mut self, id: &str) -> Result<Option<WorkflowRecord>> {
+        let sql = format!("SELECT id FROM workflows WHERE id = $1 AND deleted = 0{}", self.for_update());
+        if sqlx::query(&sql).bind(id).fetch_optional(&mut *self.inner).await?.is_none() {
+            return Ok(None);
+        }
+        self.workflow(id).await
     }
 
     async fn list_workflows(&mut self, limit: i64, offset: i64) -> Result<(Vec<WorkflowRecord>, i64)> {

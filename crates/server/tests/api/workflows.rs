@@ -276,3 +276,31 @@ async fn every_refusal_is_json_with_a_code_and_scopes_come_first() {
         assert_eq!((bad.status, bad.code()), (400, "bad-request"), "{kind}: {}", bad.body);
     }
 }
+
+#[tokio::test]
+async fn concurrent_patches_of_one_workflow_are_all_kept() {
+    for api in apis().await {
+        let kind = api.kind;
+        let id = api.create(&internal("Contended")).await;
+        let path = format!("/v3/workflows/{id}");
+        let patches = (0..10).map(|n| {
+            let variable = json!({"name": format!("extra{n}"), "variableA": format!("value {n}")});
+            let operations =
+                json!([{"op": "add", "path": "/definition/steps/Define/attributes/variables/-", "value": variable}]);
+            let (api, path) = (&api, &path);
+            async move { api.call(Method::PATCH, path, Some(&operations)).await }
+        });
+        for reply in futures_util::future::join_all(patches).await {
+            assert_eq!(reply.status, 200, "{kind}: {}", reply.body);
+        }
+        let read = api.get(&path).await.body;
+        let variables = read["definition"]["steps"]["Define"]["attributes"]["variables"].as_array().unwrap();
+        let mut kept: Vec<&str> = variables.iter().filter_map(|v| v["name"].as_str()).collect();
+        kept.sort_unstable();
+        let mut expected = vec!["who".to_owned()];
+        expected.extend((0..10).map(|n| format!("extra{n}")));
+        expected.sort_unstable();
+        assert_eq!(kept, expected, "{kind}: every concurrent PATCH is kept");
+        assert_eq!(read["version"], 11, "{kind}: one version per change");
+    }
+}
