@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tessera_flow::filter::TriggerFilter;
-use tessera_store::{QueueStore, WorkflowRecord, WorkflowStore};
+use tessera_store::{QueueStore, SecurityStore, WorkflowRecord, WorkflowStore};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -52,6 +52,18 @@ impl<'w> EventTrigger<'w> {
 }
 
 impl Engine {
+    /// Publishes an event of type `topic` (an ISC trigger id) with `payload`, as `actor` asked,
+    /// audited in its transaction; returns its id. The dispatcher starts what it matches.
+    pub async fn publish_event(&self, topic: &str, payload: &Value, actor: &str) -> Result<String> {
+        let now = self.now_ms();
+        let mut tx = self.store.begin().await?;
+        let id = tx.publish(topic, payload, now).await?;
+        tx.audit(actor, "event.publish", "event", &id, &serde_json::json!({ "type": topic }), now).await?;
+        tx.commit().await?;
+        self.notify_events();
+        Ok(id)
+    }
+
     /// Dispatches up to a batch of pending events; returns how many it handled.
     pub async fn dispatch_events(&self) -> Result<usize> {
         let now = self.now_ms();

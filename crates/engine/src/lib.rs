@@ -10,6 +10,7 @@ pub mod domain;
 mod engine;
 mod events;
 pub mod metrics;
+pub mod named_secrets;
 mod perform;
 mod scheduler;
 pub mod secrets;

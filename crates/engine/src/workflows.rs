@@ -30,6 +30,21 @@ pub enum Cancelled {
     AlreadyEnded(ExecutionStatus),
 }
 
+/// Why an external trigger started nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotStarted {
+    /// The workflow's trigger is no longer EXTERNAL; its type.
+    NotExternal(String),
+    /// The workflow is disabled.
+    Disabled,
+}
+
+/// The trigger type of a workflow whose trigger is not EXTERNAL; `None` for an external one.
+pub fn not_external(document: &Value) -> Option<String> {
+    let kind = document.pointer("/trigger/type").and_then(Value::as_str).unwrap_or_default();
+    (!kind.eq_ignore_ascii_case("EXTERNAL")).then(|| kind.to_owned())
+}
+
 /// The language's verdict on a document.
 fn check(document: &Value) -> Result<()> {
     Workflow::from_document(document.clone()).map(|_| ()).map_err(Error::InvalidWorkflow)
@@ -171,6 +186,32 @@ impl Engine {
         tx.commit().await?;
         self.wake_workers();
         Ok(execution)
+    }
+
+    /// Starts workflow `id` through its external trigger with `input`, as `actor` asked; returns the
+    /// execution's id, or why nothing started. A trigger's client outlives its trigger: once the
+    /// workflow is no longer started externally, its client starts nothing.
+    pub async fn start_external(
+        &self,
+        id: &str,
+        input: Value,
+        actor: &str,
+    ) -> Result<std::result::Result<String, NotStarted>> {
+        let now = self.now_ms();
+        let mut tx = self.store.begin().await?;
+        let workflow = tx.workflow(id).await?.ok_or_else(|| Error::UnknownWorkflow(id.to_owned()))?;
+        if let Some(kind) = not_external(&workflow.document) {
+            return Ok(Err(NotStarted::NotExternal(kind)));
+        }
+        if !workflow.enabled {
+            return Ok(Err(NotStarted::Disabled));
+        }
+        let execution = self.start(&mut tx, &workflow, input, None).await?;
+        let detail = json!({ "execution": execution });
+        tx.audit(actor, "workflow.execute-external", "workflow", id, &detail, now).await?;
+        tx.commit().await?;
+        self.wake_workers();
+        Ok(Ok(execution))
     }
 
     /// Asks execution `id` to stop at its next step boundary, as `actor` asked.

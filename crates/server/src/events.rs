@@ -6,8 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use tessera_store::ExecutionStore;
-use tessera_store::{QueueStore, SecurityStore};
+use tessera_store::{ExecutionStore, QueueStore};
 
 use crate::AppState;
 use crate::auth::Principal;
@@ -25,12 +24,7 @@ pub(crate) async fn publish(
     let Some(payload) = body.get("payload").filter(|p| p.is_object()) else {
         return Err(ApiError::bad_request("an event needs a `payload` object, shaped as the trigger's event"));
     };
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let id = tx.publish(topic, payload, now).await?;
-    tx.audit(&principal.actor(), "event.publish", "event", &id, &json!({ "type": topic }), now).await?;
-    tx.commit().await?;
-    state.governance.notify_events();
+    let id = state.engine.publish_event(topic, payload, &principal.actor()).await?;
     let location = format!("/tessera/v1/events/{id}");
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "type": topic, "accepted": true, "status": location }))))
 }
@@ -42,7 +36,7 @@ pub(crate) async fn read(State(state): State<AppState>, PathParams(id): PathPara
     let mut tx = state.begin().await?;
     let event = tx.outbox_event(&id).await?.ok_or_else(|| ApiError::not_found("event", &id))?;
     let started = tx.started_by_event(&id).await?;
-    tx.commit().await?;
+    drop(tx);
     let executions: Vec<Value> = started
         .into_iter()
         .map(|(id, workflow, status)| json!({ "id": id, "workflowId": workflow, "status": status }))

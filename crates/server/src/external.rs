@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use tessera_engine::workflows::{NotStarted, not_external};
 use tessera_store::{ApiClient, SecurityStore, WorkflowStore};
 
 use crate::AppState;
@@ -58,12 +59,6 @@ pub(crate) async fn create_client(
     Ok(Json(json!({ "id": client.id, "secret": secret, "url": format!("/beta/workflows/execute/external/{id}") })))
 }
 
-/// The trigger type of a workflow whose trigger is not EXTERNAL; `None` for an external one.
-fn not_external(document: &Value) -> Option<String> {
-    let kind = document.pointer("/trigger/type").and_then(Value::as_str).unwrap_or_default();
-    (!kind.eq_ignore_ascii_case("EXTERNAL")).then(|| kind.to_owned())
-}
-
 /// The caller may start workflow `id` externally: its own client, or an administrator.
 fn may_start(principal: &Principal, id: &str) -> ApiResult<()> {
     match principal.workflow_id.as_deref() {
@@ -93,31 +88,21 @@ pub(crate) async fn execute(
 ) -> ApiResult<Json<Value>> {
     may_start(&principal, &id)?;
     let input = input(&body)?;
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let workflow = tx.workflow(&id).await?.ok_or_else(|| ApiError::not_found("workflow", &id))?;
-    // A trigger client outlives its trigger: once the workflow is no longer started externally, its
-    // client starts nothing.
-    if let Some(kind) = not_external(&workflow.document) {
-        return Err(ApiError::new(
+    match state.engine.start_external(&id, input, &principal.actor()).await? {
+        Ok(execution) => {
+            Ok(Json(json!({ "workflowExecutionId": execution, "message": "Workflow was executed successfully." })))
+        }
+        Err(NotStarted::NotExternal(kind)) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "not-external",
             format!("workflow {id} now has a `{kind}` trigger, so it is not started externally"),
-        ));
-    }
-    if !workflow.enabled {
-        return Err(ApiError::new(
+        )),
+        Err(NotStarted::Disabled) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "workflow-disabled",
             "Workflow was not executed externally. Check enabled flag on workflow definition",
-        ));
+        )),
     }
-    let execution = state.engine.start(&mut tx, &workflow, input, None).await?;
-    tx.audit(&principal.actor(), "workflow.execute-external", "workflow", &id, &json!({ "execution": execution }), now)
-        .await?;
-    tx.commit().await?;
-    state.engine.wake_workers();
-    Ok(Json(json!({ "workflowExecutionId": execution, "message": "Workflow was executed successfully." })))
 }
 
 /// `POST /v3/workflows/execute/external/{id}/test`: echoes what the trigger would receive.

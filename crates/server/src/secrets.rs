@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tessera_flow::secrets::is_secret_reference;
-use tessera_store::{SecretRecord, SecretStore, SecurityStore};
+use tessera_engine::named_secrets::is_secret_name;
+use tessera_store::{SecretRecord, SecretStore};
 
 use crate::AppState;
 use crate::auth::Principal;
@@ -27,7 +27,7 @@ fn shape(secret: &SecretRecord) -> Value {
 }
 
 fn check_name(name: &str) -> ApiResult<()> {
-    if is_secret_reference(&format!("secret:{name}")) && name.len() <= 128 {
+    if is_secret_name(name) {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -72,23 +72,7 @@ pub(crate) async fn put(
     check_name(&name)?;
     let value =
         body.value.filter(|v| !v.is_empty()).ok_or_else(|| ApiError::invalid("/value", "is required: the secret"))?;
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let keyring = tx.keyring().ok_or_else(|| ApiError::internal("this node holds no key to seal secrets with"))?;
-    let sealed = keyring.seal_text(&value);
-    let existing = tx.secret(&name).await?;
-    let secret = SecretRecord {
-        name: name.clone(),
-        sealed,
-        description: body.description,
-        created_at: existing.as_ref().map_or(now, |s| s.created_at),
-        modified_at: now,
-        modified_by: principal.actor(),
-    };
-    tx.put_secret(&secret).await?;
-    let detail = json!({"description": secret.description, "replaced": existing.is_some()});
-    tx.audit(&principal.actor(), "secret.set", "secret", &name, &detail, now).await?;
-    tx.commit().await?;
+    let secret = state.engine.put_secret(&name, &value, body.description, &principal.actor()).await?;
     Ok(Json(shape(&secret)))
 }
 
@@ -98,12 +82,6 @@ pub(crate) async fn delete(
     principal: Principal,
     PathParams(name): PathParams<String>,
 ) -> ApiResult<StatusCode> {
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    if !tx.delete_secret(&name).await? {
-        return Err(ApiError::not_found("secret", &name));
-    }
-    tx.audit(&principal.actor(), "secret.delete", "secret", &name, &json!({}), now).await?;
-    tx.commit().await?;
+    state.engine.delete_secret(&name, &principal.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
