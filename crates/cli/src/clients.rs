@@ -8,6 +8,7 @@ use anyhow::{Result, anyhow};
 use clap::{Args, Subcommand};
 use tessera_model::{Clock, SystemClock};
 use tessera_server::auth::ALL;
+use tessera_server::auth::clients::{self as service, NewClient};
 use tessera_server::clients;
 
 use crate::store::StoreArgs;
@@ -114,8 +115,8 @@ pub(crate) fn run(command: Command) -> Result<ExitCode> {
             Command::Create(args) => {
                 let store = args.store.open().await?;
                 let scopes = if args.scopes.is_empty() { vec![ALL.to_owned()] } else { args.scopes };
-                let (client, secret) =
-                    clients::create_client(&store, &args.name, scopes, args.identity, ACTOR, now).await.map_err(api)?;
+                let new = NewClient { name: args.name, scopes, identity_id: args.identity };
+                let (client, secret) = service::create(&store, new, ACTOR, now).await.map_err(api)?;
                 store.close().await;
                 print_secret(&client.id, &secret);
             }
@@ -133,13 +134,13 @@ pub(crate) fn run(command: Command) -> Result<ExitCode> {
             }
             Command::Rotate(args) => {
                 let store = args.store.open().await?;
-                let (client, secret) = clients::rotate(&store, &args.id, ACTOR, now).await.map_err(api)?;
+                let (client, secret) = service::rotate(&store, &args.id, |_| Ok(()), ACTOR, now).await.map_err(api)?;
                 store.close().await;
                 print_secret(&client.id, &secret);
             }
             Command::Delete(args) => {
                 let store = args.store.open().await?;
-                clients::delete_client(&store, &args.id, ACTOR, now).await.map_err(api)?;
+                service::delete(&store, &args.id, |_| Ok(()), ACTOR, now).await.map_err(api)?;
                 store.close().await;
                 println!("Deleted client {}.", args.id);
             }

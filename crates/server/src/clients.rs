@@ -13,24 +13,20 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tessera_store::{ApiClient, IdentityStore, SecurityStore, Store, Tx};
+use tessera_store::{ApiClient, SecurityStore, Store, Tx};
 
 use crate::AppState;
-use crate::auth::{ALL, Principal, generate_secret, hash_secret};
+use crate::auth::clients::{self as service, ClientChange, NewClient};
+use crate::auth::{ALL, Principal};
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
 
-/// The identity a client is to act as, which must exist: a token acting as no one that exists would
-/// be refused at every request it makes.
-async fn identity_of(tx: &mut Tx, value: Option<&Value>, at: &str) -> ApiResult<Option<String>> {
-    let id = match value {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(id)) if !id.trim().is_empty() => id.trim().to_owned(),
-        Some(_) => return Err(ApiError::invalid(at, "must be an identity id")),
-    };
-    if tx.identity(&id).await?.is_none() {
-        return Err(ApiError::invalid(at, format!("there is no identity {id}")));
+/// The identity a body names for a client to act as (the service checks that it exists).
+fn identity_of(value: Option<&Value>, at: &str) -> ApiResult<Option<String>> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(id)) if !id.trim().is_empty() => Ok(Some(id.trim().to_owned())),
+        Some(_) => Err(ApiError::invalid(at, "must be an identity id")),
     }
-    Ok(Some(id))
 }
 
 fn stamp(ms: i64) -> Option<String> {
@@ -102,9 +98,7 @@ pub(crate) async fn create(
     for scope in &scopes {
         principal.require(scope)?;
     }
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let identity_id = match identity_of(&mut tx, body.get("identityId"), "/identityId").await? {
+    let identity_id = match identity_of(body.get("identityId"), "/identityId")? {
         None => principal.identity().map(str::to_owned),
         Some(named) if principal.is_admin() || principal.identity() == Some(named.as_str()) => Some(named),
         Some(named) => {
@@ -114,23 +108,8 @@ pub(crate) async fn create(
             )));
         }
     };
-    let secret = generate_secret();
-    let client = ApiClient {
-        id: uuid::Uuid::new_v4().simple().to_string(),
-        name,
-        secret_hash: hash_secret(&secret),
-        scopes,
-        workflow_id: None,
-        identity_id,
-        created_at: now,
-        disabled: false,
-        modified_at: None,
-        tokens_after: 0,
-    };
-    tx.insert_client(&client).await?;
-    let detail = json!({"name": client.name, "scopes": client.scopes, "identityId": client.identity_id});
-    tx.audit(&principal.actor(), "client.create", "api-client", &client.id, &detail, now).await?;
-    tx.commit().await?;
+    let new = NewClient { name, scopes, identity_id };
+    let (client, secret) = service::create(state.engine.store(), new, &principal.actor(), state.now_ms()).await?;
     state.auth.remember(&client);
     let mut answer = shape(&client);
     answer["secret"] = json!(secret);
@@ -168,13 +147,6 @@ async fn load(tx: &mut Tx, principal: &Principal, id: &str) -> ApiResult<ApiClie
     Ok(client)
 }
 
-/// `load`, holding the client until `tx` ends, for a change made from what was read.
-async fn load_for_change(tx: &mut Tx, principal: &Principal, id: &str) -> ApiResult<ApiClient> {
-    let client = tx.client_for_update(id).await?.ok_or_else(|| ApiError::not_found("OAuth client", id))?;
-    may_manage(principal, &client)?;
-    Ok(client)
-}
-
 /// `GET /v3/oauth-clients/{id}`: the client without its secret.
 pub(crate) async fn read(
     State(state): State<AppState>,
@@ -196,25 +168,23 @@ pub(crate) async fn patch(
 ) -> ApiResult<Json<Value>> {
     let ops =
         body.as_array().ok_or_else(|| ApiError::invalid("", "the body must be a JSON Patch: a list of operations"))?;
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let before = load_for_change(&mut tx, &principal, &id).await?;
-    let mut client = before.clone();
+    let mut change = ClientChange::default();
     for (i, op) in ops.iter().enumerate() {
         let at = |member: &str| format!("/{i}/{member}");
         let verb = op.get("op").and_then(Value::as_str);
         let path = op.get("path").and_then(Value::as_str).unwrap_or_default();
         let value = op.get("value");
         match (verb, path) {
-            (Some("add" | "replace"), "/name") => client.name = name(value, &at("value"))?,
+            (Some("add" | "replace"), "/name") => change.name = Some(name(value, &at("value"))?),
             (Some("add" | "replace"), "/scope") => {
-                client.scopes = scopes(value, &at("value"))?;
-                if let Some(scope) = client.scopes.iter().find(|scope| !principal.holds(scope)) {
+                let scopes = scopes(value, &at("value"))?;
+                if let Some(scope) = scopes.iter().find(|scope| !principal.holds(scope)) {
                     return Err(ApiError::forbidden(scope));
                 }
+                change.scopes = Some(scopes);
             }
             (Some("add" | "replace"), "/enabled") => match value {
-                Some(Value::Bool(enabled)) => client.disabled = !enabled,
+                Some(Value::Bool(enabled)) => change.enabled = Some(*enabled),
                 _ => return Err(ApiError::invalid(&at("value"), "must be true or false")),
             },
             (Some("add" | "replace" | "remove"), "/identityId") => {
@@ -223,10 +193,11 @@ pub(crate) async fn patch(
                         "binding a client to an identity needs an administrator (`{ALL}`)"
                     )));
                 }
-                client.identity_id = match verb {
+                let identity_id = match verb {
                     Some("remove") => None,
-                    _ => identity_of(&mut tx, value, &at("value")).await?,
+                    _ => identity_of(value, &at("value"))?,
                 };
+                change.identity_id = Some((identity_id, at("value")));
             }
             (Some("add" | "replace" | "remove"), _) => {
                 return Err(ApiError::invalid(
@@ -237,20 +208,8 @@ pub(crate) async fn patch(
             _ => return Err(ApiError::invalid(&at("op"), "must be add, replace or remove")),
         }
     }
-    if client == before {
-        return Ok(Json(shape(&client)));
-    }
-    client.modified_at = Some(now);
-    if client.disabled || client.identity_id != before.identity_id || client.scopes != before.scopes {
-        client.tokens_after = now;
-    }
-    tx.update_client(&client).await?;
-    let detail = json!({
-        "before": {"name": before.name, "scopes": before.scopes, "enabled": !before.disabled, "identityId": before.identity_id},
-        "after": {"name": client.name, "scopes": client.scopes, "enabled": !client.disabled, "identityId": client.identity_id},
-    });
-    tx.audit(&principal.actor(), "client.update", "api-client", &id, &detail, now).await?;
-    tx.commit().await?;
+    let may = |client: &ApiClient| may_manage(&principal, client);
+    let client = service::change(state.engine.store(), &id, change, may, &principal.actor(), state.now_ms()).await?;
     state.auth.remember(&client);
     Ok(Json(shape(&client)))
 }
@@ -261,13 +220,8 @@ pub(crate) async fn delete(
     principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let client = load(&mut tx, &principal, &id).await?;
-    tx.delete_client(&id).await?;
-    let detail = json!({"name": client.name, "scopes": client.scopes, "identityId": client.identity_id});
-    tx.audit(&principal.actor(), "client.delete", "api-client", &id, &detail, now).await?;
-    tx.commit().await?;
+    let may = |client: &ApiClient| may_manage(&principal, client);
+    service::delete(state.engine.store(), &id, may, &principal.actor(), state.now_ms()).await?;
     state.auth.forget(&id);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -279,10 +233,8 @@ pub(crate) async fn rotate_secret(
     principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = state.begin().await?;
-    load(&mut tx, &principal, &id).await?;
-    drop(tx);
-    let (client, secret) = rotate(state.engine.store(), &id, &principal.actor(), state.now_ms()).await?;
+    let may = |client: &ApiClient| may_manage(&principal, client);
+    let (client, secret) = service::rotate(state.engine.store(), &id, may, &principal.actor(), state.now_ms()).await?;
     state.auth.remember(&client);
     let mut answer = shape(&client);
     answer["secret"] = json!(secret);
@@ -296,93 +248,16 @@ pub(crate) async fn revoke_tokens(
     principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let mut client = load_for_change(&mut tx, &principal, &id).await?;
-    client.tokens_after = now;
-    client.modified_at = Some(now);
-    tx.update_client(&client).await?;
-    tx.audit(&principal.actor(), "client.revoke-tokens", "api-client", &id, &json!({}), now).await?;
-    tx.commit().await?;
+    let may = |client: &ApiClient| may_manage(&principal, client);
+    let client = service::revoke_tokens(state.engine.store(), &id, may, &principal.actor(), state.now_ms()).await?;
     state.auth.remember(&client);
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Gives a client a new secret and ends its tokens; returns the client and the secret. What the API
-/// and `tessera clients rotate` both do.
-pub async fn rotate(store: &Store, id: &str, actor: &str, now: i64) -> ApiResult<(ApiClient, String)> {
-    let mut tx = store.begin().await?;
-    let mut client = tx.client_for_update(id).await?.ok_or_else(|| ApiError::not_found("OAuth client", id))?;
-    let secret = generate_secret();
-    client.secret_hash = hash_secret(&secret);
-    client.tokens_after = now;
-    client.modified_at = Some(now);
-    tx.update_client(&client).await?;
-    tx.audit(actor, "client.rotate", "api-client", id, &json!({"secret": "replaced"}), now).await?;
-    tx.commit().await?;
-    Ok((client, secret))
-}
-
 /// Enables or disables a client (disabling ends its tokens); what `tessera clients disable|enable` do.
 pub async fn set_enabled(store: &Store, id: &str, enabled: bool, actor: &str, now: i64) -> ApiResult<ApiClient> {
-    let mut tx = store.begin().await?;
-    let mut client = tx.client(id).await?.ok_or_else(|| ApiError::not_found("OAuth client", id))?;
-    if client.disabled != enabled {
-        return Ok(client);
-    }
-    client.disabled = !enabled;
-    client.modified_at = Some(now);
-    if !enabled {
-        client.tokens_after = now;
-    }
-    tx.update_client(&client).await?;
-    let detail = json!({"before": {"enabled": !enabled}, "after": {"enabled": enabled}});
-    tx.audit(actor, "client.update", "api-client", id, &detail, now).await?;
-    tx.commit().await?;
-    Ok(client)
-}
-
-/// Creates a client with a generated secret; what `tessera clients create` does (the caller is the
-/// machine's operator, trusted with every scope). Returns the client and its secret.
-pub async fn create_client(
-    store: &Store,
-    name: &str,
-    scopes: Vec<String>,
-    identity_id: Option<String>,
-    actor: &str,
-    now: i64,
-) -> ApiResult<(ApiClient, String)> {
-    let mut tx = store.begin().await?;
-    let identity_id = identity_of(&mut tx, identity_id.map(Value::String).as_ref(), "identity").await?;
-    let secret = generate_secret();
-    let client = ApiClient {
-        id: uuid::Uuid::new_v4().simple().to_string(),
-        name: name.to_owned(),
-        secret_hash: hash_secret(&secret),
-        scopes,
-        workflow_id: None,
-        identity_id,
-        created_at: now,
-        disabled: false,
-        modified_at: None,
-        tokens_after: 0,
-    };
-    tx.insert_client(&client).await?;
-    let detail = json!({"name": client.name, "scopes": client.scopes, "identityId": client.identity_id});
-    tx.audit(actor, "client.create", "api-client", &client.id, &detail, now).await?;
-    tx.commit().await?;
-    Ok((client, secret))
-}
-
-/// Deletes a client; what `tessera clients delete` does.
-pub async fn delete_client(store: &Store, id: &str, actor: &str, now: i64) -> ApiResult<()> {
-    let mut tx = store.begin().await?;
-    let client = tx.client(id).await?.ok_or_else(|| ApiError::not_found("OAuth client", id))?;
-    tx.delete_client(id).await?;
-    let detail = json!({"name": client.name, "scopes": client.scopes, "identityId": client.identity_id});
-    tx.audit(actor, "client.delete", "api-client", id, &detail, now).await?;
-    tx.commit().await?;
-    Ok(())
+    let change = ClientChange { enabled: Some(enabled), ..ClientChange::default() };
+    service::change(store, id, change, |_| Ok(()), actor, now).await
 }
 
 /// Every client, as the API shows them (for `tessera clients list`).

@@ -2,16 +2,15 @@
 //! (`POST /workflows/{id}/external/oauth-clients`, the secret shown once), whose tokens may start
 //! that workflow and no other (`POST /workflows/execute/external/{id}`, and `…/test` to echo).
 
-use crate::auth::EXECUTE_EXTERNAL;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use tessera_engine::workflows::{NotStarted, not_external};
-use tessera_store::{ApiClient, SecurityStore, WorkflowStore};
+use tessera_engine::workflows::NotStarted;
+use tessera_store::WorkflowStore;
 
 use crate::AppState;
-use crate::auth::{Principal, generate_secret, hash_secret};
+use crate::auth::{self, Principal};
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
 
 /// `POST /v3/workflows/{id}/external/oauth-clients`: a new client for this workflow's trigger.
@@ -20,43 +19,23 @@ pub(crate) async fn create_client(
     principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let workflow = tx.workflow(&id).await?.ok_or_else(|| ApiError::not_found("workflow", &id))?;
-    if let Some(kind) = not_external(&workflow.document) {
-        return Err(ApiError::new(
+    let created =
+        auth::clients::create_trigger_client(state.engine.store(), &id, &principal.actor(), state.now_ms()).await?;
+    match created {
+        Ok((client, secret)) => {
+            state.auth.remember(&client);
+            Ok(Json(
+                json!({ "id": client.id, "secret": secret, "url": format!("/beta/workflows/execute/external/{id}") }),
+            ))
+        }
+        Err(kind) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "not-external",
             format!(
                 "workflow {id} has a `{kind}` trigger; only workflows with an EXTERNAL trigger get an external client"
             ),
-        ));
+        )),
     }
-    let secret = generate_secret();
-    let client = ApiClient {
-        id: uuid::Uuid::new_v4().simple().to_string(),
-        name: format!("external trigger of {}", workflow.name),
-        secret_hash: hash_secret(&secret),
-        scopes: vec![EXECUTE_EXTERNAL.into()],
-        workflow_id: Some(id.clone()),
-        identity_id: None,
-        created_at: now,
-        disabled: false,
-        modified_at: None,
-        tokens_after: 0,
-    };
-    tx.insert_client(&client).await?;
-    tx.audit(
-        &principal.actor(),
-        "workflow.external-client.create",
-        "workflow",
-        &id,
-        &json!({ "client": client.id }),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(json!({ "id": client.id, "secret": secret, "url": format!("/beta/workflows/execute/external/{id}") })))
 }
 
 /// The caller may start workflow `id` externally: its own client, or an administrator.

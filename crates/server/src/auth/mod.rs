@@ -3,6 +3,7 @@
 //! scopes; every API route checks the token and the scope it needs. A client bound to an identity
 //! gets tokens that carry it (the `identity_id` claim), so the token acts as that person.
 
+pub mod clients;
 mod endpoint;
 pub mod keys;
 mod tokens;
