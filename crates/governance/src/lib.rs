@@ -34,6 +34,7 @@ mod schedules;
 pub mod shapes;
 pub mod sod;
 mod supersede;
+mod user_levels;
 
 pub use access::{AccessChange, AccessItem, AccessOutcome, ExplicitRequest};
 pub use aggregate::{AggregateOptions, Progress, RowFailure, Summary, aggregate, check_source};

@@ -11,9 +11,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use tessera_model::UserLevel;
 use tessera_model::permissions::scopes_of;
-use tessera_store::{
-    CatalogKind, CatalogStore, IdentityRecord, IdentityStore, LevelHolder, SecurityStore, Tx, UserLevelStore,
-};
+use tessera_store::{CatalogKind, CatalogStore, IdentityRecord, IdentityStore, LevelHolder, Tx, UserLevelStore};
 
 use crate::AppState;
 use crate::auth::Principal;
@@ -123,22 +121,18 @@ pub(crate) async fn patch(
             return Err(ApiError::invalid(&format!("/{i}/path"), "only `/capabilities` changes"));
         }
     }
-    let now = state.now_ms();
+    let edit = |before: &[UserLevel]| {
+        let mut view = json!({"capabilities": before});
+        json_patch::patch(&mut view, &operations)
+            .map_err(|e| ApiError::bad_request(format!("the patch does not apply: {e}")))?;
+        let capabilities = if view["capabilities"].is_null() { json!([]) } else { view["capabilities"].take() };
+        let after = levels_at(&capabilities, "/capabilities")?;
+        may_change(&principal, &difference(before, &after))?;
+        Ok::<_, ApiError>(after)
+    };
+    let after = state.governance.change_user_levels(LevelHolder::Identity(&id), &principal.actor(), edit).await?;
     let mut tx = state.begin().await?;
     let identity = person(&mut tx, &id).await?;
-    let before = tx.user_levels(LevelHolder::Identity(&id)).await?;
-    let mut view = json!({"capabilities": before});
-    json_patch::patch(&mut view, &operations)
-        .map_err(|e| ApiError::bad_request(format!("the patch does not apply: {e}")))?;
-    let capabilities = if view["capabilities"].is_null() { json!([]) } else { view["capabilities"].take() };
-    let after = levels_at(&capabilities, "/capabilities")?;
-    may_change(&principal, &difference(&before, &after))?;
-    if after != before {
-        tx.set_user_levels(LevelHolder::Identity(&id), &after, now).await?;
-        let detail = json!({"capabilities": {"before": before, "after": after}});
-        tx.audit(&principal.actor(), "auth-user.update", "identity", &id, &detail, now).await?;
-        tx.commit().await?;
-    }
     Ok(Json(shape(&identity, &after)))
 }
 
@@ -188,17 +182,12 @@ pub(crate) async fn set_group_levels(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     let after = levels_at(body.get("userLevels").unwrap_or(&Value::Null), "/userLevels")?;
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    group(&mut tx, &id).await?;
-    let before = tx.user_levels(LevelHolder::GovernanceGroup(&id)).await?;
-    may_change(&principal, &difference(&before, &after))?;
-    if after != before {
-        tx.set_user_levels(LevelHolder::GovernanceGroup(&id), &after, now).await?;
-        let detail = json!({"userLevels": {"before": before, "after": after}});
-        tx.audit(&principal.actor(), "governance-group.user-levels", "governance-group", &id, &detail, now).await?;
-        tx.commit().await?;
-    }
+    let edit = |before: &[UserLevel]| {
+        may_change(&principal, &difference(before, &after))?;
+        Ok::<_, ApiError>(after.clone())
+    };
+    let holder = LevelHolder::GovernanceGroup(&id);
+    let after = state.governance.change_user_levels(holder, &principal.actor(), edit).await?;
     Ok(Json(json!({"userLevels": after})))
 }
 

@@ -38,9 +38,27 @@ pub trait UserLevelStore {
     async fn set_user_levels(&mut self, holder: LevelHolder<'_>, levels: &[UserLevel], now: i64) -> Result<()>;
     /// Every level a person holds: their own, and their governance groups'.
     async fn held_levels(&mut self, identity_id: &str) -> Result<Vec<HeldLevel>>;
+    /// Holds `holder` (the identity's row, or the group's) until the transaction ends, so a
+    /// read-modify-write of its levels loses no concurrent change; false when there is no such holder.
+    async fn lock_level_holder(&mut self, holder: LevelHolder<'_>) -> Result<bool>;
 }
 
 impl UserLevelStore for Tx {
+    async fn lock_level_holder(&mut self, holder: LevelHolder<'_>) -> Result<bool> {
+        let row = match holder {
+            LevelHolder::Identity(id) => {
+                let sql = format!("SELECT id FROM identities WHERE id = $1{}", self.for_update());
+                sqlx::query(&sql).bind(id).fetch_optional(&mut *self.inner).await?
+            }
+            LevelHolder::GovernanceGroup(id) => {
+                let sql = format!("SELECT id FROM catalog WHERE kind = $1 AND id = $2{}", self.for_update());
+                let kind = crate::CatalogKind::Workgroup.as_str();
+                sqlx::query(&sql).bind(kind).bind(id).fetch_optional(&mut *self.inner).await?
+            }
+        };
+        Ok(row.is_some())
+    }
+
     async fn user_levels(&mut self, holder: LevelHolder<'_>) -> Result<Vec<UserLevel>> {
         let (kind, id) = holder.parts();
         let rows = sqlx::query("SELECT level FROM user_levels WHERE holder_kind = $1 AND holder_id = $2")

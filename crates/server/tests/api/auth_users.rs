@@ -7,6 +7,7 @@
 
 use reqwest::Method;
 use serde_json::json;
+use tessera_model::vocabulary::IntoEnumIterator;
 use tessera_store::{AccessStore, CatalogKind, CatalogStore, IdentityStore};
 
 use crate::common::{apis, object, person};
@@ -117,5 +118,34 @@ async fn user_levels_are_granted_directly_or_through_a_group_and_never_beyond_wh
         tx.insert_identities(&[person("ada", None)]).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(api.get(path).await.body["capabilities"], json!([]), "{kind}: a new Ada starts with none");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_grants_to_one_person_are_all_kept() {
+    for api in apis().await {
+        let kind = api.kind;
+        let mut tx = api.store.begin().await.unwrap();
+        tx.insert_identities(&[person("ada", None)]).await.unwrap();
+        tx.commit().await.unwrap();
+        // Every level but ORG_ADMIN, each granted by its own PATCH, all at once.
+        let levels: Vec<String> = tessera_model::UserLevel::iter()
+            .filter(|level| *level != tessera_model::UserLevel::OrgAdmin)
+            .map(|level| level.to_string())
+            .collect();
+        let grants = levels.iter().map(|level| {
+            let operations = json!([{"op": "add", "path": "/capabilities/-", "value": level}]);
+            let api = &api;
+            async move { api.call(Method::PATCH, "/v3/auth-users/ada", Some(&operations)).await }
+        });
+        for reply in futures_util::future::join_all(grants).await {
+            assert_eq!(reply.status, 200, "{kind}: {}", reply.body);
+        }
+        let held = api.get("/v3/auth-users/ada").await.body["capabilities"].clone();
+        let mut held: Vec<&str> = held.as_array().unwrap().iter().filter_map(|l| l.as_str()).collect();
+        held.sort_unstable();
+        let mut expected: Vec<&str> = levels.iter().map(String::as_str).collect();
+        expected.sort_unstable();
+        assert_eq!(held, expected, "{kind}: every concurrent grant is kept");
     }
 }
