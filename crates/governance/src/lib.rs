@@ -18,6 +18,7 @@ mod imports;
 pub mod inbox;
 mod lifecycle;
 mod live;
+pub mod members;
 pub mod metrics;
 mod node;
 mod notify;

@@ -55,7 +55,7 @@ fn shape(identity: &IdentityRecord, levels: &[UserLevel]) -> Value {
 
 /// Refuses unless `principal` holds every scope of each level in `changed`: nobody hands on, or takes
 /// away, more than they hold.
-fn may_change(principal: &Principal, changed: &[UserLevel]) -> ApiResult<()> {
+pub(crate) fn may_change(principal: &Principal, changed: &[UserLevel]) -> ApiResult<()> {
     for level in changed {
         if let Some(scope) = level.scopes().into_iter().find(|scope| !principal.holds(scope)) {
             return Err(ApiError::new(
@@ -189,11 +189,4 @@ pub(crate) async fn set_group_levels(
     let holder = LevelHolder::GovernanceGroup(&id);
     let after = state.governance.change_user_levels(holder, &principal.actor(), edit).await?;
     Ok(Json(json!({"userLevels": after})))
-}
-
-/// Refuses a change to the members of group `id` unless `principal` may grant the levels the group
-/// gives: joining or leaving it grants or takes them away.
-pub(crate) async fn may_change_members(tx: &mut Tx, principal: &Principal, id: &str) -> ApiResult<()> {
-    let levels = tx.user_levels(LevelHolder::GovernanceGroup(id)).await?;
-    may_change(principal, &levels)
 }

@@ -9,10 +9,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
-use tessera_governance::{payloads, shapes};
+use tessera_governance::shapes;
+use tessera_store::Tx;
 use tessera_store::identities::{ACCOUNTS, IDENTITIES};
 use tessera_store::{AccountRecord, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, IdentityStore};
-use tessera_store::{QueueStore, SecurityStore, Tx};
 
 use super::{ListQuery, count_identities, invalid, listed, new_id, quoted};
 use crate::AppState;
@@ -59,14 +59,7 @@ pub(crate) async fn delete(
     principal: Principal,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let identity = load(&mut tx, &id).await?;
-    tx.delete_identity(&id).await?;
-    tx.publish(payloads::IDENTITY_DELETED, &payloads::identity_snapshot(&identity), now).await?;
-    tx.audit(&principal.actor(), "identity.delete", "identity", &id, &json!({ "name": identity.name }), now).await?;
-    tx.commit().await?;
-    state.governance.notify_events();
+    state.governance.delete_identity(&id, &principal.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -7,8 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 use tessera_store::{
-    AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityStore, LevelHolder, SecurityStore, Tx,
-    UserLevelStore,
+    AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityStore, LevelHolder, Tx, UserLevelStore,
 };
 
 use super::objects::Draft;
@@ -78,8 +77,9 @@ pub(crate) async fn members(
     Ok(listed(items, query.count.unwrap_or(false).then_some(all.len() as i64)))
 }
 
-/// The identity ids of a bulk body `[{"id": "…"}, …]`; every one must exist.
-async fn identities(tx: &mut Tx, body: &Value) -> ApiResult<Vec<String>> {
+/// The identity ids of a bulk body `[{"id": "…"}, …]`, each with its reference's pointer (the
+/// service checks that each exists).
+fn identities(body: &Value) -> ApiResult<Vec<(String, String)>> {
     let Some(items) = body.as_array() else {
         return Err(invalid("", "the body must be an array of identity references such as [{\"id\": \"…\"}]"));
     };
@@ -89,10 +89,7 @@ async fn identities(tx: &mut Tx, body: &Value) -> ApiResult<Vec<String>> {
         let Some(id) = reference_id(Some(item), &at)? else {
             return Err(invalid(&at, "must be a reference such as {\"id\": \"…\"}"));
         };
-        if tx.identity(&id).await?.is_none() {
-            return Err(invalid(&format!("{at}/id"), format!("no identity has the id `{id}`")));
-        }
-        ids.push(id);
+        ids.push((id, at));
     }
     Ok(ids)
 }
@@ -105,43 +102,21 @@ async fn bulk(
     body: &Value,
     add: bool,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    group(&mut tx, id).await?;
-    crate::auth_users::may_change_members(&mut tx, principal, id).await?;
-    let ids = identities(&mut tx, body).await?;
-    let mut changed = Vec::new();
-    let mut results = Vec::with_capacity(ids.len());
-    for member in ids {
-        let (status, description) = if add {
-            if tx.add_member(id, &member, now).await? {
-                (201, "Identity is added into Governance Group members list.")
-            } else {
-                (409, "Identity is already a member of the Governance Group.")
-            }
-        } else if tx.remove_member(id, &member).await? {
-            (204, "Identity is removed from Governance Group members list.")
-        } else {
-            (404, "Identity is not a member of the Governance Group.")
-        };
-        if status < 300 {
-            changed.push(json!(member));
-        }
-        results.push(json!({ "id": member, "status": status, "description": description }));
-    }
-    if !changed.is_empty() {
-        let (action, key) = if add { ("add-members", "added") } else { ("remove-members", "removed") };
-        tx.audit(
-            &principal.actor(),
-            &format!("governance-group.{action}"),
-            "governance-group",
-            id,
-            &json!({ key: changed }),
-            now,
-        )
-        .await?;
-    }
-    tx.commit().await?;
+    let members = identities(body)?;
+    let may = |levels: &[tessera_model::UserLevel]| crate::auth_users::may_change(principal, levels);
+    let outcomes = state.governance.change_members(id, &members, add, &principal.actor(), may).await?;
+    let results: Vec<Value> = outcomes
+        .iter()
+        .map(|outcome| {
+            let (status, description) = match (add, outcome.changed) {
+                (true, true) => (201, "Identity is added into Governance Group members list."),
+                (true, false) => (409, "Identity is already a member of the Governance Group."),
+                (false, true) => (204, "Identity is removed from Governance Group members list."),
+                (false, false) => (404, "Identity is not a member of the Governance Group."),
+            };
+            json!({ "id": outcome.id, "status": status, "description": description })
+        })
+        .collect();
     Ok((StatusCode::MULTI_STATUS, Json(Value::Array(results))))
 }
 
