@@ -5,7 +5,7 @@ use std::sync::PoisonError;
 
 use serde_json::json;
 use tessera_model::AggregationStatus;
-use tessera_store::{AccessStore, AggregationRecord, CatalogKind, CatalogStore, Store};
+use tessera_store::{AccessStore, AggregationRecord, CatalogKind, CatalogStore, SecurityStore, Store};
 
 use super::aggregate::{AggregateOptions, Summary, aggregate};
 use crate::{Error, Governance, Result};
@@ -50,6 +50,46 @@ impl Governance {
             running.claim(&source_id)?;
         }
         Ok(source_id)
+    }
+
+    /// Records a PENDING run of source `source_id` under a new id, audited as `actor`'s, and starts it
+    /// in the background reading `file` (an upload) or the source's own; `keep` is dropped once the
+    /// run is over (an uploaded file's guard). The run's id is readable as soon as this returns, and
+    /// the run records its own failure.
+    pub async fn start_aggregation(
+        self: &std::sync::Arc<Self>,
+        source_id: &str,
+        file: Option<std::path::PathBuf>,
+        keep: impl Send + 'static,
+        actor: &str,
+    ) -> Result<String> {
+        let run = uuid::Uuid::now_v7().simple().to_string();
+        let now = self.now_ms();
+        let mut tx = self.store.begin().await?;
+        let detail = json!({ "aggregation": run, "upload": file.is_some() });
+        tx.audit(actor, "source.load-accounts", "source", source_id, &detail, now).await?;
+        tx.insert_aggregation(&AggregationRecord {
+            id: run.clone(),
+            source_id: source_id.to_owned(),
+            status: AggregationStatus::Pending,
+            started_at: now,
+            completed_at: None,
+            processed: 0,
+            stats: json!({}),
+            errors: json!([]),
+            message: None,
+            updated_at: now,
+        })
+        .await?;
+        tx.commit().await?;
+        let options = AggregateOptions { id: Some(run.clone()), file, ..Default::default() };
+        let governance = self.clone();
+        let source_id = source_id.to_owned();
+        tokio::spawn(async move {
+            let _ = governance.run_aggregation(&source_id, options).await;
+            drop(keep);
+        });
+        Ok(run)
     }
 
     /// Whether this node is aggregating the source now.

@@ -13,8 +13,8 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tessera_connectors::LiveConnector;
-use tessera_governance::{self as governance, AggregateOptions};
-use tessera_store::{AccessStore, AggregationRecord, CatalogKind, CatalogObject, CatalogStore, SecurityStore};
+use tessera_governance as governance;
+use tessera_store::{AccessStore, AggregationRecord, CatalogKind, CatalogObject, CatalogStore};
 use tokio::io::AsyncWriteExt;
 
 use super::{ListQuery, MAX_UPLOAD_BYTES, listed, new_id, sources, stamp};
@@ -162,8 +162,7 @@ pub(crate) async fn load_accounts(
             format!("source `{}` is being aggregated now; wait for that run to end", source.name),
         ));
     }
-    let run = new_id();
-    let upload = receive(&state, &run, request).await?;
+    let upload = receive(&state, &new_id(), request).await?;
     if live && upload.is_some() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -194,35 +193,9 @@ pub(crate) async fn load_accounts(
             ));
         }
     }
+    let file = upload.as_ref().map(|u| u.0.clone());
+    let run = state.governance.start_aggregation(&source.id, file, upload, &principal.actor()).await?;
     let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let detail = json!({ "aggregation": run, "upload": upload.is_some() });
-    tx.audit(&principal.actor(), "source.load-accounts", "source", &source.id, &detail, now).await?;
-    // Recorded before the answer, so the run's id can be read at once; the run takes it over.
-    tx.insert_aggregation(&AggregationRecord {
-        id: run.clone(),
-        source_id: source.id.clone(),
-        status: AggregationStatus::Pending,
-        started_at: now,
-        completed_at: None,
-        processed: 0,
-        stats: json!({}),
-        errors: json!([]),
-        message: None,
-        updated_at: now,
-    })
-    .await?;
-    tx.commit().await?;
-
-    let options =
-        AggregateOptions { id: Some(run.clone()), file: upload.as_ref().map(|u| u.0.clone()), ..Default::default() };
-    let governance = state.governance.clone();
-    let source_id = source.id.clone();
-    tokio::spawn(async move {
-        // The run records its own failure; the upload goes once the run is over.
-        let _ = governance.run_aggregation(&source_id, options).await;
-        drop(upload);
-    });
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({
