@@ -22,6 +22,7 @@ pub mod members;
 pub mod metrics;
 mod node;
 mod notify;
+pub mod objects;
 pub mod payloads;
 mod policy;
 pub mod provisioning;

@@ -11,8 +11,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{Value, json};
-use tessera_governance::payloads;
-use tessera_store::{CatalogKind, CatalogObject, CatalogStore, QueueStore, SecurityStore, Tx};
+use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Tx};
 
 use super::{ListQuery, Names, catalog, listed, new_id, profiles, sources, stamp, workgroups};
 use crate::AppState;
@@ -26,7 +25,6 @@ pub(crate) type Kind = CatalogKind;
 /// and change it, the fields the server owns.
 pub(crate) trait Served: Copy {
     fn what(self) -> &'static str;
-    fn audit_type(self) -> String;
     fn reading(self) -> &'static [&'static str];
     fn changing(self) -> &'static [&'static str];
     fn summary(self, verb: &str) -> String;
@@ -35,7 +33,7 @@ pub(crate) trait Served: Copy {
 }
 
 impl Served for Kind {
-    /// What messages call it, and its name in audit entries (with `-` for spaces).
+    /// What messages call it.
     fn what(self) -> &'static str {
         match self {
             Kind::Source => "source",
@@ -46,10 +44,6 @@ impl Served for Kind {
             Kind::LifecycleState => "lifecycle state",
             Kind::Workgroup => "governance group",
         }
-    }
-
-    fn audit_type(self) -> String {
-        self.what().replace(' ', "-")
     }
 
     /// The scopes that read it, any one of which will do (ISC lets a manage scope read).
@@ -100,42 +94,7 @@ impl Served for Kind {
     }
 }
 
-/// A checked document, ready to store.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct Draft {
-    pub(super) name: String,
-    pub(super) key: String,
-    pub(super) parent_id: String,
-    pub(super) owner_id: Option<String>,
-    pub(super) enabled: bool,
-    pub(super) requestable: bool,
-    pub(super) document: Value,
-}
-
-impl Draft {
-    /// A draft whose key is its name, under no parent.
-    pub(super) fn named(name: String, document: Value) -> Self {
-        Self {
-            key: name.clone(),
-            name,
-            parent_id: String::new(),
-            owner_id: None,
-            enabled: true,
-            requestable: false,
-            document,
-        }
-    }
-
-    fn same_as(&self, object: &CatalogObject) -> bool {
-        self.name == object.name
-            && self.key.to_lowercase() == object.key
-            && self.parent_id == object.parent_id
-            && self.owner_id == object.owner_id
-            && self.enabled == object.enabled
-            && self.requestable == object.requestable
-            && self.document == object.document
-    }
-}
+pub(super) use tessera_governance::objects::Draft;
 
 /// The path parameters of a route, by name, in the API's error shape when they are unreadable.
 #[derive(Debug)]
@@ -263,69 +222,6 @@ pub(super) async fn render(kind: Kind, tx: &mut Tx, names: &mut Names, object: &
     Ok(body)
 }
 
-/// What an object's change did, for the audit log: each top-level field that changed with its value
-/// before and after (a creation has only after, a deletion only before), secrets masked.
-fn audit_detail(object: &CatalogObject, before: Option<&CatalogObject>, change: &str) -> Value {
-    let view = |o: &CatalogObject| {
-        let mut document = o.document.clone();
-        if let Value::Object(members) = &mut document {
-            members.insert("name".into(), json!(o.name));
-            members.insert("enabled".into(), json!(o.enabled));
-            members.insert("requestable".into(), json!(o.requestable));
-            members.insert("owner".into(), json!(o.owner_id));
-        }
-        tessera_engine::secrets::masked(&mask_envelopes(&document))
-    };
-    let (old, new) = match change {
-        "create" => (Value::Null, view(object)),
-        "delete" => (view(object), Value::Null),
-        _ => (before.map(view).unwrap_or(Value::Null), view(object)),
-    };
-    let empty = serde_json::Map::new();
-    let (old_members, new_members) = (old.as_object().unwrap_or(&empty), new.as_object().unwrap_or(&empty));
-    let mut changed = serde_json::Map::new();
-    for key in old_members.keys().chain(new_members.keys()) {
-        let (b, a) = (old_members.get(key), new_members.get(key));
-        if b != a && !changed.contains_key(key) {
-            changed.insert(key.clone(), json!({"before": b, "after": a}));
-        }
-    }
-    json!({"name": object.name, "changed": changed})
-}
-
-/// `value` with every sealed connector secret (`{"$sealed": …}`) shown as the mask.
-fn mask_envelopes(value: &Value) -> Value {
-    match value {
-        sealed if tessera_store::secrets::is_sealed(sealed) => json!(sources::MASK),
-        Value::Object(members) => Value::Object(members.iter().map(|(k, v)| (k.clone(), mask_envelopes(v))).collect()),
-        Value::Array(items) => Value::Array(items.iter().map(mask_envelopes).collect()),
-        other => other.clone(),
-    }
-}
-
-/// The audit entry and, for a source, the event of a change, in the change's transaction.
-async fn record(
-    kind: Kind,
-    tx: &mut Tx,
-    principal: &Principal,
-    (object, before): (&CatalogObject, Option<&CatalogObject>),
-    change: &str,
-    now: i64,
-) -> ApiResult<()> {
-    let actor = principal.actor();
-    let detail = audit_detail(object, before, change);
-    tx.audit(&actor, &format!("{}.{change}", kind.audit_type()), &kind.audit_type(), &object.id, &detail, now).await?;
-    if kind == Kind::Source {
-        let (topic, stamp_key) = match change {
-            "create" => (payloads::SOURCE_CREATED, "created"),
-            "delete" => (payloads::SOURCE_DELETED, "deleted"),
-            _ => (payloads::SOURCE_UPDATED, "modified"),
-        };
-        tx.publish(topic, &payloads::source_event(object, &actor, stamp_key, &stamp(now)), now).await?;
-    }
-    Ok(())
-}
-
 pub(crate) async fn create(
     State(state): State<AppState>,
     Extension(kind): Extension<Kind>,
@@ -333,28 +229,12 @@ pub(crate) async fn create(
     ids: PathIds,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let parent = parent(&mut tx, kind, &ids).await?;
-    let draft = prepare(&state, kind, &mut tx, &body, parent.as_deref(), None).await?;
-    let object = CatalogObject {
-        kind,
-        id: new_id(),
-        name: draft.name,
-        key: draft.key,
-        parent_id: draft.parent_id,
-        owner_id: draft.owner_id,
-        enabled: draft.enabled,
-        requestable: draft.requestable,
-        document: draft.document,
-        created_at: now,
-        modified_at: now,
+    let make = async |tx: &mut Tx| {
+        let parent = parent(tx, kind, &ids).await?;
+        prepare(&state, kind, tx, &body, parent.as_deref(), None).await
     };
-    tx.insert_object(&object).await?;
-    record(kind, &mut tx, &principal, (&object, None), "create", now).await?;
-    let out = render(kind, &mut tx, &mut Names::default(), &object).await?;
-    tx.commit().await?;
-    state.governance.notify_events();
+    let object = state.governance.create_object(kind, &principal.actor(), make).await?;
+    let out = answer(&state, kind, &object).await?;
     // ISC answers 201 for every kind but governance groups, whose creation answers 200.
     let status = if kind == Kind::Workgroup { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(out)).into_response())
@@ -395,9 +275,9 @@ enum Edit<'a> {
     Patch(&'a json_patch::Patch),
 }
 
-/// Changes the object in one transaction that holds its row from the read to the write, so two
-/// concurrent changes on PostgreSQL apply one after the other instead of the later silently
-/// undoing the earlier.
+/// Changes the object as `edit` asks, in the service's transaction that holds its row from the read
+/// to the write, so two concurrent changes on PostgreSQL apply one after the other instead of the
+/// later silently undoing the earlier.
 async fn change(
     state: &AppState,
     principal: &Principal,
@@ -405,45 +285,33 @@ async fn change(
     ids: &PathIds,
     edit: Edit<'_>,
 ) -> ApiResult<Value> {
-    let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    tx.lock_object(kind, ids.split(kind).1.unwrap_or_default()).await?;
-    let current = load(&mut tx, kind, ids).await?;
-    let mut names = Names::default();
-    let patched;
-    let body = match edit {
-        Edit::Replace(body) => body,
-        Edit::Patch(operations) => {
-            let mut view = render(kind, &mut tx, &mut names, &current).await?;
-            json_patch::patch(&mut view, operations)
-                .map_err(|e| ApiError::bad_request(format!("the patch does not apply: {e}")))?;
-            patched = view;
-            &patched
+    let id = ids.split(kind).1.unwrap_or_default();
+    let make = async |tx: &mut Tx, current: &CatalogObject| {
+        let parent = parent(tx, kind, ids).await?;
+        if parent.as_ref().is_some_and(|p| *p != current.parent_id) {
+            return Err(ApiError::not_found(kind.what(), id));
         }
+        let patched;
+        let body = match edit {
+            Edit::Replace(body) => body,
+            Edit::Patch(operations) => {
+                let mut view = render(kind, tx, &mut Names::default(), current).await?;
+                json_patch::patch(&mut view, operations)
+                    .map_err(|e| ApiError::bad_request(format!("the patch does not apply: {e}")))?;
+                patched = view;
+                &patched
+            }
+        };
+        prepare(state, kind, tx, body, parent.as_deref(), Some(current)).await
     };
-    let parent = parent(&mut tx, kind, ids).await?;
-    let draft = prepare(state, kind, &mut tx, body, parent.as_deref(), Some(&current)).await?;
-    if draft.same_as(&current) {
-        return render(kind, &mut tx, &mut names, &current).await;
-    }
-    let before = current.clone();
-    let object = CatalogObject {
-        name: draft.name,
-        key: draft.key,
-        parent_id: draft.parent_id,
-        owner_id: draft.owner_id,
-        enabled: draft.enabled,
-        requestable: draft.requestable,
-        document: draft.document,
-        modified_at: now,
-        ..current
-    };
-    tx.update_object(&object).await?;
-    record(kind, &mut tx, principal, (&object, Some(&before)), "update", now).await?;
-    let out = render(kind, &mut tx, &mut names, &object).await?;
-    tx.commit().await?;
-    state.governance.notify_events();
-    Ok(out)
+    let object = state.governance.change_object(kind, id, &principal.actor(), make).await?;
+    answer(state, kind, &object).await
+}
+
+/// The stored object in ISC's shape.
+async fn answer(state: &AppState, kind: Kind, object: &CatalogObject) -> ApiResult<Value> {
+    let mut tx = state.begin().await?;
+    render(kind, &mut tx, &mut Names::default(), object).await
 }
 
 /// `PUT`: the body replaces the object.
@@ -479,22 +347,24 @@ pub(crate) async fn delete(
     principal: Principal,
     ids: PathIds,
 ) -> ApiResult<Response> {
+    let id = ids.split(kind).1.unwrap_or_default();
+    let before = async |tx: &mut Tx, object: &CatalogObject| {
+        let parent = parent(tx, kind, &ids).await?;
+        if parent.as_ref().is_some_and(|p| *p != object.parent_id) {
+            return Err(ApiError::not_found(kind.what(), id));
+        }
+        match kind {
+            Kind::Source => sources::before_delete(tx, object).await,
+            Kind::AccessProfile => catalog::before_delete_access_profile(&state.governance, tx, object).await,
+            Kind::Role => catalog::before_delete_role(&state.governance, tx, object).await,
+            Kind::IdentityProfile => profiles::before_delete_profile(tx, object).await,
+            Kind::LifecycleState => profiles::before_delete_state(tx, object).await,
+            Kind::Workgroup => workgroups::before_delete(tx, object).await,
+            Kind::Entitlement => Ok(()),
+        }
+    };
+    let object = state.governance.delete_object(kind, id, &principal.actor(), before).await?;
     let now = state.now_ms();
-    let mut tx = state.begin().await?;
-    let object = load(&mut tx, kind, &ids).await?;
-    match kind {
-        Kind::Source => sources::before_delete(&mut tx, &object).await?,
-        Kind::AccessProfile => catalog::before_delete_access_profile(&state.governance, &mut tx, &object).await?,
-        Kind::Role => catalog::before_delete_role(&state.governance, &mut tx, &object).await?,
-        Kind::IdentityProfile => profiles::before_delete_profile(&mut tx, &object).await?,
-        Kind::LifecycleState => profiles::before_delete_state(&mut tx, &object).await?,
-        Kind::Workgroup => workgroups::before_delete(&mut tx, &object).await?,
-        Kind::Entitlement => {}
-    }
-    tx.delete_object(kind, &object.id).await?;
-    record(kind, &mut tx, &principal, (&object, None), "delete", now).await?;
-    tx.commit().await?;
-    state.governance.notify_events();
     // ISC answers these deletions with 202 and a task; here they are done when answered.
     let accepted = |body: Value| (StatusCode::ACCEPTED, Json(body)).into_response();
     Ok(match kind {
