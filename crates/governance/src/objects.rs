@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, QueueStore, SecurityStore, Tx};
 
-use crate::{Error, Governance, payloads};
+use crate::{Error, Governance, payloads, shapes};
 
 /// A checked document, ready to store.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,12 +104,6 @@ fn audit_detail(object: &CatalogObject, before: Option<&CatalogObject>, change: 
     json!({"name": object.name, "changed": changed})
 }
 
-fn stamp(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
-}
-
 /// The audit entry and, for a source, the event of a change, in the change's transaction.
 async fn record(
     tx: &mut Tx,
@@ -128,7 +122,9 @@ async fn record(
             "delete" => (payloads::SOURCE_DELETED, "deleted"),
             _ => (payloads::SOURCE_UPDATED, "modified"),
         };
-        tx.publish(topic, &payloads::source_event(object, actor, stamp_key, &stamp(now)), now).await?;
+        let at = shapes::time(now);
+        let event = payloads::source_event(object, actor, stamp_key, at.as_str().unwrap_or_default());
+        tx.publish(topic, &event, now).await?;
     }
     Ok(())
 }
