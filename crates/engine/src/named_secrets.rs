@@ -9,7 +9,7 @@ use tessera_store::{SecretRecord, SecretStore, SecurityStore};
 use crate::{Engine, Error, Result};
 
 /// Whether `name` may name a secret: letters, digits, `.`, `_` and `-`, at most 128.
-pub fn is_secret_name(name: &str) -> bool {
+fn is_secret_name(name: &str) -> bool {
     is_secret_reference(&format!("secret:{name}")) && name.len() <= 128
 }
 

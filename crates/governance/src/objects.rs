@@ -129,6 +129,12 @@ async fn record(
     Ok(())
 }
 
+/// Object `id` of `kind`, its row held until `tx` ends.
+async fn held(tx: &mut Tx, kind: CatalogKind, id: &str) -> crate::Result<CatalogObject> {
+    tx.lock_object(kind, id).await?;
+    tx.object(kind, id).await?.ok_or_else(|| Error::NotFound(format!("{} {id}", audit_type(kind))))
+}
+
 impl Governance {
     /// Creates an object of `kind` from the draft `prepare` makes (in the transaction that stores it,
     /// so what it checks holds when it is stored).
@@ -173,12 +179,7 @@ impl Governance {
     ) -> Result<CatalogObject, E> {
         let now = self.now_ms();
         let mut tx = self.store.begin().await.map_err(Error::from)?;
-        tx.lock_object(kind, id).await.map_err(Error::from)?;
-        let current = tx
-            .object(kind, id)
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(|| Error::NotFound(format!("{} {id}", audit_type(kind))))?;
+        let current = held(&mut tx, kind, id).await?;
         let draft = edit(&mut tx, &current).await?;
         if draft.same_as(&current) {
             return Ok(current);
@@ -214,12 +215,7 @@ impl Governance {
     ) -> Result<CatalogObject, E> {
         let now = self.now_ms();
         let mut tx = self.store.begin().await.map_err(Error::from)?;
-        tx.lock_object(kind, id).await.map_err(Error::from)?;
-        let object = tx
-            .object(kind, id)
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(|| Error::NotFound(format!("{} {id}", audit_type(kind))))?;
+        let object = held(&mut tx, kind, id).await?;
         before(&mut tx, &object).await?;
         tx.delete_object(kind, &object.id).await.map_err(Error::from)?;
         record(&mut tx, actor, (&object, None), "delete", now).await?;

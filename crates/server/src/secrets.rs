@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tessera_engine::named_secrets::is_secret_name;
 use tessera_store::{SecretRecord, SecretStore};
 
 use crate::AppState;
@@ -24,18 +23,6 @@ fn shape(secret: &SecretRecord) -> Value {
         "modified": shapes::time(secret.modified_at),
         "modifiedBy": shapes::actor(&secret.modified_by),
     })
-}
-
-fn check_name(name: &str) -> ApiResult<()> {
-    if is_secret_name(name) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-request",
-            format!("`{name}` is not a secret name: use letters, digits, `.`, `_` and `-` (at most 128)"),
-        ))
-    }
 }
 
 /// `GET /tessera/v1/secrets`: the names, never the values.
@@ -69,9 +56,7 @@ pub(crate) async fn put(
     PathParams(name): PathParams<String>,
     JsonBody(body): JsonBody<SecretBody>,
 ) -> ApiResult<Json<Value>> {
-    check_name(&name)?;
-    let value =
-        body.value.filter(|v| !v.is_empty()).ok_or_else(|| ApiError::invalid("/value", "is required: the secret"))?;
+    let value = body.value.unwrap_or_default();
     let secret = state.engine.put_secret(&name, &value, body.description, &principal.actor()).await?;
     Ok(Json(shape(&secret)))
 }
