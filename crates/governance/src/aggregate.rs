@@ -215,11 +215,9 @@ pub async fn check_source(
     }
 }
 
-fn plan(source: CatalogObject, file: Option<&Path>, imports: &ImportDirs) -> Result<Plan> {
-    let input = input(&source, file, imports)?;
-    let doc = &source.document;
-    let attributes = doc.get("connectorAttributes").cloned().unwrap_or_else(|| json!({}));
-    let correlation = doc
+/// A source's correlation rules: (identity attribute, account attribute) pairs, in order.
+pub(crate) fn correlation_rules(source: &Value) -> Vec<(String, String)> {
+    source
         .get("correlation")
         .and_then(Value::as_array)
         .map(|rules| {
@@ -233,7 +231,14 @@ fn plan(source: CatalogObject, file: Option<&Path>, imports: &ImportDirs) -> Res
                 })
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn plan(source: CatalogObject, file: Option<&Path>, imports: &ImportDirs) -> Result<Plan> {
+    let input = input(&source, file, imports)?;
+    let doc = &source.document;
+    let attributes = doc.get("connectorAttributes").cloned().unwrap_or_else(|| json!({}));
+    let correlation = correlation_rules(doc);
     Ok(Plan {
         authoritative: doc.get("authoritative").and_then(Value::as_bool).unwrap_or(false),
         manager_attribute: attributes.get("managerAttribute").and_then(Value::as_str).map(str::to_owned),

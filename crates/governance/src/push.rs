@@ -85,21 +85,7 @@ impl<'p> Target<'p> {
             .and_then(Value::as_str)
             .unwrap_or(DEFAULT_MANAGER_ATTRIBUTE)
             .to_owned();
-        let correlation = doc
-            .get("correlation")
-            .and_then(Value::as_array)
-            .map(|rules| {
-                rules
-                    .iter()
-                    .filter_map(|r| {
-                        Some((
-                            r.get("identityAttribute")?.as_str()?.to_owned(),
-                            r.get("accountAttribute")?.as_str()?.to_owned(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let correlation = crate::aggregate::correlation_rules(doc);
         let profile = if authoritative { policy.profile_for_source(source_id) } else { None };
         Ok(Self { source, profile, manager_attribute, correlation })
     }
