@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult, QueryParams};
 use crate::shapes;
 
 /// The list's query.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AuditParams {
     actor: Option<String>,

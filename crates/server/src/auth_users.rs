@@ -8,6 +8,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_model::UserLevel;
 use tessera_model::permissions::scopes_of;
@@ -15,6 +17,7 @@ use tessera_store::{CatalogKind, CatalogStore, IdentityRecord, IdentityStore, Le
 
 use crate::AppState;
 use crate::auth::Principal;
+use crate::body::JsonPatch;
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
 
 async fn person(tx: &mut Tx, id: &str) -> ApiResult<IdentityRecord> {
@@ -110,20 +113,16 @@ pub(crate) async fn patch(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(patch): JsonBody<JsonPatch>,
 ) -> ApiResult<Json<Value>> {
-    let operations: json_patch::Patch = serde_json::from_value(body.clone()).map_err(|e| {
-        ApiError::invalid("", format!("must be a JSON Patch such as [{{\"op\": \"replace\", \"path\": \"/capabilities\", \"value\": [\"ROLE_ADMIN\"]}}]: {e}"))
-    })?;
-    for (i, operation) in body.as_array().into_iter().flatten().enumerate() {
-        let path = operation.get("path").and_then(Value::as_str).unwrap_or_default();
+    for (i, path) in patch.paths().enumerate() {
         if path != "/capabilities" && !path.starts_with("/capabilities/") {
             return Err(ApiError::invalid(&format!("/{i}/path"), "only `/capabilities` changes"));
         }
     }
     let edit = |before: &[UserLevel]| {
         let mut view = json!({"capabilities": before});
-        json_patch::patch(&mut view, &operations)
+        json_patch::patch(&mut view, &patch.0)
             .map_err(|e| ApiError::bad_request(format!("the patch does not apply: {e}")))?;
         let capabilities = if view["capabilities"].is_null() { json!([]) } else { view["capabilities"].take() };
         let after = levels_at(&capabilities, "/capabilities")?;
@@ -173,15 +172,24 @@ pub(crate) async fn group_levels(
     Ok(Json(json!({"userLevels": levels})))
 }
 
+/// A governance group's user levels.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GroupLevelsBody {
+    /// ISC's user levels, such as `ORG_ADMIN` or `HELPDESK`.
+    #[schemars(with = "Vec<String>")]
+    user_levels: Value,
+}
+
 /// `PUT /tessera/v1/governance-groups/{id}/user-levels` with `{"userLevels": [...]}`: every member
 /// holds them while a member.
 pub(crate) async fn set_group_levels(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody<GroupLevelsBody>,
 ) -> ApiResult<Json<Value>> {
-    let after = levels_at(body.get("userLevels").unwrap_or(&Value::Null), "/userLevels")?;
+    let after = levels_at(&body.user_levels, "/userLevels")?;
     let edit = |before: &[UserLevel]| {
         may_change(&principal, &difference(before, &after))?;
         Ok::<_, ApiError>(after.clone())

@@ -12,12 +12,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use json_patch::PatchOperation;
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_store::{ApiClient, SecurityStore, Store, Tx};
 
 use crate::AppState;
 use crate::auth::clients::{self as service, ClientChange, NewClient};
 use crate::auth::{ALL, Principal};
+use crate::body::{JsonPatch, NonBlank};
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
 
 /// The identity a body names for a client to act as (the service checks that it exists).
@@ -84,21 +88,32 @@ pub(crate) async fn list(State(state): State<AppState>, principal: Principal) ->
     Ok(Json(Value::Array(visible)))
 }
 
+/// A new client: its name, the scopes it may ask for, and (Tessera's) the identity it acts as.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ClientBody {
+    name: NonBlank,
+    /// The scopes the client may ask for: at least one, each a name without spaces.
+    #[schemars(with = "Vec<String>")]
+    scope: Value,
+    /// The identity the client acts as; a token acting as a person makes clients acting as that person.
+    identity_id: Option<NonBlank>,
+}
+
 /// `POST /v3/oauth-clients` with `{"name", "scope": [...], "identityId"}` (Tessera's binding): answers
 /// 201 with the client and its secret, which is never shown again. A caller grants only scopes it
 /// holds; a token acting as a person makes clients acting as that person.
 pub(crate) async fn create(
     State(state): State<AppState>,
     principal: Principal,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody<ClientBody>,
 ) -> ApiResult<Response> {
-    let body = body.as_object().ok_or_else(|| ApiError::invalid("", "the body must be a JSON object"))?;
-    let name = name(body.get("name"), "/name")?;
-    let scopes = scopes(body.get("scope"), "/scope")?;
+    let name = body.name.into_string();
+    let scopes = scopes(Some(&body.scope), "/scope")?;
     for scope in &scopes {
         principal.require(scope)?;
     }
-    let identity_id = match identity_of(body.get("identityId"), "/identityId")? {
+    let identity_id = match body.identity_id.map(NonBlank::into_string) {
         None => principal.identity().map(str::to_owned),
         Some(named) if principal.is_admin() || principal.identity() == Some(named.as_str()) => Some(named),
         Some(named) => {
@@ -164,16 +179,17 @@ pub(crate) async fn patch(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(JsonPatch(operations)): JsonBody<JsonPatch>,
 ) -> ApiResult<Json<Value>> {
-    let ops =
-        body.as_array().ok_or_else(|| ApiError::invalid("", "the body must be a JSON Patch: a list of operations"))?;
     let mut change = ClientChange::default();
-    for (i, op) in ops.iter().enumerate() {
+    for (i, op) in operations.iter().enumerate() {
         let at = |member: &str| format!("/{i}/{member}");
-        let verb = op.get("op").and_then(Value::as_str);
-        let path = op.get("path").and_then(Value::as_str).unwrap_or_default();
-        let value = op.get("value");
+        let (verb, path, value) = match op {
+            PatchOperation::Add(op) => (Some("add"), op.path.as_str(), Some(&op.value)),
+            PatchOperation::Replace(op) => (Some("replace"), op.path.as_str(), Some(&op.value)),
+            PatchOperation::Remove(op) => (Some("remove"), op.path.as_str(), None),
+            _ => (None, "", None),
+        };
         match (verb, path) {
             (Some("add" | "replace"), "/name") => change.name = Some(name(value, &at("value"))?),
             (Some("add" | "replace"), "/scope") => {

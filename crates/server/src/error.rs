@@ -247,18 +247,40 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let bytes = axum::body::Bytes::from_request(request, state)
             .await
             .map_err(|rejection| refused(rejection.status(), rejection.body_text()))?;
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        let not_json = |error: &serde_json::Error| ApiError::bad_request(format!("the body is not JSON: {error}"));
-        match serde_path_to_error::deserialize(&mut deserializer) {
-            Ok(value) => {
-                deserializer.end().map_err(|e| not_json(&e))?;
-                Ok(Self(value))
-            }
-            Err(error) if error.inner().is_data() => {
-                Err(ApiError::invalid(&pointer(error.path()), error.inner().to_string()))
-            }
-            Err(error) => Err(not_json(error.inner())),
+        decode(&bytes).map(Self)
+    }
+}
+
+/// A JSON body that may be absent (approving needs none): an empty body reads as `T::default()`,
+/// anything else as [`JsonBody`] reads it, whatever its `Content-Type` says.
+#[derive(Debug)]
+pub(crate) struct OptionalJsonBody<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| refused(rejection.status(), rejection.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
         }
+        decode(&bytes).map(Self)
+    }
+}
+
+/// `bytes` read into `T`, or the refusal with the JSON pointer of the first value that does not fit.
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let not_json = |error: &serde_json::Error| ApiError::bad_request(format!("the body is not JSON: {error}"));
+    match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => {
+            deserializer.end().map_err(|e| not_json(&e))?;
+            Ok(value)
+        }
+        Err(error) if error.inner().is_data() => Err(misfit(error.path(), error.inner())),
+        Err(error) => Err(not_json(error.inner())),
     }
 }
 
@@ -269,6 +291,20 @@ fn says_json(headers: &axum::http::HeaderMap) -> bool {
     };
     let essence = mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// A value that does not fit the body's type, at its JSON pointer; a missing member is named by
+/// its own pointer ("/requestedItems/0/id: is required"), not its parent's.
+fn misfit(path: &serde_path_to_error::Path, error: &serde_json::Error) -> ApiError {
+    let at = pointer(path);
+    let text = error.to_string();
+    let text = text.split(" at line ").next().unwrap_or(&text);
+    match text.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
+        Some(field) => {
+            ApiError::invalid(&format!("{at}/{}", field.replace('~', "~0").replace('/', "~1")), "is required")
+        }
+        None => ApiError::invalid(&at, text.to_owned()),
+    }
 }
 
 /// The JSON pointer (RFC 6901) of a path serde_path_to_error followed.

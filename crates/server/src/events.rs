@@ -8,23 +8,32 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use tessera_store::{ExecutionStore, QueueStore};
 
+use schemars::JsonSchema;
+use serde::Deserialize;
+
 use crate::AppState;
 use crate::auth::Principal;
+use crate::body::{NonBlank, Object};
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
 
-/// Takes `{"type": "idn:identity-created", "payload": {…}}`; answers 202 with the event's id.
+/// An event to publish: `{"type": "idn:identity-created", "payload": {…}}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct EventBody {
+    /// The trigger id, such as `idn:identity-created`.
+    #[serde(rename = "type")]
+    topic: NonBlank,
+    /// The event, shaped as the trigger's.
+    payload: Object,
+}
+
+/// Takes an [`EventBody`]; answers 202 with the event's id.
 pub(crate) async fn publish(
     State(state): State<AppState>,
     principal: Principal,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(EventBody { topic, payload }): JsonBody<EventBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let Some(topic) = body.get("type").and_then(Value::as_str).map(str::trim).filter(|t| !t.is_empty()) else {
-        return Err(ApiError::bad_request("an event needs a `type`, the trigger id such as `idn:identity-created`"));
-    };
-    let Some(payload) = body.get("payload").filter(|p| p.is_object()) else {
-        return Err(ApiError::bad_request("an event needs a `payload` object, shaped as the trigger's event"));
-    };
-    let id = state.engine.publish_event(topic, payload, &principal.actor()).await?;
+    let (topic, payload) = (topic.as_str(), Value::Object(payload));
+    let id = state.engine.publish_event(topic, &payload, &principal.actor()).await?;
     let location = format!("/tessera/v1/events/{id}");
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "type": topic, "accepted": true, "status": location }))))
 }

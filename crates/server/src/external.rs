@@ -9,8 +9,12 @@ use serde_json::{Value, json};
 use tessera_engine::workflows::NotStarted;
 use tessera_store::WorkflowStore;
 
+use schemars::JsonSchema;
+use serde::Deserialize;
+
 use crate::AppState;
 use crate::auth::{self, Principal};
+use crate::body::Object;
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
 
 /// `POST /v3/workflows/{id}/external/oauth-clients`: a new client for this workflow's trigger.
@@ -50,12 +54,11 @@ fn may_start(principal: &Principal, id: &str) -> ApiResult<()> {
     }
 }
 
-fn input(body: &Value) -> ApiResult<Value> {
-    match body.get("input") {
-        Some(input) if input.is_object() => Ok(input.clone()),
-        None => Ok(json!({})),
-        Some(_) => Err(ApiError::bad_request("`input` must be an object: {\"input\": {…}}")),
-    }
+/// An external start's body: `{"input": {…}}`, the trigger's input (none is `{}`).
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct StartBody {
+    #[serde(default)]
+    input: Object,
 }
 
 /// `POST /v3/workflows/execute/external/{id}` with `{"input": {…}}`.
@@ -63,10 +66,10 @@ pub(crate) async fn execute(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(StartBody { input }): JsonBody<StartBody>,
 ) -> ApiResult<Json<Value>> {
     may_start(&principal, &id)?;
-    let input = input(&body)?;
+    let input = Value::Object(input);
     match state.engine.start_external(&id, input, &principal.actor()).await? {
         Ok(execution) => {
             Ok(Json(json!({ "workflowExecutionId": execution, "message": "Workflow was executed successfully." })))
@@ -89,10 +92,9 @@ pub(crate) async fn test(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(StartBody { input }): JsonBody<StartBody>,
 ) -> ApiResult<Json<Value>> {
     may_start(&principal, &id)?;
-    let input = input(&body)?;
     let mut tx = state.begin().await?;
     tx.workflow(&id).await?.ok_or_else(|| ApiError::not_found("workflow", &id))?;
     Ok(Json(json!({ "payload": input })))

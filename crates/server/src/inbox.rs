@@ -14,11 +14,11 @@ use tessera_store::{DelegationStore, IdentityStore, InboxItemRecord, InboxStore,
 
 use crate::AppState;
 use crate::auth::{INBOX_ADMIN, Principal};
-use crate::error::{ApiError, ApiResult, PathParams, QueryParams};
+use crate::error::{ApiError, ApiResult, OptionalJsonBody, PathParams, QueryParams};
 use crate::scim::stamp;
 
 /// The list's query: `status` (PENDING by default, or ALL), and for administrators `assignee`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub(crate) struct InboxQuery {
     status: Option<String>,
     assignee: Option<String>,
@@ -27,7 +27,7 @@ pub(crate) struct InboxQuery {
 }
 
 /// A person's action on an item.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ActionBody {
     comment: Option<String>,
@@ -166,16 +166,8 @@ pub(crate) async fn act(
     State(state): State<AppState>,
     principal: Principal,
     PathParams((id, verb)): PathParams<(String, String)>,
-    body: axum::body::Bytes,
+    OptionalJsonBody(body): OptionalJsonBody<ActionBody>,
 ) -> ApiResult<Json<Value>> {
-    // The body is optional (approving needs none), so it is read as bytes rather than with `JsonBody`.
-    let body: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
-        ActionBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad-request", format!("the body is not an inbox action: {e}"))
-        })?
-    };
     let to =
         || body.to.clone().ok_or_else(|| ApiError::invalid("/to", format!("name the identity to {verb} the item to")));
     let action = match verb.as_str() {
@@ -240,7 +232,7 @@ fn delegation_shape(d: &tessera_store::DelegationRecord) -> Value {
 
 /// A new delegation: `delegateId`, optional `start`/`end` (RFC 3339), `comment`; an administrator names
 /// `delegatorId`, a person delegates their own.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct DelegationBody {
     delegator_id: Option<String>,

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 mod auth_users;
+mod body;
 pub mod clients;
 pub mod error;
 mod events;
@@ -210,10 +211,10 @@ pub fn router(state: AppState) -> Router {
 /// The whole API, and its metrics alone for a separate address; both read one registry.
 pub fn routers(state: AppState) -> (Router, Router) {
     let metrics = Arc::new(metrics::ApiMetrics::new(&state.governance));
-    let (api, operations) = route_table(state.clone());
+    let (api, operations, schemas) = route_table(state.clone());
     let api = api
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "no-route", "no such API path") })
-        .layer(axum::Extension(Arc::new(openapi::document(&operations))))
+        .layer(axum::Extension(Arc::new(openapi::document(&operations, schemas))))
         .layer(axum::middleware::map_response(error::json_errors))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), metrics::measure))
         .layer(axum::Extension(metrics.clone()))
@@ -222,7 +223,7 @@ pub fn routers(state: AppState) -> (Router, Router) {
 }
 
 /// Every operation the API serves, as the route table declares it, and its router.
-fn route_table(state: AppState) -> (Router<AppState>, Vec<Operation>) {
+fn route_table(state: AppState) -> (Router<AppState>, Vec<Operation>, serde_json::Map<String, Value>) {
     let mut routes = Routes::new(state);
     routes.under("/v3", Dialect::Api, isc_routes);
     routes.under("/beta", Dialect::Api, |r| {

@@ -14,6 +14,7 @@ use axum::routing::{MethodFilter, on};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::openapi::signature::{self, Described, Signature};
 
 /// Who may call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,8 @@ pub(crate) struct Operation {
     pub(crate) access: Access,
     pub(crate) dialect: Dialect,
     pub(crate) summary: String,
+    /// What its handler reads and answers.
+    pub(crate) signature: Signature,
 }
 
 /// The table being built, and the router it makes.
@@ -48,11 +51,26 @@ pub(crate) struct Routes {
     dialect: Dialect,
     router: Router<AppState>,
     operations: Vec<Operation>,
+    /// Every handler's schemas, the named ones collected for the document's components.
+    schemas: schemars::SchemaGenerator,
+}
+
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routes").field("prefix", &self.prefix).field("operations", &self.operations).finish()
+    }
 }
 
 impl Routes {
     pub(crate) fn new(state: AppState) -> Self {
-        Self { state, prefix: String::new(), dialect: Dialect::Api, router: Router::new(), operations: Vec::new() }
+        Self {
+            state,
+            prefix: String::new(),
+            dialect: Dialect::Api,
+            router: Router::new(),
+            operations: Vec::new(),
+            schemas: signature::generator(),
+        }
     }
 
     /// Adds the operations `add` declares with their paths under `prefix`, refusing in `dialect`.
@@ -74,7 +92,9 @@ impl Routes {
         wrap: impl FnOnce(Router<AppState>) -> Router<AppState>,
     ) {
         let mut inner = Self { dialect, ..Self::new(self.state.clone()) };
+        std::mem::swap(&mut inner.schemas, &mut self.schemas);
         add(&mut inner);
+        std::mem::swap(&mut inner.schemas, &mut self.schemas);
         let prefix = format!("{}{prefix}", self.prefix);
         self.operations.extend(
             inner
@@ -94,9 +114,10 @@ impl Routes {
         summary: impl Into<String>,
         handler: H,
     ) where
-        H: Handler<T, AppState>,
+        H: Handler<T, AppState> + Described<T>,
         T: 'static,
     {
+        let signature = H::describe(&mut self.schemas);
         let path = format!("{}{path}", self.prefix);
         let filter = MethodFilter::try_from(method.clone())
             .unwrap_or_else(|_| panic!("{method} {path}: the router serves no such method"));
@@ -107,10 +128,17 @@ impl Routes {
             route = route.route_layer(middleware::from_fn_with_state(guard, guard_route));
         }
         self.router = std::mem::take(&mut self.router).route(&path, route);
-        self.operations.push(Operation { method, path, access, dialect: self.dialect, summary: summary.into() });
+        self.operations.push(Operation {
+            method,
+            path,
+            access,
+            dialect: self.dialect,
+            summary: summary.into(),
+            signature,
+        });
     }
 
-    pub(crate) fn get<H: Handler<T, AppState>, T: 'static>(
+    pub(crate) fn get<H: Handler<T, AppState> + Described<T>, T: 'static>(
         &mut self,
         path: &str,
         access: Access,
@@ -120,7 +148,7 @@ impl Routes {
         self.add(Method::GET, path, access, summary, handler);
     }
 
-    pub(crate) fn post<H: Handler<T, AppState>, T: 'static>(
+    pub(crate) fn post<H: Handler<T, AppState> + Described<T>, T: 'static>(
         &mut self,
         path: &str,
         access: Access,
@@ -130,7 +158,7 @@ impl Routes {
         self.add(Method::POST, path, access, summary, handler);
     }
 
-    pub(crate) fn put<H: Handler<T, AppState>, T: 'static>(
+    pub(crate) fn put<H: Handler<T, AppState> + Described<T>, T: 'static>(
         &mut self,
         path: &str,
         access: Access,
@@ -140,7 +168,7 @@ impl Routes {
         self.add(Method::PUT, path, access, summary, handler);
     }
 
-    pub(crate) fn patch<H: Handler<T, AppState>, T: 'static>(
+    pub(crate) fn patch<H: Handler<T, AppState> + Described<T>, T: 'static>(
         &mut self,
         path: &str,
         access: Access,
@@ -150,7 +178,7 @@ impl Routes {
         self.add(Method::PATCH, path, access, summary, handler);
     }
 
-    pub(crate) fn delete<H: Handler<T, AppState>, T: 'static>(
+    pub(crate) fn delete<H: Handler<T, AppState> + Described<T>, T: 'static>(
         &mut self,
         path: &str,
         access: Access,
@@ -160,9 +188,11 @@ impl Routes {
         self.add(Method::DELETE, path, access, summary, handler);
     }
 
-    /// The router serving every declared operation, and the declarations.
-    pub(crate) fn finish(self) -> (Router<AppState>, Vec<Operation>) {
-        (self.router, self.operations)
+    /// The router serving every declared operation, the declarations, and the named schemas
+    /// their signatures refer to.
+    pub(crate) fn finish(mut self) -> (Router<AppState>, Vec<Operation>, serde_json::Map<String, serde_json::Value>) {
+        let schemas = self.schemas.take_definitions(true);
+        (self.router, self.operations, schemas)
     }
 }
 

@@ -42,7 +42,7 @@ pub(crate) async fn read(
 }
 
 /// A secret's new value and description.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SecretBody {
     value: Option<String>,

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_engine::secrets;
@@ -13,11 +14,12 @@ use tessera_store::{ExecutionStore, Tx, WorkflowRecord, WorkflowStore};
 
 use crate::AppState;
 use crate::auth::Principal;
+use crate::body::{Document, JsonPatch, Object};
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams, QueryParams};
 use crate::shapes;
 
 /// `limit` and `offset`, as ISC pages lists.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub(crate) struct Page {
     limit: Option<i64>,
     offset: Option<i64>,
@@ -87,7 +89,7 @@ async fn load(tx: &mut Tx, id: &str) -> ApiResult<WorkflowRecord> {
 pub(crate) async fn create(
     State(state): State<AppState>,
     principal: Principal,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(Document(body)): JsonBody<Document>,
 ) -> ApiResult<Json<Value>> {
     let record = state.engine.create_workflow(draft(&state, &body)?, &principal.actor()).await?;
     answer(&state, &record).await
@@ -120,7 +122,7 @@ pub(crate) async fn update(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(Document(body)): JsonBody<Document>,
 ) -> ApiResult<Json<Value>> {
     let draft = draft(&state, &body)?;
     let record = state.engine.change_workflow(&id, &principal.actor(), "updated", |_| Ok::<_, ApiError>(draft)).await?;
@@ -133,10 +135,8 @@ pub(crate) async fn patch(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(JsonPatch(operations)): JsonBody<JsonPatch>,
 ) -> ApiResult<Json<Value>> {
-    let operations: json_patch::Patch = serde_json::from_value(body)
-        .map_err(|e| ApiError::bad_request(format!("the body must be a JSON Patch array such as [{{\"op\": \"replace\", \"path\": \"/enabled\", \"value\": true}}]: {e}")))?;
     let edit = |current: &WorkflowRecord| {
         let mut view = current.document.clone();
         view["enabled"] = json!(current.enabled);
@@ -158,18 +158,22 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /workflows/{id}/test`'s body.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct TestBody {
+    /// The trigger input to test with.
+    input: Object,
+}
+
 /// `POST /workflows/{id}/test` with `{"input": {…}}`: a real execution of the latest version,
 /// enabled or not.
 pub(crate) async fn test(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(TestBody { input }): JsonBody<TestBody>,
 ) -> ApiResult<Json<Value>> {
-    let Some(input) = body.get("input").filter(|i| i.is_object()).cloned() else {
-        return Err(ApiError::bad_request("the body must be {\"input\": {…}}, the trigger input to test with"));
-    };
-    let execution = state.engine.test_workflow(&id, input, &principal.actor()).await?;
+    let execution = state.engine.test_workflow(&id, Value::Object(input), &principal.actor()).await?;
     Ok(Json(json!({ "workflowExecutionId": execution })))
 }
 
@@ -218,7 +222,7 @@ pub(crate) async fn version(
 }
 
 /// The versions to compare; read as text, so that a caller without the scope learns nothing of them.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub(crate) struct DiffQuery {
     from: Option<String>,
     to: Option<String>,

@@ -176,6 +176,8 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Peer(pub(crate) Option<IpAddr>);
 
+impl crate::openapi::signature::Input for Peer {}
+
 impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = std::convert::Infallible;
 

@@ -35,6 +35,8 @@ pub struct Principal {
     identity_id: Option<String>,
 }
 
+impl crate::openapi::signature::Input for Principal {}
+
 impl Principal {
     /// Refuses with 403 unless the token has `scope` (or every scope).
     pub fn require(&self, scope: &str) -> ApiResult<()> {

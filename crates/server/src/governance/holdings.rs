@@ -90,7 +90,7 @@ pub(crate) async fn access(
 }
 
 /// The parameters of the plan list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PlanQuery {
     identity_id: Option<String>,

@@ -8,15 +8,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_governance::shapes;
 use tessera_store::Tx;
 use tessera_store::identities::{ACCOUNTS, IDENTITIES};
 use tessera_store::{AccountRecord, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, IdentityStore};
 
-use super::{ListQuery, count_identities, invalid, listed, new_id, quoted};
+use super::{ListQuery, count_identities, listed, new_id, quoted};
 use crate::AppState;
 use crate::auth::Principal;
+use crate::body::NonBlank;
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams, QueryParams};
 
 /// An identity as ISC's `GET /beta/identities/{id}` shows it.
@@ -63,18 +66,23 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `set-lifecycle-state`'s body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LifecycleStateBody {
+    /// The id or technical name of a lifecycle state of the identity's profile.
+    lifecycle_state_id: NonBlank,
+}
+
 /// `POST /v3/identities/{id}/set-lifecycle-state` with `{"lifecycleStateId": "…"}` (an id or technical name of
 /// a state of the identity's profile); answers ISC's `{"accountActivityId": …}`.
 pub(crate) async fn set_lifecycle_state(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(LifecycleStateBody { lifecycle_state_id }): JsonBody<LifecycleStateBody>,
 ) -> ApiResult<Json<Value>> {
-    let Some(wanted) = body.get("lifecycleStateId").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
-    else {
-        return Err(invalid("/lifecycleStateId", "is required: the id of a lifecycle state of the identity's profile"));
-    };
+    let wanted = lifecycle_state_id.as_str();
     {
         let mut tx = state.begin().await?;
         load(&mut tx, &id).await?;

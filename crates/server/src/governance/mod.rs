@@ -169,7 +169,7 @@ pub(crate) fn tessera_routes(r: &mut Routes) {
 }
 
 /// ISC's list parameters.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub(crate) struct ListQuery {
     filters: Option<String>,
     sorters: Option<String>,

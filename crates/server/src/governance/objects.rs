@@ -16,6 +16,7 @@ use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Tx};
 use super::{ListQuery, Names, catalog, listed, new_id, profiles, sources, stamp, workgroups};
 use crate::AppState;
 use crate::auth::{self, Principal};
+use crate::body::{Document, JsonPatch};
 use crate::error::{ApiError, ApiResult, JsonBody, QueryParams};
 
 /// The kind of catalogue object a route serves.
@@ -99,6 +100,8 @@ pub(super) use tessera_governance::objects::Draft;
 /// The path parameters of a route, by name, in the API's error shape when they are unreadable.
 #[derive(Debug)]
 pub(crate) struct PathIds(HashMap<String, String>);
+
+impl crate::openapi::signature::Input for PathIds {}
 
 impl<S: Send + Sync> FromRequestParts<S> for PathIds {
     type Rejection = ApiError;
@@ -227,7 +230,7 @@ pub(crate) async fn create(
     Extension(kind): Extension<Kind>,
     principal: Principal,
     ids: PathIds,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(Document(body)): JsonBody<Document>,
 ) -> ApiResult<Response> {
     let make = async |tx: &mut Tx| {
         let parent = parent(tx, kind, &ids).await?;
@@ -268,7 +271,6 @@ pub(crate) async fn list(
     Ok(listed(items, total))
 }
 
-/// Stores `body` as the object's new document when it differs; audited.
 /// What a `PUT` or `PATCH` asks for: the object's new body, or a JSON Patch over it as `GET` shows it.
 enum Edit<'a> {
     Replace(&'a Value),
@@ -320,7 +322,7 @@ pub(crate) async fn replace(
     Extension(kind): Extension<Kind>,
     principal: Principal,
     ids: PathIds,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(Document(body)): JsonBody<Document>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(change(&state, &principal, kind, &ids, Edit::Replace(&body)).await?))
 }
@@ -331,13 +333,8 @@ pub(crate) async fn patch(
     Extension(kind): Extension<Kind>,
     principal: Principal,
     ids: PathIds,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(JsonPatch(operations)): JsonBody<JsonPatch>,
 ) -> ApiResult<Json<Value>> {
-    let operations: json_patch::Patch = serde_json::from_value(body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the body must be a JSON Patch array such as [{{\"op\": \"replace\", \"path\": \"/description\", \"value\": \"…\"}}]: {e}"
-        ))
-    })?;
     Ok(Json(change(&state, &principal, kind, &ids, Edit::Patch(&operations)).await?))
 }
 

@@ -8,10 +8,10 @@ use serde_json::Value;
 use tessera_governance::approval_deadlines::RequestConfig;
 use tessera_store::IdentityStore;
 
-use super::requests::parse;
 use crate::AppState;
 use crate::auth::Principal;
-use crate::error::ApiResult;
+use crate::body::Document;
+use crate::error::{ApiResult, OptionalJsonBody};
 
 /// The configuration as ISC shows it: the fallback approver with its name and email.
 async fn shaped(state: &AppState, config: &RequestConfig) -> ApiResult<Value> {
@@ -37,9 +37,8 @@ pub(crate) async fn read(State(state): State<AppState>) -> ApiResult<Response> {
 pub(crate) async fn replace(
     State(state): State<AppState>,
     principal: Principal,
-    body: axum::body::Bytes,
+    OptionalJsonBody(Document(body)): OptionalJsonBody<Document>,
 ) -> ApiResult<Response> {
-    let body = parse(&body)?;
     super::object(&body)?;
     let config = state.governance.set_access_request_config(&body, &principal.actor()).await?;
     Ok(Json(shaped(&state, &config).await?).into_response())

@@ -9,6 +9,7 @@
 //! the person themselves, such as a portal. A token bound to no identity decides as the `approverId`
 //! its body names.
 
+use schemars::JsonSchema;
 use std::collections::HashMap;
 use tessera_model::{AccessRequestType, ItemStatus, RequestStatus, WorkStatus};
 
@@ -17,7 +18,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tessera_governance::approval_deadlines::RequestConfig;
 use tessera_governance::requests::{NewAccessRequest, RequestType, RequestedItem, Tracking};
 use tessera_store::{
@@ -25,18 +26,11 @@ use tessera_store::{
     RequestItemRecord, RequestStore, SodStore, Tx,
 };
 
-use super::{Names, invalid, listed, object, only_own, reference_id, required_text, restricted_to, stamp, text};
+use super::{Names, invalid, listed, only_own, restricted_to, stamp};
 use crate::AppState;
 use crate::auth::{ACCESS_REQUEST_MANAGE, ACCESS_REQUEST_SELF_MANAGE, ALL, Principal};
-use crate::error::{ApiError, ApiResult, PathParams, QueryParams};
-
-/// The body as JSON, or a 400 saying why not; an empty body is `{}`.
-pub(super) fn parse(body: &[u8]) -> ApiResult<Value> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
-    }
-    serde_json::from_slice(body).map_err(|e| invalid("", format!("the body is not JSON: {e}")))
-}
+use crate::body::{NonBlank, Reference};
+use crate::error::{ApiError, ApiResult, JsonBody, OptionalJsonBody, PathParams, QueryParams};
 
 /// Whether the caller may request for anyone (true) or only for its own identity (false); 403 when
 /// it may do neither.
@@ -71,27 +65,80 @@ fn requester(principal: &Principal, managing: bool, named: Option<String>) -> Ap
     }
 }
 
-fn string_list(body: &Map<String, Value>, key: &str) -> ApiResult<Vec<String>> {
-    let Some(list) = body.get(key).and_then(Value::as_array) else {
-        return Err(invalid(&format!("/{key}"), "must be a list of identity ids"));
-    };
-    list.iter()
-        .enumerate()
-        .map(|(i, v)| match v.as_str().map(str::trim) {
-            Some(id) if !id.is_empty() => Ok(id.to_owned()),
-            _ => Err(invalid(&format!("/{key}/{i}"), "must be an identity id")),
+fn instant(value: Option<&str>, at: &str) -> ApiResult<Option<i64>> {
+    value
+        .map(|s| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| t.timestamp_millis())
+                .map_err(|_| invalid(at, format!("`{s}` is not an RFC 3339 time")))
         })
-        .collect()
+        .transpose()
 }
 
-fn instant(value: Option<&Value>, at: &str) -> ApiResult<Option<i64>> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| Some(t.timestamp_millis()))
-            .map_err(|_| invalid(at, format!("`{s}` is not an RFC 3339 time"))),
-        Some(other) => Err(invalid(at, format!("must be an RFC 3339 time, not {other}"))),
-    }
+/// `POST /v3/access-requests`' body, in ISC's names.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SubmitBody {
+    /// Who asks: an identity reference; a token acting as a person asks as that person.
+    #[serde(default)]
+    requested_by: Option<Reference>,
+    /// The identities the access is for.
+    requested_for: Vec<NonBlank>,
+    #[serde(default)]
+    request_type: RequestKind,
+    requested_items: Vec<ItemBody>,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// ISC's request types.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub(crate) enum RequestKind {
+    #[default]
+    GrantAccess,
+    RevokeAccess,
+}
+
+/// One requested item.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ItemBody {
+    /// ROLE, ACCESS_PROFILE or ENTITLEMENT.
+    #[serde(rename = "type")]
+    kind: NonBlank,
+    id: NonBlank,
+    #[serde(default)]
+    comment: Option<String>,
+    /// When granted access is to be removed again (RFC 3339).
+    #[serde(default)]
+    remove_date: Option<String>,
+}
+
+/// `POST /v3/access-requests/cancel`'s body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CancelBody {
+    account_activity_id: NonBlank,
+    comment: NonBlank,
+}
+
+/// An approval's decision: an optional comment (a rejection needs one) and Tessera's `approverId`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DecisionBody {
+    #[serde(default)]
+    approver_id: Option<NonBlank>,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// `POST /v3/access-request-approvals/{id}/forward`'s body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ForwardBody {
+    new_owner_id: NonBlank,
+    comment: NonBlank,
 }
 
 fn tracking(t: &Tracking) -> Value {
@@ -104,13 +151,11 @@ fn tracking(t: &Tracking) -> Value {
 pub(crate) async fn submit(
     State(state): State<AppState>,
     principal: Principal,
-    body: axum::body::Bytes,
+    JsonBody(body): JsonBody<SubmitBody>,
 ) -> ApiResult<Response> {
     let managing = may_request(&principal)?;
-    let body = parse(&body)?;
-    let body = object(&body)?;
-    let requester_id = requester(&principal, managing, reference_id(body.get("requestedBy"), "/requestedBy")?)?;
-    let requested_for = string_list(body, "requestedFor")?;
+    let requester_id = requester(&principal, managing, body.requested_by.map(|r| r.id))?;
+    let requested_for: Vec<String> = body.requested_for.into_iter().map(NonBlank::into_string).collect();
     let config = state.governance.access_request_config().await?;
     if config.approvals_must_be_external && principal.require(ALL).is_err() {
         return Err(ApiError::new(
@@ -122,21 +167,15 @@ pub(crate) async fn submit(
     if !managing {
         on_behalf(&state, &config, &requester_id, &requested_for).await?;
     }
-    let request_type = match text(body, "requestType")?.as_deref() {
-        None | Some("GRANT_ACCESS") => RequestType::Grant,
-        Some("REVOKE_ACCESS") => RequestType::Revoke,
-        Some(other) => return Err(invalid("/requestType", format!("`{other}` is not GRANT_ACCESS or REVOKE_ACCESS"))),
+    let request_type = match body.request_type {
+        RequestKind::GrantAccess => RequestType::Grant,
+        RequestKind::RevokeAccess => RequestType::Revoke,
     };
-    let Some(list) = body.get("requestedItems").and_then(Value::as_array) else {
-        return Err(invalid("/requestedItems", "must be a list of {\"type\", \"id\"} items"));
-    };
-    let mut items = Vec::with_capacity(list.len());
-    for (i, item) in list.iter().enumerate() {
+    let mut items = Vec::with_capacity(body.requested_items.len());
+    for (i, item) in body.requested_items.into_iter().enumerate() {
         let at = format!("/requestedItems/{i}");
-        let item = item.as_object().ok_or_else(|| invalid(&at, "must be an object with `type` and `id`"))?;
-        let kind = required_text(item, "type").map_err(|_| invalid(&format!("{at}/type"), "is required"))?;
-        let id = required_text(item, "id").map_err(|_| invalid(&format!("{at}/id"), "is required"))?;
-        let comment = text(item, "comment").map_err(|_| invalid(&format!("{at}/comment"), "must be a string"))?;
+        let (kind, id) = (item.kind.into_string(), item.id.into_string());
+        let comment = item.comment;
         if kind == "ENTITLEMENT" && !config.entitlements.allowed {
             return Err(invalid(
                 &format!("{at}/type"),
@@ -149,14 +188,13 @@ pub(crate) async fn submit(
         {
             return Err(invalid(&format!("{at}/comment"), "an entitlement request needs a comment"));
         }
-        let remove_at = instant(item.get("removeDate"), &format!("{at}/removeDate"))?;
+        let remove_at = instant(item.remove_date.as_deref(), &format!("{at}/removeDate"))?;
         if remove_at.is_some_and(|t| t <= state.now_ms()) {
             return Err(invalid(&format!("{at}/removeDate"), "must be in the future"));
         }
         items.push(RequestedItem { kind, id, comment, remove_at });
     }
-    let request =
-        NewAccessRequest { requester_id, requested_for, request_type, items, comment: text(body, "comment")? };
+    let request = NewAccessRequest { requester_id, requested_for, request_type, items, comment: body.comment };
     let submitted = state.governance.submit_access_request(&request, &principal.actor()).await?;
     let answer = json!({
         "newRequests": submitted.new_requests.iter().map(tracking).collect::<Vec<_>>(),
@@ -198,13 +236,10 @@ async fn on_behalf(
 pub(crate) async fn cancel(
     State(state): State<AppState>,
     principal: Principal,
-    body: axum::body::Bytes,
+    JsonBody(body): JsonBody<CancelBody>,
 ) -> ApiResult<Response> {
     let managing = may_request(&principal)?;
-    let body = parse(&body)?;
-    let body = object(&body)?;
-    let id = required_text(body, "accountActivityId")?;
-    let comment = required_text(body, "comment")?;
+    let (id, comment) = (body.account_activity_id.into_string(), body.comment.into_string());
     if !managing {
         let mut tx = state.begin().await?;
         let request = tx.access_request(&id).await?.ok_or_else(|| ApiError::not_found("access request", &id))?;
@@ -221,7 +256,7 @@ pub(crate) async fn cancel(
 }
 
 /// The status list's query (ISC's names).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) struct StatusQuery {
     requested_for: Option<String>,
@@ -387,7 +422,7 @@ async fn forward_history(tx: &mut Tx, names: &mut Names, approval_id: &str) -> A
 }
 
 /// The approvals list's query: ISC's `owner-id` narrows it to one approver's.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) struct ApprovalQuery {
     owner_id: Option<String>,
@@ -496,15 +531,14 @@ pub(crate) async fn completed(
     approvals(&state, &principal, ApprovalState::Completed, &query).await
 }
 
-async fn decide(state: &AppState, principal: &Principal, id: &str, body: &[u8], approve: bool) -> ApiResult<Response> {
-    let body = parse(body)?;
-    let body = object(&body)?;
-    let named = match body.get("approverId") {
-        None | Some(Value::Null) => None,
-        Some(_) => {
-            Some(required_text(body, "approverId").map_err(|_| invalid("/approverId", "must be an identity id"))?)
-        }
-    };
+async fn decide(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    body: DecisionBody,
+    approve: bool,
+) -> ApiResult<Response> {
+    let named = body.approver_id.map(NonBlank::into_string);
     let approver = match (principal.identity(), named) {
         (Some(own), Some(named)) if named != own => {
             return Err(ApiError::new(
@@ -517,7 +551,7 @@ async fn decide(state: &AppState, principal: &Principal, id: &str, body: &[u8], 
         (None, Some(named)) => named,
         (None, None) => return Err(invalid("/approverId", "name the deciding identity: this token carries none")),
     };
-    let comment = text(body, "comment")?.filter(|c| !c.trim().is_empty());
+    let comment = body.comment.filter(|c| !c.trim().is_empty());
     if !approve && comment.is_none() {
         return Err(invalid("/comment", "a rejection needs a comment"));
     }
@@ -543,9 +577,9 @@ pub(crate) async fn approve(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    body: axum::body::Bytes,
+    OptionalJsonBody(body): OptionalJsonBody<DecisionBody>,
 ) -> ApiResult<Response> {
-    decide(&state, &principal, &id, &body, true).await
+    decide(&state, &principal, &id, body, true).await
 }
 
 /// `POST /v3/access-request-approvals/{id}/reject` with `{"comment"}` (required) and `approverId`.
@@ -553,9 +587,9 @@ pub(crate) async fn reject(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    body: axum::body::Bytes,
+    OptionalJsonBody(body): OptionalJsonBody<DecisionBody>,
 ) -> ApiResult<Response> {
-    decide(&state, &principal, &id, &body, false).await
+    decide(&state, &principal, &id, body, false).await
 }
 
 /// `POST /v3/access-request-approvals/{id}/forward` with ISC's `{"newOwnerId", "comment"}`: one of
@@ -565,12 +599,9 @@ pub(crate) async fn forward(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    body: axum::body::Bytes,
+    JsonBody(body): JsonBody<ForwardBody>,
 ) -> ApiResult<Response> {
-    let body = parse(&body)?;
-    let body = object(&body)?;
-    let new_owner = required_text(body, "newOwnerId")?;
-    let comment = required_text(body, "comment")?;
+    let (new_owner, comment) = (body.new_owner_id.into_string(), body.comment.into_string());
     for (key, value) in [("newOwnerId", &new_owner), ("comment", &comment)] {
         if value.chars().count() > 255 {
             return Err(invalid(&format!("/{key}"), "must be at most 255 characters"));
@@ -594,7 +625,7 @@ pub(crate) async fn forward(
 }
 
 /// The approval summary's query (ISC's names).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) struct SummaryQuery {
     owner_id: Option<String>,

@@ -20,7 +20,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult, JsonBody, QueryParams};
 
 /// The paging parameters of a search; ISC lets a search return up to 10,000 documents at once.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub(crate) struct SearchPage {
     limit: Option<i64>,
     offset: Option<i64>,
@@ -31,33 +31,54 @@ fn refused(message: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "unsupported-query", format!("{message}; {SEARCH_SUPPORTED}"))
 }
 
+/// A search, as ISC's `/v3/search` takes it; Tessera searches the `identities` index.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SearchBody {
+    /// The indices to search: `["identities"]`.
+    #[serde(default)]
+    indices: Vec<String>,
+    /// `SAILPOINT`, the only query type Tessera reads.
+    #[serde(default)]
+    query_type: Option<String>,
+    #[serde(default)]
+    query: Option<SearchQuery>,
+    /// Fields to sort by, `-` first for descending.
+    #[serde(default)]
+    sort: Option<Vec<String>>,
+}
+
+/// A search's query text.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub(crate) struct SearchQuery {
+    #[serde(default)]
+    query: Option<String>,
+}
+
 /// The filter and sorters a search body asks for.
-fn parse(body: &Value) -> ApiResult<(Option<Filter>, Option<Sorters>)> {
-    let indices = body.get("indices").and_then(Value::as_array).cloned().unwrap_or_default();
-    if indices.is_empty() || indices.iter().any(|i| i.as_str() != Some("identities")) {
+fn parse(body: SearchBody) -> ApiResult<(Option<Filter>, Option<Sorters>)> {
+    if body.indices.is_empty() || body.indices.iter().any(|i| i != "identities") {
         return Err(refused("only the `identities` index can be searched: send \"indices\": [\"identities\"]"));
     }
-    if let Some(kind) = body.get("queryType").and_then(Value::as_str)
+    if let Some(kind) = body.query_type.as_deref()
         && kind != "SAILPOINT"
     {
         return Err(refused(format!("queryType `{kind}` is not supported, only SAILPOINT")));
     }
-    let Some(text) = body.pointer("/query/query").and_then(Value::as_str) else {
+    let Some(text) = body.query.and_then(|q| q.query) else {
         return Err(refused("the body needs \"query\": {\"query\": \"…\"}"));
     };
-    let filter = search_filter(text).map_err(refused)?;
-    let sorters = match body.get("sort") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(items)) if items.is_empty() => None,
-        Some(Value::Array(items)) => {
+    let filter = search_filter(&text).map_err(refused)?;
+    let sorters = match body.sort {
+        None => None,
+        Some(items) if items.is_empty() => None,
+        Some(items) => {
             let mut fields = Vec::with_capacity(items.len());
-            for item in items {
-                let mapped = item.as_str().and_then(search_sort_field);
-                fields.push(mapped.ok_or_else(|| refused(format!("cannot sort by {item}")))?);
+            for item in &items {
+                fields.push(search_sort_field(item).ok_or_else(|| refused(format!("cannot sort by \"{item}\"")))?);
             }
             Some(Sorters::parse(&fields.join(","), &IDENTITIES).map_err(refused)?)
         }
-        Some(other) => return Err(refused(format!("`sort` must be an array of field names, not {other}"))),
     };
     Ok((filter, sorters))
 }
@@ -66,11 +87,11 @@ fn parse(body: &Value) -> ApiResult<(Option<Filter>, Option<Sorters>)> {
 pub(crate) async fn search(
     State(state): State<AppState>,
     QueryParams(page): QueryParams<SearchPage>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody<SearchBody>,
 ) -> ApiResult<Response> {
     let bounds = super::ListQuery { limit: page.limit, offset: page.offset, ..Default::default() };
     let (limit, offset) = bounds.bounds(10_000)?;
-    let (filter, sorters) = parse(&body)?;
+    let (filter, sorters) = parse(body)?;
     let listing = Listing {
         filter: filter.as_ref(),
         sorters: sorters.as_ref(),

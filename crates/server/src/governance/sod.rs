@@ -7,13 +7,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_governance::sod::{SodViolation, violation_context};
 use tessera_store::{IdentityStore, SodPolicyRecord, SodStore};
 
-use super::{ListQuery, invalid, listed, object, stamp};
+use super::{ListQuery, invalid, listed, stamp};
 use crate::AppState;
 use crate::auth::Principal;
+use crate::body::{Document, NonBlank, Reference};
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams, QueryParams};
 
 /// A policy in ISC's shape: its document with the row's id, name and stamps.
@@ -49,7 +52,7 @@ pub(crate) async fn read(State(state): State<AppState>, PathParams(id): PathPara
 pub(crate) async fn create(
     State(state): State<AppState>,
     principal: Principal,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(Document(body)): JsonBody<Document>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let policy = state.governance.create_sod_policy(&body, &principal.actor()).await?;
     Ok((StatusCode::CREATED, Json(render(&policy))))
@@ -60,7 +63,7 @@ pub(crate) async fn replace(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(Document(body)): JsonBody<Document>,
 ) -> ApiResult<Json<Value>> {
     let policy = state.governance.replace_sod_policy(&id, &body, &principal.actor()).await?;
     Ok(Json(render(&policy)))
@@ -76,24 +79,28 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /v3/sod-violations/predict`'s body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PredictBody {
+    identity_id: NonBlank,
+    /// The access the identity would hold: `{"type", "id"}` references.
+    access_refs: Vec<Reference>,
+}
+
 /// `POST /v3/sod-violations/predict`: `{identityId, accessRefs: [{type, id}]}` → ISC's
 /// `ViolationPrediction` (`violationContexts`).
-pub(crate) async fn predict(State(state): State<AppState>, JsonBody(body): JsonBody<Value>) -> ApiResult<Json<Value>> {
-    let fields = object(&body)?;
-    let Some(identity) = fields.get("identityId").and_then(Value::as_str) else {
-        return Err(invalid("/identityId", "is required"));
-    };
-    let Some(refs) = fields.get("accessRefs").and_then(Value::as_array) else {
-        return Err(invalid("/accessRefs", "must be a list of {\"type\", \"id\"} references"));
-    };
-    let mut items = Vec::with_capacity(refs.len());
-    for (i, reference) in refs.iter().enumerate() {
-        let kind = reference.get("type").and_then(Value::as_str);
-        let id = reference.get("id").and_then(Value::as_str);
-        let (Some(kind), Some(id)) = (kind, id) else {
-            return Err(invalid(&format!("/accessRefs/{i}"), "must be a reference such as {\"type\", \"id\"}"));
+pub(crate) async fn predict(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<PredictBody>,
+) -> ApiResult<Json<Value>> {
+    let identity = body.identity_id.as_str();
+    let mut items = Vec::with_capacity(body.access_refs.len());
+    for (i, reference) in body.access_refs.into_iter().enumerate() {
+        let Some(kind) = reference.kind.filter(|kind| !kind.is_empty()) else {
+            return Err(invalid(&format!("/accessRefs/{i}/type"), "is required: ACCESS_PROFILE, ROLE or ENTITLEMENT"));
         };
-        items.push((kind.to_owned(), id.to_owned()));
+        items.push((kind, reference.id));
     }
     let mut tx = state.begin().await?;
     if tx.identity(identity).await?.is_none() {

@@ -12,7 +12,7 @@ use tessera_store::{AccessStore, CatalogKind, ProvisioningStore, Tx, WorkItem};
 use super::{ListQuery, Names, listed, restricted_to, stamp};
 use crate::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, PathParams, QueryParams};
+use crate::error::{ApiError, ApiResult, OptionalJsonBody, PathParams, QueryParams};
 
 /// A work item as ISC's `WorkItems` shows it (type `ManualAction`).
 async fn shape(tx: &mut Tx, names: &mut Names, item: &WorkItem) -> ApiResult<Value> {
@@ -125,7 +125,7 @@ pub(crate) async fn read(
 
 /// The answer to a work item: done (the default) or failed, with the account's native identity
 /// when it was created.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct Completion {
     #[serde(default)]
@@ -141,21 +141,11 @@ pub(crate) async fn complete(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    body: axum::body::Bytes,
+    OptionalJsonBody(completion): OptionalJsonBody<Completion>,
 ) -> ApiResult<Json<Value>> {
     let mut tx = state.begin().await?;
     own_item(&mut tx, &principal, &id).await?;
     drop(tx);
-    // An empty body completes the item; a body says how.
-    let completion: Completion = if body.iter().all(u8::is_ascii_whitespace) {
-        Completion::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "the body is not a completion ({e}); send {{\"failed\": true, \"comment\": \"why\"}} or nothing"
-            ))
-        })?
-    };
     let actor = principal.actor();
     state
         .governance

@@ -11,9 +11,10 @@ use tessera_store::{
 };
 
 use super::objects::Draft;
-use super::{ListQuery, Names, invalid, listed, object, owner, reference_id, required_text, text};
+use super::{ListQuery, Names, listed, object, owner, required_text, text};
 use crate::AppState;
 use crate::auth::Principal;
+use crate::body::Reference;
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams, QueryParams};
 
 pub(super) async fn prepare(tx: &mut Tx, body: &Value) -> ApiResult<Draft> {
@@ -79,19 +80,8 @@ pub(crate) async fn members(
 
 /// The identity ids of a bulk body `[{"id": "…"}, …]`, each with its reference's pointer (the
 /// service checks that each exists).
-fn identities(body: &Value) -> ApiResult<Vec<(String, String)>> {
-    let Some(items) = body.as_array() else {
-        return Err(invalid("", "the body must be an array of identity references such as [{\"id\": \"…\"}]"));
-    };
-    let mut ids = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        let at = format!("/{index}");
-        let Some(id) = reference_id(Some(item), &at)? else {
-            return Err(invalid(&at, "must be a reference such as {\"id\": \"…\"}"));
-        };
-        ids.push((id, at));
-    }
-    Ok(ids)
+fn identities(body: Vec<Reference>) -> Vec<(String, String)> {
+    body.into_iter().enumerate().map(|(index, reference)| (reference.id, format!("/{index}"))).collect()
 }
 
 /// Adds or removes members; answers 207 with one status per member; audits what changed.
@@ -99,10 +89,10 @@ async fn bulk(
     state: &AppState,
     principal: &Principal,
     id: &str,
-    body: &Value,
+    body: Vec<Reference>,
     add: bool,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let members = identities(body)?;
+    let members = identities(body);
     let may = |levels: &[tessera_model::UserLevel]| crate::auth_users::may_change(principal, levels);
     let outcomes = state.governance.change_members(id, &members, add, &principal.actor(), may).await?;
     let results: Vec<Value> = outcomes
@@ -125,9 +115,9 @@ pub(crate) async fn bulk_add(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody<Vec<Reference>>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    bulk(&state, &principal, &id, &body, true).await
+    bulk(&state, &principal, &id, body, true).await
 }
 
 /// `POST /beta/workgroups/{id}/members/bulk-delete`.
@@ -135,7 +125,7 @@ pub(crate) async fn bulk_delete(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody<Vec<Reference>>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    bulk(&state, &principal, &id, &body, false).await
+    bulk(&state, &principal, &id, body, false).await
 }

@@ -11,6 +11,7 @@ use tessera_store::{ConfigListRecord, RequestTypeStore, TeamRecord, Tx};
 use super::{Reader, actor, api, object, person, stamp};
 use crate::AppState;
 use crate::auth::Principal;
+use crate::body::Document;
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
 
 async fn team_shape(tx: &mut Tx, team: &TeamRecord) -> ApiResult<Value> {
@@ -58,7 +59,7 @@ pub(crate) async fn list_teams(State(state): State<AppState>) -> ApiResult<Json<
 pub(crate) async fn create_team(
     State(state): State<AppState>,
     principal: Principal,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(Document(body)): JsonBody<Document>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let draft = team_draft(&body)?;
     let audit = principal.actor();
@@ -82,7 +83,7 @@ pub(crate) async fn replace_team(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(Document(body)): JsonBody<Document>,
 ) -> ApiResult<Json<Value>> {
     let draft = team_draft(&body)?;
     let audit = principal.actor();
@@ -189,7 +190,7 @@ pub(crate) async fn list_lists(State(state): State<AppState>) -> ApiResult<Json<
 pub(crate) async fn create_list(
     State(state): State<AppState>,
     principal: Principal,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(Document(body)): JsonBody<Document>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let draft = list_draft(&body)?;
     let audit = principal.actor();
@@ -212,7 +213,7 @@ pub(crate) async fn replace_list(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(Document(body)): JsonBody<Document>,
 ) -> ApiResult<Json<Value>> {
     let draft = list_draft(&body)?;
     let audit = principal.actor();

@@ -6,6 +6,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tessera_governance::request_types::NewRequest;
@@ -14,7 +15,8 @@ use tessera_store::{InboxStore, RequestFilter, RequestTypeStore, Tx, TypeRequest
 use super::{Reader, actor, api, object, person, stamp};
 use crate::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, JsonBody, PathParams, QueryParams};
+use crate::body::Document;
+use crate::error::{ApiError, ApiResult, JsonBody, OptionalJsonBody, PathParams, QueryParams};
 
 /// The inbox's own entries that the timeline shows beside the request's (the others — opening,
 /// deciding, completing — the request records itself).
@@ -84,7 +86,7 @@ async fn visible(state: &AppState, tx: &mut Tx, principal: &Principal, id: &str)
 pub(crate) async fn submit(
     State(state): State<AppState>,
     principal: Principal,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(Document(body)): JsonBody<Document>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let map = object(&body)?;
     let mut reader = Reader::default();
@@ -134,7 +136,7 @@ pub(crate) async fn submit(
 }
 
 /// The list's query.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ListQuery {
     /// `mine`, `team` or `assigned`: narrows a person's list.
@@ -228,13 +230,15 @@ pub(crate) async fn timeline(
     Ok(Json(Value::Array(entries.into_iter().map(|(_, v)| v).collect())))
 }
 
-fn comment_of(body: Option<&Value>, required: bool) -> ApiResult<Option<String>> {
-    let comment = match body.and_then(|b| b.get("comment")) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(c)) if !c.trim().is_empty() => Some(c.trim().to_owned()),
-        Some(Value::String(_)) => None,
-        Some(other) => return Err(ApiError::invalid("/comment", format!("must be a string, not {other}"))),
-    };
+/// A comment on a request, or a cancellation's reason.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub(crate) struct CommentBody {
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+fn comment_of(body: CommentBody, required: bool) -> ApiResult<Option<String>> {
+    let comment = body.comment.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
     if required && comment.is_none() {
         return Err(ApiError::invalid("/comment", "write a comment"));
     }
@@ -246,15 +250,9 @@ pub(crate) async fn cancel(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    body: axum::body::Bytes,
+    OptionalJsonBody(body): OptionalJsonBody<CommentBody>,
 ) -> ApiResult<Json<Value>> {
-    // The body is optional: an empty one cancels without a comment.
-    let body: Option<Value> = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        Some(serde_json::from_slice(&body).map_err(|e| ApiError::invalid("", format!("the body is not JSON: {e}")))?)
-    };
-    let comment = comment_of(body.as_ref(), false)?;
+    let comment = comment_of(body, false)?;
     {
         let mut tx = state.begin().await?;
         visible(&state, &mut tx, &principal, &id).await?;
@@ -271,9 +269,9 @@ pub(crate) async fn comment(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody<CommentBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let comment = comment_of(Some(&body), true)?.unwrap_or_default();
+    let comment = comment_of(body, true)?.unwrap_or_default();
     {
         let mut tx = state.begin().await?;
         visible(&state, &mut tx, &principal, &id).await?;

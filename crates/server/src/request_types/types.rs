@@ -12,6 +12,7 @@ use tessera_store::{RequestTypeRecord, RequestTypeStore, Tx};
 use super::{Reader, actor, api, object, stamp};
 use crate::AppState;
 use crate::auth::Principal;
+use crate::body::Document;
 use crate::error::{ApiError, ApiResult, JsonBody, PathParams};
 
 fn shape(record: &RequestTypeRecord) -> Value {
@@ -111,7 +112,7 @@ async fn visible(
 pub(crate) async fn create(
     State(state): State<AppState>,
     principal: Principal,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(Document(body)): JsonBody<Document>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let draft = draft(&body, "DRAFT")?;
     let audit = principal.actor();
@@ -142,7 +143,7 @@ pub(crate) async fn replace(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(id): PathParams<String>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(Document(body)): JsonBody<Document>,
 ) -> ApiResult<Json<Value>> {
     let current = {
         let mut tx = state.begin().await?;

@@ -92,6 +92,8 @@ pub(crate) struct ScimError {
     detail: String,
 }
 
+impl crate::openapi::signature::Answer for ScimError {}
+
 pub(crate) type ScimResult<T> = Result<T, ScimError>;
 
 impl ScimError {
@@ -189,6 +191,8 @@ pub(crate) fn list_response(resources: Vec<Value>, total: usize, start_index: us
 #[derive(Debug)]
 pub(crate) struct Caller(Principal);
 
+impl crate::openapi::signature::Input for Caller {}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ScimError;
 
@@ -209,6 +213,8 @@ impl Caller {
 /// the `Host` header, with `X-Forwarded-Proto` when a proxy in front terminates TLS.
 #[derive(Debug)]
 pub(crate) struct Base(pub(crate) String);
+
+impl crate::openapi::signature::Input for Base {}
 
 impl<S: Send + Sync> FromRequestParts<S> for Base {
     type Rejection = Infallible;

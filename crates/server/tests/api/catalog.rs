@@ -202,7 +202,7 @@ async fn invalid_sources_are_refused_with_a_pointer_and_nothing_is_written() {
         let rename = json!([{"op": "replace", "path": "/connector", "value": "manual"}]);
         assert_invalid(&api.call(Method::PATCH, &format!("/v3/sources/{id}"), Some(&rename)).await, "/connector", kind);
         let not_a_patch = api.call(Method::PATCH, &format!("/v3/sources/{id}"), Some(&json!({"name": "Y"}))).await;
-        assert_eq!((not_a_patch.status, not_a_patch.code()), (400, "bad-request"), "{kind}");
+        assert_eq!((not_a_patch.status, not_a_patch.code()), (400, "invalid-request"), "{kind}: a patch is a list");
         let unknown = api.call(Method::PUT, "/v3/sources/nope", Some(&hr_source("Z"))).await;
         assert_eq!((unknown.status, unknown.code()), (404, "not-found"), "{kind}");
         assert_eq!(api.call(Method::DELETE, "/v3/sources/nope", None).await.status, 404, "{kind}");

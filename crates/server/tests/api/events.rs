@@ -60,9 +60,11 @@ async fn a_published_event_starts_its_workflows() {
         assert_eq!(api.call_as(Some(&outsider), Method::GET, &path, None).await.status, 403, "{kind}");
 
         let untyped = api.post("/tessera/v1/events", &json!({"payload": {}})).await;
-        assert_eq!((untyped.status, untyped.code()), (400, "bad-request"), "{kind}");
+        assert_eq!((untyped.status, untyped.code()), (400, "invalid-request"), "{kind}");
+        assert_eq!(untyped.body["errors"][0]["pointer"], "/type", "{kind}: {}", untyped.body);
         let no_payload = api.post("/tessera/v1/events", &json!({"type": "idn:identity-created", "payload": [1]})).await;
-        assert_eq!((no_payload.status, no_payload.code()), (400, "bad-request"), "{kind}");
+        assert_eq!((no_payload.status, no_payload.code()), (400, "invalid-request"), "{kind}");
+        assert_eq!(no_payload.body["errors"][0]["pointer"], "/payload", "{kind}: {}", no_payload.body);
         let reader = api.client_with("reader", &["sp:workflow:read"]).await;
         let forbidden = api
             .call_as(Some(&reader), Method::POST, "/tessera/v1/events", Some(&json!({"type": "x", "payload": {}})))

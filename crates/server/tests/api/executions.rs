@@ -108,7 +108,8 @@ async fn a_test_needs_an_input_object() {
         let id = api.create(&internal("Needs input")).await;
         for body in [json!({}), json!({"input": "ada"}), json!({"inputs": {"who": "ada"}})] {
             let refused = api.post(&format!("/v3/workflows/{id}/test"), &body).await;
-            assert_eq!((refused.status, refused.code()), (400, "bad-request"), "{kind}: {body}: {}", refused.body);
+            assert_eq!((refused.status, refused.code()), (400, "invalid-request"), "{kind}: {body}: {}", refused.body);
+            assert_eq!(refused.body["errors"][0]["pointer"], "/input", "{kind}: {body}: {}", refused.body);
         }
         let listed = api.get(&format!("/v3/workflows/{id}/executions")).await;
         assert_eq!(listed.total(), 0, "{kind}: nothing started");

@@ -75,7 +75,8 @@ async fn a_workflows_external_client_starts_that_workflow_only() {
                 Some(&json!({"input": [1]})),
             )
             .await;
-        assert_eq!((malformed.status, malformed.code()), (400, "bad-request"), "{kind}");
+        assert_eq!((malformed.status, malformed.code()), (400, "invalid-request"), "{kind}");
+        assert_eq!(malformed.body["errors"][0]["pointer"], "/input", "{kind}: {}", malformed.body);
 
         let disabled = api
             .call(

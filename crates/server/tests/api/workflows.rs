@@ -114,7 +114,7 @@ async fn put_makes_a_version_and_patch_changes_flags_or_makes_one() {
         assert_eq!(stored.document["description"], "second version", "{kind}");
 
         let not_a_patch = api.call(Method::PATCH, &path, Some(&json!({"enabled": false}))).await;
-        assert_eq!((not_a_patch.status, not_a_patch.code()), (400, "bad-request"), "{kind}");
+        assert_eq!((not_a_patch.status, not_a_patch.code()), (400, "invalid-request"), "{kind}: a patch is a list");
         let missing = json!([{"op": "replace", "path": "/nothing/here", "value": 1}]);
         let unapplied = api.call(Method::PATCH, &path, Some(&missing)).await;
         assert_eq!((unapplied.status, unapplied.code()), (400, "bad-request"), "{kind}");

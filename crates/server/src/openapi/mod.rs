@@ -1,8 +1,10 @@
 //! `/openapi.json`: the API described in OpenAPI 3.0, generated from the route table — every
 //! operation with its path parameters, the scopes it needs as OAuth 2.0 security requirements (any
 //! one of them will do), and the shapes of its refusals (Tessera's and ISC's error body, or SCIM's).
-//! Request and response bodies are not described yet: they come with the typed request and response
-//! types.
+//! Request bodies, query parameters and typed answers come from the handlers' own signatures
+//! ([`signature`]), as JSON Schemas of the serde types they use.
+
+pub(crate) mod signature;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -22,7 +24,7 @@ use crate::routes::{Access, Dialect, Operation};
 pub(crate) struct Document(String);
 
 /// The document describing `operations`.
-pub(crate) fn document(operations: &[Operation]) -> Document {
+pub(crate) fn document(operations: &[Operation], types: Map<String, Value>) -> Document {
     let mut paths = Map::new();
     let mut scopes = BTreeSet::from([ALL]);
     for operation in operations {
@@ -57,7 +59,7 @@ pub(crate) fn document(operations: &[Operation]) -> Document {
                     "flows": {"clientCredentials": {"tokenUrl": "/oauth/token", "scopes": scopes}},
                 },
             },
-            "schemas": {
+            "schemas": schemas(types, json!({
                 "Error": {
                     "type": "object",
                     "description": "Tessera's and ISC's error body; `errors` lists each problem of a refused \
@@ -91,7 +93,7 @@ pub(crate) fn document(operations: &[Operation]) -> Document {
                         "detail": {"type": "string"},
                     },
                 },
-            },
+            })),
             "responses": {
                 "Error": refusal("Refused", "application/json", "Error"),
                 "ScimError": refusal("Refused", "application/scim+json", "ScimError"),
@@ -103,12 +105,13 @@ pub(crate) fn document(operations: &[Operation]) -> Document {
 
 /// One operation: its id, summary, tag, path parameters, security and answers.
 fn describe(operation: &Operation) -> Value {
-    let parameters: Vec<Value> = operation
+    let mut parameters: Vec<Value> = operation
         .path
         .split('/')
         .filter_map(|segment| segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
         .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
         .collect();
+    parameters.extend(operation.signature.query.iter().cloned());
     let security: Vec<Value> = match operation.access {
         Access::Public => Vec::new(),
         Access::AnyOf(scopes) => scopes.iter().map(|scope| json!({"oauth2": [scope]})).collect(),
@@ -117,7 +120,11 @@ fn describe(operation: &Operation) -> Value {
         Dialect::Api => json!({"$ref": "#/components/responses/Error"}),
         Dialect::Scim => json!({"$ref": "#/components/responses/ScimError"}),
     };
-    let mut responses = json!({"2XX": {"description": "Done"}, "4XX": error, "5XX": error});
+    let mut done = json!({"description": "Done"});
+    if let Some(answer) = &operation.signature.answer {
+        done["content"] = json!({"application/json": {"schema": answer}});
+    }
+    let mut responses = json!({"2XX": done, "4XX": error, "5XX": error});
     if operation.access != Access::Public {
         responses["401"] = error.clone();
         responses["403"] = error.clone();
@@ -134,7 +141,7 @@ fn describe(operation: &Operation) -> Value {
             levels
         }
     };
-    json!({
+    let mut described = json!({
         "operationId": operation_id(operation),
         "summary": operation.summary,
         "tags": [tag(&operation.path)],
@@ -142,7 +149,21 @@ fn describe(operation: &Operation) -> Value {
         "security": security,
         "x-tessera-user-levels": levels,
         "responses": responses,
-    })
+    });
+    if let Some((schema, required)) = &operation.signature.body {
+        described["requestBody"] = json!({"required": required, "content": {"application/json": {"schema": schema}}});
+    }
+    described
+}
+
+/// The components' schemas: the API's own shapes, and the named types the handlers read and
+/// answer.
+fn schemas(types: Map<String, Value>, own: Value) -> Value {
+    let mut schemas = types;
+    if let Value::Object(own) = own {
+        schemas.extend(own);
+    }
+    Value::Object(schemas)
 }
 
 fn refusal(description: &str, media_type: &str, schema: &str) -> Value {
