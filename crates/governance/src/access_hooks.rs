@@ -164,17 +164,30 @@ impl Governance {
         let workflow = tx.workflow(&workflow_id).await?.filter(|w| w.enabled);
         let Some(workflow) = workflow else {
             let comment = format!("the approval workflow {workflow_id} is no longer enabled");
-            // Deciding may open the next level, which may land here again: boxed for the recursion. No
-            // execution decides: Tessera does, for want of the workflow.
-            let actor = "system".to_owned();
-            return Box::pin(self.decide_in(tx, approval, false, &actor, Some(&comment), now)).await;
+            // No execution decides: Tessera does, for want of the workflow.
+            return self.decide_in(tx, approval, false, crate::approvals::SYSTEM, Some(&comment), now).await;
         };
+        self.start_approval_workflow(tx, request, item, &approval.id, level, &workflow, now).await
+    }
+
+    /// Starts `workflow` to decide approval `approval_id` (level `level` of `item`), and waits for it.
+    #[allow(clippy::too_many_arguments)] // the request, its item and the level, named as the caller holds them
+    pub(crate) async fn start_approval_workflow(
+        &self,
+        tx: &mut Tx,
+        request: &AccessRequestRecord,
+        item: &RequestItemRecord,
+        approval_id: &str,
+        level: i64,
+        workflow: &WorkflowRecord,
+        now: i64,
+    ) -> Result<()> {
         let reference = |id: &str, name: Option<String>| json!({"type": "IDENTITY", "id": id, "name": name});
         let for_name = tx.identity(&request.requested_for_id).await?.map(|i| i.name);
         let by_name = tx.identity(&request.requester_id).await?.map(|i| i.name);
         let input = json!({
             "accessRequestId": request.id,
-            "approvalId": approval.id,
+            "approvalId": approval_id,
             "requestedFor": reference(&request.requested_for_id, for_name),
             "requestedBy": reference(&request.requester_id, by_name),
             "requestedItem": {"id": item.object_id, "name": item.name, "type": item.kind,
@@ -182,8 +195,8 @@ impl Governance {
                               "comment": item.comment},
             "comment": request.comment,
         });
-        let execution = self.engine.start(tx, &workflow, input, None).await?;
-        tx.wait_for_execution(&execution, "ACCESS_REQUEST_ITEM", &approval.id, "APPROVAL", Some(level), now)
+        let execution = self.engine.start(tx, workflow, input, None).await?;
+        tx.wait_for_execution(&execution, "ACCESS_REQUEST_ITEM", approval_id, "APPROVAL", Some(level), now)
             .await
             .map_err(Into::into)
     }

@@ -10,6 +10,7 @@ pub mod actions;
 mod aggregate;
 mod apply;
 pub mod approval_deadlines;
+pub mod approvals;
 mod asks;
 pub mod delegations;
 mod entitlements;

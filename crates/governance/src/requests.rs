@@ -15,10 +15,11 @@
 use serde_json::{Value, json};
 use tessera_store::{
     AccessRequestRecord, AccessStore, ApprovalRecord, CatalogKind, CatalogObject, CatalogStore, ExecutionStore,
-    IdentityStore, QueueStore, RequestItemRecord, RequestStore, SecurityStore, Tx, WaiterStore,
+    IdentityStore, QueueStore, RequestItemRecord, RequestStore, SecurityStore, Tx, WaiterStore, WorkflowStore,
 };
 
 use crate::access_hooks::Hooks;
+use crate::approvals::{self, Ask, Change, Facts};
 use crate::{AccessChange, AccessItem};
 use crate::{Error, Governance, Result};
 
@@ -420,20 +421,18 @@ impl Governance {
             .lock_access_request(&found.request_id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("access request {}", found.request_id)))?;
-        // Read again under the request's lock: a forward or escalation may have just changed who decides.
-        let approval =
-            tx.approval(approval_id).await?.ok_or_else(|| Error::NotFound(format!("approval {approval_id}")))?;
-        if !approval.candidates.iter().any(|c| c == approver) {
-            return Err(Error::invalid(format!("identity {approver} is not an approver of approval {approval_id}")));
-        }
-        let decided = self.decide_level(&mut tx, &approval, &request, approve, approver, comment, actor, now).await?;
+        // Decided on the approvals as they stand under the request's lock: a forward or escalation
+        // may have just changed who decides.
+        let ask = Ask { approval_id, approver, approve, comment, candidates_only: true };
+        let decided = self.decide_locked(&mut tx, &request, &ask, actor, now).await?;
         tx.commit().await?;
         self.notify_events();
         Ok(decided)
     }
 
     /// Decides an approval in `tx` for an approval workflow (no candidate check): see
-    /// [`Engine::decide_access_approval`].
+    /// [`Governance::decide_access_approval`]. A decision that is no longer possible (the level was
+    /// decided meanwhile) changes nothing.
     pub(crate) async fn decide_in(
         &self,
         tx: &mut Tx,
@@ -444,67 +443,72 @@ impl Governance {
         now: i64,
     ) -> Result<()> {
         let Some(request) = tx.lock_access_request(&approval.request_id).await? else { return Ok(()) };
-        match self.decide_level(tx, approval, &request, approve, approver, comment, approver, now).await {
+        let ask = Ask { approval_id: &approval.id, approver, approve, comment, candidates_only: false };
+        match self.decide_locked(tx, &request, &ask, approver, now).await {
             Ok(_) | Err(Error::Conflict(_)) => Ok(()),
             Err(other) => Err(other),
         }
     }
 
-    /// Records one level's decision, opens the next level or settles the item, and concludes the
-    /// request when nothing is left pending.
-    #[allow(clippy::too_many_arguments)]
-    async fn decide_level(
+    /// The shell of [`approvals::decide`]: loads the request's approvals and items (its row is
+    /// held), writes the decision's changes in order, and concludes the request when nothing is left
+    /// pending.
+    async fn decide_locked(
         &self,
         tx: &mut Tx,
-        approval: &ApprovalRecord,
         request: &AccessRequestRecord,
-        approve: bool,
-        approver: &str,
-        comment: Option<&str>,
+        ask: &Ask<'_>,
         actor: &str,
         now: i64,
     ) -> Result<Decided> {
-        let approval_id = approval.id.as_str();
-        let status = if approve { WorkStatus::Approved } else { WorkStatus::Denied };
-        if !tx.decide_approval(approval_id, status, approver, comment, now).await? {
-            let current = tx.approval(approval_id).await?.map_or(WorkStatus::Cancelled, |a| a.status);
-            return Err(Error::Conflict(format!(
-                "approval {approval_id} is {} and cannot be decided",
-                if current == WorkStatus::Waiting {
-                    "waiting for an earlier level".into()
-                } else {
-                    current.as_str().to_lowercase()
-                }
-            )));
-        }
+        let approvals = tx.request_approvals(&request.id).await?;
         let items = tx.request_items(&request.id).await?;
-        let item = items
-            .iter()
-            .find(|i| i.id == approval.item_id)
-            .ok_or_else(|| Error::NotFound(format!("requested item {}", approval.item_id)))?;
-        let mut decided = Decided { item_status: ItemStatus::Pending, tracking_number: None };
-        if !approve {
-            tx.cancel_approvals(&request.id, Some(&item.id), now).await?;
-            tx.settle_item(&item.id, ItemStatus::Rejected, None, now).await?;
-            decided.item_status = ItemStatus::Rejected;
-        } else if tx.open_approval(&item.id, approval.level + 1, now).await? {
-            self.approval_opened(tx, request, item, approval.level + 1, now).await?;
-        } else {
-            decided.tracking_number = self.apply_requested_item(tx, request, item, now).await?;
-            decided.item_status = ItemStatus::Approved;
+        let mut facts = Facts::default();
+        for reference in
+            approvals.iter().filter(|a| a.approver_kind == "WORKFLOW").filter_map(|a| a.approver_ref.as_ref())
+        {
+            if tx.workflow(reference).await?.is_some_and(|w| w.enabled) {
+                facts.live_workflows.insert(reference.clone());
+            }
         }
-        tx.audit(
-            actor,
-            if approve { "access-request.approve" } else { "access-request.reject" },
-            "access-request",
-            &request.id,
-            &json!({"approval": approval_id, "item": item.id, "level": approval.level, "approver": approver,
-                    "itemStatus": decided.item_status}),
-            now,
-        )
-        .await?;
+        let decision = approvals::decide(&approvals, &items, ask, actor, &facts)?;
+        let item =
+            |id: &str| items.iter().find(|i| i.id == id).ok_or_else(|| Error::NotFound(format!("requested item {id}")));
+        let mut tracking_number = None;
+        for change in decision.changes {
+            match change {
+                Change::Decide { approval, status, by, comment } => {
+                    if !tx.decide_approval(&approval, status, &by, comment.as_deref(), now).await? {
+                        return Err(Error::Conflict(format!("approval {approval} was decided meanwhile")));
+                    }
+                }
+                Change::CancelOpen { item } => {
+                    tx.cancel_approvals(&request.id, Some(&item), now).await?;
+                }
+                Change::Reject { item } => {
+                    tx.settle_item(&item, ItemStatus::Rejected, None, now).await?;
+                }
+                Change::Open { item, level } => {
+                    tx.open_approval(&item, level, now).await?;
+                }
+                Change::StartWorkflow { approval, item: item_id, level, workflow } => {
+                    let Some(workflow) = tx.workflow(&workflow).await? else { continue };
+                    self.start_approval_workflow(tx, request, item(&item_id)?, &approval, level, &workflow, now)
+                        .await?;
+                }
+                Change::Apply { item: item_id } => {
+                    tracking_number = self.apply_requested_item(tx, request, item(&item_id)?, now).await?;
+                }
+                Change::Audit { actor, approve, approval, item, level, by, item_status } => {
+                    let action = if approve { "access-request.approve" } else { "access-request.reject" };
+                    let detail = json!({"approval": approval, "item": item, "level": level, "approver": by,
+                                        "itemStatus": item_status});
+                    tx.audit(&actor, action, "access-request", &request.id, &detail, now).await?;
+                }
+            }
+        }
         self.conclude(tx, &request.id, now).await?;
-        Ok(decided)
+        Ok(Decided { item_status: decision.item_status, tracking_number })
     }
 
     /// Cancels a pending request: its open approvals and undecided items end CANCELLED.

@@ -336,6 +336,48 @@ async fn a_pre_approval_workflow_rejects_or_approves_before_any_approver() {
     }
 }
 
+/// A level whose approval workflow is gone by the time it opens is denied by Tessera, saying why,
+/// instead of waiting for an execution that will never come.
+#[tokio::test]
+async fn a_level_whose_approval_workflow_is_gone_when_it_opens_is_denied() {
+    for (kind, store) in stores().await {
+        let (governance, _clock) = world(&store).await;
+        let approval = insert_workflow(
+            &store,
+            "w-approve",
+            json!({"name": "VPN approval", "trigger": {"type": "AccessRequestTrigger", "attributes": {}},
+                   "definition": {"start": "Yes", "steps": {"Yes": {"type": "success"}}}}),
+        )
+        .await;
+        // A hook the level waits for, which names no further approver.
+        insert_workflow(
+            &store,
+            "w-dyn-none",
+            hook("idn:access-request-dynamic-approver", json!([{"name": "unused", "variableA": true}])),
+        )
+        .await;
+        let request = request_vpn(&governance).await;
+        let shape: Vec<(String, String)> =
+            levels(&store, &request).await.into_iter().map(|(_, k, s, _)| (k, s)).collect();
+        assert!(shape.contains(&("WORKFLOW".into(), "WAITING".into())), "{kind}: {shape:?}");
+        let mut tx = store.begin().await.unwrap();
+        tx.delete_workflow(&approval.id, 0).await.unwrap();
+        tx.commit().await.unwrap();
+        governance.engine().run_due().await.unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        let all = tx.request_approvals(&request).await.unwrap();
+        let level = all.iter().find(|a| a.approver_kind == "WORKFLOW").unwrap();
+        assert_eq!(level.status.as_str(), "DENIED", "{kind}");
+        assert_eq!(level.decided_by.as_deref(), Some("system"), "{kind}");
+        assert_eq!(level.comment.as_deref(), Some("the approval workflow w-approve is no longer enabled"), "{kind}");
+        assert_eq!(tx.request_items(&request).await.unwrap()[0].status.as_str(), "REJECTED", "{kind}");
+        assert_eq!(tx.access_request(&request).await.unwrap().unwrap().status.as_str(), "COMPLETED", "{kind}");
+        drop(tx);
+        assert!(!holds_vpn(&store).await, "{kind}");
+    }
+}
+
 #[tokio::test]
 async fn a_dynamic_approver_is_added_after_the_configured_levels() {
     for (kind, store) in stores().await {
