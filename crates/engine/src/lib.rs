@@ -36,6 +36,10 @@ pub enum Error {
     Invalid(tessera_model::Invalid),
     #[error("{0}")]
     Conflict(String),
+    /// The object cannot change this way while something still uses it (a source with accounts,
+    /// an access profile a role grants); `code` says which rule, as a program can act on it.
+    #[error("{message}")]
+    InUse { code: &'static str, message: String },
     /// The actor may not do this (not an assignee, not an approver).
     #[error("{0}")]
     Forbidden(String),

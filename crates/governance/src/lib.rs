@@ -13,6 +13,7 @@ pub mod approval_deadlines;
 pub mod approvals;
 mod asks;
 pub mod delegations;
+mod deletions;
 mod entitlements;
 mod hooks;
 mod imports;

@@ -203,9 +203,9 @@ impl Governance {
         Ok(object)
     }
 
-    /// Deletes object `id` of `kind` once `before` has done (or refused) what its deletion needs —
-    /// taking it from those who hold it, or refusing while something uses it; returns what was
-    /// deleted.
+    /// Deletes object `id` of `kind` once `before` (the caller's own check) has passed and what the
+    /// deletion needs is done — refused while something uses the object, or taking it from those
+    /// who hold it (`deletions`); returns what was deleted.
     pub async fn delete_object<E: From<Error>>(
         &self,
         kind: CatalogKind,
@@ -217,6 +217,7 @@ impl Governance {
         let mut tx = self.store.begin().await.map_err(Error::from)?;
         let object = held(&mut tx, kind, id).await?;
         before(&mut tx, &object).await?;
+        self.before_delete(&mut tx, &object, now).await?;
         tx.delete_object(kind, &object.id).await.map_err(Error::from)?;
         record(&mut tx, actor, (&object, None), "delete", now).await?;
         tx.commit().await.map_err(Error::from)?;

@@ -184,6 +184,7 @@ impl From<tessera_engine::Error> for ApiError {
             tessera_engine::Error::Invalid(problem) => Self::problems(vec![problem]),
             tessera_engine::Error::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
             tessera_engine::Error::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, "not-allowed", message),
+            tessera_engine::Error::InUse { code, message } => Self::new(StatusCode::BAD_REQUEST, code, message),
             tessera_engine::Error::NotFound(what) => {
                 Self::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found"))
             }

@@ -2,16 +2,14 @@
 //! entitlements must exist on its source; a role's access profiles must exist and its membership must
 //! parse), their ISC shapes, and what deleting one undoes.
 
-use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
-use tessera_governance::Governance;
 use tessera_model::governance::Membership;
 use tessera_store::catalog::referenced_ids;
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Tx};
 
 use super::objects::Draft;
 use super::{Names, flag, invalid, invalid_rule, object, owner, reference_id, required_text, text};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
 /// The ids of an array of references (`[{"id": "…"}, …]`), each checked to exist as `kind`; duplicates
 /// are dropped.
@@ -213,39 +211,4 @@ pub(super) async fn render_role(tx: &mut Tx, names: &mut Names, role: &CatalogOb
     body["enabled"] = json!(role.enabled);
     body["requestable"] = json!(role.requestable);
     Ok(body)
-}
-
-/// Revokes an object from every identity holding it, with the plans that take its entitlements away.
-async fn revoke_all(governance: &Governance, tx: &mut Tx, kind: CatalogKind, id: &str) -> ApiResult<()> {
-    governance.revoke_from_holders(tx, kind.as_str(), id).await?;
-    Ok(())
-}
-
-/// An access profile a role or lifecycle state grants cannot go; those holding it lose it, and its
-/// entitlements.
-pub(super) async fn before_delete_access_profile(
-    governance: &Governance,
-    tx: &mut Tx,
-    profile: &CatalogObject,
-) -> ApiResult<()> {
-    let in_use = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "access-profile-in-use", message);
-    for role in tx.all_objects(CatalogKind::Role).await? {
-        if referenced_ids(&role.document, "accessProfiles").contains(&profile.id) {
-            return Err(in_use(format!("role `{}` (id {}) grants this access profile", role.name, role.id)));
-        }
-    }
-    for state in tx.all_objects(CatalogKind::LifecycleState).await? {
-        if referenced_ids(&state.document, "accessProfileIds").contains(&profile.id) {
-            return Err(in_use(format!(
-                "lifecycle state `{}` (id {}) grants this access profile",
-                state.name, state.id
-            )));
-        }
-    }
-    revoke_all(governance, tx, CatalogKind::AccessProfile, &profile.id).await
-}
-
-/// Those holding a deleted role lose it, and the access it carried.
-pub(super) async fn before_delete_role(governance: &Governance, tx: &mut Tx, role: &CatalogObject) -> ApiResult<()> {
-    revoke_all(governance, tx, CatalogKind::Role, &role.id).await
 }

@@ -350,15 +350,7 @@ pub(crate) async fn delete(
         if parent.as_ref().is_some_and(|p| *p != object.parent_id) {
             return Err(ApiError::not_found(kind.what(), id));
         }
-        match kind {
-            Kind::Source => sources::before_delete(tx, object).await,
-            Kind::AccessProfile => catalog::before_delete_access_profile(&state.governance, tx, object).await,
-            Kind::Role => catalog::before_delete_role(&state.governance, tx, object).await,
-            Kind::IdentityProfile => profiles::before_delete_profile(tx, object).await,
-            Kind::LifecycleState => profiles::before_delete_state(tx, object).await,
-            Kind::Workgroup => workgroups::before_delete(tx, object).await,
-            Kind::Entitlement => Ok(()),
-        }
+        Ok(())
     };
     let object = state.governance.delete_object(kind, id, &principal.actor(), before).await?;
     let now = state.now_ms();

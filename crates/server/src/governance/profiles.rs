@@ -3,14 +3,13 @@
 //! `LifecycleState::parse`, with the access profiles and sources it names), their ISC shapes with
 //! identity counts, and what must be true before one is deleted.
 
-use axum::http::StatusCode;
 use serde_json::{Value, json};
 use tessera_model::governance::{AttributeMappings, LifecycleState};
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Tx};
 
 use super::objects::Draft;
 use super::{Names, count_identities, invalid, invalid_rule, object, owner, quoted, reference_id, required_text, text};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
 /// The priority of a profile that names none.
 const DEFAULT_PRIORITY: i64 = 10;
@@ -146,35 +145,4 @@ pub(super) async fn render_state(tx: &mut Tx, state: &CatalogObject) -> ApiResul
         }
     }
     Ok(body)
-}
-
-/// A profile with identities cannot go; its lifecycle states go with it.
-pub(super) async fn before_delete_profile(tx: &mut Tx, profile: &CatalogObject) -> ApiResult<()> {
-    let count = count_identities(tx, &format!("identityProfile.id eq {}", quoted(&profile.id))).await?;
-    if count > 0 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "identity-profile-in-use",
-            format!("identity profile `{}` has {count} identities; it can be deleted once it has none", profile.name),
-        ));
-    }
-    for state in tx.objects_of(CatalogKind::LifecycleState, &profile.id).await? {
-        tx.delete_object(CatalogKind::LifecycleState, &state.id).await?;
-    }
-    Ok(())
-}
-
-/// A state identities are in cannot go.
-pub(super) async fn before_delete_state(tx: &mut Tx, state: &CatalogObject) -> ApiResult<()> {
-    let filter =
-        format!("identityProfile.id eq {} and lifecycleState eq {}", quoted(&state.parent_id), quoted(&state.key));
-    let count = count_identities(tx, &filter).await?;
-    if count > 0 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "lifecycle-state-in-use",
-            format!("{count} identities are in lifecycle state `{}`; move them to another state first", state.key),
-        ));
-    }
-    Ok(())
 }

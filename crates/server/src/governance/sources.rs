@@ -10,7 +10,7 @@ use tessera_connectors::DelimitedConfig;
 use tessera_governance::ImportDirs;
 use tessera_model::governance::CreatePolicy;
 use tessera_store::secrets::{Keyring, SECRET_ATTRIBUTES};
-use tessera_store::{CatalogKind, CatalogObject, CatalogStore, IdentityStore, Tx};
+use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Tx};
 
 use super::objects::Draft;
 use super::{Names, flag, invalid, object, owner, required_text, text};
@@ -305,31 +305,4 @@ pub(super) async fn render(tx: &mut Tx, names: &mut Names, source: &CatalogObjec
     body["healthy"] = json!(true);
     body["status"] = json!("SOURCE_STATE_HEALTHY");
     Ok(body)
-}
-
-/// A source may go only when nothing depends on it: no accounts, identity profiles or access
-/// profiles. Its entitlements go with it.
-pub(super) async fn before_delete(tx: &mut Tx, source: &CatalogObject) -> ApiResult<()> {
-    let in_use = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "source-in-use", message);
-    let accounts = tx.count_accounts(&source.id).await?;
-    if accounts > 0 {
-        return Err(in_use(format!(
-            "source `{}` still has {accounts} account(s); remove them (aggregate an empty file) before deleting it",
-            source.name
-        )));
-    }
-    for (kind, what) in
-        [(CatalogKind::IdentityProfile, "identity profile"), (CatalogKind::AccessProfile, "access profile")]
-    {
-        if let Some(user) = tx.objects_of(kind, &source.id).await?.first() {
-            return Err(in_use(format!(
-                "{what} `{}` (id {}) uses source `{}`; delete it first",
-                user.name, user.id, source.name
-            )));
-        }
-    }
-    for entitlement in tx.objects_of(CatalogKind::Entitlement, &source.id).await? {
-        tx.delete_object(CatalogKind::Entitlement, &entitlement.id).await?;
-    }
-    Ok(())
 }

@@ -6,9 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
-use tessera_store::{
-    AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityStore, LevelHolder, Tx, UserLevelStore,
-};
+use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityStore, Tx};
 
 use super::objects::Draft;
 use super::{ListQuery, Names, listed, object, owner, required_text, text};
@@ -48,12 +46,6 @@ pub(super) async fn render(tx: &mut Tx, names: &mut Names, group: &CatalogObject
     body["memberCount"] = json!(tx.members(&group.id).await?.len());
     body["connectionCount"] = json!(0);
     Ok(body)
-}
-
-/// A deleted group's memberships go with it.
-pub(super) async fn before_delete(tx: &mut Tx, group: &CatalogObject) -> ApiResult<()> {
-    tx.set_user_levels(LevelHolder::GovernanceGroup(&group.id), &[], 0).await?;
-    Ok(tx.remove_all_members(&group.id).await?)
 }
 
 async fn group(tx: &mut Tx, id: &str) -> ApiResult<CatalogObject> {
