@@ -1,6 +1,6 @@
 //! The rules ARCHITECTURE.md states, checked: dependencies point one way (in the graph `cargo
 //! metadata` resolves, so an indirect or renamed dependency is seen), every module says what it owns in
-//! a `//!` line, and no module grows past about 800 lines.
+//! a `//!` line, no module grows past about 800 lines, and no API handler commits a transaction.
 
 // A test that cannot go on should stop loudly, helpers included.
 #![allow(clippy::unwrap_used)]
@@ -125,6 +125,23 @@ fn the_runtime_knows_nothing_of_the_governed_world() {
         "the runtime must reach the governed world only through its Domain:\n{}",
         problems.join("\n")
     );
+}
+
+/// No handler writes: the API's writes go through services that hold and commit their transaction
+/// with its audit entry. In `server`, only the API clients' service and the token keys (`auth`)
+/// commit a transaction of their own.
+#[test]
+fn no_handler_commits_a_transaction() {
+    let mut files = Vec::new();
+    let server = root().join("crates/server/src");
+    rust_files(&server, &mut files);
+    let committing: Vec<String> = files
+        .iter()
+        .filter(|file| !file.starts_with(server.join("auth")))
+        .filter(|file| std::fs::read_to_string(file).unwrap().contains(".commit()"))
+        .map(|file| file.display().to_string())
+        .collect();
+    assert!(committing.is_empty(), "these server modules commit a transaction themselves: {committing:?}");
 }
 
 #[test]

@@ -281,3 +281,37 @@ pub async fn remove_pushed_account(
     }
     Ok(Some(account))
 }
+
+/// The audit entry a pushed change writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushAudit {
+    /// `scim.user.create`, `scim.group.patch`…
+    pub action: String,
+    pub target_type: &'static str,
+    pub target_id: String,
+    pub detail: Value,
+}
+
+impl crate::Governance {
+    /// One change a SCIM client pushes, as one unit of work: `work` runs in a new transaction at
+    /// `now` (it picks the inbound source and holds its row, checks the client's precondition and
+    /// writes through [`push_accounts`] and its kin) and returns its answer and audit entry; the
+    /// entry is written, the transaction committed and the events it published announced. Refused
+    /// work writes nothing.
+    pub async fn change_pushed<T, E: From<Error>>(
+        &self,
+        actor: &str,
+        work: impl AsyncFnOnce(&mut Tx, i64) -> std::result::Result<(T, PushAudit), E>,
+    ) -> std::result::Result<T, E> {
+        use tessera_store::SecurityStore;
+        let now = self.now_ms();
+        let mut tx = self.store.begin().await.map_err(Error::from)?;
+        let (answer, audit) = work(&mut tx, now).await?;
+        tx.audit(actor, &audit.action, audit.target_type, &audit.target_id, &audit.detail, now)
+            .await
+            .map_err(Error::from)?;
+        tx.commit().await.map_err(Error::from)?;
+        self.notify_events();
+        Ok(answer)
+    }
+}

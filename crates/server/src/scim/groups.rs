@@ -241,7 +241,7 @@ impl Resource for Groups {
         mut stored: Map<String, Value>,
     ) -> ScimResult<CatalogObject> {
         let source = change.source.id.clone();
-        let members = check_members(&mut change.tx, &source, &mut stored).await?;
+        let members = check_members(change.tx, &source, &mut stored).await?;
         let (group, earlier) = match before {
             None => {
                 let group = object(&source, id, stored, change.now, change.now);
@@ -254,7 +254,7 @@ impl Resource for Groups {
                 (group, member_ids(&stored_of(before)))
             }
         };
-        sync(&mut change.tx, change.now, &source, id, &earlier, &members).await?;
+        sync(change.tx, change.now, &source, id, &earlier, &members).await?;
         Ok(group)
     }
 
@@ -262,7 +262,7 @@ impl Resource for Groups {
     async fn remove(change: &mut Change<'_>, group: &CatalogObject) -> ScimResult<()> {
         change.tx.delete_object(CatalogKind::Entitlement, &group.id).await?;
         let members = member_ids(&stored_of(group));
-        sync(&mut change.tx, change.now, &change.source.id, &group.id, &members, &[]).await
+        sync(change.tx, change.now, &change.source.id, &group.id, &members, &[]).await
     }
 
     fn audited(source_id: &str, group: &CatalogObject) -> (String, Value) {

@@ -1,8 +1,8 @@
 //! The one SCIM resource handler: list, search, read, create, replace, patch and delete, written once
 //! for every resource type. What differs between Users (accounts of the inbound source) and Groups
 //! (its entitlements) is the [`Resource`] each implements: how it is found, stored, rendered, written
-//! and audited. Each change runs in one transaction holding the inbound source's row, checks
-//! `If-Match`, and commits with its audit entry.
+//! and audited. Each change is one unit of work of the governance service (`change_pushed`): it holds
+//! the inbound source's row, checks `If-Match`, and is committed with its audit entry.
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -11,7 +11,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use scim_v2::filter::Filter;
 use serde_json::{Map, Value};
-use tessera_store::{CatalogObject, SecurityStore, Tx};
+use tessera_governance::push::PushAudit;
+use tessera_store::{CatalogObject, Tx};
 
 use super::list::ListQuery;
 use super::resource::{check_immutable, normalize, require, submitted};
@@ -60,50 +61,43 @@ pub(crate) trait Resource {
     fn audited(source_id: &str, record: &Self::Record) -> (String, Value);
 }
 
-/// One request's change: its transaction (holding the inbound source's row), clock reading and
-/// source, and who asked.
+/// One request's change, inside the governance service's unit of work: its transaction (holding the
+/// inbound source's row), clock reading and source.
 pub(crate) struct Change<'a> {
-    state: &'a AppState,
-    caller: &'a Caller,
-    pub(crate) tx: Tx,
+    pub(crate) tx: &'a mut Tx,
     pub(crate) now: i64,
     pub(crate) source: CatalogObject,
 }
 
 impl<'a> Change<'a> {
-    async fn begin(state: &'a AppState, caller: &'a Caller) -> ScimResult<Self> {
-        let now = state.now_ms();
-        let mut tx = state.begin().await?;
-        let source = changing_inbound_source(&mut tx).await?;
-        Ok(Self { state, caller, tx, now, source })
+    async fn begin(tx: &'a mut Tx, now: i64) -> ScimResult<Self> {
+        let source = changing_inbound_source(tx).await?;
+        Ok(Self { tx, now, source })
     }
 
-    /// Audits `action` on `record` (with `more` in the detail), commits, and answers the resource
-    /// (none for a deletion).
+    /// The answer (none for a deletion) and the audit entry of `action` on `record` (with `more`
+    /// in the detail); the service writes the entry and commits.
     async fn finish<R: Resource>(
-        mut self,
+        self,
         base: &str,
         record: &R::Record,
         action: &str,
         more: Option<(&str, Value)>,
         status: StatusCode,
-    ) -> ScimResult<Response> {
-        let (target, mut detail) = R::audited(&self.source.id, record);
+    ) -> ScimResult<(Response, PushAudit)> {
+        let (target_id, mut detail) = R::audited(&self.source.id, record);
         if let Some((key, value)) = more {
             detail[key] = value;
         }
-        let action = format!("{}.{action}", R::ACTIONS);
-        self.tx.audit(&self.caller.actor(), &action, R::TARGET, &target, &detail, self.now).await?;
-        let body = match status {
-            StatusCode::NO_CONTENT => None,
-            _ => Some(R::render(&mut self.tx, base, &self.source.id, record).await?),
+        let audit = PushAudit { action: format!("{}.{action}", R::ACTIONS), target_type: R::TARGET, target_id, detail };
+        let answer = match status {
+            StatusCode::NO_CONTENT => status.into_response(),
+            _ => {
+                let body = R::render(self.tx, base, &self.source.id, record).await?;
+                resource_response(status, &Value::Object(body), &R::version(record))
+            }
         };
-        self.tx.commit().await?;
-        self.state.governance.notify_events();
-        Ok(match body {
-            Some(body) => resource_response(status, &Value::Object(body), &R::version(record)),
-            None => status.into_response(),
-        })
+        Ok((answer, audit))
     }
 }
 
@@ -161,10 +155,13 @@ pub(crate) async fn create<R: Resource>(
     body: Bytes,
 ) -> ScimResult<Response> {
     let stored = submitted(R::KIND, &json_body(&body)?)?;
-    let mut change = Change::begin(&state, &caller).await?;
-    let id = uuid::Uuid::now_v7().simple().to_string();
-    let record = R::write(&mut change, &id, None, stored).await?;
-    change.finish::<R>(&base, &record, "create", None, StatusCode::CREATED).await
+    let work = async |tx: &mut Tx, now| {
+        let mut change = Change::begin(tx, now).await?;
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let record = R::write(&mut change, &id, None, stored).await?;
+        change.finish::<R>(&base, &record, "create", None, StatusCode::CREATED).await
+    };
+    state.governance.change_pushed(&caller.actor(), work).await
 }
 
 /// `PUT /<Resources>/{id}`: the resource's writable attributes become the body's.
@@ -177,12 +174,15 @@ pub(crate) async fn replace<R: Resource>(
     body: Bytes,
 ) -> ScimResult<Response> {
     let stored = submitted(R::KIND, &json_body(&body)?)?;
-    let mut change = Change::begin(&state, &caller).await?;
-    let before = R::found(&mut change.tx, &change.source.id, &id).await?;
-    check_if_match(&headers, &R::version(&before))?;
-    check_immutable(R::KIND, &R::stored(&before), &stored)?;
-    let record = R::write(&mut change, &id, Some(&before), stored).await?;
-    change.finish::<R>(&base, &record, "replace", None, StatusCode::OK).await
+    let work = async |tx: &mut Tx, now| {
+        let mut change = Change::begin(tx, now).await?;
+        let before = R::found(change.tx, &change.source.id, &id).await?;
+        check_if_match(&headers, &R::version(&before))?;
+        check_immutable(R::KIND, &R::stored(&before), &stored)?;
+        let record = R::write(&mut change, &id, Some(&before), stored).await?;
+        change.finish::<R>(&base, &record, "replace", None, StatusCode::OK).await
+    };
+    state.governance.change_pushed(&caller.actor(), work).await
 }
 
 /// `PATCH /<Resources>/{id}`: the operations apply in order, all or none.
@@ -195,18 +195,21 @@ pub(crate) async fn patch<R: Resource>(
     body: Bytes,
 ) -> ScimResult<Response> {
     let operations = patch::parse(&json_body(&body)?)?;
-    let mut change = Change::begin(&state, &caller).await?;
-    let before = R::found(&mut change.tx, &change.source.id, &id).await?;
-    check_if_match(&headers, &R::version(&before))?;
-    let mut patched = R::stored(&before);
-    for operation in &operations {
-        patch::apply(R::KIND, &mut patched, operation)?;
-    }
-    let stored = normalize(R::KIND, &patched)?;
-    require(R::KIND, &stored)?;
-    let record = R::write(&mut change, &id, Some(&before), stored).await?;
-    let summary = operations.iter().map(patch::Operation::summary).collect();
-    change.finish::<R>(&base, &record, "patch", Some(("operations", summary)), StatusCode::OK).await
+    let work = async |tx: &mut Tx, now| {
+        let mut change = Change::begin(tx, now).await?;
+        let before = R::found(change.tx, &change.source.id, &id).await?;
+        check_if_match(&headers, &R::version(&before))?;
+        let mut patched = R::stored(&before);
+        for operation in &operations {
+            patch::apply(R::KIND, &mut patched, operation)?;
+        }
+        let stored = normalize(R::KIND, &patched)?;
+        require(R::KIND, &stored)?;
+        let record = R::write(&mut change, &id, Some(&before), stored).await?;
+        let summary = operations.iter().map(patch::Operation::summary).collect();
+        change.finish::<R>(&base, &record, "patch", Some(("operations", summary)), StatusCode::OK).await
+    };
+    state.governance.change_pushed(&caller.actor(), work).await
 }
 
 /// `DELETE /<Resources>/{id}`: 204.
@@ -217,9 +220,12 @@ pub(crate) async fn delete<R: Resource>(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ScimResult<Response> {
-    let mut change = Change::begin(&state, &caller).await?;
-    let record = R::found(&mut change.tx, &change.source.id, &id).await?;
-    check_if_match(&headers, &R::version(&record))?;
-    R::remove(&mut change, &record).await?;
-    change.finish::<R>(&base, &record, "delete", None, StatusCode::NO_CONTENT).await
+    let work = async |tx: &mut Tx, now| {
+        let mut change = Change::begin(tx, now).await?;
+        let record = R::found(change.tx, &change.source.id, &id).await?;
+        check_if_match(&headers, &R::version(&record))?;
+        R::remove(&mut change, &record).await?;
+        change.finish::<R>(&base, &record, "delete", None, StatusCode::NO_CONTENT).await
+    };
+    state.governance.change_pushed(&caller.actor(), work).await
 }

@@ -245,11 +245,11 @@ impl Resource for Users {
     ) -> ScimResult<AccountRecord> {
         let name = user_name(&stored);
         if !before.is_some_and(|a| a.name.eq_ignore_ascii_case(name)) {
-            check_unique(&mut change.tx, &change.source.id, name, before.map(|_| id)).await?;
+            check_unique(change.tx, &change.source.id, name, before.map(|_| id)).await?;
         }
         let groups = before.map(group_ids).unwrap_or_default();
         let pushed = flatten(id, &stored, &groups);
-        let mut accounts = push_accounts(&mut change.tx, change.now, &change.source.id, vec![pushed]).await?;
+        let mut accounts = push_accounts(change.tx, change.now, &change.source.id, vec![pushed]).await?;
         accounts.pop().ok_or_else(|| ScimError::internal("a push stored no account"))
     }
 
@@ -257,9 +257,9 @@ impl Resource for Users {
     async fn remove(change: &mut Change<'_>, account: &AccountRecord) -> ScimResult<()> {
         let id = &account.native_identity;
         for group in group_ids(account) {
-            groups::drop_member(&mut change.tx, &change.source.id, &group, id, change.now).await?;
+            groups::drop_member(change.tx, &change.source.id, &group, id, change.now).await?;
         }
-        remove_pushed_account(&mut change.tx, change.now, &change.source.id, id).await?;
+        remove_pushed_account(change.tx, change.now, &change.source.id, id).await?;
         Ok(())
     }
 
