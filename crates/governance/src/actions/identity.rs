@@ -197,12 +197,10 @@ impl IdentityActions {
                 if !wanted.iter().any(|(k, on)| *k == grant.kind && *on) {
                     continue;
                 }
-                let kind = match grant.kind.as_str() {
-                    "ROLE" => CatalogKind::Role,
-                    "ACCESS_PROFILE" => CatalogKind::AccessProfile,
-                    _ => CatalogKind::Entitlement,
+                let object = match CatalogKind::of_access(&grant.kind) {
+                    Some(kind) => tx.object(kind, &grant.object_id).await.map_err(store_error)?,
+                    None => None,
                 };
-                let object = tx.object(kind, &grant.object_id).await.map_err(store_error)?;
                 items.push(shapes::access_item(&grant, object.as_ref()));
             }
         }

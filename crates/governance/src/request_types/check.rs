@@ -95,12 +95,7 @@ pub(super) async fn references(tx: &mut Tx, team_id: &str, definition: &Definiti
                     let item_at = format!("{at}/items/{j}");
                     match item {
                         GrantItem::Catalog { kind, id } => {
-                            let catalog = match kind.as_str() {
-                                "ROLE" => CatalogKind::Role,
-                                "ACCESS_PROFILE" => CatalogKind::AccessProfile,
-                                _ => CatalogKind::Entitlement,
-                            };
-                            if tx.object(catalog, id).await?.is_none() {
+                            if tx.object(CatalogKind::from(*kind), id).await?.is_none() {
                                 problems
                                     .push(Problem::at(format!("{item_at}/id"), format!("no {kind} has the id `{id}`")));
                             }

@@ -71,8 +71,8 @@ pub struct StepDeadline {
 /// What a grant gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GrantItem {
-    /// `ROLE`, `ACCESS_PROFILE` or `ENTITLEMENT`, by id.
-    Catalog { kind: String, id: String },
+    /// A role, access profile or entitlement, by id.
+    Catalog { kind: tessera_model::AccessKind, id: String },
     /// The answer to a dropdown backed by an ENTITLEMENTS, ACCESS_PROFILES or ROLES list.
     Answer(String),
 }
@@ -632,8 +632,8 @@ fn parse_grant(check: &mut Check, map: &Map<String, Value>, at: &str, questions:
             }
             continue;
         }
-        let kind = match item.get("type").and_then(Value::as_str) {
-            Some(kind @ ("ROLE" | "ACCESS_PROFILE" | "ENTITLEMENT")) => Some(kind.to_owned()),
+        let kind = match item.get("type").and_then(Value::as_str).map(str::parse::<tessera_model::AccessKind>) {
+            Some(Ok(kind)) => Some(kind),
             _ => {
                 check.problem(format!("{item_at}/type"), "must be ROLE, ACCESS_PROFILE or ENTITLEMENT");
                 None

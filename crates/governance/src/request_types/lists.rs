@@ -37,11 +37,12 @@ pub(super) fn catalog_kind_of(list_type: &str) -> Option<CatalogKind> {
 }
 
 /// What a grant of a list's answer gives: `ENTITLEMENT`, `ACCESS_PROFILE` or `ROLE`.
-pub(super) fn grantable(list_type: &str) -> Option<&'static str> {
+pub(super) fn grantable(list_type: &str) -> Option<tessera_model::AccessKind> {
+    use tessera_model::AccessKind;
     match list_type {
-        "ENTITLEMENTS" => Some("ENTITLEMENT"),
-        "ACCESS_PROFILES" => Some("ACCESS_PROFILE"),
-        "ROLES" => Some("ROLE"),
+        "ENTITLEMENTS" => Some(AccessKind::Entitlement),
+        "ACCESS_PROFILES" => Some(AccessKind::AccessProfile),
+        "ROLES" => Some(AccessKind::Role),
         _ => None,
     }
 }

@@ -240,7 +240,7 @@ impl Governance {
         let mut access = Vec::new();
         for item in items {
             let (kind, id) = match item {
-                GrantItem::Catalog { kind, id } => (kind.clone(), id.clone()),
+                GrantItem::Catalog { kind, id } => (*kind, id.clone()),
                 GrantItem::Answer(key) => {
                     let Some(value) = request.answers.get(key).and_then(Value::as_str) else { continue };
                     let list_type = match definition.question(key).map(|q| &q.kind) {
@@ -250,7 +250,7 @@ impl Governance {
                         _ => None,
                     };
                     match list_type.as_deref().and_then(grantable) {
-                        Some(kind) => (kind.to_owned(), value.to_owned()),
+                        Some(kind) => (kind, value.to_owned()),
                         None => {
                             let why = format!("the answer to `{key}` is not something to grant");
                             return self.step_failed(tx, request, position, step, false, &why, None, now).await;
@@ -258,17 +258,13 @@ impl Governance {
                     }
                 }
             };
-            let catalog = match kind.as_str() {
-                "ROLE" => CatalogKind::Role,
-                "ACCESS_PROFILE" => CatalogKind::AccessProfile,
-                _ => CatalogKind::Entitlement,
-            };
+            let catalog = CatalogKind::from(kind);
             // Checked before Manage Access runs, so a vanished item fails the request, not the transaction.
             if tx.object(catalog, &id).await?.is_none() {
                 let why = format!("{kind} {id} no longer exists");
                 return self.step_failed(tx, request, position, step, false, &why, None, now).await;
             }
-            access.push(AccessItem { kind, id });
+            access.push(AccessItem { kind: kind.to_string(), id });
         }
         let requester = tx.identity(&request.requester_id).await?;
         let change = AccessChange {

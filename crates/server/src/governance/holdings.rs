@@ -15,12 +15,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult, PathParams, QueryParams};
 
 fn kind_of(kind: &str) -> Option<CatalogKind> {
-    match kind {
-        "ROLE" => Some(CatalogKind::Role),
-        "ACCESS_PROFILE" => Some(CatalogKind::AccessProfile),
-        "ENTITLEMENT" => Some(CatalogKind::Entitlement),
-        _ => None,
-    }
+    CatalogKind::of_access(kind)
 }
 
 /// One held object, with the grant's origin and what carries it (null when held directly).

@@ -174,12 +174,7 @@ async fn document(
     let mut access_docs = Vec::with_capacity(grants.len());
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for grant in grants {
-        let kind = match grant.kind.as_str() {
-            "ROLE" => CatalogKind::Role,
-            "ACCESS_PROFILE" => CatalogKind::AccessProfile,
-            "ENTITLEMENT" => CatalogKind::Entitlement,
-            _ => continue,
-        };
+        let Some(kind) = CatalogKind::of_access(&grant.kind) else { continue };
         *counts.entry(kind.as_str()).or_default() += 1;
         let name = names.object(tx, kind, &grant.object_id).await?;
         access_docs.push(json!({
