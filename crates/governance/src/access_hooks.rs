@@ -17,7 +17,7 @@
 
 use serde_json::{Value, json};
 use tessera_flow::filter::TriggerFilter;
-use tessera_model::{AccessRequestType, ItemStatus, RequestStatus, WorkStatus};
+use tessera_model::{AccessRequestType, ApproverKind, ItemStatus, RequestStatus, WorkStatus};
 use tessera_store::{
     AccessRequestRecord, ApprovalRecord, ExecutionWaiter, IdentityStore, RequestItemRecord, RequestStore,
     SecurityStore, Tx, WaiterStore, WorkflowRecord, WorkflowStore,
@@ -157,7 +157,7 @@ impl Governance {
         let Some(approval) = approvals.iter().find(|a| a.item_id == item.id && a.level == level) else {
             return Ok(());
         };
-        if approval.approver_kind != "WORKFLOW" || approval.status != WorkStatus::Pending {
+        if approval.approver_kind != ApproverKind::Workflow || approval.status != WorkStatus::Pending {
             return Ok(());
         }
         let workflow_id = approval.approver_ref.clone().unwrap_or_default();
@@ -290,7 +290,7 @@ impl Governance {
                 request_id: request.id.clone(),
                 item_id: item.id.clone(),
                 level: 0,
-                approver_kind: "PRE_APPROVAL".into(),
+                approver_kind: ApproverKind::PreApproval,
                 approver_ref: None,
                 candidates: Vec::new(),
                 status: if approved { WorkStatus::Approved } else { WorkStatus::Denied },
@@ -330,7 +330,7 @@ impl Governance {
                 request_id: request.id.clone(),
                 item_id: item.id.clone(),
                 level,
-                approver_kind: if group { "GOVERNANCE_GROUP" } else { "IDENTITY" }.into(),
+                approver_kind: if group { ApproverKind::GovernanceGroup } else { ApproverKind::Identity },
                 approver_ref: reference.clone(),
                 candidates: self.stand_ins(tx, &people, now, std::slice::from_ref(&request.requested_for_id)).await?,
                 status: WorkStatus::Waiting,

@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 
-use tessera_model::{ItemStatus, WorkStatus};
+use tessera_model::{ApproverKind, ItemStatus, WorkStatus};
 use tessera_store::{ApprovalRecord, RequestItemRecord};
 
 use crate::{Error, Result};
@@ -132,7 +132,7 @@ pub fn decide(
         };
         changes.push(Change::Open { item: item.id.clone(), level: next.level });
         audits.push(audit(ItemStatus::Pending));
-        if next.approver_kind != "WORKFLOW" {
+        if next.approver_kind != ApproverKind::Workflow {
             break ItemStatus::Pending;
         }
         let workflow = next.approver_ref.clone().unwrap_or_default();

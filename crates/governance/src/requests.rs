@@ -31,7 +31,7 @@ pub const ACCESS_REQUEST_DECIDED: &str = "idn:access-request-post-approval";
 
 /// Grant or revoke: ISC's `GRANT_ACCESS` or `REVOKE_ACCESS`.
 pub use tessera_model::AccessRequestType as RequestType;
-use tessera_model::{ItemStatus, RequestStatus, WorkStatus};
+use tessera_model::{ApproverKind, ItemStatus, RequestStatus, WorkStatus};
 
 /// One item asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +83,7 @@ pub struct Decided {
 
 /// One resolved approval level.
 struct Level {
-    kind: &'static str,
+    kind: ApproverKind,
     reference: Option<String>,
     candidates: Vec<String>,
 }
@@ -202,7 +202,11 @@ impl Governance {
                                                        "operation": operation}});
                 let levels = match hooks.approval_for(&subject) {
                     Some(workflow) => {
-                        vec![Level { kind: "WORKFLOW", reference: Some(workflow.id.clone()), candidates: Vec::new() }]
+                        vec![Level {
+                            kind: ApproverKind::Workflow,
+                            reference: Some(workflow.id.clone()),
+                            candidates: Vec::new(),
+                        }]
                     }
                     None => self.levels(tx, &at, request.request_type, &target, object).await?,
                 };
@@ -212,7 +216,7 @@ impl Governance {
                         request_id: request_id.clone(),
                         item_id: item_id.clone(),
                         level: l as i64 + 1,
-                        approver_kind: level.kind.into(),
+                        approver_kind: level.kind,
                         approver_ref: level.reference,
                         candidates: level.candidates,
                         status: if l == 0 { WorkStatus::Pending } else { WorkStatus::Waiting },
@@ -353,12 +357,12 @@ impl Governance {
                     let manager = target.manager_id.clone().ok_or_else(|| {
                         Error::invalid_at(at, format!("{place}: {} has no manager to approve", target.name))
                     })?;
-                    Level { kind: "MANAGER", reference: Some(manager.clone()), candidates: vec![manager] }
+                    Level { kind: ApproverKind::Manager, reference: Some(manager.clone()), candidates: vec![manager] }
                 }
                 "OWNER" | "ROLE_OWNER" | "ACCESS_PROFILE_OWNER" | "ENTITLEMENT_OWNER" => {
                     let owner = owner_of(object)
                         .ok_or_else(|| Error::invalid_at(at, format!("{place}: the object has no owner")))?;
-                    Level { kind: "OWNER", reference: Some(owner.clone()), candidates: vec![owner] }
+                    Level { kind: ApproverKind::Owner, reference: Some(owner.clone()), candidates: vec![owner] }
                 }
                 "SOURCE_OWNER" => {
                     let source = match object.kind {
@@ -368,7 +372,7 @@ impl Governance {
                     let owner = source.as_ref().and_then(owner_of).ok_or_else(|| {
                         Error::invalid_at(at, format!("{place}: there is no source owner to approve"))
                     })?;
-                    Level { kind: "SOURCE_OWNER", reference: Some(owner.clone()), candidates: vec![owner] }
+                    Level { kind: ApproverKind::SourceOwner, reference: Some(owner.clone()), candidates: vec![owner] }
                 }
                 "GOVERNANCE_GROUP" => {
                     let group = scheme["approverId"].as_str().unwrap_or_default();
@@ -385,7 +389,11 @@ impl Governance {
                             format!("{place}: governance group `{group}` has no members"),
                         ));
                     }
-                    Level { kind: "GOVERNANCE_GROUP", reference: Some(group.to_owned()), candidates: members }
+                    Level {
+                        kind: ApproverKind::GovernanceGroup,
+                        reference: Some(group.to_owned()),
+                        candidates: members,
+                    }
                 }
                 other => {
                     return Err(Error::invalid_at(
@@ -464,8 +472,10 @@ impl Governance {
         let approvals = tx.request_approvals(&request.id).await?;
         let items = tx.request_items(&request.id).await?;
         let mut facts = Facts::default();
-        for reference in
-            approvals.iter().filter(|a| a.approver_kind == "WORKFLOW").filter_map(|a| a.approver_ref.as_ref())
+        for reference in approvals
+            .iter()
+            .filter(|a| a.approver_kind == ApproverKind::Workflow)
+            .filter_map(|a| a.approver_ref.as_ref())
         {
             if tx.workflow(reference).await?.is_some_and(|w| w.enabled) {
                 facts.live_workflows.insert(reference.clone());

@@ -116,7 +116,7 @@ async fn pending(store: &Store, request: &str) -> Vec<(String, i64, String, Vec<
         .unwrap()
         .into_iter()
         .filter(|a| a.status.as_str() == "PENDING")
-        .map(|a| (a.id, a.level, a.approver_kind, a.candidates))
+        .map(|a| (a.id, a.level, a.approver_kind.to_string(), a.candidates))
         .collect()
 }
 

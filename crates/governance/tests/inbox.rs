@@ -247,7 +247,7 @@ async fn levels(store: &Store, request: &str) -> Vec<(i64, String, String, Vec<S
         .await
         .unwrap()
         .into_iter()
-        .map(|a| (a.level, a.approver_kind, a.status.to_string(), a.candidates))
+        .map(|a| (a.level, a.approver_kind.to_string(), a.status.to_string(), a.candidates))
         .collect()
 }
 
@@ -317,7 +317,7 @@ async fn a_pre_approval_workflow_rejects_or_approves_before_any_approver() {
         assert_eq!(items[0].status.as_str(), "REJECTED", "{kind}");
         assert_eq!(tx.access_request(&rejected).await.unwrap().unwrap().status.as_str(), "COMPLETED", "{kind}");
         let all = tx.request_approvals(&rejected).await.unwrap();
-        let pre = all.iter().find(|a| a.approver_kind == "PRE_APPROVAL").unwrap();
+        let pre = all.iter().find(|a| a.approver_kind == tessera_model::ApproverKind::PreApproval).unwrap();
         assert_eq!(pre.comment.as_deref(), Some("no VPN on Fridays"), "{kind}");
         // Now a hook that approves.
         tx.delete_workflow(&workflow.id, 0).await.unwrap();
@@ -367,7 +367,7 @@ async fn a_level_whose_approval_workflow_is_gone_when_it_opens_is_denied() {
 
         let mut tx = store.begin().await.unwrap();
         let all = tx.request_approvals(&request).await.unwrap();
-        let level = all.iter().find(|a| a.approver_kind == "WORKFLOW").unwrap();
+        let level = all.iter().find(|a| a.approver_kind == tessera_model::ApproverKind::Workflow).unwrap();
         assert_eq!(level.status.as_str(), "DENIED", "{kind}");
         assert_eq!(level.decided_by.as_deref(), Some("system"), "{kind}");
         assert_eq!(level.comment.as_deref(), Some("the approval workflow w-approve is no longer enabled"), "{kind}");

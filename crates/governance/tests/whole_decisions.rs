@@ -120,7 +120,10 @@ async fn a_pre_approval_that_cannot_be_carried_out_in_full_approves_nothing_and_
         assert_eq!(status, "PENDING", "{kind}");
         let mut tx = store.begin().await.unwrap();
         let approvals = tx.request_approvals(&request).await.unwrap();
-        assert!(approvals.iter().all(|a| a.approver_kind != "PRE_APPROVAL"), "{kind}: no pre-approval is recorded");
+        assert!(
+            approvals.iter().all(|a| a.approver_kind != tessera_model::ApproverKind::PreApproval),
+            "{kind}: no pre-approval is recorded"
+        );
         assert!(
             approvals.iter().any(|a| a.status == tessera_model::WorkStatus::Pending && a.candidates == ["mary"]),
             "{kind}: the manager decides instead: {approvals:?}"

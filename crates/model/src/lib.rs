@@ -50,7 +50,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use duration::{Duration, ParseDurationError};
 pub use invalid::Invalid;
 pub use permissions::UserLevel;
-pub use requests::{AccessRequestType, ItemStatus, RequestStatus, StepStatus, TypeRequestStatus};
+pub use requests::{AccessRequestType, ApproverKind, ItemStatus, RequestStatus, StepStatus, TypeRequestStatus};
 pub use retry::RetryPolicy;
 pub use vocabulary::{
     AccessKind, AggregationStatus, CatalogKind, ExecutionStatus, IdentityStatus, PlanStatus, UnknownValue,

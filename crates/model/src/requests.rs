@@ -123,3 +123,26 @@ impl StepStatus {
         }
     }
 }
+
+vocabulary! {
+    "approver kind",
+    /// Who decides one level of a requested item's approval.
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    #[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+    pub enum ApproverKind {
+        /// The manager of the identity the item is for.
+        Manager,
+        /// The requested object's owner.
+        Owner,
+        /// The owner of the object's source.
+        SourceOwner,
+        /// The members of a governance group.
+        GovernanceGroup,
+        /// An identity a dynamic-approver hook named.
+        Identity,
+        /// A custom approval workflow (`approver_ref`).
+        Workflow,
+        /// A pre-approval hook's decision (level 0).
+        PreApproval,
+    }
+}

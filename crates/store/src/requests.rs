@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use serde_json::Value;
-use tessera_model::{AccessRequestType, ItemStatus, RequestStatus, WorkKind, WorkStatus, WorkSubject};
+use tessera_model::{AccessRequestType, ApproverKind, ItemStatus, RequestStatus, WorkKind, WorkStatus, WorkSubject};
 
 use crate::{InboxItemRecord, InboxStore, Result, Tx};
 
@@ -48,9 +48,8 @@ pub struct ApprovalRecord {
     pub request_id: String,
     pub item_id: String,
     pub level: i64,
-    /// `MANAGER`, `OWNER`, `SOURCE_OWNER`, `GOVERNANCE_GROUP`, `IDENTITY` (a dynamic approver),
-    /// `WORKFLOW` (a custom approval workflow, `approver_ref`) or `PRE_APPROVAL` (level 0).
-    pub approver_kind: String,
+    /// Who decides the level (a custom approval workflow names itself in `approver_ref`).
+    pub approver_kind: ApproverKind,
     /// The manager, owner or governance group the level names.
     pub approver_ref: Option<String>,
     /// The identities who may decide.
@@ -108,7 +107,7 @@ fn approval(row: &AnyRow) -> Result<ApprovalRecord> {
         request_id: row.try_get("request_id")?,
         item_id: row.try_get("item_id")?,
         level: row.try_get("level")?,
-        approver_kind: row.try_get("approver_kind")?,
+        approver_kind: row.try_get::<String, _>("approver_kind")?.parse()?,
         approver_ref: row.try_get("approver_ref")?,
         candidates: Vec::new(),
         status: row.try_get::<String, _>("status")?.parse()?,
@@ -230,7 +229,7 @@ impl Tx {
             assignees: a.candidates.clone(),
             excluded: Vec::new(),
             level: Some(a.level),
-            route_kind: Some(a.approver_kind.clone()),
+            route_kind: Some(a.approver_kind.to_string()),
             route_ref: a.approver_ref.clone(),
             about_id: Some(requested_for.to_owned()),
         };

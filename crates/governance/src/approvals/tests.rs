@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use tessera_model::{ItemStatus, WorkStatus};
+use tessera_model::{ApproverKind, ItemStatus, WorkStatus};
 use tessera_store::{ApprovalRecord, RequestItemRecord};
 
 use super::{Ask, Change, Facts, SYSTEM, decide};
@@ -25,14 +25,14 @@ fn item() -> RequestItemRecord {
     }
 }
 
-fn level(level: i64, kind: &str, status: WorkStatus) -> ApprovalRecord {
+fn level(level: i64, kind: ApproverKind, status: WorkStatus) -> ApprovalRecord {
     ApprovalRecord {
         id: format!("a{level}"),
         request_id: "req".into(),
         item_id: "item".into(),
         level,
-        approver_kind: kind.into(),
-        approver_ref: (kind == "WORKFLOW").then(|| format!("wf{level}")),
+        approver_kind: kind,
+        approver_ref: (kind == ApproverKind::Workflow).then(|| format!("wf{level}")),
         candidates: vec!["mary".into()],
         status,
         decided_by: None,
@@ -65,7 +65,7 @@ fn audit(actor: &str, approve: bool, approval: &str, level: i64, item_status: It
 
 #[test]
 fn the_last_level_approved_applies_the_item() {
-    let approvals = [level(1, "MANAGER", WorkStatus::Pending)];
+    let approvals = [level(1, ApproverKind::Manager, WorkStatus::Pending)];
     let decision = decide(&approvals, &[item()], &ask(true), "api:mary", &Facts::default()).unwrap();
     assert_eq!(decision.item_status, ItemStatus::Approved);
     assert_eq!(
@@ -80,7 +80,8 @@ fn the_last_level_approved_applies_the_item() {
 
 #[test]
 fn an_approval_with_a_later_level_opens_it_and_leaves_the_item_pending() {
-    let approvals = [level(1, "MANAGER", WorkStatus::Pending), level(2, "OWNER", WorkStatus::Waiting)];
+    let approvals =
+        [level(1, ApproverKind::Manager, WorkStatus::Pending), level(2, ApproverKind::Owner, WorkStatus::Waiting)];
     let decision = decide(&approvals, &[item()], &ask(true), "api:mary", &Facts::default()).unwrap();
     assert_eq!(decision.item_status, ItemStatus::Pending);
     assert_eq!(
@@ -95,7 +96,8 @@ fn an_approval_with_a_later_level_opens_it_and_leaves_the_item_pending() {
 
 #[test]
 fn a_rejection_cancels_the_later_levels_and_rejects_the_item() {
-    let approvals = [level(1, "MANAGER", WorkStatus::Pending), level(2, "OWNER", WorkStatus::Waiting)];
+    let approvals =
+        [level(1, ApproverKind::Manager, WorkStatus::Pending), level(2, ApproverKind::Owner, WorkStatus::Waiting)];
     let decision = decide(&approvals, &[item()], &ask(false), "api:mary", &Facts::default()).unwrap();
     assert_eq!(decision.item_status, ItemStatus::Rejected);
     assert_eq!(
@@ -111,7 +113,8 @@ fn a_rejection_cancels_the_later_levels_and_rejects_the_item() {
 
 #[test]
 fn a_level_decided_by_a_live_workflow_starts_it() {
-    let approvals = [level(1, "MANAGER", WorkStatus::Pending), level(2, "WORKFLOW", WorkStatus::Waiting)];
+    let approvals =
+        [level(1, ApproverKind::Manager, WorkStatus::Pending), level(2, ApproverKind::Workflow, WorkStatus::Waiting)];
     let facts = Facts { live_workflows: HashSet::from(["wf2".to_owned()]) };
     let decision = decide(&approvals, &[item()], &ask(true), "api:mary", &facts).unwrap();
     assert_eq!(decision.item_status, ItemStatus::Pending);
@@ -123,7 +126,8 @@ fn a_level_decided_by_a_live_workflow_starts_it() {
 
 #[test]
 fn a_level_whose_workflow_is_gone_is_denied_by_tessera_and_audited_first() {
-    let approvals = [level(1, "MANAGER", WorkStatus::Pending), level(2, "WORKFLOW", WorkStatus::Waiting)];
+    let approvals =
+        [level(1, ApproverKind::Manager, WorkStatus::Pending), level(2, ApproverKind::Workflow, WorkStatus::Waiting)];
     let decision = decide(&approvals, &[item()], &ask(true), "api:mary", &Facts::default()).unwrap();
     assert_eq!(decision.item_status, ItemStatus::Rejected, "the item ends rejected in the same decision");
     assert_eq!(
@@ -142,7 +146,8 @@ fn a_level_whose_workflow_is_gone_is_denied_by_tessera_and_audited_first() {
 
 #[test]
 fn only_a_candidate_decides_a_pending_level() {
-    let approvals = [level(1, "MANAGER", WorkStatus::Pending), level(2, "OWNER", WorkStatus::Waiting)];
+    let approvals =
+        [level(1, ApproverKind::Manager, WorkStatus::Pending), level(2, ApproverKind::Owner, WorkStatus::Waiting)];
     let stranger = Ask { approver: "lou", ..ask(true) };
     let refused = decide(&approvals, &[item()], &stranger, "api:lou", &Facts::default()).unwrap_err();
     assert!(matches!(refused, Error::Invalid(_)), "{refused:?}");
@@ -156,7 +161,7 @@ fn only_a_candidate_decides_a_pending_level() {
         refused.to_string(),
         Error::Conflict("approval a2 is waiting for an earlier level and cannot be decided".into()).to_string()
     );
-    let done = [level(1, "MANAGER", WorkStatus::Approved)];
+    let done = [level(1, ApproverKind::Manager, WorkStatus::Approved)];
     let refused = decide(&done, &[item()], &ask(true), "api:mary", &Facts::default()).unwrap_err();
     assert!(refused.to_string().contains("approval a1 is approved and cannot be decided"), "{refused}");
     let missing = decide(&[], &[item()], &ask(true), "api:mary", &Facts::default()).unwrap_err();

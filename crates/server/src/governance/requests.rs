@@ -11,7 +11,7 @@
 
 use schemars::JsonSchema;
 use std::collections::HashMap;
-use tessera_model::{AccessRequestType, ItemStatus, RequestStatus, WorkStatus};
+use tessera_model::{AccessRequestType, ApproverKind, ItemStatus, RequestStatus, WorkStatus};
 
 use axum::Json;
 use axum::extract::State;
@@ -439,8 +439,8 @@ async fn approval_shape(
     request: &AccessRequestRecord,
     item: &RequestItemRecord,
 ) -> ApiResult<Value> {
-    let owner = match (a.approver_kind.as_str(), a.approver_ref.as_deref()) {
-        ("GOVERNANCE_GROUP", Some(group)) => names.reference(tx, CatalogKind::Workgroup, group).await?,
+    let owner = match (a.approver_kind, a.approver_ref.as_deref()) {
+        (ApproverKind::GovernanceGroup, Some(group)) => names.reference(tx, CatalogKind::Workgroup, group).await?,
         (_, reference) => names.identity_ref(tx, reference).await?,
     };
     // An item of a kind no longer known has no description (never another kind's: it used to read
