@@ -12,6 +12,7 @@
 mod accounts;
 pub mod completed;
 mod request;
+mod verdict;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use tessera_store::{IdentityStore, PlanRecord, SecurityStore};
 use crate::live::live_connector;
 use crate::{Error, Governance, Result};
 use request::Prepared;
+use verdict::{Ended, Verdict};
 
 /// Plans claimed per round.
 const BATCH: i64 = 32;
@@ -247,43 +249,40 @@ impl Governance {
         })
     }
 
+    /// Writes the verdict on `attempt` ([`verdict::judge`]): tried again later, or finished (with
+    /// what a successful request did to Tessera's account).
     async fn record_attempt(&self, plan: &PlanRecord, source: &CatalogObject, attempt: Attempt) -> Result<()> {
         let now = self.now_ms();
-        match attempt {
-            Attempt::Refused(reason) => {
-                let result = json!({"provisioningResult": "FAILED", "errors": [reason]});
-                self.finish(plan, PlanStatus::Failed, &result, None).await
+        let ended = match &attempt {
+            Attempt::Done(outcome, prepared) => {
+                Ended::Answered { outcome, attribute_requests: prepared.attribute_requests() }
             }
-            Attempt::Failed(error) => {
-                let attempts = plan.attempt + 1;
-                let policy = self.config.provisioning_retry;
-                let message = format!("{} (attempt {attempts} of {})", error.message, policy.max_attempts);
-                let wait = policy.delay_after(u32::try_from(attempts - 1).unwrap_or(u32::MAX));
-                if error.retryable
-                    && let Some(wait) = wait
-                {
-                    tracing::info!(plan = %plan.id, source = %source.name, error = %error.message, attempts, "provisioning will be retried");
-                    let run_at = now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
-                    let result = json!({"provisioningResult": "RETRY", "errors": [message]});
-                    let mut tx = self.store.begin().await?;
-                    tx.retry_plan(&plan.id, attempts, run_at, &result, now).await?;
-                    tx.commit().await?;
-                    return Ok(());
+            Attempt::Failed(error) => Ended::Failed(error),
+            Attempt::Refused(reason) => Ended::Refused(reason),
+        };
+        let policy = self.config.provisioning_retry;
+        match verdict::judge(plan.attempt, &ended, &policy, now) {
+            Verdict::Retry { attempts, run_at, result } => {
+                tracing::info!(plan = %plan.id, source = %source.name, error = %result["errors"][0], attempts, "provisioning will be retried");
+                let mut tx = self.store.begin().await?;
+                tx.retry_plan(&plan.id, attempts, run_at, &result, now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            Verdict::Finish { status, result } => {
+                if status == PlanStatus::Failed {
+                    tracing::warn!(plan = %plan.id, source = %source.name, error = %result["errors"][0], "provisioning failed");
                 }
-                tracing::warn!(plan = %plan.id, source = %source.name, error = %error.message, attempts, "provisioning failed");
-                let result = json!({"provisioningResult": "FAILED", "errors": [message]});
-                self.finish(plan, PlanStatus::Failed, &result, None).await
-            }
-            Attempt::Done(Outcome::Pending { ticket_id }, prepared) => {
-                let mut result = json!({"provisioningResult": "PENDING", "ticketId": ticket_id});
-                result["attributeRequests"] = prepared.attribute_requests();
-                self.finish(plan, PlanStatus::Pending, &result, None).await
-            }
-            Attempt::Done(Outcome::Success { native_identity, account }, prepared) => {
-                let mut result = json!({"provisioningResult": "SUCCESS", "accountId": native_identity});
-                result["attributeRequests"] = prepared.attribute_requests();
-                let change = accounts::Change { prepared: &prepared, native_identity: &native_identity, account };
-                self.finish(plan, PlanStatus::Success, &result, Some((source, change))).await
+                let mut done = match attempt {
+                    Attempt::Done(Outcome::Success { native_identity, account }, prepared) => {
+                        Some((native_identity, account, prepared))
+                    }
+                    _ => None,
+                };
+                let change = done.as_mut().map(|(native_identity, account, prepared)| {
+                    (source, accounts::Change { prepared, native_identity, account: account.take() })
+                });
+                self.finish(plan, status, &result, change).await
             }
         }
     }
