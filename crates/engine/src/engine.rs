@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tessera_flow::Workflow;
 use tessera_flow::interp::{Effect, EffectId, Error as InterpError, Limits, Options, Run, Status};
 use tessera_flow::program::Program;
-use tessera_model::{Clock, ExecutionStatus};
+use tessera_model::{Clock, ExecutionStatus, Timestamp};
 use tessera_store::{
     ExecutionRecord, ExecutionStore, NewExecution, NewTask, QueueStore, StateUpdate, Store, Task, TaskKind, Tx,
     WorkflowRecord, WorkflowStore,
@@ -150,13 +150,13 @@ impl Engine {
     }
 
     /// The engine's clock reading.
-    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+    pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
 
     /// The engine's clock reading in milliseconds since the epoch.
     pub fn now_ms(&self) -> i64 {
-        self.clock.now().timestamp_millis()
+        self.clock.now().millis()
     }
 
     /// Starts an execution of `workflow`'s latest version in the caller's transaction; it runs
@@ -311,13 +311,13 @@ impl Engine {
                     execution_id,
                     ExecutionStatus::Failed,
                     &execution.state,
-                    Some(now.timestamp_millis()),
+                    Some(now.millis()),
                     Some(&message),
                 )
                 .await?;
                 tx.drop_tasks_of(execution_id).await?;
                 let status = Status::Failed { step: String::new(), failure_name: None, error: Some(message.clone()) };
-                let ended_at = now.timestamp_millis();
+                let ended_at = now.millis();
                 self.execution_ended(tx, &execution, &status, &Value::Null, Some(message), ended_at).await?;
                 self.metrics.ended(tx, &execution.workflow_id, "failed");
                 return finish_only(tx, task).await;
@@ -356,14 +356,14 @@ impl Engine {
         let mut queued_now = false;
         let effects = if run.status.is_final() { Vec::new() } else { step.effects };
         for effect in effects {
-            queued_now |= self.schedule(tx, &execution, effect, now.timestamp_millis()).await?;
+            queued_now |= self.schedule(tx, &execution, effect, now.millis()).await?;
         }
         let ended = run.status.is_final();
         let error = describe_end(&run.status);
         if ended {
             // Removes this task too.
             tx.drop_tasks_of(execution_id).await?;
-            let ended_at = now.timestamp_millis();
+            let ended_at = now.millis();
             self.execution_ended(tx, &execution, &run.status, run.document(), error.clone(), ended_at).await?;
             self.metrics.ended(tx, &execution.workflow_id, &run.status.label().to_ascii_lowercase());
             if let Some(parent) = &execution.parent_id {
@@ -377,14 +377,14 @@ impl Engine {
                 "status": run.status.label(),
                 "error": error,
             });
-            tx.publish("tessera:workflow-execution-completed", &event, now.timestamp_millis()).await?;
+            tx.publish("tessera:workflow-execution-completed", &event, now.millis()).await?;
         } else if let Some(task) = task {
             tx.finish(&task.id).await?;
         }
         let update = StateUpdate {
             status: run.status.execution_status(),
             state: &state,
-            ended_at: ended.then(|| now.timestamp_millis()),
+            ended_at: ended.then(|| now.millis()),
             error: error.as_deref(),
         };
         tx.record_transition(execution_id, execution.history_len, &entries, &update).await?;
@@ -415,7 +415,7 @@ impl Engine {
                 (TaskKind::Call, serde_json::to_value(call)?, now)
             }
             Effect::Wait { id, until, .. } => {
-                (TaskKind::Apply, serde_json::to_value(Delivery::Timer { id })?, until.timestamp_millis())
+                (TaskKind::Apply, serde_json::to_value(Delivery::Timer { id })?, until.millis())
             }
             // A person's task: the execution waits, holding nothing, until the answer is delivered.
             Effect::Ask { id, step, action, input, .. } => {

@@ -5,9 +5,9 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use tessera_flow::schedule::Schedule;
+use tessera_model::Timestamp;
 use tessera_store::{QueueStore, WorkflowRecord, WorkflowStore};
 
 use crate::{Engine, Result};
@@ -23,8 +23,8 @@ fn schedule_of(workflow: &WorkflowRecord) -> Option<Schedule> {
     Schedule::from_attributes(trigger.get("attributes")?.as_object()?).ok()
 }
 
-fn millis(instant: DateTime<Utc>) -> i64 {
-    instant.timestamp_millis()
+fn millis(instant: Timestamp) -> i64 {
+    instant.millis()
 }
 
 impl Engine {
@@ -43,7 +43,7 @@ impl Engine {
         for workflow in tx.enabled_workflows().await? {
             let Some(schedule) = schedule_of(&workflow) else { continue };
             kept.push(workflow.id.clone());
-            let next = |after: DateTime<Utc>| schedule.next_after(after).map(millis);
+            let next = |after: Timestamp| schedule.next_after(after).map(millis);
             match planned.get(&workflow.id) {
                 // New, or edited since it was planned: plan from now, without firing.
                 None => {
@@ -57,8 +57,7 @@ impl Engine {
                     }
                 }
                 Some(&(_, due)) if due <= millis(now) => {
-                    let fired_for = DateTime::from_timestamp_millis(due).unwrap_or(now);
-                    let input = json!({ "scheduledTime": fired_for.to_rfc3339_opts(SecondsFormat::Millis, true) });
+                    let input = json!({ "scheduledTime": Timestamp::from_millis(due).to_string() });
                     self.start(&mut tx, &workflow, input, None).await?;
                     started += 1;
                     match next(now) {

@@ -92,7 +92,7 @@ async fn execution(store: &Store, id: &str) -> ExecutionRecord {
 }
 
 fn engine(store: &Store) -> Arc<Engine> {
-    let clock = Arc::new(ManualClock::new(chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap()));
+    let clock = Arc::new(ManualClock::new(tessera_model::Timestamp::from_millis(1_700_000_000_000)));
     Engine::new(store.clone(), clock, EngineConfig::default())
 }
 

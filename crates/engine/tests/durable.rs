@@ -12,10 +12,10 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration};
 use serde_json::{Value, json};
 use tessera_engine::{Engine, EngineConfig};
-use tessera_model::ManualClock;
+use tessera_model::{ManualClock, Timestamp};
 use tessera_store::testing::stores;
 use tessera_store::{ExecutionStore, QueueStore, Store, WorkflowRecord, WorkflowStore};
 
@@ -52,8 +52,8 @@ async fn recorder() -> (Recorder, String) {
     (recorder, base)
 }
 
-fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap().to_utc()
+fn t0() -> Timestamp {
+    DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap().to_utc().into()
 }
 
 struct Fixture {
@@ -112,7 +112,7 @@ impl Fixture {
         self.engine.run_due().await.unwrap();
     }
 
-    fn clock_now(&self) -> DateTime<Utc> {
+    fn clock_now(&self) -> Timestamp {
         use tessera_model::Clock;
         self.clock.now()
     }
@@ -358,7 +358,7 @@ async fn an_action_in_flight_when_its_worker_died_is_repeated_with_the_same_key(
         assert!(f.engine.step().await.unwrap(), "{kind}: the start is applied and queues the call");
         // A worker on a node that dies claims the call and never finishes it.
         let mut tx = f.store.begin().await.unwrap();
-        let now = f.clock_now().timestamp_millis();
+        let now = f.clock_now().millis();
         assert_eq!(tx.claim("dead-node", now, now + 60_000, 10).await.unwrap().len(), 1);
         tx.commit().await.unwrap();
         assert!(!f.engine.step().await.unwrap(), "{kind}: nothing else is due while the dead node holds the lease");

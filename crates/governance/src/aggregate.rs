@@ -290,7 +290,7 @@ pub async fn aggregate(
     options: &AggregateOptions,
     on_progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<Summary> {
-    let now = || clock.now().timestamp_millis();
+    let now = || clock.now().millis();
     let mut tx = store.begin().await?;
     let source = tx
         .object_named(CatalogKind::Source, source_id)

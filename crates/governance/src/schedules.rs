@@ -4,9 +4,9 @@
 //! A run missed while no node ran is made up once. The same pass marks the runs a stopped node left
 //! RUNNING as interrupted.
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tessera_flow::schedule::Schedule;
+use tessera_model::Timestamp;
 use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, QueueStore};
 
 use crate::{AggregateOptions, Governance, Result};
@@ -31,8 +31,8 @@ fn source_schedule(source: &CatalogObject) -> Option<Schedule> {
     Schedule::from_attributes(&attributes).ok()
 }
 
-fn millis(instant: DateTime<Utc>) -> i64 {
-    instant.timestamp_millis()
+fn millis(instant: Timestamp) -> i64 {
+    instant.millis()
 }
 
 impl Governance {
@@ -55,7 +55,7 @@ impl Governance {
         for source in tx.all_objects(CatalogKind::Source).await? {
             let Some(schedule) = source_schedule(&source) else { continue };
             let key = format!("{KEY_PREFIX}{}", source.id);
-            let next = |after: DateTime<Utc>| schedule.next_after(after).map(millis);
+            let next = |after: Timestamp| schedule.next_after(after).map(millis);
             match planned.iter().find(|(k, _, _)| *k == key).map(|&(_, version, due)| (version, due)) {
                 Some((version, due)) if version == source.modified_at && due <= millis(now) => {
                     self.due_aggregations

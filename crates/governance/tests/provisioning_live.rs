@@ -44,7 +44,7 @@ impl Drop for World {
     }
 }
 
-fn t0() -> chrono::DateTime<chrono::Utc> {
+fn t0() -> tessera_model::Timestamp {
     "2026-03-01T09:00:00Z".parse().unwrap()
 }
 

@@ -10,22 +10,21 @@ mod fixtures;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tessera_engine::{Engine, EngineConfig};
 use tessera_governance::inbox::{InboxAction, InboxActor};
 use tessera_governance::request_types::definition::duration_ms;
 use tessera_governance::request_types::{Actor, Definition, NewRequest, RequestTypeDraft, TeamDraft};
 use tessera_governance::{Governance, GovernanceConfig};
-use tessera_model::ManualClock;
+use tessera_model::{ManualClock, Timestamp};
 use tessera_store::testing::stores;
 use tessera_store::{
     AccessStore, CatalogKind, CatalogStore, ExecutionStore, IdentityRecord, IdentityStore, InboxStore, QueueStore,
     TypeRequestStore,
 };
 
-fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap().to_utc()
+fn t0() -> Timestamp {
+    "2024-01-01T00:00:00Z".parse().unwrap()
 }
 
 const SERVICE: Actor<'static> = Actor::service("test");

@@ -9,12 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tessera_engine::{Engine, EngineConfig, Error};
 use tessera_governance::{AggregateOptions, ImportDirs, Summary};
 use tessera_governance::{Governance, GovernanceConfig};
-use tessera_model::ManualClock;
+use tessera_model::{ManualClock, Timestamp};
 use tessera_store::testing::stores;
 use tessera_store::{
     AccessStore, CatalogKind, CatalogStore, ExecutionStore, IdentityStore, Listing, QueueStore, Store, WorkflowRecord,
@@ -28,7 +27,7 @@ const HR_ROWS: &str = "e1,Ada,Lovelace,ADA@example.com,engineering,A,\n\
                        e2,Alan,Turing,alan@example.com,engineering,A,e1\n\
                        e3,Grace,Hopper,grace@example.com,sales,A,e1\n";
 
-fn t0() -> DateTime<Utc> {
+fn t0() -> Timestamp {
     "2026-01-01T00:00:00Z".parse().unwrap()
 }
 
@@ -309,7 +308,7 @@ async fn an_event_storm_is_paced_per_workflow_and_nothing_is_dropped() {
         tx.commit().await.unwrap();
         assert_eq!(w.dispatch_all().await, 50, "{kind}");
 
-        let now = t0().timestamp_millis();
+        let now = t0().millis();
         // The start tasks' due times, read by claiming them in a transaction that is rolled back.
         let mut tx = w.store.begin().await.unwrap();
         let tasks = tx.claim("peek", now + 60_000, now + 120_000, 1_000).await.unwrap();
@@ -406,7 +405,7 @@ async fn a_source_schedule_is_planned_and_run_by_the_node() {
             "{kind}: aggregations are not workflow starts"
         );
         w.governance.run_source_schedules().await.unwrap();
-        let minute = (t0() + chrono::Duration::minutes(1)).timestamp_millis();
+        let minute = (t0() + chrono::Duration::minutes(1)).millis();
         let plans = || async {
             let mut tx = w.store.begin().await.unwrap();
             let mut plans = tx.schedules().await.unwrap();
@@ -442,7 +441,7 @@ async fn a_source_schedule_is_planned_and_run_by_the_node() {
             assert_eq!(run.len(), 1, "{kind}: once per slot: {run:?}");
             assert_eq!((run[0].status.as_str(), run[0].processed), ("SUCCESS", 1), "{kind}: {run:?}");
         }
-        let next = (t0() + chrono::Duration::minutes(2)).timestamp_millis();
+        let next = (t0() + chrono::Duration::minutes(2)).millis();
         assert_eq!(
             plans().await,
             [("source:dir".to_owned(), 0, next), ("source:quartz".to_owned(), 0, next)],

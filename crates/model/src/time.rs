@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::ops::{Add, Sub};
+use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -62,6 +63,15 @@ impl fmt::Display for Timestamp {
     /// RFC 3339 in UTC with milliseconds, as ISC writes times: `2026-01-02T03:04:05.000Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(&self.to_datetime().to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+}
+
+impl FromStr for Timestamp {
+    type Err = chrono::ParseError;
+
+    /// An RFC 3339 date and time with any offset, e.g. `2026-01-02T03:04:05Z`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        DateTime::parse_from_rfc3339(text).map(|at| at.to_utc().into())
     }
 }
 
@@ -135,7 +145,7 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> Timestamp {
-        DateTime::parse_from_rfc3339(text).unwrap().to_utc().into()
+        text.parse().unwrap()
     }
 
     #[test]
@@ -148,6 +158,8 @@ mod tests {
         assert_eq!(t.to_datetime(), DateTime::parse_from_rfc3339("2026-01-02T03:04:05.678Z").unwrap());
         // Before the epoch, truncation is towards the past, as chrono's `timestamp_millis`.
         assert_eq!(at("1969-12-31T23:59:59.9995Z").millis(), -1);
+        assert_eq!(at("2026-01-02T04:04:05.678+01:00"), t);
+        assert!("2026-01-02".parse::<Timestamp>().is_err());
     }
 
     #[test]

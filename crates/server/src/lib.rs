@@ -70,7 +70,7 @@ pub struct AppState {
 
 impl AppState {
     fn now_ms(&self) -> i64 {
-        self.engine.now().timestamp_millis()
+        self.engine.now().millis()
     }
 
     async fn begin(&self) -> ApiResult<Tx> {

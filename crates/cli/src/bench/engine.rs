@@ -246,7 +246,7 @@ async fn measure(store: &Store, args: &EngineArgs) -> Result<Report> {
         config.workers = workers;
     }
     let (workers, batch) = (config.workers, config.batch);
-    let workflow = insert_workflow(store, clock.now().timestamp_millis()).await?;
+    let workflow = insert_workflow(store, clock.now().millis()).await?;
     let engine = Engine::new(store.clone(), clock.clone(), config);
     // The governance domain attached, as on a node: an ending execution closes its people's work.
     let _governance = tessera_governance::Governance::new(engine.clone(), Default::default())?;
@@ -406,7 +406,7 @@ async fn start_all(
                 let count = per_transaction.min(n - first);
                 let (engine, workflow, committed) = (engine.clone(), workflow.clone(), committed.clone());
                 tasks.spawn(async move {
-                    let arrival = engine.now().timestamp_millis();
+                    let arrival = engine.now().millis();
                     let ids = start_batch(&engine, &workflow, first, count).await?;
                     committed.fetch_add(ids.len(), Ordering::Relaxed);
                     Ok((ids, arrival))
@@ -431,7 +431,7 @@ async fn start_all(
                             break;
                         }
                         let count = per_transaction.min(n - first);
-                        let arrival = engine.now().timestamp_millis();
+                        let arrival = engine.now().millis();
                         let result = start_batch(&engine, &workflow, first, count).await;
                         if let Ok(ids) = &result {
                             committed.fetch_add(ids.len(), Ordering::Relaxed);

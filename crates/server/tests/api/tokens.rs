@@ -45,7 +45,7 @@ async fn tokens_claiming_more_than_the_server_grants_are_refused() {
     for api in apis().await {
         let kind = api.kind;
         let (kid, key) = signing_key(&api).await;
-        let now = api.clock.now().timestamp_millis();
+        let now = api.clock.now().millis();
         // The forgery itself is right: with the granted lifetime it passes.
         assert_eq!(status_with(&api, &forge(Some(&kid), &key, ADMIN, 900, now)).await.0, 200, "{kind}");
         let (status, message) = status_with(&api, &forge(Some(&kid), &key, ADMIN, 365 * 24 * 3600, now)).await;
@@ -78,7 +78,7 @@ async fn the_plain_key_an_older_tessera_stored_is_removed_and_signs_nothing() {
         let text = base64::engine::general_purpose::STANDARD.encode(legacy);
         tx.setting_or_insert("token-signing-key", &text).await.unwrap();
         tx.commit().await.unwrap();
-        let now = api.clock.now().timestamp_millis();
+        let now = api.clock.now().millis();
         let forged = forge(None, &legacy, ADMIN, 900, now);
         let node = Auth::load(&api.store, api.clock.clone(), DEFAULT_LIFETIME).await.unwrap();
         let mut tx = api.store.begin().await.unwrap();
@@ -97,7 +97,7 @@ async fn rotated_keys_verify_until_their_tokens_expire_or_are_revoked() {
         let kind = api.kind;
         let before = api.token_for(ADMIN, ADMIN_SECRET).await;
         let old_kid = jsonwebtoken::decode_header(&before).unwrap().kid.unwrap();
-        let now = api.clock.now().timestamp_millis();
+        let now = api.clock.now().millis();
         let new_kid = keys::rotate(&api.store, now, false).await.unwrap();
         // Another node started now signs with the new key and still accepts the old key's token.
         let other = Auth::load(&api.store, api.clock.clone(), DEFAULT_LIFETIME).await.unwrap();
@@ -124,13 +124,13 @@ async fn rotated_keys_verify_until_their_tokens_expire_or_are_revoked() {
         drop(tx);
         let (recent, _) = node.issue(&admin).await.unwrap();
         assert!(node.verify(&recent).await.is_ok(), "{kind}");
-        keys::rotate(&api.store, api.clock.now().timestamp_millis(), true).await.unwrap();
+        keys::rotate(&api.store, api.clock.now().millis(), true).await.unwrap();
         let after = Auth::load(&api.store, api.clock.clone(), DEFAULT_LIFETIME).await.unwrap();
         assert!(after.verify(&recent).await.is_err(), "{kind}: a revoked key's token is refused");
         let clock: Arc<dyn Clock> = api.clock.clone();
         let shorter = Auth::load(&api.store, clock, std::time::Duration::from_secs(60)).await.unwrap();
         let (kid, key) = signing_key(&api).await;
-        let fifteen_minutes = forge(Some(&kid), &key, ADMIN, 900, api.clock.now().timestamp_millis());
+        let fifteen_minutes = forge(Some(&kid), &key, ADMIN, 900, api.clock.now().millis());
         assert!(after.verify(&fifteen_minutes).await.is_ok(), "{kind}");
         assert!(shorter.verify(&fifteen_minutes).await.is_err(), "{kind}: longer than a node granting a minute allows");
     }
