@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use tessera_model::Timestamp;
 use tessera_store::{AuditQuery, SecurityStore};
 
 use crate::store::StoreArgs;
@@ -48,7 +49,7 @@ pub(crate) fn run(args: AuditArgs) -> Result<ExitCode> {
         action: args.action,
         target_type: args.target_type,
         target_id: args.target,
-        since,
+        since: since.map(Timestamp::from_millis),
         until: None,
         limit: args.limit.clamp(1, 10_000),
         offset: 0,
@@ -64,7 +65,9 @@ pub(crate) fn run(args: AuditArgs) -> Result<ExitCode> {
             if args.json {
                 println!("{}", tessera_server::audit::shape(entry));
             } else {
-                let at = chrono::DateTime::from_timestamp_millis(entry.at).map(|t| t.to_rfc3339()).unwrap_or_default();
+                let at = chrono::DateTime::from_timestamp_millis(entry.at.millis())
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default();
                 let detail = tessera_engine::secrets::masked(&entry.detail);
                 println!(
                     "{at}  {}  {}  {} {}  {detail}",

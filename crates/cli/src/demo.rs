@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use tessera_governance::ImportDirs;
-use tessera_model::{Clock, UserLevel};
+use tessera_model::{Clock, Timestamp, UserLevel};
 use tessera_store::{
     AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, IdentityStore, LevelHolder, SecurityStore,
     Store, UserLevelStore, WorkflowRecord, WorkflowStore,
@@ -47,8 +47,8 @@ fn object(kind: CatalogKind, id: &str, key: &str, parent: &str, document: Value,
         enabled: document.get("enabled").and_then(Value::as_bool).unwrap_or(true),
         requestable,
         document,
-        created_at: now,
-        modified_at: now,
+        created_at: Timestamp::from_millis(now),
+        modified_at: Timestamp::from_millis(now),
     }
 }
 
@@ -259,7 +259,15 @@ pub(crate) async fn seed_catalog(store: &Store, imports: &ImportDirs, clock: &dy
     for (kind, id, key, parent, document) in catalog(&file) {
         let object = object(kind, id, &key, parent, document, now);
         tx.insert_object(&object).await?;
-        tx.audit("system:demo", "create", kind.as_str(), id, &json!({"name": object.name}), now).await?;
+        tx.audit(
+            "system:demo",
+            "create",
+            kind.as_str(),
+            id,
+            &json!({"name": object.name}),
+            Timestamp::from_millis(now),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(true)
@@ -288,7 +296,7 @@ pub(crate) async fn relocate_hr_file(
     }
     std::fs::rename(&old, &new).with_context(|| format!("cannot move {} to {}", old.display(), new.display()))?;
     source.document["connectorAttributes"]["file"] = json!(new.display().to_string());
-    source.modified_at = clock.now().millis();
+    source.modified_at = clock.now();
     tx.update_object(&source).await?;
     let detail =
         json!({"connectorAttributes.file": {"before": old.display().to_string(), "after": new.display().to_string()}});
@@ -313,7 +321,7 @@ pub(crate) async fn staff_service_desk(store: &Store, clock: &dyn Clock) -> Resu
     let (people, _) = tx.list_identities(&listing).await?;
     let mut names = Vec::new();
     for person in &people {
-        tx.add_member(SERVICE_DESK, &person.id, now).await?;
+        tx.add_member(SERVICE_DESK, &person.id, Timestamp::from_millis(now)).await?;
         names.push(person.name.clone());
     }
     tx.commit().await?;
@@ -343,11 +351,11 @@ pub(crate) async fn ensure_admin(store: &Store, clock: &dyn Clock) -> Result<boo
             ("displayName".to_owned(), json!("Tessera Administrator")),
             ("email".to_owned(), json!("admin@example.com")),
         ]),
-        created_at: now,
-        modified_at: now,
+        created_at: Timestamp::from_millis(now),
+        modified_at: Timestamp::from_millis(now),
     };
     tx.insert_identities(std::slice::from_ref(&admin)).await?;
-    tx.set_user_levels(LevelHolder::Identity(ADMIN), &[UserLevel::OrgAdmin], now).await?;
+    tx.set_user_levels(LevelHolder::Identity(ADMIN), &[UserLevel::OrgAdmin], Timestamp::from_millis(now)).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -364,13 +372,14 @@ pub(crate) async fn seed_workflows(store: &Store, clock: &dyn Clock) -> Result<(
             latest_version: 1,
             enabled: true,
             trace: false,
-            created_at: now,
-            modified_at: now,
+            created_at: Timestamp::from_millis(now),
+            modified_at: Timestamp::from_millis(now),
             creator: "system:demo".to_owned(),
             document,
         };
         tx.insert_workflow(&record, "demo").await?;
-        tx.audit("system:demo", "create", "workflow", id, &json!({"name": record.name}), now).await?;
+        tx.audit("system:demo", "create", "workflow", id, &json!({"name": record.name}), Timestamp::from_millis(now))
+            .await?;
     }
     tx.commit().await?;
     Ok(())

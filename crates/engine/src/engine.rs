@@ -204,7 +204,7 @@ impl Engine {
             input: input.clone(),
             state,
             trace: workflow.trace,
-            started_at: now,
+            started_at: Timestamp::from_millis(now),
             parent,
             event_id,
         };
@@ -215,7 +215,7 @@ impl Engine {
             execution_id: id.clone(),
             kind: TaskKind::Apply,
             payload,
-            run_at: run_at.max(now),
+            run_at: Timestamp::from_millis(run_at.max(now)),
             attempt: 0,
         })
         .await?;
@@ -232,7 +232,7 @@ impl Engine {
             execution_id: id.to_owned(),
             kind: TaskKind::Apply,
             payload,
-            run_at: self.now_ms(),
+            run_at: Timestamp::from_millis(self.now_ms()),
             attempt: 0,
         })
         .await?;
@@ -244,8 +244,13 @@ impl Engine {
     /// stale answer is refused by the interpreter when applied, so it changes nothing.
     pub async fn answer(&self, tx: &mut Tx, execution_id: &str, effect: EffectId, data: Value, now: i64) -> Result<()> {
         let payload = serde_json::to_value(Delivery::Submitted { id: effect, data })?;
-        let task =
-            NewTask { execution_id: execution_id.to_owned(), kind: TaskKind::Apply, payload, run_at: now, attempt: 0 };
+        let task = NewTask {
+            execution_id: execution_id.to_owned(),
+            kind: TaskKind::Apply,
+            payload,
+            run_at: Timestamp::from_millis(now),
+            attempt: 0,
+        };
         tx.enqueue(&task).await?;
         Ok(())
     }
@@ -307,14 +312,8 @@ impl Engine {
             Ok(program) => program,
             Err(error) => {
                 let message = error.to_string();
-                tx.save_state(
-                    execution_id,
-                    ExecutionStatus::Failed,
-                    &execution.state,
-                    Some(now.millis()),
-                    Some(&message),
-                )
-                .await?;
+                tx.save_state(execution_id, ExecutionStatus::Failed, &execution.state, Some(now), Some(&message))
+                    .await?;
                 tx.drop_tasks_of(execution_id).await?;
                 let status = Status::Failed { step: String::new(), failure_name: None, error: Some(message.clone()) };
                 let ended_at = now.millis();
@@ -377,14 +376,14 @@ impl Engine {
                 "status": run.status.label(),
                 "error": error,
             });
-            tx.publish("tessera:workflow-execution-completed", &event, now.millis()).await?;
+            tx.publish("tessera:workflow-execution-completed", &event, now).await?;
         } else if let Some(task) = task {
             tx.finish(&task.id).await?;
         }
         let update = StateUpdate {
             status: run.status.execution_status(),
             state: &state,
-            ended_at: ended.then(|| now.millis()),
+            ended_at: ended.then(|| now.millis()).map(Timestamp::from_millis),
             error: error.as_deref(),
         };
         tx.record_transition(execution_id, execution.history_len, &entries, &update).await?;
@@ -432,7 +431,8 @@ impl Engine {
                 }
             }
         };
-        tx.enqueue(&NewTask { execution_id, kind, payload, run_at, attempt: 0 }).await?;
+        tx.enqueue(&NewTask { execution_id, kind, payload, run_at: Timestamp::from_millis(run_at), attempt: 0 })
+            .await?;
         Ok(run_at <= now)
     }
 
@@ -464,7 +464,7 @@ impl Engine {
             execution_id: parent.to_owned(),
             kind: TaskKind::Apply,
             payload,
-            run_at: self.now_ms(),
+            run_at: Timestamp::from_millis(self.now_ms()),
             attempt: 0,
         })
         .await?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tessera_flow::filter::TriggerFilter;
+use tessera_model::Timestamp;
 use tessera_store::{QueueStore, SecurityStore, WorkflowRecord, WorkflowStore};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -57,8 +58,16 @@ impl Engine {
     pub async fn publish_event(&self, topic: &str, payload: &Value, actor: &str) -> Result<String> {
         let now = self.now_ms();
         let mut tx = self.store.begin().await?;
-        let id = tx.publish(topic, payload, now).await?;
-        tx.audit(actor, "event.publish", "event", &id, &serde_json::json!({ "type": topic }), now).await?;
+        let id = tx.publish(topic, payload, Timestamp::from_millis(now)).await?;
+        tx.audit(
+            actor,
+            "event.publish",
+            "event",
+            &id,
+            &serde_json::json!({ "type": topic }),
+            Timestamp::from_millis(now),
+        )
+        .await?;
         tx.commit().await?;
         self.notify_events();
         Ok(id)
@@ -84,7 +93,7 @@ impl Engine {
             }
         }
         let ids: Vec<String> = events.iter().map(|(id, _, _)| id.clone()).collect();
-        tx.mark_all_dispatched(&ids, now).await?;
+        tx.mark_all_dispatched(&ids, Timestamp::from_millis(now)).await?;
         tx.commit().await?;
         if started > 0 {
             tracing::debug!(events = events.len(), started, "events dispatched");

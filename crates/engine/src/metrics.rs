@@ -12,6 +12,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use tessera_model::Timestamp;
 
 use crate::{Engine, Result};
 
@@ -133,7 +134,7 @@ impl Engine {
     /// Reads the database's figures into the gauges; call before encoding a scrape.
     pub async fn refresh_metrics(&self) -> Result<()> {
         let now = self.now_ms();
-        let figures = self.store.figures(now).await?;
+        let figures = self.store.figures(Timestamp::from_millis(now)).await?;
         self.metrics.show(&figures, now);
         Ok(())
     }
@@ -144,9 +145,9 @@ impl Metrics {
     pub fn show(&self, figures: &tessera_store::Figures, now: i64) {
         let m = self;
         m.tasks_queued.set(figures.tasks_queued);
-        m.oldest_task_seconds.set(age(now, figures.oldest_due_task_at));
+        m.oldest_task_seconds.set(age(now, figures.oldest_due_task_at.map(Timestamp::millis)));
         m.events_waiting.set(figures.events_waiting);
-        m.outbox_lag_seconds.set(age(now, figures.oldest_event_at));
+        m.outbox_lag_seconds.set(age(now, figures.oldest_event_at.map(Timestamp::millis)));
         m.executions_running.set(figures.executions_running);
     }
 }

@@ -4,6 +4,7 @@
 
 use serde_json::json;
 use tessera_flow::secrets::is_secret_reference;
+use tessera_model::Timestamp;
 use tessera_store::{SecretRecord, SecretStore, SecurityStore};
 
 use crate::{Engine, Error, Result};
@@ -39,13 +40,13 @@ impl Engine {
             name: name.to_owned(),
             sealed,
             description,
-            created_at: existing.as_ref().map_or(now, |s| s.created_at),
-            modified_at: now,
+            created_at: existing.as_ref().map_or(Timestamp::from_millis(now), |s| s.created_at),
+            modified_at: Timestamp::from_millis(now),
             modified_by: actor.to_owned(),
         };
         tx.put_secret(&secret).await?;
         let detail = json!({"description": secret.description, "replaced": existing.is_some()});
-        tx.audit(actor, "secret.set", "secret", name, &detail, now).await?;
+        tx.audit(actor, "secret.set", "secret", name, &detail, Timestamp::from_millis(now)).await?;
         tx.commit().await?;
         Ok(secret)
     }
@@ -57,7 +58,7 @@ impl Engine {
         if !tx.delete_secret(name).await? {
             return Err(Error::NotFound(format!("secret {name}")));
         }
-        tx.audit(actor, "secret.delete", "secret", name, &json!({}), now).await?;
+        tx.audit(actor, "secret.delete", "secret", name, &json!({}), Timestamp::from_millis(now)).await?;
         Ok(tx.commit().await?)
     }
 }

@@ -36,7 +36,7 @@ impl Engine {
         if !tx.try_leader_lock(SCHEDULER_LOCK).await? {
             return Ok(0);
         }
-        let planned: HashMap<String, (i64, i64)> =
+        let planned: HashMap<String, (i64, Timestamp)> =
             tx.schedules().await?.into_iter().map(|(id, version, at)| (id, (version, at))).collect();
         let mut started = 0;
         let mut kept = Vec::new();
@@ -48,20 +48,22 @@ impl Engine {
                 // New, or edited since it was planned: plan from now, without firing.
                 None => {
                     if let Some(at) = next(now) {
-                        tx.set_schedule(&workflow.id, workflow.latest_version, at).await?;
+                        tx.set_schedule(&workflow.id, workflow.latest_version, Timestamp::from_millis(at)).await?;
                     }
                 }
                 Some(&(version, _)) if version != workflow.latest_version => {
                     if let Some(at) = next(now) {
-                        tx.set_schedule(&workflow.id, workflow.latest_version, at).await?;
+                        tx.set_schedule(&workflow.id, workflow.latest_version, Timestamp::from_millis(at)).await?;
                     }
                 }
-                Some(&(_, due)) if due <= millis(now) => {
-                    let input = json!({ "scheduledTime": Timestamp::from_millis(due).to_string() });
+                Some(&(_, due)) if due <= Timestamp::from_millis(millis(now)) => {
+                    let input = json!({ "scheduledTime": due.to_string() });
                     self.start(&mut tx, &workflow, input, None).await?;
                     started += 1;
                     match next(now) {
-                        Some(at) => tx.set_schedule(&workflow.id, workflow.latest_version, at).await?,
+                        Some(at) => {
+                            tx.set_schedule(&workflow.id, workflow.latest_version, Timestamp::from_millis(at)).await?
+                        }
                         None => tx.drop_schedule(&workflow.id).await?,
                     }
                 }

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 use tessera_flow::interp::Status;
+use tessera_model::Timestamp;
 use tessera_store::{ExecutionRecord, SecurityStore, Tx, WaiterStore};
 
 use crate::{Engine, Error, Result};
@@ -92,7 +93,7 @@ impl Engine {
                     &waiter.subject_kind.to_lowercase().replace('_', "-"),
                     &waiter.subject_id,
                     &detail,
-                    now,
+                    Timestamp::from_millis(now),
                 )
                 .await?;
                 Ok(())

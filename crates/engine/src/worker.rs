@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tessera_model::Timestamp;
 use tessera_store::{QueueStore, Task, TaskKind};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -73,7 +74,9 @@ impl Engine {
         let now = self.now_ms();
         let lease_until = now + self.config.lease.as_millis() as i64;
         let mut tx = self.store.begin().await?;
-        let tasks = tx.claim(owner, now, lease_until, self.config.batch).await?;
+        let tasks = tx
+            .claim(owner, Timestamp::from_millis(now), Timestamp::from_millis(lease_until), self.config.batch)
+            .await?;
         tx.commit().await?;
         Ok(tasks)
     }
@@ -87,9 +90,10 @@ impl Engine {
             Ok::<_, crate::Error>(next)
         };
         match next.await {
-            Ok(Some(at)) => {
-                Duration::from_millis((at - self.now_ms()).clamp(1, self.config.poll.as_millis() as i64) as u64)
-            }
+            Ok(Some(at)) => Duration::from_millis(
+                at.saturating_millis_since(Timestamp::from_millis(self.now_ms()))
+                    .clamp(1, self.config.poll.as_millis() as i64) as u64,
+            ),
             _ => self.config.poll,
         }
     }
@@ -167,7 +171,7 @@ impl Engine {
         match outcome {
             Outcome::Apply(delivery) => self.apply_in(tx, Some(task), &task.execution_id, delivery).await,
             Outcome::RetryAt { run_at, attempt } => {
-                tx.retry_later(&task.id, run_at, attempt).await?;
+                tx.retry_later(&task.id, Timestamp::from_millis(run_at), attempt).await?;
                 Ok(false)
             }
         }
@@ -178,7 +182,7 @@ impl Engine {
             Outcome::Apply(delivery) => self.apply(Some(task), &task.execution_id, delivery).await,
             Outcome::RetryAt { run_at, attempt } => {
                 let mut tx = self.store.begin().await?;
-                tx.retry_later(&task.id, run_at, attempt).await?;
+                tx.retry_later(&task.id, Timestamp::from_millis(run_at), attempt).await?;
                 Ok(tx.commit().await?)
             }
         }
@@ -237,8 +241,14 @@ impl Engine {
     pub async fn step(&self) -> Result<bool> {
         let now = self.now_ms();
         let mut tx = self.store.begin().await?;
-        let tasks =
-            tx.claim(&format!("{}/step", self.node), now, now + self.config.lease.as_millis() as i64, 1).await?;
+        let tasks = tx
+            .claim(
+                &format!("{}/step", self.node),
+                Timestamp::from_millis(now),
+                Timestamp::from_millis(now + self.config.lease.as_millis() as i64),
+                1,
+            )
+            .await?;
         tx.commit().await?;
         match tasks.first() {
             Some(task) => self.process(task).await.map(|()| true),

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 use tessera_flow::Workflow;
-use tessera_model::ExecutionStatus;
+use tessera_model::{ExecutionStatus, Timestamp};
 use tessera_store::{ExecutionStore, SecurityStore, Tx, WorkflowRecord, WorkflowStore};
 
 use crate::secrets::{self, SealError};
@@ -85,8 +85,8 @@ impl Engine {
             latest_version: 1,
             enabled: draft.enabled.unwrap_or(false),
             trace: draft.trace.unwrap_or(false),
-            created_at: now,
-            modified_at: now,
+            created_at: Timestamp::from_millis(now),
+            modified_at: Timestamp::from_millis(now),
             creator: actor.to_owned(),
             document: draft.document,
         };
@@ -94,7 +94,7 @@ impl Engine {
         seal(&tx, &mut record.document, None)?;
         tx.insert_workflow(&record, "created").await?;
         let detail = json!({ "version": 1, "name": record.name });
-        tx.audit(actor, "workflow.create", "workflow", &record.id, &detail, now).await?;
+        tx.audit(actor, "workflow.create", "workflow", &record.id, &detail, Timestamp::from_millis(now)).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -147,18 +147,18 @@ impl Engine {
         if document != current.document {
             check(&document)?;
             let name = document.get("name").and_then(Value::as_str).unwrap_or(&current.name).to_owned();
-            let version = tx.add_version(id, &name, &document, actor, note, now).await?;
+            let version = tx.add_version(id, &name, &document, actor, note, Timestamp::from_millis(now)).await?;
             detail["version"] = json!(version);
         }
         let enabled = draft.enabled.unwrap_or(current.enabled);
         let trace = draft.trace.unwrap_or(current.trace);
         if (enabled, trace) != (current.enabled, current.trace) {
-            tx.set_flags(id, enabled, trace, now).await?;
+            tx.set_flags(id, enabled, trace, Timestamp::from_millis(now)).await?;
             detail["enabled"] = json!(enabled);
             detail["trace"] = json!(trace);
         }
         if detail.as_object().is_some_and(|d| !d.is_empty()) {
-            tx.audit(actor, "workflow.update", "workflow", id, &detail, now).await?;
+            tx.audit(actor, "workflow.update", "workflow", id, &detail, Timestamp::from_millis(now)).await?;
         }
         tx.workflow(id).await?.ok_or_else(|| Error::UnknownWorkflow(id.to_owned()))
     }
@@ -167,10 +167,10 @@ impl Engine {
     pub async fn delete_workflow(&self, id: &str, actor: &str) -> Result<()> {
         let now = self.now_ms();
         let mut tx = self.store.begin().await?;
-        if !tx.delete_workflow(id, now).await? {
+        if !tx.delete_workflow(id, Timestamp::from_millis(now)).await? {
             return Err(Error::UnknownWorkflow(id.to_owned()));
         }
-        tx.audit(actor, "workflow.delete", "workflow", id, &json!({}), now).await?;
+        tx.audit(actor, "workflow.delete", "workflow", id, &json!({}), Timestamp::from_millis(now)).await?;
         Ok(tx.commit().await?)
     }
 
@@ -182,7 +182,7 @@ impl Engine {
         let record = tx.workflow(id).await?.ok_or_else(|| Error::UnknownWorkflow(id.to_owned()))?;
         let execution = self.start(&mut tx, &record, input, None).await?;
         let detail = json!({ "execution": execution, "version": record.latest_version });
-        tx.audit(actor, "workflow.test", "workflow", id, &detail, now).await?;
+        tx.audit(actor, "workflow.test", "workflow", id, &detail, Timestamp::from_millis(now)).await?;
         tx.commit().await?;
         self.wake_workers();
         Ok(execution)
@@ -208,7 +208,7 @@ impl Engine {
         }
         let execution = self.start(&mut tx, &workflow, input, None).await?;
         let detail = json!({ "execution": execution });
-        tx.audit(actor, "workflow.execute-external", "workflow", id, &detail, now).await?;
+        tx.audit(actor, "workflow.execute-external", "workflow", id, &detail, Timestamp::from_millis(now)).await?;
         tx.commit().await?;
         self.wake_workers();
         Ok(Ok(execution))
@@ -223,7 +223,7 @@ impl Engine {
             return Ok(Cancelled::AlreadyEnded(execution.status));
         }
         let detail = json!({ "workflow": execution.workflow_id });
-        tx.audit(actor, "execution.cancel", "workflow-execution", id, &detail, now).await?;
+        tx.audit(actor, "execution.cancel", "workflow-execution", id, &detail, Timestamp::from_millis(now)).await?;
         tx.commit().await?;
         self.wake_workers();
         Ok(Cancelled::Now)

@@ -13,7 +13,7 @@ use tessera_engine::actions::ActionError;
 use tessera_engine::waiters::Outcome;
 use tessera_engine::{Ask, Domain, Engine, EngineConfig};
 use tessera_flow::interp::EffectId;
-use tessera_model::{ExecutionStatus, ManualClock};
+use tessera_model::{ExecutionStatus, ManualClock, Timestamp};
 use tessera_store::testing::stores;
 use tessera_store::{ExecutionRecord, ExecutionStore, ExecutionWaiter, Store, Tx, WorkflowRecord, WorkflowStore};
 
@@ -69,8 +69,8 @@ fn workflow() -> WorkflowRecord {
         latest_version: 1,
         enabled: true,
         trace: false,
-        created_at: 0,
-        modified_at: 0,
+        created_at: Timestamp::from_millis(0),
+        modified_at: Timestamp::from_millis(0),
         creator: "test".into(),
         document,
     }

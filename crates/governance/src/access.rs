@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{
     AccessGrant, AccessStore, AccountRecord, CatalogKind, CatalogStore, ChangeStore, IdentityStore, PlanRecord,
     ScheduledAccess, SecurityStore, Tx,
@@ -117,7 +118,7 @@ async fn audit_access(
 ) -> Result<()> {
     let detail = json!({"type": item.kind, "id": item.id, "action": change.action, "requester": change.requester,
                         "comments": change.comments, "removeAt": change.remove_at});
-    tx.audit(change.actor(), action, "identity", identity_id, &detail, now).await?;
+    tx.audit(change.actor(), action, "identity", identity_id, &detail, Timestamp::from_millis(now)).await?;
     Ok(())
 }
 
@@ -183,7 +184,7 @@ impl Governance {
                         kind: item.kind.clone(),
                         object_id: item.id.clone(),
                         origin: "REQUEST".into(),
-                        granted_at: now,
+                        granted_at: Timestamp::from_millis(now),
                         granted_by: Some(change.actor().to_owned()),
                     };
                     plans.extend(policy.access_plans(identity, &grant, true, &accounts, &cause, now));
@@ -282,11 +283,11 @@ impl Governance {
             kind: item.kind.clone(),
             object_id: item.id.clone(),
             change: kind.to_owned(),
-            due_at,
+            due_at: Timestamp::from_millis(due_at),
             requester: change.requester.clone(),
             comments: change.comments.clone(),
             status: "SCHEDULED".into(),
-            created_at: now,
+            created_at: Timestamp::from_millis(now),
             done_at: None,
         })
         .await?;
@@ -297,7 +298,7 @@ impl Governance {
     pub async fn run_scheduled_access(&self) -> Result<usize> {
         let now = self.now_ms();
         let mut tx = self.store.begin().await?;
-        let due = tx.due_access(now, 64).await?;
+        let due = tx.due_access(Timestamp::from_millis(now), 64).await?;
         for scheduled in &due {
             let change = AccessChange {
                 grant: scheduled.change == "GRANT",
@@ -318,7 +319,7 @@ impl Governance {
                 }
                 Err(error) => return Err(error),
             }
-            tx.finish_scheduled_access(&scheduled.id, now).await?;
+            tx.finish_scheduled_access(&scheduled.id, Timestamp::from_millis(now)).await?;
         }
         tx.commit().await?;
         if !due.is_empty() {

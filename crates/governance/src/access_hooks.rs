@@ -17,7 +17,7 @@
 
 use serde_json::{Value, json};
 use tessera_flow::filter::TriggerFilter;
-use tessera_model::{AccessRequestType, ItemStatus, RequestStatus, WorkStatus};
+use tessera_model::{AccessRequestType, ItemStatus, RequestStatus, Timestamp, WorkStatus};
 use tessera_store::{
     AccessRequestRecord, ApprovalRecord, ExecutionWaiter, IdentityStore, RequestItemRecord, RequestStore,
     SecurityStore, Tx, WaiterStore, WorkflowRecord, WorkflowStore,
@@ -113,7 +113,8 @@ impl Governance {
             .chain(hooks.dynamic_approver.iter().map(|h| (h, "DYNAMIC_APPROVER")));
         for (hook, purpose) in runs.filter(|(h, _)| h.matches(payload)) {
             let execution = self.engine.start(tx, &hook.workflow, payload.clone(), None).await?;
-            tx.wait_for_execution(&execution, "ACCESS_REQUEST", request_id, purpose, None, now).await?;
+            tx.wait_for_execution(&execution, "ACCESS_REQUEST", request_id, purpose, None, Timestamp::from_millis(now))
+                .await?;
         }
         Ok(())
     }
@@ -135,7 +136,9 @@ impl Governance {
                     self.apply_requested_item(tx, &request, item, now).await?;
                 }
                 Some(first) => {
-                    if tx.open_approval(&item.id, 1, now).await? || first.status == WorkStatus::Pending {
+                    if tx.open_approval(&item.id, 1, Timestamp::from_millis(now)).await?
+                        || first.status == WorkStatus::Pending
+                    {
                         self.approval_opened(tx, &request, item, 1, now).await?;
                     }
                 }
@@ -183,9 +186,16 @@ impl Governance {
             "comment": request.comment,
         });
         let execution = self.engine.start(tx, &workflow, input, None).await?;
-        tx.wait_for_execution(&execution, "ACCESS_REQUEST_ITEM", &approval.id, "APPROVAL", Some(level), now)
-            .await
-            .map_err(Into::into)
+        tx.wait_for_execution(
+            &execution,
+            "ACCESS_REQUEST_ITEM",
+            &approval.id,
+            "APPROVAL",
+            Some(level),
+            Timestamp::from_millis(now),
+        )
+        .await
+        .map_err(Into::into)
     }
 
     /// A hook or approval workflow of an access request ended.
@@ -256,7 +266,8 @@ impl Governance {
             }
         };
         let detail = json!({"workflowExecution": outcome.execution_id, "hook": waiter.purpose, "answer": answer});
-        tx.audit(&actor, "access-request.hook", "access-request", &request_id, &detail, now).await?;
+        tx.audit(&actor, "access-request.hook", "access-request", &request_id, &detail, Timestamp::from_millis(now))
+            .await?;
         self.release_request(tx, &request_id, now).await
     }
 
@@ -271,7 +282,7 @@ impl Governance {
         now: i64,
     ) -> Result<()> {
         for item in tx.request_items(&request.id).await?.iter().filter(|i| i.status == ItemStatus::Pending) {
-            tx.cancel_approvals(&request.id, Some(&item.id), now).await?;
+            tx.cancel_approvals(&request.id, Some(&item.id), Timestamp::from_millis(now)).await?;
             let pre = ApprovalRecord {
                 id: new_id(),
                 request_id: request.id.clone(),
@@ -283,15 +294,15 @@ impl Governance {
                 status: if approved { WorkStatus::Approved } else { WorkStatus::Denied },
                 decided_by: Some(actor.into()),
                 comment: comment.map(str::to_owned),
-                decided_at: Some(now),
-                created_at: now,
-                modified_at: now,
+                decided_at: Some(Timestamp::from_millis(now)),
+                created_at: Timestamp::from_millis(now),
+                modified_at: Timestamp::from_millis(now),
             };
             tx.add_approval(&pre).await?;
             if approved {
                 self.apply_requested_item(tx, request, item, now).await?;
             } else {
-                tx.settle_item(&item.id, ItemStatus::Rejected, None, now).await?;
+                tx.settle_item(&item.id, ItemStatus::Rejected, None, Timestamp::from_millis(now)).await?;
             }
         }
         Ok(())
@@ -324,8 +335,8 @@ impl Governance {
                 decided_by: None,
                 comment: None,
                 decided_at: None,
-                created_at: now,
-                modified_at: now,
+                created_at: Timestamp::from_millis(now),
+                modified_at: Timestamp::from_millis(now),
             };
             tx.add_approval(&approval).await?;
         }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tessera_connectors::{DelimitedConfig, DelimitedReader, LiveConnector};
-use tessera_model::{AggregationStatus, Clock};
+use tessera_model::{AggregationStatus, Clock, Timestamp};
 use tessera_store::{
     AccessStore, AccountKey, AccountRecord, AggregationRecord, CatalogKind, CatalogObject, CatalogStore,
     IdentityRecord, IdentityStore, QueueStore, Store, Tx,
@@ -129,13 +129,13 @@ impl Summary {
             id: self.id.clone(),
             source_id: self.source_id.clone(),
             status: self.status,
-            started_at: self.started_at,
-            completed_at: completed.then_some(now),
+            started_at: Timestamp::from_millis(self.started_at),
+            completed_at: completed.then_some(Timestamp::from_millis(now)),
             processed: processed as i64,
             stats: self.stats(),
             errors: Value::Array(errors),
             message: self.message.clone(),
-            updated_at: now,
+            updated_at: Timestamp::from_millis(now),
         }
     }
 }
@@ -387,7 +387,12 @@ pub async fn aggregate(
     let completed = now();
     summary.completed_at = completed;
     tx.update_aggregation(&summary.record(summary.scanned, completed, true)).await?;
-    tx.publish(payloads::AGGREGATION_COMPLETED, &completed_event(&plan.source, &summary), completed).await?;
+    tx.publish(
+        payloads::AGGREGATION_COMPLETED,
+        &completed_event(&plan.source, &summary),
+        Timestamp::from_millis(completed),
+    )
+    .await?;
     tx.commit().await?;
     Ok(summary)
 }
@@ -649,8 +654,8 @@ impl Run<'_> {
             disabled: row.disabled,
             locked: row.locked,
             manually_correlated: false,
-            created_at: now,
-            modified_at: now,
+            created_at: Timestamp::from_millis(now),
+            modified_at: Timestamp::from_millis(now),
         }
     }
 
@@ -694,7 +699,7 @@ impl Run<'_> {
                 let manager = wanted.get(&identity.id).cloned().flatten();
                 if manager != identity.manager_id && manager.as_deref() != Some(identity.id.as_str()) {
                     identity.manager_id = manager;
-                    identity.modified_at = now;
+                    identity.modified_at = Timestamp::from_millis(now);
                     tx.update_identity(&identity).await?;
                 }
             }
@@ -718,21 +723,26 @@ impl Run<'_> {
                 deleted.push((payloads::SOURCE_ACCOUNT_DELETED, payload));
             }
         }
-        tx.publish_many(&deleted, now).await?;
+        tx.publish_many(&deleted, Timestamp::from_millis(now)).await?;
         tx.delete_accounts(&ids).await?;
         summary.removed = ids.len() as u64;
         let authoritative = self.plan.authoritative && self.policy.profile_for_source(&self.plan.source.id).is_some();
         for identity in identities {
             if authoritative {
                 tx.delete_identity(&identity.id).await?;
-                tx.publish(payloads::IDENTITY_DELETED, &payloads::identity_snapshot(&identity), now).await?;
+                tx.publish(
+                    payloads::IDENTITY_DELETED,
+                    &payloads::identity_snapshot(&identity),
+                    Timestamp::from_millis(now),
+                )
+                .await?;
                 summary.identities_deleted += 1;
             } else {
                 // One event per account: an identity may lose several on this source at once.
                 for key in missing.iter().filter(|k| k.identity_id.as_deref() == Some(identity.id.as_str())) {
                     let payload =
                         payloads::account_link(&identity, &key.id, &key.native_identity, "", &self.plan.source);
-                    tx.publish(payloads::ACCOUNT_UNCORRELATED, &payload, now).await?;
+                    tx.publish(payloads::ACCOUNT_UNCORRELATED, &payload, Timestamp::from_millis(now)).await?;
                 }
             }
         }

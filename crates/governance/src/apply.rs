@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
-use tessera_model::{IdentityStatus, PlanStatus};
+use tessera_model::{IdentityStatus, PlanStatus, Timestamp};
 use tessera_store::{
     AccessGrant, AccessStore, AccountRecord, CatalogObject, Finished, IdentityRecord, IdentityStore, PlanRecord,
     ProvisioningStore, QueueStore, Tracking, Tx,
@@ -87,8 +87,8 @@ impl<'p> Batch<'p> {
             lifecycle_manual: false,
             status: IdentityStatus::Active,
             attributes,
-            created_at: self.now,
-            modified_at: self.now,
+            created_at: Timestamp::from_millis(self.now),
+            modified_at: Timestamp::from_millis(self.now),
         };
         identity_fields(&mut identity, account);
         identity.status = status_of(profile, identity.lifecycle_state.as_deref());
@@ -149,7 +149,7 @@ impl<'p> Batch<'p> {
                 continue;
             }
             updated += 1;
-            new.modified_at = self.now;
+            new.modified_at = Timestamp::from_millis(self.now);
             new.status = status_of(profile, new.lifecycle_state.as_deref());
             let held = held.remove(&change.identity_id).unwrap_or_default();
             let outcome = self.transition(profile, old, &new, &views, &held);
@@ -237,7 +237,7 @@ impl<'p> Batch<'p> {
         tx.grant_many(&grants).await?;
         write_plans(tx, &self.outcome.plans, self.now).await?;
         self.created_events(tx).await?;
-        tx.publish_many(&self.events, self.now).await?;
+        tx.publish_many(&self.events, Timestamp::from_millis(self.now)).await?;
         Ok(())
     }
 }
@@ -365,7 +365,7 @@ pub(crate) async fn write_plans_for(
         ids.dedup();
         ids
     };
-    let open = tx.open_plans(&identities, now).await?;
+    let open = tx.open_plans(&identities, Timestamp::from_millis(now)).await?;
     let (fates, changes) = supersede::decide(&open, &merged);
     tx.insert_plans(&merged).await?;
     let mut groups: Vec<(&str, &str, i64)> = Vec::new();
@@ -386,7 +386,7 @@ pub(crate) async fn write_plans_for(
             action: action.to_owned(),
             requester: requester.cloned(),
             remaining: count,
-            created_at: now,
+            created_at: Timestamp::from_millis(now),
             completed_at: None,
         })
         .await?;
@@ -395,7 +395,8 @@ pub(crate) async fn write_plans_for(
     // the same way a carried-out one does.
     for (plan, fate) in merged.iter().zip(&fates) {
         if let Some((status, result)) = supersede::result(fate)
-            && let Finished::Now(Some(tracking)) = tx.finish_plan(&plan.id, status, &result, now).await?
+            && let Finished::Now(Some(tracking)) =
+                tx.finish_plan(&plan.id, status, &result, Timestamp::from_millis(now)).await?
         {
             crate::provisioning::announce(tx, &tracking, now).await?;
         }
@@ -403,18 +404,28 @@ pub(crate) async fn write_plans_for(
     for (index, change) in changes {
         let open = &open[index];
         match change {
-            supersede::Change::Revised(document) => tx.revise_plan(open, &document, now).await?,
+            supersede::Change::Revised(document) => {
+                tx.revise_plan(open, &document, Timestamp::from_millis(now)).await?
+            }
             supersede::Change::Cancelled(reason) => {
                 let result = serde_json::json!({"provisioningResult": "CANCELLED", "reason": reason});
                 match &open.work_item {
                     Some(item) => {
-                        tx.complete_work_item(item, tessera_model::WorkStatus::Cancelled, "system", Some(&reason), now)
+                        tx.complete_work_item(
+                            item,
+                            tessera_model::WorkStatus::Cancelled,
+                            "system",
+                            Some(&reason),
+                            Timestamp::from_millis(now),
+                        )
+                        .await?;
+                        tx.settle_plan(&open.plan.id, PlanStatus::Cancelled, &result, Timestamp::from_millis(now))
                             .await?;
-                        tx.settle_plan(&open.plan.id, PlanStatus::Cancelled, &result, now).await?;
                     }
                     None => {
-                        if let Finished::Now(Some(tracking)) =
-                            tx.finish_plan(&open.plan.id, PlanStatus::Cancelled, &result, now).await?
+                        if let Finished::Now(Some(tracking)) = tx
+                            .finish_plan(&open.plan.id, PlanStatus::Cancelled, &result, Timestamp::from_millis(now))
+                            .await?
                         {
                             crate::provisioning::announce(tx, &tracking, now).await?;
                         }

@@ -15,7 +15,7 @@
 //! `grantRequestApprovalSchemes` are kept for ISC clients but change nothing yet.
 
 use serde_json::{Map, Value, json};
-use tessera_model::{WorkStatus, WorkSubject};
+use tessera_model::{Timestamp, WorkStatus, WorkSubject};
 use tessera_store::{
     AccessRequestRecord, ApprovalClock, ApprovalConfigStore, ApprovalRecord, CatalogKind, CatalogStore, DueBefore,
     DueWork, IdentityStore, InboxStore, Reassignment, RequestStore, SecurityStore, Tx,
@@ -298,14 +298,14 @@ impl Governance {
         }
         let before = tx.access_request_config().await?;
         let document = config.document();
-        tx.set_access_request_config(&document, now).await?;
+        tx.set_access_request_config(&document, Timestamp::from_millis(now)).await?;
         tx.audit(
             actor,
             "access-request-config.update",
             "access-request-config",
             "default",
             &json!({"before": before, "after": document}),
-            now,
+            Timestamp::from_millis(now),
         )
         .await?;
         tx.commit().await?;
@@ -375,7 +375,7 @@ impl Governance {
             forwarder: forwarder.map(str::to_owned),
             comment: Some(comment.to_owned()),
             kind: "MANUAL_REASSIGNMENT".into(),
-            created_at: now,
+            created_at: Timestamp::from_millis(now),
         };
         if !tx.reassign_approval(&reassignment).await? {
             return Err(Error::Conflict(format!("approval {approval_id} is no longer pending")));
@@ -387,7 +387,7 @@ impl Governance {
             &request.id,
             &json!({"approval": approval_id, "from": approval.candidates, "to": owner.id, "forwarder": forwarder,
                     "comment": comment}),
-            now,
+            Timestamp::from_millis(now),
         )
         .await?;
         let about = about(&mut tx, &request, &approval).await?;
@@ -425,12 +425,12 @@ impl Governance {
         let r = &config.reminders;
         let now = self.now_ms();
         let due = DueBefore {
-            escalate: r.days_until_escalation.map(|d| now - d * DAY_MS),
-            remind: r.days_between_reminders.map(|d| now - d * DAY_MS),
+            escalate: r.days_until_escalation.map(|d| now - d * DAY_MS).map(Timestamp::from_millis),
+            remind: r.days_between_reminders.map(|d| now - d * DAY_MS).map(Timestamp::from_millis),
             max_reminders: r.max_reminders,
         };
         let mut tx = self.store.begin().await?;
-        let found = tx.due_work(now, due, BATCH).await?;
+        let found = tx.due_work(Timestamp::from_millis(now), due, BATCH).await?;
         tx.commit().await?;
         for work in found {
             let applied = if work.subject_kind == WorkSubject::AccessRequest {
@@ -505,7 +505,7 @@ impl Governance {
         let Some(approval) = tx.approval(&clock.approval_id).await? else { return Ok(()) };
         let Some(request) = tx.access_request(&clock.request_id).await? else { return Ok(()) };
         let about = about(tx, &request, &approval).await?;
-        let waited = (now - clock.assigned_at) / DAY_MS;
+        let waited = (now - clock.assigned_at.millis()) / DAY_MS;
         let body = format!(
             "The approval of {about} has waited for your decision for {waited} day(s).\n\n\
              Approve or reject it among your pending access request approvals (approval {}).",
@@ -514,7 +514,7 @@ impl Governance {
         for approver in &approval.candidates {
             self.notify(tx, approver, "Reminder: an access request waits for your approval", &body, now).await?;
         }
-        Ok(tx.record_reminder(&approval.id, now).await?)
+        Ok(tx.record_reminder(&approval.id, Timestamp::from_millis(now)).await?)
     }
 
     /// Hands the approval to the approver's manager (when one person holds it), else the fallback
@@ -553,7 +553,7 @@ impl Governance {
             forwarder: None,
             comment: Some(format!("Escalated: no decision within {days} day(s).")),
             kind: "AUTO_ESCALATION".into(),
-            created_at: now,
+            created_at: Timestamp::from_millis(now),
         };
         if !tx.reassign_approval(&reassignment).await? {
             return Ok(false);
@@ -564,7 +564,7 @@ impl Governance {
             "access-request",
             &request.id,
             &json!({"approval": approval.id, "from": approval.candidates, "to": target, "afterDays": days}),
-            now,
+            Timestamp::from_millis(now),
         )
         .await?;
         let about = about(tx, &request, &approval).await?;

@@ -2,6 +2,7 @@
 //! access request approvals — goes to the delegate they named, recorded as delegated from them.
 
 use serde_json::json;
+use tessera_model::Timestamp;
 use tessera_store::{DelegationRecord, DelegationStore, IdentityStore, SecurityStore, Tx};
 
 use crate::{Error, Governance, Result};
@@ -43,17 +44,17 @@ impl Governance {
             id: uuid::Uuid::now_v7().simple().to_string(),
             delegator_id: new.delegator_id.clone(),
             delegate_id: new.delegate_id.clone(),
-            starts_at,
-            ends_at: new.ends_at,
+            starts_at: Timestamp::from_millis(starts_at),
+            ends_at: new.ends_at.map(Timestamp::from_millis),
             comment: new.comment.clone(),
             created_by: actor.into(),
-            created_at: now,
+            created_at: Timestamp::from_millis(now),
             revoked_at: None,
         };
         tx.insert_delegation(&record).await?;
         let detail = json!({"delegator": record.delegator_id, "delegate": record.delegate_id,
                             "startsAt": record.starts_at, "endsAt": record.ends_at});
-        tx.audit(actor, "delegation.create", "delegation", &record.id, &detail, now).await?;
+        tx.audit(actor, "delegation.create", "delegation", &record.id, &detail, Timestamp::from_millis(now)).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -69,10 +70,10 @@ impl Governance {
                 found.delegator_id
             )));
         }
-        if !tx.revoke_delegation(id, now).await? {
+        if !tx.revoke_delegation(id, Timestamp::from_millis(now)).await? {
             return Err(Error::Conflict(format!("delegation {id} has already ended")));
         }
-        tx.audit(actor, "delegation.revoke", "delegation", id, &json!({}), now).await?;
+        tx.audit(actor, "delegation.revoke", "delegation", id, &json!({}), Timestamp::from_millis(now)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -90,7 +91,7 @@ impl Governance {
         let mut current = identity.to_owned();
         let mut seen = vec![current.clone()];
         for _ in 0..MAX_HOPS {
-            let Some(delegation) = tx.delegation_in_force(&current, now).await? else { break };
+            let Some(delegation) = tx.delegation_in_force(&current, Timestamp::from_millis(now)).await? else { break };
             if seen.contains(&delegation.delegate_id) {
                 break;
             }

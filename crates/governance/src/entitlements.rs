@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Value, json};
 use tessera_connectors::Entitlement;
+use tessera_model::Timestamp;
 use tessera_store::catalog::referenced_ids;
 use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, Tx};
 
@@ -56,7 +57,7 @@ pub(crate) async fn store(
                 // What a person set through the API (description, owner, requestable…) stays.
                 object.name = entitlement.name;
                 object.document["attributes"] = attributes;
-                object.modified_at = now;
+                object.modified_at = Timestamp::from_millis(now);
                 tx.update_object(&object).await?;
                 sync.changed += 1;
             }
@@ -78,8 +79,8 @@ pub(crate) async fn store(
                         "privileged": false,
                         "attributes": attributes,
                     }),
-                    created_at: now,
-                    modified_at: now,
+                    created_at: Timestamp::from_millis(now),
+                    modified_at: Timestamp::from_millis(now),
                 };
                 tx.insert_object(&object).await?;
                 sync.added += 1;

@@ -1,7 +1,7 @@
 //! A person's choice of an identity's lifecycle state, applied with the state's actions; and an
 //! aggregation run at once for tools.
 
-use tessera_model::{Clock, IdentityStatus};
+use tessera_model::{Clock, IdentityStatus, Timestamp};
 use tessera_store::{AccessStore, CatalogKind, CatalogStore, IdentityStore, SecurityStore, Store};
 
 use crate::apply::Batch;
@@ -39,7 +39,7 @@ pub async fn set_lifecycle_state(
     let mut new = old.clone();
     new.lifecycle_state = Some(stored.key.clone());
     new.lifecycle_manual = true;
-    new.modified_at = now;
+    new.modified_at = Timestamp::from_millis(now);
     if let Some(parsed) = profile.states.get(&stored.key) {
         new.status = if policy::inactive(parsed) { IdentityStatus::Inactive } else { IdentityStatus::Active };
     }
@@ -52,7 +52,8 @@ pub async fn set_lifecycle_state(
     batch.record_access(new.id.clone(), outcome);
     batch.write(&mut tx).await?;
     let detail = serde_json::json!({"lifecycleState": stored.key, "accountActivityId": activity});
-    tx.audit(actor, "identity.set-lifecycle-state", "identity", identity_id, &detail, now).await?;
+    tx.audit(actor, "identity.set-lifecycle-state", "identity", identity_id, &detail, Timestamp::from_millis(now))
+        .await?;
     tx.commit().await?;
     Ok(stored.key)
 }

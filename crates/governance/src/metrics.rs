@@ -8,7 +8,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tessera_engine::metrics::{Seconds, age};
-use tessera_model::PlanStatus;
+use tessera_model::{PlanStatus, Timestamp};
 
 use crate::{Governance, Result};
 
@@ -100,7 +100,7 @@ impl Metrics {
         for (kind, pending, oldest) in work {
             let label = KindLabel { kind: kind.to_owned() };
             self.person_work.get_or_create(&label).set(pending);
-            self.oldest_person_work_seconds.get_or_create(&label).set(age(now, oldest));
+            self.oldest_person_work_seconds.get_or_create(&label).set(age(now, oldest.map(Timestamp::millis)));
         }
     }
 }
@@ -116,7 +116,7 @@ impl Governance {
     /// encoding a scrape.
     pub async fn refresh_metrics(&self) -> Result<()> {
         let now = self.now_ms();
-        let figures = self.store.figures(now).await?;
+        let figures = self.store.figures(Timestamp::from_millis(now)).await?;
         self.engine.metrics().show(&figures, now);
         self.metrics.show(&figures, now);
         Ok(())

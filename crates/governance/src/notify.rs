@@ -3,7 +3,7 @@
 //! operator's SMTP server, retried with a doubling delay when the server is unreachable.
 
 use std::sync::Arc;
-use tessera_model::NotificationStatus;
+use tessera_model::{NotificationStatus, Timestamp};
 
 use serde_json::{Map, Value, json};
 use tessera_store::{IdentityRecord, IdentityStore, NotificationRecord, NotificationStore, Tx};
@@ -19,7 +19,7 @@ const ATTEMPTS: i64 = 6;
 /// The first retry's delay; each further one doubles it.
 const FIRST_RETRY_MS: i64 = 30_000;
 /// How long a claimed message is this node's to send.
-const LEASE_MS: i64 = 120_000;
+const LEASE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// A person's address: their identity's email, else its `email` attribute.
 fn address_of(identity: &IdentityRecord) -> Option<String> {
@@ -51,9 +51,9 @@ impl Governance {
             subject: subject.into(),
             body: body.into(),
             attempts: 0,
-            next_attempt_at: now,
+            next_attempt_at: Timestamp::from_millis(now),
             error: None,
-            created_at: now,
+            created_at: Timestamp::from_millis(now),
             sent_at: None,
         };
         tx.queue_notification(&notification).await?;
@@ -64,7 +64,7 @@ impl Governance {
     pub async fn send_notifications(&self) -> Result<usize> {
         let now = self.now_ms();
         let mut tx = self.store.begin().await?;
-        let claimed = tx.claim_notifications(now, LEASE_MS, BATCH).await?;
+        let claimed = tx.claim_notifications(Timestamp::from_millis(now), LEASE, BATCH).await?;
         tx.commit().await?;
         for n in &claimed {
             let mut input = Map::new();
@@ -87,7 +87,14 @@ impl Governance {
                 tracing::warn!(notification = %n.id, attempt = attempts, %status, %error, "a notification was not sent");
             }
             let mut tx = self.store.begin().await?;
-            tx.settle_notification(&n.id, status, error.as_deref(), next, done).await?;
+            tx.settle_notification(
+                &n.id,
+                status,
+                error.as_deref(),
+                Timestamp::from_millis(next),
+                Timestamp::from_millis(done),
+            )
+            .await?;
             tx.commit().await?;
         }
         Ok(claimed.len())

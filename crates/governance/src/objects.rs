@@ -6,6 +6,7 @@
 //! each kind's ISC document live with the API that reads it.
 
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, QueueStore, SecurityStore, Tx};
 
 use crate::{Error, Governance, payloads, shapes};
@@ -115,7 +116,7 @@ async fn record(
     let kind = object.kind;
     let detail = audit_detail(object, before, change);
     let what = audit_type(kind);
-    tx.audit(actor, &format!("{what}.{change}"), what, &object.id, &detail, now).await?;
+    tx.audit(actor, &format!("{what}.{change}"), what, &object.id, &detail, Timestamp::from_millis(now)).await?;
     if kind == CatalogKind::Source {
         let (topic, stamp_key) = match change {
             "create" => (payloads::SOURCE_CREATED, "created"),
@@ -124,7 +125,7 @@ async fn record(
         };
         let at = shapes::time(now);
         let event = payloads::source_event(object, actor, stamp_key, at.as_str().unwrap_or_default());
-        tx.publish(topic, &event, now).await?;
+        tx.publish(topic, &event, Timestamp::from_millis(now)).await?;
     }
     Ok(())
 }
@@ -157,8 +158,8 @@ impl Governance {
             enabled: draft.enabled,
             requestable: draft.requestable,
             document: draft.document,
-            created_at: now,
-            modified_at: now,
+            created_at: Timestamp::from_millis(now),
+            modified_at: Timestamp::from_millis(now),
         };
         tx.insert_object(&object).await.map_err(Error::from)?;
         record(&mut tx, actor, (&object, None), "create", now).await?;
@@ -193,7 +194,7 @@ impl Governance {
             enabled: draft.enabled,
             requestable: draft.requestable,
             document: draft.document,
-            modified_at: now,
+            modified_at: Timestamp::from_millis(now),
             ..current
         };
         tx.update_object(&object).await.map_err(Error::from)?;

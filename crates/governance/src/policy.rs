@@ -6,10 +6,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value, json};
-use tessera_model::PlanStatus;
 use tessera_model::governance::{
     self, AccountAction, AttributeMappings, IdentityState, LifecycleState, Membership, Subject,
 };
+use tessera_model::{PlanStatus, Timestamp};
 use tessera_store::catalog::referenced_ids;
 use tessera_store::{
     AccessGrant, AccountRecord, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, PlanRecord, Tx,
@@ -234,7 +234,7 @@ impl Policy {
                 kind: "ACCESS_PROFILE".into(),
                 object_id: id.clone(),
                 origin: "LIFECYCLE".into(),
-                granted_at: now,
+                granted_at: Timestamp::from_millis(now),
                 granted_by: Some("system".into()),
             };
             outcome.plans.extend(self.access_plans(identity, &grant, true, accounts, &cause, now));
@@ -276,7 +276,7 @@ impl Policy {
                         kind: "ROLE".into(),
                         object_id: role.id.clone(),
                         origin: "BIRTHRIGHT".into(),
-                        granted_at: now,
+                        granted_at: Timestamp::from_millis(now),
                         granted_by: Some("system".into()),
                     };
                     outcome.plans.extend(self.access_plans(identity, &grant, true, accounts, &cause, now));
@@ -379,8 +379,8 @@ impl Policy {
             attempt: 0,
             result: None,
             document,
-            created_at: now,
-            modified_at: now,
+            created_at: Timestamp::from_millis(now),
+            modified_at: Timestamp::from_millis(now),
         }
     }
 }

@@ -6,6 +6,7 @@
 use std::hash::{Hash, Hasher};
 
 use serde_json::{Map, Value};
+use tessera_model::Timestamp;
 use tessera_store::query::{Filter, quoted};
 use tessera_store::{AccountRecord, CatalogObject, IdentityStore, Listing, QueueStore, Tx};
 
@@ -158,14 +159,14 @@ pub async fn push_accounts(
             disabled: false,
             locked: false,
             manually_correlated: false,
-            created_at: now,
-            modified_at: now,
+            created_at: Timestamp::from_millis(now),
+            modified_at: Timestamp::from_millis(now),
         });
         account.name = push.name;
         account.attributes = push.attributes;
         account.attributes_hash = hash;
         account.disabled = push.disabled;
-        account.modified_at = now;
+        account.modified_at = Timestamp::from_millis(now);
         match (account.identity_id.clone(), target.profile) {
             (Some(identity_id), Some(_)) => {
                 managers.push((identity_id.clone(), manager));
@@ -228,7 +229,7 @@ async fn point_managers(
             && manager_id.as_deref() != Some(identity_id.as_str())
         {
             identity.manager_id = manager_id;
-            identity.modified_at = now;
+            identity.modified_at = Timestamp::from_millis(now);
             tx.update_identity(&identity).await?;
         }
     }
@@ -243,7 +244,7 @@ async fn point_managers(
                 && identity.manager_id.is_none()
             {
                 identity.manager_id = Some(manager_id.clone());
-                identity.modified_at = now;
+                identity.modified_at = Timestamp::from_millis(now);
                 tx.update_identity(&identity).await?;
             }
         }
@@ -269,15 +270,16 @@ pub async fn remove_pushed_account(
         None => None,
     };
     let deleted = payloads::source_account("ACCOUNT_DELETED_V2", &account, Some(&target.source), owner.as_ref());
-    tx.publish(payloads::SOURCE_ACCOUNT_DELETED, &deleted, now).await?;
+    tx.publish(payloads::SOURCE_ACCOUNT_DELETED, &deleted, Timestamp::from_millis(now)).await?;
     let Some(identity) = owner else { return Ok(Some(account)) };
     if target.profile.is_some() {
         tx.delete_identity(&identity.id).await?;
-        tx.publish(payloads::IDENTITY_DELETED, &payloads::identity_snapshot(&identity), now).await?;
+        tx.publish(payloads::IDENTITY_DELETED, &payloads::identity_snapshot(&identity), Timestamp::from_millis(now))
+            .await?;
     } else {
         let payload =
             payloads::account_link(&identity, &account.id, &account.native_identity, &account.name, &target.source);
-        tx.publish(payloads::ACCOUNT_UNCORRELATED, &payload, now).await?;
+        tx.publish(payloads::ACCOUNT_UNCORRELATED, &payload, Timestamp::from_millis(now)).await?;
     }
     Ok(Some(account))
 }

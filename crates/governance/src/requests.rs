@@ -30,7 +30,7 @@ pub const ACCESS_REQUEST_DECIDED: &str = "idn:access-request-post-approval";
 
 /// Grant or revoke: ISC's `GRANT_ACCESS` or `REVOKE_ACCESS`.
 pub use tessera_model::AccessRequestType as RequestType;
-use tessera_model::{ItemStatus, RequestStatus, WorkStatus};
+use tessera_model::{ItemStatus, RequestStatus, Timestamp, WorkStatus};
 
 /// One item asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,8 +218,8 @@ impl Governance {
                         decided_by: None,
                         comment: None,
                         decided_at: None,
-                        created_at: now,
-                        modified_at: now,
+                        created_at: Timestamp::from_millis(now),
+                        modified_at: Timestamp::from_millis(now),
                     });
                 }
                 items.push(RequestItemRecord {
@@ -230,10 +230,10 @@ impl Governance {
                     object_id: item.id.clone(),
                     name: object.name.clone(),
                     comment: item.comment.clone(),
-                    remove_at: item.remove_at,
+                    remove_at: item.remove_at.map(Timestamp::from_millis),
                     status: ItemStatus::Pending,
                     tracking_number: None,
-                    modified_at: now,
+                    modified_at: Timestamp::from_millis(now),
                 });
             }
             if !existing.is_empty() {
@@ -253,8 +253,8 @@ impl Governance {
                 request_type: request.request_type,
                 status: RequestStatus::Pending,
                 comment: request.comment.clone(),
-                created_at: now,
-                modified_at: now,
+                created_at: Timestamp::from_millis(now),
+                modified_at: Timestamp::from_millis(now),
             };
             let target_ref = json!({"type": "IDENTITY", "id": target.id, "name": target.name});
             let operation = if request.request_type == RequestType::Grant { "Add" } else { "Remove" };
@@ -283,7 +283,7 @@ impl Governance {
             }
             tx.insert_access_request(&record, &items, &approvals).await?;
             self.check_request_sod(tx, &record, &items).await?;
-            tx.publish(ACCESS_REQUESTED, &payload, now).await?;
+            tx.publish(ACCESS_REQUESTED, &payload, Timestamp::from_millis(now)).await?;
             tx.audit(
                 actor,
                 "access-request.submit",
@@ -292,7 +292,7 @@ impl Governance {
                 &json!({"requestedFor": target.id, "requestedBy": requester.id,
                         "requestType": record.request_type,
                         "items": items.iter().map(|i| json!({"type": i.kind, "id": i.object_id})).collect::<Vec<_>>()}),
-                now,
+                Timestamp::from_millis(now),
             )
             .await?;
             if hold {
@@ -466,7 +466,7 @@ impl Governance {
     ) -> Result<Decided> {
         let approval_id = approval.id.as_str();
         let status = if approve { WorkStatus::Approved } else { WorkStatus::Denied };
-        if !tx.decide_approval(approval_id, status, approver, comment, now).await? {
+        if !tx.decide_approval(approval_id, status, approver, comment, Timestamp::from_millis(now)).await? {
             let current = tx.approval(approval_id).await?.map_or(WorkStatus::Cancelled, |a| a.status);
             return Err(Error::Conflict(format!(
                 "approval {approval_id} is {} and cannot be decided",
@@ -484,10 +484,10 @@ impl Governance {
             .ok_or_else(|| Error::NotFound(format!("requested item {}", approval.item_id)))?;
         let mut decided = Decided { item_status: ItemStatus::Pending, tracking_number: None };
         if !approve {
-            tx.cancel_approvals(&request.id, Some(&item.id), now).await?;
-            tx.settle_item(&item.id, ItemStatus::Rejected, None, now).await?;
+            tx.cancel_approvals(&request.id, Some(&item.id), Timestamp::from_millis(now)).await?;
+            tx.settle_item(&item.id, ItemStatus::Rejected, None, Timestamp::from_millis(now)).await?;
             decided.item_status = ItemStatus::Rejected;
-        } else if tx.open_approval(&item.id, approval.level + 1, now).await? {
+        } else if tx.open_approval(&item.id, approval.level + 1, Timestamp::from_millis(now)).await? {
             self.approval_opened(tx, request, item, approval.level + 1, now).await?;
         } else {
             decided.tracking_number = self.apply_requested_item(tx, request, item, now).await?;
@@ -500,7 +500,7 @@ impl Governance {
             &request.id,
             &json!({"approval": approval_id, "item": item.id, "level": approval.level, "approver": approver,
                     "itemStatus": decided.item_status}),
-            now,
+            Timestamp::from_millis(now),
         )
         .await?;
         self.conclude(tx, &request.id, now).await?;
@@ -535,13 +535,20 @@ impl Governance {
                 self.engine.cancel(&mut tx, &waiter.execution_id, "the access request was cancelled").await?;
             }
         }
-        tx.cancel_approvals(request_id, None, now).await?;
+        tx.cancel_approvals(request_id, None, Timestamp::from_millis(now)).await?;
         for item in tx.request_items(request_id).await? {
-            tx.settle_item(&item.id, ItemStatus::Cancelled, None, now).await?;
+            tx.settle_item(&item.id, ItemStatus::Cancelled, None, Timestamp::from_millis(now)).await?;
         }
-        tx.settle_request(request_id, RequestStatus::Cancelled, now).await?;
-        tx.audit(actor, "access-request.cancel", "access-request", request_id, &json!({"comment": comment}), now)
-            .await?;
+        tx.settle_request(request_id, RequestStatus::Cancelled, Timestamp::from_millis(now)).await?;
+        tx.audit(
+            actor,
+            "access-request.cancel",
+            "access-request",
+            request_id,
+            &json!({"comment": comment}),
+            Timestamp::from_millis(now),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -565,12 +572,12 @@ impl Governance {
             comments: item.comment.clone(),
             action: "AccessRequest".into(),
             start_at: None,
-            remove_at: item.remove_at,
+            remove_at: item.remove_at.map(Timestamp::millis),
             actor: format!("access-request:{}", request.id),
         };
         let outcome = self.manage_access_in(tx, &change, now).await?;
         let tracking = outcome.tracking_numbers.first().cloned();
-        tx.settle_item(&item.id, ItemStatus::Approved, tracking.as_deref(), now).await?;
+        tx.settle_item(&item.id, ItemStatus::Approved, tracking.as_deref(), Timestamp::from_millis(now)).await?;
         Ok(tracking)
     }
 
@@ -578,7 +585,7 @@ impl Governance {
     pub(crate) async fn conclude(&self, tx: &mut Tx, request_id: &str, now: i64) -> Result<()> {
         let items = tx.request_items(request_id).await?;
         if items.iter().any(|i| i.status == ItemStatus::Pending)
-            || !tx.settle_request(request_id, RequestStatus::Completed, now).await?
+            || !tx.settle_request(request_id, RequestStatus::Completed, Timestamp::from_millis(now)).await?
         {
             return Ok(());
         }
@@ -605,7 +612,7 @@ impl Governance {
                              "requestedFor": reference(&request.requested_for_id, for_name),
                              "requestedItemsStatus": statuses,
                              "requestedBy": reference(&request.requester_id, by_name)});
-        tx.publish(ACCESS_REQUEST_DECIDED, &payload, now).await?;
+        tx.publish(ACCESS_REQUEST_DECIDED, &payload, Timestamp::from_millis(now)).await?;
         Ok(())
     }
 }

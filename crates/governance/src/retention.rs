@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::json;
+use tessera_model::Timestamp;
 use tessera_store::retention::{Cutoffs, Purged};
 use tessera_store::{SecurityStore, Store};
 
@@ -70,10 +71,10 @@ impl Retention {
         let before =
             |kept: Option<Duration>| kept.map(|kept| now - i64::try_from(kept.as_millis()).unwrap_or(i64::MAX));
         Cutoffs {
-            executions: before(self.executions),
-            outbox: before(self.outbox),
-            notifications: before(self.notifications),
-            audit: before(self.audit),
+            executions: before(self.executions).map(Timestamp::from_millis),
+            outbox: before(self.outbox).map(Timestamp::from_millis),
+            notifications: before(self.notifications).map(Timestamp::from_millis),
+            audit: before(self.audit).map(Timestamp::from_millis),
         }
     }
 }
@@ -85,7 +86,8 @@ pub async fn purge(store: &Store, retention: &Retention, now: i64) -> Result<Pur
     if purged.any() {
         let mut tx = store.begin().await?;
         let detail = json!({ "purged": purged });
-        tx.audit("system:retention", "retention.purge", "retention", "node", &detail, now).await?;
+        tx.audit("system:retention", "retention.purge", "retention", "node", &detail, Timestamp::from_millis(now))
+            .await?;
         tx.commit().await?;
         tracing::info!(?purged, "purged records past their retention");
     }

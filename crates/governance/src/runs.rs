@@ -4,7 +4,7 @@
 use std::sync::PoisonError;
 
 use serde_json::json;
-use tessera_model::AggregationStatus;
+use tessera_model::{AggregationStatus, Timestamp};
 use tessera_store::{AccessStore, AggregationRecord, CatalogKind, CatalogStore, SecurityStore, Store};
 
 use super::aggregate::{AggregateOptions, Summary, aggregate};
@@ -67,18 +67,18 @@ impl Governance {
         let now = self.now_ms();
         let mut tx = self.store.begin().await?;
         let detail = json!({ "aggregation": run, "upload": file.is_some() });
-        tx.audit(actor, "source.load-accounts", "source", source_id, &detail, now).await?;
+        tx.audit(actor, "source.load-accounts", "source", source_id, &detail, Timestamp::from_millis(now)).await?;
         tx.insert_aggregation(&AggregationRecord {
             id: run.clone(),
             source_id: source_id.to_owned(),
             status: AggregationStatus::Pending,
-            started_at: now,
+            started_at: Timestamp::from_millis(now),
             completed_at: None,
             processed: 0,
             stats: json!({}),
             errors: json!([]),
             message: None,
-            updated_at: now,
+            updated_at: Timestamp::from_millis(now),
         })
         .await?;
         tx.commit().await?;
@@ -148,8 +148,8 @@ async fn record_failure(store: &Store, id: &str, source_id: &str, message: &str,
         Some(mut run) => {
             run.status = AggregationStatus::Error;
             run.message = Some(message.to_owned());
-            run.completed_at = Some(now);
-            run.updated_at = now;
+            run.completed_at = Some(Timestamp::from_millis(now));
+            run.updated_at = Timestamp::from_millis(now);
             tx.update_aggregation(&run).await?;
         }
         None => {
@@ -157,13 +157,13 @@ async fn record_failure(store: &Store, id: &str, source_id: &str, message: &str,
                 id: id.to_owned(),
                 source_id: source_id.to_owned(),
                 status: AggregationStatus::Error,
-                started_at: now,
-                completed_at: Some(now),
+                started_at: Timestamp::from_millis(now),
+                completed_at: Some(Timestamp::from_millis(now)),
                 processed: 0,
                 stats: json!({}),
                 errors: json!([]),
                 message: Some(message.to_owned()),
-                updated_at: now,
+                updated_at: Timestamp::from_millis(now),
             })
             .await?;
         }

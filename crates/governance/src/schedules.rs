@@ -46,10 +46,14 @@ impl Governance {
         }
         let stale = millis(now) - crate::STALE_MS;
         let message = "the node running this aggregation stopped before it ended; run it again";
-        if tx.interrupt_stale_aggregations(stale, millis(now), message).await? > 0 {
+        if tx
+            .interrupt_stale_aggregations(Timestamp::from_millis(stale), Timestamp::from_millis(millis(now)), message)
+            .await?
+            > 0
+        {
             tracing::warn!("marked aggregations left running by a stopped node as interrupted");
         }
-        let planned: Vec<(String, i64, i64)> =
+        let planned: Vec<(String, i64, Timestamp)> =
             tx.schedules().await?.into_iter().filter(|(key, _, _)| key.starts_with(KEY_PREFIX)).collect();
         let mut kept = Vec::new();
         for source in tx.all_objects(CatalogKind::Source).await? {
@@ -57,20 +61,24 @@ impl Governance {
             let key = format!("{KEY_PREFIX}{}", source.id);
             let next = |after: Timestamp| schedule.next_after(after).map(millis);
             match planned.iter().find(|(k, _, _)| *k == key).map(|&(_, version, due)| (version, due)) {
-                Some((version, due)) if version == source.modified_at && due <= millis(now) => {
+                Some((version, due))
+                    if version == source.modified_at.millis() && due <= Timestamp::from_millis(millis(now)) =>
+                {
                     self.due_aggregations
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .push(source.id.clone());
                     match next(now) {
-                        Some(at) => tx.set_schedule(&key, source.modified_at, at).await?,
+                        Some(at) => {
+                            tx.set_schedule(&key, source.modified_at.millis(), Timestamp::from_millis(at)).await?
+                        }
                         None => tx.drop_schedule(&key).await?,
                     }
                 }
-                Some((version, _)) if version == source.modified_at => {}
+                Some((version, _)) if version == source.modified_at.millis() => {}
                 _ => {
                     if let Some(at) = next(now) {
-                        tx.set_schedule(&key, source.modified_at, at).await?;
+                        tx.set_schedule(&key, source.modified_at.millis(), Timestamp::from_millis(at)).await?;
                     }
                 }
             }

@@ -21,15 +21,15 @@ pub fn identity(identity: &IdentityRecord, manager: Option<&IdentityRecord>, is_
     json!({
         "id": identity.id,
         "name": identity.name,
-        "created": time(identity.created_at),
-        "modified": time(identity.modified_at),
+        "created": time(identity.created_at.millis()),
+        "modified": time(identity.modified_at.millis()),
         "alias": identity.alias,
         "emailAddress": identity.email,
         "processingState": Value::Null,
         "identityStatus": identity.status,
         "managerRef": manager_ref,
         "isManager": is_manager,
-        "lastRefresh": time(identity.modified_at),
+        "lastRefresh": time(identity.modified_at.millis()),
         "attributes": identity.attributes,
         "lifecycleState": {
             "stateName": identity.lifecycle_state,
@@ -65,8 +65,8 @@ pub fn account(account: &AccountRecord, source: Option<&CatalogObject>, identity
         "isMachine": false,
         "origin": "AGGREGATED",
         "attributes": account.attributes,
-        "created": time(account.created_at),
-        "modified": time(account.modified_at),
+        "created": time(account.created_at.millis()),
+        "modified": time(account.modified_at.millis()),
     })
 }
 
@@ -79,7 +79,7 @@ pub fn access_item(grant: &AccessGrant, object: Option<&CatalogObject>) -> Value
         "displayName": object.map(|o| o.name.as_str()),
         "description": object.and_then(|o| o.document.get("description")).cloned(),
         "origin": grant.origin,
-        "granted": time(grant.granted_at),
+        "granted": time(grant.granted_at.millis()),
     });
     if let Some(o) = object.filter(|o| !o.parent_id.is_empty()) {
         item["source"] = json!({"type": "SOURCE", "id": o.parent_id});

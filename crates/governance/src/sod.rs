@@ -12,7 +12,7 @@
 //! with the request and shown to its approvers as ISC's `sodViolationContext`.
 
 use std::collections::BTreeMap;
-use tessera_model::AccessRequestType;
+use tessera_model::{AccessRequestType, Timestamp};
 
 use serde_json::{Map, Value, json};
 use tessera_store::catalog::referenced_ids;
@@ -177,9 +177,23 @@ impl Governance {
         let now = self.now_ms();
         let mut tx = self.store.begin().await?;
         references_exist(&mut tx, &policy).await?;
-        let record = SodPolicyRecord { id, name: policy.name, document, created_at: now, modified_at: now };
+        let record = SodPolicyRecord {
+            id,
+            name: policy.name,
+            document,
+            created_at: Timestamp::from_millis(now),
+            modified_at: Timestamp::from_millis(now),
+        };
         tx.insert_sod_policy(&record).await?;
-        tx.audit(actor, "sod-policy.create", "sod-policy", &record.id, &json!({"name": record.name}), now).await?;
+        tx.audit(
+            actor,
+            "sod-policy.create",
+            "sod-policy",
+            &record.id,
+            &json!({"name": record.name}),
+            Timestamp::from_millis(now),
+        )
+        .await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -191,9 +205,18 @@ impl Governance {
         let mut tx = self.store.begin().await?;
         let existing = tx.sod_policy(id).await?.ok_or_else(|| Error::NotFound(format!("SoD policy {id}")))?;
         references_exist(&mut tx, &policy).await?;
-        let record = SodPolicyRecord { name: policy.name, document, modified_at: now, ..existing };
+        let record =
+            SodPolicyRecord { name: policy.name, document, modified_at: Timestamp::from_millis(now), ..existing };
         tx.update_sod_policy(&record).await?;
-        tx.audit(actor, "sod-policy.update", "sod-policy", id, &json!({"name": record.name}), now).await?;
+        tx.audit(
+            actor,
+            "sod-policy.update",
+            "sod-policy",
+            id,
+            &json!({"name": record.name}),
+            Timestamp::from_millis(now),
+        )
+        .await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -205,7 +228,7 @@ impl Governance {
         if !tx.delete_sod_policy(id).await? {
             return Err(Error::NotFound(format!("SoD policy {id}")));
         }
-        tx.audit(actor, "sod-policy.delete", "sod-policy", id, &json!({}), now).await?;
+        tx.audit(actor, "sod-policy.delete", "sod-policy", id, &json!({}), Timestamp::from_millis(now)).await?;
         tx.commit().await?;
         Ok(())
     }

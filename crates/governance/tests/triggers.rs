@@ -116,7 +116,7 @@ impl World {
         let mut tx = self.store.begin().await.unwrap();
         let events = tx.lock_undispatched(10_000).await.unwrap();
         for (id, _, _) in &events {
-            tx.mark_dispatched(id, 0).await.unwrap();
+            tx.mark_dispatched(id, Timestamp::from_millis(0)).await.unwrap();
         }
         tx.commit().await.unwrap();
         events.into_iter().map(|(_, topic, payload)| (topic, payload)).collect()
@@ -304,14 +304,15 @@ async fn an_event_storm_is_paced_per_workflow_and_nothing_is_dropped() {
             .map(|i| ("idn:identity-created", json!({"identity": {"type": "IDENTITY", "id": format!("id-{i}")}})))
             .collect();
         let mut tx = w.store.begin().await.unwrap();
-        tx.publish_many(&events, 0).await.unwrap();
+        tx.publish_many(&events, Timestamp::from_millis(0)).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(w.dispatch_all().await, 50, "{kind}");
 
-        let now = t0().millis();
+        let now = t0();
         // The start tasks' due times, read by claiming them in a transaction that is rolled back.
         let mut tx = w.store.begin().await.unwrap();
-        let tasks = tx.claim("peek", now + 60_000, now + 120_000, 1_000).await.unwrap();
+        let tasks =
+            tx.claim("peek", now + Duration::from_secs(60), now + Duration::from_secs(120), 1_000).await.unwrap();
         drop(tx);
         assert_eq!(tasks.len(), 100, "{kind}: every event started both workflows");
         for workflow in [&first, &second] {
@@ -320,7 +321,7 @@ async fn an_event_storm_is_paced_per_workflow_and_nothing_is_dropped() {
             let mut offsets: Vec<i64> = tasks
                 .iter()
                 .filter(|t| runs.iter().any(|(id, _, _)| *id == t.execution_id))
-                .map(|t| t.run_at - now)
+                .map(|t| t.run_at.saturating_millis_since(now))
                 .collect();
             offsets.sort();
             // A second's worth at once, then one every 100 ms: the last 4 s later.
@@ -405,7 +406,7 @@ async fn a_source_schedule_is_planned_and_run_by_the_node() {
             "{kind}: aggregations are not workflow starts"
         );
         w.governance.run_source_schedules().await.unwrap();
-        let minute = (t0() + chrono::Duration::minutes(1)).millis();
+        let minute = t0() + chrono::Duration::minutes(1);
         let plans = || async {
             let mut tx = w.store.begin().await.unwrap();
             let mut plans = tx.schedules().await.unwrap();
@@ -441,7 +442,7 @@ async fn a_source_schedule_is_planned_and_run_by_the_node() {
             assert_eq!(run.len(), 1, "{kind}: once per slot: {run:?}");
             assert_eq!((run[0].status.as_str(), run[0].processed), ("SUCCESS", 1), "{kind}: {run:?}");
         }
-        let next = (t0() + chrono::Duration::minutes(2)).millis();
+        let next = t0() + chrono::Duration::minutes(2);
         assert_eq!(
             plans().await,
             [("source:dir".to_owned(), 0, next), ("source:quartz".to_owned(), 0, next)],

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{AuditEntry, AuditQuery, SecurityStore};
 
 use crate::AppState;
@@ -41,7 +42,7 @@ fn instant(name: &str, text: Option<&str>) -> ApiResult<Option<i64>> {
 pub fn shape(entry: &AuditEntry) -> Value {
     json!({
         "id": entry.id,
-        "created": shapes::time(entry.at),
+        "created": shapes::time(entry.at.millis()),
         "actor": entry.actor,
         "actorRef": shapes::actor(&entry.actor),
         "action": entry.action,
@@ -61,8 +62,8 @@ pub(crate) async fn list(
         action: params.action,
         target_type: params.target_type,
         target_id: params.target_id,
-        since: instant("since", params.since.as_deref())?,
-        until: instant("until", params.until.as_deref())?,
+        since: instant("since", params.since.as_deref())?.map(Timestamp::from_millis),
+        until: instant("until", params.until.as_deref())?.map(Timestamp::from_millis),
         limit,
         offset,
     };

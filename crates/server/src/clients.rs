@@ -41,8 +41,8 @@ fn shape(client: &ApiClient) -> Value {
         "identityId": client.identity_id,
         "workflowId": client.workflow_id,
         "enabled": !client.disabled,
-        "created": stamp(client.created_at),
-        "modified": stamp(client.modified_at.unwrap_or(client.created_at)),
+        "created": stamp(client.created_at.millis()),
+        "modified": stamp(client.modified_at.unwrap_or(client.created_at).millis()),
     })
 }
 

@@ -73,16 +73,16 @@ async fn shape(tx: &mut Tx, item: &InboxItemRecord) -> ApiResult<Value> {
         "assignees": assignees,
         "minimumApprovals": item.minimum_approvals,
         "approvals": item.approvals,
-        "due": item.due_at.map(stamp),
-        "nextReminder": item.next_reminder_at.map(stamp),
+        "due": item.due_at.map(|at| stamp(at.millis())),
+        "nextReminder": item.next_reminder_at.map(|at| stamp(at.millis())),
         "timeoutAction": item.timeout_action,
         "decidedBy": person(tx, item.decided_by.as_deref()).await?,
         "comment": item.decision_comment,
-        "decided": item.decided_at.map(stamp),
+        "decided": item.decided_at.map(|at| stamp(at.millis())),
         "output": item.output,
         "details": item.details,
-        "created": stamp(item.created_at),
-        "modified": stamp(item.modified_at),
+        "created": stamp(item.created_at.millis()),
+        "modified": stamp(item.modified_at.millis()),
     }))
 }
 
@@ -155,7 +155,7 @@ pub(crate) async fn read(
     let mut activity = Vec::new();
     for a in tx.inbox_activity(&id).await? {
         activity.push(json!({"type": a.kind, "actor": person(&mut tx, a.actor_id.as_deref()).await?,
-                             "detail": a.detail, "created": stamp(a.created_at)}));
+                             "detail": a.detail, "created": stamp(a.created_at.millis())}));
     }
     shaped["activity"] = Value::Array(activity);
     Ok(Json(shaped))
@@ -224,7 +224,7 @@ pub(crate) async fn notifications(
             .map(|n| {
                 json!({"id": n.id, "subject": n.subject, "body": n.body, "status": n.status,
                        "address": n.address, "attempts": n.attempts, "error": n.error,
-                       "created": stamp(n.created_at), "sent": n.sent_at.map(stamp)})
+                       "created": stamp(n.created_at.millis()), "sent": n.sent_at.map(|at| stamp(at.millis()))})
             })
             .collect(),
     )))
@@ -233,9 +233,9 @@ pub(crate) async fn notifications(
 /// A delegation as the API shows it.
 fn delegation_shape(d: &tessera_store::DelegationRecord) -> Value {
     json!({"id": d.id, "delegator": {"type": "IDENTITY", "id": d.delegator_id},
-           "delegate": {"type": "IDENTITY", "id": d.delegate_id}, "start": stamp(d.starts_at),
-           "end": d.ends_at.map(stamp), "comment": d.comment, "created": stamp(d.created_at),
-           "revoked": d.revoked_at.map(stamp)})
+           "delegate": {"type": "IDENTITY", "id": d.delegate_id}, "start": stamp(d.starts_at.millis()),
+           "end": d.ends_at.map(|at| stamp(at.millis())), "comment": d.comment, "created": stamp(d.created_at.millis()),
+           "revoked": d.revoked_at.map(|at| stamp(at.millis()))})
 }
 
 /// A new delegation: `delegateId`, optional `start`/`end` (RFC 3339), `comment`; an administrator names

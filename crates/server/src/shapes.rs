@@ -22,8 +22,8 @@ pub(crate) fn workflow(record: &WorkflowRecord, counts: (i64, i64)) -> Value {
     body.insert("enabled".into(), json!(record.enabled));
     body.insert("executionCount".into(), json!(counts.0));
     body.insert("failureCount".into(), json!(counts.1));
-    body.insert("created".into(), time(record.created_at));
-    body.insert("modified".into(), time(record.modified_at));
+    body.insert("created".into(), time(record.created_at.millis()));
+    body.insert("modified".into(), time(record.modified_at.millis()));
     body.insert("creator".into(), json!({ "type": "IDENTITY", "id": record.creator, "name": record.creator }));
     // Tessera's additions: the version this is, and whether executions record inputs and outputs.
     body.insert("version".into(), json!(record.latest_version));
@@ -60,8 +60,8 @@ pub(crate) fn execution(record: &ExecutionRecord) -> Value {
         "id": record.id,
         "workflowId": record.workflow_id,
         "requestId": record.id,
-        "startTime": time(record.started_at),
-        "closeTime": record.ended_at.map(time).unwrap_or(Value::Null),
+        "startTime": time(record.started_at.millis()),
+        "closeTime": record.ended_at.map(|at| time(at.millis())).unwrap_or(Value::Null),
         "status": record.status,
         "workflowVersion": record.version,
         "error": record.error,

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use tessera_engine::{Engine, EngineConfig};
-use tessera_model::{Clock, SystemClock};
+use tessera_model::{Clock, SystemClock, Timestamp};
 use tessera_store::{ExecutionRecord, ExecutionStore, Store, WorkflowRecord, WorkflowStore, redact_url};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -335,8 +335,8 @@ async fn insert_workflow(store: &Store, now: i64) -> Result<WorkflowRecord> {
         latest_version: 1,
         enabled: true,
         trace: false,
-        created_at: now,
-        modified_at: now,
+        created_at: Timestamp::from_millis(now),
+        modified_at: Timestamp::from_millis(now),
         creator: "tessera bench engine".into(),
         document,
     };
@@ -547,7 +547,7 @@ fn print(args: &EngineArgs, database: &Database, report: &Report) {
         println!("no execution ended: nothing to measure");
         return;
     };
-    let span = (last_end - first_start).max(1) as f64 / 1000.0;
+    let span = last_end.saturating_millis_since(first_start).max(1) as f64 / 1000.0;
     println!(
         "throughput:   {:.0} executions/s, {:.0} step transitions/s ({} ended in {span:.2} s from the first start to the last completion; {:.1} transitions each)",
         ended.len() as f64 / span,
@@ -555,11 +555,12 @@ fn print(args: &EngineArgs, database: &Database, report: &Report) {
         ended.len(),
         transitions as f64 / ended.len() as f64
     );
-    let mut latencies: Vec<i64> = ended.iter().filter_map(|r| Some(r.ended_at? - r.started_at)).collect();
+    let mut latencies: Vec<i64> =
+        ended.iter().filter_map(|r| Some(r.ended_at?.saturating_millis_since(r.started_at))).collect();
     println!("latency:      {} (started_at → ended_at as stored, 1 ms resolution)", percentiles(&mut latencies));
     if args.rate.is_some() {
         let mut from_event: Vec<i64> =
-            ended.iter().filter_map(|r| Some(r.ended_at? - report.arrivals.get(&r.id)?)).collect();
+            ended.iter().filter_map(|r| Some(r.ended_at?.millis() - report.arrivals.get(&r.id)?)).collect();
         println!("from event:   {} (the event's arrival at its starter → ended_at)", percentiles(&mut from_event));
     } else {
         println!(

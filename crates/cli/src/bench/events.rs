@@ -12,7 +12,7 @@ use clap::Args;
 use serde_json::Value;
 use tessera_engine::{Engine, EngineConfig};
 use tessera_governance::{self as governance, AggregateOptions, ImportDirs};
-use tessera_model::{Clock, SystemClock};
+use tessera_model::{Clock, SystemClock, Timestamp};
 use tessera_store::{ExecutionStore, Store, WorkflowRecord, WorkflowStore};
 
 use super::machine;
@@ -70,8 +70,8 @@ async fn measure(args: &EventsArgs, dir: &std::path::Path) -> Result<ExitCode> {
         latest_version: 1,
         enabled: true,
         trace: false,
-        created_at: now,
-        modified_at: now,
+        created_at: Timestamp::from_millis(now),
+        modified_at: Timestamp::from_millis(now),
         creator: "bench".into(),
         document,
     };

@@ -16,7 +16,7 @@ use tessera_governance::inbox::{InboxAction, InboxActor};
 use tessera_governance::requests::{NewAccessRequest, RequestType, RequestedItem};
 use tessera_governance::{self as governance, AggregateOptions, ImportDirs};
 use tessera_governance::{Governance, GovernanceConfig};
-use tessera_model::{Clock, SystemClock};
+use tessera_model::{Clock, SystemClock, Timestamp};
 use tessera_store::{ApprovalState, ExecutionStore, InboxStore, RequestStore, Store, WorkflowRecord, WorkflowStore};
 
 use super::machine;
@@ -157,8 +157,8 @@ async fn measure(args: &RequestsArgs, dir: &std::path::Path) -> Result<ExitCode>
         latest_version: 1,
         enabled: true,
         trace: false,
-        created_at: now,
-        modified_at: now,
+        created_at: Timestamp::from_millis(now),
+        modified_at: Timestamp::from_millis(now),
         creator: "bench".into(),
         document,
     };

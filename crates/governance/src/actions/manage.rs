@@ -5,6 +5,7 @@
 //! of its change, so a repeated attempt answers the same and changes nothing twice.
 
 use serde_json::{Map, Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{ChangeStore, Tx};
 
 use super::{ActionError, type_name};
@@ -169,7 +170,7 @@ impl Governance {
         };
         // The change and the record of its output commit together.
         let recorded = async {
-            tx.record_action_output(key, &output, now).await?;
+            tx.record_action_output(key, &output, Timestamp::from_millis(now)).await?;
             tx.commit().await
         };
         Some(match recorded.await {

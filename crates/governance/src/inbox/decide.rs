@@ -5,6 +5,7 @@
 //! changes in one transaction (audit included) and hands the outcome on.
 
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::InboxItemRecord;
 
 use super::{InboxAction, InboxActor, WorkKind, WorkStatus};
@@ -164,17 +165,19 @@ pub enum Escalation {
 /// What is due on an item at `now`: nothing (`None`), a reminder, or its deadline's action. An
 /// escalation needs to know who it goes to (`escalation`, asked of the shell only when due).
 pub fn on_deadline(item: &InboxItemRecord, now: i64, escalation: impl FnOnce() -> Escalation) -> Option<Vec<Change>> {
-    let passed = item.due_at.is_some_and(|at| at <= now);
-    let reminder_due = item.next_reminder_at.is_some_and(|at| at <= now);
+    let passed = item.due_at.is_some_and(|at| at <= Timestamp::from_millis(now));
+    let reminder_due = item.next_reminder_at.is_some_and(|at| at <= Timestamp::from_millis(now));
     if item.status != WorkStatus::Pending || !(passed || reminder_due) {
         return None;
     }
     if !passed {
-        let next =
-            item.remind_every.map(|every| now.saturating_add(every)).filter(|at| item.due_at.is_none_or(|d| *at < d));
+        let next = item
+            .remind_every_ms
+            .map(|every| now.saturating_add(every))
+            .filter(|at| item.due_at.is_none_or(|d| *at < d.millis()));
         let mut changes = vec![
             Change::Reschedule {
-                due_at: item.due_at,
+                due_at: item.due_at.map(Timestamp::millis),
                 next_reminder_at: next,
                 timeout_action: item.timeout_action.clone(),
             },
@@ -222,7 +225,7 @@ fn escalate(item: &InboxItemRecord, now: i64, escalation: Escalation) -> Vec<Cha
     if item.excluded.contains(&target) {
         return expire_now(json!({"to": target, "error": "the item is about them"}));
     }
-    let span = item.due_at.map(|due| (due - item.created_at).max(60_000)).unwrap_or(86_400_000);
+    let span = item.due_at.map(|due| due.saturating_millis_since(item.created_at).max(60_000)).unwrap_or(86_400_000);
     vec![
         Change::AddAssignee { identity: to.clone() },
         Change::Reschedule {
@@ -275,8 +278,8 @@ pub fn describe(item: &InboxItemRecord) -> String {
         text.push_str("\n\n");
         text.push_str(description);
     }
-    if let Some(due) = item.due_at.and_then(chrono::DateTime::from_timestamp_millis) {
-        text.push_str(&format!("\n\nDue {}.", due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+    if let Some(due) = item.due_at {
+        text.push_str(&format!("\n\nDue {}.", due.to_datetime().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
     }
     text.push_str(&format!("\n\nOpen it in your inbox: /tessera/v1/inbox/{}", item.id));
     text

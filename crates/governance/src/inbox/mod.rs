@@ -8,6 +8,7 @@
 
 use serde_json::{Value, json};
 use tessera_flow::interp::EffectId;
+use tessera_model::Timestamp;
 use tessera_store::{
     AccessStore, Closing, IdentityStore, InboxActivity, InboxItemRecord, InboxStore, SecurityStore, Tx,
 };
@@ -178,11 +179,12 @@ impl Governance {
             status: WorkStatus::Pending,
             minimum_approvals: item.minimum_approvals.clamp(1, assignees.len() as i64),
             approvals: 0,
-            due_at: deadline.map(|d| d.due_at),
-            remind_every: deadline.and_then(|d| d.remind_every_ms).filter(|ms| *ms > 0),
+            due_at: deadline.map(|d| d.due_at).map(Timestamp::from_millis),
+            remind_every_ms: deadline.and_then(|d| d.remind_every_ms).filter(|ms| *ms > 0),
             next_reminder_at: deadline
                 .and_then(|d| d.remind_every_ms.filter(|ms| *ms > 0).map(|ms| now.saturating_add(ms)))
-                .filter(|at| deadline.is_none_or(|d| *at < d.due_at)),
+                .filter(|at| deadline.is_none_or(|d| *at < d.due_at))
+                .map(Timestamp::from_millis),
             timeout_action: deadline.map(|d| d.on_timeout.as_str().into()),
             escalate_to: deadline.and_then(|d| match &d.on_timeout {
                 TimeoutAction::Escalate { to } => Some(to.clone()),
@@ -192,8 +194,8 @@ impl Governance {
             decision_comment: None,
             decided_at: None,
             output: Value::Null,
-            created_at: now,
-            modified_at: now,
+            created_at: Timestamp::from_millis(now),
+            modified_at: Timestamp::from_millis(now),
             assignees,
             excluded: item.excluded.clone(),
             level: None,
@@ -228,8 +230,13 @@ impl Governance {
         now: i64,
     ) -> Result<()> {
         for item in tx.inbox_items_of(subject_kind, subject_id).await? {
-            let closing =
-                Closing { status: WorkStatus::Cancelled, decided_by: None, comment: None, output: &Value::Null, now };
+            let closing = Closing {
+                status: WorkStatus::Cancelled,
+                decided_by: None,
+                comment: None,
+                output: &Value::Null,
+                now: Timestamp::from_millis(now),
+            };
             if item.status == WorkStatus::Pending && tx.close_inbox_item(&item.id, &closing).await? {
                 self.inbox_activity(tx, &item.id, "CANCEL", None, json!({}), now).await?;
             }
@@ -280,7 +287,7 @@ impl Governance {
             "inbox-item",
             item_id,
             &json!({"by": actor.identity}),
-            now,
+            Timestamp::from_millis(now),
         )
         .await?;
         let after = tx.inbox_item(item_id).await?.ok_or_else(|| Error::NotFound(format!("inbox item {item_id}")))?;
@@ -303,7 +310,10 @@ impl Governance {
         for change in changes {
             match change {
                 decide::Change::CountApproval { approver } => {
-                    item.approvals = tx.count_inbox_approval(&item.id, &approver, now).await?.ok_or_else(|| {
+                    item.approvals = tx
+                        .count_inbox_approval(&item.id, &approver, Timestamp::from_millis(now))
+                        .await?
+                        .ok_or_else(|| {
                         Error::Conflict(format!("identity {approver} has already approved inbox item {}", item.id))
                     })?;
                 }
@@ -312,13 +322,19 @@ impl Governance {
                 }
                 decide::Change::HandOver { from, to, delegated } => {
                     for old in &from {
-                        tx.replace_inbox_assignee(&item.id, old, &to, delegated, now).await?;
+                        tx.replace_inbox_assignee(&item.id, old, &to, delegated, Timestamp::from_millis(now)).await?;
                     }
                 }
                 decide::Change::AddAssignee { identity } => tx.add_inbox_assignee(&item.id, &identity).await?,
                 decide::Change::Reschedule { due_at, next_reminder_at, timeout_action } => {
-                    tx.reschedule_inbox_item(&item.id, due_at, next_reminder_at, timeout_action.as_deref(), now)
-                        .await?;
+                    tx.reschedule_inbox_item(
+                        &item.id,
+                        due_at.map(Timestamp::from_millis),
+                        next_reminder_at.map(Timestamp::from_millis),
+                        timeout_action.as_deref(),
+                        Timestamp::from_millis(now),
+                    )
+                    .await?;
                 }
                 decide::Change::Activity { kind, detail } => {
                     self.inbox_activity(tx, &item.id, kind, by, detail, now).await?;
@@ -413,7 +429,7 @@ impl Governance {
         // alias, and then whoever stands in for them.
         let mut escalation = decide::Escalation::Nobody;
         if item.timeout_action.as_deref() == Some("ESCALATE")
-            && item.due_at.is_some_and(|at| at <= now)
+            && item.due_at.is_some_and(|at| at <= Timestamp::from_millis(now))
             && let Some(key) = item.escalate_to.as_deref()
             && let Some(target) = tx.identity_by_key(key).await?
         {
@@ -439,7 +455,7 @@ impl Governance {
         now: i64,
     ) -> Result<()> {
         let output = decide::closing_output(item, status, by, comment, data);
-        let closing = Closing { status, decided_by: by, comment, output: &output, now };
+        let closing = Closing { status, decided_by: by, comment, output: &output, now: Timestamp::from_millis(now) };
         if !tx.close_inbox_item(&item.id, &closing).await? {
             return Err(Error::Conflict(format!("inbox item {} was closed meanwhile", item.id)));
         }
@@ -471,7 +487,7 @@ impl Governance {
             kind: kind.into(),
             actor_id: actor.map(str::to_owned),
             detail,
-            created_at: now,
+            created_at: Timestamp::from_millis(now),
         };
         tx.add_inbox_activity(&activity).await?;
         Ok(())

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 use tessera_connectors::{Account, AttributeOperation, Operation};
+use tessera_model::Timestamp;
 use tessera_store::{AccountRecord, CatalogObject, IdentityStore, PlanRecord, Tx};
 
 use super::request::Prepared;
@@ -96,12 +97,12 @@ pub(super) async fn record(
         disabled: false,
         locked: false,
         manually_correlated: false,
-        created_at: now,
-        modified_at: now,
+        created_at: Timestamp::from_millis(now),
+        modified_at: Timestamp::from_millis(now),
     });
     account.native_identity = change.native_identity.to_owned();
     account.identity_id = account.identity_id.or_else(|| Some(plan.identity_id.clone()));
-    account.modified_at = now;
+    account.modified_at = Timestamp::from_millis(now);
     match change.account {
         Some(read) => {
             account.name = read.name;

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tessera_connectors::{Connector, ConnectorError, LiveConnector, Outcome};
-use tessera_model::{PlanStatus, RetryPolicy, WorkStatus};
+use tessera_model::{PlanStatus, RetryPolicy, Timestamp, WorkStatus};
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Finished, ProvisioningStore, QueueStore, Tx, WorkItem};
 use tessera_store::{IdentityStore, PlanRecord, SecurityStore};
 
@@ -160,7 +160,9 @@ impl Governance {
         // A claimed plan is this node's for twice the longest a connector call may take, so a call
         // that times out is recorded before another node may claim the plan.
         let lease = i64::try_from(self.engine.config().lease.as_millis()).unwrap_or(i64::MAX).saturating_mul(2);
-        let plans = tx.claim_plans(now, now.saturating_add(lease), BATCH).await?;
+        let plans = tx
+            .claim_plans(Timestamp::from_millis(now), Timestamp::from_millis(now.saturating_add(lease)), BATCH)
+            .await?;
         let mut sources: HashMap<String, Option<Resolved>> = HashMap::new();
         for plan in &plans {
             if !sources.contains_key(&plan.source_id) {
@@ -266,7 +268,14 @@ impl Governance {
                     let run_at = now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
                     let result = json!({"provisioningResult": "RETRY", "errors": [message]});
                     let mut tx = self.store.begin().await?;
-                    tx.retry_plan(&plan.id, attempts, run_at, &result, now).await?;
+                    tx.retry_plan(
+                        &plan.id,
+                        attempts,
+                        Timestamp::from_millis(run_at),
+                        &result,
+                        Timestamp::from_millis(now),
+                    )
+                    .await?;
                     tx.commit().await?;
                     return Ok(());
                 }
@@ -299,7 +308,7 @@ impl Governance {
     ) -> Result<()> {
         let now = self.now_ms();
         let mut tx = self.store.begin().await?;
-        let finished = tx.finish_plan(&plan.id, status, result, now).await?;
+        let finished = tx.finish_plan(&plan.id, status, result, Timestamp::from_millis(now)).await?;
         if matches!(finished, Finished::Already) {
             // Another node finished this plan after its lease ran out: keep nothing of this attempt.
             return Ok(());
@@ -327,14 +336,14 @@ impl Governance {
             assignee,
             status: WorkStatus::Pending,
             document: plan.document.clone(),
-            created_at: now,
+            created_at: Timestamp::from_millis(now),
             completed_at: None,
             completed_by: None,
             comment: None,
         })
         .await?;
         let result = json!({"provisioningResult": "PENDING", "ticketId": ticket});
-        match tx.finish_plan(&plan.id, PlanStatus::Pending, &result, now).await? {
+        match tx.finish_plan(&plan.id, PlanStatus::Pending, &result, Timestamp::from_millis(now)).await? {
             // Finished elsewhere: the work item is dropped with the transaction.
             Finished::Already => return Ok(()),
             Finished::Now(Some(tracking)) => self.announce(&mut tx, &tracking, now).await?,
@@ -365,7 +374,7 @@ impl Governance {
         let mut tx = self.store.begin().await?;
         let item = tx.work_item(id).await?.ok_or_else(|| Error::NotFound(format!("work item {id}")))?;
         let status = if completed { WorkStatus::Completed } else { WorkStatus::Failed };
-        if !tx.complete_work_item(id, status, by, comment, now).await? {
+        if !tx.complete_work_item(id, status, by, comment, Timestamp::from_millis(now)).await? {
             return Err(Error::Conflict(format!(
                 "work item {id} was answered already ({})",
                 item.status.as_str().to_lowercase()
@@ -379,7 +388,12 @@ impl Governance {
             result["errors"] = json!([comment]);
         }
         let settled = tx
-            .settle_plan(&item.plan_id, if completed { PlanStatus::Success } else { PlanStatus::Failed }, &result, now)
+            .settle_plan(
+                &item.plan_id,
+                if completed { PlanStatus::Success } else { PlanStatus::Failed },
+                &result,
+                Timestamp::from_millis(now),
+            )
             .await?;
         // What the person did is now true of the account: Tessera records it as a connector's success.
         if settled
@@ -400,7 +414,7 @@ impl Governance {
         }
         // Audited in the transaction that answers the item, so there is no answer without its entry.
         let detail = json!({"failed": !completed, "comment": comment});
-        tx.audit(by, "work-item.complete", "work-item", id, &detail, now).await?;
+        tx.audit(by, "work-item.complete", "work-item", id, &detail, Timestamp::from_millis(now)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -419,6 +433,6 @@ pub(crate) async fn announce(tx: &mut Tx, tracking: &tessera_store::Tracking, no
         }
     }
     let payload = completed::payload(tracking, identity.as_ref(), &plans, |id| sources.get(id));
-    tx.publish(completed::PROVISIONING_COMPLETED, &payload, now).await?;
+    tx.publish(completed::PROVISIONING_COMPLETED, &payload, Timestamp::from_millis(now)).await?;
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! types could grant themselves anything.
 
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{
     CatalogKind, CatalogStore, ConfigListRecord, IdentityStore, RequestTypeRecord, RequestTypeStore, SecurityStore,
     TeamMember, TeamRecord, Tx, TypeRequestStore,
@@ -129,8 +130,8 @@ impl Governance {
                 .iter()
                 .map(|m| TeamMember { identity_id: m.clone(), admin: draft.admins.contains(m) })
                 .collect(),
-            created_at: created_at.unwrap_or(now),
-            modified_at: now,
+            created_at: Timestamp::from_millis(created_at.unwrap_or(now)),
+            modified_at: Timestamp::from_millis(now),
         })
     }
 
@@ -155,7 +156,7 @@ impl Governance {
         let mut tx = self.store.begin().await?;
         let old = tx.team(id).await?.ok_or_else(|| Error::NotFound(format!("team {id}")))?;
         self.require_team_admin(&old, actor)?;
-        let team = self.team_record(&mut tx, id.to_owned(), draft, Some(old.created_at)).await?;
+        let team = self.team_record(&mut tx, id.to_owned(), draft, Some(old.created_at.millis())).await?;
         if !actor.administers() && !same_people(&old, &team) {
             return Err(administrators_only("changing a team's members, admins or editors"));
         }
@@ -180,7 +181,8 @@ impl Governance {
             return Err(in_use("team", &team.name, &users));
         }
         tx.delete_team(id).await?;
-        tx.audit(actor.audit, "team.delete", "team", id, &json!({"name": team.name}), now).await?;
+        tx.audit(actor.audit, "team.delete", "team", id, &json!({"name": team.name}), Timestamp::from_millis(now))
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -260,8 +262,8 @@ impl Governance {
             list_type: draft.list_type.clone(),
             filter: if kind.is_some() && draft.filter.is_object() { draft.filter.clone() } else { Value::Null },
             items: Value::Array(items),
-            created_at: created_at.unwrap_or(now),
-            modified_at: now,
+            created_at: Timestamp::from_millis(created_at.unwrap_or(now)),
+            modified_at: Timestamp::from_millis(now),
         })
     }
 
@@ -290,7 +292,7 @@ impl Governance {
             let named: Vec<(String, String)> = users.into_iter().map(|n| ("request type".into(), n)).collect();
             return Err(in_use("configuration list", &old.name, &named));
         }
-        let list = self.list_record(&mut tx, id.to_owned(), draft, Some(old.created_at)).await?;
+        let list = self.list_record(&mut tx, id.to_owned(), draft, Some(old.created_at.millis())).await?;
         tx.update_config_list(&list).await?;
         let detail = json!({"name": list.name, "teamId": list.team_id, "type": list.list_type});
         tx.audit(actor.audit, "configuration-list.update", "configuration-list", id, &detail, list.modified_at).await?;
@@ -310,8 +312,15 @@ impl Governance {
             return Err(in_use("configuration list", &list.name, &named));
         }
         tx.delete_config_list(id).await?;
-        tx.audit(actor.audit, "configuration-list.delete", "configuration-list", id, &json!({"name": list.name}), now)
-            .await?;
+        tx.audit(
+            actor.audit,
+            "configuration-list.delete",
+            "configuration-list",
+            id,
+            &json!({"name": list.name}),
+            Timestamp::from_millis(now),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -355,12 +364,13 @@ impl Governance {
             team_id: draft.team_id.clone(),
             status: draft.status.clone(),
             definition: draft.definition.to_json(),
-            created_at: now,
-            modified_at: now,
+            created_at: Timestamp::from_millis(now),
+            modified_at: Timestamp::from_millis(now),
         };
         tx.insert_request_type(&record, &refs).await?;
         let detail = json!({"name": record.name, "teamId": record.team_id, "status": record.status});
-        tx.audit(actor.audit, "request-type.create", "request-type", &record.id, &detail, now).await?;
+        tx.audit(actor.audit, "request-type.create", "request-type", &record.id, &detail, Timestamp::from_millis(now))
+            .await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -385,11 +395,11 @@ impl Governance {
             status: draft.status.clone(),
             definition: draft.definition.to_json(),
             created_at: old.created_at,
-            modified_at: now,
+            modified_at: Timestamp::from_millis(now),
         };
         tx.update_request_type(&record, &refs).await?;
         let detail = json!({"name": record.name, "teamId": record.team_id, "status": record.status});
-        tx.audit(actor.audit, "request-type.update", "request-type", id, &detail, now).await?;
+        tx.audit(actor.audit, "request-type.update", "request-type", id, &detail, Timestamp::from_millis(now)).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -415,10 +425,11 @@ impl Governance {
             check::references(&mut tx, &draft.team_id, &draft.definition).await?.1
         };
         record.status = status.to_owned();
-        record.modified_at = now;
+        record.modified_at = Timestamp::from_millis(now);
         tx.update_request_type(&record, &refs).await?;
         let action = if status == "PUBLISHED" { "request-type.publish" } else { "request-type.unpublish" };
-        tx.audit(actor.audit, action, "request-type", id, &json!({"name": record.name}), now).await?;
+        tx.audit(actor.audit, action, "request-type", id, &json!({"name": record.name}), Timestamp::from_millis(now))
+            .await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -438,7 +449,15 @@ impl Governance {
             )));
         }
         tx.delete_request_type(id).await?;
-        tx.audit(actor.audit, "request-type.delete", "request-type", id, &json!({"name": record.name}), now).await?;
+        tx.audit(
+            actor.audit,
+            "request-type.delete",
+            "request-type",
+            id,
+            &json!({"name": record.name}),
+            Timestamp::from_millis(now),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -31,7 +31,7 @@ use crate::Governance;
 use crate::inbox::{Deadline, InboxSubject, NewInboxItem, TimeoutAction, WorkKind, WorkStatus, WorkSubject};
 use crate::{AccessChange, AccessItem};
 use tessera_engine::waiters::Outcome;
-use tessera_model::{StepStatus, TypeRequestStatus};
+use tessera_model::{StepStatus, Timestamp, TypeRequestStatus};
 
 /// What starting a step did.
 enum Started {
@@ -70,7 +70,7 @@ impl Governance {
                 Started::Waiting | Started::Closed => return Ok(()),
                 Started::Done => {}
             }
-            if !tx.move_to_step(&request.id, position, position + 1, now).await? {
+            if !tx.move_to_step(&request.id, position, position + 1, Timestamp::from_millis(now)).await? {
                 return Ok(());
             }
             position += 1;
@@ -121,18 +121,28 @@ impl Governance {
                     excluded,
                 };
                 let item_id = self.open_inbox_item(tx, &item, now).await?;
-                tx.start_step(id, position, StepStatus::Pending, Some(&item_id), None, now).await?;
+                tx.start_step(id, position, StepStatus::Pending, Some(&item_id), None, Timestamp::from_millis(now))
+                    .await?;
                 let detail = json!({"name": step.name, "approvers": approvers, "approver": approver_json(approver),
                                     "inboxItemId": item_id, "dueAt": due_at});
-                tx.append_timeline(id, "APPROVAL_REQUESTED", None, Some(position), &detail, now).await?;
+                tx.append_timeline(
+                    id,
+                    "APPROVAL_REQUESTED",
+                    None,
+                    Some(position),
+                    &detail,
+                    Timestamp::from_millis(now),
+                )
+                .await?;
                 Ok(Started::Waiting)
             }
             StepKind::Task { title, description, mark_done_automatically: true } => {
                 let end = StepEnd::with(StepStatus::Completed);
-                tx.end_step(id, position, &end, now).await?;
+                tx.end_step(id, position, &end, Timestamp::from_millis(now)).await?;
                 let detail = json!({"name": step.name, "title": title, "description": description,
                                     "automatically": true});
-                tx.append_timeline(id, "TASK_COMPLETED", None, Some(position), &detail, now).await?;
+                tx.append_timeline(id, "TASK_COMPLETED", None, Some(position), &detail, Timestamp::from_millis(now))
+                    .await?;
                 Ok(Started::Done)
             }
             StepKind::Task { title, description, .. } => {
@@ -153,9 +163,11 @@ impl Governance {
                     excluded: Vec::new(),
                 };
                 let item_id = self.open_inbox_item(tx, &item, now).await?;
-                tx.start_step(id, position, StepStatus::Pending, Some(&item_id), None, now).await?;
+                tx.start_step(id, position, StepStatus::Pending, Some(&item_id), None, Timestamp::from_millis(now))
+                    .await?;
                 let detail = json!({"name": step.name, "title": title, "assignee": assignee, "inboxItemId": item_id});
-                tx.append_timeline(id, "TASK_OPENED", None, Some(position), &detail, now).await?;
+                tx.append_timeline(id, "TASK_OPENED", None, Some(position), &detail, Timestamp::from_millis(now))
+                    .await?;
                 Ok(Started::Waiting)
             }
             StepKind::Grant { items } => self.grant(tx, request, position, step, items, now).await,
@@ -172,11 +184,28 @@ impl Governance {
                 let steps = tx.request_steps(id).await?;
                 let input = self.workflow_input(tx, request, &steps, fields).await?;
                 let execution_id = self.engine.start(tx, &workflow, input.clone(), None).await?;
-                tx.wait_for_execution(&execution_id, "REQUEST", id, "STEP", Some(position), now).await?;
-                tx.start_step(id, position, StepStatus::Running, None, Some(&execution_id), now).await?;
+                tx.wait_for_execution(
+                    &execution_id,
+                    "REQUEST",
+                    id,
+                    "STEP",
+                    Some(position),
+                    Timestamp::from_millis(now),
+                )
+                .await?;
+                tx.start_step(
+                    id,
+                    position,
+                    StepStatus::Running,
+                    None,
+                    Some(&execution_id),
+                    Timestamp::from_millis(now),
+                )
+                .await?;
                 let detail = json!({"name": step.name, "workflow": {"id": workflow.id, "name": workflow.name},
                                     "executionId": execution_id, "input": redact(&input, &Value::Null)});
-                tx.append_timeline(id, "WORKFLOW_STARTED", None, Some(position), &detail, now).await?;
+                tx.append_timeline(id, "WORKFLOW_STARTED", None, Some(position), &detail, Timestamp::from_millis(now))
+                    .await?;
                 Ok(Started::Waiting)
             }
         }
@@ -287,11 +316,12 @@ impl Governance {
             if access.is_empty() { Default::default() } else { self.manage_access_in(tx, &change, now).await? };
         let output = outcome.to_json();
         let end = StepEnd { output: Some(&output), ..StepEnd::with(StepStatus::Completed) };
-        tx.end_step(&request.id, position, &end, now).await?;
+        tx.end_step(&request.id, position, &end, Timestamp::from_millis(now)).await?;
         let granted: Vec<Value> = access.iter().map(|a| json!({"type": a.kind, "id": a.id})).collect();
         let detail = json!({"name": step.name, "items": granted, "to": request.requested_for_id,
                             "trackingNumbers": outcome.tracking_numbers, "skipped": outcome.skipped});
-        tx.append_timeline(&request.id, "ACCESS_GRANTED", None, Some(position), &detail, now).await?;
+        tx.append_timeline(&request.id, "ACCESS_GRANTED", None, Some(position), &detail, Timestamp::from_millis(now))
+            .await?;
         Ok(Started::Done)
     }
 
@@ -309,9 +339,10 @@ impl Governance {
         now: i64,
     ) -> crate::Result<Started> {
         let end = StepEnd { comment: Some(why), output, ..StepEnd::with(StepStatus::Failed) };
-        tx.end_step(&request.id, position, &end, now).await?;
+        tx.end_step(&request.id, position, &end, Timestamp::from_millis(now)).await?;
         let detail = json!({"name": step.name, "error": why, "continueOnError": continue_on_error});
-        tx.append_timeline(&request.id, "STEP_FAILED", None, Some(position), &detail, now).await?;
+        tx.append_timeline(&request.id, "STEP_FAILED", None, Some(position), &detail, Timestamp::from_millis(now))
+            .await?;
         if continue_on_error {
             return Ok(Started::Done);
         }
@@ -342,7 +373,7 @@ impl Governance {
         };
         let Some(status) = status else { return Ok(()) };
         let end = StepEnd { status, decided_by: by, comment, output: Some(&item.output) };
-        if !tx.end_step(&request.id, position, &end, now).await? {
+        if !tx.end_step(&request.id, position, &end, Timestamp::from_millis(now)).await? {
             return Ok(());
         }
         let kind = match (item.kind, item.status) {
@@ -352,14 +383,14 @@ impl Governance {
         };
         let detail = json!({"name": step.name, "decision": status, "comment": comment, "inboxItemId": item.id,
                             "byDeadline": by.is_none()});
-        tx.append_timeline(&request.id, kind, by, Some(position), &detail, now).await?;
+        tx.append_timeline(&request.id, kind, by, Some(position), &detail, Timestamp::from_millis(now)).await?;
         tx.audit(
             "system",
             "request.step",
             "request",
             &request.id,
             &json!({"step": position, "status": status, "by": by}),
-            now,
+            Timestamp::from_millis(now),
         )
         .await?;
         match status {
@@ -404,19 +435,20 @@ impl Governance {
         let output = redact(&outcome.output, &Value::Null);
         let detail = json!({"name": step.name, "executionId": outcome.execution_id, "status": outcome.status,
                             "error": outcome.error, "output": output});
-        tx.append_timeline(&request.id, "WORKFLOW_ENDED", None, Some(position), &detail, now).await?;
+        tx.append_timeline(&request.id, "WORKFLOW_ENDED", None, Some(position), &detail, Timestamp::from_millis(now))
+            .await?;
         tx.audit(
             "system",
             "request.step",
             "request",
             &request.id,
             &json!({"step": position, "execution": outcome.execution_id, "status": outcome.status}),
-            now,
+            Timestamp::from_millis(now),
         )
         .await?;
         if outcome.succeeded {
             let end = StepEnd { output: Some(&output), ..StepEnd::with(StepStatus::Completed) };
-            if tx.end_step(&request.id, position, &end, now).await? {
+            if tx.end_step(&request.id, position, &end, Timestamp::from_millis(now)).await? {
                 self.advance(tx, &request, position, now).await?;
             }
             return Ok(());
@@ -448,7 +480,7 @@ impl Governance {
 
     /// Moves past a finished step and runs what follows.
     async fn advance(&self, tx: &mut Tx, request: &TypeRequestRecord, position: i64, now: i64) -> crate::Result<()> {
-        if tx.move_to_step(&request.id, position, position + 1, now).await? {
+        if tx.move_to_step(&request.id, position, position + 1, Timestamp::from_millis(now)).await? {
             self.run_from(tx, request, position + 1, now).await?;
         }
         Ok(())
@@ -466,16 +498,24 @@ impl Governance {
         actor: Option<&str>,
         now: i64,
     ) -> crate::Result<bool> {
-        if !tx.close_type_request(&request.id, status, reason, now).await? {
+        if !tx.close_type_request(&request.id, status, reason, Timestamp::from_millis(now)).await? {
             return Ok(false);
         }
         let steps = if status == TypeRequestStatus::Cancelled { StepStatus::Cancelled } else { StepStatus::Skipped };
-        tx.end_open_steps(&request.id, steps, now).await?;
+        tx.end_open_steps(&request.id, steps, Timestamp::from_millis(now)).await?;
         self.cancel_inbox_items(tx, WorkSubject::Request, &request.id, now).await?;
         for waiter in tx.waiters_of("REQUEST", &request.id).await? {
             self.engine.cancel(tx, &waiter.execution_id, &format!("request {} ended {status}", request.id)).await?;
         }
-        tx.append_timeline(&request.id, status.as_str(), actor, None, &json!({"reason": reason}), now).await?;
+        tx.append_timeline(
+            &request.id,
+            status.as_str(),
+            actor,
+            None,
+            &json!({"reason": reason}),
+            Timestamp::from_millis(now),
+        )
+        .await?;
         let requester = tx.identity(&request.requester_id).await?;
         let target = tx.identity(&request.requested_for_id).await?;
         let payload = json!({
@@ -487,7 +527,7 @@ impl Governance {
             "status": status,
             "reason": reason,
         });
-        tx.publish(REQUEST_CLOSED, &payload, now).await?;
+        tx.publish(REQUEST_CLOSED, &payload, Timestamp::from_millis(now)).await?;
         let subject = format!("Your request is {}: {}", status.as_str().to_lowercase(), request.subject);
         let body = format!(
             "Your {} request \"{}\" is {}{}.\n\nIts timeline: /tessera/v1/requests/{}/timeline",
@@ -498,8 +538,15 @@ impl Governance {
             request.id
         );
         self.notify(tx, &request.requester_id, &subject, &body, now).await?;
-        tx.audit("system", "request.close", "request", &request.id, &json!({"status": status, "reason": reason}), now)
-            .await?;
+        tx.audit(
+            "system",
+            "request.close",
+            "request",
+            &request.id,
+            &json!({"status": status, "reason": reason}),
+            Timestamp::from_millis(now),
+        )
+        .await?;
         Ok(true)
     }
 
@@ -595,8 +642,15 @@ impl Governance {
                 request.status.as_str().to_lowercase()
             )));
         }
-        tx.audit(actor.audit, "request.cancel", "request", id, &json!({"comment": comment, "by": actor.identity}), now)
-            .await?;
+        tx.audit(
+            actor.audit,
+            "request.cancel",
+            "request",
+            id,
+            &json!({"comment": comment, "by": actor.identity}),
+            Timestamp::from_millis(now),
+        )
+        .await?;
         let after = tx.type_request(id).await?.ok_or_else(|| Error::NotFound(format!("request {id}")))?;
         tx.commit().await?;
         self.notify_events();
@@ -614,9 +668,25 @@ impl Governance {
         {
             return Err(Error::Forbidden(format!("identity {identity} may not comment on request {id}")));
         }
-        let seq = tx.append_timeline(id, "COMMENT", actor.named(), None, &json!({"comment": comment}), now).await?;
-        tx.audit(actor.audit, "request.comment", "request", id, &json!({"seq": seq, "by": actor.identity}), now)
+        let seq = tx
+            .append_timeline(
+                id,
+                "COMMENT",
+                actor.named(),
+                None,
+                &json!({"comment": comment}),
+                Timestamp::from_millis(now),
+            )
             .await?;
+        tx.audit(
+            actor.audit,
+            "request.comment",
+            "request",
+            id,
+            &json!({"seq": seq, "by": actor.identity}),
+            Timestamp::from_millis(now),
+        )
+        .await?;
         tx.commit().await?;
         Ok(seq)
     }

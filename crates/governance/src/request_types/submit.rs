@@ -8,6 +8,7 @@
 //! least of it now, and needs no counter row that every submission for a team would contend on.
 
 use serde_json::{Map, Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{
     AccessStore, CatalogKind, CatalogStore, IdentityRecord, IdentityStore, QueueStore, RequestTypeStore, SecurityStore,
     Tx, TypeRequestRecord, TypeRequestStore,
@@ -112,18 +113,19 @@ impl Governance {
             answer_labels: Value::Object(labels),
             current_step: 0,
             reason: None,
-            created_at: now,
-            modified_at: now,
+            created_at: Timestamp::from_millis(now),
+            modified_at: Timestamp::from_millis(now),
             closed_at: None,
         };
         tx.insert_type_request(&record).await?;
         let detail = json!({"subject": record.subject, "answers": record.answers, "requestedFor": target.id,
                             "requestType": {"id": request_type.id, "name": request_type.name}});
-        tx.append_timeline(&record.id, "SUBMITTED", Some(&requester.id), None, &detail, now).await?;
+        tx.append_timeline(&record.id, "SUBMITTED", Some(&requester.id), None, &detail, Timestamp::from_millis(now))
+            .await?;
         if let Some(assignee) = &assignee {
             let detail =
                 json!({"assignee": assignee, "team": {"id": team.id, "name": team.name}, "rule": "least-busy"});
-            tx.append_timeline(&record.id, "ASSIGNED", None, None, &detail, now).await?;
+            tx.append_timeline(&record.id, "ASSIGNED", None, None, &detail, Timestamp::from_millis(now)).await?;
         }
         let assignee_record = match &assignee {
             Some(id) => tx.identity(id).await?,
@@ -139,10 +141,10 @@ impl Governance {
             "answers": record.answers,
             "status": "PENDING",
         });
-        tx.publish(REQUEST_SUBMITTED, &payload, now).await?;
+        tx.publish(REQUEST_SUBMITTED, &payload, Timestamp::from_millis(now)).await?;
         let audit = json!({"requestType": request_type.id, "requester": requester.id, "requestedFor": target.id,
                            "assignee": assignee, "by": actor.identity});
-        tx.audit(actor.audit, "request.submit", "request", &record.id, &audit, now).await?;
+        tx.audit(actor.audit, "request.submit", "request", &record.id, &audit, Timestamp::from_millis(now)).await?;
         self.run_from(&mut tx, &record, 0, now).await?;
         let stored =
             tx.type_request(&record.id).await?.ok_or_else(|| Error::NotFound(format!("request {}", record.id)))?;

@@ -5,6 +5,7 @@
 //! moving its `tokens_after`; the caller updates its cache ([`super::Auth::remember`]) after.
 
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{ApiClient, IdentityStore, SecurityStore, Store, Tx, WorkflowStore};
 
 use super::{EXECUTE_EXTERNAL, generate_secret, hash_secret};
@@ -66,10 +67,10 @@ fn fresh(
         scopes,
         workflow_id,
         identity_id,
-        created_at: now,
+        created_at: Timestamp::from_millis(now),
         disabled: false,
         modified_at: None,
-        tokens_after: 0,
+        tokens_after: Timestamp::from_millis(0),
     };
     (client, secret)
 }
@@ -81,7 +82,7 @@ pub async fn create(store: &Store, new: NewClient, actor: &str, now: i64) -> Api
     let (client, secret) = fresh(new.name, new.scopes, identity_id, None, now);
     tx.insert_client(&client).await?;
     let detail = json!({"name": client.name, "scopes": client.scopes, "identityId": client.identity_id});
-    tx.audit(actor, "client.create", "api-client", &client.id, &detail, now).await?;
+    tx.audit(actor, "client.create", "api-client", &client.id, &detail, Timestamp::from_millis(now)).await?;
     tx.commit().await?;
     Ok((client, secret))
 }
@@ -103,7 +104,8 @@ pub async fn create_trigger_client(
     let (client, secret) = fresh(name, vec![EXECUTE_EXTERNAL.into()], None, Some(workflow_id.to_owned()), now);
     tx.insert_client(&client).await?;
     let detail = json!({ "client": client.id });
-    tx.audit(actor, "workflow.external-client.create", "workflow", workflow_id, &detail, now).await?;
+    tx.audit(actor, "workflow.external-client.create", "workflow", workflow_id, &detail, Timestamp::from_millis(now))
+        .await?;
     tx.commit().await?;
     Ok(Ok((client, secret)))
 }
@@ -136,13 +138,13 @@ pub async fn change(
     if client == before {
         return Ok(client);
     }
-    client.modified_at = Some(now);
+    client.modified_at = Some(Timestamp::from_millis(now));
     if client.disabled || client.identity_id != before.identity_id || client.scopes != before.scopes {
-        client.tokens_after = now;
+        client.tokens_after = Timestamp::from_millis(now);
     }
     tx.update_client(&client).await?;
     let detail = json!({"before": summary(&before), "after": summary(&client)});
-    tx.audit(actor, "client.update", "api-client", id, &detail, now).await?;
+    tx.audit(actor, "client.update", "api-client", id, &detail, Timestamp::from_millis(now)).await?;
     tx.commit().await?;
     Ok(client)
 }
@@ -159,10 +161,11 @@ pub async fn rotate(
     let mut client = held(&mut tx, id, may).await?;
     let secret = generate_secret();
     client.secret_hash = hash_secret(&secret);
-    client.tokens_after = now;
-    client.modified_at = Some(now);
+    client.tokens_after = Timestamp::from_millis(now);
+    client.modified_at = Some(Timestamp::from_millis(now));
     tx.update_client(&client).await?;
-    tx.audit(actor, "client.rotate", "api-client", id, &json!({"secret": "replaced"}), now).await?;
+    tx.audit(actor, "client.rotate", "api-client", id, &json!({"secret": "replaced"}), Timestamp::from_millis(now))
+        .await?;
     tx.commit().await?;
     Ok((client, secret))
 }
@@ -177,10 +180,10 @@ pub async fn revoke_tokens(
 ) -> ApiResult<ApiClient> {
     let mut tx = store.begin().await?;
     let mut client = held(&mut tx, id, may).await?;
-    client.tokens_after = now;
-    client.modified_at = Some(now);
+    client.tokens_after = Timestamp::from_millis(now);
+    client.modified_at = Some(Timestamp::from_millis(now));
     tx.update_client(&client).await?;
-    tx.audit(actor, "client.revoke-tokens", "api-client", id, &json!({}), now).await?;
+    tx.audit(actor, "client.revoke-tokens", "api-client", id, &json!({}), Timestamp::from_millis(now)).await?;
     tx.commit().await?;
     Ok(client)
 }
@@ -197,7 +200,7 @@ pub async fn delete(
     let client = held(&mut tx, id, may).await?;
     tx.delete_client(id).await?;
     let detail = json!({"name": client.name, "scopes": client.scopes, "identityId": client.identity_id});
-    tx.audit(actor, "client.delete", "api-client", id, &detail, now).await?;
+    tx.audit(actor, "client.delete", "api-client", id, &detail, Timestamp::from_millis(now)).await?;
     tx.commit().await?;
     Ok(client)
 }

@@ -11,6 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use serde_json::Value;
+use tessera_model::Timestamp;
 use tessera_store::secrets::OpenError;
 use tessera_store::{SecurityStore, SigningKeyRecord, Store};
 
@@ -93,7 +94,13 @@ pub async fn ensure(store: &Store, now: i64) -> Result<Ensured, KeyError> {
     if created {
         let id = uuid::Uuid::now_v7().simple().to_string();
         let sealed = seal(store, &new_key())?;
-        tx.insert_signing_key(&SigningKeyRecord { id, sealed, created_at: now, retired_at: None }).await?;
+        tx.insert_signing_key(&SigningKeyRecord {
+            id,
+            sealed,
+            created_at: Timestamp::from_millis(now),
+            retired_at: None,
+        })
+        .await?;
     }
     tx.commit().await?;
     Ok(Ensured { removed_plain_key, created })
@@ -106,13 +113,19 @@ pub async fn rotate(store: &Store, now: i64, revoke_old: bool) -> Result<String,
     let id = uuid::Uuid::now_v7().simple().to_string();
     let sealed = seal(store, &new_key())?;
     let mut tx = store.begin().await?;
-    tx.insert_signing_key(&SigningKeyRecord { id: id.clone(), sealed, created_at: now, retired_at: None }).await?;
-    tx.retire_signing_keys(&id, now).await?;
+    tx.insert_signing_key(&SigningKeyRecord {
+        id: id.clone(),
+        sealed,
+        created_at: Timestamp::from_millis(now),
+        retired_at: None,
+    })
+    .await?;
+    tx.retire_signing_keys(&id, Timestamp::from_millis(now)).await?;
     if revoke_old {
         tx.delete_retired_signing_keys(None).await?;
     }
     let detail = serde_json::json!({ "revokedOld": revoke_old });
-    tx.audit("system", "signing-key.rotate", "signing-key", &id, &detail, now).await?;
+    tx.audit("system", "signing-key.rotate", "signing-key", &id, &detail, Timestamp::from_millis(now)).await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -121,7 +134,7 @@ pub async fn rotate(store: &Store, now: i64, revoke_old: bool) -> Result<String,
 /// `lifetime_ms`).
 pub(crate) async fn load(store: &Store, now: i64, lifetime_ms: i64) -> Result<KeySet, KeyError> {
     let mut tx = store.begin().await?;
-    tx.delete_retired_signing_keys(Some(now - lifetime_ms)).await?;
+    tx.delete_retired_signing_keys(Some(Timestamp::from_millis(now - lifetime_ms))).await?;
     let keys = tx.signing_keys().await?;
     tx.commit().await?;
     let mut set = KeySet::default();
@@ -130,7 +143,7 @@ pub(crate) async fn load(store: &Store, now: i64, lifetime_ms: i64) -> Result<Ke
         if set.signing.is_none() && key.retired_at.is_none() {
             set.signing = Some((key.id.clone(), EncodingKey::from_secret(&bytes)));
         }
-        set.verifying.insert(key.id.clone(), (DecodingKey::from_secret(&bytes), key.retired_at));
+        set.verifying.insert(key.id.clone(), (DecodingKey::from_secret(&bytes), key.retired_at.map(Timestamp::millis)));
     }
     Ok(set)
 }

@@ -15,6 +15,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use serde_json::json;
+use tessera_model::Timestamp;
 use tessera_store::{ApiClient, SecurityStore, Store};
 
 pub use self::endpoint::TokenGate;
@@ -180,11 +181,12 @@ pub async fn ensure_admin(
                 client.secret_hash = hash_secret(&secret);
                 client.disabled = false;
                 client.scopes = vec![ALL.into()];
-                client.modified_at = Some(now);
-                client.tokens_after = now;
+                client.modified_at = Some(Timestamp::from_millis(now));
+                client.tokens_after = Timestamp::from_millis(now);
                 tx.update_client(&client).await?;
                 let detail = json!({ "secret": "replaced from TESSERA_ADMIN_CLIENT_SECRET", "scopes": client.scopes });
-                tx.audit("system:config", "client.rotate", "api-client", &id, &detail, now).await?;
+                tx.audit("system:config", "client.rotate", "api-client", &id, &detail, Timestamp::from_millis(now))
+                    .await?;
                 tx.commit().await?;
                 return Ok(AdminClient::SecretReplaced { id });
             }
@@ -217,12 +219,19 @@ async fn create_admin(tx: &mut tessera_store::Tx, id: &str, secret: &str, now: i
         scopes: vec![ALL.into()],
         workflow_id: None,
         identity_id: None,
-        created_at: now,
+        created_at: Timestamp::from_millis(now),
         disabled: false,
         modified_at: None,
-        tokens_after: 0,
+        tokens_after: Timestamp::from_millis(0),
     };
     tx.insert_client(&client).await?;
-    tx.audit("system", "client.create", "api-client", id, &json!({ "name": client.name, "scopes": client.scopes }), now)
-        .await
+    tx.audit(
+        "system",
+        "client.create",
+        "api-client",
+        id,
+        &json!({ "name": client.name, "scopes": client.scopes }),
+        Timestamp::from_millis(now),
+    )
+    .await
 }

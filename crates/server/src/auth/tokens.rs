@@ -57,7 +57,7 @@ struct ClientState {
 
 impl From<&ApiClient> for ClientState {
     fn from(client: &ApiClient) -> Self {
-        Self { disabled: client.disabled, tokens_after: client.tokens_after }
+        Self { disabled: client.disabled, tokens_after: client.tokens_after.millis() }
     }
 }
 

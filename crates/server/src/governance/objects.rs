@@ -216,8 +216,8 @@ pub(super) async fn render(kind: Kind, tx: &mut Tx, names: &mut Names, object: &
     if let Value::Object(members) = &mut body {
         members.insert("id".into(), json!(object.id));
         members.insert("name".into(), json!(object.name));
-        members.insert("created".into(), json!(stamp(object.created_at)));
-        members.insert("modified".into(), json!(stamp(object.modified_at)));
+        members.insert("created".into(), json!(stamp(object.created_at.millis())));
+        members.insert("modified".into(), json!(stamp(object.modified_at.millis())));
     }
     Ok(body)
 }

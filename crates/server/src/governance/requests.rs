@@ -10,7 +10,7 @@
 //! its body names.
 
 use std::collections::HashMap;
-use tessera_model::{AccessRequestType, ItemStatus, RequestStatus, WorkStatus};
+use tessera_model::{AccessRequestType, ItemStatus, RequestStatus, Timestamp, WorkStatus};
 
 use axum::Json;
 use axum::extract::State;
@@ -259,7 +259,7 @@ async fn approval_detail(tx: &mut Tx, names: &mut Names, a: &ApprovalRecord) -> 
         "approvers": a.candidates,
         "reviewedBy": names.identity_ref(tx, a.decided_by.as_deref()).await?,
         "comment": a.comment,
-        "decided": a.decided_at.map(stamp),
+        "decided": a.decided_at.map(|at| stamp(at.millis())),
     }))
 }
 
@@ -321,14 +321,14 @@ pub(crate) async fn status(
             "approvalDetails": details,
             "approvalIds": pending,
             "requestType": request.request_type,
-            "created": stamp(request.created_at),
-            "modified": stamp(item.modified_at),
+            "created": stamp(request.created_at.millis()),
+            "modified": stamp(item.modified_at.millis()),
             "requester": names.identity_ref(&mut tx, Some(&request.requester_id)).await?,
             "requestedFor": names.identity_ref(&mut tx, Some(&request.requested_for_id)).await?,
             "requesterComment":
-                comment_of(&mut tx, &mut names, item.comment.as_deref(), &request.requester_id, request.created_at)
+                comment_of(&mut tx, &mut names, item.comment.as_deref(), &request.requester_id, request.created_at.millis())
                     .await?,
-            "removeDate": item.remove_at.map(stamp),
+            "removeDate": item.remove_at.map(|at| stamp(at.millis())),
             "cancelable": request.status == RequestStatus::Pending,
             "accessRequestId": request.id,
             "provisioningDetails": item.tracking_number.as_ref().map(|t| json!({"orderedSubPhaseReferences": t})),
@@ -376,7 +376,7 @@ async fn forward_history(tx: &mut Tx, names: &mut Names, approval_id: &str) -> A
             "oldApproverName": old_names.join(", "),
             "newApproverName": new["name"].as_str().unwrap_or(&r.new_approver),
             "comment": r.comment,
-            "modified": stamp(r.created_at),
+            "modified": stamp(r.created_at.millis()),
             "forwarderName": forwarder["name"],
             "reassignmentType": r.kind,
             "oldApprovers": old,
@@ -418,9 +418,9 @@ async fn approval_shape(
         "id": a.id,
         "accessRequestId": request.id,
         "name": item.name,
-        "created": stamp(a.created_at),
-        "modified": stamp(a.modified_at),
-        "requestCreated": stamp(request.created_at),
+        "created": stamp(a.created_at.millis()),
+        "modified": stamp(a.modified_at.millis()),
+        "requestCreated": stamp(request.created_at.millis()),
         "requestType": request.request_type,
         "requester": names.identity_ref(tx, Some(&request.requester_id)).await?,
         "requestedFor": names.identity_ref(tx, Some(&request.requested_for_id)).await?,
@@ -428,8 +428,8 @@ async fn approval_shape(
         "requestedObject": {"id": item.object_id, "name": item.name, "type": item.kind,
                             "description": description.unwrap_or(Value::Null)},
         "requesterComment":
-            comment_of(tx, names, item.comment.as_deref(), &request.requester_id, request.created_at).await?,
-        "removeDate": item.remove_at.map(stamp),
+            comment_of(tx, names, item.comment.as_deref(), &request.requester_id, request.created_at.millis()).await?,
+        "removeDate": item.remove_at.map(|at| stamp(at.millis())),
         "level": a.level,
         "approverType": a.approver_kind,
         "approvers": a.candidates,
@@ -441,7 +441,8 @@ async fn approval_shape(
         shaped["reviewedBy"] = names.identity_ref(tx, a.decided_by.as_deref()).await?;
         let decider = a.decided_by.clone().unwrap_or_default();
         shaped["reviewerComment"] =
-            comment_of(tx, names, a.comment.as_deref(), &decider, a.decided_at.unwrap_or(a.modified_at)).await?;
+            comment_of(tx, names, a.comment.as_deref(), &decider, a.decided_at.unwrap_or(a.modified_at).millis())
+                .await?;
     }
     Ok(shaped)
 }
@@ -630,7 +631,7 @@ pub(crate) async fn summary(
         Some(text) => Some(from_date(text)?),
     };
     let mut tx = state.begin().await?;
-    let counts = tx.approval_counts(owner.as_deref(), since).await?;
+    let counts = tx.approval_counts(owner.as_deref(), since.map(Timestamp::from_millis)).await?;
     Ok(Json(json!({"pending": counts.pending, "approved": counts.approved, "rejected": counts.rejected}))
         .into_response())
 }

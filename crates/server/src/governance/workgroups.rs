@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{
     AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityStore, LevelHolder, Tx, UserLevelStore,
 };
@@ -51,7 +52,7 @@ pub(super) async fn render(tx: &mut Tx, names: &mut Names, group: &CatalogObject
 
 /// A deleted group's memberships go with it.
 pub(super) async fn before_delete(tx: &mut Tx, group: &CatalogObject) -> ApiResult<()> {
-    tx.set_user_levels(LevelHolder::GovernanceGroup(&group.id), &[], 0).await?;
+    tx.set_user_levels(LevelHolder::GovernanceGroup(&group.id), &[], Timestamp::from_millis(0)).await?;
     Ok(tx.remove_all_members(&group.id).await?)
 }
 

@@ -42,8 +42,8 @@ async fn shape(tx: &mut Tx, request: &TypeRequestRecord) -> ApiResult<Value> {
             "output": s.output,
             "decidedBy": person(tx, s.decided_by.as_deref()).await?,
             "comment": s.comment,
-            "started": s.started_at.map(stamp),
-            "ended": s.ended_at.map(stamp),
+            "started": s.started_at.map(|at| stamp(at.millis())),
+            "ended": s.ended_at.map(|at| stamp(at.millis())),
         }));
     }
     let team = tx.team(&request.team_id).await?.map(|t| t.name);
@@ -62,9 +62,9 @@ async fn shape(tx: &mut Tx, request: &TypeRequestRecord) -> ApiResult<Value> {
         "currentStep": request.current_step,
         "steps": steps,
         "outputs": outputs,
-        "created": stamp(request.created_at),
-        "modified": stamp(request.modified_at),
-        "closed": request.closed_at.map(stamp),
+        "created": stamp(request.created_at.millis()),
+        "modified": stamp(request.modified_at.millis()),
+        "closed": request.closed_at.map(|at| stamp(at.millis())),
     }))
 }
 
@@ -208,8 +208,8 @@ pub(crate) async fn timeline(
     for e in tx.timeline(&request.id).await? {
         let shaped = json!({"seq": e.seq, "type": e.kind, "step": e.step,
                             "actor": person(&mut tx, e.actor_id.as_deref()).await?,
-                            "at": stamp(e.created_at), "detail": e.detail, "source": "request"});
-        entries.push((e.created_at, shaped));
+                            "at": stamp(e.created_at.millis()), "detail": e.detail, "source": "request"});
+        entries.push((e.created_at.millis(), shaped));
     }
     for item in tx.inbox_items_of(tessera_model::WorkSubject::Request, &request.id).await? {
         let step: Option<i64> = item.subject_ref.as_deref().and_then(|s| s.parse().ok());
@@ -218,9 +218,9 @@ pub(crate) async fn timeline(
                 continue;
             }
             let shaped = json!({"type": a.kind, "step": step, "actor": person(&mut tx, a.actor_id.as_deref()).await?,
-                                "at": stamp(a.created_at), "detail": a.detail, "source": "inbox",
+                                "at": stamp(a.created_at.millis()), "detail": a.detail, "source": "inbox",
                                 "inboxItemId": item.id});
-            entries.push((a.created_at, shaped));
+            entries.push((a.created_at.millis(), shaped));
         }
     }
     // A stable sort keeps the request's own order within an instant.

@@ -9,6 +9,7 @@ use std::hash::{Hash, Hasher};
 use scim_v2::filter::Filter;
 use serde_json::{Map, Value, json};
 use tessera_governance::push::{PushedAccount, push_accounts, pushed_account};
+use tessera_model::Timestamp;
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Tx};
 
 use super::handlers::{Change, Resource};
@@ -54,8 +55,8 @@ fn render(base: &str, object: &CatalogObject) -> Map<String, Value> {
         }
     }
     let meta = Meta {
-        created: object.created_at,
-        modified: object.modified_at,
+        created: object.created_at.millis(),
+        modified: object.modified_at.millis(),
         location: format!("{base}/Groups/{}", object.id),
         version: version_of(object),
     };
@@ -168,7 +169,7 @@ pub(crate) async fn drop_member(
         }
     }
     group.document[SCIM_KEY] = Value::Object(stored);
-    group.modified_at = now;
+    group.modified_at = Timestamp::from_millis(now);
     tx.update_object(&group).await?;
     Ok(())
 }
@@ -189,8 +190,8 @@ fn object(source_id: &str, id: &str, stored: Map<String, Value>, created: i64, n
             "attribute": ATTRIBUTE, "value": id, "source": {"type": "SOURCE", "id": source_id},
             "privileged": false, "attributes": {}, "description": null, SCIM_KEY: stored,
         }),
-        created_at: created,
-        modified_at: now,
+        created_at: Timestamp::from_millis(created),
+        modified_at: Timestamp::from_millis(now),
     }
 }
 
@@ -249,7 +250,7 @@ impl Resource for Groups {
                 (group, Vec::new())
             }
             Some(before) => {
-                let group = object(&source, id, stored, before.created_at, change.now);
+                let group = object(&source, id, stored, before.created_at.millis(), change.now);
                 change.tx.update_object(&group).await?;
                 (group, member_ids(&stored_of(before)))
             }

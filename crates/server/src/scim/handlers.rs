@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use scim_v2::filter::Filter;
 use serde_json::{Map, Value};
+use tessera_model::Timestamp;
 use tessera_store::{CatalogObject, SecurityStore, Tx};
 
 use super::list::ListQuery;
@@ -93,7 +94,9 @@ impl<'a> Change<'a> {
             detail[key] = value;
         }
         let action = format!("{}.{action}", R::ACTIONS);
-        self.tx.audit(&self.caller.actor(), &action, R::TARGET, &target, &detail, self.now).await?;
+        self.tx
+            .audit(&self.caller.actor(), &action, R::TARGET, &target, &detail, Timestamp::from_millis(self.now))
+            .await?;
         let body = match status {
             StatusCode::NO_CONTENT => None,
             _ => Some(R::render(&mut self.tx, base, &self.source.id, record).await?),

@@ -112,8 +112,8 @@ fn render(base: &str, account: &AccountRecord, group_names: &HashMap<String, Str
     }
     let id = &account.native_identity;
     let meta = Meta {
-        created: account.created_at,
-        modified: account.modified_at,
+        created: account.created_at.millis(),
+        modified: account.modified_at.millis(),
         location: format!("{base}/Users/{id}"),
         version: version(account.attributes_hash),
     };

@@ -173,10 +173,10 @@ impl Api {
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             workflow_id: None,
             identity_id: None,
-            created_at: t0().millis(),
+            created_at: Timestamp::from_millis(t0().millis()),
             disabled,
             modified_at: None,
-            tokens_after: 0,
+            tokens_after: Timestamp::from_millis(0),
         };
         let mut tx = self.store.begin().await.unwrap();
         tx.insert_client(&client).await.unwrap();
@@ -316,8 +316,8 @@ pub(crate) fn person(id: &str, manager: Option<&str>) -> tessera_store::Identity
         lifecycle_manual: false,
         status: tessera_model::IdentityStatus::Active,
         attributes: serde_json::Map::new(),
-        created_at: 0,
-        modified_at: 0,
+        created_at: Timestamp::from_millis(0),
+        modified_at: Timestamp::from_millis(0),
     }
 }
 
@@ -339,7 +339,7 @@ pub(crate) fn object(
         enabled: true,
         requestable,
         document,
-        created_at: 0,
-        modified_at: 0,
+        created_at: Timestamp::from_millis(0),
+        modified_at: Timestamp::from_millis(0),
     }
 }

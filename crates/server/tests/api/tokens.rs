@@ -11,7 +11,7 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tessera_model::Clock;
+use tessera_model::{Clock, Timestamp};
 use tessera_server::auth::{ALL, Auth, DEFAULT_LIFETIME, keys};
 use tessera_store::SecurityStore;
 
@@ -107,7 +107,10 @@ async fn rotated_keys_verify_until_their_tokens_expire_or_are_revoked() {
         let stored = tx.signing_keys().await.unwrap();
         drop(tx);
         assert_eq!(stored.len(), 2, "{kind}");
-        assert!(stored.iter().any(|k| k.id == old_kid && k.retired_at == Some(now)), "{kind}: {stored:?}");
+        assert!(
+            stored.iter().any(|k| k.id == old_kid && k.retired_at == Some(Timestamp::from_millis(now))),
+            "{kind}: {stored:?}"
+        );
         assert!(stored.iter().any(|k| k.id == new_kid && k.retired_at.is_none()), "{kind}");
         // Once every token of the retired key has expired, the key goes.
         api.advance(chrono::Duration::minutes(16));

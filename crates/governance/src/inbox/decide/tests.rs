@@ -2,7 +2,7 @@
 //! what a deadline does.
 
 use serde_json::{Value, json};
-use tessera_model::{WorkKind, WorkStatus, WorkSubject};
+use tessera_model::{Timestamp, WorkKind, WorkStatus, WorkSubject};
 use tessera_store::InboxItemRecord;
 
 use super::{Change, Escalation, Facts, act, on_deadline};
@@ -24,17 +24,17 @@ fn item(kind: WorkKind) -> InboxItemRecord {
         status: WorkStatus::Pending,
         minimum_approvals: 1,
         approvals: 0,
-        due_at: Some(10 * HOUR),
-        remind_every: Some(4 * HOUR),
-        next_reminder_at: Some(4 * HOUR),
+        due_at: Some(Timestamp::from_millis(10 * HOUR)),
+        remind_every_ms: Some(4 * HOUR),
+        next_reminder_at: Some(Timestamp::from_millis(4 * HOUR)),
         timeout_action: Some("DENY".into()),
         escalate_to: None,
         decided_by: None,
         decision_comment: None,
         decided_at: None,
         output: Value::Null,
-        created_at: 0,
-        modified_at: 0,
+        created_at: Timestamp::from_millis(0),
+        modified_at: Timestamp::from_millis(0),
         assignees: vec!["mary".into(), "olga".into()],
         excluded: vec!["ada".into()],
         level: None,
@@ -149,7 +149,7 @@ fn a_deadline_reminds_until_it_passes_then_acts() {
         }
     );
     assert_eq!(reminded.iter().filter(|c| matches!(c, Change::Notify { .. })).count(), 2, "both assignees");
-    let late = InboxItemRecord { next_reminder_at: Some(8 * HOUR), ..approval.clone() };
+    let late = InboxItemRecord { next_reminder_at: Some(Timestamp::from_millis(8 * HOUR)), ..approval.clone() };
     let last = on_deadline(&late, 8 * HOUR, nobody).unwrap();
     assert!(matches!(last[0], Change::Reschedule { next_reminder_at: None, .. }), "no reminder after the deadline");
     assert_eq!(closes(&on_deadline(&approval, 10 * HOUR, nobody).unwrap()), Some(WorkStatus::Denied));
