@@ -32,8 +32,8 @@ async fn seed(store: &Store) {
         lifecycle_manual: false,
         status: tessera_model::IdentityStatus::Active,
         attributes: serde_json::Map::new(),
-        created_at: Timestamp::from_millis(0),
-        modified_at: Timestamp::from_millis(0),
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
     }])
     .await
     .unwrap();
@@ -49,8 +49,8 @@ async fn seed(store: &Store) {
         latest_version: 1,
         enabled: true,
         trace: false,
-        created_at: Timestamp::from_millis(0),
-        modified_at: Timestamp::from_millis(0),
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
         creator: "test".into(),
         document,
     };

@@ -35,8 +35,8 @@ fn object(kind: CatalogKind, id: &str, parent: &str, document: Value) -> Catalog
         enabled: true,
         requestable: false,
         document,
-        created_at: Timestamp::from_millis(0),
-        modified_at: Timestamp::from_millis(0),
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
     }
 }
 
@@ -113,8 +113,8 @@ async fn seed(store: &Store, dir: &Path, scim: Value, group: &str) {
         latest_version: 1,
         enabled: true,
         trace: false,
-        created_at: Timestamp::from_millis(0),
-        modified_at: Timestamp::from_millis(0),
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
         creator: "test".into(),
         document,
     };

@@ -79,7 +79,7 @@ pub struct Engine {
     /// Workers running now (readiness).
     pub(crate) running_workers: std::sync::atomic::AtomicUsize,
     /// When each workflow's event-triggered starts may next run, for pacing.
-    pub(crate) pacing: Mutex<HashMap<String, i64>>,
+    pub(crate) pacing: Mutex<HashMap<String, Timestamp>>,
     /// Compiled programs by workflow and version: versions never change, so entries never go stale.
     programs: Mutex<HashMap<(String, i64), Arc<Program>>>,
     /// The domain plugged in, if any. Weak, as the domain holds the engine: whoever runs the node
@@ -154,11 +154,6 @@ impl Engine {
         self.clock.now()
     }
 
-    /// The engine's clock reading in milliseconds since the epoch.
-    pub fn now_ms(&self) -> i64 {
-        self.clock.now().millis()
-    }
-
     /// Starts an execution of `workflow`'s latest version in the caller's transaction; it runs
     /// once that transaction commits. Returns the execution id.
     pub async fn start(
@@ -168,18 +163,18 @@ impl Engine {
         input: Value,
         parent: Option<(String, Value)>,
     ) -> Result<String> {
-        let now = self.now_ms();
+        let now = self.now();
         self.start_at(tx, workflow, input, parent, now).await
     }
 
-    /// Like [`Engine::start`], with the first step due at `run_at` (ms) rather than at once.
+    /// Like [`Engine::start`], with the first step due at `run_at` rather than at once.
     pub async fn start_at(
         &self,
         tx: &mut Tx,
         workflow: &WorkflowRecord,
         input: Value,
         parent: Option<(String, Value)>,
-        run_at: i64,
+        run_at: Timestamp,
     ) -> Result<String> {
         self.start_from(tx, workflow, input, parent, run_at, None).await
     }
@@ -191,11 +186,11 @@ impl Engine {
         workflow: &WorkflowRecord,
         input: Value,
         parent: Option<(String, Value)>,
-        run_at: i64,
+        run_at: Timestamp,
         event_id: Option<String>,
     ) -> Result<String> {
         let id = uuid::Uuid::now_v7().to_string();
-        let now = self.now_ms();
+        let now = self.now();
         let state = serde_json::to_value(Run::new())?;
         let new = NewExecution {
             id: id.clone(),
@@ -204,7 +199,7 @@ impl Engine {
             input: input.clone(),
             state,
             trace: workflow.trace,
-            started_at: Timestamp::from_millis(now),
+            started_at: now,
             parent,
             event_id,
         };
@@ -215,7 +210,7 @@ impl Engine {
             execution_id: id.clone(),
             kind: TaskKind::Apply,
             payload,
-            run_at: Timestamp::from_millis(run_at.max(now)),
+            run_at: run_at.max(now),
             attempt: 0,
         })
         .await?;
@@ -232,7 +227,7 @@ impl Engine {
             execution_id: id.to_owned(),
             kind: TaskKind::Apply,
             payload,
-            run_at: Timestamp::from_millis(self.now_ms()),
+            run_at: self.now(),
             attempt: 0,
         })
         .await?;
@@ -242,15 +237,17 @@ impl Engine {
     /// Delivers a person's answer to the asking step `effect` of execution `execution_id`, in the
     /// caller's transaction: it applies once that commits (wake the workers then). A repeated or
     /// stale answer is refused by the interpreter when applied, so it changes nothing.
-    pub async fn answer(&self, tx: &mut Tx, execution_id: &str, effect: EffectId, data: Value, now: i64) -> Result<()> {
+    pub async fn answer(
+        &self,
+        tx: &mut Tx,
+        execution_id: &str,
+        effect: EffectId,
+        data: Value,
+        now: Timestamp,
+    ) -> Result<()> {
         let payload = serde_json::to_value(Delivery::Submitted { id: effect, data })?;
-        let task = NewTask {
-            execution_id: execution_id.to_owned(),
-            kind: TaskKind::Apply,
-            payload,
-            run_at: Timestamp::from_millis(now),
-            attempt: 0,
-        };
+        let task =
+            NewTask { execution_id: execution_id.to_owned(), kind: TaskKind::Apply, payload, run_at: now, attempt: 0 };
         tx.enqueue(&task).await?;
         Ok(())
     }
@@ -316,8 +313,7 @@ impl Engine {
                     .await?;
                 tx.drop_tasks_of(execution_id).await?;
                 let status = Status::Failed { step: String::new(), failure_name: None, error: Some(message.clone()) };
-                let ended_at = now.millis();
-                self.execution_ended(tx, &execution, &status, &Value::Null, Some(message), ended_at).await?;
+                self.execution_ended(tx, &execution, &status, &Value::Null, Some(message), now).await?;
                 self.metrics.ended(tx, &execution.workflow_id, "failed");
                 return finish_only(tx, task).await;
             }
@@ -355,15 +351,14 @@ impl Engine {
         let mut queued_now = false;
         let effects = if run.status.is_final() { Vec::new() } else { step.effects };
         for effect in effects {
-            queued_now |= self.schedule(tx, &execution, effect, now.millis()).await?;
+            queued_now |= self.schedule(tx, &execution, effect, now).await?;
         }
         let ended = run.status.is_final();
         let error = describe_end(&run.status);
         if ended {
             // Removes this task too.
             tx.drop_tasks_of(execution_id).await?;
-            let ended_at = now.millis();
-            self.execution_ended(tx, &execution, &run.status, run.document(), error.clone(), ended_at).await?;
+            self.execution_ended(tx, &execution, &run.status, run.document(), error.clone(), now).await?;
             self.metrics.ended(tx, &execution.workflow_id, &run.status.label().to_ascii_lowercase());
             if let Some(parent) = &execution.parent_id {
                 self.report_to_parent(tx, &execution, parent, &run).await?;
@@ -383,7 +378,7 @@ impl Engine {
         let update = StateUpdate {
             status: run.status.execution_status(),
             state: &state,
-            ended_at: ended.then(|| now.millis()).map(Timestamp::from_millis),
+            ended_at: ended.then_some(now),
             error: error.as_deref(),
         };
         tx.record_transition(execution_id, execution.history_len, &entries, &update).await?;
@@ -391,7 +386,7 @@ impl Engine {
     }
 
     /// Queues what an effect needs; returns whether something is due at once.
-    async fn schedule(&self, tx: &mut Tx, execution: &ExecutionRecord, effect: Effect, now: i64) -> Result<bool> {
+    async fn schedule(&self, tx: &mut Tx, execution: &ExecutionRecord, effect: Effect, now: Timestamp) -> Result<bool> {
         let execution_id = execution.id.clone();
         let (kind, payload, run_at) = match effect {
             Effect::Call { id, action: "tessera:call-workflow", input, .. } => {
@@ -413,9 +408,7 @@ impl Engine {
                 let call = Call { id, step, action: action.to_owned(), input, retry };
                 (TaskKind::Call, serde_json::to_value(call)?, now)
             }
-            Effect::Wait { id, until, .. } => {
-                (TaskKind::Apply, serde_json::to_value(Delivery::Timer { id })?, until.millis())
-            }
+            Effect::Wait { id, until, .. } => (TaskKind::Apply, serde_json::to_value(Delivery::Timer { id })?, until),
             // A person's task: the execution waits, holding nothing, until the answer is delivered.
             Effect::Ask { id, step, action, input, .. } => {
                 let asked = match self.domain() {
@@ -431,8 +424,7 @@ impl Engine {
                 }
             }
         };
-        tx.enqueue(&NewTask { execution_id, kind, payload, run_at: Timestamp::from_millis(run_at), attempt: 0 })
-            .await?;
+        tx.enqueue(&NewTask { execution_id, kind, payload, run_at, attempt: 0 }).await?;
         Ok(run_at <= now)
     }
 
@@ -464,7 +456,7 @@ impl Engine {
             execution_id: parent.to_owned(),
             kind: TaskKind::Apply,
             payload,
-            run_at: Timestamp::from_millis(self.now_ms()),
+            run_at: self.now(),
             attempt: 0,
         })
         .await?;

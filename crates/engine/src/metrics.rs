@@ -120,9 +120,9 @@ impl Metrics {
     }
 }
 
-/// Milliseconds between `then` and `now`, in seconds; 0 when nothing waits.
-pub fn age(now: i64, then: Option<i64>) -> f64 {
-    then.map_or(0.0, |then| (now - then).max(0) as f64 / 1000.0)
+/// The time from `then` to `now`, in seconds; 0 when nothing waits.
+pub fn age(now: Timestamp, then: Option<Timestamp>) -> f64 {
+    then.map_or(0.0, |then| now.saturating_millis_since(then).max(0) as f64 / 1000.0)
 }
 
 impl Engine {
@@ -133,8 +133,8 @@ impl Engine {
 
     /// Reads the database's figures into the gauges; call before encoding a scrape.
     pub async fn refresh_metrics(&self) -> Result<()> {
-        let now = self.now_ms();
-        let figures = self.store.figures(Timestamp::from_millis(now)).await?;
+        let now = self.now();
+        let figures = self.store.figures(now).await?;
         self.metrics.show(&figures, now);
         Ok(())
     }
@@ -142,12 +142,12 @@ impl Engine {
 
 impl Metrics {
     /// Sets the gauges from the database's `figures`, read at `now`.
-    pub fn show(&self, figures: &tessera_store::Figures, now: i64) {
+    pub fn show(&self, figures: &tessera_store::Figures, now: Timestamp) {
         let m = self;
         m.tasks_queued.set(figures.tasks_queued);
-        m.oldest_task_seconds.set(age(now, figures.oldest_due_task_at.map(Timestamp::millis)));
+        m.oldest_task_seconds.set(age(now, figures.oldest_due_task_at));
         m.events_waiting.set(figures.events_waiting);
-        m.outbox_lag_seconds.set(age(now, figures.oldest_event_at.map(Timestamp::millis)));
+        m.outbox_lag_seconds.set(age(now, figures.oldest_event_at));
         m.executions_running.set(figures.executions_running);
     }
 }

@@ -4,7 +4,6 @@
 
 use serde_json::json;
 use tessera_flow::secrets::is_secret_reference;
-use tessera_model::Timestamp;
 use tessera_store::{SecretRecord, SecretStore, SecurityStore};
 
 use crate::{Engine, Error, Result};
@@ -31,7 +30,7 @@ impl Engine {
         if value.is_empty() {
             return Err(Error::invalid_at("/value", "is required: the secret"));
         }
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let keyring = tx.keyring().ok_or(crate::secrets::SealError::NoKeyring)?;
         let sealed = keyring.seal_text(value);
@@ -40,25 +39,25 @@ impl Engine {
             name: name.to_owned(),
             sealed,
             description,
-            created_at: existing.as_ref().map_or(Timestamp::from_millis(now), |s| s.created_at),
-            modified_at: Timestamp::from_millis(now),
+            created_at: existing.as_ref().map_or(now, |s| s.created_at),
+            modified_at: now,
             modified_by: actor.to_owned(),
         };
         tx.put_secret(&secret).await?;
         let detail = json!({"description": secret.description, "replaced": existing.is_some()});
-        tx.audit(actor, "secret.set", "secret", name, &detail, Timestamp::from_millis(now)).await?;
+        tx.audit(actor, "secret.set", "secret", name, &detail, now).await?;
         tx.commit().await?;
         Ok(secret)
     }
 
     /// Deletes the secret `name`; workflows that refer to it fail at the step that does.
     pub async fn delete_secret(&self, name: &str, actor: &str) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         if !tx.delete_secret(name).await? {
             return Err(Error::NotFound(format!("secret {name}")));
         }
-        tx.audit(actor, "secret.delete", "secret", name, &json!({}), Timestamp::from_millis(now)).await?;
+        tx.audit(actor, "secret.delete", "secret", name, &json!({}), now).await?;
         Ok(tx.commit().await?)
     }
 }

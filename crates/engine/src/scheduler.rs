@@ -23,10 +23,6 @@ fn schedule_of(workflow: &WorkflowRecord) -> Option<Schedule> {
     Schedule::from_attributes(trigger.get("attributes")?.as_object()?).ok()
 }
 
-fn millis(instant: Timestamp) -> i64 {
-    instant.millis()
-}
-
 impl Engine {
     /// Starts the scheduled workflows that are due and plans their next firings; returns how many
     /// executions it started. Does nothing when another node holds the scheduler lock.
@@ -43,27 +39,24 @@ impl Engine {
         for workflow in tx.enabled_workflows().await? {
             let Some(schedule) = schedule_of(&workflow) else { continue };
             kept.push(workflow.id.clone());
-            let next = |after: Timestamp| schedule.next_after(after).map(millis);
             match planned.get(&workflow.id) {
                 // New, or edited since it was planned: plan from now, without firing.
                 None => {
-                    if let Some(at) = next(now) {
-                        tx.set_schedule(&workflow.id, workflow.latest_version, Timestamp::from_millis(at)).await?;
+                    if let Some(at) = schedule.next_after(now) {
+                        tx.set_schedule(&workflow.id, workflow.latest_version, at).await?;
                     }
                 }
                 Some(&(version, _)) if version != workflow.latest_version => {
-                    if let Some(at) = next(now) {
-                        tx.set_schedule(&workflow.id, workflow.latest_version, Timestamp::from_millis(at)).await?;
+                    if let Some(at) = schedule.next_after(now) {
+                        tx.set_schedule(&workflow.id, workflow.latest_version, at).await?;
                     }
                 }
-                Some(&(_, due)) if due <= Timestamp::from_millis(millis(now)) => {
+                Some(&(_, due)) if due <= now => {
                     let input = json!({ "scheduledTime": due.to_string() });
                     self.start(&mut tx, &workflow, input, None).await?;
                     started += 1;
-                    match next(now) {
-                        Some(at) => {
-                            tx.set_schedule(&workflow.id, workflow.latest_version, Timestamp::from_millis(at)).await?
-                        }
+                    match schedule.next_after(now) {
+                        Some(at) => tx.set_schedule(&workflow.id, workflow.latest_version, at).await?,
                         None => tx.drop_schedule(&workflow.id).await?,
                     }
                 }

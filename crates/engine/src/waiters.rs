@@ -54,7 +54,7 @@ impl Engine {
         status: &Status,
         document: &Value,
         error: Option<String>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let domain = self.domain();
         if let Some(domain) = &domain {
@@ -93,7 +93,7 @@ impl Engine {
                     &waiter.subject_kind.to_lowercase().replace('_', "-"),
                     &waiter.subject_id,
                     &detail,
-                    Timestamp::from_millis(now),
+                    now,
                 )
                 .await?;
                 Ok(())

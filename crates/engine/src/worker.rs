@@ -17,7 +17,7 @@ enum Outcome {
     /// Apply this to the execution (and remove the task).
     Apply(Delivery),
     /// Try the action again at `run_at`, as attempt `attempt`.
-    RetryAt { run_at: i64, attempt: i64 },
+    RetryAt { run_at: Timestamp, attempt: i64 },
 }
 use crate::{Engine, Result};
 
@@ -71,12 +71,10 @@ impl Engine {
     }
 
     async fn claim(&self, owner: &str) -> Result<Vec<Task>> {
-        let now = self.now_ms();
-        let lease_until = now + self.config.lease.as_millis() as i64;
+        let now = self.now();
+        let lease_until = now + self.config.lease;
         let mut tx = self.store.begin().await?;
-        let tasks = tx
-            .claim(owner, Timestamp::from_millis(now), Timestamp::from_millis(lease_until), self.config.batch)
-            .await?;
+        let tasks = tx.claim(owner, now, lease_until, self.config.batch).await?;
         tx.commit().await?;
         Ok(tasks)
     }
@@ -91,8 +89,7 @@ impl Engine {
         };
         match next.await {
             Ok(Some(at)) => Duration::from_millis(
-                at.saturating_millis_since(Timestamp::from_millis(self.now_ms()))
-                    .clamp(1, self.config.poll.as_millis() as i64) as u64,
+                at.saturating_millis_since(self.now()).clamp(1, self.config.poll.as_millis() as i64) as u64,
             ),
             _ => self.config.poll,
         }
@@ -171,7 +168,7 @@ impl Engine {
         match outcome {
             Outcome::Apply(delivery) => self.apply_in(tx, Some(task), &task.execution_id, delivery).await,
             Outcome::RetryAt { run_at, attempt } => {
-                tx.retry_later(&task.id, Timestamp::from_millis(run_at), attempt).await?;
+                tx.retry_later(&task.id, run_at, attempt).await?;
                 Ok(false)
             }
         }
@@ -182,7 +179,7 @@ impl Engine {
             Outcome::Apply(delivery) => self.apply(Some(task), &task.execution_id, delivery).await,
             Outcome::RetryAt { run_at, attempt } => {
                 let mut tx = self.store.begin().await?;
-                tx.retry_later(&task.id, Timestamp::from_millis(run_at), attempt).await?;
+                tx.retry_later(&task.id, run_at, attempt).await?;
                 Ok(tx.commit().await?)
             }
         }
@@ -222,8 +219,7 @@ impl Engine {
                 match call.retry.filter(|_| error.retryable).and_then(|policy| policy.delay_after(attempt)) {
                     Some(delay) => {
                         tracing::info!(execution = %task.execution_id, step = %call.step, attempt, %error, "retrying");
-                        let wait = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-                        Ok(Outcome::RetryAt { run_at: self.now_ms().saturating_add(wait), attempt: task.attempt + 1 })
+                        Ok(Outcome::RetryAt { run_at: self.now() + delay, attempt: task.attempt + 1 })
                     }
                     None => {
                         let attempts = task.attempt + 1;
@@ -239,16 +235,9 @@ impl Engine {
     /// Claims and processes one due task; returns whether there was one. For tests that need to
     /// stop between transitions.
     pub async fn step(&self) -> Result<bool> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
-        let tasks = tx
-            .claim(
-                &format!("{}/step", self.node),
-                Timestamp::from_millis(now),
-                Timestamp::from_millis(now + self.config.lease.as_millis() as i64),
-                1,
-            )
-            .await?;
+        let tasks = tx.claim(&format!("{}/step", self.node), now, now + self.config.lease, 1).await?;
         tx.commit().await?;
         match tasks.first() {
             Some(task) => self.process(task).await.map(|()| true),

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 use tessera_flow::Workflow;
-use tessera_model::{ExecutionStatus, Timestamp};
+use tessera_model::ExecutionStatus;
 use tessera_store::{ExecutionStore, SecurityStore, Tx, WorkflowRecord, WorkflowStore};
 
 use crate::secrets::{self, SealError};
@@ -78,15 +78,15 @@ impl Engine {
     pub async fn create_workflow(&self, draft: WorkflowDraft, actor: &str) -> Result<WorkflowRecord> {
         let name = name_of(&draft.document)?;
         check(&draft.document)?;
-        let now = self.now_ms();
+        let now = self.now();
         let mut record = WorkflowRecord {
             id: uuid::Uuid::now_v7().to_string(),
             name,
             latest_version: 1,
             enabled: draft.enabled.unwrap_or(false),
             trace: draft.trace.unwrap_or(false),
-            created_at: Timestamp::from_millis(now),
-            modified_at: Timestamp::from_millis(now),
+            created_at: now,
+            modified_at: now,
             creator: actor.to_owned(),
             document: draft.document,
         };
@@ -94,7 +94,7 @@ impl Engine {
         seal(&tx, &mut record.document, None)?;
         tx.insert_workflow(&record, "created").await?;
         let detail = json!({ "version": 1, "name": record.name });
-        tx.audit(actor, "workflow.create", "workflow", &record.id, &detail, Timestamp::from_millis(now)).await?;
+        tx.audit(actor, "workflow.create", "workflow", &record.id, &detail, now).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -138,7 +138,7 @@ impl Engine {
         actor: &str,
         note: &str,
     ) -> Result<WorkflowRecord> {
-        let now = self.now_ms();
+        let now = self.now();
         let id = current.id.as_str();
         let mut document = draft.document;
         name_of(&document)?;
@@ -147,42 +147,42 @@ impl Engine {
         if document != current.document {
             check(&document)?;
             let name = document.get("name").and_then(Value::as_str).unwrap_or(&current.name).to_owned();
-            let version = tx.add_version(id, &name, &document, actor, note, Timestamp::from_millis(now)).await?;
+            let version = tx.add_version(id, &name, &document, actor, note, now).await?;
             detail["version"] = json!(version);
         }
         let enabled = draft.enabled.unwrap_or(current.enabled);
         let trace = draft.trace.unwrap_or(current.trace);
         if (enabled, trace) != (current.enabled, current.trace) {
-            tx.set_flags(id, enabled, trace, Timestamp::from_millis(now)).await?;
+            tx.set_flags(id, enabled, trace, now).await?;
             detail["enabled"] = json!(enabled);
             detail["trace"] = json!(trace);
         }
         if detail.as_object().is_some_and(|d| !d.is_empty()) {
-            tx.audit(actor, "workflow.update", "workflow", id, &detail, Timestamp::from_millis(now)).await?;
+            tx.audit(actor, "workflow.update", "workflow", id, &detail, now).await?;
         }
         tx.workflow(id).await?.ok_or_else(|| Error::UnknownWorkflow(id.to_owned()))
     }
 
     /// Deletes workflow `id`; its versions stay for the executions that ran them.
     pub async fn delete_workflow(&self, id: &str, actor: &str) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
-        if !tx.delete_workflow(id, Timestamp::from_millis(now)).await? {
+        if !tx.delete_workflow(id, now).await? {
             return Err(Error::UnknownWorkflow(id.to_owned()));
         }
-        tx.audit(actor, "workflow.delete", "workflow", id, &json!({}), Timestamp::from_millis(now)).await?;
+        tx.audit(actor, "workflow.delete", "workflow", id, &json!({}), now).await?;
         Ok(tx.commit().await?)
     }
 
     /// Starts a real execution of workflow `id`'s latest version with `input`, enabled or not;
     /// returns its id.
     pub async fn test_workflow(&self, id: &str, input: Value, actor: &str) -> Result<String> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let record = tx.workflow(id).await?.ok_or_else(|| Error::UnknownWorkflow(id.to_owned()))?;
         let execution = self.start(&mut tx, &record, input, None).await?;
         let detail = json!({ "execution": execution, "version": record.latest_version });
-        tx.audit(actor, "workflow.test", "workflow", id, &detail, Timestamp::from_millis(now)).await?;
+        tx.audit(actor, "workflow.test", "workflow", id, &detail, now).await?;
         tx.commit().await?;
         self.wake_workers();
         Ok(execution)
@@ -197,7 +197,7 @@ impl Engine {
         input: Value,
         actor: &str,
     ) -> Result<std::result::Result<String, NotStarted>> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let workflow = tx.workflow(id).await?.ok_or_else(|| Error::UnknownWorkflow(id.to_owned()))?;
         if let Some(kind) = not_external(&workflow.document) {
@@ -208,7 +208,7 @@ impl Engine {
         }
         let execution = self.start(&mut tx, &workflow, input, None).await?;
         let detail = json!({ "execution": execution });
-        tx.audit(actor, "workflow.execute-external", "workflow", id, &detail, Timestamp::from_millis(now)).await?;
+        tx.audit(actor, "workflow.execute-external", "workflow", id, &detail, now).await?;
         tx.commit().await?;
         self.wake_workers();
         Ok(Ok(execution))
@@ -216,14 +216,14 @@ impl Engine {
 
     /// Asks execution `id` to stop at its next step boundary, as `actor` asked.
     pub async fn cancel_execution(&self, id: &str, actor: &str) -> Result<Cancelled> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let execution = tx.execution(id).await?.ok_or_else(|| Error::NotFound(format!("workflow execution {id}")))?;
         if !self.cancel(&mut tx, id, &format!("cancelled by {actor}")).await? {
             return Ok(Cancelled::AlreadyEnded(execution.status));
         }
         let detail = json!({ "workflow": execution.workflow_id });
-        tx.audit(actor, "execution.cancel", "workflow-execution", id, &detail, Timestamp::from_millis(now)).await?;
+        tx.audit(actor, "execution.cancel", "workflow-execution", id, &detail, now).await?;
         tx.commit().await?;
         self.wake_workers();
         Ok(Cancelled::Now)

@@ -84,8 +84,8 @@ impl Fixture {
             latest_version: 1,
             enabled: true,
             trace: true,
-            created_at: Timestamp::from_millis(0),
-            modified_at: Timestamp::from_millis(0),
+            created_at: Timestamp::UNIX_EPOCH,
+            modified_at: Timestamp::UNIX_EPOCH,
             creator: "test".into(),
             document,
         };
@@ -358,14 +358,8 @@ async fn an_action_in_flight_when_its_worker_died_is_repeated_with_the_same_key(
         assert!(f.engine.step().await.unwrap(), "{kind}: the start is applied and queues the call");
         // A worker on a node that dies claims the call and never finishes it.
         let mut tx = f.store.begin().await.unwrap();
-        let now = f.clock_now().millis();
-        assert_eq!(
-            tx.claim("dead-node", Timestamp::from_millis(now), Timestamp::from_millis(now + 60_000), 10)
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
+        let now = f.clock_now();
+        assert_eq!(tx.claim("dead-node", now, now + Duration::seconds(60), 10).await.unwrap().len(), 1);
         tx.commit().await.unwrap();
         assert!(!f.engine.step().await.unwrap(), "{kind}: nothing else is due while the dead node holds the lease");
         assert_eq!(f.execution(&id).await.status, tessera_model::ExecutionStatus::Running, "{kind}");
@@ -501,7 +495,7 @@ async fn scheduled_workflows_fire_when_due_once_per_slot() {
             runs.iter().any(|r| r.input["scheduledTime"] == "2024-01-01T01:00:00.000Z"),
             "{kind}: the input says which slot"
         );
-        tx.set_flags(&workflow.id, false, false, Timestamp::from_millis(0)).await.unwrap();
+        tx.set_flags(&workflow.id, false, false, Timestamp::UNIX_EPOCH).await.unwrap();
         tx.commit().await.unwrap();
         f.clock.advance_to(t0() + Duration::hours(6));
         assert_eq!(f.engine.run_schedules().await.unwrap(), 0, "{kind}: a disabled workflow does not fire");

@@ -253,8 +253,8 @@ async fn insert_workflow(store: &tessera_store::Store, document: Value) -> Workf
         latest_version: 1,
         enabled: true,
         trace: true,
-        created_at: Timestamp::from_millis(0),
-        modified_at: Timestamp::from_millis(0),
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
         creator: "test".into(),
         document,
     };

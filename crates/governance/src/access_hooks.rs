@@ -104,7 +104,7 @@ impl Governance {
         hooks: &Hooks,
         request_id: &str,
         payload: &Value,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let runs = hooks
             .pre_approval
@@ -113,15 +113,14 @@ impl Governance {
             .chain(hooks.dynamic_approver.iter().map(|h| (h, "DYNAMIC_APPROVER")));
         for (hook, purpose) in runs.filter(|(h, _)| h.matches(payload)) {
             let execution = self.engine.start(tx, &hook.workflow, payload.clone(), None).await?;
-            tx.wait_for_execution(&execution, "ACCESS_REQUEST", request_id, purpose, None, Timestamp::from_millis(now))
-                .await?;
+            tx.wait_for_execution(&execution, "ACCESS_REQUEST", request_id, purpose, None, now).await?;
         }
         Ok(())
     }
 
     /// Lets a request's approvers start once no hook is running: each pending item's first level
     /// opens (starting its approval workflow if it has one), and items needing no approval are granted.
-    pub(crate) async fn release_request(&self, tx: &mut Tx, request_id: &str, now: i64) -> Result<()> {
+    pub(crate) async fn release_request(&self, tx: &mut Tx, request_id: &str, now: Timestamp) -> Result<()> {
         if !tx.waiters_of("ACCESS_REQUEST", request_id).await?.is_empty() {
             return Ok(());
         }
@@ -136,9 +135,7 @@ impl Governance {
                     self.apply_requested_item(tx, &request, item, now).await?;
                 }
                 Some(first) => {
-                    if tx.open_approval(&item.id, 1, Timestamp::from_millis(now)).await?
-                        || first.status == WorkStatus::Pending
-                    {
+                    if tx.open_approval(&item.id, 1, now).await? || first.status == WorkStatus::Pending {
                         self.approval_opened(tx, &request, item, 1, now).await?;
                     }
                 }
@@ -154,7 +151,7 @@ impl Governance {
         request: &AccessRequestRecord,
         item: &RequestItemRecord,
         level: i64,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let approvals = tx.request_approvals(&request.id).await?;
         let Some(approval) = approvals.iter().find(|a| a.item_id == item.id && a.level == level) else {
@@ -186,16 +183,9 @@ impl Governance {
             "comment": request.comment,
         });
         let execution = self.engine.start(tx, &workflow, input, None).await?;
-        tx.wait_for_execution(
-            &execution,
-            "ACCESS_REQUEST_ITEM",
-            &approval.id,
-            "APPROVAL",
-            Some(level),
-            Timestamp::from_millis(now),
-        )
-        .await
-        .map_err(Into::into)
+        tx.wait_for_execution(&execution, "ACCESS_REQUEST_ITEM", &approval.id, "APPROVAL", Some(level), now)
+            .await
+            .map_err(Into::into)
     }
 
     /// A hook or approval workflow of an access request ended.
@@ -204,7 +194,7 @@ impl Governance {
         tx: &mut Tx,
         waiter: &ExecutionWaiter,
         outcome: &Outcome,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let actor = format!("workflow:{}", outcome.execution_id);
         if waiter.purpose == "APPROVAL" {
@@ -266,8 +256,7 @@ impl Governance {
             }
         };
         let detail = json!({"workflowExecution": outcome.execution_id, "hook": waiter.purpose, "answer": answer});
-        tx.audit(&actor, "access-request.hook", "access-request", &request_id, &detail, Timestamp::from_millis(now))
-            .await?;
+        tx.audit(&actor, "access-request.hook", "access-request", &request_id, &detail, now).await?;
         self.release_request(tx, &request_id, now).await
     }
 
@@ -279,10 +268,10 @@ impl Governance {
         approved: bool,
         actor: &str,
         comment: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         for item in tx.request_items(&request.id).await?.iter().filter(|i| i.status == ItemStatus::Pending) {
-            tx.cancel_approvals(&request.id, Some(&item.id), Timestamp::from_millis(now)).await?;
+            tx.cancel_approvals(&request.id, Some(&item.id), now).await?;
             let pre = ApprovalRecord {
                 id: new_id(),
                 request_id: request.id.clone(),
@@ -294,15 +283,15 @@ impl Governance {
                 status: if approved { WorkStatus::Approved } else { WorkStatus::Denied },
                 decided_by: Some(actor.into()),
                 comment: comment.map(str::to_owned),
-                decided_at: Some(Timestamp::from_millis(now)),
-                created_at: Timestamp::from_millis(now),
-                modified_at: Timestamp::from_millis(now),
+                decided_at: Some(now),
+                created_at: now,
+                modified_at: now,
             };
             tx.add_approval(&pre).await?;
             if approved {
                 self.apply_requested_item(tx, request, item, now).await?;
             } else {
-                tx.settle_item(&item.id, ItemStatus::Rejected, None, Timestamp::from_millis(now)).await?;
+                tx.settle_item(&item.id, ItemStatus::Rejected, None, now).await?;
             }
         }
         Ok(())
@@ -315,7 +304,7 @@ impl Governance {
         request: &AccessRequestRecord,
         named: &Value,
         people: Vec<String>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let approvals = tx.request_approvals(&request.id).await?;
         let group =
@@ -335,8 +324,8 @@ impl Governance {
                 decided_by: None,
                 comment: None,
                 decided_at: None,
-                created_at: Timestamp::from_millis(now),
-                modified_at: Timestamp::from_millis(now),
+                created_at: now,
+                modified_at: now,
             };
             tx.add_approval(&approval).await?;
         }

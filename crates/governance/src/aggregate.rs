@@ -101,8 +101,8 @@ pub struct Summary {
     /// What went wrong without failing a row, one sentence each.
     pub warnings: Vec<String>,
     pub message: Option<String>,
-    pub started_at: i64,
-    pub completed_at: i64,
+    pub started_at: Timestamp,
+    pub completed_at: Timestamp,
 }
 
 /// Failed rows kept in the record and the event; the count is always exact.
@@ -123,19 +123,19 @@ impl Summary {
         })
     }
 
-    fn record(&self, processed: u64, now: i64, completed: bool) -> AggregationRecord {
+    fn record(&self, processed: u64, now: Timestamp, completed: bool) -> AggregationRecord {
         let errors: Vec<Value> = self.failed.iter().take(KEPT_FAILURES).map(|f| json!(f)).collect();
         AggregationRecord {
             id: self.id.clone(),
             source_id: self.source_id.clone(),
             status: self.status,
-            started_at: Timestamp::from_millis(self.started_at),
-            completed_at: completed.then_some(Timestamp::from_millis(now)),
+            started_at: self.started_at,
+            completed_at: completed.then_some(now),
             processed: processed as i64,
             stats: self.stats(),
             errors: Value::Array(errors),
             message: self.message.clone(),
-            updated_at: Timestamp::from_millis(now),
+            updated_at: now,
         }
     }
 }
@@ -290,7 +290,7 @@ pub async fn aggregate(
     options: &AggregateOptions,
     on_progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<Summary> {
-    let now = || clock.now().millis();
+    let now = || clock.now();
     let mut tx = store.begin().await?;
     let source = tx
         .object_named(CatalogKind::Source, source_id)
@@ -387,12 +387,7 @@ pub async fn aggregate(
     let completed = now();
     summary.completed_at = completed;
     tx.update_aggregation(&summary.record(summary.scanned, completed, true)).await?;
-    tx.publish(
-        payloads::AGGREGATION_COMPLETED,
-        &completed_event(&plan.source, &summary),
-        Timestamp::from_millis(completed),
-    )
-    .await?;
+    tx.publish(payloads::AGGREGATION_COMPLETED, &completed_event(&plan.source, &summary), completed).await?;
     tx.commit().await?;
     Ok(summary)
 }
@@ -425,7 +420,7 @@ async fn finish(
     existing: usize,
     synced: Option<entitlements::EntitlementSync>,
     summary: &mut Summary,
-    now: i64,
+    now: Timestamp,
 ) -> Result<()> {
     let plan = run.plan;
     let missing: Vec<AccountKey> = known
@@ -475,11 +470,6 @@ async fn finish(
 }
 
 fn completed_event(source: &CatalogObject, summary: &Summary) -> Value {
-    let stamp = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-            .unwrap_or_default()
-    };
     // "Error" as tenants send it (the community's failure-notification workflows compare against it),
     // though ISC's schema lists "Failed"; an interrupted run is ISC's "Terminated".
     let status = match summary.status {
@@ -495,8 +485,8 @@ fn completed_event(source: &CatalogObject, summary: &Summary) -> Value {
     json!({
         "source": {"type": "SOURCE", "id": source.id, "name": source.name},
         "status": status,
-        "started": stamp(summary.started_at),
-        "completed": stamp(summary.completed_at),
+        "started": summary.started_at.to_string(),
+        "completed": summary.completed_at.to_string(),
         "errors": errors,
         "warnings": warnings,
         "stats": {
@@ -535,7 +525,7 @@ impl Run<'_> {
         known: &mut HashMap<String, Known>,
         rows: &[Record],
         summary: &mut Summary,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let profile = if self.plan.authoritative { self.policy.profile_for_source(&self.plan.source.id) } else { None };
         let mut batch = Batch::new(self.policy, now);
@@ -642,7 +632,14 @@ impl Run<'_> {
         batch.write(tx).await
     }
 
-    fn account(&self, row: &Record, id: String, identity_id: Option<String>, hash: i64, now: i64) -> AccountRecord {
+    fn account(
+        &self,
+        row: &Record,
+        id: String,
+        identity_id: Option<String>,
+        hash: i64,
+        now: Timestamp,
+    ) -> AccountRecord {
         AccountRecord {
             id,
             source_id: self.plan.source.id.clone(),
@@ -654,8 +651,8 @@ impl Run<'_> {
             disabled: row.disabled,
             locked: row.locked,
             manually_correlated: false,
-            created_at: Timestamp::from_millis(now),
-            modified_at: Timestamp::from_millis(now),
+            created_at: now,
+            modified_at: now,
         }
     }
 
@@ -687,7 +684,7 @@ impl Run<'_> {
     }
 
     /// Points each identity read in this run at its manager's identity.
-    async fn resolve_managers(&mut self, tx: &mut Tx, known: &HashMap<String, Known>, now: i64) -> Result<()> {
+    async fn resolve_managers(&mut self, tx: &mut Tx, known: &HashMap<String, Known>, now: Timestamp) -> Result<()> {
         let wanted: HashMap<String, Option<String>> = self
             .managers
             .drain(..)
@@ -699,7 +696,7 @@ impl Run<'_> {
                 let manager = wanted.get(&identity.id).cloned().flatten();
                 if manager != identity.manager_id && manager.as_deref() != Some(identity.id.as_str()) {
                     identity.manager_id = manager;
-                    identity.modified_at = Timestamp::from_millis(now);
+                    identity.modified_at = now;
                     tx.update_identity(&identity).await?;
                 }
             }
@@ -709,7 +706,13 @@ impl Run<'_> {
 
     /// Removes the accounts missing from the file; an identity whose authoritative account goes is
     /// deleted with it.
-    async fn remove(&mut self, tx: &mut Tx, missing: &[AccountKey], summary: &mut Summary, now: i64) -> Result<()> {
+    async fn remove(
+        &mut self,
+        tx: &mut Tx,
+        missing: &[AccountKey],
+        summary: &mut Summary,
+        now: Timestamp,
+    ) -> Result<()> {
         let ids: Vec<String> = missing.iter().map(|k| k.id.clone()).collect();
         let identity_ids: Vec<String> = missing.iter().filter_map(|k| k.identity_id.clone()).collect();
         let identities = tx.identities_by_ids(&identity_ids).await?;
@@ -723,26 +726,21 @@ impl Run<'_> {
                 deleted.push((payloads::SOURCE_ACCOUNT_DELETED, payload));
             }
         }
-        tx.publish_many(&deleted, Timestamp::from_millis(now)).await?;
+        tx.publish_many(&deleted, now).await?;
         tx.delete_accounts(&ids).await?;
         summary.removed = ids.len() as u64;
         let authoritative = self.plan.authoritative && self.policy.profile_for_source(&self.plan.source.id).is_some();
         for identity in identities {
             if authoritative {
                 tx.delete_identity(&identity.id).await?;
-                tx.publish(
-                    payloads::IDENTITY_DELETED,
-                    &payloads::identity_snapshot(&identity),
-                    Timestamp::from_millis(now),
-                )
-                .await?;
+                tx.publish(payloads::IDENTITY_DELETED, &payloads::identity_snapshot(&identity), now).await?;
                 summary.identities_deleted += 1;
             } else {
                 // One event per account: an identity may lose several on this source at once.
                 for key in missing.iter().filter(|k| k.identity_id.as_deref() == Some(identity.id.as_str())) {
                     let payload =
                         payloads::account_link(&identity, &key.id, &key.native_identity, "", &self.plan.source);
-                    tx.publish(payloads::ACCOUNT_UNCORRELATED, &payload, Timestamp::from_millis(now)).await?;
+                    tx.publish(payloads::ACCOUNT_UNCORRELATED, &payload, now).await?;
                 }
             }
         }

@@ -28,7 +28,7 @@ pub(crate) struct IdentityChange {
 #[derive(Debug)]
 pub(crate) struct Batch<'p> {
     policy: &'p Policy,
-    now: i64,
+    now: Timestamp,
     pub(crate) new_accounts: Vec<AccountRecord>,
     pub(crate) updated_accounts: Vec<AccountRecord>,
     pub(crate) new_identities: Vec<IdentityRecord>,
@@ -51,7 +51,7 @@ fn status_of(profile: &Profile, state: Option<&str>) -> IdentityStatus {
 }
 
 impl<'p> Batch<'p> {
-    pub(crate) fn new(policy: &'p Policy, now: i64) -> Self {
+    pub(crate) fn new(policy: &'p Policy, now: Timestamp) -> Self {
         Self {
             policy,
             now,
@@ -87,8 +87,8 @@ impl<'p> Batch<'p> {
             lifecycle_manual: false,
             status: IdentityStatus::Active,
             attributes,
-            created_at: Timestamp::from_millis(self.now),
-            modified_at: Timestamp::from_millis(self.now),
+            created_at: self.now,
+            modified_at: self.now,
         };
         identity_fields(&mut identity, account);
         identity.status = status_of(profile, identity.lifecycle_state.as_deref());
@@ -149,7 +149,7 @@ impl<'p> Batch<'p> {
                 continue;
             }
             updated += 1;
-            new.modified_at = Timestamp::from_millis(self.now);
+            new.modified_at = self.now;
             new.status = status_of(profile, new.lifecycle_state.as_deref());
             let held = held.remove(&change.identity_id).unwrap_or_default();
             let outcome = self.transition(profile, old, &new, &views, &held);
@@ -237,7 +237,7 @@ impl<'p> Batch<'p> {
         tx.grant_many(&grants).await?;
         write_plans(tx, &self.outcome.plans, self.now).await?;
         self.created_events(tx).await?;
-        tx.publish_many(&self.events, Timestamp::from_millis(self.now)).await?;
+        tx.publish_many(&self.events, self.now).await?;
         Ok(())
     }
 }
@@ -312,7 +312,7 @@ impl Batch<'_> {
 
 /// Writes the plans, one per identity, source and operation: a new hire's lifecycle access and
 /// birthright roles on one source become one account creation with every attribute request.
-async fn write_plans(tx: &mut Tx, plans: &[PlanRecord], now: i64) -> Result<()> {
+async fn write_plans(tx: &mut Tx, plans: &[PlanRecord], now: Timestamp) -> Result<()> {
     write_plans_for(tx, plans, now, "IdentityRefresh", None).await
 }
 
@@ -321,7 +321,7 @@ async fn write_plans(tx: &mut Tx, plans: &[PlanRecord], now: i64) -> Result<()> 
 pub(crate) async fn write_plans_for(
     tx: &mut Tx,
     plans: &[PlanRecord],
-    now: i64,
+    now: Timestamp,
     action: &str,
     requester: Option<&Value>,
 ) -> Result<()> {
@@ -365,7 +365,7 @@ pub(crate) async fn write_plans_for(
         ids.dedup();
         ids
     };
-    let open = tx.open_plans(&identities, Timestamp::from_millis(now)).await?;
+    let open = tx.open_plans(&identities, now).await?;
     let (fates, changes) = supersede::decide(&open, &merged);
     tx.insert_plans(&merged).await?;
     let mut groups: Vec<(&str, &str, i64)> = Vec::new();
@@ -386,7 +386,7 @@ pub(crate) async fn write_plans_for(
             action: action.to_owned(),
             requester: requester.cloned(),
             remaining: count,
-            created_at: Timestamp::from_millis(now),
+            created_at: now,
             completed_at: None,
         })
         .await?;
@@ -395,8 +395,7 @@ pub(crate) async fn write_plans_for(
     // the same way a carried-out one does.
     for (plan, fate) in merged.iter().zip(&fates) {
         if let Some((status, result)) = supersede::result(fate)
-            && let Finished::Now(Some(tracking)) =
-                tx.finish_plan(&plan.id, status, &result, Timestamp::from_millis(now)).await?
+            && let Finished::Now(Some(tracking)) = tx.finish_plan(&plan.id, status, &result, now).await?
         {
             crate::provisioning::announce(tx, &tracking, now).await?;
         }
@@ -404,28 +403,18 @@ pub(crate) async fn write_plans_for(
     for (index, change) in changes {
         let open = &open[index];
         match change {
-            supersede::Change::Revised(document) => {
-                tx.revise_plan(open, &document, Timestamp::from_millis(now)).await?
-            }
+            supersede::Change::Revised(document) => tx.revise_plan(open, &document, now).await?,
             supersede::Change::Cancelled(reason) => {
                 let result = serde_json::json!({"provisioningResult": "CANCELLED", "reason": reason});
                 match &open.work_item {
                     Some(item) => {
-                        tx.complete_work_item(
-                            item,
-                            tessera_model::WorkStatus::Cancelled,
-                            "system",
-                            Some(&reason),
-                            Timestamp::from_millis(now),
-                        )
-                        .await?;
-                        tx.settle_plan(&open.plan.id, PlanStatus::Cancelled, &result, Timestamp::from_millis(now))
+                        tx.complete_work_item(item, tessera_model::WorkStatus::Cancelled, "system", Some(&reason), now)
                             .await?;
+                        tx.settle_plan(&open.plan.id, PlanStatus::Cancelled, &result, now).await?;
                     }
                     None => {
-                        if let Finished::Now(Some(tracking)) = tx
-                            .finish_plan(&open.plan.id, PlanStatus::Cancelled, &result, Timestamp::from_millis(now))
-                            .await?
+                        if let Finished::Now(Some(tracking)) =
+                            tx.finish_plan(&open.plan.id, PlanStatus::Cancelled, &result, now).await?
                         {
                             crate::provisioning::announce(tx, &tracking, now).await?;
                         }

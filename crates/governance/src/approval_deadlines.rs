@@ -14,6 +14,7 @@
 //! where requests are submitted (the API); `reauthorizationEnabled` and
 //! `grantRequestApprovalSchemes` are kept for ISC clients but change nothing yet.
 
+use chrono::TimeDelta;
 use serde_json::{Map, Value, json};
 use tessera_model::{Timestamp, WorkStatus, WorkSubject};
 use tessera_store::{
@@ -277,7 +278,7 @@ impl Governance {
     /// documents before and after.
     pub async fn set_access_request_config(&self, body: &Value, actor: &str) -> Result<RequestConfig> {
         let config = parse_request_config(body)?;
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         if let Some(fallback) = &config.reminders.fallback_approver
             && tx.identity(fallback).await?.is_none()
@@ -298,14 +299,14 @@ impl Governance {
         }
         let before = tx.access_request_config().await?;
         let document = config.document();
-        tx.set_access_request_config(&document, Timestamp::from_millis(now)).await?;
+        tx.set_access_request_config(&document, now).await?;
         tx.audit(
             actor,
             "access-request-config.update",
             "access-request-config",
             "default",
             &json!({"before": before, "after": document}),
-            Timestamp::from_millis(now),
+            now,
         )
         .await?;
         tx.commit().await?;
@@ -324,7 +325,7 @@ impl Governance {
         comment: &str,
         actor: &str,
     ) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let approval =
             tx.approval(approval_id).await?.ok_or_else(|| Error::NotFound(format!("approval {approval_id}")))?;
@@ -375,7 +376,7 @@ impl Governance {
             forwarder: forwarder.map(str::to_owned),
             comment: Some(comment.to_owned()),
             kind: "MANUAL_REASSIGNMENT".into(),
-            created_at: Timestamp::from_millis(now),
+            created_at: now,
         };
         if !tx.reassign_approval(&reassignment).await? {
             return Err(Error::Conflict(format!("approval {approval_id} is no longer pending")));
@@ -387,7 +388,7 @@ impl Governance {
             &request.id,
             &json!({"approval": approval_id, "from": approval.candidates, "to": owner.id, "forwarder": forwarder,
                     "comment": comment}),
-            Timestamp::from_millis(now),
+            now,
         )
         .await?;
         let about = about(&mut tx, &request, &approval).await?;
@@ -423,14 +424,14 @@ impl Governance {
             }
         }
         let r = &config.reminders;
-        let now = self.now_ms();
+        let now = self.now();
         let due = DueBefore {
-            escalate: r.days_until_escalation.map(|d| now - d * DAY_MS).map(Timestamp::from_millis),
-            remind: r.days_between_reminders.map(|d| now - d * DAY_MS).map(Timestamp::from_millis),
+            escalate: r.days_until_escalation.map(|d| now - TimeDelta::days(d)),
+            remind: r.days_between_reminders.map(|d| now - TimeDelta::days(d)),
             max_reminders: r.max_reminders,
         };
         let mut tx = self.store.begin().await?;
-        let found = tx.due_work(Timestamp::from_millis(now), due, BATCH).await?;
+        let found = tx.due_work(now, due, BATCH).await?;
         tx.commit().await?;
         for work in found {
             let applied = if work.subject_kind == WorkSubject::AccessRequest {
@@ -451,7 +452,13 @@ impl Governance {
     }
 
     /// An access approval's configured escalation or reminder, if still due; false when not.
-    async fn apply_approval_deadline(&self, work: &DueWork, due: DueBefore, r: &Reminders, now: i64) -> Result<bool> {
+    async fn apply_approval_deadline(
+        &self,
+        work: &DueWork,
+        due: DueBefore,
+        r: &Reminders,
+        now: Timestamp,
+    ) -> Result<bool> {
         let mut tx = self.store.begin().await?;
         if tx.lock_access_request(&work.subject_id).await?.is_none() {
             return Ok(false);
@@ -501,11 +508,11 @@ impl Governance {
     }
 
     /// Emails each approver a reminder and counts it.
-    async fn remind(&self, tx: &mut Tx, clock: &ApprovalClock, now: i64) -> Result<()> {
+    async fn remind(&self, tx: &mut Tx, clock: &ApprovalClock, now: Timestamp) -> Result<()> {
         let Some(approval) = tx.approval(&clock.approval_id).await? else { return Ok(()) };
         let Some(request) = tx.access_request(&clock.request_id).await? else { return Ok(()) };
         let about = about(tx, &request, &approval).await?;
-        let waited = (now - clock.assigned_at.millis()) / DAY_MS;
+        let waited = now.saturating_millis_since(clock.assigned_at) / DAY_MS;
         let body = format!(
             "The approval of {about} has waited for your decision for {waited} day(s).\n\n\
              Approve or reject it among your pending access request approvals (approval {}).",
@@ -514,13 +521,19 @@ impl Governance {
         for approver in &approval.candidates {
             self.notify(tx, approver, "Reminder: an access request waits for your approval", &body, now).await?;
         }
-        Ok(tx.record_reminder(&approval.id, Timestamp::from_millis(now)).await?)
+        Ok(tx.record_reminder(&approval.id, now).await?)
     }
 
     /// Hands the approval to the approver's manager (when one person holds it), else the fallback
     /// approver; with neither, marks it so it is not tried again until it changes hands. True when
     /// it changed hands.
-    async fn escalate(&self, tx: &mut Tx, clock: &ApprovalClock, reminders: &Reminders, now: i64) -> Result<bool> {
+    async fn escalate(
+        &self,
+        tx: &mut Tx,
+        clock: &ApprovalClock,
+        reminders: &Reminders,
+        now: Timestamp,
+    ) -> Result<bool> {
         let Some(approval) = tx.approval(&clock.approval_id).await? else { return Ok(false) };
         let Some(request) = tx.access_request(&clock.request_id).await? else { return Ok(false) };
         let eligible = |id: &str| !approval.candidates.iter().any(|c| c == id) && id != request.requested_for_id;
@@ -553,7 +566,7 @@ impl Governance {
             forwarder: None,
             comment: Some(format!("Escalated: no decision within {days} day(s).")),
             kind: "AUTO_ESCALATION".into(),
-            created_at: Timestamp::from_millis(now),
+            created_at: now,
         };
         if !tx.reassign_approval(&reassignment).await? {
             return Ok(false);
@@ -564,7 +577,7 @@ impl Governance {
             "access-request",
             &request.id,
             &json!({"approval": approval.id, "from": approval.candidates, "to": target, "afterDays": days}),
-            Timestamp::from_millis(now),
+            now,
         )
         .await?;
         let about = about(tx, &request, &approval).await?;

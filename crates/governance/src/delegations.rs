@@ -17,15 +17,15 @@ pub struct NewDelegation {
     pub delegator_id: String,
     pub delegate_id: String,
     /// Now when `None`.
-    pub starts_at: Option<i64>,
-    pub ends_at: Option<i64>,
+    pub starts_at: Option<Timestamp>,
+    pub ends_at: Option<Timestamp>,
     pub comment: Option<String>,
 }
 
 impl Governance {
     /// Records a delegation; errors name the field (`/delegateId`, `/end`).
     pub async fn create_delegation(&self, new: &NewDelegation, actor: &str) -> Result<DelegationRecord> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         if tx.identity(&new.delegator_id).await?.is_none() {
             return Err(Error::invalid_at("/delegatorId", format!("no identity has the id `{}`", new.delegator_id)));
@@ -44,24 +44,24 @@ impl Governance {
             id: uuid::Uuid::now_v7().simple().to_string(),
             delegator_id: new.delegator_id.clone(),
             delegate_id: new.delegate_id.clone(),
-            starts_at: Timestamp::from_millis(starts_at),
-            ends_at: new.ends_at.map(Timestamp::from_millis),
+            starts_at: starts_at,
+            ends_at: new.ends_at,
             comment: new.comment.clone(),
             created_by: actor.into(),
-            created_at: Timestamp::from_millis(now),
+            created_at: now,
             revoked_at: None,
         };
         tx.insert_delegation(&record).await?;
         let detail = json!({"delegator": record.delegator_id, "delegate": record.delegate_id,
                             "startsAt": record.starts_at, "endsAt": record.ends_at});
-        tx.audit(actor, "delegation.create", "delegation", &record.id, &detail, Timestamp::from_millis(now)).await?;
+        tx.audit(actor, "delegation.create", "delegation", &record.id, &detail, now).await?;
         tx.commit().await?;
         Ok(record)
     }
 
     /// Ends a delegation early; only its delegator or an administrator may.
     pub async fn revoke_delegation(&self, id: &str, by: Option<&str>, admin: bool, actor: &str) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let found = tx.delegation(id).await?.ok_or_else(|| Error::NotFound(format!("delegation {id}")))?;
         if !admin && by != Some(found.delegator_id.as_str()) {
@@ -70,10 +70,10 @@ impl Governance {
                 found.delegator_id
             )));
         }
-        if !tx.revoke_delegation(id, Timestamp::from_millis(now)).await? {
+        if !tx.revoke_delegation(id, now).await? {
             return Err(Error::Conflict(format!("delegation {id} has already ended")));
         }
-        tx.audit(actor, "delegation.revoke", "delegation", id, &json!({}), Timestamp::from_millis(now)).await?;
+        tx.audit(actor, "delegation.revoke", "delegation", id, &json!({}), now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -85,13 +85,13 @@ impl Governance {
         &self,
         tx: &mut Tx,
         identity: &str,
-        now: i64,
+        now: Timestamp,
         excluded: &[String],
     ) -> Result<(String, Option<String>)> {
         let mut current = identity.to_owned();
         let mut seen = vec![current.clone()];
         for _ in 0..MAX_HOPS {
-            let Some(delegation) = tx.delegation_in_force(&current, Timestamp::from_millis(now)).await? else { break };
+            let Some(delegation) = tx.delegation_in_force(&current, now).await? else { break };
             if seen.contains(&delegation.delegate_id) {
                 break;
             }
@@ -111,7 +111,7 @@ impl Governance {
         &self,
         tx: &mut Tx,
         people: &[String],
-        now: i64,
+        now: Timestamp,
         excluded: &[String],
     ) -> Result<Vec<String>> {
         let mut out = Vec::with_capacity(people.len());

@@ -37,7 +37,7 @@ pub(crate) async fn store(
     tx: &mut Tx,
     source: &CatalogObject,
     read: Vec<Entitlement>,
-    now: i64,
+    now: Timestamp,
 ) -> Result<EntitlementSync> {
     let mut sync = EntitlementSync::default();
     let mut stored: HashMap<String, CatalogObject> =
@@ -57,7 +57,7 @@ pub(crate) async fn store(
                 // What a person set through the API (description, owner, requestable…) stays.
                 object.name = entitlement.name;
                 object.document["attributes"] = attributes;
-                object.modified_at = Timestamp::from_millis(now);
+                object.modified_at = now;
                 tx.update_object(&object).await?;
                 sync.changed += 1;
             }
@@ -79,8 +79,8 @@ pub(crate) async fn store(
                         "privileged": false,
                         "attributes": attributes,
                     }),
-                    created_at: Timestamp::from_millis(now),
-                    modified_at: Timestamp::from_millis(now),
+                    created_at: now,
+                    modified_at: now,
                 };
                 tx.insert_object(&object).await?;
                 sync.added += 1;

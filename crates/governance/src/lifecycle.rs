@@ -1,7 +1,7 @@
 //! A person's choice of an identity's lifecycle state, applied with the state's actions; and an
 //! aggregation run at once for tools.
 
-use tessera_model::{Clock, IdentityStatus, Timestamp};
+use tessera_model::{Clock, IdentityStatus};
 use tessera_store::{AccessStore, CatalogKind, CatalogStore, IdentityStore, SecurityStore, Store};
 
 use crate::apply::Batch;
@@ -20,7 +20,7 @@ pub async fn set_lifecycle_state(
     actor: &str,
     activity: &str,
 ) -> Result<String> {
-    let now = clock.now().millis();
+    let now = clock.now();
     let mut tx = store.begin().await?;
     let old = tx.identity(identity_id).await?.ok_or_else(|| Error::NotFound(format!("identity {identity_id}")))?;
     let profile_id = old.profile_id.clone().ok_or_else(|| {
@@ -39,7 +39,7 @@ pub async fn set_lifecycle_state(
     let mut new = old.clone();
     new.lifecycle_state = Some(stored.key.clone());
     new.lifecycle_manual = true;
-    new.modified_at = Timestamp::from_millis(now);
+    new.modified_at = now;
     if let Some(parsed) = profile.states.get(&stored.key) {
         new.status = if policy::inactive(parsed) { IdentityStatus::Inactive } else { IdentityStatus::Active };
     }
@@ -52,8 +52,7 @@ pub async fn set_lifecycle_state(
     batch.record_access(new.id.clone(), outcome);
     batch.write(&mut tx).await?;
     let detail = serde_json::json!({"lifecycleState": stored.key, "accountActivityId": activity});
-    tx.audit(actor, "identity.set-lifecycle-state", "identity", identity_id, &detail, Timestamp::from_millis(now))
-        .await?;
+    tx.audit(actor, "identity.set-lifecycle-state", "identity", identity_id, &detail, now).await?;
     tx.commit().await?;
     Ok(stored.key)
 }

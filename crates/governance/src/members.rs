@@ -4,7 +4,7 @@
 //! its transaction; deleting an identity publishes `idn:identity-deleted` with the change.
 
 use serde_json::json;
-use tessera_model::{Timestamp, UserLevel};
+use tessera_model::UserLevel;
 use tessera_store::{
     AccessStore, CatalogKind, CatalogStore, IdentityStore, LevelHolder, QueueStore, SecurityStore, UserLevelStore,
 };
@@ -31,7 +31,7 @@ impl Governance {
         actor: &str,
         may: impl FnOnce(&[UserLevel]) -> std::result::Result<(), E>,
     ) -> std::result::Result<Vec<MemberOutcome>, E> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await.map_err(Error::from)?;
         if !tx.lock_object(CatalogKind::Workgroup, group).await.map_err(Error::from)? {
             return Err(Error::NotFound(format!("governance group {group}")).into());
@@ -45,7 +45,7 @@ impl Governance {
         let mut outcomes = Vec::with_capacity(members.len());
         for (id, _) in members {
             let changed = if add {
-                tx.add_member(group, id, Timestamp::from_millis(now)).await.map_err(Error::from)?
+                tx.add_member(group, id, now).await.map_err(Error::from)?
             } else {
                 tx.remove_member(group, id).await.map_err(Error::from)?
             };
@@ -55,7 +55,7 @@ impl Governance {
         if !changed.is_empty() {
             let (action, key) = if add { ("add-members", "added") } else { ("remove-members", "removed") };
             let action = format!("governance-group.{action}");
-            tx.audit(actor, &action, "governance-group", group, &json!({ key: changed }), Timestamp::from_millis(now))
+            tx.audit(actor, &action, "governance-group", group, &json!({ key: changed }), now)
                 .await
                 .map_err(Error::from)?;
         }
@@ -65,21 +65,12 @@ impl Governance {
 
     /// Deletes identity `id` with what it holds; its accounts stay, uncorrelated.
     pub async fn delete_identity(&self, id: &str, actor: &str) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let identity = tx.identity(id).await?.ok_or_else(|| Error::NotFound(format!("identity {id}")))?;
         tx.delete_identity(id).await?;
-        tx.publish(payloads::IDENTITY_DELETED, &payloads::identity_snapshot(&identity), Timestamp::from_millis(now))
-            .await?;
-        tx.audit(
-            actor,
-            "identity.delete",
-            "identity",
-            id,
-            &json!({ "name": identity.name }),
-            Timestamp::from_millis(now),
-        )
-        .await?;
+        tx.publish(payloads::IDENTITY_DELETED, &payloads::identity_snapshot(&identity), now).await?;
+        tx.audit(actor, "identity.delete", "identity", id, &json!({ "name": identity.name }), now).await?;
         tx.commit().await?;
         self.notify_events();
         Ok(())

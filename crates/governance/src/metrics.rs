@@ -88,7 +88,7 @@ impl Metrics {
     }
 
     /// Sets the gauges from the database's `figures`, read at `now`.
-    fn show(&self, figures: &tessera_store::Figures, now: i64) {
+    fn show(&self, figures: &tessera_store::Figures, now: Timestamp) {
         for state in [PlanStatus::Queued, PlanStatus::Pending] {
             let open = figures.open_plans.iter().find(|(s, _)| s == state.as_str()).map_or(0, |(_, n)| *n);
             self.open_plans.get_or_create(&StateLabel { state: state.to_string() }).set(open);
@@ -100,7 +100,7 @@ impl Metrics {
         for (kind, pending, oldest) in work {
             let label = KindLabel { kind: kind.to_owned() };
             self.person_work.get_or_create(&label).set(pending);
-            self.oldest_person_work_seconds.get_or_create(&label).set(age(now, oldest.map(Timestamp::millis)));
+            self.oldest_person_work_seconds.get_or_create(&label).set(age(now, oldest));
         }
     }
 }
@@ -115,8 +115,8 @@ impl Governance {
     /// Reads the database's figures into the runtime's gauges and the domain's; call before
     /// encoding a scrape.
     pub async fn refresh_metrics(&self) -> Result<()> {
-        let now = self.now_ms();
-        let figures = self.store.figures(Timestamp::from_millis(now)).await?;
+        let now = self.now();
+        let figures = self.store.figures(now).await?;
         self.engine.metrics().show(&figures, now);
         self.metrics.show(&figures, now);
         Ok(())

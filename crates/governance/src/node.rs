@@ -105,11 +105,6 @@ impl Governance {
         self.clock.now()
     }
 
-    /// The node's clock reading in milliseconds since the epoch.
-    pub fn now_ms(&self) -> i64 {
-        self.clock.now().millis()
-    }
-
     /// Wakes the runtime's event dispatcher and this domain's provisioning loop: call after
     /// committing a transaction that published events or queued plans.
     pub fn notify_events(&self) {

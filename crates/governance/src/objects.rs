@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tessera_model::Timestamp;
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, QueueStore, SecurityStore, Tx};
 
-use crate::{Error, Governance, payloads, shapes};
+use crate::{Error, Governance, payloads};
 
 /// A checked document, ready to store.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,21 +111,20 @@ async fn record(
     actor: &str,
     (object, before): (&CatalogObject, Option<&CatalogObject>),
     change: &str,
-    now: i64,
+    now: Timestamp,
 ) -> crate::Result<()> {
     let kind = object.kind;
     let detail = audit_detail(object, before, change);
     let what = audit_type(kind);
-    tx.audit(actor, &format!("{what}.{change}"), what, &object.id, &detail, Timestamp::from_millis(now)).await?;
+    tx.audit(actor, &format!("{what}.{change}"), what, &object.id, &detail, now).await?;
     if kind == CatalogKind::Source {
         let (topic, stamp_key) = match change {
             "create" => (payloads::SOURCE_CREATED, "created"),
             "delete" => (payloads::SOURCE_DELETED, "deleted"),
             _ => (payloads::SOURCE_UPDATED, "modified"),
         };
-        let at = shapes::time(now);
-        let event = payloads::source_event(object, actor, stamp_key, at.as_str().unwrap_or_default());
-        tx.publish(topic, &event, Timestamp::from_millis(now)).await?;
+        let event = payloads::source_event(object, actor, stamp_key, &now.to_string());
+        tx.publish(topic, &event, now).await?;
     }
     Ok(())
 }
@@ -145,7 +144,7 @@ impl Governance {
         actor: &str,
         prepare: impl AsyncFnOnce(&mut Tx) -> Result<Draft, E>,
     ) -> Result<CatalogObject, E> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await.map_err(Error::from)?;
         let draft = prepare(&mut tx).await?;
         let object = CatalogObject {
@@ -158,8 +157,8 @@ impl Governance {
             enabled: draft.enabled,
             requestable: draft.requestable,
             document: draft.document,
-            created_at: Timestamp::from_millis(now),
-            modified_at: Timestamp::from_millis(now),
+            created_at: now,
+            modified_at: now,
         };
         tx.insert_object(&object).await.map_err(Error::from)?;
         record(&mut tx, actor, (&object, None), "create", now).await?;
@@ -178,7 +177,7 @@ impl Governance {
         actor: &str,
         edit: impl AsyncFnOnce(&mut Tx, &CatalogObject) -> Result<Draft, E>,
     ) -> Result<CatalogObject, E> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await.map_err(Error::from)?;
         let current = held(&mut tx, kind, id).await?;
         let draft = edit(&mut tx, &current).await?;
@@ -194,7 +193,7 @@ impl Governance {
             enabled: draft.enabled,
             requestable: draft.requestable,
             document: draft.document,
-            modified_at: Timestamp::from_millis(now),
+            modified_at: now,
             ..current
         };
         tx.update_object(&object).await.map_err(Error::from)?;
@@ -214,7 +213,7 @@ impl Governance {
         actor: &str,
         before: impl AsyncFnOnce(&mut Tx, &CatalogObject) -> Result<(), E>,
     ) -> Result<CatalogObject, E> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await.map_err(Error::from)?;
         let object = held(&mut tx, kind, id).await?;
         before(&mut tx, &object).await?;

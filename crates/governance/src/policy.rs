@@ -194,7 +194,7 @@ impl Policy {
         state: &LifecycleState,
         accounts: &[&AccountRecord],
         held: &[AccessGrant],
-        now: i64,
+        now: Timestamp,
     ) -> Outcome {
         let mut outcome = Outcome::default();
         let cause = json!({"type": "LIFECYCLE", "state": state_name});
@@ -234,7 +234,7 @@ impl Policy {
                 kind: "ACCESS_PROFILE".into(),
                 object_id: id.clone(),
                 origin: "LIFECYCLE".into(),
-                granted_at: Timestamp::from_millis(now),
+                granted_at: now,
                 granted_by: Some("system".into()),
             };
             outcome.plans.extend(self.access_plans(identity, &grant, true, accounts, &cause, now));
@@ -250,7 +250,7 @@ impl Policy {
         identity: &IdentityRecord,
         accounts: &[&AccountRecord],
         held: &[AccessGrant],
-        now: i64,
+        now: Timestamp,
     ) -> Outcome {
         let mut outcome = Outcome::default();
         let views: Vec<governance::Account<'_>> = accounts
@@ -276,7 +276,7 @@ impl Policy {
                         kind: "ROLE".into(),
                         object_id: role.id.clone(),
                         origin: "BIRTHRIGHT".into(),
-                        granted_at: Timestamp::from_millis(now),
+                        granted_at: now,
                         granted_by: Some("system".into()),
                     };
                     outcome.plans.extend(self.access_plans(identity, &grant, true, accounts, &cause, now));
@@ -329,7 +329,7 @@ impl Policy {
         add: bool,
         accounts: &[&AccountRecord],
         cause: &Value,
-        now: i64,
+        now: Timestamp,
     ) -> Vec<PlanRecord> {
         let operation = if add { "Add" } else { "Remove" };
         self.entitlements_of(&grant.kind, &grant.object_id)
@@ -355,7 +355,7 @@ impl Policy {
         account: Option<&AccountRecord>,
         attribute_requests: Vec<Value>,
         cause: &Value,
-        now: i64,
+        now: Timestamp,
     ) -> PlanRecord {
         let document = json!({
             "identity": {"type": "IDENTITY", "id": identity.id, "name": identity.name},
@@ -379,8 +379,8 @@ impl Policy {
             attempt: 0,
             result: None,
             document,
-            created_at: Timestamp::from_millis(now),
-            modified_at: Timestamp::from_millis(now),
+            created_at: now,
+            modified_at: now,
         }
     }
 }

@@ -121,7 +121,7 @@ impl<'p> Target<'p> {
 /// account as stored, in order.
 pub async fn push_accounts(
     tx: &mut Tx,
-    now: i64,
+    now: Timestamp,
     source_id: &str,
     pushed: Vec<PushedAccount>,
 ) -> Result<Vec<AccountRecord>> {
@@ -159,14 +159,14 @@ pub async fn push_accounts(
             disabled: false,
             locked: false,
             manually_correlated: false,
-            created_at: Timestamp::from_millis(now),
-            modified_at: Timestamp::from_millis(now),
+            created_at: now,
+            modified_at: now,
         });
         account.name = push.name;
         account.attributes = push.attributes;
         account.attributes_hash = hash;
         account.disabled = push.disabled;
-        account.modified_at = Timestamp::from_millis(now);
+        account.modified_at = now;
         match (account.identity_id.clone(), target.profile) {
             (Some(identity_id), Some(_)) => {
                 managers.push((identity_id.clone(), manager));
@@ -216,7 +216,7 @@ async fn point_managers(
     target: &Target<'_>,
     managers: Vec<(String, Option<String>)>,
     joined: Vec<(String, String)>,
-    now: i64,
+    now: Timestamp,
 ) -> Result<()> {
     let source_id = target.source.id.as_str();
     for (identity_id, native) in managers {
@@ -229,7 +229,7 @@ async fn point_managers(
             && manager_id.as_deref() != Some(identity_id.as_str())
         {
             identity.manager_id = manager_id;
-            identity.modified_at = Timestamp::from_millis(now);
+            identity.modified_at = now;
             tx.update_identity(&identity).await?;
         }
     }
@@ -244,7 +244,7 @@ async fn point_managers(
                 && identity.manager_id.is_none()
             {
                 identity.manager_id = Some(manager_id.clone());
-                identity.modified_at = Timestamp::from_millis(now);
+                identity.modified_at = now;
                 tx.update_identity(&identity).await?;
             }
         }
@@ -257,7 +257,7 @@ async fn point_managers(
 /// identity (Account Uncorrelated). Returns the account that was removed, if there was one.
 pub async fn remove_pushed_account(
     tx: &mut Tx,
-    now: i64,
+    now: Timestamp,
     source_id: &str,
     native_identity: &str,
 ) -> Result<Option<AccountRecord>> {
@@ -270,16 +270,15 @@ pub async fn remove_pushed_account(
         None => None,
     };
     let deleted = payloads::source_account("ACCOUNT_DELETED_V2", &account, Some(&target.source), owner.as_ref());
-    tx.publish(payloads::SOURCE_ACCOUNT_DELETED, &deleted, Timestamp::from_millis(now)).await?;
+    tx.publish(payloads::SOURCE_ACCOUNT_DELETED, &deleted, now).await?;
     let Some(identity) = owner else { return Ok(Some(account)) };
     if target.profile.is_some() {
         tx.delete_identity(&identity.id).await?;
-        tx.publish(payloads::IDENTITY_DELETED, &payloads::identity_snapshot(&identity), Timestamp::from_millis(now))
-            .await?;
+        tx.publish(payloads::IDENTITY_DELETED, &payloads::identity_snapshot(&identity), now).await?;
     } else {
         let payload =
             payloads::account_link(&identity, &account.id, &account.native_identity, &account.name, &target.source);
-        tx.publish(payloads::ACCOUNT_UNCORRELATED, &payload, Timestamp::from_millis(now)).await?;
+        tx.publish(payloads::ACCOUNT_UNCORRELATED, &payload, now).await?;
     }
     Ok(Some(account))
 }

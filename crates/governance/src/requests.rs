@@ -40,7 +40,7 @@ pub struct RequestedItem {
     pub id: String,
     pub comment: Option<String>,
     /// When granted access is taken away again.
-    pub remove_at: Option<i64>,
+    pub remove_at: Option<Timestamp>,
 }
 
 /// A request as submitted: errors name their place with pointers into ISC's request body
@@ -101,7 +101,7 @@ impl Governance {
     /// approvals, the `idn:access-requested` events, an audit entry by `actor`, and — for items that
     /// need no approval — the grant or revocation with its plans.
     pub async fn submit_access_request(&self, request: &NewAccessRequest, actor: &str) -> Result<Submitted> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let submitted = self.submit_access_request_in(&mut tx, request, actor, now).await?;
         tx.commit().await?;
@@ -114,7 +114,7 @@ impl Governance {
         tx: &mut Tx,
         request: &NewAccessRequest,
         actor: &str,
-        now: i64,
+        now: Timestamp,
     ) -> Result<Submitted> {
         if request.requested_for.is_empty() {
             return Err(Error::invalid_at("/requestedFor", "name at least one identity"));
@@ -218,8 +218,8 @@ impl Governance {
                         decided_by: None,
                         comment: None,
                         decided_at: None,
-                        created_at: Timestamp::from_millis(now),
-                        modified_at: Timestamp::from_millis(now),
+                        created_at: now,
+                        modified_at: now,
                     });
                 }
                 items.push(RequestItemRecord {
@@ -230,10 +230,10 @@ impl Governance {
                     object_id: item.id.clone(),
                     name: object.name.clone(),
                     comment: item.comment.clone(),
-                    remove_at: item.remove_at.map(Timestamp::from_millis),
+                    remove_at: item.remove_at,
                     status: ItemStatus::Pending,
                     tracking_number: None,
-                    modified_at: Timestamp::from_millis(now),
+                    modified_at: now,
                 });
             }
             if !existing.is_empty() {
@@ -253,8 +253,8 @@ impl Governance {
                 request_type: request.request_type,
                 status: RequestStatus::Pending,
                 comment: request.comment.clone(),
-                created_at: Timestamp::from_millis(now),
-                modified_at: Timestamp::from_millis(now),
+                created_at: now,
+                modified_at: now,
             };
             let target_ref = json!({"type": "IDENTITY", "id": target.id, "name": target.name});
             let operation = if request.request_type == RequestType::Grant { "Add" } else { "Remove" };
@@ -283,7 +283,7 @@ impl Governance {
             }
             tx.insert_access_request(&record, &items, &approvals).await?;
             self.check_request_sod(tx, &record, &items).await?;
-            tx.publish(ACCESS_REQUESTED, &payload, Timestamp::from_millis(now)).await?;
+            tx.publish(ACCESS_REQUESTED, &payload, now).await?;
             tx.audit(
                 actor,
                 "access-request.submit",
@@ -292,7 +292,7 @@ impl Governance {
                 &json!({"requestedFor": target.id, "requestedBy": requester.id,
                         "requestType": record.request_type,
                         "items": items.iter().map(|i| json!({"type": i.kind, "id": i.object_id})).collect::<Vec<_>>()}),
-                Timestamp::from_millis(now),
+                now,
             )
             .await?;
             if hold {
@@ -412,7 +412,7 @@ impl Governance {
         comment: Option<&str>,
         actor: &str,
     ) -> Result<Decided> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let found =
             tx.approval(approval_id).await?.ok_or_else(|| Error::NotFound(format!("approval {approval_id}")))?;
@@ -441,7 +441,7 @@ impl Governance {
         approve: bool,
         approver: &str,
         comment: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let Some(request) = tx.lock_access_request(&approval.request_id).await? else { return Ok(()) };
         match self.decide_level(tx, approval, &request, approve, approver, comment, approver, now).await {
@@ -462,11 +462,11 @@ impl Governance {
         approver: &str,
         comment: Option<&str>,
         actor: &str,
-        now: i64,
+        now: Timestamp,
     ) -> Result<Decided> {
         let approval_id = approval.id.as_str();
         let status = if approve { WorkStatus::Approved } else { WorkStatus::Denied };
-        if !tx.decide_approval(approval_id, status, approver, comment, Timestamp::from_millis(now)).await? {
+        if !tx.decide_approval(approval_id, status, approver, comment, now).await? {
             let current = tx.approval(approval_id).await?.map_or(WorkStatus::Cancelled, |a| a.status);
             return Err(Error::Conflict(format!(
                 "approval {approval_id} is {} and cannot be decided",
@@ -484,10 +484,10 @@ impl Governance {
             .ok_or_else(|| Error::NotFound(format!("requested item {}", approval.item_id)))?;
         let mut decided = Decided { item_status: ItemStatus::Pending, tracking_number: None };
         if !approve {
-            tx.cancel_approvals(&request.id, Some(&item.id), Timestamp::from_millis(now)).await?;
-            tx.settle_item(&item.id, ItemStatus::Rejected, None, Timestamp::from_millis(now)).await?;
+            tx.cancel_approvals(&request.id, Some(&item.id), now).await?;
+            tx.settle_item(&item.id, ItemStatus::Rejected, None, now).await?;
             decided.item_status = ItemStatus::Rejected;
-        } else if tx.open_approval(&item.id, approval.level + 1, Timestamp::from_millis(now)).await? {
+        } else if tx.open_approval(&item.id, approval.level + 1, now).await? {
             self.approval_opened(tx, request, item, approval.level + 1, now).await?;
         } else {
             decided.tracking_number = self.apply_requested_item(tx, request, item, now).await?;
@@ -500,7 +500,7 @@ impl Governance {
             &request.id,
             &json!({"approval": approval_id, "item": item.id, "level": approval.level, "approver": approver,
                     "itemStatus": decided.item_status}),
-            Timestamp::from_millis(now),
+            now,
         )
         .await?;
         self.conclude(tx, &request.id, now).await?;
@@ -509,7 +509,7 @@ impl Governance {
 
     /// Cancels a pending request: its open approvals and undecided items end CANCELLED.
     pub async fn cancel_access_request(&self, request_id: &str, comment: &str, actor: &str) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         // The workflows deciding for it have nothing left to decide. Their executions are locked before
         // the request, in the order an ending execution takes them, so the two cannot deadlock.
@@ -535,20 +535,13 @@ impl Governance {
                 self.engine.cancel(&mut tx, &waiter.execution_id, "the access request was cancelled").await?;
             }
         }
-        tx.cancel_approvals(request_id, None, Timestamp::from_millis(now)).await?;
+        tx.cancel_approvals(request_id, None, now).await?;
         for item in tx.request_items(request_id).await? {
-            tx.settle_item(&item.id, ItemStatus::Cancelled, None, Timestamp::from_millis(now)).await?;
+            tx.settle_item(&item.id, ItemStatus::Cancelled, None, now).await?;
         }
-        tx.settle_request(request_id, RequestStatus::Cancelled, Timestamp::from_millis(now)).await?;
-        tx.audit(
-            actor,
-            "access-request.cancel",
-            "access-request",
-            request_id,
-            &json!({"comment": comment}),
-            Timestamp::from_millis(now),
-        )
-        .await?;
+        tx.settle_request(request_id, RequestStatus::Cancelled, now).await?;
+        tx.audit(actor, "access-request.cancel", "access-request", request_id, &json!({"comment": comment}), now)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -560,7 +553,7 @@ impl Governance {
         tx: &mut Tx,
         request: &AccessRequestRecord,
         item: &RequestItemRecord,
-        now: i64,
+        now: Timestamp,
     ) -> Result<Option<String>> {
         let requester = tx.identity(&request.requester_id).await?;
         let change = AccessChange {
@@ -572,20 +565,20 @@ impl Governance {
             comments: item.comment.clone(),
             action: "AccessRequest".into(),
             start_at: None,
-            remove_at: item.remove_at.map(Timestamp::millis),
+            remove_at: item.remove_at,
             actor: format!("access-request:{}", request.id),
         };
         let outcome = self.manage_access_in(tx, &change, now).await?;
         let tracking = outcome.tracking_numbers.first().cloned();
-        tx.settle_item(&item.id, ItemStatus::Approved, tracking.as_deref(), Timestamp::from_millis(now)).await?;
+        tx.settle_item(&item.id, ItemStatus::Approved, tracking.as_deref(), now).await?;
         Ok(tracking)
     }
 
     /// Completes a request whose items have all been decided, announcing the decisions.
-    pub(crate) async fn conclude(&self, tx: &mut Tx, request_id: &str, now: i64) -> Result<()> {
+    pub(crate) async fn conclude(&self, tx: &mut Tx, request_id: &str, now: Timestamp) -> Result<()> {
         let items = tx.request_items(request_id).await?;
         if items.iter().any(|i| i.status == ItemStatus::Pending)
-            || !tx.settle_request(request_id, RequestStatus::Completed, Timestamp::from_millis(now)).await?
+            || !tx.settle_request(request_id, RequestStatus::Completed, now).await?
         {
             return Ok(());
         }
@@ -612,7 +605,7 @@ impl Governance {
                              "requestedFor": reference(&request.requested_for_id, for_name),
                              "requestedItemsStatus": statuses,
                              "requestedBy": reference(&request.requester_id, by_name)});
-        tx.publish(ACCESS_REQUEST_DECIDED, &payload, Timestamp::from_millis(now)).await?;
+        tx.publish(ACCESS_REQUEST_DECIDED, &payload, now).await?;
         Ok(())
     }
 }

@@ -31,10 +31,6 @@ fn source_schedule(source: &CatalogObject) -> Option<Schedule> {
     Schedule::from_attributes(&attributes).ok()
 }
 
-fn millis(instant: Timestamp) -> i64 {
-    instant.millis()
-}
-
 impl Governance {
     /// Plans the sources' next aggregations and queues the due ones for this node; marks stale runs
     /// interrupted. Does nothing when another node holds the lock.
@@ -44,13 +40,9 @@ impl Governance {
         if !tx.try_leader_lock(SOURCE_SCHEDULE_LOCK).await? {
             return Ok(());
         }
-        let stale = millis(now) - crate::STALE_MS;
+        let stale = now - crate::STALE;
         let message = "the node running this aggregation stopped before it ended; run it again";
-        if tx
-            .interrupt_stale_aggregations(Timestamp::from_millis(stale), Timestamp::from_millis(millis(now)), message)
-            .await?
-            > 0
-        {
+        if tx.interrupt_stale_aggregations(stale, now, message).await? > 0 {
             tracing::warn!("marked aggregations left running by a stopped node as interrupted");
         }
         let planned: Vec<(String, i64, Timestamp)> =
@@ -59,26 +51,23 @@ impl Governance {
         for source in tx.all_objects(CatalogKind::Source).await? {
             let Some(schedule) = source_schedule(&source) else { continue };
             let key = format!("{KEY_PREFIX}{}", source.id);
-            let next = |after: Timestamp| schedule.next_after(after).map(millis);
+            // A source's schedule is versioned by the source's last change, in milliseconds.
+            let version_now = source.modified_at.millis();
             match planned.iter().find(|(k, _, _)| *k == key).map(|&(_, version, due)| (version, due)) {
-                Some((version, due))
-                    if version == source.modified_at.millis() && due <= Timestamp::from_millis(millis(now)) =>
-                {
+                Some((version, due)) if version == version_now && due <= now => {
                     self.due_aggregations
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .push(source.id.clone());
-                    match next(now) {
-                        Some(at) => {
-                            tx.set_schedule(&key, source.modified_at.millis(), Timestamp::from_millis(at)).await?
-                        }
+                    match schedule.next_after(now) {
+                        Some(at) => tx.set_schedule(&key, version_now, at).await?,
                         None => tx.drop_schedule(&key).await?,
                     }
                 }
-                Some((version, _)) if version == source.modified_at.millis() => {}
+                Some((version, _)) if version == version_now => {}
                 _ => {
-                    if let Some(at) = next(now) {
-                        tx.set_schedule(&key, source.modified_at.millis(), Timestamp::from_millis(at)).await?;
+                    if let Some(at) = schedule.next_after(now) {
+                        tx.set_schedule(&key, version_now, at).await?;
                     }
                 }
             }

@@ -2,12 +2,12 @@
 //! to workflows (and the API serves them).
 
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{AccessGrant, AccountRecord, CatalogObject, IdentityRecord};
 
 /// RFC 3339 with milliseconds, as ISC writes times.
-pub fn time(ms: i64) -> Value {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map_or(Value::Null, |t| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+pub fn time(at: Timestamp) -> Value {
+    Value::String(at.to_string())
 }
 
 /// ISC's `Identity`: `manager` is the manager's record when known, `is_manager` whether anyone
@@ -21,15 +21,15 @@ pub fn identity(identity: &IdentityRecord, manager: Option<&IdentityRecord>, is_
     json!({
         "id": identity.id,
         "name": identity.name,
-        "created": time(identity.created_at.millis()),
-        "modified": time(identity.modified_at.millis()),
+        "created": time(identity.created_at),
+        "modified": time(identity.modified_at),
         "alias": identity.alias,
         "emailAddress": identity.email,
         "processingState": Value::Null,
         "identityStatus": identity.status,
         "managerRef": manager_ref,
         "isManager": is_manager,
-        "lastRefresh": time(identity.modified_at.millis()),
+        "lastRefresh": time(identity.modified_at),
         "attributes": identity.attributes,
         "lifecycleState": {
             "stateName": identity.lifecycle_state,
@@ -65,8 +65,8 @@ pub fn account(account: &AccountRecord, source: Option<&CatalogObject>, identity
         "isMachine": false,
         "origin": "AGGREGATED",
         "attributes": account.attributes,
-        "created": time(account.created_at.millis()),
-        "modified": time(account.modified_at.millis()),
+        "created": time(account.created_at),
+        "modified": time(account.modified_at),
     })
 }
 
@@ -79,7 +79,7 @@ pub fn access_item(grant: &AccessGrant, object: Option<&CatalogObject>) -> Value
         "displayName": object.map(|o| o.name.as_str()),
         "description": object.and_then(|o| o.document.get("description")).cloned(),
         "origin": grant.origin,
-        "granted": time(grant.granted_at.millis()),
+        "granted": time(grant.granted_at),
     });
     if let Some(o) = object.filter(|o| !o.parent_id.is_empty()) {
         item["source"] = json!({"type": "SOURCE", "id": o.parent_id});

@@ -12,7 +12,7 @@
 //! with the request and shown to its approvers as ISC's `sodViolationContext`.
 
 use std::collections::BTreeMap;
-use tessera_model::{AccessRequestType, Timestamp};
+use tessera_model::AccessRequestType;
 
 use serde_json::{Map, Value, json};
 use tessera_store::catalog::referenced_ids;
@@ -174,26 +174,12 @@ impl Governance {
     pub async fn create_sod_policy(&self, body: &Value, actor: &str) -> Result<SodPolicyRecord> {
         let id = uuid::Uuid::now_v7().simple().to_string();
         let (policy, document) = parse_policy(&id, body)?;
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         references_exist(&mut tx, &policy).await?;
-        let record = SodPolicyRecord {
-            id,
-            name: policy.name,
-            document,
-            created_at: Timestamp::from_millis(now),
-            modified_at: Timestamp::from_millis(now),
-        };
+        let record = SodPolicyRecord { id, name: policy.name, document, created_at: now, modified_at: now };
         tx.insert_sod_policy(&record).await?;
-        tx.audit(
-            actor,
-            "sod-policy.create",
-            "sod-policy",
-            &record.id,
-            &json!({"name": record.name}),
-            Timestamp::from_millis(now),
-        )
-        .await?;
+        tx.audit(actor, "sod-policy.create", "sod-policy", &record.id, &json!({"name": record.name}), now).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -201,34 +187,25 @@ impl Governance {
     /// Replaces a policy's definition (audited as `sod-policy.update`).
     pub async fn replace_sod_policy(&self, id: &str, body: &Value, actor: &str) -> Result<SodPolicyRecord> {
         let (policy, document) = parse_policy(id, body)?;
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let existing = tx.sod_policy(id).await?.ok_or_else(|| Error::NotFound(format!("SoD policy {id}")))?;
         references_exist(&mut tx, &policy).await?;
-        let record =
-            SodPolicyRecord { name: policy.name, document, modified_at: Timestamp::from_millis(now), ..existing };
+        let record = SodPolicyRecord { name: policy.name, document, modified_at: now, ..existing };
         tx.update_sod_policy(&record).await?;
-        tx.audit(
-            actor,
-            "sod-policy.update",
-            "sod-policy",
-            id,
-            &json!({"name": record.name}),
-            Timestamp::from_millis(now),
-        )
-        .await?;
+        tx.audit(actor, "sod-policy.update", "sod-policy", id, &json!({"name": record.name}), now).await?;
         tx.commit().await?;
         Ok(record)
     }
 
     /// Deletes a policy (audited as `sod-policy.delete`); requests keep the context they were submitted with.
     pub async fn delete_sod_policy(&self, id: &str, actor: &str) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         if !tx.delete_sod_policy(id).await? {
             return Err(Error::NotFound(format!("SoD policy {id}")));
         }
-        tx.audit(actor, "sod-policy.delete", "sod-policy", id, &json!({}), Timestamp::from_millis(now)).await?;
+        tx.audit(actor, "sod-policy.delete", "sod-policy", id, &json!({}), now).await?;
         tx.commit().await?;
         Ok(())
     }

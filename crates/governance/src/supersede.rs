@@ -171,8 +171,8 @@ mod tests {
             tracking_number: String::new(),
             attempt: 0,
             result: None,
-            created_at: Timestamp::from_millis(0),
-            modified_at: Timestamp::from_millis(0),
+            created_at: Timestamp::UNIX_EPOCH,
+            modified_at: Timestamp::UNIX_EPOCH,
         }
     }
 

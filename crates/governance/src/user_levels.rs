@@ -3,7 +3,7 @@
 //! change, and it is audited in its transaction.
 
 use serde_json::json;
-use tessera_model::{Timestamp, UserLevel};
+use tessera_model::UserLevel;
 use tessera_store::{LevelHolder, SecurityStore, UserLevelStore};
 
 use crate::{Error, Governance};
@@ -17,7 +17,7 @@ impl Governance {
         actor: &str,
         edit: impl FnOnce(&[UserLevel]) -> Result<Vec<UserLevel>, E>,
     ) -> Result<Vec<UserLevel>, E> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await.map_err(Error::from)?;
         if !tx.lock_level_holder(holder).await.map_err(Error::from)? {
             let what = match holder {
@@ -31,7 +31,7 @@ impl Governance {
         if after == before {
             return Ok(after);
         }
-        tx.set_user_levels(holder, &after, Timestamp::from_millis(now)).await.map_err(Error::from)?;
+        tx.set_user_levels(holder, &after, now).await.map_err(Error::from)?;
         let (action, kind, id, detail) = match holder {
             LevelHolder::Identity(id) => {
                 ("auth-user.update", "identity", id, json!({"capabilities": {"before": before, "after": after}}))
@@ -43,7 +43,7 @@ impl Governance {
                 json!({"userLevels": {"before": before, "after": after}}),
             ),
         };
-        tx.audit(actor, action, kind, id, &detail, Timestamp::from_millis(now)).await.map_err(Error::from)?;
+        tx.audit(actor, action, kind, id, &detail, now).await.map_err(Error::from)?;
         tx.commit().await.map_err(Error::from)?;
         Ok(after)
     }

@@ -195,7 +195,7 @@ impl World {
         let mut tx = self.store.begin().await.unwrap();
         let events = tx.lock_undispatched(1000).await.unwrap();
         for (id, _, _) in &events {
-            tx.mark_dispatched(id, Timestamp::from_millis(0)).await.unwrap();
+            tx.mark_dispatched(id, Timestamp::UNIX_EPOCH).await.unwrap();
         }
         tx.commit().await.unwrap();
         events.into_iter().filter(|(_, topic, _)| topic == "idn:post-provisioning").map(|(_, _, p)| p).collect()

@@ -76,8 +76,8 @@ async fn world_at(store: &Store) -> (Arc<Governance>, Arc<ManualClock>) {
     ] {
         tx.insert_object(&o).await.unwrap();
     }
-    tx.add_member("wg", "gus", Timestamp::from_millis(0)).await.unwrap();
-    tx.add_member("wg", "gina", Timestamp::from_millis(0)).await.unwrap();
+    tx.add_member("wg", "gus", Timestamp::UNIX_EPOCH).await.unwrap();
+    tx.add_member("wg", "gina", Timestamp::UNIX_EPOCH).await.unwrap();
     tx.commit().await.unwrap();
     let clock = Arc::new(ManualClock::new("2026-04-01T08:00:00Z".parse().unwrap()));
     (
@@ -125,7 +125,7 @@ async fn events(store: &Store) -> Vec<(String, Value)> {
     let mut tx = store.begin().await.unwrap();
     let events = tx.lock_undispatched(1000).await.unwrap();
     for (id, _, _) in &events {
-        tx.mark_dispatched(id, Timestamp::from_millis(0)).await.unwrap();
+        tx.mark_dispatched(id, Timestamp::UNIX_EPOCH).await.unwrap();
     }
     tx.commit().await.unwrap();
     events.into_iter().map(|(_, topic, payload)| (topic, payload)).collect()

@@ -65,8 +65,8 @@ impl World {
                 lifecycle_manual: false,
                 status: tessera_model::IdentityStatus::Active,
                 attributes: json!({"email": email}).as_object().unwrap().clone(),
-                created_at: Timestamp::from_millis(0),
-                modified_at: Timestamp::from_millis(0),
+                created_at: Timestamp::UNIX_EPOCH,
+                modified_at: Timestamp::UNIX_EPOCH,
             })
             .collect();
         let mut tx = self.store.begin().await.unwrap();
@@ -87,7 +87,7 @@ impl World {
         let mut tx = self.store.begin().await.unwrap();
         let events = tx.lock_undispatched(10_000).await.unwrap();
         for (id, _, _) in &events {
-            tx.mark_dispatched(id, Timestamp::from_millis(0)).await.unwrap();
+            tx.mark_dispatched(id, Timestamp::UNIX_EPOCH).await.unwrap();
         }
         tx.commit().await.unwrap();
         events.into_iter().map(|(_, topic, payload)| (topic, payload)).collect()

@@ -155,7 +155,7 @@ impl World {
         let mut tx = self.store.begin().await.unwrap();
         let events = tx.lock_undispatched(10_000).await.unwrap();
         for (id, _, _) in &events {
-            tx.mark_dispatched(id, Timestamp::from_millis(0)).await.unwrap();
+            tx.mark_dispatched(id, Timestamp::UNIX_EPOCH).await.unwrap();
         }
         tx.commit().await.unwrap();
         events.into_iter().map(|(_, topic, payload)| (topic, payload)).collect()

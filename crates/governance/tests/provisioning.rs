@@ -128,7 +128,7 @@ async fn plans_become_work_items_or_refusals_and_one_event_announces_each_group(
         );
         // The aggregation's own events are not what this test is about.
         for (id, _, _) in tx.lock_undispatched(100).await.unwrap() {
-            tx.mark_dispatched(&id, Timestamp::from_millis(0)).await.unwrap();
+            tx.mark_dispatched(&id, Timestamp::UNIX_EPOCH).await.unwrap();
         }
         tx.commit().await.unwrap();
 
@@ -151,7 +151,7 @@ async fn plans_become_work_items_or_refusals_and_one_event_announces_each_group(
         assert_eq!(crm.status, tessera_model::PlanStatus::Failed, "{name}");
         // A second finish (a node whose lease ran out) changes nothing.
         let again = tx
-            .finish_plan(&crm.id, tessera_model::PlanStatus::Success, &json!({}), Timestamp::from_millis(0))
+            .finish_plan(&crm.id, tessera_model::PlanStatus::Success, &json!({}), Timestamp::UNIX_EPOCH)
             .await
             .unwrap();
         assert_eq!(again, Finished::Already, "{name}");

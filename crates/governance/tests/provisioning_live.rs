@@ -155,7 +155,7 @@ impl World {
         let ada = tx.identity_by_key("ada").await.unwrap().unwrap();
         // The aggregation's own events are not what these tests are about.
         for (id, _, _) in tx.lock_undispatched(1000).await.unwrap() {
-            tx.mark_dispatched(&id, Timestamp::from_millis(0)).await.unwrap();
+            tx.mark_dispatched(&id, Timestamp::UNIX_EPOCH).await.unwrap();
         }
         tx.commit().await.unwrap();
         ada.id

@@ -422,8 +422,8 @@ async fn a_team_admin_can_neither_staff_teams_nor_skip_approvals() {
             team_id: team.id.clone(),
             status: "PUBLISHED".into(),
             definition: json!({"audience": "EVERYONE", "steps": [grant]}),
-            created_at: Timestamp::from_millis(0),
-            modified_at: Timestamp::from_millis(0),
+            created_at: Timestamp::UNIX_EPOCH,
+            modified_at: Timestamp::UNIX_EPOCH,
         };
         tessera_store::RequestTypeStore::insert_request_type(&mut tx, &old, &[("TEAM", team.id.clone())])
             .await

@@ -68,7 +68,7 @@ async fn world(store: &Store) -> Arc<Governance> {
         kind: "ENTITLEMENT".into(),
         object_id: "e-pay".into(),
         origin: "REQUEST".into(),
-        granted_at: Timestamp::from_millis(0),
+        granted_at: Timestamp::UNIX_EPOCH,
         granted_by: None,
     };
     tx.grant(&held).await.unwrap();

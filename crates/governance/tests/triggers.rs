@@ -116,7 +116,7 @@ impl World {
         let mut tx = self.store.begin().await.unwrap();
         let events = tx.lock_undispatched(10_000).await.unwrap();
         for (id, _, _) in &events {
-            tx.mark_dispatched(id, Timestamp::from_millis(0)).await.unwrap();
+            tx.mark_dispatched(id, Timestamp::UNIX_EPOCH).await.unwrap();
         }
         tx.commit().await.unwrap();
         events.into_iter().map(|(_, topic, payload)| (topic, payload)).collect()
@@ -304,7 +304,7 @@ async fn an_event_storm_is_paced_per_workflow_and_nothing_is_dropped() {
             .map(|i| ("idn:identity-created", json!({"identity": {"type": "IDENTITY", "id": format!("id-{i}")}})))
             .collect();
         let mut tx = w.store.begin().await.unwrap();
-        tx.publish_many(&events, Timestamp::from_millis(0)).await.unwrap();
+        tx.publish_many(&events, Timestamp::UNIX_EPOCH).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(w.dispatch_all().await, 50, "{kind}");
 

@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 
 /// An instant in UTC with millisecond precision: milliseconds since 1970-01-01T00:00:00Z.
 ///
-/// Serializes as that integer. Arithmetic with spans saturates instead of overflowing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Serializes as that integer. Arithmetic with spans saturates instead of overflowing. The default
+/// is the epoch, as an unset count of milliseconds was.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Timestamp(i64);
 

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_governance::inbox::{InboxAction, InboxActor, WorkStatus, WorkSubject};
+use tessera_model::Timestamp;
 use tessera_store::{DelegationStore, IdentityStore, InboxItemRecord, InboxStore, NotificationStore, Tx};
 
 use crate::AppState;
@@ -289,8 +290,8 @@ pub(crate) async fn delegate(
     let new = tessera_governance::delegations::NewDelegation {
         delegator_id: delegator,
         delegate_id: delegate,
-        starts_at: instant("/start", body.start.as_deref())?,
-        ends_at: instant("/end", body.end.as_deref())?,
+        starts_at: instant("/start", body.start.as_deref())?.map(Timestamp::from_millis),
+        ends_at: instant("/end", body.end.as_deref())?.map(Timestamp::from_millis),
         comment: body.comment,
     };
     let created = state.governance.create_delegation(&new, &principal.client_id).await?;

@@ -178,7 +178,7 @@ async fn clients_audit_and_settings() {
             created_at: Timestamp::from_millis(5),
             disabled: false,
             modified_at: None,
-            tokens_after: Timestamp::from_millis(0),
+            tokens_after: Timestamp::UNIX_EPOCH,
         };
         tx.insert_client(&client).await.unwrap();
         assert_eq!(tx.client("c1").await.unwrap(), Some(client.clone()), "{kind}");

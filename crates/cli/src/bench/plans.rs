@@ -29,8 +29,8 @@ fn object(kind: CatalogKind, id: &str, parent: &str, document: Value) -> Catalog
         enabled: true,
         requestable: false,
         document,
-        created_at: Timestamp::from_millis(0),
-        modified_at: Timestamp::from_millis(0),
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
     }
 }
 

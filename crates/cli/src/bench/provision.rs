@@ -103,8 +103,8 @@ async fn aggregation(args: &ProvisionArgs, dir: &Path) -> Result<()> {
         enabled: true,
         requestable: false,
         document,
-        created_at: Timestamp::from_millis(0),
-        modified_at: Timestamp::from_millis(0),
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
     })
     .await?;
     tx.commit().await?;

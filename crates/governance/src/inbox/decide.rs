@@ -4,6 +4,7 @@
 //! the time comes in — so every rule is tested here on its own; the shell in `inbox` loads, writes the
 //! changes in one transaction (audit included) and hands the outcome on.
 
+use chrono::TimeDelta;
 use serde_json::{Value, json};
 use tessera_model::Timestamp;
 use tessera_store::InboxItemRecord;
@@ -32,7 +33,7 @@ pub enum Change {
     /// Adds an assignee (an escalation).
     AddAssignee { identity: String },
     /// Sets the deadline fields.
-    Reschedule { due_at: Option<i64>, next_reminder_at: Option<i64>, timeout_action: Option<String> },
+    Reschedule { due_at: Option<Timestamp>, next_reminder_at: Option<Timestamp>, timeout_action: Option<String> },
     /// Records what was said or done.
     Activity { kind: &'static str, detail: Value },
     /// Emails a person about the item.
@@ -164,20 +165,24 @@ pub enum Escalation {
 
 /// What is due on an item at `now`: nothing (`None`), a reminder, or its deadline's action. An
 /// escalation needs to know who it goes to (`escalation`, asked of the shell only when due).
-pub fn on_deadline(item: &InboxItemRecord, now: i64, escalation: impl FnOnce() -> Escalation) -> Option<Vec<Change>> {
-    let passed = item.due_at.is_some_and(|at| at <= Timestamp::from_millis(now));
-    let reminder_due = item.next_reminder_at.is_some_and(|at| at <= Timestamp::from_millis(now));
+pub fn on_deadline(
+    item: &InboxItemRecord,
+    now: Timestamp,
+    escalation: impl FnOnce() -> Escalation,
+) -> Option<Vec<Change>> {
+    let passed = item.due_at.is_some_and(|at| at <= now);
+    let reminder_due = item.next_reminder_at.is_some_and(|at| at <= now);
     if item.status != WorkStatus::Pending || !(passed || reminder_due) {
         return None;
     }
     if !passed {
         let next = item
             .remind_every_ms
-            .map(|every| now.saturating_add(every))
-            .filter(|at| item.due_at.is_none_or(|d| *at < d.millis()));
+            .map(|every| now + TimeDelta::milliseconds(every))
+            .filter(|at| item.due_at.is_none_or(|d| *at < d));
         let mut changes = vec![
             Change::Reschedule {
-                due_at: item.due_at.map(Timestamp::millis),
+                due_at: item.due_at,
                 next_reminder_at: next,
                 timeout_action: item.timeout_action.clone(),
             },
@@ -209,7 +214,7 @@ pub fn on_deadline(item: &InboxItemRecord, now: i64, escalation: impl FnOnce() -
 
 /// An escalation: the target joins the assignees and the item gets the same span again, after which
 /// it expires; with nobody to escalate to (or only the person it is about), it expires at once.
-fn escalate(item: &InboxItemRecord, now: i64, escalation: Escalation) -> Vec<Change> {
+fn escalate(item: &InboxItemRecord, now: Timestamp, escalation: Escalation) -> Vec<Change> {
     let expire_now = |detail: Value| {
         vec![
             Change::Activity { kind: "ESCALATE", detail },
@@ -229,7 +234,7 @@ fn escalate(item: &InboxItemRecord, now: i64, escalation: Escalation) -> Vec<Cha
     vec![
         Change::AddAssignee { identity: to.clone() },
         Change::Reschedule {
-            due_at: Some(now.saturating_add(span)),
+            due_at: Some(now + TimeDelta::milliseconds(span)),
             next_reminder_at: None,
             timeout_action: Some("EXPIRE".into()),
         },

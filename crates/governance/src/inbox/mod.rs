@@ -6,6 +6,7 @@
 //! Access request approvals and manual provisioning work items are inbox items too; acting on them
 //! here follows their own rules (`requests`, `approval_deadlines`, `provisioning`).
 
+use chrono::TimeDelta;
 use serde_json::{Value, json};
 use tessera_flow::interp::EffectId;
 use tessera_model::Timestamp;
@@ -55,7 +56,7 @@ impl TimeoutAction {
 /// When an item is due and what then.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deadline {
-    pub due_at: i64,
+    pub due_at: Timestamp,
     /// Remind the assignees this often until the deadline.
     pub remind_every_ms: Option<i64>,
     pub on_timeout: TimeoutAction,
@@ -137,7 +138,7 @@ fn new_id() -> String {
 impl Governance {
     /// Opens an item in `tx`, records its assignees (or who stands in for them), and queues an email
     /// to each of them. Nobody in `excluded` is assigned, not even as a stand-in.
-    pub async fn open_inbox_item(&self, tx: &mut Tx, item: &NewInboxItem, now: i64) -> Result<String> {
+    pub async fn open_inbox_item(&self, tx: &mut Tx, item: &NewInboxItem, now: Timestamp) -> Result<String> {
         let (subject_kind, subject_id, subject_ref) = match &item.subject {
             InboxSubject::Execution { execution_id, effect } => {
                 (WorkSubject::Execution, execution_id.clone(), Some(effect.to_string()))
@@ -179,12 +180,11 @@ impl Governance {
             status: WorkStatus::Pending,
             minimum_approvals: item.minimum_approvals.clamp(1, assignees.len() as i64),
             approvals: 0,
-            due_at: deadline.map(|d| d.due_at).map(Timestamp::from_millis),
+            due_at: deadline.map(|d| d.due_at),
             remind_every_ms: deadline.and_then(|d| d.remind_every_ms).filter(|ms| *ms > 0),
             next_reminder_at: deadline
-                .and_then(|d| d.remind_every_ms.filter(|ms| *ms > 0).map(|ms| now.saturating_add(ms)))
-                .filter(|at| deadline.is_none_or(|d| *at < d.due_at))
-                .map(Timestamp::from_millis),
+                .and_then(|d| d.remind_every_ms.filter(|ms| *ms > 0).map(|ms| now + TimeDelta::milliseconds(ms)))
+                .filter(|at| deadline.is_none_or(|d| *at < d.due_at)),
             timeout_action: deadline.map(|d| d.on_timeout.as_str().into()),
             escalate_to: deadline.and_then(|d| match &d.on_timeout {
                 TimeoutAction::Escalate { to } => Some(to.clone()),
@@ -194,8 +194,8 @@ impl Governance {
             decision_comment: None,
             decided_at: None,
             output: Value::Null,
-            created_at: Timestamp::from_millis(now),
-            modified_at: Timestamp::from_millis(now),
+            created_at: now,
+            modified_at: now,
             assignees,
             excluded: item.excluded.clone(),
             level: None,
@@ -227,7 +227,7 @@ impl Governance {
         tx: &mut Tx,
         subject_kind: WorkSubject,
         subject_id: &str,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         for item in tx.inbox_items_of(subject_kind, subject_id).await? {
             let closing = Closing {
@@ -235,7 +235,7 @@ impl Governance {
                 decided_by: None,
                 comment: None,
                 output: &Value::Null,
-                now: Timestamp::from_millis(now),
+                now: now,
             };
             if item.status == WorkStatus::Pending && tx.close_inbox_item(&item.id, &closing).await? {
                 self.inbox_activity(tx, &item.id, "CANCEL", None, json!({}), now).await?;
@@ -253,7 +253,7 @@ impl Governance {
         actor: InboxActor<'_>,
         action: InboxAction,
     ) -> Result<InboxItemRecord> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let item =
             tx.lock_inbox_item(item_id).await?.ok_or_else(|| Error::NotFound(format!("inbox item {item_id}")))?;
@@ -287,7 +287,7 @@ impl Governance {
             "inbox-item",
             item_id,
             &json!({"by": actor.identity}),
-            Timestamp::from_millis(now),
+            now,
         )
         .await?;
         let after = tx.inbox_item(item_id).await?.ok_or_else(|| Error::NotFound(format!("inbox item {item_id}")))?;
@@ -304,16 +304,13 @@ impl Governance {
         item: &InboxItemRecord,
         by: Option<&str>,
         changes: Vec<decide::Change>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let mut item = item.clone();
         for change in changes {
             match change {
                 decide::Change::CountApproval { approver } => {
-                    item.approvals = tx
-                        .count_inbox_approval(&item.id, &approver, Timestamp::from_millis(now))
-                        .await?
-                        .ok_or_else(|| {
+                    item.approvals = tx.count_inbox_approval(&item.id, &approver, now).await?.ok_or_else(|| {
                         Error::Conflict(format!("identity {approver} has already approved inbox item {}", item.id))
                     })?;
                 }
@@ -322,19 +319,13 @@ impl Governance {
                 }
                 decide::Change::HandOver { from, to, delegated } => {
                     for old in &from {
-                        tx.replace_inbox_assignee(&item.id, old, &to, delegated, Timestamp::from_millis(now)).await?;
+                        tx.replace_inbox_assignee(&item.id, old, &to, delegated, now).await?;
                     }
                 }
                 decide::Change::AddAssignee { identity } => tx.add_inbox_assignee(&item.id, &identity).await?,
                 decide::Change::Reschedule { due_at, next_reminder_at, timeout_action } => {
-                    tx.reschedule_inbox_item(
-                        &item.id,
-                        due_at.map(Timestamp::from_millis),
-                        next_reminder_at.map(Timestamp::from_millis),
-                        timeout_action.as_deref(),
-                        Timestamp::from_millis(now),
-                    )
-                    .await?;
+                    tx.reschedule_inbox_item(&item.id, due_at, next_reminder_at, timeout_action.as_deref(), now)
+                        .await?;
                 }
                 decide::Change::Activity { kind, detail } => {
                     self.inbox_activity(tx, &item.id, kind, by, detail, now).await?;
@@ -422,14 +413,14 @@ impl Governance {
 
     /// Sends an item's due reminder or applies its passed deadline; false when it is no longer due
     /// (another node got there first).
-    pub(crate) async fn apply_deadline(&self, id: &str, now: i64) -> Result<bool> {
+    pub(crate) async fn apply_deadline(&self, id: &str, now: Timestamp) -> Result<bool> {
         let mut tx = self.store.begin().await?;
         let Some(item) = tx.lock_inbox_item(id).await? else { return Ok(false) };
         // Who an escalation goes to is looked up first, since the decision is pure: by id, name or
         // alias, and then whoever stands in for them.
         let mut escalation = decide::Escalation::Nobody;
         if item.timeout_action.as_deref() == Some("ESCALATE")
-            && item.due_at.is_some_and(|at| at <= Timestamp::from_millis(now))
+            && item.due_at.is_some_and(|at| at <= now)
             && let Some(key) = item.escalate_to.as_deref()
             && let Some(target) = tx.identity_by_key(key).await?
         {
@@ -452,10 +443,10 @@ impl Governance {
         by: Option<&str>,
         comment: Option<&str>,
         data: &Value,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let output = decide::closing_output(item, status, by, comment, data);
-        let closing = Closing { status, decided_by: by, comment, output: &output, now: Timestamp::from_millis(now) };
+        let closing = Closing { status, decided_by: by, comment, output: &output, now: now };
         if !tx.close_inbox_item(&item.id, &closing).await? {
             return Err(Error::Conflict(format!("inbox item {} was closed meanwhile", item.id)));
         }
@@ -479,7 +470,7 @@ impl Governance {
         kind: &str,
         actor: Option<&str>,
         detail: Value,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let activity = InboxActivity {
             id: new_id(),
@@ -487,7 +478,7 @@ impl Governance {
             kind: kind.into(),
             actor_id: actor.map(str::to_owned),
             detail,
-            created_at: Timestamp::from_millis(now),
+            created_at: now,
         };
         tx.add_inbox_activity(&activity).await?;
         Ok(())

@@ -69,7 +69,7 @@ pub(super) async fn record(
     plan: &PlanRecord,
     source: &CatalogObject,
     change: Change<'_>,
-    now: i64,
+    now: Timestamp,
 ) -> Result<()> {
     let prepared = change.prepared;
     let operation = prepared.request.operation;
@@ -97,12 +97,12 @@ pub(super) async fn record(
         disabled: false,
         locked: false,
         manually_correlated: false,
-        created_at: Timestamp::from_millis(now),
-        modified_at: Timestamp::from_millis(now),
+        created_at: now,
+        modified_at: now,
     });
     account.native_identity = change.native_identity.to_owned();
     account.identity_id = account.identity_id.or_else(|| Some(plan.identity_id.clone()));
-    account.modified_at = Timestamp::from_millis(now);
+    account.modified_at = now;
     match change.account {
         Some(read) => {
             account.name = read.name;

@@ -155,14 +155,12 @@ impl Governance {
 
     /// Carries out the plans that are due; returns how many it finished or put back.
     pub async fn run_provisioning(&self) -> Result<usize> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         // A claimed plan is this node's for twice the longest a connector call may take, so a call
         // that times out is recorded before another node may claim the plan.
-        let lease = i64::try_from(self.engine.config().lease.as_millis()).unwrap_or(i64::MAX).saturating_mul(2);
-        let plans = tx
-            .claim_plans(Timestamp::from_millis(now), Timestamp::from_millis(now.saturating_add(lease)), BATCH)
-            .await?;
+        let lease = self.engine.config().lease.saturating_mul(2);
+        let plans = tx.claim_plans(now, now + lease, BATCH).await?;
         let mut sources: HashMap<String, Option<Resolved>> = HashMap::new();
         for plan in &plans {
             if !sources.contains_key(&plan.source_id) {
@@ -250,7 +248,7 @@ impl Governance {
     }
 
     async fn record_attempt(&self, plan: &PlanRecord, source: &CatalogObject, attempt: Attempt) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         match attempt {
             Attempt::Refused(reason) => {
                 let result = json!({"provisioningResult": "FAILED", "errors": [reason]});
@@ -265,17 +263,10 @@ impl Governance {
                     && let Some(wait) = wait
                 {
                     tracing::info!(plan = %plan.id, source = %source.name, error = %error.message, attempts, "provisioning will be retried");
-                    let run_at = now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+                    let run_at = now + wait;
                     let result = json!({"provisioningResult": "RETRY", "errors": [message]});
                     let mut tx = self.store.begin().await?;
-                    tx.retry_plan(
-                        &plan.id,
-                        attempts,
-                        Timestamp::from_millis(run_at),
-                        &result,
-                        Timestamp::from_millis(now),
-                    )
-                    .await?;
+                    tx.retry_plan(&plan.id, attempts, run_at, &result, now).await?;
                     tx.commit().await?;
                     return Ok(());
                 }
@@ -306,9 +297,9 @@ impl Governance {
         result: &Value,
         change: Option<(&CatalogObject, accounts::Change<'_>)>,
     ) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
-        let finished = tx.finish_plan(&plan.id, status, result, Timestamp::from_millis(now)).await?;
+        let finished = tx.finish_plan(&plan.id, status, result, now).await?;
         if matches!(finished, Finished::Already) {
             // Another node finished this plan after its lease ran out: keep nothing of this attempt.
             return Ok(());
@@ -325,7 +316,7 @@ impl Governance {
     }
 
     async fn hand_to_person(&self, plan: &PlanRecord, assignee: Option<String>) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let ticket = uuid::Uuid::now_v7().simple().to_string();
         tx.insert_work_item(&WorkItem {
@@ -336,14 +327,14 @@ impl Governance {
             assignee,
             status: WorkStatus::Pending,
             document: plan.document.clone(),
-            created_at: Timestamp::from_millis(now),
+            created_at: now,
             completed_at: None,
             completed_by: None,
             comment: None,
         })
         .await?;
         let result = json!({"provisioningResult": "PENDING", "ticketId": ticket});
-        match tx.finish_plan(&plan.id, PlanStatus::Pending, &result, Timestamp::from_millis(now)).await? {
+        match tx.finish_plan(&plan.id, PlanStatus::Pending, &result, now).await? {
             // Finished elsewhere: the work item is dropped with the transaction.
             Finished::Already => return Ok(()),
             Finished::Now(Some(tracking)) => self.announce(&mut tx, &tracking, now).await?,
@@ -354,7 +345,7 @@ impl Governance {
     }
 
     /// Publishes Provisioning Completed for a finished tracking group, in the caller's transaction.
-    async fn announce(&self, tx: &mut Tx, tracking: &tessera_store::Tracking, now: i64) -> Result<()> {
+    async fn announce(&self, tx: &mut Tx, tracking: &tessera_store::Tracking, now: Timestamp) -> Result<()> {
         announce(tx, tracking, now).await
     }
 
@@ -370,11 +361,11 @@ impl Governance {
         comment: Option<&str>,
         account_id: Option<&str>,
     ) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let item = tx.work_item(id).await?.ok_or_else(|| Error::NotFound(format!("work item {id}")))?;
         let status = if completed { WorkStatus::Completed } else { WorkStatus::Failed };
-        if !tx.complete_work_item(id, status, by, comment, Timestamp::from_millis(now)).await? {
+        if !tx.complete_work_item(id, status, by, comment, now).await? {
             return Err(Error::Conflict(format!(
                 "work item {id} was answered already ({})",
                 item.status.as_str().to_lowercase()
@@ -388,12 +379,7 @@ impl Governance {
             result["errors"] = json!([comment]);
         }
         let settled = tx
-            .settle_plan(
-                &item.plan_id,
-                if completed { PlanStatus::Success } else { PlanStatus::Failed },
-                &result,
-                Timestamp::from_millis(now),
-            )
+            .settle_plan(&item.plan_id, if completed { PlanStatus::Success } else { PlanStatus::Failed }, &result, now)
             .await?;
         // What the person did is now true of the account: Tessera records it as a connector's success.
         if settled
@@ -414,14 +400,14 @@ impl Governance {
         }
         // Audited in the transaction that answers the item, so there is no answer without its entry.
         let detail = json!({"failed": !completed, "comment": comment});
-        tx.audit(by, "work-item.complete", "work-item", id, &detail, Timestamp::from_millis(now)).await?;
+        tx.audit(by, "work-item.complete", "work-item", id, &detail, now).await?;
         tx.commit().await?;
         Ok(())
     }
 }
 
 /// Publishes Provisioning Completed for a finished tracking group, in the caller's transaction.
-pub(crate) async fn announce(tx: &mut Tx, tracking: &tessera_store::Tracking, now: i64) -> Result<()> {
+pub(crate) async fn announce(tx: &mut Tx, tracking: &tessera_store::Tracking, now: Timestamp) -> Result<()> {
     let plans = tx.plans_of_tracking(&tracking.tracking_number).await?;
     let identity = tx.identity(&tracking.identity_id).await?;
     let mut sources = HashMap::new();
@@ -433,6 +419,6 @@ pub(crate) async fn announce(tx: &mut Tx, tracking: &tessera_store::Tracking, no
         }
     }
     let payload = completed::payload(tracking, identity.as_ref(), &plans, |id| sources.get(id));
-    tx.publish(completed::PROVISIONING_COMPLETED, &payload, Timestamp::from_millis(now)).await?;
+    tx.publish(completed::PROVISIONING_COMPLETED, &payload, now).await?;
     Ok(())
 }

@@ -98,7 +98,7 @@ impl Governance {
         tx: &mut Tx,
         id: String,
         draft: &TeamDraft,
-        created_at: Option<i64>,
+        created_at: Option<Timestamp>,
     ) -> Result<TeamRecord> {
         let mut problems = Vec::new();
         if !matches!(draft.editors.as_str(), "ADMINS" | "MEMBERS") {
@@ -119,7 +119,7 @@ impl Governance {
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
-        let now = self.now_ms();
+        let now = self.now();
         Ok(TeamRecord {
             id,
             name: draft.name.clone(),
@@ -130,8 +130,8 @@ impl Governance {
                 .iter()
                 .map(|m| TeamMember { identity_id: m.clone(), admin: draft.admins.contains(m) })
                 .collect(),
-            created_at: Timestamp::from_millis(created_at.unwrap_or(now)),
-            modified_at: Timestamp::from_millis(now),
+            created_at: created_at.unwrap_or(now),
+            modified_at: now,
         })
     }
 
@@ -156,7 +156,7 @@ impl Governance {
         let mut tx = self.store.begin().await?;
         let old = tx.team(id).await?.ok_or_else(|| Error::NotFound(format!("team {id}")))?;
         self.require_team_admin(&old, actor)?;
-        let team = self.team_record(&mut tx, id.to_owned(), draft, Some(old.created_at.millis())).await?;
+        let team = self.team_record(&mut tx, id.to_owned(), draft, Some(old.created_at)).await?;
         if !actor.administers() && !same_people(&old, &team) {
             return Err(administrators_only("changing a team's members, admins or editors"));
         }
@@ -173,7 +173,7 @@ impl Governance {
         if !actor.administers() {
             return Err(administrators_only("deleting a team"));
         }
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let team = tx.team(id).await?.ok_or_else(|| Error::NotFound(format!("team {id}")))?;
         let users = tx.team_users(id).await?;
@@ -181,8 +181,7 @@ impl Governance {
             return Err(in_use("team", &team.name, &users));
         }
         tx.delete_team(id).await?;
-        tx.audit(actor.audit, "team.delete", "team", id, &json!({"name": team.name}), Timestamp::from_millis(now))
-            .await?;
+        tx.audit(actor.audit, "team.delete", "team", id, &json!({"name": team.name}), now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -202,7 +201,7 @@ impl Governance {
         tx: &mut Tx,
         id: String,
         draft: &ListDraft,
-        created_at: Option<i64>,
+        created_at: Option<Timestamp>,
     ) -> Result<ConfigListRecord> {
         let mut problems = Vec::new();
         let kind = catalog_kind_of(&draft.list_type);
@@ -253,7 +252,7 @@ impl Governance {
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
-        let now = self.now_ms();
+        let now = self.now();
         Ok(ConfigListRecord {
             id,
             name: draft.name.clone(),
@@ -262,8 +261,8 @@ impl Governance {
             list_type: draft.list_type.clone(),
             filter: if kind.is_some() && draft.filter.is_object() { draft.filter.clone() } else { Value::Null },
             items: Value::Array(items),
-            created_at: Timestamp::from_millis(created_at.unwrap_or(now)),
-            modified_at: Timestamp::from_millis(now),
+            created_at: created_at.unwrap_or(now),
+            modified_at: now,
         })
     }
 
@@ -292,7 +291,7 @@ impl Governance {
             let named: Vec<(String, String)> = users.into_iter().map(|n| ("request type".into(), n)).collect();
             return Err(in_use("configuration list", &old.name, &named));
         }
-        let list = self.list_record(&mut tx, id.to_owned(), draft, Some(old.created_at.millis())).await?;
+        let list = self.list_record(&mut tx, id.to_owned(), draft, Some(old.created_at)).await?;
         tx.update_config_list(&list).await?;
         let detail = json!({"name": list.name, "teamId": list.team_id, "type": list.list_type});
         tx.audit(actor.audit, "configuration-list.update", "configuration-list", id, &detail, list.modified_at).await?;
@@ -302,7 +301,7 @@ impl Governance {
 
     /// Deletes a list no request type uses.
     pub async fn delete_config_list(&self, id: &str, actor: Actor<'_>) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let list = tx.config_list(id).await?.ok_or_else(|| Error::NotFound(format!("configuration list {id}")))?;
         editable_team(&mut tx, &list.team_id, actor, "/teamId").await?;
@@ -312,15 +311,8 @@ impl Governance {
             return Err(in_use("configuration list", &list.name, &named));
         }
         tx.delete_config_list(id).await?;
-        tx.audit(
-            actor.audit,
-            "configuration-list.delete",
-            "configuration-list",
-            id,
-            &json!({"name": list.name}),
-            Timestamp::from_millis(now),
-        )
-        .await?;
+        tx.audit(actor.audit, "configuration-list.delete", "configuration-list", id, &json!({"name": list.name}), now)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -354,7 +346,7 @@ impl Governance {
 
     /// Creates a request type owned by a team the actor may edit for.
     pub async fn create_request_type(&self, draft: &RequestTypeDraft, actor: Actor<'_>) -> Result<RequestTypeRecord> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let refs = self.checked_type(&mut tx, draft, Some(actor)).await?;
         editable_team(&mut tx, &draft.team_id, actor, "/teamId").await?;
@@ -364,13 +356,12 @@ impl Governance {
             team_id: draft.team_id.clone(),
             status: draft.status.clone(),
             definition: draft.definition.to_json(),
-            created_at: Timestamp::from_millis(now),
-            modified_at: Timestamp::from_millis(now),
+            created_at: now,
+            modified_at: now,
         };
         tx.insert_request_type(&record, &refs).await?;
         let detail = json!({"name": record.name, "teamId": record.team_id, "status": record.status});
-        tx.audit(actor.audit, "request-type.create", "request-type", &record.id, &detail, Timestamp::from_millis(now))
-            .await?;
+        tx.audit(actor.audit, "request-type.create", "request-type", &record.id, &detail, now).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -382,7 +373,7 @@ impl Governance {
         draft: &RequestTypeDraft,
         actor: Actor<'_>,
     ) -> Result<RequestTypeRecord> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let old = tx.request_type(id).await?.ok_or_else(|| Error::NotFound(format!("request type {id}")))?;
         editable_team(&mut tx, &old.team_id, actor, "/teamId").await?;
@@ -395,11 +386,11 @@ impl Governance {
             status: draft.status.clone(),
             definition: draft.definition.to_json(),
             created_at: old.created_at,
-            modified_at: Timestamp::from_millis(now),
+            modified_at: now,
         };
         tx.update_request_type(&record, &refs).await?;
         let detail = json!({"name": record.name, "teamId": record.team_id, "status": record.status});
-        tx.audit(actor.audit, "request-type.update", "request-type", id, &detail, Timestamp::from_millis(now)).await?;
+        tx.audit(actor.audit, "request-type.update", "request-type", id, &detail, now).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -407,7 +398,7 @@ impl Governance {
     /// Publishes (`PUBLISHED`) or withdraws (`DRAFT`) a request type; publishing checks its
     /// references again, as a workflow or group it names may have changed since it was saved.
     pub async fn set_request_type_status(&self, id: &str, status: &str, actor: Actor<'_>) -> Result<RequestTypeRecord> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let mut record = tx.request_type(id).await?.ok_or_else(|| Error::NotFound(format!("request type {id}")))?;
         editable_team(&mut tx, &record.team_id, actor, "/teamId").await?;
@@ -425,18 +416,17 @@ impl Governance {
             check::references(&mut tx, &draft.team_id, &draft.definition).await?.1
         };
         record.status = status.to_owned();
-        record.modified_at = Timestamp::from_millis(now);
+        record.modified_at = now;
         tx.update_request_type(&record, &refs).await?;
         let action = if status == "PUBLISHED" { "request-type.publish" } else { "request-type.unpublish" };
-        tx.audit(actor.audit, action, "request-type", id, &json!({"name": record.name}), Timestamp::from_millis(now))
-            .await?;
+        tx.audit(actor.audit, action, "request-type", id, &json!({"name": record.name}), now).await?;
         tx.commit().await?;
         Ok(record)
     }
 
     /// Deletes a request type with no open requests (their history stays).
     pub async fn delete_request_type(&self, id: &str, actor: Actor<'_>) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let record = tx.request_type(id).await?.ok_or_else(|| Error::NotFound(format!("request type {id}")))?;
         editable_team(&mut tx, &record.team_id, actor, "/teamId").await?;
@@ -449,15 +439,7 @@ impl Governance {
             )));
         }
         tx.delete_request_type(id).await?;
-        tx.audit(
-            actor.audit,
-            "request-type.delete",
-            "request-type",
-            id,
-            &json!({"name": record.name}),
-            Timestamp::from_millis(now),
-        )
-        .await?;
+        tx.audit(actor.audit, "request-type.delete", "request-type", id, &json!({"name": record.name}), now).await?;
         tx.commit().await?;
         Ok(())
     }

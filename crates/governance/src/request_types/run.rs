@@ -30,6 +30,7 @@ use super::{Actor, Error, REQUEST_CLOSED, Result, submit};
 use crate::Governance;
 use crate::inbox::{Deadline, InboxSubject, NewInboxItem, TimeoutAction, WorkKind, WorkStatus, WorkSubject};
 use crate::{AccessChange, AccessItem};
+use chrono::TimeDelta;
 use tessera_engine::waiters::Outcome;
 use tessera_model::{StepStatus, Timestamp, TypeRequestStatus};
 
@@ -58,7 +59,7 @@ impl Governance {
         tx: &mut Tx,
         request: &TypeRequestRecord,
         mut position: i64,
-        now: i64,
+        now: Timestamp,
     ) -> crate::Result<()> {
         let definition = definition_of(request)?;
         loop {
@@ -70,7 +71,7 @@ impl Governance {
                 Started::Waiting | Started::Closed => return Ok(()),
                 Started::Done => {}
             }
-            if !tx.move_to_step(&request.id, position, position + 1, Timestamp::from_millis(now)).await? {
+            if !tx.move_to_step(&request.id, position, position + 1, now).await? {
                 return Ok(());
             }
             position += 1;
@@ -83,7 +84,7 @@ impl Governance {
         request: &TypeRequestRecord,
         position: i64,
         step: &Step,
-        now: i64,
+        now: Timestamp,
     ) -> crate::Result<Started> {
         let id = request.id.as_str();
         match &step.kind {
@@ -98,7 +99,7 @@ impl Governance {
                     }
                 };
                 let deadline = deadline.as_ref().map(|d| Deadline {
-                    due_at: now.saturating_add(d.after_ms),
+                    due_at: now + TimeDelta::milliseconds(d.after_ms),
                     remind_every_ms: d.reminder.as_ref().map(|(_, ms)| *ms),
                     on_timeout: match &d.on_timeout {
                         OnTimeout::Deny => TimeoutAction::Deny,
@@ -121,28 +122,18 @@ impl Governance {
                     excluded,
                 };
                 let item_id = self.open_inbox_item(tx, &item, now).await?;
-                tx.start_step(id, position, StepStatus::Pending, Some(&item_id), None, Timestamp::from_millis(now))
-                    .await?;
+                tx.start_step(id, position, StepStatus::Pending, Some(&item_id), None, now).await?;
                 let detail = json!({"name": step.name, "approvers": approvers, "approver": approver_json(approver),
                                     "inboxItemId": item_id, "dueAt": due_at});
-                tx.append_timeline(
-                    id,
-                    "APPROVAL_REQUESTED",
-                    None,
-                    Some(position),
-                    &detail,
-                    Timestamp::from_millis(now),
-                )
-                .await?;
+                tx.append_timeline(id, "APPROVAL_REQUESTED", None, Some(position), &detail, now).await?;
                 Ok(Started::Waiting)
             }
             StepKind::Task { title, description, mark_done_automatically: true } => {
                 let end = StepEnd::with(StepStatus::Completed);
-                tx.end_step(id, position, &end, Timestamp::from_millis(now)).await?;
+                tx.end_step(id, position, &end, now).await?;
                 let detail = json!({"name": step.name, "title": title, "description": description,
                                     "automatically": true});
-                tx.append_timeline(id, "TASK_COMPLETED", None, Some(position), &detail, Timestamp::from_millis(now))
-                    .await?;
+                tx.append_timeline(id, "TASK_COMPLETED", None, Some(position), &detail, now).await?;
                 Ok(Started::Done)
             }
             StepKind::Task { title, description, .. } => {
@@ -163,11 +154,9 @@ impl Governance {
                     excluded: Vec::new(),
                 };
                 let item_id = self.open_inbox_item(tx, &item, now).await?;
-                tx.start_step(id, position, StepStatus::Pending, Some(&item_id), None, Timestamp::from_millis(now))
-                    .await?;
+                tx.start_step(id, position, StepStatus::Pending, Some(&item_id), None, now).await?;
                 let detail = json!({"name": step.name, "title": title, "assignee": assignee, "inboxItemId": item_id});
-                tx.append_timeline(id, "TASK_OPENED", None, Some(position), &detail, Timestamp::from_millis(now))
-                    .await?;
+                tx.append_timeline(id, "TASK_OPENED", None, Some(position), &detail, now).await?;
                 Ok(Started::Waiting)
             }
             StepKind::Grant { items } => self.grant(tx, request, position, step, items, now).await,
@@ -184,28 +173,11 @@ impl Governance {
                 let steps = tx.request_steps(id).await?;
                 let input = self.workflow_input(tx, request, &steps, fields).await?;
                 let execution_id = self.engine.start(tx, &workflow, input.clone(), None).await?;
-                tx.wait_for_execution(
-                    &execution_id,
-                    "REQUEST",
-                    id,
-                    "STEP",
-                    Some(position),
-                    Timestamp::from_millis(now),
-                )
-                .await?;
-                tx.start_step(
-                    id,
-                    position,
-                    StepStatus::Running,
-                    None,
-                    Some(&execution_id),
-                    Timestamp::from_millis(now),
-                )
-                .await?;
+                tx.wait_for_execution(&execution_id, "REQUEST", id, "STEP", Some(position), now).await?;
+                tx.start_step(id, position, StepStatus::Running, None, Some(&execution_id), now).await?;
                 let detail = json!({"name": step.name, "workflow": {"id": workflow.id, "name": workflow.name},
                                     "executionId": execution_id, "input": redact(&input, &Value::Null)});
-                tx.append_timeline(id, "WORKFLOW_STARTED", None, Some(position), &detail, Timestamp::from_millis(now))
-                    .await?;
+                tx.append_timeline(id, "WORKFLOW_STARTED", None, Some(position), &detail, now).await?;
                 Ok(Started::Waiting)
             }
         }
@@ -263,7 +235,7 @@ impl Governance {
         position: i64,
         step: &Step,
         items: &[GrantItem],
-        now: i64,
+        now: Timestamp,
     ) -> crate::Result<Started> {
         let definition = definition_of(request)?;
         let mut access = Vec::new();
@@ -316,12 +288,11 @@ impl Governance {
             if access.is_empty() { Default::default() } else { self.manage_access_in(tx, &change, now).await? };
         let output = outcome.to_json();
         let end = StepEnd { output: Some(&output), ..StepEnd::with(StepStatus::Completed) };
-        tx.end_step(&request.id, position, &end, Timestamp::from_millis(now)).await?;
+        tx.end_step(&request.id, position, &end, now).await?;
         let granted: Vec<Value> = access.iter().map(|a| json!({"type": a.kind, "id": a.id})).collect();
         let detail = json!({"name": step.name, "items": granted, "to": request.requested_for_id,
                             "trackingNumbers": outcome.tracking_numbers, "skipped": outcome.skipped});
-        tx.append_timeline(&request.id, "ACCESS_GRANTED", None, Some(position), &detail, Timestamp::from_millis(now))
-            .await?;
+        tx.append_timeline(&request.id, "ACCESS_GRANTED", None, Some(position), &detail, now).await?;
         Ok(Started::Done)
     }
 
@@ -336,13 +307,12 @@ impl Governance {
         continue_on_error: bool,
         why: &str,
         output: Option<&Value>,
-        now: i64,
+        now: Timestamp,
     ) -> crate::Result<Started> {
         let end = StepEnd { comment: Some(why), output, ..StepEnd::with(StepStatus::Failed) };
-        tx.end_step(&request.id, position, &end, Timestamp::from_millis(now)).await?;
+        tx.end_step(&request.id, position, &end, now).await?;
         let detail = json!({"name": step.name, "error": why, "continueOnError": continue_on_error});
-        tx.append_timeline(&request.id, "STEP_FAILED", None, Some(position), &detail, Timestamp::from_millis(now))
-            .await?;
+        tx.append_timeline(&request.id, "STEP_FAILED", None, Some(position), &detail, now).await?;
         if continue_on_error {
             return Ok(Started::Done);
         }
@@ -352,7 +322,12 @@ impl Governance {
     }
 
     /// A request type's approval or task was closed (by a person or by its deadline).
-    pub(crate) async fn request_step_closed(&self, tx: &mut Tx, item: &InboxItemRecord, now: i64) -> crate::Result<()> {
+    pub(crate) async fn request_step_closed(
+        &self,
+        tx: &mut Tx,
+        item: &InboxItemRecord,
+        now: Timestamp,
+    ) -> crate::Result<()> {
         let Some(position) = item.subject_ref.as_deref().and_then(|s| s.trim().parse::<i64>().ok()) else {
             return Ok(());
         };
@@ -373,7 +348,7 @@ impl Governance {
         };
         let Some(status) = status else { return Ok(()) };
         let end = StepEnd { status, decided_by: by, comment, output: Some(&item.output) };
-        if !tx.end_step(&request.id, position, &end, Timestamp::from_millis(now)).await? {
+        if !tx.end_step(&request.id, position, &end, now).await? {
             return Ok(());
         }
         let kind = match (item.kind, item.status) {
@@ -383,14 +358,14 @@ impl Governance {
         };
         let detail = json!({"name": step.name, "decision": status, "comment": comment, "inboxItemId": item.id,
                             "byDeadline": by.is_none()});
-        tx.append_timeline(&request.id, kind, by, Some(position), &detail, Timestamp::from_millis(now)).await?;
+        tx.append_timeline(&request.id, kind, by, Some(position), &detail, now).await?;
         tx.audit(
             "system",
             "request.step",
             "request",
             &request.id,
             &json!({"step": position, "status": status, "by": by}),
-            Timestamp::from_millis(now),
+            now,
         )
         .await?;
         match status {
@@ -421,7 +396,7 @@ impl Governance {
         tx: &mut Tx,
         waiter: &ExecutionWaiter,
         outcome: &Outcome,
-        now: i64,
+        now: Timestamp,
     ) -> crate::Result<()> {
         let Some(position) = waiter.position else { return Ok(()) };
         let Some(request) = tx.lock_type_request(&waiter.subject_id).await? else { return Ok(()) };
@@ -435,20 +410,19 @@ impl Governance {
         let output = redact(&outcome.output, &Value::Null);
         let detail = json!({"name": step.name, "executionId": outcome.execution_id, "status": outcome.status,
                             "error": outcome.error, "output": output});
-        tx.append_timeline(&request.id, "WORKFLOW_ENDED", None, Some(position), &detail, Timestamp::from_millis(now))
-            .await?;
+        tx.append_timeline(&request.id, "WORKFLOW_ENDED", None, Some(position), &detail, now).await?;
         tx.audit(
             "system",
             "request.step",
             "request",
             &request.id,
             &json!({"step": position, "execution": outcome.execution_id, "status": outcome.status}),
-            Timestamp::from_millis(now),
+            now,
         )
         .await?;
         if outcome.succeeded {
             let end = StepEnd { output: Some(&output), ..StepEnd::with(StepStatus::Completed) };
-            if tx.end_step(&request.id, position, &end, Timestamp::from_millis(now)).await? {
+            if tx.end_step(&request.id, position, &end, now).await? {
                 self.advance(tx, &request, position, now).await?;
             }
             return Ok(());
@@ -479,8 +453,14 @@ impl Governance {
     }
 
     /// Moves past a finished step and runs what follows.
-    async fn advance(&self, tx: &mut Tx, request: &TypeRequestRecord, position: i64, now: i64) -> crate::Result<()> {
-        if tx.move_to_step(&request.id, position, position + 1, Timestamp::from_millis(now)).await? {
+    async fn advance(
+        &self,
+        tx: &mut Tx,
+        request: &TypeRequestRecord,
+        position: i64,
+        now: Timestamp,
+    ) -> crate::Result<()> {
+        if tx.move_to_step(&request.id, position, position + 1, now).await? {
             self.run_from(tx, request, position + 1, now).await?;
         }
         Ok(())
@@ -496,26 +476,18 @@ impl Governance {
         status: TypeRequestStatus,
         reason: Option<&str>,
         actor: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> crate::Result<bool> {
-        if !tx.close_type_request(&request.id, status, reason, Timestamp::from_millis(now)).await? {
+        if !tx.close_type_request(&request.id, status, reason, now).await? {
             return Ok(false);
         }
         let steps = if status == TypeRequestStatus::Cancelled { StepStatus::Cancelled } else { StepStatus::Skipped };
-        tx.end_open_steps(&request.id, steps, Timestamp::from_millis(now)).await?;
+        tx.end_open_steps(&request.id, steps, now).await?;
         self.cancel_inbox_items(tx, WorkSubject::Request, &request.id, now).await?;
         for waiter in tx.waiters_of("REQUEST", &request.id).await? {
             self.engine.cancel(tx, &waiter.execution_id, &format!("request {} ended {status}", request.id)).await?;
         }
-        tx.append_timeline(
-            &request.id,
-            status.as_str(),
-            actor,
-            None,
-            &json!({"reason": reason}),
-            Timestamp::from_millis(now),
-        )
-        .await?;
+        tx.append_timeline(&request.id, status.as_str(), actor, None, &json!({"reason": reason}), now).await?;
         let requester = tx.identity(&request.requester_id).await?;
         let target = tx.identity(&request.requested_for_id).await?;
         let payload = json!({
@@ -527,7 +499,7 @@ impl Governance {
             "status": status,
             "reason": reason,
         });
-        tx.publish(REQUEST_CLOSED, &payload, Timestamp::from_millis(now)).await?;
+        tx.publish(REQUEST_CLOSED, &payload, now).await?;
         let subject = format!("Your request is {}: {}", status.as_str().to_lowercase(), request.subject);
         let body = format!(
             "Your {} request \"{}\" is {}{}.\n\nIts timeline: /tessera/v1/requests/{}/timeline",
@@ -538,15 +510,8 @@ impl Governance {
             request.id
         );
         self.notify(tx, &request.requester_id, &subject, &body, now).await?;
-        tx.audit(
-            "system",
-            "request.close",
-            "request",
-            &request.id,
-            &json!({"status": status, "reason": reason}),
-            Timestamp::from_millis(now),
-        )
-        .await?;
+        tx.audit("system", "request.close", "request", &request.id, &json!({"status": status, "reason": reason}), now)
+            .await?;
         Ok(true)
     }
 
@@ -603,7 +568,7 @@ impl Governance {
     /// Cancels a pending request: the requester, the person it is for, a member of its team, or a
     /// service may. Open items are cancelled and running workflows asked to stop.
     pub async fn cancel_request(&self, id: &str, comment: Option<&str>, actor: Actor<'_>) -> Result<TypeRequestRecord> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         // Rows are locked in the order the engine's other paths take them — a running workflow's
         // execution, then the request's open inbox items, then the request — so that cancelling while
@@ -642,15 +607,8 @@ impl Governance {
                 request.status.as_str().to_lowercase()
             )));
         }
-        tx.audit(
-            actor.audit,
-            "request.cancel",
-            "request",
-            id,
-            &json!({"comment": comment, "by": actor.identity}),
-            Timestamp::from_millis(now),
-        )
-        .await?;
+        tx.audit(actor.audit, "request.cancel", "request", id, &json!({"comment": comment, "by": actor.identity}), now)
+            .await?;
         let after = tx.type_request(id).await?.ok_or_else(|| Error::NotFound(format!("request {id}")))?;
         tx.commit().await?;
         self.notify_events();
@@ -660,7 +618,7 @@ impl Governance {
 
     /// Adds a comment to a request's timeline, by someone who may see it.
     pub async fn comment_on_request(&self, id: &str, comment: &str, actor: Actor<'_>) -> Result<i64> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let request = tx.lock_type_request(id).await?.ok_or_else(|| Error::NotFound(format!("request {id}")))?;
         if let Some(identity) = actor.identity
@@ -668,25 +626,9 @@ impl Governance {
         {
             return Err(Error::Forbidden(format!("identity {identity} may not comment on request {id}")));
         }
-        let seq = tx
-            .append_timeline(
-                id,
-                "COMMENT",
-                actor.named(),
-                None,
-                &json!({"comment": comment}),
-                Timestamp::from_millis(now),
-            )
+        let seq = tx.append_timeline(id, "COMMENT", actor.named(), None, &json!({"comment": comment}), now).await?;
+        tx.audit(actor.audit, "request.comment", "request", id, &json!({"seq": seq, "by": actor.identity}), now)
             .await?;
-        tx.audit(
-            actor.audit,
-            "request.comment",
-            "request",
-            id,
-            &json!({"seq": seq, "by": actor.identity}),
-            Timestamp::from_millis(now),
-        )
-        .await?;
         tx.commit().await?;
         Ok(seq)
     }

@@ -8,7 +8,6 @@
 //! least of it now, and needs no counter row that every submission for a team would contend on.
 
 use serde_json::{Map, Value, json};
-use tessera_model::Timestamp;
 use tessera_store::{
     AccessStore, CatalogKind, CatalogStore, IdentityRecord, IdentityStore, QueueStore, RequestTypeStore, SecurityStore,
     Tx, TypeRequestRecord, TypeRequestStore,
@@ -47,7 +46,7 @@ impl Governance {
     /// Raises a request in one transaction: the request, its steps, the timeline's first entries, the
     /// `tessera:request-submitted` event, an audit entry, and the steps that can run at once.
     pub async fn submit_request(&self, new: &NewRequest, actor: Actor<'_>) -> Result<TypeRequestRecord> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let request_type = tx.request_type(&new.request_type_id).await?.ok_or_else(|| {
             Error::invalid("/requestTypeId", format!("no request type has the id `{}`", new.request_type_id))
@@ -113,19 +112,18 @@ impl Governance {
             answer_labels: Value::Object(labels),
             current_step: 0,
             reason: None,
-            created_at: Timestamp::from_millis(now),
-            modified_at: Timestamp::from_millis(now),
+            created_at: now,
+            modified_at: now,
             closed_at: None,
         };
         tx.insert_type_request(&record).await?;
         let detail = json!({"subject": record.subject, "answers": record.answers, "requestedFor": target.id,
                             "requestType": {"id": request_type.id, "name": request_type.name}});
-        tx.append_timeline(&record.id, "SUBMITTED", Some(&requester.id), None, &detail, Timestamp::from_millis(now))
-            .await?;
+        tx.append_timeline(&record.id, "SUBMITTED", Some(&requester.id), None, &detail, now).await?;
         if let Some(assignee) = &assignee {
             let detail =
                 json!({"assignee": assignee, "team": {"id": team.id, "name": team.name}, "rule": "least-busy"});
-            tx.append_timeline(&record.id, "ASSIGNED", None, None, &detail, Timestamp::from_millis(now)).await?;
+            tx.append_timeline(&record.id, "ASSIGNED", None, None, &detail, now).await?;
         }
         let assignee_record = match &assignee {
             Some(id) => tx.identity(id).await?,
@@ -141,10 +139,10 @@ impl Governance {
             "answers": record.answers,
             "status": "PENDING",
         });
-        tx.publish(REQUEST_SUBMITTED, &payload, Timestamp::from_millis(now)).await?;
+        tx.publish(REQUEST_SUBMITTED, &payload, now).await?;
         let audit = json!({"requestType": request_type.id, "requester": requester.id, "requestedFor": target.id,
                            "assignee": assignee, "by": actor.identity});
-        tx.audit(actor.audit, "request.submit", "request", &record.id, &audit, Timestamp::from_millis(now)).await?;
+        tx.audit(actor.audit, "request.submit", "request", &record.id, &audit, now).await?;
         self.run_from(&mut tx, &record, 0, now).await?;
         let stored =
             tx.type_request(&record.id).await?.ok_or_else(|| Error::NotFound(format!("request {}", record.id)))?;

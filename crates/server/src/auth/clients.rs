@@ -70,7 +70,7 @@ fn fresh(
         created_at: Timestamp::from_millis(now),
         disabled: false,
         modified_at: None,
-        tokens_after: Timestamp::from_millis(0),
+        tokens_after: Timestamp::UNIX_EPOCH,
     };
     (client, secret)
 }

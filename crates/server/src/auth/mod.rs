@@ -222,7 +222,7 @@ async fn create_admin(tx: &mut tessera_store::Tx, id: &str, secret: &str, now: i
         created_at: Timestamp::from_millis(now),
         disabled: false,
         modified_at: None,
-        tokens_after: Timestamp::from_millis(0),
+        tokens_after: Timestamp::UNIX_EPOCH,
     };
     tx.insert_client(&client).await?;
     tx.audit(

@@ -153,7 +153,7 @@ pub(crate) async fn submit(
         if remove_at.is_some_and(|t| t <= state.now_ms()) {
             return Err(invalid(&format!("{at}/removeDate"), "must be in the future"));
         }
-        items.push(RequestedItem { kind, id, comment, remove_at });
+        items.push(RequestedItem { kind, id, comment, remove_at: remove_at.map(Timestamp::from_millis) });
     }
     let request =
         NewAccessRequest { requester_id, requested_for, request_type, items, comment: text(body, "comment")? };

@@ -52,7 +52,7 @@ pub(super) async fn render(tx: &mut Tx, names: &mut Names, group: &CatalogObject
 
 /// A deleted group's memberships go with it.
 pub(super) async fn before_delete(tx: &mut Tx, group: &CatalogObject) -> ApiResult<()> {
-    tx.set_user_levels(LevelHolder::GovernanceGroup(&group.id), &[], Timestamp::from_millis(0)).await?;
+    tx.set_user_levels(LevelHolder::GovernanceGroup(&group.id), &[], Timestamp::UNIX_EPOCH).await?;
     Ok(tx.remove_all_members(&group.id).await?)
 }
 

@@ -147,7 +147,7 @@ async fn sync(
         });
     }
     if !pushes.is_empty() {
-        push_accounts(tx, now, source_id, pushes).await?;
+        push_accounts(tx, Timestamp::from_millis(now), source_id, pushes).await?;
     }
     Ok(())
 }

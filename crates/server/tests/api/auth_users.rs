@@ -22,7 +22,7 @@ async fn user_levels_are_granted_directly_or_through_a_group_and_never_beyond_wh
         tx.insert_object(&object(CatalogKind::Workgroup, "roles-team", "", false, json!({"name": "roles team"})))
             .await
             .unwrap();
-        tx.add_member("roles-team", "cy", Timestamp::from_millis(0)).await.unwrap();
+        tx.add_member("roles-team", "cy", Timestamp::UNIX_EPOCH).await.unwrap();
         tx.commit().await.unwrap();
 
         let read = api.get("/v3/auth-users/ada").await;

@@ -176,7 +176,7 @@ impl Api {
             created_at: Timestamp::from_millis(t0().millis()),
             disabled,
             modified_at: None,
-            tokens_after: Timestamp::from_millis(0),
+            tokens_after: Timestamp::UNIX_EPOCH,
         };
         let mut tx = self.store.begin().await.unwrap();
         tx.insert_client(&client).await.unwrap();
@@ -316,8 +316,8 @@ pub(crate) fn person(id: &str, manager: Option<&str>) -> tessera_store::Identity
         lifecycle_manual: false,
         status: tessera_model::IdentityStatus::Active,
         attributes: serde_json::Map::new(),
-        created_at: Timestamp::from_millis(0),
-        modified_at: Timestamp::from_millis(0),
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
     }
 }
 
@@ -339,7 +339,7 @@ pub(crate) fn object(
         enabled: true,
         requestable,
         document,
-        created_at: Timestamp::from_millis(0),
-        modified_at: Timestamp::from_millis(0),
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
     }
 }

@@ -87,8 +87,8 @@ async fn load_accounts_reads_an_ldap_source_from_its_directory() {
             enabled: true,
             requestable: false,
             document: json!({"connector": "ldap", "connectorAttributes": {"url": slapd.url}}),
-            created_at: Timestamp::from_millis(0),
-            modified_at: Timestamp::from_millis(0),
+            created_at: Timestamp::UNIX_EPOCH,
+            modified_at: Timestamp::UNIX_EPOCH,
         })
         .await
         .unwrap();

@@ -703,7 +703,7 @@ async fn a_grant_action_gives_the_role_chosen_and_the_entitlement_named() {
         tx.insert_object(&object(CatalogKind::Workgroup, "g-sec", "", false, json!({"name": "Security"})))
             .await
             .unwrap();
-        tx.add_member("g-sec", "mary", Timestamp::from_millis(0)).await.unwrap();
+        tx.add_member("g-sec", "mary", Timestamp::UNIX_EPOCH).await.unwrap();
         tx.commit().await.unwrap();
         let team =
             created(&api, "/tessera/v1/teams", json!({"name": "Security", "members": ["bob"], "admins": ["bob"]}))

@@ -29,7 +29,7 @@ async fn seed(api: &Api) {
         kind: "ENTITLEMENT".into(),
         object_id: "e-pay".into(),
         origin: "REQUEST".into(),
-        granted_at: Timestamp::from_millis(0),
+        granted_at: Timestamp::UNIX_EPOCH,
         granted_by: None,
     };
     tx.grant(&grant).await.unwrap();

@@ -33,8 +33,8 @@ fn item(kind: WorkKind) -> InboxItemRecord {
         decision_comment: None,
         decided_at: None,
         output: Value::Null,
-        created_at: Timestamp::from_millis(0),
-        modified_at: Timestamp::from_millis(0),
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
         assignees: vec!["mary".into(), "olga".into()],
         excluded: vec!["ada".into()],
         level: None,
@@ -138,47 +138,54 @@ fn a_hand_over_goes_to_someone_who_may_hold_the_item() {
 fn a_deadline_reminds_until_it_passes_then_acts() {
     let approval = item(WorkKind::Approval);
     let nobody = || Escalation::Nobody;
-    assert_eq!(on_deadline(&approval, HOUR, nobody), None, "nothing due yet");
-    let reminded = on_deadline(&approval, 4 * HOUR, nobody).unwrap();
+    assert_eq!(on_deadline(&approval, Timestamp::from_millis(HOUR), nobody), None, "nothing due yet");
+    let reminded = on_deadline(&approval, Timestamp::from_millis(4 * HOUR), nobody).unwrap();
     assert_eq!(
         reminded[0],
         Change::Reschedule {
-            due_at: Some(10 * HOUR),
-            next_reminder_at: Some(8 * HOUR),
+            due_at: Some(Timestamp::from_millis(10 * HOUR)),
+            next_reminder_at: Some(Timestamp::from_millis(8 * HOUR)),
             timeout_action: Some("DENY".into())
         }
     );
     assert_eq!(reminded.iter().filter(|c| matches!(c, Change::Notify { .. })).count(), 2, "both assignees");
     let late = InboxItemRecord { next_reminder_at: Some(Timestamp::from_millis(8 * HOUR)), ..approval.clone() };
-    let last = on_deadline(&late, 8 * HOUR, nobody).unwrap();
+    let last = on_deadline(&late, Timestamp::from_millis(8 * HOUR), nobody).unwrap();
     assert!(matches!(last[0], Change::Reschedule { next_reminder_at: None, .. }), "no reminder after the deadline");
-    assert_eq!(closes(&on_deadline(&approval, 10 * HOUR, nobody).unwrap()), Some(WorkStatus::Denied));
+    assert_eq!(
+        closes(&on_deadline(&approval, Timestamp::from_millis(10 * HOUR), nobody).unwrap()),
+        Some(WorkStatus::Denied)
+    );
     let task = InboxItemRecord { timeout_action: Some("APPROVE".into()), ..item(WorkKind::Task) };
     assert_eq!(
-        closes(&on_deadline(&task, 10 * HOUR, nobody).unwrap()),
+        closes(&on_deadline(&task, Timestamp::from_millis(10 * HOUR), nobody).unwrap()),
         Some(WorkStatus::Expired),
         "a task is not approved"
     );
     let closed = InboxItemRecord { status: WorkStatus::Denied, ..approval };
-    assert_eq!(on_deadline(&closed, 10 * HOUR, nobody), None);
+    assert_eq!(on_deadline(&closed, Timestamp::from_millis(10 * HOUR), nobody), None);
 }
 
 #[test]
 fn an_escalation_adds_the_stand_in_or_expires_the_item_at_once() {
     let escalating = InboxItemRecord { timeout_action: Some("ESCALATE".into()), ..item(WorkKind::Approval) };
     let to_boss = || Escalation::To { target: "boss".into(), stand_in: "deputy".into() };
-    let changes = on_deadline(&escalating, 10 * HOUR, to_boss).unwrap();
+    let changes = on_deadline(&escalating, Timestamp::from_millis(10 * HOUR), to_boss).unwrap();
     assert_eq!(changes[0], Change::AddAssignee { identity: "deputy".into() });
     assert_eq!(
         changes[1],
-        Change::Reschedule { due_at: Some(20 * HOUR), next_reminder_at: None, timeout_action: Some("EXPIRE".into()) }
+        Change::Reschedule {
+            due_at: Some(Timestamp::from_millis(20 * HOUR)),
+            next_reminder_at: None,
+            timeout_action: Some("EXPIRE".into())
+        }
     );
     for who in [Escalation::Nobody, Escalation::To { target: "ada".into(), stand_in: "ada".into() }] {
-        let changes = on_deadline(&escalating, 10 * HOUR, || who.clone()).unwrap();
+        let changes = on_deadline(&escalating, Timestamp::from_millis(10 * HOUR), || who.clone()).unwrap();
         assert_eq!(
             changes[1],
             Change::Reschedule {
-                due_at: Some(10 * HOUR),
+                due_at: Some(Timestamp::from_millis(10 * HOUR)),
                 next_reminder_at: None,
                 timeout_action: Some("EXPIRE".into())
             },
