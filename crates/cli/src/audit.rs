@@ -41,7 +41,7 @@ pub(crate) fn run(args: AuditArgs) -> Result<ExitCode> {
     let since = args
         .since
         .as_deref()
-        .map(|text| chrono::DateTime::parse_from_rfc3339(text).map(|t| t.timestamp_millis()))
+        .map(|text| text.parse::<Timestamp>())
         .transpose()
         .context("--since must be an RFC 3339 time such as 2026-01-01T00:00:00Z")?;
     let query = AuditQuery {
@@ -49,7 +49,7 @@ pub(crate) fn run(args: AuditArgs) -> Result<ExitCode> {
         action: args.action,
         target_type: args.target_type,
         target_id: args.target,
-        since: since.map(Timestamp::from_millis),
+        since,
         until: None,
         limit: args.limit.clamp(1, 10_000),
         offset: 0,
@@ -65,9 +65,7 @@ pub(crate) fn run(args: AuditArgs) -> Result<ExitCode> {
             if args.json {
                 println!("{}", tessera_server::audit::shape(entry));
             } else {
-                let at = chrono::DateTime::from_timestamp_millis(entry.at.millis())
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_default();
+                let at = entry.at.to_datetime().to_rfc3339();
                 let detail = tessera_engine::secrets::masked(&entry.detail);
                 println!(
                     "{at}  {}  {}  {} {}  {detail}",

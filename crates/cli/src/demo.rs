@@ -34,7 +34,7 @@ const WORKFLOWS: [(&str, &str); 3] = [
     ("demo-leaver-notify", include_str!("../../../examples/demo/leaver-notify.json")),
 ];
 
-fn object(kind: CatalogKind, id: &str, key: &str, parent: &str, document: Value, now: i64) -> CatalogObject {
+fn object(kind: CatalogKind, id: &str, key: &str, parent: &str, document: Value, now: Timestamp) -> CatalogObject {
     let name = document.get("name").and_then(Value::as_str).unwrap_or(key).to_owned();
     let requestable = document.get("requestable").and_then(Value::as_bool).unwrap_or(false);
     CatalogObject {
@@ -47,8 +47,8 @@ fn object(kind: CatalogKind, id: &str, key: &str, parent: &str, document: Value,
         enabled: document.get("enabled").and_then(Value::as_bool).unwrap_or(true),
         requestable,
         document,
-        created_at: Timestamp::from_millis(now),
-        modified_at: Timestamp::from_millis(now),
+        created_at: now,
+        modified_at: now,
     }
 }
 
@@ -243,7 +243,7 @@ pub(crate) fn hr_file(imports: &ImportDirs) -> Result<PathBuf> {
 /// Seeds the demo organisation's catalogue and HR file unless this database has them; returns
 /// whether it seeded.
 pub(crate) async fn seed_catalog(store: &Store, imports: &ImportDirs, clock: &dyn Clock) -> Result<bool> {
-    let now = clock.now().millis();
+    let now = clock.now();
     let mut tx = store.begin().await?;
     if tx.object(CatalogKind::Source, HR_SOURCE).await?.is_some() {
         return Ok(false);
@@ -259,15 +259,7 @@ pub(crate) async fn seed_catalog(store: &Store, imports: &ImportDirs, clock: &dy
     for (kind, id, key, parent, document) in catalog(&file) {
         let object = object(kind, id, &key, parent, document, now);
         tx.insert_object(&object).await?;
-        tx.audit(
-            "system:demo",
-            "create",
-            kind.as_str(),
-            id,
-            &json!({"name": object.name}),
-            Timestamp::from_millis(now),
-        )
-        .await?;
+        tx.audit("system:demo", "create", kind.as_str(), id, &json!({"name": object.name}), now).await?;
     }
     tx.commit().await?;
     Ok(true)
@@ -308,7 +300,7 @@ pub(crate) async fn relocate_hr_file(
 /// Staffs the service desk with the first people (by employee number) of the Support department, once
 /// the HR file has made them identities. Returns their names.
 pub(crate) async fn staff_service_desk(store: &Store, clock: &dyn Clock) -> Result<Vec<String>> {
-    let now = clock.now().millis();
+    let now = clock.now();
     let mut tx = store.begin().await?;
     let filter = tessera_store::query::Filter::parse("attributes.department eq \"Support\"")?;
     let sorters = tessera_store::query::Sorters::parse("alias", &tessera_store::identities::IDENTITIES)?;
@@ -321,7 +313,7 @@ pub(crate) async fn staff_service_desk(store: &Store, clock: &dyn Clock) -> Resu
     let (people, _) = tx.list_identities(&listing).await?;
     let mut names = Vec::new();
     for person in &people {
-        tx.add_member(SERVICE_DESK, &person.id, Timestamp::from_millis(now)).await?;
+        tx.add_member(SERVICE_DESK, &person.id, now).await?;
         names.push(person.name.clone());
     }
     tx.commit().await?;
@@ -332,7 +324,7 @@ pub(crate) async fn staff_service_desk(store: &Store, clock: &dyn Clock) -> Resu
 /// file, so aggregation leaves it alone) holding ISC's ORG_ADMIN user level. Idempotent, so a demo
 /// seeded by an older Tessera gets one too; true when it was created now.
 pub(crate) async fn ensure_admin(store: &Store, clock: &dyn Clock) -> Result<bool> {
-    let now = clock.now().millis();
+    let now = clock.now();
     let mut tx = store.begin().await?;
     if tx.identity(ADMIN).await?.is_some() {
         return Ok(false);
@@ -351,18 +343,18 @@ pub(crate) async fn ensure_admin(store: &Store, clock: &dyn Clock) -> Result<boo
             ("displayName".to_owned(), json!("Tessera Administrator")),
             ("email".to_owned(), json!("admin@example.com")),
         ]),
-        created_at: Timestamp::from_millis(now),
-        modified_at: Timestamp::from_millis(now),
+        created_at: now,
+        modified_at: now,
     };
     tx.insert_identities(std::slice::from_ref(&admin)).await?;
-    tx.set_user_levels(LevelHolder::Identity(ADMIN), &[UserLevel::OrgAdmin], Timestamp::from_millis(now)).await?;
+    tx.set_user_levels(LevelHolder::Identity(ADMIN), &[UserLevel::OrgAdmin], now).await?;
     tx.commit().await?;
     Ok(true)
 }
 
 /// Adds the joiner, mover and leaver workflows, enabled.
 pub(crate) async fn seed_workflows(store: &Store, clock: &dyn Clock) -> Result<()> {
-    let now = clock.now().millis();
+    let now = clock.now();
     let mut tx = store.begin().await?;
     for (id, text) in WORKFLOWS {
         let document: Value = serde_json::from_str(text).with_context(|| format!("demo workflow {id}"))?;
@@ -372,14 +364,13 @@ pub(crate) async fn seed_workflows(store: &Store, clock: &dyn Clock) -> Result<(
             latest_version: 1,
             enabled: true,
             trace: false,
-            created_at: Timestamp::from_millis(now),
-            modified_at: Timestamp::from_millis(now),
+            created_at: now,
+            modified_at: now,
             creator: "system:demo".to_owned(),
             document,
         };
         tx.insert_workflow(&record, "demo").await?;
-        tx.audit("system:demo", "create", "workflow", id, &json!({"name": record.name}), Timestamp::from_millis(now))
-            .await?;
+        tx.audit("system:demo", "create", "workflow", id, &json!({"name": record.name}), now).await?;
     }
     tx.commit().await?;
     Ok(())

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde::Deserialize;
 use tessera_governance::retention::Retention;
-use tessera_model::{Clock, SystemClock, Timestamp};
+use tessera_model::{Clock, SystemClock};
 
 use crate::store::StoreArgs;
 
@@ -82,8 +82,8 @@ pub(crate) fn run(args: &PurgeArgs) -> Result<ExitCode> {
     let purged = runtime.block_on(async {
         let store = args.store.open().await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let now = clock.now().millis();
-        let purged = tessera_governance::retention::purge(&store, &retention, Timestamp::from_millis(now)).await?;
+        let now = clock.now();
+        let purged = tessera_governance::retention::purge(&store, &retention, now).await?;
         store.close().await;
         anyhow::Ok(purged)
     })?;

@@ -288,7 +288,7 @@ impl Governance {
             kind: item.kind.clone(),
             object_id: item.id.clone(),
             change: kind.to_owned(),
-            due_at: due_at,
+            due_at,
             requester: change.requester.clone(),
             comments: change.comments.clone(),
             status: "SCHEDULED".into(),

@@ -44,7 +44,7 @@ impl Governance {
             id: uuid::Uuid::now_v7().simple().to_string(),
             delegator_id: new.delegator_id.clone(),
             delegate_id: new.delegate_id.clone(),
-            starts_at: starts_at,
+            starts_at,
             ends_at: new.ends_at,
             comment: new.comment.clone(),
             created_by: actor.into(),

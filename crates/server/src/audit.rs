@@ -29,10 +29,9 @@ pub(crate) struct AuditParams {
     offset: Option<i64>,
 }
 
-fn instant(name: &str, text: Option<&str>) -> ApiResult<Option<i64>> {
+fn instant(name: &str, text: Option<&str>) -> ApiResult<Option<Timestamp>> {
     text.map(|text| {
-        chrono::DateTime::parse_from_rfc3339(text)
-            .map(|t| t.timestamp_millis())
+        text.parse::<Timestamp>()
             .map_err(|_| ApiError::bad_request(format!("`{name}` must be an RFC 3339 time, not `{text}`")))
     })
     .transpose()
@@ -42,7 +41,7 @@ fn instant(name: &str, text: Option<&str>) -> ApiResult<Option<i64>> {
 pub fn shape(entry: &AuditEntry) -> Value {
     json!({
         "id": entry.id,
-        "created": shapes::time(entry.at.millis()),
+        "created": shapes::time(entry.at),
         "actor": entry.actor,
         "actorRef": shapes::actor(&entry.actor),
         "action": entry.action,
@@ -62,8 +61,8 @@ pub(crate) async fn list(
         action: params.action,
         target_type: params.target_type,
         target_id: params.target_id,
-        since: instant("since", params.since.as_deref())?.map(Timestamp::from_millis),
-        until: instant("until", params.until.as_deref())?.map(Timestamp::from_millis),
+        since: instant("since", params.since.as_deref())?,
+        until: instant("until", params.until.as_deref())?,
         limit,
         offset,
     };

@@ -49,8 +49,8 @@ pub(crate) async fn read(State(state): State<AppState>, PathParams(id): PathPara
     Ok(Json(json!({
         "id": event.id,
         "type": event.topic,
-        "published": crate::governance::stamp(event.created_at.millis()),
-        "dispatched": event.dispatched_at.map(|at| crate::governance::stamp(at.millis())),
+        "published": crate::governance::stamp(event.created_at),
+        "dispatched": event.dispatched_at.map(crate::governance::stamp),
         "executions": executions,
         "reason": reason,
     })))

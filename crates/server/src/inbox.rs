@@ -74,16 +74,16 @@ async fn shape(tx: &mut Tx, item: &InboxItemRecord) -> ApiResult<Value> {
         "assignees": assignees,
         "minimumApprovals": item.minimum_approvals,
         "approvals": item.approvals,
-        "due": item.due_at.map(|at| stamp(at.millis())),
-        "nextReminder": item.next_reminder_at.map(|at| stamp(at.millis())),
+        "due": item.due_at.map(stamp),
+        "nextReminder": item.next_reminder_at.map(stamp),
         "timeoutAction": item.timeout_action,
         "decidedBy": person(tx, item.decided_by.as_deref()).await?,
         "comment": item.decision_comment,
-        "decided": item.decided_at.map(|at| stamp(at.millis())),
+        "decided": item.decided_at.map(stamp),
         "output": item.output,
         "details": item.details,
-        "created": stamp(item.created_at.millis()),
-        "modified": stamp(item.modified_at.millis()),
+        "created": stamp(item.created_at),
+        "modified": stamp(item.modified_at),
     }))
 }
 
@@ -156,7 +156,7 @@ pub(crate) async fn read(
     let mut activity = Vec::new();
     for a in tx.inbox_activity(&id).await? {
         activity.push(json!({"type": a.kind, "actor": person(&mut tx, a.actor_id.as_deref()).await?,
-                             "detail": a.detail, "created": stamp(a.created_at.millis())}));
+                             "detail": a.detail, "created": stamp(a.created_at)}));
     }
     shaped["activity"] = Value::Array(activity);
     Ok(Json(shaped))
@@ -225,7 +225,7 @@ pub(crate) async fn notifications(
             .map(|n| {
                 json!({"id": n.id, "subject": n.subject, "body": n.body, "status": n.status,
                        "address": n.address, "attempts": n.attempts, "error": n.error,
-                       "created": stamp(n.created_at.millis()), "sent": n.sent_at.map(|at| stamp(at.millis()))})
+                       "created": stamp(n.created_at), "sent": n.sent_at.map(stamp)})
             })
             .collect(),
     )))
@@ -234,9 +234,9 @@ pub(crate) async fn notifications(
 /// A delegation as the API shows it.
 fn delegation_shape(d: &tessera_store::DelegationRecord) -> Value {
     json!({"id": d.id, "delegator": {"type": "IDENTITY", "id": d.delegator_id},
-           "delegate": {"type": "IDENTITY", "id": d.delegate_id}, "start": stamp(d.starts_at.millis()),
-           "end": d.ends_at.map(|at| stamp(at.millis())), "comment": d.comment, "created": stamp(d.created_at.millis()),
-           "revoked": d.revoked_at.map(|at| stamp(at.millis()))})
+           "delegate": {"type": "IDENTITY", "id": d.delegate_id}, "start": stamp(d.starts_at),
+           "end": d.ends_at.map(stamp), "comment": d.comment, "created": stamp(d.created_at),
+           "revoked": d.revoked_at.map(stamp)})
 }
 
 /// A new delegation: `delegateId`, optional `start`/`end` (RFC 3339), `comment`; an administrator names
@@ -251,10 +251,9 @@ pub(crate) struct DelegationBody {
     comment: Option<String>,
 }
 
-fn instant(pointer: &str, text: Option<&str>) -> ApiResult<Option<i64>> {
+fn instant(pointer: &str, text: Option<&str>) -> ApiResult<Option<Timestamp>> {
     text.map(|t| {
-        chrono::DateTime::parse_from_rfc3339(t)
-            .map(|d| d.timestamp_millis())
+        t.parse::<Timestamp>()
             .map_err(|e| ApiError::invalid(pointer, format!("`{t}` is not an RFC 3339 date-time: {e}")))
     })
     .transpose()
@@ -290,8 +289,8 @@ pub(crate) async fn delegate(
     let new = tessera_governance::delegations::NewDelegation {
         delegator_id: delegator,
         delegate_id: delegate,
-        starts_at: instant("/start", body.start.as_deref())?.map(Timestamp::from_millis),
-        ends_at: instant("/end", body.end.as_deref())?.map(Timestamp::from_millis),
+        starts_at: instant("/start", body.start.as_deref())?,
+        ends_at: instant("/end", body.end.as_deref())?,
         comment: body.comment,
     };
     let created = state.governance.create_delegation(&new, &principal.client_id).await?;

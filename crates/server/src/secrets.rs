@@ -19,8 +19,8 @@ fn shape(secret: &SecretRecord) -> Value {
         "name": secret.name,
         "description": secret.description,
         "reference": format!("{{{{secret:{}}}}}", secret.name),
-        "created": shapes::time(secret.created_at.millis()),
-        "modified": shapes::time(secret.modified_at.millis()),
+        "created": shapes::time(secret.created_at),
+        "modified": shapes::time(secret.modified_at),
         "modifiedBy": shapes::actor(&secret.modified_by),
     })
 }

@@ -1,14 +1,12 @@
 //! The JSON shapes the API answers with, built from stored records the way ISC shapes them.
 
-use chrono::{DateTime, SecondsFormat};
 use serde_json::{Map, Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{ExecutionRecord, WorkflowRecord};
 
-/// Milliseconds since the epoch as ISC writes times (RFC 3339, UTC).
-pub(crate) fn time(ms: i64) -> Value {
-    DateTime::from_timestamp_millis(ms)
-        .map(|t| Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true)))
-        .unwrap_or(Value::Null)
+/// An instant as ISC writes times (RFC 3339, UTC, milliseconds).
+pub(crate) fn time(at: Timestamp) -> Value {
+    Value::String(at.to_string())
 }
 
 /// A workflow as `/v3/workflows` returns it: the stored document with its id, state and counts.
@@ -22,8 +20,8 @@ pub(crate) fn workflow(record: &WorkflowRecord, counts: (i64, i64)) -> Value {
     body.insert("enabled".into(), json!(record.enabled));
     body.insert("executionCount".into(), json!(counts.0));
     body.insert("failureCount".into(), json!(counts.1));
-    body.insert("created".into(), time(record.created_at.millis()));
-    body.insert("modified".into(), time(record.modified_at.millis()));
+    body.insert("created".into(), time(record.created_at));
+    body.insert("modified".into(), time(record.modified_at));
     body.insert("creator".into(), json!({ "type": "IDENTITY", "id": record.creator, "name": record.creator }));
     // Tessera's additions: the version this is, and whether executions record inputs and outputs.
     body.insert("version".into(), json!(record.latest_version));
@@ -60,8 +58,8 @@ pub(crate) fn execution(record: &ExecutionRecord) -> Value {
         "id": record.id,
         "workflowId": record.workflow_id,
         "requestId": record.id,
-        "startTime": time(record.started_at.millis()),
-        "closeTime": record.ended_at.map(|at| time(at.millis())).unwrap_or(Value::Null),
+        "startTime": time(record.started_at),
+        "closeTime": record.ended_at.map(time).unwrap_or(Value::Null),
         "status": record.status,
         "workflowVersion": record.version,
         "error": record.error,

@@ -196,7 +196,7 @@ pub(crate) async fn versions(
     Ok(Json(Value::Array(
         versions
             .iter()
-            .map(|v| json!({ "version": v.version, "created": shapes::time(v.created_at.millis()), "author": v.author, "note": v.note, "name": v.document.get("name") }))
+            .map(|v| json!({ "version": v.version, "created": shapes::time(v.created_at), "author": v.author, "note": v.note, "name": v.document.get("name") }))
             .collect(),
     )))
 }
@@ -213,7 +213,7 @@ pub(crate) async fn version(
         .await?
         .ok_or_else(|| ApiError::not_found("workflow version", &format!("{id}/{number}")))?;
     Ok(Json(
-        json!({ "version": version.version, "created": shapes::time(version.created_at.millis()), "author": version.author, "note": version.note, "document": secrets::masked(&version.document) }),
+        json!({ "version": version.version, "created": shapes::time(version.created_at), "author": version.author, "note": version.note, "document": secrets::masked(&version.document) }),
     ))
 }
 

@@ -12,7 +12,7 @@ use clap::Args;
 use serde_json::Value;
 use tessera_engine::{Engine, EngineConfig};
 use tessera_governance::{self as governance, AggregateOptions, ImportDirs};
-use tessera_model::{Clock, SystemClock, Timestamp};
+use tessera_model::{Clock, SystemClock};
 use tessera_store::{ExecutionStore, Store, WorkflowRecord, WorkflowStore};
 
 use super::machine;
@@ -62,7 +62,7 @@ async fn measure(args: &EventsArgs, dir: &std::path::Path) -> Result<ExitCode> {
     governance::aggregate(&store, clock.as_ref(), crate::demo::HR_SOURCE, &options, &mut |_| {}).await?;
     while engine.dispatch_events().await? > 0 {}
 
-    let now = clock.now().millis();
+    let now = clock.now();
     let document: Value = serde_json::from_str(MOVER)?;
     let workflow = WorkflowRecord {
         id: "bench-mover".into(),
@@ -70,8 +70,8 @@ async fn measure(args: &EventsArgs, dir: &std::path::Path) -> Result<ExitCode> {
         latest_version: 1,
         enabled: true,
         trace: false,
-        created_at: Timestamp::from_millis(now),
-        modified_at: Timestamp::from_millis(now),
+        created_at: now,
+        modified_at: now,
         creator: "bench".into(),
         document,
     };

@@ -16,7 +16,7 @@ use tessera_governance::inbox::{InboxAction, InboxActor};
 use tessera_governance::requests::{NewAccessRequest, RequestType, RequestedItem};
 use tessera_governance::{self as governance, AggregateOptions, ImportDirs};
 use tessera_governance::{Governance, GovernanceConfig};
-use tessera_model::{Clock, SystemClock, Timestamp};
+use tessera_model::{Clock, SystemClock};
 use tessera_store::{ApprovalState, ExecutionStore, InboxStore, RequestStore, Store, WorkflowRecord, WorkflowStore};
 
 use super::machine;
@@ -146,7 +146,7 @@ async fn measure(args: &RequestsArgs, dir: &std::path::Path) -> Result<ExitCode>
     }
 
     let approver = people.first().cloned().unwrap_or_default();
-    let now = clock.now().millis();
+    let now = clock.now();
     let document = json!({"name": "Bench approval", "definition": {"start": "Approve", "steps": {
         "Approve": {"type": "action", "actionId": "sp:generic-approval", "nextStep": "Done",
                     "attributes": {"approvers": [approver], "subject": "Bench"}},
@@ -157,8 +157,8 @@ async fn measure(args: &RequestsArgs, dir: &std::path::Path) -> Result<ExitCode>
         latest_version: 1,
         enabled: true,
         trace: false,
-        created_at: Timestamp::from_millis(now),
-        modified_at: Timestamp::from_millis(now),
+        created_at: now,
+        modified_at: now,
         creator: "bench".into(),
         document,
     };

@@ -235,7 +235,7 @@ impl Governance {
                 decided_by: None,
                 comment: None,
                 output: &Value::Null,
-                now: now,
+                now,
             };
             if item.status == WorkStatus::Pending && tx.close_inbox_item(&item.id, &closing).await? {
                 self.inbox_activity(tx, &item.id, "CANCEL", None, json!({}), now).await?;
@@ -446,7 +446,7 @@ impl Governance {
         now: Timestamp,
     ) -> Result<()> {
         let output = decide::closing_output(item, status, by, comment, data);
-        let closing = Closing { status, decided_by: by, comment, output: &output, now: now };
+        let closing = Closing { status, decided_by: by, comment, output: &output, now };
         if !tx.close_inbox_item(&item.id, &closing).await? {
             return Err(Error::Conflict(format!("inbox item {} was closed meanwhile", item.id)));
         }

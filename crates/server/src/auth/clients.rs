@@ -57,7 +57,7 @@ fn fresh(
     scopes: Vec<String>,
     identity_id: Option<String>,
     workflow_id: Option<String>,
-    now: i64,
+    now: Timestamp,
 ) -> (ApiClient, String) {
     let secret = generate_secret();
     let client = ApiClient {
@@ -67,7 +67,7 @@ fn fresh(
         scopes,
         workflow_id,
         identity_id,
-        created_at: Timestamp::from_millis(now),
+        created_at: now,
         disabled: false,
         modified_at: None,
         tokens_after: Timestamp::UNIX_EPOCH,
@@ -76,13 +76,13 @@ fn fresh(
 }
 
 /// Creates a client with a new secret; returns it and the secret.
-pub async fn create(store: &Store, new: NewClient, actor: &str, now: i64) -> ApiResult<(ApiClient, String)> {
+pub async fn create(store: &Store, new: NewClient, actor: &str, now: Timestamp) -> ApiResult<(ApiClient, String)> {
     let mut tx = store.begin().await?;
     let identity_id = existing_identity(&mut tx, new.identity_id, "/identityId").await?;
     let (client, secret) = fresh(new.name, new.scopes, identity_id, None, now);
     tx.insert_client(&client).await?;
     let detail = json!({"name": client.name, "scopes": client.scopes, "identityId": client.identity_id});
-    tx.audit(actor, "client.create", "api-client", &client.id, &detail, Timestamp::from_millis(now)).await?;
+    tx.audit(actor, "client.create", "api-client", &client.id, &detail, now).await?;
     tx.commit().await?;
     Ok((client, secret))
 }
@@ -93,7 +93,7 @@ pub async fn create_trigger_client(
     store: &Store,
     workflow_id: &str,
     actor: &str,
-    now: i64,
+    now: Timestamp,
 ) -> ApiResult<Result<(ApiClient, String), String>> {
     let mut tx = store.begin().await?;
     let workflow = tx.workflow(workflow_id).await?.ok_or_else(|| ApiError::not_found("workflow", workflow_id))?;
@@ -104,8 +104,7 @@ pub async fn create_trigger_client(
     let (client, secret) = fresh(name, vec![EXECUTE_EXTERNAL.into()], None, Some(workflow_id.to_owned()), now);
     tx.insert_client(&client).await?;
     let detail = json!({ "client": client.id });
-    tx.audit(actor, "workflow.external-client.create", "workflow", workflow_id, &detail, Timestamp::from_millis(now))
-        .await?;
+    tx.audit(actor, "workflow.external-client.create", "workflow", workflow_id, &detail, now).await?;
     tx.commit().await?;
     Ok(Ok((client, secret)))
 }
@@ -118,7 +117,7 @@ pub async fn change(
     change: ClientChange,
     may: impl FnOnce(&ApiClient) -> ApiResult<()>,
     actor: &str,
-    now: i64,
+    now: Timestamp,
 ) -> ApiResult<ApiClient> {
     let mut tx = store.begin().await?;
     let before = held(&mut tx, id, may).await?;
@@ -138,13 +137,13 @@ pub async fn change(
     if client == before {
         return Ok(client);
     }
-    client.modified_at = Some(Timestamp::from_millis(now));
+    client.modified_at = Some(now);
     if client.disabled || client.identity_id != before.identity_id || client.scopes != before.scopes {
-        client.tokens_after = Timestamp::from_millis(now);
+        client.tokens_after = now;
     }
     tx.update_client(&client).await?;
     let detail = json!({"before": summary(&before), "after": summary(&client)});
-    tx.audit(actor, "client.update", "api-client", id, &detail, Timestamp::from_millis(now)).await?;
+    tx.audit(actor, "client.update", "api-client", id, &detail, now).await?;
     tx.commit().await?;
     Ok(client)
 }
@@ -155,17 +154,16 @@ pub async fn rotate(
     id: &str,
     may: impl FnOnce(&ApiClient) -> ApiResult<()>,
     actor: &str,
-    now: i64,
+    now: Timestamp,
 ) -> ApiResult<(ApiClient, String)> {
     let mut tx = store.begin().await?;
     let mut client = held(&mut tx, id, may).await?;
     let secret = generate_secret();
     client.secret_hash = hash_secret(&secret);
-    client.tokens_after = Timestamp::from_millis(now);
-    client.modified_at = Some(Timestamp::from_millis(now));
+    client.tokens_after = now;
+    client.modified_at = Some(now);
     tx.update_client(&client).await?;
-    tx.audit(actor, "client.rotate", "api-client", id, &json!({"secret": "replaced"}), Timestamp::from_millis(now))
-        .await?;
+    tx.audit(actor, "client.rotate", "api-client", id, &json!({"secret": "replaced"}), now).await?;
     tx.commit().await?;
     Ok((client, secret))
 }
@@ -176,14 +174,14 @@ pub async fn revoke_tokens(
     id: &str,
     may: impl FnOnce(&ApiClient) -> ApiResult<()>,
     actor: &str,
-    now: i64,
+    now: Timestamp,
 ) -> ApiResult<ApiClient> {
     let mut tx = store.begin().await?;
     let mut client = held(&mut tx, id, may).await?;
-    client.tokens_after = Timestamp::from_millis(now);
-    client.modified_at = Some(Timestamp::from_millis(now));
+    client.tokens_after = now;
+    client.modified_at = Some(now);
     tx.update_client(&client).await?;
-    tx.audit(actor, "client.revoke-tokens", "api-client", id, &json!({}), Timestamp::from_millis(now)).await?;
+    tx.audit(actor, "client.revoke-tokens", "api-client", id, &json!({}), now).await?;
     tx.commit().await?;
     Ok(client)
 }
@@ -194,13 +192,13 @@ pub async fn delete(
     id: &str,
     may: impl FnOnce(&ApiClient) -> ApiResult<()>,
     actor: &str,
-    now: i64,
+    now: Timestamp,
 ) -> ApiResult<ApiClient> {
     let mut tx = store.begin().await?;
     let client = held(&mut tx, id, may).await?;
     tx.delete_client(id).await?;
     let detail = json!({"name": client.name, "scopes": client.scopes, "identityId": client.identity_id});
-    tx.audit(actor, "client.delete", "api-client", id, &detail, Timestamp::from_millis(now)).await?;
+    tx.audit(actor, "client.delete", "api-client", id, &detail, now).await?;
     tx.commit().await?;
     Ok(client)
 }

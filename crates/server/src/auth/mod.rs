@@ -153,7 +153,7 @@ pub async fn ensure_admin(
     store: &Store,
     id: Option<String>,
     secret: Option<String>,
-    now: i64,
+    now: Timestamp,
 ) -> Result<AdminClient, AdminError> {
     if let Some(secret) = &secret {
         check_secret_strength(secret).map_err(AdminError::WeakSecret)?;
@@ -181,12 +181,11 @@ pub async fn ensure_admin(
                 client.secret_hash = hash_secret(&secret);
                 client.disabled = false;
                 client.scopes = vec![ALL.into()];
-                client.modified_at = Some(Timestamp::from_millis(now));
-                client.tokens_after = Timestamp::from_millis(now);
+                client.modified_at = Some(now);
+                client.tokens_after = now;
                 tx.update_client(&client).await?;
                 let detail = json!({ "secret": "replaced from TESSERA_ADMIN_CLIENT_SECRET", "scopes": client.scopes });
-                tx.audit("system:config", "client.rotate", "api-client", &id, &detail, Timestamp::from_millis(now))
-                    .await?;
+                tx.audit("system:config", "client.rotate", "api-client", &id, &detail, now).await?;
                 tx.commit().await?;
                 return Ok(AdminClient::SecretReplaced { id });
             }
@@ -211,7 +210,7 @@ pub async fn ensure_admin(
     Ok(AdminClient::Created { id, generated_secret: generated.then_some(secret) })
 }
 
-async fn create_admin(tx: &mut tessera_store::Tx, id: &str, secret: &str, now: i64) -> tessera_store::Result<()> {
+async fn create_admin(tx: &mut tessera_store::Tx, id: &str, secret: &str, now: Timestamp) -> tessera_store::Result<()> {
     let client = ApiClient {
         id: id.to_owned(),
         name: "administrator".into(),
@@ -219,19 +218,12 @@ async fn create_admin(tx: &mut tessera_store::Tx, id: &str, secret: &str, now: i
         scopes: vec![ALL.into()],
         workflow_id: None,
         identity_id: None,
-        created_at: Timestamp::from_millis(now),
+        created_at: now,
         disabled: false,
         modified_at: None,
         tokens_after: Timestamp::UNIX_EPOCH,
     };
     tx.insert_client(&client).await?;
-    tx.audit(
-        "system",
-        "client.create",
-        "api-client",
-        id,
-        &json!({ "name": client.name, "scopes": client.scopes }),
-        Timestamp::from_millis(now),
-    )
-    .await
+    tx.audit("system", "client.create", "api-client", id, &json!({ "name": client.name, "scopes": client.scopes }), now)
+        .await
 }

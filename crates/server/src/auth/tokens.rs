@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
-use tessera_model::Clock;
+use tessera_model::{Clock, Timestamp};
 use tessera_store::{ApiClient, SecurityStore, Store};
 
 use super::Principal;
@@ -52,12 +52,12 @@ impl std::fmt::Debug for Auth {
 #[derive(Debug, Clone, Copy)]
 struct ClientState {
     disabled: bool,
-    tokens_after: i64,
+    tokens_after: Timestamp,
 }
 
 impl From<&ApiClient> for ClientState {
     fn from(client: &ApiClient) -> Self {
-        Self { disabled: client.disabled, tokens_after: client.tokens_after.millis() }
+        Self { disabled: client.disabled, tokens_after: client.tokens_after }
     }
 }
 
@@ -85,7 +85,7 @@ impl Auth {
     /// store's keys: a plain key left by an older Tessera is removed and a sealed one made when none
     /// can sign. Says on the log what it changed.
     pub async fn load(store: &Store, clock: Arc<dyn Clock>, lifetime: Duration) -> Result<Self, KeyError> {
-        let now = clock.now().millis();
+        let now = clock.now();
         let ensured = keys::ensure(store, now).await?;
         if ensured.removed_plain_key {
             tracing::warn!(
@@ -110,7 +110,7 @@ impl Auth {
     }
 
     async fn reload_keys(&self) -> ApiResult<()> {
-        let now = self.clock.now().millis();
+        let now = self.clock.now();
         let set = keys::load(&self.store, now, self.lifetime * 1000).await.map_err(ApiError::internal)?;
         *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = (set, Instant::now());
         Ok(())
@@ -219,7 +219,7 @@ impl Auth {
             }
             // Tokens issued in the very millisecond of a revocation are refused too: better one token
             // fetched again than one revoked token kept.
-            Some(state) if claims.issued_ms <= state.tokens_after => {
+            Some(state) if claims.issued_ms <= state.tokens_after.millis() => {
                 return Err(ApiError::unauthorized(
                     "the bearer token was revoked (its client's secret changed or its tokens were revoked); get a \
                      new one at /oauth/token",

@@ -195,7 +195,7 @@ pub(crate) async fn load_accounts(
     }
     let file = upload.as_ref().map(|u| u.0.clone());
     let run = state.governance.start_aggregation(&source.id, file, upload, &principal.actor()).await?;
-    let now = state.now_ms();
+    let now = state.now();
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({
@@ -232,13 +232,13 @@ fn progress_shape(run: &AggregationRecord, source_name: Option<&str>) -> Value {
         "id": run.id,
         "source": { "type": "SOURCE", "id": run.source_id, "name": source_name },
         "status": run.status,
-        "started": stamp(run.started_at.millis()),
-        "completed": run.completed_at.map(|at| stamp(at.millis())),
+        "started": stamp(run.started_at),
+        "completed": run.completed_at.map(stamp),
         "processed": run.processed,
         "stats": run.stats,
         "errors": run.errors,
         "message": run.message,
-        "updated": stamp(run.updated_at.millis()),
+        "updated": stamp(run.updated_at),
     })
 }
 
@@ -263,7 +263,7 @@ pub(crate) async fn status(
         AggregationStatus::Success | AggregationStatus::Warning => "COMPLETED",
     };
     Ok(Json(json!({
-        "start": stamp(run.started_at.millis()),
+        "start": stamp(run.started_at),
         "status": status,
         "totalAccounts": run.stats.get("scanned").cloned().unwrap_or(json!(run.processed)),
         "processedAccounts": run.processed,
@@ -302,10 +302,10 @@ pub(crate) async fn task_status(
         "parentName": null,
         "launcher": null,
         "target": {"id": run.source_id, "type": "SOURCE", "name": source_name},
-        "created": stamp(run.started_at.millis()),
-        "modified": stamp(run.updated_at.millis()),
-        "launched": stamp(run.started_at.millis()),
-        "completed": run.completed_at.map(|at| stamp(at.millis())),
+        "created": stamp(run.started_at),
+        "modified": stamp(run.updated_at),
+        "launched": stamp(run.started_at),
+        "completed": run.completed_at.map(stamp),
         "completionStatus": completion,
         "messages": messages,
         "returns": [],

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::catalog::referenced_ids;
 use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityStore, PlanRecord, Tx};
 
@@ -29,7 +30,7 @@ async fn item(
     names: &mut Names,
     object: &CatalogObject,
     origin: &str,
-    granted: i64,
+    granted: Timestamp,
     carrier: &Value,
 ) -> ApiResult<Value> {
     let mut out = json!({
@@ -64,7 +65,7 @@ pub(crate) async fn access(
         let Some(object) = tx.object(kind, &grant.object_id).await? else { continue };
         // Held directly: granted by whoever made the grant (a workflow, a request, a client, the system).
         let granted_by = grant.granted_by.as_deref().map_or(Value::Null, crate::shapes::actor);
-        out.push(item(&mut tx, &mut names, &object, &grant.origin, grant.granted_at.millis(), &granted_by).await?);
+        out.push(item(&mut tx, &mut names, &object, &grant.origin, grant.granted_at, &granted_by).await?);
         // What the object carries: a role's access profiles, and every access profile's entitlements.
         let mut profiles = Vec::new();
         if kind == CatalogKind::Role {
@@ -73,7 +74,7 @@ pub(crate) async fn access(
                 .objects_by_ids(CatalogKind::AccessProfile, &referenced_ids(&object.document, "accessProfiles"))
                 .await?
             {
-                out.push(item(&mut tx, &mut names, &ap, &grant.origin, grant.granted_at.millis(), &carrier).await?);
+                out.push(item(&mut tx, &mut names, &ap, &grant.origin, grant.granted_at, &carrier).await?);
                 profiles.push(ap);
             }
         } else if kind == CatalogKind::AccessProfile {
@@ -82,7 +83,7 @@ pub(crate) async fn access(
         for ap in profiles {
             let carrier = json!({ "type": "ACCESS_PROFILE", "id": ap.id, "name": ap.name });
             for e in tx.objects_by_ids(CatalogKind::Entitlement, &referenced_ids(&ap.document, "entitlements")).await? {
-                out.push(item(&mut tx, &mut names, &e, &grant.origin, grant.granted_at.millis(), &carrier).await?);
+                out.push(item(&mut tx, &mut names, &e, &grant.origin, grant.granted_at, &carrier).await?);
             }
         }
     }
@@ -112,8 +113,8 @@ async fn plan_shape(tx: &mut Tx, names: &mut Names, plan: &PlanRecord) -> ApiRes
         "attempt": plan.attempt,
         "result": plan.result,
         "accountRequest": plan.document,
-        "created": stamp(plan.created_at.millis()),
-        "modified": stamp(plan.modified_at.millis()),
+        "created": stamp(plan.created_at),
+        "modified": stamp(plan.modified_at),
     }))
 }
 

@@ -216,8 +216,8 @@ pub(super) async fn render(kind: Kind, tx: &mut Tx, names: &mut Names, object: &
     if let Value::Object(members) = &mut body {
         members.insert("id".into(), json!(object.id));
         members.insert("name".into(), json!(object.name));
-        members.insert("created".into(), json!(stamp(object.created_at.millis())));
-        members.insert("modified".into(), json!(stamp(object.modified_at.millis())));
+        members.insert("created".into(), json!(stamp(object.created_at)));
+        members.insert("modified".into(), json!(stamp(object.modified_at)));
     }
     Ok(body)
 }
@@ -364,7 +364,7 @@ pub(crate) async fn delete(
         }
     };
     let object = state.governance.delete_object(kind, id, &principal.actor(), before).await?;
-    let now = state.now_ms();
+    let now = state.now();
     // ISC answers these deletions with 202 and a task; here they are done when answered.
     let accepted = |body: Value| (StatusCode::ACCEPTED, Json(body)).into_response();
     Ok(match kind {

@@ -84,12 +84,12 @@ fn string_list(body: &Map<String, Value>, key: &str) -> ApiResult<Vec<String>> {
         .collect()
 }
 
-fn instant(value: Option<&Value>, at: &str) -> ApiResult<Option<i64>> {
+fn instant(value: Option<&Value>, at: &str) -> ApiResult<Option<Timestamp>> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| Some(t.timestamp_millis()))
-            .map_err(|_| invalid(at, format!("`{s}` is not an RFC 3339 time"))),
+        Some(Value::String(s)) => {
+            s.parse::<Timestamp>().map(Some).map_err(|_| invalid(at, format!("`{s}` is not an RFC 3339 time")))
+        }
         Some(other) => Err(invalid(at, format!("must be an RFC 3339 time, not {other}"))),
     }
 }
@@ -150,10 +150,10 @@ pub(crate) async fn submit(
             return Err(invalid(&format!("{at}/comment"), "an entitlement request needs a comment"));
         }
         let remove_at = instant(item.get("removeDate"), &format!("{at}/removeDate"))?;
-        if remove_at.is_some_and(|t| t <= state.now_ms()) {
+        if remove_at.is_some_and(|t| t <= state.now()) {
             return Err(invalid(&format!("{at}/removeDate"), "must be in the future"));
         }
-        items.push(RequestedItem { kind, id, comment, remove_at: remove_at.map(Timestamp::from_millis) });
+        items.push(RequestedItem { kind, id, comment, remove_at });
     }
     let request =
         NewAccessRequest { requester_id, requested_for, request_type, items, comment: text(body, "comment")? };
@@ -244,7 +244,13 @@ fn item_state(item: &RequestItemRecord) -> &'static str {
     }
 }
 
-async fn comment_of(tx: &mut Tx, names: &mut Names, text: Option<&str>, author: &str, at: i64) -> ApiResult<Value> {
+async fn comment_of(
+    tx: &mut Tx,
+    names: &mut Names,
+    text: Option<&str>,
+    author: &str,
+    at: Timestamp,
+) -> ApiResult<Value> {
     let Some(text) = text else { return Ok(Value::Null) };
     Ok(json!({"comment": text, "created": stamp(at), "author": names.identity_ref(tx, Some(author)).await?}))
 }
@@ -259,7 +265,7 @@ async fn approval_detail(tx: &mut Tx, names: &mut Names, a: &ApprovalRecord) -> 
         "approvers": a.candidates,
         "reviewedBy": names.identity_ref(tx, a.decided_by.as_deref()).await?,
         "comment": a.comment,
-        "decided": a.decided_at.map(|at| stamp(at.millis())),
+        "decided": a.decided_at.map(stamp),
     }))
 }
 
@@ -321,14 +327,14 @@ pub(crate) async fn status(
             "approvalDetails": details,
             "approvalIds": pending,
             "requestType": request.request_type,
-            "created": stamp(request.created_at.millis()),
-            "modified": stamp(item.modified_at.millis()),
+            "created": stamp(request.created_at),
+            "modified": stamp(item.modified_at),
             "requester": names.identity_ref(&mut tx, Some(&request.requester_id)).await?,
             "requestedFor": names.identity_ref(&mut tx, Some(&request.requested_for_id)).await?,
             "requesterComment":
-                comment_of(&mut tx, &mut names, item.comment.as_deref(), &request.requester_id, request.created_at.millis())
+                comment_of(&mut tx, &mut names, item.comment.as_deref(), &request.requester_id, request.created_at)
                     .await?,
-            "removeDate": item.remove_at.map(|at| stamp(at.millis())),
+            "removeDate": item.remove_at.map(stamp),
             "cancelable": request.status == RequestStatus::Pending,
             "accessRequestId": request.id,
             "provisioningDetails": item.tracking_number.as_ref().map(|t| json!({"orderedSubPhaseReferences": t})),
@@ -376,7 +382,7 @@ async fn forward_history(tx: &mut Tx, names: &mut Names, approval_id: &str) -> A
             "oldApproverName": old_names.join(", "),
             "newApproverName": new["name"].as_str().unwrap_or(&r.new_approver),
             "comment": r.comment,
-            "modified": stamp(r.created_at.millis()),
+            "modified": stamp(r.created_at),
             "forwarderName": forwarder["name"],
             "reassignmentType": r.kind,
             "oldApprovers": old,
@@ -418,9 +424,9 @@ async fn approval_shape(
         "id": a.id,
         "accessRequestId": request.id,
         "name": item.name,
-        "created": stamp(a.created_at.millis()),
-        "modified": stamp(a.modified_at.millis()),
-        "requestCreated": stamp(request.created_at.millis()),
+        "created": stamp(a.created_at),
+        "modified": stamp(a.modified_at),
+        "requestCreated": stamp(request.created_at),
         "requestType": request.request_type,
         "requester": names.identity_ref(tx, Some(&request.requester_id)).await?,
         "requestedFor": names.identity_ref(tx, Some(&request.requested_for_id)).await?,
@@ -428,8 +434,8 @@ async fn approval_shape(
         "requestedObject": {"id": item.object_id, "name": item.name, "type": item.kind,
                             "description": description.unwrap_or(Value::Null)},
         "requesterComment":
-            comment_of(tx, names, item.comment.as_deref(), &request.requester_id, request.created_at.millis()).await?,
-        "removeDate": item.remove_at.map(|at| stamp(at.millis())),
+            comment_of(tx, names, item.comment.as_deref(), &request.requester_id, request.created_at).await?,
+        "removeDate": item.remove_at.map(stamp),
         "level": a.level,
         "approverType": a.approver_kind,
         "approvers": a.candidates,
@@ -441,8 +447,7 @@ async fn approval_shape(
         shaped["reviewedBy"] = names.identity_ref(tx, a.decided_by.as_deref()).await?;
         let decider = a.decided_by.clone().unwrap_or_default();
         shaped["reviewerComment"] =
-            comment_of(tx, names, a.comment.as_deref(), &decider, a.decided_at.unwrap_or(a.modified_at).millis())
-                .await?;
+            comment_of(tx, names, a.comment.as_deref(), &decider, a.decided_at.unwrap_or(a.modified_at)).await?;
     }
     Ok(shaped)
 }
@@ -631,19 +636,19 @@ pub(crate) async fn summary(
         Some(text) => Some(from_date(text)?),
     };
     let mut tx = state.begin().await?;
-    let counts = tx.approval_counts(owner.as_deref(), since.map(Timestamp::from_millis)).await?;
+    let counts = tx.approval_counts(owner.as_deref(), since).await?;
     Ok(Json(json!({"pending": counts.pending, "approved": counts.approved, "rejected": counts.rejected}))
         .into_response())
 }
 
-/// An ISO-8601 instant (RFC 3339) or date (midnight UTC) as milliseconds.
-fn from_date(text: &str) -> ApiResult<i64> {
-    if let Ok(instant) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(instant.timestamp_millis());
+/// An ISO-8601 instant (RFC 3339) or date (midnight UTC).
+fn from_date(text: &str) -> ApiResult<Timestamp> {
+    if let Ok(instant) = text.parse::<Timestamp>() {
+        return Ok(instant);
     }
     chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc().timestamp_millis())
+        .map(|t| t.and_utc().into())
         .ok_or_else(|| ApiError::bad_request(format!("`from-date` must be an ISO-8601 date or time, not `{text}`")))
 }

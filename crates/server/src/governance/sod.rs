@@ -21,8 +21,8 @@ fn render(policy: &SodPolicyRecord) -> Value {
     let mut body = policy.document.clone();
     body["id"] = json!(policy.id);
     body["name"] = json!(policy.name);
-    body["created"] = json!(stamp(policy.created_at.millis()));
-    body["modified"] = json!(stamp(policy.modified_at.millis()));
+    body["created"] = json!(stamp(policy.created_at));
+    body["modified"] = json!(stamp(policy.modified_at));
     body
 }
 

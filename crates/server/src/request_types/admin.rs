@@ -28,8 +28,8 @@ async fn team_shape(tx: &mut Tx, team: &TeamRecord) -> ApiResult<Value> {
         "editors": team.editors,
         "members": members,
         "admins": admins,
-        "created": stamp(team.created_at.millis()),
-        "modified": stamp(team.modified_at.millis()),
+        "created": stamp(team.created_at),
+        "modified": stamp(team.modified_at),
     }))
 }
 
@@ -109,8 +109,8 @@ fn list_shape(list: &ConfigListRecord) -> Value {
         "description": list.description,
         "teamId": list.team_id,
         "type": list.list_type,
-        "created": stamp(list.created_at.millis()),
-        "modified": stamp(list.modified_at.millis()),
+        "created": stamp(list.created_at),
+        "modified": stamp(list.modified_at),
     });
     if list.list_type == "CUSTOM" {
         shaped["items"] = list.items.clone();

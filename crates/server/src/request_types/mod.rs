@@ -139,9 +139,9 @@ impl Reader {
     }
 }
 
-/// Milliseconds since the epoch as RFC 3339 text.
-fn stamp(ms: i64) -> Value {
-    tessera_governance::shapes::time(Timestamp::from_millis(ms))
+/// An instant as RFC 3339 text.
+fn stamp(at: Timestamp) -> Value {
+    tessera_governance::shapes::time(at)
 }
 
 /// `{"type": "IDENTITY", "id", "name"}`, or null.

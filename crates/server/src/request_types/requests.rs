@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tessera_governance::request_types::NewRequest;
+use tessera_model::Timestamp;
 use tessera_store::{InboxStore, RequestFilter, RequestTypeStore, Tx, TypeRequestRecord, TypeRequestStore};
 
 use super::{Reader, actor, api, object, person, stamp};
@@ -42,8 +43,8 @@ async fn shape(tx: &mut Tx, request: &TypeRequestRecord) -> ApiResult<Value> {
             "output": s.output,
             "decidedBy": person(tx, s.decided_by.as_deref()).await?,
             "comment": s.comment,
-            "started": s.started_at.map(|at| stamp(at.millis())),
-            "ended": s.ended_at.map(|at| stamp(at.millis())),
+            "started": s.started_at.map(stamp),
+            "ended": s.ended_at.map(stamp),
         }));
     }
     let team = tx.team(&request.team_id).await?.map(|t| t.name);
@@ -62,9 +63,9 @@ async fn shape(tx: &mut Tx, request: &TypeRequestRecord) -> ApiResult<Value> {
         "currentStep": request.current_step,
         "steps": steps,
         "outputs": outputs,
-        "created": stamp(request.created_at.millis()),
-        "modified": stamp(request.modified_at.millis()),
-        "closed": request.closed_at.map(|at| stamp(at.millis())),
+        "created": stamp(request.created_at),
+        "modified": stamp(request.modified_at),
+        "closed": request.closed_at.map(stamp),
     }))
 }
 
@@ -204,12 +205,12 @@ pub(crate) async fn timeline(
 ) -> ApiResult<Json<Value>> {
     let mut tx = state.begin().await?;
     let request = visible(&state, &mut tx, &principal, &id).await?;
-    let mut entries: Vec<(i64, Value)> = Vec::new();
+    let mut entries: Vec<(Timestamp, Value)> = Vec::new();
     for e in tx.timeline(&request.id).await? {
         let shaped = json!({"seq": e.seq, "type": e.kind, "step": e.step,
                             "actor": person(&mut tx, e.actor_id.as_deref()).await?,
-                            "at": stamp(e.created_at.millis()), "detail": e.detail, "source": "request"});
-        entries.push((e.created_at.millis(), shaped));
+                            "at": stamp(e.created_at), "detail": e.detail, "source": "request"});
+        entries.push((e.created_at, shaped));
     }
     for item in tx.inbox_items_of(tessera_model::WorkSubject::Request, &request.id).await? {
         let step: Option<i64> = item.subject_ref.as_deref().and_then(|s| s.parse().ok());
@@ -218,9 +219,9 @@ pub(crate) async fn timeline(
                 continue;
             }
             let shaped = json!({"type": a.kind, "step": step, "actor": person(&mut tx, a.actor_id.as_deref()).await?,
-                                "at": stamp(a.created_at.millis()), "detail": a.detail, "source": "inbox",
+                                "at": stamp(a.created_at), "detail": a.detail, "source": "inbox",
                                 "inboxItemId": item.id});
-            entries.push((a.created_at.millis(), shaped));
+            entries.push((a.created_at, shaped));
         }
     }
     // A stable sort keeps the request's own order within an instant.

@@ -23,8 +23,8 @@ fn shape(record: &RequestTypeRecord) -> Value {
     shaped["name"] = json!(record.name);
     shaped["teamId"] = json!(record.team_id);
     shaped["status"] = json!(record.status);
-    shaped["created"] = stamp(record.created_at.millis());
-    shaped["modified"] = stamp(record.modified_at.millis());
+    shaped["created"] = stamp(record.created_at);
+    shaped["modified"] = stamp(record.modified_at);
     shaped
 }
 

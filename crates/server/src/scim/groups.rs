@@ -55,8 +55,8 @@ fn render(base: &str, object: &CatalogObject) -> Map<String, Value> {
         }
     }
     let meta = Meta {
-        created: object.created_at.millis(),
-        modified: object.modified_at.millis(),
+        created: object.created_at,
+        modified: object.modified_at,
         location: format!("{base}/Groups/{}", object.id),
         version: version_of(object),
     };
@@ -120,7 +120,7 @@ async fn check_members(tx: &mut Tx, source_id: &str, stored: &mut Map<String, Va
 /// Pushes the accounts whose membership of `group_id` changed from `before` to `after`.
 async fn sync(
     tx: &mut Tx,
-    now: i64,
+    now: Timestamp,
     source_id: &str,
     group_id: &str,
     before: &[String],
@@ -147,7 +147,7 @@ async fn sync(
         });
     }
     if !pushes.is_empty() {
-        push_accounts(tx, Timestamp::from_millis(now), source_id, pushes).await?;
+        push_accounts(tx, now, source_id, pushes).await?;
     }
     Ok(())
 }
@@ -158,7 +158,7 @@ pub(crate) async fn drop_member(
     source_id: &str,
     group_id: &str,
     user_id: &str,
-    now: i64,
+    now: Timestamp,
 ) -> ScimResult<()> {
     let Ok(mut group) = found(tx, source_id, group_id).await else { return Ok(()) };
     let mut stored = stored_of(&group);
@@ -169,13 +169,13 @@ pub(crate) async fn drop_member(
         }
     }
     group.document[SCIM_KEY] = Value::Object(stored);
-    group.modified_at = Timestamp::from_millis(now);
+    group.modified_at = now;
     tx.update_object(&group).await?;
     Ok(())
 }
 
 /// The entitlement a group is stored as.
-fn object(source_id: &str, id: &str, stored: Map<String, Value>, created: i64, now: i64) -> CatalogObject {
+fn object(source_id: &str, id: &str, stored: Map<String, Value>, created: Timestamp, now: Timestamp) -> CatalogObject {
     let name = stored.get("displayName").and_then(Value::as_str).unwrap_or(id).to_owned();
     CatalogObject {
         kind: CatalogKind::Entitlement,
@@ -190,8 +190,8 @@ fn object(source_id: &str, id: &str, stored: Map<String, Value>, created: i64, n
             "attribute": ATTRIBUTE, "value": id, "source": {"type": "SOURCE", "id": source_id},
             "privileged": false, "attributes": {}, "description": null, SCIM_KEY: stored,
         }),
-        created_at: Timestamp::from_millis(created),
-        modified_at: Timestamp::from_millis(now),
+        created_at: created,
+        modified_at: now,
     }
 }
 
@@ -250,7 +250,7 @@ impl Resource for Groups {
                 (group, Vec::new())
             }
             Some(before) => {
-                let group = object(&source, id, stored, before.created_at.millis(), change.now);
+                let group = object(&source, id, stored, before.created_at, change.now);
                 change.tx.update_object(&group).await?;
                 (group, member_ids(&stored_of(before)))
             }

@@ -67,13 +67,13 @@ pub(crate) struct Change<'a> {
     state: &'a AppState,
     caller: &'a Caller,
     pub(crate) tx: Tx,
-    pub(crate) now: i64,
+    pub(crate) now: Timestamp,
     pub(crate) source: CatalogObject,
 }
 
 impl<'a> Change<'a> {
     async fn begin(state: &'a AppState, caller: &'a Caller) -> ScimResult<Self> {
-        let now = state.now_ms();
+        let now = state.now();
         let mut tx = state.begin().await?;
         let source = changing_inbound_source(&mut tx).await?;
         Ok(Self { state, caller, tx, now, source })
@@ -94,9 +94,7 @@ impl<'a> Change<'a> {
             detail[key] = value;
         }
         let action = format!("{}.{action}", R::ACTIONS);
-        self.tx
-            .audit(&self.caller.actor(), &action, R::TARGET, &target, &detail, Timestamp::from_millis(self.now))
-            .await?;
+        self.tx.audit(&self.caller.actor(), &action, R::TARGET, &target, &detail, self.now).await?;
         let body = match status {
             StatusCode::NO_CONTENT => None,
             _ => Some(R::render(&mut self.tx, base, &self.source.id, record).await?),

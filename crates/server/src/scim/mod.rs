@@ -325,6 +325,6 @@ pub(crate) fn unchanged(version: &str) -> Response {
 }
 
 /// RFC 3339 with milliseconds.
-pub(crate) fn stamp(ms: i64) -> Value {
-    tessera_governance::shapes::time(Timestamp::from_millis(ms))
+pub(crate) fn stamp(at: Timestamp) -> Value {
+    tessera_governance::shapes::time(at)
 }

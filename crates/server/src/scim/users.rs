@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use scim_v2::filter::{AttrExp, CompValue, CompareOp, Filter};
 use serde_json::{Map, Value, json};
 use tessera_governance::push::{PushedAccount, push_accounts, pushed_account, remove_pushed_account};
-use tessera_model::Timestamp;
 use tessera_store::query::{Filter as StoreFilter, quoted};
 use tessera_store::{AccountRecord, CatalogObject, IdentityStore, Listing, Tx};
 
@@ -113,8 +112,8 @@ fn render(base: &str, account: &AccountRecord, group_names: &HashMap<String, Str
     }
     let id = &account.native_identity;
     let meta = Meta {
-        created: account.created_at.millis(),
-        modified: account.modified_at.millis(),
+        created: account.created_at,
+        modified: account.modified_at,
         location: format!("{base}/Users/{id}"),
         version: version(account.attributes_hash),
     };
@@ -250,8 +249,7 @@ impl Resource for Users {
         }
         let groups = before.map(group_ids).unwrap_or_default();
         let pushed = flatten(id, &stored, &groups);
-        let mut accounts =
-            push_accounts(&mut change.tx, Timestamp::from_millis(change.now), &change.source.id, vec![pushed]).await?;
+        let mut accounts = push_accounts(&mut change.tx, change.now, &change.source.id, vec![pushed]).await?;
         accounts.pop().ok_or_else(|| ScimError::internal("a push stored no account"))
     }
 
@@ -261,7 +259,7 @@ impl Resource for Users {
         for group in group_ids(account) {
             groups::drop_member(&mut change.tx, &change.source.id, &group, id, change.now).await?;
         }
-        remove_pushed_account(&mut change.tx, Timestamp::from_millis(change.now), &change.source.id, id).await?;
+        remove_pushed_account(&mut change.tx, change.now, &change.source.id, id).await?;
         Ok(())
     }
 

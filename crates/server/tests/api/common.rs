@@ -102,7 +102,7 @@ impl Api {
         let governance_config = GovernanceConfig { imports: ImportDirs::new([imports.clone()]), ..Default::default() };
         let governance = Governance::new(engine.clone(), governance_config).unwrap();
         let auth = Arc::new(Auth::load(&store, clock.clone(), DEFAULT_LIFETIME).await.unwrap());
-        let created = ensure_admin(&store, Some(ADMIN.into()), Some(ADMIN_SECRET.into()), t0().millis()).await.unwrap();
+        let created = ensure_admin(&store, Some(ADMIN.into()), Some(ADMIN_SECRET.into()), t0()).await.unwrap();
         assert_eq!(
             created,
             AdminClient::Created { id: ADMIN.into(), generated_secret: None },
@@ -173,7 +173,7 @@ impl Api {
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             workflow_id: None,
             identity_id: None,
-            created_at: Timestamp::from_millis(t0().millis()),
+            created_at: t0(),
             disabled,
             modified_at: None,
             tokens_after: Timestamp::UNIX_EPOCH,
