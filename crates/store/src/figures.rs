@@ -12,9 +12,9 @@ use crate::{Result, Store, instant_opt};
 pub struct Figures {
     /// Tasks queued, due or not.
     pub tasks_queued: i64,
-    /// When the longest-waiting due task fell due (ms).
+    /// When the longest-waiting due task fell due.
     pub oldest_due_task_at: Option<Timestamp>,
-    /// Events not yet dispatched, and when the oldest was published (ms).
+    /// Events not yet dispatched, and when the oldest was published.
     pub events_waiting: i64,
     pub oldest_event_at: Option<Timestamp>,
     /// Executions running (waiting for a step, a timer or a person included).
@@ -22,16 +22,16 @@ pub struct Figures {
     /// Provisioning plans not yet finished, by status (`QUEUED`, `PENDING`).
     pub open_plans: Vec<(String, i64)>,
     /// Inbox items (approvals, forms, tasks; manual provisioning aside) waiting for a person, and when
-    /// the oldest was created (ms).
+    /// the oldest was created.
     pub inbox_pending: i64,
     pub oldest_inbox_at: Option<Timestamp>,
-    /// Manual provisioning work items open, and when the oldest was created (ms).
+    /// Manual provisioning work items open, and when the oldest was created.
     pub work_items_open: i64,
     pub oldest_work_item_at: Option<Timestamp>,
 }
 
 impl Store {
-    /// Reads the figures as of `now` (ms).
+    /// Reads the figures as of `now`.
     pub async fn figures(&self, now: Timestamp) -> Result<Figures> {
         let pool = self.pool();
         let tasks_queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks").fetch_one(pool).await?;

@@ -23,8 +23,8 @@ pub struct ApiClient {
     pub disabled: bool,
     /// When its name, scopes, binding, state or secret last changed.
     pub modified_at: Option<Timestamp>,
-    /// Tokens issued before this instant (ms) are refused: set by a new secret, a revocation, and
-    /// disabling. 0 for a client whose tokens were never revoked.
+    /// Tokens issued before this instant are refused: set by a new secret, a revocation, and
+    /// disabling. The epoch for a client whose tokens were never revoked.
     pub tokens_after: Timestamp,
 }
 
@@ -59,9 +59,9 @@ pub struct AuditQuery {
     pub action: Option<String>,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
-    /// At or after (ms).
+    /// At or after.
     pub since: Option<Timestamp>,
-    /// Before (ms).
+    /// Before.
     pub until: Option<Timestamp>,
     pub limit: i64,
     pub offset: i64,

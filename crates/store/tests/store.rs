@@ -11,6 +11,11 @@ use tessera_store::{
     WorkflowStore,
 };
 
+/// The instant `ms` milliseconds after the epoch.
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_millis(ms)
+}
+
 fn workflow(id: &str, name: &str) -> WorkflowRecord {
     WorkflowRecord {
         id: id.into(),
@@ -18,8 +23,8 @@ fn workflow(id: &str, name: &str) -> WorkflowRecord {
         latest_version: 1,
         enabled: true,
         trace: false,
-        created_at: Timestamp::from_millis(1_000),
-        modified_at: Timestamp::from_millis(1_000),
+        created_at: at(1_000),
+        modified_at: at(1_000),
         creator: "admin".into(),
         document: json!({"name": name, "definition": {"start": "End", "steps": {"End": {"type": "success"}}}}),
     }
@@ -30,10 +35,8 @@ async fn workflow_versions_are_immutable_and_survive_deletion() {
     for (kind, store) in stores().await {
         let mut tx = store.begin().await.unwrap();
         tx.insert_workflow(&workflow("w1", "First"), "created").await.unwrap();
-        let v2 = tx
-            .add_version("w1", "Renamed", &json!({"name": "Renamed"}), "alice", "edit", Timestamp::from_millis(2_000))
-            .await
-            .unwrap();
+        let v2 =
+            tx.add_version("w1", "Renamed", &json!({"name": "Renamed"}), "alice", "edit", at(2_000)).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(v2, 2, "{kind}");
         let mut tx = store.begin().await.unwrap();
@@ -48,10 +51,10 @@ async fn workflow_versions_are_immutable_and_survive_deletion() {
             [(1, "admin"), (2, "alice")],
             "{kind}"
         );
-        assert!(tx.delete_workflow("w1", Timestamp::from_millis(3_000)).await.unwrap());
+        assert!(tx.delete_workflow("w1", at(3_000)).await.unwrap());
         assert!(tx.workflow("w1").await.unwrap().is_none(), "{kind}: deleted workflows are hidden");
         assert_eq!(tx.version("w1", 1).await.unwrap().unwrap().document["name"], "First", "{kind}: versions stay");
-        assert!(tx.add_version("w1", "x", &json!({}), "a", "", Timestamp::from_millis(4_000)).await.is_err(), "{kind}");
+        assert!(tx.add_version("w1", "x", &json!({}), "a", "", at(4_000)).await.is_err(), "{kind}");
         tx.commit().await.unwrap();
     }
 }
@@ -61,7 +64,7 @@ async fn a_transaction_not_committed_leaves_nothing() {
     for (kind, store) in stores().await {
         let mut tx = store.begin().await.unwrap();
         tx.insert_workflow(&workflow("w2", "Half"), "").await.unwrap();
-        tx.audit("admin", "create", "workflow", "w2", &json!({}), Timestamp::from_millis(1)).await.unwrap();
+        tx.audit("admin", "create", "workflow", "w2", &json!({}), at(1)).await.unwrap();
         drop(tx);
         let mut tx = store.begin().await.unwrap();
         assert!(tx.workflow("w2").await.unwrap().is_none(), "{kind}");
@@ -80,7 +83,7 @@ async fn executions_keep_state_and_append_only_history() {
             input: json!({"a": 1}),
             state: json!({"status": "pending"}),
             trace: true,
-            started_at: Timestamp::from_millis(10),
+            started_at: at(10),
             parent: Some(("p".into(), json!({"path": [], "step": 2}))),
             event_id: None,
         };
@@ -91,7 +94,7 @@ async fn executions_keep_state_and_append_only_history() {
             "e1",
             tessera_model::ExecutionStatus::Completed,
             &json!({"status": "succeeded"}),
-            Some(Timestamp::from_millis(20)),
+            Some(at(20)),
             None,
         )
         .await
@@ -101,7 +104,7 @@ async fn executions_keep_state_and_append_only_history() {
         let e = tx.lock_execution("e1").await.unwrap().unwrap();
         assert_eq!(
             (e.status.as_str(), e.version, e.ended_at, e.history_len),
-            ("Completed", 3, Some(Timestamp::from_millis(20)), 3),
+            ("Completed", 3, Some(at(20)), 3),
             "{kind}"
         );
         assert_eq!(e.parent_effect, Some(json!({"path": [], "step": 2})));
@@ -122,14 +125,14 @@ async fn tasks_are_leased_and_come_back_when_the_lease_runs_out() {
                 execution_id: format!("e{i}"),
                 kind: TaskKind::Call,
                 payload: json!({"n": i}),
-                run_at: Timestamp::from_millis(run_at),
+                run_at: at(run_at),
                 attempt: 0,
             };
             tx.enqueue(&task).await.unwrap();
         }
         tx.commit().await.unwrap();
         let mut tx = store.begin().await.unwrap();
-        let claimed = tx.claim("node-a", Timestamp::from_millis(200), Timestamp::from_millis(1_200), 10).await.unwrap();
+        let claimed = tx.claim("node-a", at(200), at(1_200), 10).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(
             claimed.iter().map(|t| t.payload["n"].clone()).collect::<Vec<_>>(),
@@ -138,25 +141,22 @@ async fn tasks_are_leased_and_come_back_when_the_lease_runs_out() {
         );
         let mut tx = store.begin().await.unwrap();
         assert!(
-            tx.claim("node-b", Timestamp::from_millis(300), Timestamp::from_millis(1_300), 10)
-                .await
-                .unwrap()
-                .is_empty(),
+            tx.claim("node-b", at(300), at(1_300), 10).await.unwrap().is_empty(),
             "{kind}: leased tasks are not claimed twice"
         );
-        assert_eq!(tx.next_due().await.unwrap(), Some(Timestamp::from_millis(500)), "{kind}");
+        assert_eq!(tx.next_due().await.unwrap(), Some(at(500)), "{kind}");
         tx.finish(&claimed[0].id).await.unwrap();
-        tx.retry_later(&claimed[1].id, Timestamp::from_millis(400), 1).await.unwrap();
+        tx.retry_later(&claimed[1].id, at(400), 1).await.unwrap();
         tx.commit().await.unwrap();
         let mut tx = store.begin().await.unwrap();
-        let again = tx.claim("node-b", Timestamp::from_millis(450), Timestamp::from_millis(1_450), 10).await.unwrap();
+        let again = tx.claim("node-b", at(450), at(1_450), 10).await.unwrap();
         assert_eq!(
             again.iter().map(|t| (t.payload["n"].clone(), t.attempt)).collect::<Vec<_>>(),
             [(json!(0), 1)],
             "{kind}"
         );
         // node-b dies holding the task: after its lease, node-c gets it (and the 500 one).
-        let after = tx.claim("node-c", Timestamp::from_millis(1_500), Timestamp::from_millis(2_500), 10).await.unwrap();
+        let after = tx.claim("node-c", at(1_500), at(2_500), 10).await.unwrap();
         assert_eq!(after.len(), 2, "{kind}");
         assert_eq!(tx.queued().await.unwrap(), 2);
         tx.drop_tasks_of("e0").await.unwrap();
@@ -175,7 +175,7 @@ async fn clients_audit_and_settings() {
             scopes: vec!["sp:workflow:read".into(), "sp:workflow:manage".into()],
             workflow_id: None,
             identity_id: None,
-            created_at: Timestamp::from_millis(5),
+            created_at: at(5),
             disabled: false,
             modified_at: None,
             tokens_after: Timestamp::UNIX_EPOCH,
@@ -186,8 +186,8 @@ async fn clients_audit_and_settings() {
         let changed = ApiClient {
             identity_id: Some("ada".into()),
             disabled: true,
-            modified_at: Some(Timestamp::from_millis(6)),
-            tokens_after: Timestamp::from_millis(6),
+            modified_at: Some(at(6)),
+            tokens_after: at(6),
             ..client.clone()
         };
         assert!(tx.update_client(&changed).await.unwrap(), "{kind}");
@@ -196,9 +196,7 @@ async fn clients_audit_and_settings() {
         assert_eq!(tx.clients().await.unwrap(), vec![changed], "{kind}");
         assert!(tx.delete_client("c1").await.unwrap() && !tx.delete_client("c1").await.unwrap(), "{kind}");
         assert!(tx.delete_setting("signing-key").await.is_ok_and(|deleted| !deleted), "{kind}");
-        tx.audit("c1", "workflow.create", "workflow", "w9", &json!({"version": 1}), Timestamp::from_millis(7))
-            .await
-            .unwrap();
+        tx.audit("c1", "workflow.create", "workflow", "w9", &json!({"version": 1}), at(7)).await.unwrap();
         assert_eq!(tx.setting_or_insert("signing-key", "first").await.unwrap(), "first");
         assert_eq!(tx.setting_or_insert("signing-key", "second").await.unwrap(), "first", "{kind}: kept");
         tx.commit().await.unwrap();
