@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use tessera_model::Timestamp;
 use tessera_store::{AuditQuery, SecurityStore};
 
 use crate::store::StoreArgs;
@@ -40,7 +41,7 @@ pub(crate) fn run(args: AuditArgs) -> Result<ExitCode> {
     let since = args
         .since
         .as_deref()
-        .map(|text| chrono::DateTime::parse_from_rfc3339(text).map(|t| t.timestamp_millis()))
+        .map(|text| text.parse::<Timestamp>())
         .transpose()
         .context("--since must be an RFC 3339 time such as 2026-01-01T00:00:00Z")?;
     let query = AuditQuery {
@@ -64,7 +65,7 @@ pub(crate) fn run(args: AuditArgs) -> Result<ExitCode> {
             if args.json {
                 println!("{}", tessera_server::audit::shape(entry));
             } else {
-                let at = chrono::DateTime::from_timestamp_millis(entry.at).map(|t| t.to_rfc3339()).unwrap_or_default();
+                let at = entry.at.to_datetime().to_rfc3339();
                 let detail = tessera_engine::secrets::masked(&entry.detail);
                 println!(
                     "{at}  {}  {}  {} {}  {detail}",

@@ -123,7 +123,7 @@ pub(crate) fn restore(args: &RestoreArgs) -> Result<ExitCode> {
     let database = data_dir.join(DATABASE);
     let kept = if database.exists() {
         let now = tessera_model::SystemClock.now();
-        let aside = data_dir.join(format!("{DATABASE}.before-restore-{}", now.format("%Y%m%dT%H%M%SZ")));
+        let aside = data_dir.join(format!("{DATABASE}.before-restore-{}", now.to_datetime().format("%Y%m%dT%H%M%SZ")));
         move_database_files(&database, &aside)?;
         Some(aside)
     } else {

@@ -12,12 +12,13 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use tessera_flow::dryrun::{self, Mocks};
 use tessera_flow::interp::{Options, Status};
 use tessera_flow::{Format, Workflow};
+use tessera_model::Timestamp;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -75,7 +76,7 @@ struct Case {
 
 fn interpreter(args: &InterpreterArgs) -> Result<ExitCode> {
     let cases = load_cases(&args.corpus, &args.fixtures)?;
-    let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")?.to_utc();
+    let start: Timestamp = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")?.to_utc().into();
     let options = Options::default();
     // Warm up, and check every case ends before measuring it.
     for case in &cases {

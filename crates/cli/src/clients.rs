@@ -88,7 +88,7 @@ fn api(error: tessera_server::error::ApiError) -> anyhow::Error {
 }
 
 pub(crate) fn run(command: Command) -> Result<ExitCode> {
-    let now = SystemClock.now().timestamp_millis();
+    let now = SystemClock.now();
     block_on(async move {
         match command {
             Command::List(args) => {
@@ -156,7 +156,7 @@ fn print_secret(id: &str, secret: &str) {
 }
 
 pub(crate) fn run_keys(command: KeysCommand) -> Result<ExitCode> {
-    let now = SystemClock.now().timestamp_millis();
+    let now = SystemClock.now();
     block_on(async move {
         match command {
             KeysCommand::Rotate(args) => {

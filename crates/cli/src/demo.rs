@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use tessera_governance::ImportDirs;
-use tessera_model::{Clock, UserLevel};
+use tessera_model::{Clock, Timestamp, UserLevel};
 use tessera_store::{
     AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, IdentityStore, LevelHolder, SecurityStore,
     Store, UserLevelStore, WorkflowRecord, WorkflowStore,
@@ -34,7 +34,7 @@ const WORKFLOWS: [(&str, &str); 3] = [
     ("demo-leaver-notify", include_str!("../../../examples/demo/leaver-notify.json")),
 ];
 
-fn object(kind: CatalogKind, id: &str, key: &str, parent: &str, document: Value, now: i64) -> CatalogObject {
+fn object(kind: CatalogKind, id: &str, key: &str, parent: &str, document: Value, now: Timestamp) -> CatalogObject {
     let name = document.get("name").and_then(Value::as_str).unwrap_or(key).to_owned();
     let requestable = document.get("requestable").and_then(Value::as_bool).unwrap_or(false);
     CatalogObject {
@@ -243,7 +243,7 @@ pub(crate) fn hr_file(imports: &ImportDirs) -> Result<PathBuf> {
 /// Seeds the demo organisation's catalogue and HR file unless this database has them; returns
 /// whether it seeded.
 pub(crate) async fn seed_catalog(store: &Store, imports: &ImportDirs, clock: &dyn Clock) -> Result<bool> {
-    let now = clock.now().timestamp_millis();
+    let now = clock.now();
     let mut tx = store.begin().await?;
     if tx.object(CatalogKind::Source, HR_SOURCE).await?.is_some() {
         return Ok(false);
@@ -288,7 +288,7 @@ pub(crate) async fn relocate_hr_file(
     }
     std::fs::rename(&old, &new).with_context(|| format!("cannot move {} to {}", old.display(), new.display()))?;
     source.document["connectorAttributes"]["file"] = json!(new.display().to_string());
-    source.modified_at = clock.now().timestamp_millis();
+    source.modified_at = clock.now();
     tx.update_object(&source).await?;
     let detail =
         json!({"connectorAttributes.file": {"before": old.display().to_string(), "after": new.display().to_string()}});
@@ -300,7 +300,7 @@ pub(crate) async fn relocate_hr_file(
 /// Staffs the service desk with the first people (by employee number) of the Support department, once
 /// the HR file has made them identities. Returns their names.
 pub(crate) async fn staff_service_desk(store: &Store, clock: &dyn Clock) -> Result<Vec<String>> {
-    let now = clock.now().timestamp_millis();
+    let now = clock.now();
     let mut tx = store.begin().await?;
     let filter = tessera_store::query::Filter::parse("attributes.department eq \"Support\"")?;
     let sorters = tessera_store::query::Sorters::parse("alias", &tessera_store::identities::IDENTITIES)?;
@@ -324,7 +324,7 @@ pub(crate) async fn staff_service_desk(store: &Store, clock: &dyn Clock) -> Resu
 /// file, so aggregation leaves it alone) holding ISC's ORG_ADMIN user level. Idempotent, so a demo
 /// seeded by an older Tessera gets one too; true when it was created now.
 pub(crate) async fn ensure_admin(store: &Store, clock: &dyn Clock) -> Result<bool> {
-    let now = clock.now().timestamp_millis();
+    let now = clock.now();
     let mut tx = store.begin().await?;
     if tx.identity(ADMIN).await?.is_some() {
         return Ok(false);
@@ -354,7 +354,7 @@ pub(crate) async fn ensure_admin(store: &Store, clock: &dyn Clock) -> Result<boo
 
 /// Adds the joiner, mover and leaver workflows, enabled.
 pub(crate) async fn seed_workflows(store: &Store, clock: &dyn Clock) -> Result<()> {
-    let now = clock.now().timestamp_millis();
+    let now = clock.now();
     let mut tx = store.begin().await?;
     for (id, text) in WORKFLOWS {
         let document: Value = serde_json::from_str(text).with_context(|| format!("demo workflow {id}"))?;

@@ -82,7 +82,7 @@ pub(crate) fn run(args: &PurgeArgs) -> Result<ExitCode> {
     let purged = runtime.block_on(async {
         let store = args.store.open().await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let now = clock.now().timestamp_millis();
+        let now = clock.now();
         let purged = tessera_governance::retention::purge(&store, &retention, now).await?;
         store.close().await;
         anyhow::Ok(purged)

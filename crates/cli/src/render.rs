@@ -10,7 +10,8 @@ use tessera_model::Duration;
 /// Renders a dry run: one line per finished step, then the end state.
 pub(crate) fn report(name: &str, report: &Report, trace: bool) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Test run of \"{name}\" (simulated clock from {})", report.started.to_rfc3339());
+    let _ =
+        writeln!(out, "Test run of \"{name}\" (simulated clock from {})", report.started.to_datetime().to_rfc3339());
     let _ = writeln!(out);
     let _ = writeln!(out, "  {:>3}  {:<44} {:<26} outcome", "#", "step", "action");
     for (i, entry) in report.history.iter().enumerate() {

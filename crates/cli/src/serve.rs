@@ -410,7 +410,7 @@ async fn serve(node: Node) -> Result<()> {
     let admin_id = std::env::var("TESSERA_ADMIN_CLIENT_ID").ok().filter(|id| !id.is_empty());
     let admin_secret = std::env::var("TESSERA_ADMIN_CLIENT_SECRET").ok().filter(|secret| !secret.is_empty());
     let listen = listener.local_addr()?;
-    match ensure_admin(&store, admin_id, admin_secret, clock.now().timestamp_millis()).await? {
+    match ensure_admin(&store, admin_id, admin_secret, clock.now()).await? {
         AdminClient::Created { id, generated_secret: Some(secret) } => {
             println!("Created the administrator API client. Its secret is shown only this once:");
             println!("  client id:     {id}");

@@ -109,7 +109,7 @@ fn aggregate(args: &AggregateArgs) -> Result<ExitCode> {
 }
 
 fn print_summary(s: &Summary) {
-    let seconds = (s.completed_at - s.started_at) as f64 / 1000.0;
+    let seconds = s.completed_at.saturating_millis_since(s.started_at) as f64 / 1000.0;
     println!("Aggregation {} of source {}: {} in {seconds:.2} s", s.id, s.source_id, s.status);
     println!(
         "  rows {}: {} added, {} changed, {} unchanged, {} removed, {} failed",

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tessera_flow::dryrun::{self, Mocks};
 use tessera_flow::interp::{Limits, Options, Status};
 use tessera_flow::{Diagnostic, Format, Severity, Workflow};
-use tessera_model::{Clock, SystemClock};
+use tessera_model::{Clock, SystemClock, Timestamp};
 
 use crate::render;
 
@@ -145,7 +145,7 @@ fn test(args: TestArgs) -> Result<ExitCode> {
             "note: the trigger's filter.$ `{filter}` selects nothing in this input, so such an event would not start the workflow"
         );
     }
-    let start = args.now.unwrap_or_else(|| SystemClock.now());
+    let start = args.now.map(Timestamp::from).unwrap_or_else(|| SystemClock.now());
     let limits = Limits { max_transitions: args.max_transitions, ..Limits::default() };
     let options = Options { limits: limits.lowered_by(workflow.program().limits), trace: args.trace };
     let report = dryrun::run(workflow.program(), input, &mocks, start, &options);

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tessera_store::{ExecutionStore, IdentityRecord, IdentityStore, InboxStore, Store, WorkflowRecord, WorkflowStore};
 
 use nodes::{Api, Lcg, Node, free_port};
+use tessera_model::Timestamp;
 
 const RUNS: usize = 20;
 
@@ -31,8 +32,8 @@ async fn seed(store: &Store) {
         lifecycle_manual: false,
         status: tessera_model::IdentityStatus::Active,
         attributes: serde_json::Map::new(),
-        created_at: 0,
-        modified_at: 0,
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
     }])
     .await
     .unwrap();
@@ -48,8 +49,8 @@ async fn seed(store: &Store) {
         latest_version: 1,
         enabled: true,
         trace: false,
-        created_at: 0,
-        modified_at: 0,
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
         creator: "test".into(),
         document,
     };

@@ -20,6 +20,7 @@ use tessera_connectors::testing::scim_server::ScimServer;
 use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, ExecutionStore, Store, WorkflowStore};
 
 use nodes::{Api, Lcg, Node, free_port};
+use tessera_model::Timestamp;
 
 const PEOPLE: usize = 30;
 
@@ -34,8 +35,8 @@ fn object(kind: CatalogKind, id: &str, parent: &str, document: Value) -> Catalog
         enabled: true,
         requestable: false,
         document,
-        created_at: 0,
-        modified_at: 0,
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
     }
 }
 
@@ -112,8 +113,8 @@ async fn seed(store: &Store, dir: &Path, scim: Value, group: &str) {
         latest_version: 1,
         enabled: true,
         trace: false,
-        created_at: 0,
-        modified_at: 0,
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
         creator: "test".into(),
         document,
     };

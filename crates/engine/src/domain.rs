@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value};
 use tessera_flow::interp::EffectId;
+use tessera_model::Timestamp;
 use tessera_store::{ExecutionRecord, ExecutionWaiter, Tx};
 
 use crate::Result;
@@ -22,8 +23,7 @@ pub struct Ask<'a> {
     pub step: &'a str,
     pub action: &'a str,
     pub input: &'a Map<String, Value>,
-    /// Milliseconds since the epoch.
-    pub now: i64,
+    pub now: Timestamp,
 }
 
 /// The hooks a domain gives the runtime. Each runs inside the runtime's transaction, so what it
@@ -36,12 +36,12 @@ pub trait Domain: Send + Sync + std::fmt::Debug {
 
     /// In the transaction that ends `execution`, before what waited for it is handed its outcome:
     /// work still open for the execution's steps is closed.
-    async fn execution_ended(&self, tx: &mut Tx, execution: &ExecutionRecord, now: i64) -> Result<()>;
+    async fn execution_ended(&self, tx: &mut Tx, execution: &ExecutionRecord, now: Timestamp) -> Result<()>;
 
     /// Hands an ended execution's outcome to what `waiter` names. The runtime runs it inside a
     /// savepoint and undoes it whole when it is refused (`Invalid`, `NotFound`, `Conflict`,
     /// `Forbidden`).
-    async fn hand_on(&self, tx: &mut Tx, waiter: &ExecutionWaiter, outcome: &Outcome, now: i64) -> Result<()>;
+    async fn hand_on(&self, tx: &mut Tx, waiter: &ExecutionWaiter, outcome: &Outcome, now: Timestamp) -> Result<()>;
 
     /// Performs `action` when it is one of the domain's; `None` when it is not. `key` is the same
     /// for every repeat of one attempt.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tessera_flow::Workflow;
 use tessera_flow::interp::{Effect, EffectId, Error as InterpError, Limits, Options, Run, Status};
 use tessera_flow::program::Program;
-use tessera_model::{Clock, ExecutionStatus};
+use tessera_model::{Clock, ExecutionStatus, Timestamp};
 use tessera_store::{
     ExecutionRecord, ExecutionStore, NewExecution, NewTask, QueueStore, StateUpdate, Store, Task, TaskKind, Tx,
     WorkflowRecord, WorkflowStore,
@@ -79,7 +79,7 @@ pub struct Engine {
     /// Workers running now (readiness).
     pub(crate) running_workers: std::sync::atomic::AtomicUsize,
     /// When each workflow's event-triggered starts may next run, for pacing.
-    pub(crate) pacing: Mutex<HashMap<String, i64>>,
+    pub(crate) pacing: Mutex<HashMap<String, Timestamp>>,
     /// Compiled programs by workflow and version: versions never change, so entries never go stale.
     programs: Mutex<HashMap<(String, i64), Arc<Program>>>,
     /// The domain plugged in, if any. Weak, as the domain holds the engine: whoever runs the node
@@ -150,13 +150,8 @@ impl Engine {
     }
 
     /// The engine's clock reading.
-    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+    pub fn now(&self) -> Timestamp {
         self.clock.now()
-    }
-
-    /// The engine's clock reading in milliseconds since the epoch.
-    pub fn now_ms(&self) -> i64 {
-        self.clock.now().timestamp_millis()
     }
 
     /// Starts an execution of `workflow`'s latest version in the caller's transaction; it runs
@@ -168,18 +163,18 @@ impl Engine {
         input: Value,
         parent: Option<(String, Value)>,
     ) -> Result<String> {
-        let now = self.now_ms();
+        let now = self.now();
         self.start_at(tx, workflow, input, parent, now).await
     }
 
-    /// Like [`Engine::start`], with the first step due at `run_at` (ms) rather than at once.
+    /// Like [`Engine::start`], with the first step due at `run_at` rather than at once.
     pub async fn start_at(
         &self,
         tx: &mut Tx,
         workflow: &WorkflowRecord,
         input: Value,
         parent: Option<(String, Value)>,
-        run_at: i64,
+        run_at: Timestamp,
     ) -> Result<String> {
         self.start_from(tx, workflow, input, parent, run_at, None).await
     }
@@ -191,11 +186,11 @@ impl Engine {
         workflow: &WorkflowRecord,
         input: Value,
         parent: Option<(String, Value)>,
-        run_at: i64,
+        run_at: Timestamp,
         event_id: Option<String>,
     ) -> Result<String> {
         let id = uuid::Uuid::now_v7().to_string();
-        let now = self.now_ms();
+        let now = self.now();
         let state = serde_json::to_value(Run::new())?;
         let new = NewExecution {
             id: id.clone(),
@@ -232,7 +227,7 @@ impl Engine {
             execution_id: id.to_owned(),
             kind: TaskKind::Apply,
             payload,
-            run_at: self.now_ms(),
+            run_at: self.now(),
             attempt: 0,
         })
         .await?;
@@ -242,7 +237,14 @@ impl Engine {
     /// Delivers a person's answer to the asking step `effect` of execution `execution_id`, in the
     /// caller's transaction: it applies once that commits (wake the workers then). A repeated or
     /// stale answer is refused by the interpreter when applied, so it changes nothing.
-    pub async fn answer(&self, tx: &mut Tx, execution_id: &str, effect: EffectId, data: Value, now: i64) -> Result<()> {
+    pub async fn answer(
+        &self,
+        tx: &mut Tx,
+        execution_id: &str,
+        effect: EffectId,
+        data: Value,
+        now: Timestamp,
+    ) -> Result<()> {
         let payload = serde_json::to_value(Delivery::Submitted { id: effect, data })?;
         let task =
             NewTask { execution_id: execution_id.to_owned(), kind: TaskKind::Apply, payload, run_at: now, attempt: 0 };
@@ -307,18 +309,11 @@ impl Engine {
             Ok(program) => program,
             Err(error) => {
                 let message = error.to_string();
-                tx.save_state(
-                    execution_id,
-                    ExecutionStatus::Failed,
-                    &execution.state,
-                    Some(now.timestamp_millis()),
-                    Some(&message),
-                )
-                .await?;
+                tx.save_state(execution_id, ExecutionStatus::Failed, &execution.state, Some(now), Some(&message))
+                    .await?;
                 tx.drop_tasks_of(execution_id).await?;
                 let status = Status::Failed { step: String::new(), failure_name: None, error: Some(message.clone()) };
-                let ended_at = now.timestamp_millis();
-                self.execution_ended(tx, &execution, &status, &Value::Null, Some(message), ended_at).await?;
+                self.execution_ended(tx, &execution, &status, &Value::Null, Some(message), now).await?;
                 self.metrics.ended(tx, &execution.workflow_id, "failed");
                 return finish_only(tx, task).await;
             }
@@ -356,15 +351,14 @@ impl Engine {
         let mut queued_now = false;
         let effects = if run.status.is_final() { Vec::new() } else { step.effects };
         for effect in effects {
-            queued_now |= self.schedule(tx, &execution, effect, now.timestamp_millis()).await?;
+            queued_now |= self.schedule(tx, &execution, effect, now).await?;
         }
         let ended = run.status.is_final();
         let error = describe_end(&run.status);
         if ended {
             // Removes this task too.
             tx.drop_tasks_of(execution_id).await?;
-            let ended_at = now.timestamp_millis();
-            self.execution_ended(tx, &execution, &run.status, run.document(), error.clone(), ended_at).await?;
+            self.execution_ended(tx, &execution, &run.status, run.document(), error.clone(), now).await?;
             self.metrics.ended(tx, &execution.workflow_id, &run.status.label().to_ascii_lowercase());
             if let Some(parent) = &execution.parent_id {
                 self.report_to_parent(tx, &execution, parent, &run).await?;
@@ -377,14 +371,14 @@ impl Engine {
                 "status": run.status.label(),
                 "error": error,
             });
-            tx.publish("tessera:workflow-execution-completed", &event, now.timestamp_millis()).await?;
+            tx.publish("tessera:workflow-execution-completed", &event, now).await?;
         } else if let Some(task) = task {
             tx.finish(&task.id).await?;
         }
         let update = StateUpdate {
             status: run.status.execution_status(),
             state: &state,
-            ended_at: ended.then(|| now.timestamp_millis()),
+            ended_at: ended.then_some(now),
             error: error.as_deref(),
         };
         tx.record_transition(execution_id, execution.history_len, &entries, &update).await?;
@@ -392,7 +386,7 @@ impl Engine {
     }
 
     /// Queues what an effect needs; returns whether something is due at once.
-    async fn schedule(&self, tx: &mut Tx, execution: &ExecutionRecord, effect: Effect, now: i64) -> Result<bool> {
+    async fn schedule(&self, tx: &mut Tx, execution: &ExecutionRecord, effect: Effect, now: Timestamp) -> Result<bool> {
         let execution_id = execution.id.clone();
         let (kind, payload, run_at) = match effect {
             Effect::Call { id, action: "tessera:call-workflow", input, .. } => {
@@ -414,9 +408,7 @@ impl Engine {
                 let call = Call { id, step, action: action.to_owned(), input, retry };
                 (TaskKind::Call, serde_json::to_value(call)?, now)
             }
-            Effect::Wait { id, until, .. } => {
-                (TaskKind::Apply, serde_json::to_value(Delivery::Timer { id })?, until.timestamp_millis())
-            }
+            Effect::Wait { id, until, .. } => (TaskKind::Apply, serde_json::to_value(Delivery::Timer { id })?, until),
             // A person's task: the execution waits, holding nothing, until the answer is delivered.
             Effect::Ask { id, step, action, input, .. } => {
                 let asked = match self.domain() {
@@ -464,7 +456,7 @@ impl Engine {
             execution_id: parent.to_owned(),
             kind: TaskKind::Apply,
             payload,
-            run_at: self.now_ms(),
+            run_at: self.now(),
             attempt: 0,
         })
         .await?;

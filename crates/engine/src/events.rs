@@ -4,9 +4,11 @@
 //! each matching workflow exactly once, on any number of nodes. The same loop runs the schedules.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 use tessera_flow::filter::TriggerFilter;
+use tessera_model::Timestamp;
 use tessera_store::{QueueStore, SecurityStore, WorkflowRecord, WorkflowStore};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -55,7 +57,7 @@ impl Engine {
     /// Publishes an event of type `topic` (an ISC trigger id) with `payload`, as `actor` asked,
     /// audited in its transaction; returns its id. The dispatcher starts what it matches.
     pub async fn publish_event(&self, topic: &str, payload: &Value, actor: &str) -> Result<String> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let id = tx.publish(topic, payload, now).await?;
         tx.audit(actor, "event.publish", "event", &id, &serde_json::json!({ "type": topic }), now).await?;
@@ -66,7 +68,7 @@ impl Engine {
 
     /// Dispatches up to a batch of pending events; returns how many it handled.
     pub async fn dispatch_events(&self) -> Result<usize> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let events = tx.lock_undispatched(BATCH).await?;
         if events.is_empty() {
@@ -115,16 +117,16 @@ impl Engine {
     /// When the next event-triggered start of `workflow_id` may run: at once while the workflow is
     /// within its rate (with a second's worth of burst), later in even steps beyond it. The slots
     /// are this node's; several nodes each pace their own share.
-    fn pace(&self, workflow_id: &str, now: i64) -> i64 {
-        let rate = i64::from(self.config.event_starts_per_second);
+    fn pace(&self, workflow_id: &str, now: Timestamp) -> Timestamp {
+        let rate = u64::from(self.config.event_starts_per_second);
         if rate == 0 {
             return now;
         }
-        let step = (1000 / rate).max(1);
+        let step = Duration::from_millis((1000 / rate).max(1));
+        let burst_from = now - Duration::from_secs(1);
         let mut pacing = self.pacing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let last = pacing.entry(workflow_id.to_owned()).or_insert(i64::MIN);
-        let slot = (*last).max(now - 1000) + step;
-        *last = slot;
+        let slot = pacing.get(workflow_id).map_or(burst_from, |last| (*last).max(burst_from)) + step;
+        pacing.insert(workflow_id.to_owned(), slot);
         slot.max(now)
     }
 

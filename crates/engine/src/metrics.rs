@@ -12,6 +12,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use tessera_model::Timestamp;
 
 use crate::{Engine, Result};
 
@@ -119,9 +120,9 @@ impl Metrics {
     }
 }
 
-/// Milliseconds between `then` and `now`, in seconds; 0 when nothing waits.
-pub fn age(now: i64, then: Option<i64>) -> f64 {
-    then.map_or(0.0, |then| (now - then).max(0) as f64 / 1000.0)
+/// The time from `then` to `now`, in seconds; 0 when nothing waits.
+pub fn age(now: Timestamp, then: Option<Timestamp>) -> f64 {
+    then.map_or(0.0, |then| now.saturating_millis_since(then).max(0) as f64 / 1000.0)
 }
 
 impl Engine {
@@ -132,7 +133,7 @@ impl Engine {
 
     /// Reads the database's figures into the gauges; call before encoding a scrape.
     pub async fn refresh_metrics(&self) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let figures = self.store.figures(now).await?;
         self.metrics.show(&figures, now);
         Ok(())
@@ -141,7 +142,7 @@ impl Engine {
 
 impl Metrics {
     /// Sets the gauges from the database's `figures`, read at `now`.
-    pub fn show(&self, figures: &tessera_store::Figures, now: i64) {
+    pub fn show(&self, figures: &tessera_store::Figures, now: Timestamp) {
         let m = self;
         m.tasks_queued.set(figures.tasks_queued);
         m.oldest_task_seconds.set(age(now, figures.oldest_due_task_at));

@@ -30,7 +30,7 @@ impl Engine {
         if value.is_empty() {
             return Err(Error::invalid_at("/value", "is required: the secret"));
         }
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let keyring = tx.keyring().ok_or(crate::secrets::SealError::NoKeyring)?;
         let sealed = keyring.seal_text(value);
@@ -52,7 +52,7 @@ impl Engine {
 
     /// Deletes the secret `name`; workflows that refer to it fail at the step that does.
     pub async fn delete_secret(&self, name: &str, actor: &str) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         if !tx.delete_secret(name).await? {
             return Err(Error::NotFound(format!("secret {name}")));

@@ -5,9 +5,9 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use tessera_flow::schedule::Schedule;
+use tessera_model::Timestamp;
 use tessera_store::{QueueStore, WorkflowRecord, WorkflowStore};
 
 use crate::{Engine, Result};
@@ -23,10 +23,6 @@ fn schedule_of(workflow: &WorkflowRecord) -> Option<Schedule> {
     Schedule::from_attributes(trigger.get("attributes")?.as_object()?).ok()
 }
 
-fn millis(instant: DateTime<Utc>) -> i64 {
-    instant.timestamp_millis()
-}
-
 impl Engine {
     /// Starts the scheduled workflows that are due and plans their next firings; returns how many
     /// executions it started. Does nothing when another node holds the scheduler lock.
@@ -36,32 +32,30 @@ impl Engine {
         if !tx.try_leader_lock(SCHEDULER_LOCK).await? {
             return Ok(0);
         }
-        let planned: HashMap<String, (i64, i64)> =
+        let planned: HashMap<String, (i64, Timestamp)> =
             tx.schedules().await?.into_iter().map(|(id, version, at)| (id, (version, at))).collect();
         let mut started = 0;
         let mut kept = Vec::new();
         for workflow in tx.enabled_workflows().await? {
             let Some(schedule) = schedule_of(&workflow) else { continue };
             kept.push(workflow.id.clone());
-            let next = |after: DateTime<Utc>| schedule.next_after(after).map(millis);
             match planned.get(&workflow.id) {
                 // New, or edited since it was planned: plan from now, without firing.
                 None => {
-                    if let Some(at) = next(now) {
+                    if let Some(at) = schedule.next_after(now) {
                         tx.set_schedule(&workflow.id, workflow.latest_version, at).await?;
                     }
                 }
                 Some(&(version, _)) if version != workflow.latest_version => {
-                    if let Some(at) = next(now) {
+                    if let Some(at) = schedule.next_after(now) {
                         tx.set_schedule(&workflow.id, workflow.latest_version, at).await?;
                     }
                 }
-                Some(&(_, due)) if due <= millis(now) => {
-                    let fired_for = DateTime::from_timestamp_millis(due).unwrap_or(now);
-                    let input = json!({ "scheduledTime": fired_for.to_rfc3339_opts(SecondsFormat::Millis, true) });
+                Some(&(_, due)) if due <= now => {
+                    let input = json!({ "scheduledTime": due.to_string() });
                     self.start(&mut tx, &workflow, input, None).await?;
                     started += 1;
-                    match next(now) {
+                    match schedule.next_after(now) {
                         Some(at) => tx.set_schedule(&workflow.id, workflow.latest_version, at).await?,
                         None => tx.drop_schedule(&workflow.id).await?,
                     }

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 use tessera_flow::interp::Status;
+use tessera_model::Timestamp;
 use tessera_store::{ExecutionRecord, SecurityStore, Tx, WaiterStore};
 
 use crate::{Engine, Error, Result};
@@ -53,7 +54,7 @@ impl Engine {
         status: &Status,
         document: &Value,
         error: Option<String>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let domain = self.domain();
         if let Some(domain) = &domain {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tessera_model::Timestamp;
 use tessera_store::{QueueStore, Task, TaskKind};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -16,7 +17,7 @@ enum Outcome {
     /// Apply this to the execution (and remove the task).
     Apply(Delivery),
     /// Try the action again at `run_at`, as attempt `attempt`.
-    RetryAt { run_at: i64, attempt: i64 },
+    RetryAt { run_at: Timestamp, attempt: i64 },
 }
 use crate::{Engine, Result};
 
@@ -70,8 +71,8 @@ impl Engine {
     }
 
     async fn claim(&self, owner: &str) -> Result<Vec<Task>> {
-        let now = self.now_ms();
-        let lease_until = now + self.config.lease.as_millis() as i64;
+        let now = self.now();
+        let lease_until = now + self.config.lease;
         let mut tx = self.store.begin().await?;
         let tasks = tx.claim(owner, now, lease_until, self.config.batch).await?;
         tx.commit().await?;
@@ -87,9 +88,9 @@ impl Engine {
             Ok::<_, crate::Error>(next)
         };
         match next.await {
-            Ok(Some(at)) => {
-                Duration::from_millis((at - self.now_ms()).clamp(1, self.config.poll.as_millis() as i64) as u64)
-            }
+            Ok(Some(at)) => Duration::from_millis(
+                at.saturating_millis_since(self.now()).clamp(1, self.config.poll.as_millis() as i64) as u64,
+            ),
             _ => self.config.poll,
         }
     }
@@ -218,8 +219,7 @@ impl Engine {
                 match call.retry.filter(|_| error.retryable).and_then(|policy| policy.delay_after(attempt)) {
                     Some(delay) => {
                         tracing::info!(execution = %task.execution_id, step = %call.step, attempt, %error, "retrying");
-                        let wait = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-                        Ok(Outcome::RetryAt { run_at: self.now_ms().saturating_add(wait), attempt: task.attempt + 1 })
+                        Ok(Outcome::RetryAt { run_at: self.now() + delay, attempt: task.attempt + 1 })
                     }
                     None => {
                         let attempts = task.attempt + 1;
@@ -235,10 +235,9 @@ impl Engine {
     /// Claims and processes one due task; returns whether there was one. For tests that need to
     /// stop between transitions.
     pub async fn step(&self) -> Result<bool> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
-        let tasks =
-            tx.claim(&format!("{}/step", self.node), now, now + self.config.lease.as_millis() as i64, 1).await?;
+        let tasks = tx.claim(&format!("{}/step", self.node), now, now + self.config.lease, 1).await?;
         tx.commit().await?;
         match tasks.first() {
             Some(task) => self.process(task).await.map(|()| true),

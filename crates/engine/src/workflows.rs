@@ -78,7 +78,7 @@ impl Engine {
     pub async fn create_workflow(&self, draft: WorkflowDraft, actor: &str) -> Result<WorkflowRecord> {
         let name = name_of(&draft.document)?;
         check(&draft.document)?;
-        let now = self.now_ms();
+        let now = self.now();
         let mut record = WorkflowRecord {
             id: uuid::Uuid::now_v7().to_string(),
             name,
@@ -138,7 +138,7 @@ impl Engine {
         actor: &str,
         note: &str,
     ) -> Result<WorkflowRecord> {
-        let now = self.now_ms();
+        let now = self.now();
         let id = current.id.as_str();
         let mut document = draft.document;
         name_of(&document)?;
@@ -165,7 +165,7 @@ impl Engine {
 
     /// Deletes workflow `id`; its versions stay for the executions that ran them.
     pub async fn delete_workflow(&self, id: &str, actor: &str) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         if !tx.delete_workflow(id, now).await? {
             return Err(Error::UnknownWorkflow(id.to_owned()));
@@ -177,7 +177,7 @@ impl Engine {
     /// Starts a real execution of workflow `id`'s latest version with `input`, enabled or not;
     /// returns its id.
     pub async fn test_workflow(&self, id: &str, input: Value, actor: &str) -> Result<String> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let record = tx.workflow(id).await?.ok_or_else(|| Error::UnknownWorkflow(id.to_owned()))?;
         let execution = self.start(&mut tx, &record, input, None).await?;
@@ -197,7 +197,7 @@ impl Engine {
         input: Value,
         actor: &str,
     ) -> Result<std::result::Result<String, NotStarted>> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let workflow = tx.workflow(id).await?.ok_or_else(|| Error::UnknownWorkflow(id.to_owned()))?;
         if let Some(kind) = not_external(&workflow.document) {
@@ -216,7 +216,7 @@ impl Engine {
 
     /// Asks execution `id` to stop at its next step boundary, as `actor` asked.
     pub async fn cancel_execution(&self, id: &str, actor: &str) -> Result<Cancelled> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let execution = tx.execution(id).await?.ok_or_else(|| Error::NotFound(format!("workflow execution {id}")))?;
         if !self.cancel(&mut tx, id, &format!("cancelled by {actor}")).await? {

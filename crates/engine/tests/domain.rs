@@ -13,7 +13,7 @@ use tessera_engine::actions::ActionError;
 use tessera_engine::waiters::Outcome;
 use tessera_engine::{Ask, Domain, Engine, EngineConfig};
 use tessera_flow::interp::EffectId;
-use tessera_model::{ExecutionStatus, ManualClock};
+use tessera_model::{ExecutionStatus, ManualClock, Timestamp};
 use tessera_store::testing::stores;
 use tessera_store::{ExecutionRecord, ExecutionStore, ExecutionWaiter, Store, Tx, WorkflowRecord, WorkflowStore};
 
@@ -35,13 +35,13 @@ impl Domain for People {
         &self,
         _tx: &mut Tx,
         execution: &ExecutionRecord,
-        _now: i64,
+        _now: Timestamp,
     ) -> tessera_engine::Result<()> {
         self.ended.lock().unwrap().push(execution.id.clone());
         Ok(())
     }
 
-    async fn hand_on(&self, _: &mut Tx, _: &ExecutionWaiter, _: &Outcome, _: i64) -> tessera_engine::Result<()> {
+    async fn hand_on(&self, _: &mut Tx, _: &ExecutionWaiter, _: &Outcome, _: Timestamp) -> tessera_engine::Result<()> {
         Ok(())
     }
 
@@ -69,8 +69,8 @@ fn workflow() -> WorkflowRecord {
         latest_version: 1,
         enabled: true,
         trace: false,
-        created_at: 0,
-        modified_at: 0,
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
         creator: "test".into(),
         document,
     }
@@ -92,7 +92,7 @@ async fn execution(store: &Store, id: &str) -> ExecutionRecord {
 }
 
 fn engine(store: &Store) -> Arc<Engine> {
-    let clock = Arc::new(ManualClock::new(chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap()));
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)));
     Engine::new(store.clone(), clock, EngineConfig::default())
 }
 
@@ -124,7 +124,7 @@ async fn a_domain_opens_the_work_its_answer_resumes_the_run_and_it_hears_of_the_
         assert_eq!((asked_for.as_str(), action.as_str()), (id.as_str(), "sp:generic-approval"), "{kind}");
 
         let mut tx = store.begin().await.unwrap();
-        engine.answer(&mut tx, &id, effect.clone(), json!({"approved": true}), engine.now_ms()).await.unwrap();
+        engine.answer(&mut tx, &id, effect.clone(), json!({"approved": true}), engine.now()).await.unwrap();
         tx.commit().await.unwrap();
         engine.run_due().await.unwrap();
         let ended = execution(&store, &id).await;
@@ -135,7 +135,7 @@ async fn a_domain_opens_the_work_its_answer_resumes_the_run_and_it_hears_of_the_
 
         // A repeated answer finds nothing outstanding and changes nothing.
         let mut tx = store.begin().await.unwrap();
-        engine.answer(&mut tx, &id, effect, json!({"approved": false}), engine.now_ms()).await.unwrap();
+        engine.answer(&mut tx, &id, effect, json!({"approved": false}), engine.now()).await.unwrap();
         tx.commit().await.unwrap();
         engine.run_due().await.unwrap();
         assert_eq!(execution(&store, &id).await.status, ExecutionStatus::Completed, "{kind}");

@@ -12,10 +12,10 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration};
 use serde_json::{Value, json};
 use tessera_engine::{Engine, EngineConfig};
-use tessera_model::ManualClock;
+use tessera_model::{ManualClock, Timestamp};
 use tessera_store::testing::stores;
 use tessera_store::{ExecutionStore, QueueStore, Store, WorkflowRecord, WorkflowStore};
 
@@ -52,8 +52,8 @@ async fn recorder() -> (Recorder, String) {
     (recorder, base)
 }
 
-fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap().to_utc()
+fn t0() -> Timestamp {
+    DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap().to_utc().into()
 }
 
 struct Fixture {
@@ -84,8 +84,8 @@ impl Fixture {
             latest_version: 1,
             enabled: true,
             trace: true,
-            created_at: 0,
-            modified_at: 0,
+            created_at: Timestamp::UNIX_EPOCH,
+            modified_at: Timestamp::UNIX_EPOCH,
             creator: "test".into(),
             document,
         };
@@ -112,7 +112,7 @@ impl Fixture {
         self.engine.run_due().await.unwrap();
     }
 
-    fn clock_now(&self) -> DateTime<Utc> {
+    fn clock_now(&self) -> Timestamp {
         use tessera_model::Clock;
         self.clock.now()
     }
@@ -222,7 +222,7 @@ async fn a_parked_execution_finishes_on_the_version_it_started_on() {
         f.engine.run_due().await.unwrap();
         let edited = json!({"name": "Pinned", "definition": {"start": "New End", "steps": {"New End": {"type": "failure", "failureName": "edited"}}}});
         let mut tx = f.store.begin().await.unwrap();
-        tx.add_version("w-pinned", "Pinned", &edited, "test", "edit", 1).await.unwrap();
+        tx.add_version("w-pinned", "Pinned", &edited, "test", "edit", Timestamp::from_millis(1)).await.unwrap();
         tx.commit().await.unwrap();
         f.run(1, Duration::days(1)).await;
         let done = f.execution(&id).await;
@@ -358,8 +358,8 @@ async fn an_action_in_flight_when_its_worker_died_is_repeated_with_the_same_key(
         assert!(f.engine.step().await.unwrap(), "{kind}: the start is applied and queues the call");
         // A worker on a node that dies claims the call and never finishes it.
         let mut tx = f.store.begin().await.unwrap();
-        let now = f.clock_now().timestamp_millis();
-        assert_eq!(tx.claim("dead-node", now, now + 60_000, 10).await.unwrap().len(), 1);
+        let now = f.clock_now();
+        assert_eq!(tx.claim("dead-node", now, now + Duration::seconds(60), 10).await.unwrap().len(), 1);
         tx.commit().await.unwrap();
         assert!(!f.engine.step().await.unwrap(), "{kind}: nothing else is due while the dead node holds the lease");
         assert_eq!(f.execution(&id).await.status, tessera_model::ExecutionStatus::Running, "{kind}");
@@ -438,8 +438,8 @@ async fn each_event_starts_each_matching_workflow_exactly_once() {
         let mut tx = f.store.begin().await.unwrap();
         let moved = json!({"identity": {"id": "2c91"}, "changes": [{"attribute": "department", "oldValue": "Sales", "newValue": "R&D"}]});
         let renamed = json!({"identity": {"id": "2c92"}, "changes": [{"attribute": "displayName", "oldValue": "A", "newValue": "B"}]});
-        tx.publish("idn:identity-attributes-changed", &moved, 1).await.unwrap();
-        tx.publish("idn:identity-attributes-changed", &renamed, 2).await.unwrap();
+        tx.publish("idn:identity-attributes-changed", &moved, Timestamp::from_millis(1)).await.unwrap();
+        tx.publish("idn:identity-attributes-changed", &renamed, Timestamp::from_millis(2)).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(f.engine.dispatch_events().await.unwrap(), 2, "{kind}");
         assert_eq!(f.engine.dispatch_events().await.unwrap(), 0, "{kind}: dispatched once");
@@ -495,7 +495,7 @@ async fn scheduled_workflows_fire_when_due_once_per_slot() {
             runs.iter().any(|r| r.input["scheduledTime"] == "2024-01-01T01:00:00.000Z"),
             "{kind}: the input says which slot"
         );
-        tx.set_flags(&workflow.id, false, false, 0).await.unwrap();
+        tx.set_flags(&workflow.id, false, false, Timestamp::UNIX_EPOCH).await.unwrap();
         tx.commit().await.unwrap();
         f.clock.advance_to(t0() + Duration::hours(6));
         assert_eq!(f.engine.run_schedules().await.unwrap(), 0, "{kind}: a disabled workflow does not fire");

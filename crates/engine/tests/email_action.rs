@@ -7,12 +7,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use tessera_connectors::testing::smtp::{Mail, SmtpServer};
 use tessera_engine::actions::email::{EmailAction, SmtpConfig};
 use tessera_engine::{Engine, EngineConfig};
-use tessera_model::ManualClock;
+use tessera_model::{ManualClock, Timestamp};
 use tessera_store::testing::stores;
 use tessera_store::{ExecutionStore, WorkflowRecord, WorkflowStore};
 
@@ -243,8 +242,8 @@ async fn the_message_id_is_derived_from_the_idempotency_key() {
     assert_eq!(ids, ["<0190-exec/1=2E4/0@tessera>", "<0190-exec/1=2E4/0@tessera>", "<0190-exec/1=2E4/1@tessera>"]);
 }
 
-fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap().to_utc()
+fn t0() -> Timestamp {
+    "2024-01-01T00:00:00Z".parse().unwrap()
 }
 
 async fn insert_workflow(store: &tessera_store::Store, document: Value) -> WorkflowRecord {
@@ -254,8 +253,8 @@ async fn insert_workflow(store: &tessera_store::Store, document: Value) -> Workf
         latest_version: 1,
         enabled: true,
         trace: true,
-        created_at: 0,
-        modified_at: 0,
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
         creator: "test".into(),
         document,
     };

@@ -3,9 +3,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use tessera_model::Timestamp;
 
 use crate::catalog::{self, Behaviour};
 use crate::interp::{Effect, Event, HistoryEntry, Options, Run, Status};
@@ -105,14 +105,16 @@ pub struct Report {
     pub transitions: u64,
     /// Set when the run stopped because a step had no mock.
     pub missing_mock: Option<String>,
-    pub started: DateTime<Utc>,
-    pub ended: DateTime<Utc>,
+    #[serde(with = "tessera_model::time::rfc3339")]
+    pub started: Timestamp,
+    #[serde(with = "tessera_model::time::rfc3339")]
+    pub ended: Timestamp,
     /// The final data document.
     pub document: Value,
 }
 
 /// Runs `program` with `input` from instant `start` until it ends.
-pub fn run(program: &Program, input: Value, mocks: &Mocks, start: DateTime<Utc>, options: &Options) -> Report {
+pub fn run(program: &Program, input: Value, mocks: &Mocks, start: Timestamp, options: &Options) -> Report {
     let mut run = Run::new();
     let mut now = start;
     let mut history = Vec::new();
@@ -177,7 +179,7 @@ pub fn run(program: &Program, input: Value, mocks: &Mocks, start: DateTime<Utc>,
     Report {
         status,
         history,
-        waited_seconds: (now - start).num_seconds().max(0) as u64,
+        waited_seconds: (now.saturating_millis_since(start) / 1000).max(0) as u64,
         transitions: run.transitions,
         missing_mock,
         started: start,

@@ -1,8 +1,8 @@
 //! Compiled attribute values: literals, `.$` paths, `{{$.path}}` templates inside strings, and the
 //! `${name}` placeholders email bodies fill from a `context` map.
 
-use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use tessera_model::Timestamp;
 
 use crate::path::{PathError, PathExpr};
 
@@ -89,7 +89,7 @@ impl Expr {
     }
 
     /// Evaluates against the data document.
-    pub fn eval(&self, doc: &Value, now: DateTime<Utc>) -> Result<Value, EvalError> {
+    pub fn eval(&self, doc: &Value, now: Timestamp) -> Result<Value, EvalError> {
         Ok(match self {
             Expr::Literal(value) => value.clone(),
             Expr::Path(path) => path.eval(doc, now),
@@ -161,7 +161,7 @@ impl ObjectExpr {
     }
 
     /// Evaluates into an object with the members in their written order.
-    pub fn eval(&self, doc: &Value, now: DateTime<Utc>) -> Result<Map<String, Value>, EvalError> {
+    pub fn eval(&self, doc: &Value, now: Timestamp) -> Result<Map<String, Value>, EvalError> {
         let mut object = self.shape.clone();
         let mut fills = self.dynamic.iter().peekable();
         for (i, slot) in object.values_mut().enumerate() {
@@ -240,7 +240,7 @@ impl Template {
     }
 
     /// Fills every placeholder from `doc`: strings as they are, `null` as nothing, others as JSON.
-    pub fn render(&self, doc: &Value, now: DateTime<Utc>) -> String {
+    pub fn render(&self, doc: &Value, now: Timestamp) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -256,7 +256,7 @@ impl Template {
     /// plain name (`a-z`, digits, `_`, `-`) is a member name; elsewhere a number stays a number and
     /// anything else becomes a quoted string literal. A value such as `x" || @.admin == "true` thus
     /// stays one string.
-    pub fn render_path(&self, doc: &Value, now: DateTime<Utc>) -> String {
+    pub fn render_path(&self, doc: &Value, now: Timestamp) -> String {
         let mut out = String::new();
         let mut quote = Quote::None;
         for part in &self.parts {
@@ -409,8 +409,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").unwrap().to_utc()
+    fn now() -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").unwrap().to_utc().into()
     }
 
     #[test]

@@ -8,9 +8,10 @@
 
 use std::fmt;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use serde_json::Value;
 use serde_json_path::JsonPath;
+use tessera_model::Timestamp;
 
 /// A compiled data reference.
 #[derive(Debug, Clone)]
@@ -108,7 +109,7 @@ impl PathExpr {
 
     /// Appends the value as text (see [`crate::expr::display`]) without copying it first when the
     /// path is a plain walk.
-    pub fn render_into(&self, out: &mut String, doc: &Value, now: DateTime<Utc>) {
+    pub fn render_into(&self, out: &mut String, doc: &Value, now: Timestamp) {
         match (&self.base, self.functions.is_empty()) {
             (Base::Simple(segments), true) => match walk(doc, segments) {
                 Some(Value::String(text)) => out.push_str(text),
@@ -120,9 +121,9 @@ impl PathExpr {
     }
 
     /// Evaluates the path against `doc`; `now` is the instant `$.now()` reads.
-    pub fn eval(&self, doc: &Value, now: DateTime<Utc>) -> Value {
+    pub fn eval(&self, doc: &Value, now: Timestamp) -> Value {
         let mut value = match &self.base {
-            Base::Now => Value::String(now.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            Base::Now => Value::String(now.to_string()),
             Base::Simple(segments) => walk(doc, segments).cloned().unwrap_or(Value::Null),
             Base::Query { path, singular: true } => path.query(doc).first().cloned().unwrap_or(Value::Null),
             Base::Query { path, singular: false } => {
@@ -278,7 +279,7 @@ mod tests {
     use serde_json::json;
 
     fn eval(path: &str, doc: &Value) -> Value {
-        let now = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").unwrap().to_utc();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").unwrap().to_utc().into();
         PathExpr::parse(path).unwrap().eval(doc, now)
     }
 
@@ -316,7 +317,7 @@ mod tests {
             let fast = PathExpr::parse(path).unwrap();
             assert!(matches!(fast.base, Base::Simple(_)), "{path} should be simple");
             let full = JsonPath::parse(path).unwrap().query(&doc).first().cloned().unwrap_or(Value::Null);
-            assert_eq!(fast.eval(&doc, DateTime::UNIX_EPOCH), full, "{path}");
+            assert_eq!(fast.eval(&doc, Timestamp::UNIX_EPOCH), full, "{path}");
         }
         for path in ["$.x[*]", "$..d", "$.x[0:2]", "$.x[0,1]", "$.a[?@.d]"] {
             assert!(!matches!(PathExpr::parse(path).unwrap().base, Base::Simple(_)), "{path} is not simple");

@@ -40,11 +40,12 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, NaiveTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 use serde_json::{Map, Value};
+use tessera_model::Timestamp;
 
 /// When a SCHEDULED trigger fires: cron patterns read in one time zone. It fires at every instant
 /// any of its patterns matches (a frequency with several times of day has one pattern for each).
@@ -105,7 +106,7 @@ const FREQUENCIES: [(&str, Frequency); 5] = [
 const WEEKDAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 
 /// A schedule is refused if it would not fire after this instant: `0 0 30 2 *` never does.
-const NEVER_AFTER: DateTime<Utc> = DateTime::UNIX_EPOCH;
+const NEVER_AFTER: Timestamp = Timestamp::UNIX_EPOCH;
 
 impl Schedule {
     /// From a SCHEDULED trigger's attributes; errors name the attribute (JSON pointer relative to
@@ -159,9 +160,9 @@ impl Schedule {
     }
 
     /// The first instant strictly after `after` at which it fires.
-    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let local = after.with_timezone(&self.zone);
-        self.patterns.iter().filter_map(|pattern| next_of(pattern, local)).min().map(|next| next.with_timezone(&Utc))
+    pub fn next_after(&self, after: Timestamp) -> Option<Timestamp> {
+        let local = after.to_datetime().with_timezone(&self.zone);
+        self.patterns.iter().filter_map(|pattern| next_of(pattern, local)).min().map(|next| next.to_utc().into())
     }
 
     /// The zone the schedule's times of day are read in.

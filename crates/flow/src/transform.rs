@@ -3,6 +3,7 @@
 use chrono::{DateTime, Months, SecondsFormat, Utc};
 use regex::Regex;
 use serde_json::{Map, Value};
+use tessera_model::Timestamp;
 
 use crate::expr::{EvalError, Inputs, display};
 use crate::path::PathError;
@@ -89,7 +90,7 @@ impl Transform {
     }
 
     /// Applies the operation to `value`.
-    pub fn apply(&self, value: Value, doc: &Value, now: DateTime<Utc>) -> Result<Value, Error> {
+    pub fn apply(&self, value: Value, doc: &Value, now: Timestamp) -> Result<Value, Error> {
         let input = self.inputs.eval(doc, now)?;
         let text = || display(unwrap_single(&value));
         let fail = |what, got: &Value| Error::Input { op: self.op, what, got: got.to_string() };

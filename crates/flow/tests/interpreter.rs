@@ -4,14 +4,15 @@
 // A test that cannot go on should stop loudly, helpers included.
 #![allow(clippy::unwrap_used)]
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration};
 use serde_json::{Value, json};
 use tessera_flow::Workflow;
 use tessera_flow::dryrun::{self, Mocks};
 use tessera_flow::interp::{Effect, Error, Event, Limits, Options, Outcome, Run, Status};
+use tessera_model::Timestamp;
 
-fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap().to_utc()
+fn t0() -> Timestamp {
+    DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap().to_utc().into()
 }
 
 fn load(steps: Value, start: &str) -> Workflow {
@@ -178,7 +179,7 @@ fn waits_park_the_run_until_their_timer_fires() {
     let step = run.apply(program, Event::TimerFired { id: id.clone() }, *until, &options).unwrap();
     assert_eq!(step.history[0].outcome, Outcome::Waited { seconds: 7 * 86_400 });
     let [Effect::Wait { until, .. }] = &step.effects[..] else { panic!("{:?}", step.effects) };
-    assert_eq!(until.to_rfc3339(), "2024-02-01T05:00:00+00:00");
+    assert_eq!(until.to_datetime().to_rfc3339(), "2024-02-01T05:00:00+00:00");
     let report = dryrun::run(program, json!({"removeDate": "2024-02-01"}), &Mocks::default(), t0(), &options);
     assert_eq!(report.status, Status::Succeeded);
     assert_eq!(report.waited_seconds, (31 * 86_400) + 5 * 3_600);

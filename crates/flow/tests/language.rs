@@ -4,14 +4,15 @@
 // A test that cannot go on should stop loudly, helpers included.
 #![allow(clippy::unwrap_used)]
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use serde_json::{Value, json};
 use tessera_flow::compare::Comparator;
 use tessera_flow::expr::{Expr, fill_context};
 use tessera_flow::transform::{Op, Transform};
+use tessera_model::Timestamp;
 
-fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2024-03-10T12:30:00Z").unwrap().to_utc()
+fn now() -> Timestamp {
+    DateTime::parse_from_rfc3339("2024-03-10T12:30:00Z").unwrap().to_utc().into()
 }
 
 #[test]

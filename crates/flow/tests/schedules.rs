@@ -12,18 +12,19 @@ use chrono::{DateTime, Utc};
 use expect_test::{Expect, expect};
 use serde_json::{Map, Value, json};
 use tessera_flow::schedule::Schedule;
+use tessera_model::Timestamp;
 
 fn schedule(attributes: &Value) -> Schedule {
     Schedule::from_attributes(attributes.as_object().unwrap()).unwrap_or_else(|e| panic!("{attributes}: {e}"))
 }
 
-fn at(text: &str) -> DateTime<Utc> {
-    text.parse().unwrap()
+fn at(text: &str) -> Timestamp {
+    text.parse::<DateTime<Utc>>().unwrap().into()
 }
 
 /// The first `n` firings after `after`, each from the one before.
-fn firings(schedule: &Schedule, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
-    let mut out: Vec<DateTime<Utc>> = Vec::new();
+fn firings(schedule: &Schedule, after: Timestamp, n: usize) -> Vec<Timestamp> {
+    let mut out: Vec<Timestamp> = Vec::new();
     while out.len() < n {
         let Some(next) = schedule.next_after(*out.last().unwrap_or(&after)) else { break };
         out.push(next);
@@ -32,7 +33,8 @@ fn firings(schedule: &Schedule, after: DateTime<Utc>, n: usize) -> Vec<DateTime<
 }
 
 /// A firing in UTC and on the schedule's wall clock: `2024-03-10T07:00Z (Sun 03:00 EDT)`.
-fn show(schedule: &Schedule, instant: DateTime<Utc>) -> String {
+fn show(schedule: &Schedule, instant: Timestamp) -> String {
+    let instant = instant.to_datetime();
     let local = instant.with_timezone(&schedule.time_zone());
     format!("{} ({})", instant.format("%Y-%m-%dT%H:%M:%SZ"), local.format("%a %H:%M %Z"))
 }

@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{
     AccessGrant, AccessStore, AccountRecord, CatalogKind, CatalogStore, ChangeStore, IdentityStore, PlanRecord,
     ScheduledAccess, SecurityStore, Tx,
@@ -37,9 +38,9 @@ pub struct AccessChange {
     /// ISC's tracking action: `Workflow`, `AccessRequest`.
     pub action: String,
     /// A grant takes effect then rather than now (ISC's sunrise date).
-    pub start_at: Option<i64>,
+    pub start_at: Option<Timestamp>,
     /// A grant is revoked then (temporary access).
-    pub remove_at: Option<i64>,
+    pub remove_at: Option<Timestamp>,
     /// Who makes the change, as the audit log names actors: `workflow:<execution>`,
     /// `access-request:<id>`, `request:<id>`, `client:<id>`; empty is `system`.
     pub actor: String,
@@ -113,7 +114,7 @@ async fn audit_access(
     identity_id: &str,
     item: &AccessItem,
     action: &str,
-    now: i64,
+    now: Timestamp,
 ) -> Result<()> {
     let detail = json!({"type": item.kind, "id": item.id, "action": change.action, "requester": change.requester,
                         "comments": change.comments, "removeAt": change.remove_at});
@@ -125,7 +126,7 @@ impl Governance {
     /// Grants or revokes `change.items` for each of `change.identity_ids`, now or when due. An unknown
     /// identity or item, or an item of another kind, is refused before anything changes.
     pub async fn manage_access(&self, change: &AccessChange) -> Result<AccessOutcome> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let outcome = self.manage_access_in(&mut tx, change, now).await?;
         tx.commit().await?;
@@ -133,7 +134,12 @@ impl Governance {
         Ok(outcome)
     }
 
-    pub(crate) async fn manage_access_in(&self, tx: &mut Tx, change: &AccessChange, now: i64) -> Result<AccessOutcome> {
+    pub(crate) async fn manage_access_in(
+        &self,
+        tx: &mut Tx,
+        change: &AccessChange,
+        now: Timestamp,
+    ) -> Result<AccessOutcome> {
         for item in &change.items {
             let kind = CatalogKind::of_access(&item.kind).ok_or_else(|| {
                 Error::invalid(format!(
@@ -223,7 +229,7 @@ impl Governance {
     /// plans that remove what no other grant still carries; in the caller's transaction, before the
     /// object goes. Returns how many identities held it.
     pub async fn revoke_from_holders(&self, tx: &mut Tx, kind: &str, id: &str) -> Result<usize> {
-        let now = self.now_ms();
+        let now = self.now();
         let holders = tx.holders_of(kind, id).await?;
         if holders.is_empty() {
             return Ok(0);
@@ -252,7 +258,7 @@ impl Governance {
         tx: &mut Tx,
         mut plans: Vec<PlanRecord>,
         change: &AccessChange,
-        now: i64,
+        now: Timestamp,
     ) -> Result<Option<String>> {
         if plans.is_empty() {
             return Ok(None);
@@ -273,8 +279,8 @@ impl Governance {
         identity_id: String,
         item: &AccessItem,
         kind: &str,
-        due_at: i64,
-        now: i64,
+        due_at: Timestamp,
+        now: Timestamp,
     ) -> Result<()> {
         tx.schedule_access(&ScheduledAccess {
             id: uuid::Uuid::now_v7().simple().to_string(),
@@ -295,7 +301,7 @@ impl Governance {
 
     /// Applies the scheduled grants and revocations that are due; returns how many.
     pub async fn run_scheduled_access(&self) -> Result<usize> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let due = tx.due_access(now, 64).await?;
         for scheduled in &due {
@@ -353,7 +359,7 @@ impl Governance {
         requester: Option<Value>,
     ) -> Result<Vec<String>> {
         let mut tx = self.store.begin().await?;
-        let numbers = self.manage_accounts_in(&mut tx, account_ids, operation, requester, self.now_ms()).await?;
+        let numbers = self.manage_accounts_in(&mut tx, account_ids, operation, requester, self.now()).await?;
         tx.commit().await?;
         self.notify_events();
         Ok(numbers)
@@ -365,7 +371,7 @@ impl Governance {
         account_ids: &[String],
         operation: &str,
         requester: Option<Value>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<Vec<String>> {
         let operation = match operation.to_ascii_lowercase().as_str() {
             "enable" => "Enable",
@@ -419,7 +425,7 @@ impl Governance {
         comments: Option<String>,
     ) -> Result<String> {
         let mut tx = self.store.begin().await?;
-        let number = self.provision_in(&mut tx, identity_id, requests, requester, comments, self.now_ms()).await?;
+        let number = self.provision_in(&mut tx, identity_id, requests, requester, comments, self.now()).await?;
         tx.commit().await?;
         self.notify_events();
         Ok(number)
@@ -432,7 +438,7 @@ impl Governance {
         requests: &[ExplicitRequest],
         requester: Option<Value>,
         comments: Option<String>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<String> {
         if requests.is_empty() {
             return Err(Error::invalid("there is no account request to carry out"));

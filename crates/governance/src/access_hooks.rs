@@ -17,7 +17,7 @@
 
 use serde_json::{Value, json};
 use tessera_flow::filter::TriggerFilter;
-use tessera_model::{AccessRequestType, ApproverKind, ItemStatus, RequestStatus, WorkStatus};
+use tessera_model::{AccessRequestType, ApproverKind, ItemStatus, RequestStatus, Timestamp, WorkStatus};
 use tessera_store::{
     AccessRequestRecord, ApprovalRecord, ExecutionWaiter, IdentityStore, RequestItemRecord, RequestStore,
     SecurityStore, Tx, WaiterStore, WorkflowRecord, WorkflowStore,
@@ -104,7 +104,7 @@ impl Governance {
         hooks: &Hooks,
         request_id: &str,
         payload: &Value,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let runs = hooks
             .pre_approval
@@ -120,7 +120,7 @@ impl Governance {
 
     /// Lets a request's approvers start once no hook is running: each pending item's first level
     /// opens (starting its approval workflow if it has one), and items needing no approval are granted.
-    pub(crate) async fn release_request(&self, tx: &mut Tx, request_id: &str, now: i64) -> Result<()> {
+    pub(crate) async fn release_request(&self, tx: &mut Tx, request_id: &str, now: Timestamp) -> Result<()> {
         if !tx.waiters_of("ACCESS_REQUEST", request_id).await?.is_empty() {
             return Ok(());
         }
@@ -151,7 +151,7 @@ impl Governance {
         request: &AccessRequestRecord,
         item: &RequestItemRecord,
         level: i64,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let approvals = tx.request_approvals(&request.id).await?;
         let Some(approval) = approvals.iter().find(|a| a.item_id == item.id && a.level == level) else {
@@ -180,7 +180,7 @@ impl Governance {
         approval_id: &str,
         level: i64,
         workflow: &WorkflowRecord,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let reference = |id: &str, name: Option<String>| json!({"type": "IDENTITY", "id": id, "name": name});
         let for_name = tx.identity(&request.requested_for_id).await?.map(|i| i.name);
@@ -207,7 +207,7 @@ impl Governance {
         tx: &mut Tx,
         waiter: &ExecutionWaiter,
         outcome: &Outcome,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let actor = format!("workflow:{}", outcome.execution_id);
         if waiter.purpose == "APPROVAL" {
@@ -281,7 +281,7 @@ impl Governance {
         approved: bool,
         actor: &str,
         comment: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         for item in tx.request_items(&request.id).await?.iter().filter(|i| i.status == ItemStatus::Pending) {
             tx.cancel_approvals(&request.id, Some(&item.id), now).await?;
@@ -317,7 +317,7 @@ impl Governance {
         request: &AccessRequestRecord,
         named: &Value,
         people: Vec<String>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let approvals = tx.request_approvals(&request.id).await?;
         let group =

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tessera_connectors::{DelimitedConfig, DelimitedReader, LiveConnector};
-use tessera_model::{AggregationStatus, Clock};
+use tessera_model::{AggregationStatus, Clock, Timestamp};
 use tessera_store::{
     AccessStore, AccountKey, AccountRecord, AggregationRecord, CatalogKind, CatalogObject, CatalogStore,
     IdentityRecord, IdentityStore, QueueStore, Store, Tx,
@@ -101,8 +101,8 @@ pub struct Summary {
     /// What went wrong without failing a row, one sentence each.
     pub warnings: Vec<String>,
     pub message: Option<String>,
-    pub started_at: i64,
-    pub completed_at: i64,
+    pub started_at: Timestamp,
+    pub completed_at: Timestamp,
 }
 
 /// Failed rows kept in the record and the event; the count is always exact.
@@ -123,7 +123,7 @@ impl Summary {
         })
     }
 
-    fn record(&self, processed: u64, now: i64, completed: bool) -> AggregationRecord {
+    fn record(&self, processed: u64, now: Timestamp, completed: bool) -> AggregationRecord {
         let errors: Vec<Value> = self.failed.iter().take(KEPT_FAILURES).map(|f| json!(f)).collect();
         AggregationRecord {
             id: self.id.clone(),
@@ -290,7 +290,7 @@ pub async fn aggregate(
     options: &AggregateOptions,
     on_progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<Summary> {
-    let now = || clock.now().timestamp_millis();
+    let now = || clock.now();
     let mut tx = store.begin().await?;
     let source = tx
         .object_named(CatalogKind::Source, source_id)
@@ -420,7 +420,7 @@ async fn finish(
     existing: usize,
     synced: Option<entitlements::EntitlementSync>,
     summary: &mut Summary,
-    now: i64,
+    now: Timestamp,
 ) -> Result<()> {
     let plan = run.plan;
     let missing: Vec<AccountKey> = known
@@ -470,11 +470,6 @@ async fn finish(
 }
 
 fn completed_event(source: &CatalogObject, summary: &Summary) -> Value {
-    let stamp = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-            .unwrap_or_default()
-    };
     // "Error" as tenants send it (the community's failure-notification workflows compare against it),
     // though ISC's schema lists "Failed"; an interrupted run is ISC's "Terminated".
     let status = match summary.status {
@@ -490,8 +485,8 @@ fn completed_event(source: &CatalogObject, summary: &Summary) -> Value {
     json!({
         "source": {"type": "SOURCE", "id": source.id, "name": source.name},
         "status": status,
-        "started": stamp(summary.started_at),
-        "completed": stamp(summary.completed_at),
+        "started": summary.started_at.to_string(),
+        "completed": summary.completed_at.to_string(),
         "errors": errors,
         "warnings": warnings,
         "stats": {
@@ -530,7 +525,7 @@ impl Run<'_> {
         known: &mut HashMap<String, Known>,
         rows: &[Record],
         summary: &mut Summary,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let profile = if self.plan.authoritative { self.policy.profile_for_source(&self.plan.source.id) } else { None };
         let mut batch = Batch::new(self.policy, now);
@@ -637,7 +632,14 @@ impl Run<'_> {
         batch.write(tx).await
     }
 
-    fn account(&self, row: &Record, id: String, identity_id: Option<String>, hash: i64, now: i64) -> AccountRecord {
+    fn account(
+        &self,
+        row: &Record,
+        id: String,
+        identity_id: Option<String>,
+        hash: i64,
+        now: Timestamp,
+    ) -> AccountRecord {
         AccountRecord {
             id,
             source_id: self.plan.source.id.clone(),
@@ -682,7 +684,7 @@ impl Run<'_> {
     }
 
     /// Points each identity read in this run at its manager's identity.
-    async fn resolve_managers(&mut self, tx: &mut Tx, known: &HashMap<String, Known>, now: i64) -> Result<()> {
+    async fn resolve_managers(&mut self, tx: &mut Tx, known: &HashMap<String, Known>, now: Timestamp) -> Result<()> {
         let wanted: HashMap<String, Option<String>> = self
             .managers
             .drain(..)
@@ -704,7 +706,13 @@ impl Run<'_> {
 
     /// Removes the accounts missing from the file; an identity whose authoritative account goes is
     /// deleted with it.
-    async fn remove(&mut self, tx: &mut Tx, missing: &[AccountKey], summary: &mut Summary, now: i64) -> Result<()> {
+    async fn remove(
+        &mut self,
+        tx: &mut Tx,
+        missing: &[AccountKey],
+        summary: &mut Summary,
+        now: Timestamp,
+    ) -> Result<()> {
         let ids: Vec<String> = missing.iter().map(|k| k.id.clone()).collect();
         let identity_ids: Vec<String> = missing.iter().filter_map(|k| k.identity_id.clone()).collect();
         let identities = tx.identities_by_ids(&identity_ids).await?;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
-use tessera_model::{IdentityStatus, PlanStatus};
+use tessera_model::{IdentityStatus, PlanStatus, Timestamp};
 use tessera_store::{
     AccessGrant, AccessStore, AccountRecord, CatalogObject, Finished, IdentityRecord, IdentityStore, PlanRecord,
     ProvisioningStore, QueueStore, Tracking, Tx,
@@ -28,7 +28,7 @@ pub(crate) struct IdentityChange {
 #[derive(Debug)]
 pub(crate) struct Batch<'p> {
     policy: &'p Policy,
-    now: i64,
+    now: Timestamp,
     pub(crate) new_accounts: Vec<AccountRecord>,
     pub(crate) updated_accounts: Vec<AccountRecord>,
     pub(crate) new_identities: Vec<IdentityRecord>,
@@ -51,7 +51,7 @@ fn status_of(profile: &Profile, state: Option<&str>) -> IdentityStatus {
 }
 
 impl<'p> Batch<'p> {
-    pub(crate) fn new(policy: &'p Policy, now: i64) -> Self {
+    pub(crate) fn new(policy: &'p Policy, now: Timestamp) -> Self {
         Self {
             policy,
             now,
@@ -312,7 +312,7 @@ impl Batch<'_> {
 
 /// Writes the plans, one per identity, source and operation: a new hire's lifecycle access and
 /// birthright roles on one source become one account creation with every attribute request.
-async fn write_plans(tx: &mut Tx, plans: &[PlanRecord], now: i64) -> Result<()> {
+async fn write_plans(tx: &mut Tx, plans: &[PlanRecord], now: Timestamp) -> Result<()> {
     write_plans_for(tx, plans, now, "IdentityRefresh", None).await
 }
 
@@ -321,7 +321,7 @@ async fn write_plans(tx: &mut Tx, plans: &[PlanRecord], now: i64) -> Result<()> 
 pub(crate) async fn write_plans_for(
     tx: &mut Tx,
     plans: &[PlanRecord],
-    now: i64,
+    now: Timestamp,
     action: &str,
     requester: Option<&Value>,
 ) -> Result<()> {

@@ -14,8 +14,9 @@
 //! where requests are submitted (the API); `reauthorizationEnabled` and
 //! `grantRequestApprovalSchemes` are kept for ISC clients but change nothing yet.
 
+use chrono::TimeDelta;
 use serde_json::{Map, Value, json};
-use tessera_model::{WorkStatus, WorkSubject};
+use tessera_model::{Timestamp, WorkStatus, WorkSubject};
 use tessera_store::{
     AccessRequestRecord, ApprovalClock, ApprovalConfigStore, ApprovalRecord, CatalogKind, CatalogStore, DueBefore,
     DueWork, IdentityStore, InboxStore, Reassignment, RequestStore, SecurityStore, Tx,
@@ -277,7 +278,7 @@ impl Governance {
     /// documents before and after.
     pub async fn set_access_request_config(&self, body: &Value, actor: &str) -> Result<RequestConfig> {
         let config = parse_request_config(body)?;
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         if let Some(fallback) = &config.reminders.fallback_approver
             && tx.identity(fallback).await?.is_none()
@@ -324,7 +325,7 @@ impl Governance {
         comment: &str,
         actor: &str,
     ) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let approval =
             tx.approval(approval_id).await?.ok_or_else(|| Error::NotFound(format!("approval {approval_id}")))?;
@@ -423,10 +424,10 @@ impl Governance {
             }
         }
         let r = &config.reminders;
-        let now = self.now_ms();
+        let now = self.now();
         let due = DueBefore {
-            escalate: r.days_until_escalation.map(|d| now - d * DAY_MS),
-            remind: r.days_between_reminders.map(|d| now - d * DAY_MS),
+            escalate: r.days_until_escalation.map(|d| now - TimeDelta::days(d)),
+            remind: r.days_between_reminders.map(|d| now - TimeDelta::days(d)),
             max_reminders: r.max_reminders,
         };
         let mut tx = self.store.begin().await?;
@@ -451,7 +452,13 @@ impl Governance {
     }
 
     /// An access approval's configured escalation or reminder, if still due; false when not.
-    async fn apply_approval_deadline(&self, work: &DueWork, due: DueBefore, r: &Reminders, now: i64) -> Result<bool> {
+    async fn apply_approval_deadline(
+        &self,
+        work: &DueWork,
+        due: DueBefore,
+        r: &Reminders,
+        now: Timestamp,
+    ) -> Result<bool> {
         let mut tx = self.store.begin().await?;
         if tx.lock_access_request(&work.subject_id).await?.is_none() {
             return Ok(false);
@@ -501,11 +508,11 @@ impl Governance {
     }
 
     /// Emails each approver a reminder and counts it.
-    async fn remind(&self, tx: &mut Tx, clock: &ApprovalClock, now: i64) -> Result<()> {
+    async fn remind(&self, tx: &mut Tx, clock: &ApprovalClock, now: Timestamp) -> Result<()> {
         let Some(approval) = tx.approval(&clock.approval_id).await? else { return Ok(()) };
         let Some(request) = tx.access_request(&clock.request_id).await? else { return Ok(()) };
         let about = about(tx, &request, &approval).await?;
-        let waited = (now - clock.assigned_at) / DAY_MS;
+        let waited = now.saturating_millis_since(clock.assigned_at) / DAY_MS;
         let body = format!(
             "The approval of {about} has waited for your decision for {waited} day(s).\n\n\
              Approve or reject it among your pending access request approvals (approval {}).",
@@ -520,7 +527,13 @@ impl Governance {
     /// Hands the approval to the approver's manager (when one person holds it), else the fallback
     /// approver; with neither, marks it so it is not tried again until it changes hands. True when
     /// it changed hands.
-    async fn escalate(&self, tx: &mut Tx, clock: &ApprovalClock, reminders: &Reminders, now: i64) -> Result<bool> {
+    async fn escalate(
+        &self,
+        tx: &mut Tx,
+        clock: &ApprovalClock,
+        reminders: &Reminders,
+        now: Timestamp,
+    ) -> Result<bool> {
         let Some(approval) = tx.approval(&clock.approval_id).await? else { return Ok(false) };
         let Some(request) = tx.access_request(&clock.request_id).await? else { return Ok(false) };
         let eligible = |id: &str| !approval.candidates.iter().any(|c| c == id) && id != request.requested_for_id;

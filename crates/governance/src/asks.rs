@@ -4,12 +4,13 @@
 
 use serde_json::{Map, Value, json};
 use tessera_engine::Ask;
-use tessera_model::Duration;
+use tessera_model::{Duration, Timestamp};
 use tessera_store::{CatalogStore, ExecutionRecord, IdentityStore, Tx};
 
 use crate::inbox::{Deadline, InboxSubject, NewInboxItem, TimeoutAction, WorkKind};
 use crate::requests::owner_of;
 use crate::{Error, Governance, Result};
+use chrono::TimeDelta;
 use tessera_store::CatalogKind;
 
 fn text<'a>(input: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -18,7 +19,7 @@ fn text<'a>(input: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
 
 /// The step's `deadline`, `reminder` and `timeoutAction` (at the deadline an approval expires —
 /// not approved — unless the step says APPROVE, DENY, or ESCALATE to `escalateTo`).
-fn deadline(input: &Map<String, Value>, now: i64) -> std::result::Result<Option<Deadline>, String> {
+fn deadline(input: &Map<String, Value>, now: Timestamp) -> std::result::Result<Option<Deadline>, String> {
     let span = |key: &str| -> std::result::Result<Option<i64>, String> {
         match text(input, key) {
             None => Ok(None),
@@ -40,7 +41,7 @@ fn deadline(input: &Map<String, Value>, now: i64) -> std::result::Result<Option<
         },
         Some(other) => return Err(format!("`timeoutAction` `{other}` is not APPROVE, DENY, EXPIRE or ESCALATE")),
     };
-    Ok(Some(Deadline { due_at: now.saturating_add(due), remind_every_ms: span("reminder")?, on_timeout }))
+    Ok(Some(Deadline { due_at: now + TimeDelta::milliseconds(due), remind_every_ms: span("reminder")?, on_timeout }))
 }
 
 impl Governance {

@@ -2,6 +2,7 @@
 //! access request approvals — goes to the delegate they named, recorded as delegated from them.
 
 use serde_json::json;
+use tessera_model::Timestamp;
 use tessera_store::{DelegationRecord, DelegationStore, IdentityStore, SecurityStore, Tx};
 
 use crate::{Error, Governance, Result};
@@ -16,15 +17,15 @@ pub struct NewDelegation {
     pub delegator_id: String,
     pub delegate_id: String,
     /// Now when `None`.
-    pub starts_at: Option<i64>,
-    pub ends_at: Option<i64>,
+    pub starts_at: Option<Timestamp>,
+    pub ends_at: Option<Timestamp>,
     pub comment: Option<String>,
 }
 
 impl Governance {
     /// Records a delegation; errors name the field (`/delegateId`, `/end`).
     pub async fn create_delegation(&self, new: &NewDelegation, actor: &str) -> Result<DelegationRecord> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         if tx.identity(&new.delegator_id).await?.is_none() {
             return Err(Error::invalid_at("/delegatorId", format!("no identity has the id `{}`", new.delegator_id)));
@@ -60,7 +61,7 @@ impl Governance {
 
     /// Ends a delegation early; only its delegator or an administrator may.
     pub async fn revoke_delegation(&self, id: &str, by: Option<&str>, admin: bool, actor: &str) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let found = tx.delegation(id).await?.ok_or_else(|| Error::NotFound(format!("delegation {id}")))?;
         if !admin && by != Some(found.delegator_id.as_str()) {
@@ -84,7 +85,7 @@ impl Governance {
         &self,
         tx: &mut Tx,
         identity: &str,
-        now: i64,
+        now: Timestamp,
         excluded: &[String],
     ) -> Result<(String, Option<String>)> {
         let mut current = identity.to_owned();
@@ -110,7 +111,7 @@ impl Governance {
         &self,
         tx: &mut Tx,
         people: &[String],
-        now: i64,
+        now: Timestamp,
         excluded: &[String],
     ) -> Result<Vec<String>> {
         let mut out = Vec::with_capacity(people.len());

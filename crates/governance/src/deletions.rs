@@ -4,6 +4,7 @@
 //! identity profile's lifecycle states, a governance group's members and user levels — or who loses
 //! it (an access profile's and a role's holders, with the plans that take their entitlements away).
 
+use tessera_model::Timestamp;
 use tessera_store::catalog::referenced_ids;
 use tessera_store::query::{Filter, quoted};
 use tessera_store::{
@@ -18,7 +19,7 @@ fn in_use(code: &'static str, message: String) -> Error {
 
 impl Governance {
     /// Refuses to delete `object` while something uses it, or does what its deletion needs first.
-    pub(crate) async fn before_delete(&self, tx: &mut Tx, object: &CatalogObject, now: i64) -> Result<()> {
+    pub(crate) async fn before_delete(&self, tx: &mut Tx, object: &CatalogObject, now: Timestamp) -> Result<()> {
         match object.kind {
             CatalogKind::Source => source(tx, object).await,
             CatalogKind::AccessProfile => {

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Value, json};
 use tessera_connectors::Entitlement;
+use tessera_model::Timestamp;
 use tessera_store::catalog::referenced_ids;
 use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, Tx};
 
@@ -36,7 +37,7 @@ pub(crate) async fn store(
     tx: &mut Tx,
     source: &CatalogObject,
     read: Vec<Entitlement>,
-    now: i64,
+    now: Timestamp,
 ) -> Result<EntitlementSync> {
     let mut sync = EntitlementSync::default();
     let mut stored: HashMap<String, CatalogObject> =

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use tessera_engine::actions::ActionError;
 use tessera_engine::waiters::Outcome;
 use tessera_engine::{Ask, Domain};
-use tessera_model::WorkSubject;
+use tessera_model::{Timestamp, WorkSubject};
 use tessera_store::{ExecutionRecord, ExecutionWaiter, Tx};
 
 use crate::actions::identity::IdentityActions;
@@ -18,11 +18,11 @@ impl Domain for Governance {
         self.open_asked_work(tx, ask).await
     }
 
-    async fn execution_ended(&self, tx: &mut Tx, execution: &ExecutionRecord, now: i64) -> Result<()> {
+    async fn execution_ended(&self, tx: &mut Tx, execution: &ExecutionRecord, now: Timestamp) -> Result<()> {
         self.cancel_inbox_items(tx, WorkSubject::Execution, &execution.id, now).await
     }
 
-    async fn hand_on(&self, tx: &mut Tx, waiter: &ExecutionWaiter, outcome: &Outcome, now: i64) -> Result<()> {
+    async fn hand_on(&self, tx: &mut Tx, waiter: &ExecutionWaiter, outcome: &Outcome, now: Timestamp) -> Result<()> {
         match waiter.subject_kind.as_str() {
             "REQUEST" => self.request_workflow_ended(tx, waiter, outcome, now).await,
             "ACCESS_REQUEST" | "ACCESS_REQUEST_ITEM" => self.access_hook_ended(tx, waiter, outcome, now).await,

@@ -45,6 +45,6 @@ pub use aggregate::{AggregateOptions, Progress, RowFailure, Summary, aggregate, 
 pub use imports::{ImportDirs, ImportRefused};
 pub use lifecycle::{aggregate_now, set_lifecycle_state};
 pub use node::{Governance, GovernanceConfig};
-pub(crate) use runs::STALE_MS;
+pub(crate) use runs::STALE;
 /// The governance domain shares the runtime's errors: the HTTP edge maps one set.
 pub use tessera_engine::{Error, Result};

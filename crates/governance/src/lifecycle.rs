@@ -20,7 +20,7 @@ pub async fn set_lifecycle_state(
     actor: &str,
     activity: &str,
 ) -> Result<String> {
-    let now = clock.now().timestamp_millis();
+    let now = clock.now();
     let mut tx = store.begin().await?;
     let old = tx.identity(identity_id).await?.ok_or_else(|| Error::NotFound(format!("identity {identity_id}")))?;
     let profile_id = old.profile_id.clone().ok_or_else(|| {

@@ -31,7 +31,7 @@ impl Governance {
         actor: &str,
         may: impl FnOnce(&[UserLevel]) -> std::result::Result<(), E>,
     ) -> std::result::Result<Vec<MemberOutcome>, E> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await.map_err(Error::from)?;
         if !tx.lock_object(CatalogKind::Workgroup, group).await.map_err(Error::from)? {
             return Err(Error::NotFound(format!("governance group {group}")).into());
@@ -65,7 +65,7 @@ impl Governance {
 
     /// Deletes identity `id` with what it holds; its accounts stay, uncorrelated.
     pub async fn delete_identity(&self, id: &str, actor: &str) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let identity = tx.identity(id).await?.ok_or_else(|| Error::NotFound(format!("identity {id}")))?;
         tx.delete_identity(id).await?;

@@ -8,7 +8,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tessera_engine::metrics::{Seconds, age};
-use tessera_model::PlanStatus;
+use tessera_model::{PlanStatus, Timestamp};
 
 use crate::{Governance, Result};
 
@@ -88,7 +88,7 @@ impl Metrics {
     }
 
     /// Sets the gauges from the database's `figures`, read at `now`.
-    fn show(&self, figures: &tessera_store::Figures, now: i64) {
+    fn show(&self, figures: &tessera_store::Figures, now: Timestamp) {
         for state in [PlanStatus::Queued, PlanStatus::Pending] {
             let open = figures.open_plans.iter().find(|(s, _)| s == state.as_str()).map_or(0, |(_, n)| *n);
             self.open_plans.get_or_create(&StateLabel { state: state.to_string() }).set(open);
@@ -115,7 +115,7 @@ impl Governance {
     /// Reads the database's figures into the runtime's gauges and the domain's; call before
     /// encoding a scrape.
     pub async fn refresh_metrics(&self) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let figures = self.store.figures(now).await?;
         self.engine.metrics().show(&figures, now);
         self.metrics.show(&figures, now);

@@ -101,13 +101,8 @@ impl Governance {
     }
 
     /// The node's clock reading.
-    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+    pub fn now(&self) -> tessera_model::Timestamp {
         self.clock.now()
-    }
-
-    /// The node's clock reading in milliseconds since the epoch.
-    pub fn now_ms(&self) -> i64 {
-        self.clock.now().timestamp_millis()
     }
 
     /// Wakes the runtime's event dispatcher and this domain's provisioning loop: call after

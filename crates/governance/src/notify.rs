@@ -3,7 +3,7 @@
 //! operator's SMTP server, retried with a doubling delay when the server is unreachable.
 
 use std::sync::Arc;
-use tessera_model::NotificationStatus;
+use tessera_model::{NotificationStatus, Timestamp};
 
 use serde_json::{Map, Value, json};
 use tessera_store::{IdentityRecord, IdentityStore, NotificationRecord, NotificationStore, Tx};
@@ -17,9 +17,9 @@ const BATCH: i64 = 32;
 /// Attempts before a message is given up as FAILED.
 const ATTEMPTS: i64 = 6;
 /// The first retry's delay; each further one doubles it.
-const FIRST_RETRY_MS: i64 = 30_000;
+const FIRST_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
 /// How long a claimed message is this node's to send.
-const LEASE_MS: i64 = 120_000;
+const LEASE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// A person's address: their identity's email, else its `email` attribute.
 fn address_of(identity: &IdentityRecord) -> Option<String> {
@@ -41,7 +41,14 @@ fn html(text: &str) -> String {
 impl Governance {
     /// Queues an email to `identity_id` in `tx`; a person without an address gets it recorded as
     /// SKIPPED, so the inbox still shows what they were told.
-    pub async fn notify(&self, tx: &mut Tx, identity_id: &str, subject: &str, body: &str, now: i64) -> Result<()> {
+    pub async fn notify(
+        &self,
+        tx: &mut Tx,
+        identity_id: &str,
+        subject: &str,
+        body: &str,
+        now: Timestamp,
+    ) -> Result<()> {
         let address = tx.identity(identity_id).await?.and_then(|identity| address_of(&identity));
         let notification = NotificationRecord {
             id: uuid::Uuid::now_v7().simple().to_string(),
@@ -62,9 +69,9 @@ impl Governance {
 
     /// Sends the notifications that are due; answers how many it tried.
     pub async fn send_notifications(&self) -> Result<usize> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
-        let claimed = tx.claim_notifications(now, LEASE_MS, BATCH).await?;
+        let claimed = tx.claim_notifications(now, LEASE, BATCH).await?;
         tx.commit().await?;
         for n in &claimed {
             let mut input = Map::new();
@@ -72,14 +79,14 @@ impl Governance {
             input.insert("subject".into(), json!(n.subject));
             input.insert("body".into(), json!(html(&n.body)));
             let outcome = self.engine.actions().email().send(&input, &format!("notification-{}", n.id)).await;
-            let done = self.now_ms();
+            let done = self.now();
             let attempts = n.attempts + 1;
             let (status, error, next) = match outcome {
                 Ok(_) => (NotificationStatus::Sent, None, done),
                 Err(error) if error.retryable && attempts < ATTEMPTS => (
                     NotificationStatus::Pending,
                     Some(error.message),
-                    done + FIRST_RETRY_MS * (1 << (attempts - 1).min(10)),
+                    done + FIRST_RETRY * (1u32 << (attempts - 1).min(10)),
                 ),
                 Err(error) => (NotificationStatus::Failed, Some(error.message), done),
             };

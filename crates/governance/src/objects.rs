@@ -6,9 +6,10 @@
 //! each kind's ISC document live with the API that reads it.
 
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, QueueStore, SecurityStore, Tx};
 
-use crate::{Error, Governance, payloads, shapes};
+use crate::{Error, Governance, payloads};
 
 /// A checked document, ready to store.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,7 +111,7 @@ async fn record(
     actor: &str,
     (object, before): (&CatalogObject, Option<&CatalogObject>),
     change: &str,
-    now: i64,
+    now: Timestamp,
 ) -> crate::Result<()> {
     let kind = object.kind;
     let detail = audit_detail(object, before, change);
@@ -122,8 +123,7 @@ async fn record(
             "delete" => (payloads::SOURCE_DELETED, "deleted"),
             _ => (payloads::SOURCE_UPDATED, "modified"),
         };
-        let at = shapes::time(now);
-        let event = payloads::source_event(object, actor, stamp_key, at.as_str().unwrap_or_default());
+        let event = payloads::source_event(object, actor, stamp_key, &now.to_string());
         tx.publish(topic, &event, now).await?;
     }
     Ok(())
@@ -144,7 +144,7 @@ impl Governance {
         actor: &str,
         prepare: impl AsyncFnOnce(&mut Tx) -> Result<Draft, E>,
     ) -> Result<CatalogObject, E> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await.map_err(Error::from)?;
         let draft = prepare(&mut tx).await?;
         let object = CatalogObject {
@@ -177,7 +177,7 @@ impl Governance {
         actor: &str,
         edit: impl AsyncFnOnce(&mut Tx, &CatalogObject) -> Result<Draft, E>,
     ) -> Result<CatalogObject, E> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await.map_err(Error::from)?;
         let current = held(&mut tx, kind, id).await?;
         let draft = edit(&mut tx, &current).await?;
@@ -213,7 +213,7 @@ impl Governance {
         actor: &str,
         before: impl AsyncFnOnce(&mut Tx, &CatalogObject) -> Result<(), E>,
     ) -> Result<CatalogObject, E> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await.map_err(Error::from)?;
         let object = held(&mut tx, kind, id).await?;
         before(&mut tx, &object).await?;

@@ -6,10 +6,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value, json};
-use tessera_model::PlanStatus;
 use tessera_model::governance::{
     self, AccountAction, AttributeMappings, IdentityState, LifecycleState, Membership, Subject,
 };
+use tessera_model::{PlanStatus, Timestamp};
 use tessera_store::catalog::referenced_ids;
 use tessera_store::{
     AccessGrant, AccountRecord, CatalogKind, CatalogObject, CatalogStore, IdentityRecord, PlanRecord, Tx,
@@ -194,7 +194,7 @@ impl Policy {
         state: &LifecycleState,
         accounts: &[&AccountRecord],
         held: &[AccessGrant],
-        now: i64,
+        now: Timestamp,
     ) -> Outcome {
         let mut outcome = Outcome::default();
         let cause = json!({"type": "LIFECYCLE", "state": state_name});
@@ -250,7 +250,7 @@ impl Policy {
         identity: &IdentityRecord,
         accounts: &[&AccountRecord],
         held: &[AccessGrant],
-        now: i64,
+        now: Timestamp,
     ) -> Outcome {
         let mut outcome = Outcome::default();
         let views: Vec<governance::Account<'_>> = accounts
@@ -329,7 +329,7 @@ impl Policy {
         add: bool,
         accounts: &[&AccountRecord],
         cause: &Value,
-        now: i64,
+        now: Timestamp,
     ) -> Vec<PlanRecord> {
         let operation = if add { "Add" } else { "Remove" };
         self.entitlements_of(&grant.kind, &grant.object_id)
@@ -355,7 +355,7 @@ impl Policy {
         account: Option<&AccountRecord>,
         attribute_requests: Vec<Value>,
         cause: &Value,
-        now: i64,
+        now: Timestamp,
     ) -> PlanRecord {
         let document = json!({
             "identity": {"type": "IDENTITY", "id": identity.id, "name": identity.name},

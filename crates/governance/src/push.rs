@@ -6,6 +6,7 @@
 use std::hash::{Hash, Hasher};
 
 use serde_json::{Map, Value};
+use tessera_model::Timestamp;
 use tessera_store::query::{Filter, quoted};
 use tessera_store::{AccountRecord, CatalogObject, IdentityStore, Listing, QueueStore, Tx};
 
@@ -120,7 +121,7 @@ impl<'p> Target<'p> {
 /// account as stored, in order.
 pub async fn push_accounts(
     tx: &mut Tx,
-    now: i64,
+    now: Timestamp,
     source_id: &str,
     pushed: Vec<PushedAccount>,
 ) -> Result<Vec<AccountRecord>> {
@@ -215,7 +216,7 @@ async fn point_managers(
     target: &Target<'_>,
     managers: Vec<(String, Option<String>)>,
     joined: Vec<(String, String)>,
-    now: i64,
+    now: Timestamp,
 ) -> Result<()> {
     let source_id = target.source.id.as_str();
     for (identity_id, native) in managers {
@@ -256,7 +257,7 @@ async fn point_managers(
 /// identity (Account Uncorrelated). Returns the account that was removed, if there was one.
 pub async fn remove_pushed_account(
     tx: &mut Tx,
-    now: i64,
+    now: Timestamp,
     source_id: &str,
     native_identity: &str,
 ) -> Result<Option<AccountRecord>> {
@@ -301,10 +302,10 @@ impl crate::Governance {
     pub async fn change_pushed<T, E: From<Error>>(
         &self,
         actor: &str,
-        work: impl AsyncFnOnce(&mut Tx, i64) -> std::result::Result<(T, PushAudit), E>,
+        work: impl AsyncFnOnce(&mut Tx, Timestamp) -> std::result::Result<(T, PushAudit), E>,
     ) -> std::result::Result<T, E> {
         use tessera_store::SecurityStore;
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await.map_err(Error::from)?;
         let (answer, audit) = work(&mut tx, now).await?;
         tx.audit(actor, &audit.action, audit.target_type, &audit.target_id, &audit.detail, now)

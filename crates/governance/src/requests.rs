@@ -31,7 +31,7 @@ pub const ACCESS_REQUEST_DECIDED: &str = "idn:access-request-post-approval";
 
 /// Grant or revoke: ISC's `GRANT_ACCESS` or `REVOKE_ACCESS`.
 pub use tessera_model::AccessRequestType as RequestType;
-use tessera_model::{ApproverKind, ItemStatus, RequestStatus, WorkStatus};
+use tessera_model::{ApproverKind, ItemStatus, RequestStatus, Timestamp, WorkStatus};
 
 /// One item asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub struct RequestedItem {
     pub id: String,
     pub comment: Option<String>,
     /// When granted access is taken away again.
-    pub remove_at: Option<i64>,
+    pub remove_at: Option<Timestamp>,
 }
 
 /// A request as submitted: errors name their place with pointers into ISC's request body
@@ -102,7 +102,7 @@ impl Governance {
     /// approvals, the `idn:access-requested` events, an audit entry by `actor`, and — for items that
     /// need no approval — the grant or revocation with its plans.
     pub async fn submit_access_request(&self, request: &NewAccessRequest, actor: &str) -> Result<Submitted> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let submitted = self.submit_access_request_in(&mut tx, request, actor, now).await?;
         tx.commit().await?;
@@ -115,7 +115,7 @@ impl Governance {
         tx: &mut Tx,
         request: &NewAccessRequest,
         actor: &str,
-        now: i64,
+        now: Timestamp,
     ) -> Result<Submitted> {
         if request.requested_for.is_empty() {
             return Err(Error::invalid_at("/requestedFor", "name at least one identity"));
@@ -421,7 +421,7 @@ impl Governance {
         comment: Option<&str>,
         actor: &str,
     ) -> Result<Decided> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let found =
             tx.approval(approval_id).await?.ok_or_else(|| Error::NotFound(format!("approval {approval_id}")))?;
@@ -448,7 +448,7 @@ impl Governance {
         approve: bool,
         approver: &str,
         comment: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let Some(request) = tx.lock_access_request(&approval.request_id).await? else { return Ok(()) };
         let ask = Ask { approval_id: &approval.id, approver, approve, comment, candidates_only: false };
@@ -467,7 +467,7 @@ impl Governance {
         request: &AccessRequestRecord,
         ask: &Ask<'_>,
         actor: &str,
-        now: i64,
+        now: Timestamp,
     ) -> Result<Decided> {
         let approvals = tx.request_approvals(&request.id).await?;
         let items = tx.request_items(&request.id).await?;
@@ -523,7 +523,7 @@ impl Governance {
 
     /// Cancels a pending request: its open approvals and undecided items end CANCELLED.
     pub async fn cancel_access_request(&self, request_id: &str, comment: &str, actor: &str) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         // The workflows deciding for it have nothing left to decide. Their executions are locked before
         // the request, in the order an ending execution takes them, so the two cannot deadlock.
@@ -567,7 +567,7 @@ impl Governance {
         tx: &mut Tx,
         request: &AccessRequestRecord,
         item: &RequestItemRecord,
-        now: i64,
+        now: Timestamp,
     ) -> Result<Option<String>> {
         let requester = tx.identity(&request.requester_id).await?;
         let change = AccessChange {
@@ -589,7 +589,7 @@ impl Governance {
     }
 
     /// Completes a request whose items have all been decided, announcing the decisions.
-    pub(crate) async fn conclude(&self, tx: &mut Tx, request_id: &str, now: i64) -> Result<()> {
+    pub(crate) async fn conclude(&self, tx: &mut Tx, request_id: &str, now: Timestamp) -> Result<()> {
         let items = tx.request_items(request_id).await?;
         if items.iter().any(|i| i.status == ItemStatus::Pending)
             || !tx.settle_request(request_id, RequestStatus::Completed, now).await?

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::json;
+use tessera_model::Timestamp;
 use tessera_store::retention::{Cutoffs, Purged};
 use tessera_store::{SecurityStore, Store};
 
@@ -65,10 +66,9 @@ impl Retention {
         Ok(())
     }
 
-    /// The instants before which each kind of record goes, as of `now` (ms).
-    pub fn cutoffs(&self, now: i64) -> Cutoffs {
-        let before =
-            |kept: Option<Duration>| kept.map(|kept| now - i64::try_from(kept.as_millis()).unwrap_or(i64::MAX));
+    /// The instants before which each kind of record goes, as of `now`.
+    pub fn cutoffs(&self, now: Timestamp) -> Cutoffs {
+        let before = |kept: Option<Duration>| kept.map(|kept| now - kept);
         Cutoffs {
             executions: before(self.executions),
             outbox: before(self.outbox),
@@ -78,9 +78,9 @@ impl Retention {
     }
 }
 
-/// Purges from `store` what `retention` lets go as of `now` (ms), and records in the audit log what
+/// Purges from `store` what `retention` lets go as of `now`, and records in the audit log what
 /// went.
-pub async fn purge(store: &Store, retention: &Retention, now: i64) -> Result<Purged> {
+pub async fn purge(store: &Store, retention: &Retention, now: Timestamp) -> Result<Purged> {
     let purged = store.purge(&retention.cutoffs(now)).await?;
     if purged.any() {
         let mut tx = store.begin().await?;
@@ -95,7 +95,7 @@ pub async fn purge(store: &Store, retention: &Retention, now: i64) -> Result<Pur
 impl Governance {
     /// Purges what this node's retention lets go ([`purge`]).
     pub async fn purge(&self, retention: &Retention) -> Result<Purged> {
-        purge(&self.store, retention, self.now_ms()).await
+        purge(&self.store, retention, self.now()).await
     }
 
     /// Starts a purge in the background unless one is running.

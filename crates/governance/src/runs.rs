@@ -4,14 +4,14 @@
 use std::sync::PoisonError;
 
 use serde_json::json;
-use tessera_model::AggregationStatus;
+use tessera_model::{AggregationStatus, Timestamp};
 use tessera_store::{AccessStore, AggregationRecord, CatalogKind, CatalogStore, SecurityStore, Store};
 
 use super::aggregate::{AggregateOptions, Summary, aggregate};
 use crate::{Error, Governance, Result};
 
 /// A RUNNING aggregation whose record has not moved for this long was cut off by its node's end.
-pub(crate) const STALE_MS: i64 = 5 * 60 * 1000;
+pub(crate) const STALE: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// The node's claim on a source while it aggregates it, released however the run ends.
 struct Running<'e> {
@@ -64,7 +64,7 @@ impl Governance {
         actor: &str,
     ) -> Result<String> {
         let run = uuid::Uuid::now_v7().simple().to_string();
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let detail = json!({ "aggregation": run, "upload": file.is_some() });
         tx.audit(actor, "source.load-accounts", "source", source_id, &detail, now).await?;
@@ -110,7 +110,7 @@ impl Governance {
             Ok(id) => id,
             Err(error) => {
                 if let Some(id) = &options.id
-                    && let Err(error) = record_failure(&self.store, id, source, &error.to_string(), self.now_ms()).await
+                    && let Err(error) = record_failure(&self.store, id, source, &error.to_string(), self.now()).await
                 {
                     tracing::error!(aggregation = %id, %error, "could not record a refused aggregation");
                 }
@@ -133,7 +133,7 @@ impl Governance {
             // The reason can quote the file (a header row that was really a person's record): it goes
             // to the run's record, which only readers of sources see, not to the log.
             tracing::warn!(aggregation = %id, source = %source_id, "aggregation failed; the reason is recorded on the run");
-            if let Err(error) = record_failure(&self.store, &id, source_id, &error.to_string(), self.now_ms()).await {
+            if let Err(error) = record_failure(&self.store, &id, source_id, &error.to_string(), self.now()).await {
                 tracing::error!(aggregation = %id, %error, "could not record a failed aggregation");
             }
         }
@@ -142,7 +142,7 @@ impl Governance {
 }
 
 /// Records a run that failed before or while it ran, so its id shows why.
-async fn record_failure(store: &Store, id: &str, source_id: &str, message: &str, now: i64) -> Result<()> {
+async fn record_failure(store: &Store, id: &str, source_id: &str, message: &str, now: Timestamp) -> Result<()> {
     let mut tx = store.begin().await?;
     match tx.aggregation(id).await? {
         Some(mut run) => {

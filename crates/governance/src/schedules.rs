@@ -4,9 +4,9 @@
 //! A run missed while no node ran is made up once. The same pass marks the runs a stopped node left
 //! RUNNING as interrupted.
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tessera_flow::schedule::Schedule;
+use tessera_model::Timestamp;
 use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, QueueStore};
 
 use crate::{AggregateOptions, Governance, Result};
@@ -31,10 +31,6 @@ fn source_schedule(source: &CatalogObject) -> Option<Schedule> {
     Schedule::from_attributes(&attributes).ok()
 }
 
-fn millis(instant: DateTime<Utc>) -> i64 {
-    instant.timestamp_millis()
-}
-
 impl Governance {
     /// Plans the sources' next aggregations and queues the due ones for this node; marks stale runs
     /// interrupted. Does nothing when another node holds the lock.
@@ -44,33 +40,34 @@ impl Governance {
         if !tx.try_leader_lock(SOURCE_SCHEDULE_LOCK).await? {
             return Ok(());
         }
-        let stale = millis(now) - crate::STALE_MS;
+        let stale = now - crate::STALE;
         let message = "the node running this aggregation stopped before it ended; run it again";
-        if tx.interrupt_stale_aggregations(stale, millis(now), message).await? > 0 {
+        if tx.interrupt_stale_aggregations(stale, now, message).await? > 0 {
             tracing::warn!("marked aggregations left running by a stopped node as interrupted");
         }
-        let planned: Vec<(String, i64, i64)> =
+        let planned: Vec<(String, i64, Timestamp)> =
             tx.schedules().await?.into_iter().filter(|(key, _, _)| key.starts_with(KEY_PREFIX)).collect();
         let mut kept = Vec::new();
         for source in tx.all_objects(CatalogKind::Source).await? {
             let Some(schedule) = source_schedule(&source) else { continue };
             let key = format!("{KEY_PREFIX}{}", source.id);
-            let next = |after: DateTime<Utc>| schedule.next_after(after).map(millis);
+            // A source's schedule is versioned by the source's last change, in milliseconds.
+            let version_now = source.modified_at.millis();
             match planned.iter().find(|(k, _, _)| *k == key).map(|&(_, version, due)| (version, due)) {
-                Some((version, due)) if version == source.modified_at && due <= millis(now) => {
+                Some((version, due)) if version == version_now && due <= now => {
                     self.due_aggregations
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .push(source.id.clone());
-                    match next(now) {
-                        Some(at) => tx.set_schedule(&key, source.modified_at, at).await?,
+                    match schedule.next_after(now) {
+                        Some(at) => tx.set_schedule(&key, version_now, at).await?,
                         None => tx.drop_schedule(&key).await?,
                     }
                 }
-                Some((version, _)) if version == source.modified_at => {}
+                Some((version, _)) if version == version_now => {}
                 _ => {
-                    if let Some(at) = next(now) {
-                        tx.set_schedule(&key, source.modified_at, at).await?;
+                    if let Some(at) = schedule.next_after(now) {
+                        tx.set_schedule(&key, version_now, at).await?;
                     }
                 }
             }

@@ -2,12 +2,12 @@
 //! to workflows (and the API serves them).
 
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{AccessGrant, AccountRecord, CatalogObject, IdentityRecord};
 
 /// RFC 3339 with milliseconds, as ISC writes times.
-pub fn time(ms: i64) -> Value {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map_or(Value::Null, |t| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+pub fn time(at: Timestamp) -> Value {
+    Value::String(at.to_string())
 }
 
 /// ISC's `Identity`: `manager` is the manager's record when known, `is_manager` whether anyone

@@ -174,7 +174,7 @@ impl Governance {
     pub async fn create_sod_policy(&self, body: &Value, actor: &str) -> Result<SodPolicyRecord> {
         let id = uuid::Uuid::now_v7().simple().to_string();
         let (policy, document) = parse_policy(&id, body)?;
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         references_exist(&mut tx, &policy).await?;
         let record = SodPolicyRecord { id, name: policy.name, document, created_at: now, modified_at: now };
@@ -187,7 +187,7 @@ impl Governance {
     /// Replaces a policy's definition (audited as `sod-policy.update`).
     pub async fn replace_sod_policy(&self, id: &str, body: &Value, actor: &str) -> Result<SodPolicyRecord> {
         let (policy, document) = parse_policy(id, body)?;
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let existing = tx.sod_policy(id).await?.ok_or_else(|| Error::NotFound(format!("SoD policy {id}")))?;
         references_exist(&mut tx, &policy).await?;
@@ -200,7 +200,7 @@ impl Governance {
 
     /// Deletes a policy (audited as `sod-policy.delete`); requests keep the context they were submitted with.
     pub async fn delete_sod_policy(&self, id: &str, actor: &str) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         if !tx.delete_sod_policy(id).await? {
             return Err(Error::NotFound(format!("SoD policy {id}")));

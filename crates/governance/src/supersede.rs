@@ -154,6 +154,8 @@ pub(crate) fn result(fate: &Fate) -> Option<(PlanStatus, Value)> {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use tessera_model::Timestamp;
+
     use super::*;
 
     fn plan(id: &str, operation: &str, requests: Value) -> PlanRecord {
@@ -169,8 +171,8 @@ mod tests {
             tracking_number: String::new(),
             attempt: 0,
             result: None,
-            created_at: 0,
-            modified_at: 0,
+            created_at: Timestamp::UNIX_EPOCH,
+            modified_at: Timestamp::UNIX_EPOCH,
         }
     }
 

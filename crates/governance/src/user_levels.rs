@@ -17,7 +17,7 @@ impl Governance {
         actor: &str,
         edit: impl FnOnce(&[UserLevel]) -> Result<Vec<UserLevel>, E>,
     ) -> Result<Vec<UserLevel>, E> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await.map_err(Error::from)?;
         if !tx.lock_level_holder(holder).await.map_err(Error::from)? {
             let what = match holder {

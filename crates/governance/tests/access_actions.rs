@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tessera_engine::{Engine, EngineConfig};
 use tessera_governance::{AggregateOptions, ImportDirs};
 use tessera_governance::{Governance, GovernanceConfig};
-use tessera_model::ManualClock;
+use tessera_model::{ManualClock, Timestamp};
 use tessera_store::testing::stores;
 use tessera_store::{
     AccessStore, CatalogKind, CatalogStore, ChangeStore, ExecutionRecord, ExecutionStore, IdentityStore, PlanRecord,
@@ -195,7 +195,7 @@ impl World {
         let mut tx = self.store.begin().await.unwrap();
         let events = tx.lock_undispatched(1000).await.unwrap();
         for (id, _, _) in &events {
-            tx.mark_dispatched(id, 0).await.unwrap();
+            tx.mark_dispatched(id, Timestamp::UNIX_EPOCH).await.unwrap();
         }
         tx.commit().await.unwrap();
         events.into_iter().filter(|(_, topic, _)| topic == "idn:post-provisioning").map(|(_, _, p)| p).collect()

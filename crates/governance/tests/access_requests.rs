@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tessera_engine::{Engine, EngineConfig, Error};
 use tessera_governance::requests::{NewAccessRequest, RequestType, RequestedItem};
 use tessera_governance::{Governance, GovernanceConfig};
-use tessera_model::{Clock, ManualClock};
+use tessera_model::{Clock, ManualClock, Timestamp};
 use tessera_store::testing::stores;
 use tessera_store::{
     AccessStore, ApprovalConfigStore, CatalogKind, CatalogStore, IdentityStore, NotificationStore, ProvisioningStore,
@@ -76,8 +76,8 @@ async fn world_at(store: &Store) -> (Arc<Governance>, Arc<ManualClock>) {
     ] {
         tx.insert_object(&o).await.unwrap();
     }
-    tx.add_member("wg", "gus", 0).await.unwrap();
-    tx.add_member("wg", "gina", 0).await.unwrap();
+    tx.add_member("wg", "gus", Timestamp::UNIX_EPOCH).await.unwrap();
+    tx.add_member("wg", "gina", Timestamp::UNIX_EPOCH).await.unwrap();
     tx.commit().await.unwrap();
     let clock = Arc::new(ManualClock::new("2026-04-01T08:00:00Z".parse().unwrap()));
     (
@@ -125,7 +125,7 @@ async fn events(store: &Store) -> Vec<(String, Value)> {
     let mut tx = store.begin().await.unwrap();
     let events = tx.lock_undispatched(1000).await.unwrap();
     for (id, _, _) in &events {
-        tx.mark_dispatched(id, 0).await.unwrap();
+        tx.mark_dispatched(id, Timestamp::UNIX_EPOCH).await.unwrap();
     }
     tx.commit().await.unwrap();
     events.into_iter().map(|(_, topic, payload)| (topic, payload)).collect()

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tessera_connectors::testing::scim_server::ScimServer;
 use tessera_connectors::testing::slapd::{ADMIN_DN, ADMIN_PASSWORD, ADMINS, AUDITORS, GROUPS, PEOPLE, STAFF, Slapd};
 use tessera_governance::{self as governance, AggregateOptions, Progress, Summary};
-use tessera_model::{Clock, ManualClock};
+use tessera_model::{Clock, ManualClock, Timestamp};
 use tessera_store::testing::stores;
 use tessera_store::{AccountRecord, CatalogKind, CatalogStore, IdentityRecord, IdentityStore, QueueStore, Store};
 
@@ -65,8 +65,8 @@ impl World {
                 lifecycle_manual: false,
                 status: tessera_model::IdentityStatus::Active,
                 attributes: json!({"email": email}).as_object().unwrap().clone(),
-                created_at: 0,
-                modified_at: 0,
+                created_at: Timestamp::UNIX_EPOCH,
+                modified_at: Timestamp::UNIX_EPOCH,
             })
             .collect();
         let mut tx = self.store.begin().await.unwrap();
@@ -87,7 +87,7 @@ impl World {
         let mut tx = self.store.begin().await.unwrap();
         let events = tx.lock_undispatched(10_000).await.unwrap();
         for (id, _, _) in &events {
-            tx.mark_dispatched(id, 0).await.unwrap();
+            tx.mark_dispatched(id, Timestamp::UNIX_EPOCH).await.unwrap();
         }
         tx.commit().await.unwrap();
         events.into_iter().map(|(_, topic, payload)| (topic, payload)).collect()

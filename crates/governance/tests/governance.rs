@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use tessera_governance::{self as governance, AggregateOptions, ImportDirs, Summary};
-use tessera_model::{Clock, ManualClock};
+use tessera_model::{Clock, ManualClock, Timestamp};
 use tessera_store::testing::stores;
 use tessera_store::{
     AccessStore, CatalogKind, CatalogStore, IdentityRecord, IdentityStore, Listing, QueueStore, Store,
@@ -155,7 +155,7 @@ impl World {
         let mut tx = self.store.begin().await.unwrap();
         let events = tx.lock_undispatched(10_000).await.unwrap();
         for (id, _, _) in &events {
-            tx.mark_dispatched(id, 0).await.unwrap();
+            tx.mark_dispatched(id, Timestamp::UNIX_EPOCH).await.unwrap();
         }
         tx.commit().await.unwrap();
         events.into_iter().map(|(_, topic, payload)| (topic, payload)).collect()

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
-use tessera_model::WorkStatus;
+use tessera_model::{Timestamp, WorkStatus};
 
 use serde_json::{Value, json};
 use tessera_engine::{Engine, EngineConfig, Error};
@@ -320,7 +320,7 @@ async fn a_pre_approval_workflow_rejects_or_approves_before_any_approver() {
         let pre = all.iter().find(|a| a.approver_kind == tessera_model::ApproverKind::PreApproval).unwrap();
         assert_eq!(pre.comment.as_deref(), Some("no VPN on Fridays"), "{kind}");
         // Now a hook that approves.
-        tx.delete_workflow(&workflow.id, 0).await.unwrap();
+        tx.delete_workflow(&workflow.id, Timestamp::UNIX_EPOCH).await.unwrap();
         tx.commit().await.unwrap();
         insert_workflow(
             &store,
@@ -361,7 +361,7 @@ async fn a_level_whose_approval_workflow_is_gone_when_it_opens_is_denied() {
             levels(&store, &request).await.into_iter().map(|(_, k, s, _)| (k, s)).collect();
         assert!(shape.contains(&("WORKFLOW".into(), "WAITING".into())), "{kind}: {shape:?}");
         let mut tx = store.begin().await.unwrap();
-        tx.delete_workflow(&approval.id, 0).await.unwrap();
+        tx.delete_workflow(&approval.id, Timestamp::UNIX_EPOCH).await.unwrap();
         tx.commit().await.unwrap();
         governance.engine().run_due().await.unwrap();
 
@@ -519,11 +519,7 @@ async fn an_approval_nobody_decides_escalates_then_expires() {
             let item = items_of(&store, "EXECUTION", execution).await.remove(0);
             assert_eq!(item.status, WorkStatus::Pending, "{kind}: escalated, not closed");
             assert_eq!(item.assignees, vec!["mary".to_string(), "olga".to_string()], "{kind}");
-            assert_eq!(
-                item.due_at,
-                Some((t0 + chrono::Duration::minutes(121)).timestamp_millis()),
-                "{kind}: the same span again"
-            );
+            assert_eq!(item.due_at, Some(t0 + chrono::Duration::minutes(121)), "{kind}: the same span again");
         }
         let mut tx = store.begin().await.unwrap();
         let told = tx.notifications_of("mary", 10).await.unwrap();
@@ -676,8 +672,7 @@ async fn an_access_request_approval_is_never_handed_to_the_person_it_is_for() {
             .await;
         assert!(matches!(handed, Err(Error::Invalid(_))), "{kind}");
         // Nor does the deadline escalate to her: the item expires instead, and the request is rejected.
-        let clock_now = chrono::DateTime::parse_from_rfc3339("2026-04-01T09:01:00Z").unwrap().to_utc();
-        clock.advance_to(clock_now);
+        clock.advance_to("2026-04-01T09:01:00Z".parse().unwrap());
         governance.run_deadlines().await.unwrap();
         governance.run_deadlines().await.unwrap();
         governance.engine().run_due().await.unwrap();

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tessera_engine::{Engine, EngineConfig};
 use tessera_governance::{self as governance, AggregateOptions, ImportDirs};
 use tessera_governance::{Governance, GovernanceConfig};
-use tessera_model::ManualClock;
+use tessera_model::{ManualClock, Timestamp};
 use tessera_store::testing::stores;
 use tessera_store::{AccessStore, CatalogKind, CatalogStore, Finished, IdentityStore, ProvisioningStore, QueueStore};
 
@@ -128,7 +128,7 @@ async fn plans_become_work_items_or_refusals_and_one_event_announces_each_group(
         );
         // The aggregation's own events are not what this test is about.
         for (id, _, _) in tx.lock_undispatched(100).await.unwrap() {
-            tx.mark_dispatched(&id, 0).await.unwrap();
+            tx.mark_dispatched(&id, Timestamp::UNIX_EPOCH).await.unwrap();
         }
         tx.commit().await.unwrap();
 
@@ -150,7 +150,10 @@ async fn plans_become_work_items_or_refusals_and_one_event_announces_each_group(
         let crm = status("crm");
         assert_eq!(crm.status, tessera_model::PlanStatus::Failed, "{name}");
         // A second finish (a node whose lease ran out) changes nothing.
-        let again = tx.finish_plan(&crm.id, tessera_model::PlanStatus::Success, &json!({}), 0).await.unwrap();
+        let again = tx
+            .finish_plan(&crm.id, tessera_model::PlanStatus::Success, &json!({}), Timestamp::UNIX_EPOCH)
+            .await
+            .unwrap();
         assert_eq!(again, Finished::Already, "{name}");
         let events = tx.lock_undispatched(100).await.unwrap();
         let completed: Vec<&Value> =

@@ -18,8 +18,8 @@ use tessera_engine::{Engine, EngineConfig};
 use tessera_governance::provisioning::default_retry;
 use tessera_governance::{AggregateOptions, ExplicitRequest, ImportDirs};
 use tessera_governance::{Governance, GovernanceConfig};
-use tessera_model::ManualClock;
 use tessera_model::RetryPolicy;
+use tessera_model::{ManualClock, Timestamp};
 use tessera_store::testing::stores;
 use tessera_store::{
     AccessStore, CatalogKind, CatalogStore, ExecutionStore, IdentityStore, PlanRecord, ProvisioningStore, QueueStore,
@@ -44,7 +44,7 @@ impl Drop for World {
     }
 }
 
-fn t0() -> chrono::DateTime<chrono::Utc> {
+fn t0() -> tessera_model::Timestamp {
     "2026-03-01T09:00:00Z".parse().unwrap()
 }
 
@@ -155,7 +155,7 @@ impl World {
         let ada = tx.identity_by_key("ada").await.unwrap().unwrap();
         // The aggregation's own events are not what these tests are about.
         for (id, _, _) in tx.lock_undispatched(1000).await.unwrap() {
-            tx.mark_dispatched(&id, 0).await.unwrap();
+            tx.mark_dispatched(&id, Timestamp::UNIX_EPOCH).await.unwrap();
         }
         tx.commit().await.unwrap();
         ada.id

@@ -10,22 +10,21 @@ mod fixtures;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tessera_engine::{Engine, EngineConfig};
 use tessera_governance::inbox::{InboxAction, InboxActor};
 use tessera_governance::request_types::definition::duration_ms;
 use tessera_governance::request_types::{Actor, Definition, NewRequest, RequestTypeDraft, TeamDraft};
 use tessera_governance::{Governance, GovernanceConfig};
-use tessera_model::ManualClock;
+use tessera_model::{ManualClock, Timestamp};
 use tessera_store::testing::stores;
 use tessera_store::{
     AccessStore, CatalogKind, CatalogStore, ExecutionStore, IdentityRecord, IdentityStore, InboxStore, QueueStore,
     TypeRequestStore,
 };
 
-fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap().to_utc()
+fn t0() -> Timestamp {
+    "2024-01-01T00:00:00Z".parse().unwrap()
 }
 
 const SERVICE: Actor<'static> = Actor::service("test");
@@ -423,8 +422,8 @@ async fn a_team_admin_can_neither_staff_teams_nor_skip_approvals() {
             team_id: team.id.clone(),
             status: "PUBLISHED".into(),
             definition: json!({"audience": "EVERYONE", "steps": [grant]}),
-            created_at: 0,
-            modified_at: 0,
+            created_at: Timestamp::UNIX_EPOCH,
+            modified_at: Timestamp::UNIX_EPOCH,
         };
         tessera_store::RequestTypeStore::insert_request_type(&mut tx, &old, &[("TEAM", team.id.clone())])
             .await

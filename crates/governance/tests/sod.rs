@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tessera_engine::{Engine, EngineConfig, Error};
 use tessera_governance::requests::{NewAccessRequest, RequestType, RequestedItem};
 use tessera_governance::{Governance, GovernanceConfig};
-use tessera_model::ManualClock;
+use tessera_model::{ManualClock, Timestamp};
 use tessera_store::testing::stores;
 use tessera_store::{
     AccessGrant, AccessStore, CatalogKind, CatalogStore, IdentityStore, QueueStore, RequestStore, SecurityStore,
@@ -68,7 +68,7 @@ async fn world(store: &Store) -> Arc<Governance> {
         kind: "ENTITLEMENT".into(),
         object_id: "e-pay".into(),
         origin: "REQUEST".into(),
-        granted_at: 0,
+        granted_at: Timestamp::UNIX_EPOCH,
         granted_by: None,
     };
     tx.grant(&held).await.unwrap();

@@ -9,12 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tessera_engine::{Engine, EngineConfig, Error};
 use tessera_governance::{AggregateOptions, ImportDirs, Summary};
 use tessera_governance::{Governance, GovernanceConfig};
-use tessera_model::ManualClock;
+use tessera_model::{ManualClock, Timestamp};
 use tessera_store::testing::stores;
 use tessera_store::{
     AccessStore, CatalogKind, CatalogStore, ExecutionStore, IdentityStore, Listing, QueueStore, Store, WorkflowRecord,
@@ -28,7 +27,7 @@ const HR_ROWS: &str = "e1,Ada,Lovelace,ADA@example.com,engineering,A,\n\
                        e2,Alan,Turing,alan@example.com,engineering,A,e1\n\
                        e3,Grace,Hopper,grace@example.com,sales,A,e1\n";
 
-fn t0() -> DateTime<Utc> {
+fn t0() -> Timestamp {
     "2026-01-01T00:00:00Z".parse().unwrap()
 }
 
@@ -117,7 +116,7 @@ impl World {
         let mut tx = self.store.begin().await.unwrap();
         let events = tx.lock_undispatched(10_000).await.unwrap();
         for (id, _, _) in &events {
-            tx.mark_dispatched(id, 0).await.unwrap();
+            tx.mark_dispatched(id, Timestamp::UNIX_EPOCH).await.unwrap();
         }
         tx.commit().await.unwrap();
         events.into_iter().map(|(_, topic, payload)| (topic, payload)).collect()
@@ -305,14 +304,15 @@ async fn an_event_storm_is_paced_per_workflow_and_nothing_is_dropped() {
             .map(|i| ("idn:identity-created", json!({"identity": {"type": "IDENTITY", "id": format!("id-{i}")}})))
             .collect();
         let mut tx = w.store.begin().await.unwrap();
-        tx.publish_many(&events, 0).await.unwrap();
+        tx.publish_many(&events, Timestamp::UNIX_EPOCH).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(w.dispatch_all().await, 50, "{kind}");
 
-        let now = t0().timestamp_millis();
+        let now = t0();
         // The start tasks' due times, read by claiming them in a transaction that is rolled back.
         let mut tx = w.store.begin().await.unwrap();
-        let tasks = tx.claim("peek", now + 60_000, now + 120_000, 1_000).await.unwrap();
+        let tasks =
+            tx.claim("peek", now + Duration::from_secs(60), now + Duration::from_secs(120), 1_000).await.unwrap();
         drop(tx);
         assert_eq!(tasks.len(), 100, "{kind}: every event started both workflows");
         for workflow in [&first, &second] {
@@ -321,7 +321,7 @@ async fn an_event_storm_is_paced_per_workflow_and_nothing_is_dropped() {
             let mut offsets: Vec<i64> = tasks
                 .iter()
                 .filter(|t| runs.iter().any(|(id, _, _)| *id == t.execution_id))
-                .map(|t| t.run_at - now)
+                .map(|t| t.run_at.saturating_millis_since(now))
                 .collect();
             offsets.sort();
             // A second's worth at once, then one every 100 ms: the last 4 s later.
@@ -406,7 +406,7 @@ async fn a_source_schedule_is_planned_and_run_by_the_node() {
             "{kind}: aggregations are not workflow starts"
         );
         w.governance.run_source_schedules().await.unwrap();
-        let minute = (t0() + chrono::Duration::minutes(1)).timestamp_millis();
+        let minute = t0() + chrono::Duration::minutes(1);
         let plans = || async {
             let mut tx = w.store.begin().await.unwrap();
             let mut plans = tx.schedules().await.unwrap();
@@ -442,7 +442,7 @@ async fn a_source_schedule_is_planned_and_run_by_the_node() {
             assert_eq!(run.len(), 1, "{kind}: once per slot: {run:?}");
             assert_eq!((run[0].status.as_str(), run[0].processed), ("SUCCESS", 1), "{kind}: {run:?}");
         }
-        let next = (t0() + chrono::Duration::minutes(2)).timestamp_millis();
+        let next = t0() + chrono::Duration::minutes(2);
         assert_eq!(
             plans().await,
             [("source:dir".to_owned(), 0, next), ("source:quartz".to_owned(), 0, next)],

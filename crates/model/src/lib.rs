@@ -1,4 +1,5 @@
-//! Tessera's domain vocabulary: the injected clock, identifier newtypes and durations, with no I/O.
+//! Tessera's domain vocabulary: the injected clock, the instant type, identifier newtypes and durations,
+//! with no I/O.
 
 /// Declares a vocabulary: an enum whose words name, parse, list and serialize alike (strum and serde),
 /// and whose parse error is an [`UnknownValue`] naming the vocabulary as `$what` and listing its words —
@@ -43,6 +44,7 @@ pub mod invalid;
 pub mod permissions;
 pub mod requests;
 pub mod retry;
+pub mod time;
 pub mod vocabulary;
 pub mod work;
 
@@ -52,6 +54,7 @@ pub use invalid::Invalid;
 pub use permissions::UserLevel;
 pub use requests::{AccessRequestType, ApproverKind, ItemStatus, RequestStatus, StepStatus, TypeRequestStatus};
 pub use retry::RetryPolicy;
+pub use time::Timestamp;
 pub use vocabulary::{
     AccessKind, AggregationStatus, CatalogKind, ExecutionStatus, IdentityStatus, PlanStatus, UnknownValue,
 };

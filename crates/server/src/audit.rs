@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{AuditEntry, AuditQuery, SecurityStore};
 
 use crate::AppState;
@@ -28,10 +29,9 @@ pub(crate) struct AuditParams {
     offset: Option<i64>,
 }
 
-fn instant(name: &str, text: Option<&str>) -> ApiResult<Option<i64>> {
+fn instant(name: &str, text: Option<&str>) -> ApiResult<Option<Timestamp>> {
     text.map(|text| {
-        chrono::DateTime::parse_from_rfc3339(text)
-            .map(|t| t.timestamp_millis())
+        text.parse::<Timestamp>()
             .map_err(|_| ApiError::bad_request(format!("`{name}` must be an RFC 3339 time, not `{text}`")))
     })
     .transpose()

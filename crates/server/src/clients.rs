@@ -16,6 +16,7 @@ use json_patch::PatchOperation;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{ApiClient, SecurityStore, Store, Tx};
 
 use crate::AppState;
@@ -33,8 +34,8 @@ fn identity_of(value: Option<&Value>, at: &str) -> ApiResult<Option<String>> {
     }
 }
 
-fn stamp(ms: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339())
+fn stamp(at: Timestamp) -> String {
+    at.to_datetime().to_rfc3339()
 }
 
 fn shape(client: &ApiClient) -> Value {
@@ -124,7 +125,7 @@ pub(crate) async fn create(
         }
     };
     let new = NewClient { name, scopes, identity_id };
-    let (client, secret) = service::create(state.engine.store(), new, &principal.actor(), state.now_ms()).await?;
+    let (client, secret) = service::create(state.engine.store(), new, &principal.actor(), state.now()).await?;
     state.auth.remember(&client);
     let mut answer = shape(&client);
     answer["secret"] = json!(secret);
@@ -225,7 +226,7 @@ pub(crate) async fn patch(
         }
     }
     let may = |client: &ApiClient| may_manage(&principal, client);
-    let client = service::change(state.engine.store(), &id, change, may, &principal.actor(), state.now_ms()).await?;
+    let client = service::change(state.engine.store(), &id, change, may, &principal.actor(), state.now()).await?;
     state.auth.remember(&client);
     Ok(Json(shape(&client)))
 }
@@ -237,7 +238,7 @@ pub(crate) async fn delete(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
     let may = |client: &ApiClient| may_manage(&principal, client);
-    service::delete(state.engine.store(), &id, may, &principal.actor(), state.now_ms()).await?;
+    service::delete(state.engine.store(), &id, may, &principal.actor(), state.now()).await?;
     state.auth.forget(&id);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -250,7 +251,7 @@ pub(crate) async fn rotate_secret(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
     let may = |client: &ApiClient| may_manage(&principal, client);
-    let (client, secret) = service::rotate(state.engine.store(), &id, may, &principal.actor(), state.now_ms()).await?;
+    let (client, secret) = service::rotate(state.engine.store(), &id, may, &principal.actor(), state.now()).await?;
     state.auth.remember(&client);
     let mut answer = shape(&client);
     answer["secret"] = json!(secret);
@@ -265,13 +266,13 @@ pub(crate) async fn revoke_tokens(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<StatusCode> {
     let may = |client: &ApiClient| may_manage(&principal, client);
-    let client = service::revoke_tokens(state.engine.store(), &id, may, &principal.actor(), state.now_ms()).await?;
+    let client = service::revoke_tokens(state.engine.store(), &id, may, &principal.actor(), state.now()).await?;
     state.auth.remember(&client);
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Enables or disables a client (disabling ends its tokens); what `tessera clients disable|enable` do.
-pub async fn set_enabled(store: &Store, id: &str, enabled: bool, actor: &str, now: i64) -> ApiResult<ApiClient> {
+pub async fn set_enabled(store: &Store, id: &str, enabled: bool, actor: &str, now: Timestamp) -> ApiResult<ApiClient> {
     let change = ClientChange { enabled: Some(enabled), ..ClientChange::default() };
     service::change(store, id, change, |_| Ok(()), actor, now).await
 }

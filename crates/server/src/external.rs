@@ -24,7 +24,7 @@ pub(crate) async fn create_client(
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
     let created =
-        auth::clients::create_trigger_client(state.engine.store(), &id, &principal.actor(), state.now_ms()).await?;
+        auth::clients::create_trigger_client(state.engine.store(), &id, &principal.actor(), state.now()).await?;
     match created {
         Ok((client, secret)) => {
             state.auth.remember(&client);

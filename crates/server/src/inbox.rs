@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera_governance::inbox::{InboxAction, InboxActor, WorkStatus, WorkSubject};
+use tessera_model::Timestamp;
 use tessera_store::{DelegationStore, IdentityStore, InboxItemRecord, InboxStore, NotificationStore, Tx};
 
 use crate::AppState;
@@ -242,10 +243,9 @@ pub(crate) struct DelegationBody {
     comment: Option<String>,
 }
 
-fn instant(pointer: &str, text: Option<&str>) -> ApiResult<Option<i64>> {
+fn instant(pointer: &str, text: Option<&str>) -> ApiResult<Option<Timestamp>> {
     text.map(|t| {
-        chrono::DateTime::parse_from_rfc3339(t)
-            .map(|d| d.timestamp_millis())
+        t.parse::<Timestamp>()
             .map_err(|e| ApiError::invalid(pointer, format!("`{t}` is not an RFC 3339 date-time: {e}")))
     })
     .transpose()

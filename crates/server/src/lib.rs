@@ -32,6 +32,7 @@ use axum::extract::{Path, State};
 use serde_json::Value;
 use tessera_engine::Engine;
 use tessera_governance::Governance;
+use tessera_model::Timestamp;
 use tessera_store::{ExecutionStore, Tx};
 
 use crate::auth::{
@@ -70,8 +71,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    fn now_ms(&self) -> i64 {
-        self.engine.now().timestamp_millis()
+    fn now(&self) -> Timestamp {
+        self.engine.now()
     }
 
     async fn begin(&self) -> ApiResult<Tx> {

@@ -1,14 +1,12 @@
 //! The JSON shapes the API answers with, built from stored records the way ISC shapes them.
 
-use chrono::{DateTime, SecondsFormat};
 use serde_json::{Map, Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{ExecutionRecord, WorkflowRecord};
 
-/// Milliseconds since the epoch as ISC writes times (RFC 3339, UTC).
-pub(crate) fn time(ms: i64) -> Value {
-    DateTime::from_timestamp_millis(ms)
-        .map(|t| Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true)))
-        .unwrap_or(Value::Null)
+/// An instant as ISC writes times (RFC 3339, UTC, milliseconds).
+pub(crate) fn time(at: Timestamp) -> Value {
+    Value::String(at.to_string())
 }
 
 /// A workflow as `/v3/workflows` returns it: the stored document with its id, state and counts.

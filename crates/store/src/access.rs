@@ -4,10 +4,10 @@
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use tessera_model::{AggregationStatus, PlanStatus};
+use tessera_model::{AggregationStatus, PlanStatus, Timestamp};
 
 use crate::listing::value_groups;
-use crate::{Result, Tx};
+use crate::{Result, Tx, instant, instant_opt};
 
 /// A role, access profile or entitlement an identity holds, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +18,7 @@ pub struct AccessGrant {
     pub object_id: String,
     /// `BIRTHRIGHT`, `LIFECYCLE`, `REQUEST` or `ACCOUNT`.
     pub origin: String,
-    pub granted_at: i64,
+    pub granted_at: Timestamp,
     /// Who made the grant (an audit actor: `client:…`, `identity:…`, `workflow:…`, `system`).
     pub granted_by: Option<String>,
 }
@@ -44,8 +44,8 @@ pub struct PlanRecord {
     pub result: Option<Value>,
     /// The account request: attribute requests and where it came from.
     pub document: Value,
-    pub created_at: i64,
-    pub modified_at: i64,
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
 }
 
 /// One aggregation run of a source.
@@ -54,13 +54,13 @@ pub struct AggregationRecord {
     pub id: String,
     pub source_id: String,
     pub status: AggregationStatus,
-    pub started_at: i64,
-    pub completed_at: Option<i64>,
+    pub started_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
     pub processed: i64,
     pub stats: Value,
     pub errors: Value,
     pub message: Option<String>,
-    pub updated_at: i64,
+    pub updated_at: Timestamp,
 }
 
 fn grant(row: &AnyRow) -> Result<AccessGrant> {
@@ -69,7 +69,7 @@ fn grant(row: &AnyRow) -> Result<AccessGrant> {
         kind: row.try_get("kind")?,
         object_id: row.try_get("object_id")?,
         origin: row.try_get("origin")?,
-        granted_at: row.try_get("granted_at")?,
+        granted_at: instant(row, "granted_at")?,
         granted_by: row.try_get("granted_by")?,
     })
 }
@@ -86,8 +86,8 @@ pub(crate) fn plan(row: &AnyRow) -> Result<PlanRecord> {
         tracking_number: row.try_get("tracking_number")?,
         attempt: row.try_get("attempt")?,
         result: row.try_get::<Option<String>, _>("result")?.map(|r| serde_json::from_str(&r)).transpose()?,
-        created_at: row.try_get("created_at")?,
-        modified_at: row.try_get("modified_at")?,
+        created_at: instant(row, "created_at")?,
+        modified_at: instant(row, "modified_at")?,
     })
 }
 
@@ -96,13 +96,13 @@ fn aggregation(row: &AnyRow) -> Result<AggregationRecord> {
         id: row.try_get("id")?,
         source_id: row.try_get("source_id")?,
         status: row.try_get::<String, _>("status")?.parse()?,
-        started_at: row.try_get("started_at")?,
-        completed_at: row.try_get("completed_at")?,
+        started_at: instant(row, "started_at")?,
+        completed_at: instant_opt(row, "completed_at")?,
         processed: row.try_get("processed")?,
         stats: serde_json::from_str(&row.try_get::<String, _>("stats")?)?,
         errors: serde_json::from_str(&row.try_get::<String, _>("errors")?)?,
         message: row.try_get("message")?,
-        updated_at: row.try_get("updated_at")?,
+        updated_at: instant(row, "updated_at")?,
     })
 }
 
@@ -120,7 +120,7 @@ pub trait AccessStore {
     /// Who holds an object.
     async fn holders_of(&mut self, kind: &str, object_id: &str) -> Result<Vec<AccessGrant>>;
 
-    async fn add_member(&mut self, workgroup_id: &str, identity_id: &str, now: i64) -> Result<bool>;
+    async fn add_member(&mut self, workgroup_id: &str, identity_id: &str, now: Timestamp) -> Result<bool>;
     async fn remove_member(&mut self, workgroup_id: &str, identity_id: &str) -> Result<bool>;
     /// Member identity ids of a group, in the order they joined.
     async fn members(&mut self, workgroup_id: &str) -> Result<Vec<String>>;
@@ -138,7 +138,7 @@ pub trait AccessStore {
     async fn aggregation(&mut self, id: &str) -> Result<Option<AggregationRecord>>;
     /// Marks PENDING and RUNNING runs whose record has not moved since `before` as ERROR with `message` (their
     /// node stopped mid-run); returns how many.
-    async fn interrupt_stale_aggregations(&mut self, before: i64, now: i64, message: &str) -> Result<u64>;
+    async fn interrupt_stale_aggregations(&mut self, before: Timestamp, now: Timestamp, message: &str) -> Result<u64>;
     /// A source's runs, newest first.
     async fn aggregations_of(&mut self, source_id: &str, limit: i64) -> Result<Vec<AggregationRecord>>;
 }
@@ -153,7 +153,7 @@ impl AccessStore for Tx {
         .bind(g.kind.as_str())
         .bind(g.object_id.as_str())
         .bind(g.origin.as_str())
-        .bind(g.granted_at)
+        .bind(g.granted_at.millis())
         .bind(g.granted_by.as_deref())
         .execute(&mut *self.inner)
         .await?;
@@ -174,7 +174,7 @@ impl AccessStore for Tx {
                     .bind(g.kind.as_str())
                     .bind(g.object_id.as_str())
                     .bind(g.origin.as_str())
-                    .bind(g.granted_at)
+                    .bind(g.granted_at.millis())
                     .bind(g.granted_by.as_deref());
             }
             query.execute(&mut *self.inner).await?;
@@ -222,14 +222,14 @@ impl AccessStore for Tx {
             .collect()
     }
 
-    async fn add_member(&mut self, workgroup_id: &str, identity_id: &str, now: i64) -> Result<bool> {
+    async fn add_member(&mut self, workgroup_id: &str, identity_id: &str, now: Timestamp) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO workgroup_members (workgroup_id, identity_id, added_at) VALUES ($1, $2, $3) \
              ON CONFLICT (workgroup_id, identity_id) DO NOTHING",
         )
         .bind(workgroup_id)
         .bind(identity_id)
-        .bind(now)
+        .bind(now.millis())
         .execute(&mut *self.inner)
         .await?;
         // Open work routed to the group is the new member's too (in their inbox, theirs to act on).
@@ -301,8 +301,8 @@ impl AccessStore for Tx {
         .bind(p.cause.as_str())
         .bind(p.status.as_str())
         .bind(p.document.to_string())
-        .bind(p.created_at)
-        .bind(p.modified_at)
+        .bind(p.created_at.millis())
+        .bind(p.modified_at.millis())
         .bind(p.tracking_number.as_str())
         .execute(&mut *self.inner)
         .await?;
@@ -326,8 +326,8 @@ impl AccessStore for Tx {
                     .bind(p.cause.as_str())
                     .bind(p.status.as_str())
                     .bind(p.document.to_string())
-                    .bind(p.created_at)
-                    .bind(p.modified_at)
+                    .bind(p.created_at.millis())
+                    .bind(p.modified_at.millis())
                     .bind(p.tracking_number.as_str());
             }
             query.execute(&mut *self.inner).await?;
@@ -367,13 +367,13 @@ impl AccessStore for Tx {
         .bind(r.id.as_str())
         .bind(r.source_id.as_str())
         .bind(r.status.as_str())
-        .bind(r.started_at)
-        .bind(r.completed_at)
+        .bind(r.started_at.millis())
+        .bind(r.completed_at.map(Timestamp::millis))
         .bind(r.processed)
         .bind(r.stats.to_string())
         .bind(r.errors.to_string())
         .bind(r.message.as_deref())
-        .bind(r.updated_at)
+        .bind(r.updated_at.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(())
@@ -386,12 +386,12 @@ impl AccessStore for Tx {
         )
         .bind(r.id.as_str())
         .bind(r.status.as_str())
-        .bind(r.completed_at)
+        .bind(r.completed_at.map(Timestamp::millis))
         .bind(r.processed)
         .bind(r.stats.to_string())
         .bind(r.errors.to_string())
         .bind(r.message.as_deref())
-        .bind(r.updated_at)
+        .bind(r.updated_at.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(())
@@ -407,14 +407,14 @@ impl AccessStore for Tx {
             .transpose()
     }
 
-    async fn interrupt_stale_aggregations(&mut self, before: i64, now: i64, message: &str) -> Result<u64> {
+    async fn interrupt_stale_aggregations(&mut self, before: Timestamp, now: Timestamp, message: &str) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE aggregations SET status = 'ERROR', message = $1, completed_at = $2, updated_at = $2 \
              WHERE status IN ('PENDING', 'RUNNING') AND updated_at < $3",
         )
         .bind(message)
-        .bind(now)
-        .bind(before)
+        .bind(now.millis())
+        .bind(before.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected())

@@ -6,9 +6,9 @@
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use tessera_model::WorkSubject;
+use tessera_model::{Timestamp, WorkSubject};
 
-use crate::{Result, Tx};
+use crate::{Result, Tx, instant, instant_opt};
 
 /// The configuration's one row.
 const CONFIG: &str = "default";
@@ -19,9 +19,9 @@ pub struct ApprovalClock {
     pub approval_id: String,
     pub request_id: String,
     /// When the current approvers got it: when the level opened, or the last reassignment.
-    pub assigned_at: i64,
+    pub assigned_at: Timestamp,
     pub reminders_sent: i64,
-    pub last_reminded_at: Option<i64>,
+    pub last_reminded_at: Option<Timestamp>,
     /// Escalation fell due and there was nobody to escalate to.
     pub escalation_blocked: bool,
 }
@@ -39,7 +39,7 @@ pub struct Reassignment {
     pub comment: Option<String>,
     /// `MANUAL_REASSIGNMENT` or `AUTO_ESCALATION`.
     pub kind: String,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 /// How many approvals an approver has in each state.
@@ -54,9 +54,9 @@ pub struct ApprovalCounts {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DueBefore {
     /// Approvals assigned at or before this instant escalate; `None`: no escalation.
-    pub escalate: Option<i64>,
+    pub escalate: Option<Timestamp>,
     /// Approvals last reminded (or assigned) at or before this instant get a reminder; `None`: none.
-    pub remind: Option<i64>,
+    pub remind: Option<Timestamp>,
     /// Reminders stop after this many; `None`: no limit.
     pub max_reminders: Option<i64>,
 }
@@ -73,9 +73,9 @@ fn clock(row: &AnyRow) -> Result<ApprovalClock> {
     Ok(ApprovalClock {
         approval_id: row.try_get("id")?,
         request_id: row.try_get("request_id")?,
-        assigned_at: row.try_get("assigned_at")?,
+        assigned_at: instant(row, "assigned_at")?,
         reminders_sent: row.try_get("reminders_sent")?,
-        last_reminded_at: row.try_get("last_reminded_at")?,
+        last_reminded_at: instant_opt(row, "last_reminded_at")?,
         escalation_blocked: row.try_get::<i64, _>("escalation_blocked")? != 0,
     })
 }
@@ -94,7 +94,7 @@ fn reassignment(row: &AnyRow) -> Result<Reassignment> {
         comment: text("comment"),
         kind: text("type")
             .unwrap_or_else(|| if kind == "ESCALATE" { "AUTO_ESCALATION" } else { "MANUAL_REASSIGNMENT" }.to_owned()),
-        created_at: row.try_get("created_at")?,
+        created_at: instant(row, "created_at")?,
     })
 }
 
@@ -104,11 +104,11 @@ pub trait ApprovalConfigStore {
     /// The stored configuration document, if one was ever set.
     async fn access_request_config(&mut self) -> Result<Option<Value>>;
     /// Replaces the configuration document.
-    async fn set_access_request_config(&mut self, document: &Value, now: i64) -> Result<()>;
+    async fn set_access_request_config(&mut self, document: &Value, now: Timestamp) -> Result<()>;
     /// A PENDING approval's deadline state; `None` when it is not pending (any more).
     async fn pending_clock(&mut self, approval_id: &str) -> Result<Option<ApprovalClock>>;
     /// Counts a reminder sent now.
-    async fn record_reminder(&mut self, approval_id: &str, now: i64) -> Result<()>;
+    async fn record_reminder(&mut self, approval_id: &str, now: Timestamp) -> Result<()>;
     /// Marks an approval whose escalation found nobody, so it is not tried again until reassigned.
     async fn block_escalation(&mut self, approval_id: &str) -> Result<()>;
     /// Hands a PENDING approval to `r.new_approver` alone (as an `IDENTITY` level), restarts its
@@ -117,7 +117,7 @@ pub trait ApprovalConfigStore {
     /// An approval's reassignments, oldest first.
     async fn reassignments(&mut self, approval_id: &str) -> Result<Vec<Reassignment>>;
     /// Approvals by state, of one approver when given, modified since an instant when given.
-    async fn approval_counts(&mut self, approver: Option<&str>, since: Option<i64>) -> Result<ApprovalCounts>;
+    async fn approval_counts(&mut self, approver: Option<&str>, since: Option<Timestamp>) -> Result<ApprovalCounts>;
     /// Up to `limit` PENDING approvals that their request's requester may decide: (approval, requester).
     async fn self_approvals(&mut self, limit: i64) -> Result<Vec<(String, String)>>;
 }
@@ -134,14 +134,14 @@ impl ApprovalConfigStore for Tx {
         }
     }
 
-    async fn set_access_request_config(&mut self, document: &Value, now: i64) -> Result<()> {
+    async fn set_access_request_config(&mut self, document: &Value, now: Timestamp) -> Result<()> {
         sqlx::query(
             "INSERT INTO access_request_config (name, document, modified_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET document = excluded.document, modified_at = excluded.modified_at",
         )
         .bind(CONFIG)
         .bind(document.to_string())
-        .bind(now)
+        .bind(now.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(())
@@ -159,10 +159,10 @@ impl ApprovalConfigStore for Tx {
         row.as_ref().map(clock).transpose()
     }
 
-    async fn record_reminder(&mut self, approval_id: &str, now: i64) -> Result<()> {
+    async fn record_reminder(&mut self, approval_id: &str, now: Timestamp) -> Result<()> {
         sqlx::query("UPDATE inbox_items SET reminders_sent = reminders_sent + 1, last_reminded_at = $2 WHERE id = $1")
             .bind(approval_id)
-            .bind(now)
+            .bind(now.millis())
             .execute(&mut *self.inner)
             .await?;
         Ok(())
@@ -184,7 +184,7 @@ impl ApprovalConfigStore for Tx {
         )
         .bind(r.approval_id.as_str())
         .bind(r.new_approver.as_str())
-        .bind(r.created_at)
+        .bind(r.created_at.millis())
         .bind(WorkSubject::AccessRequest.as_str())
         .execute(&mut *self.inner)
         .await?;
@@ -211,7 +211,7 @@ impl ApprovalConfigStore for Tx {
         .bind(activity_kind(&r.kind))
         .bind(r.forwarder.as_deref())
         .bind(detail.to_string())
-        .bind(r.created_at)
+        .bind(r.created_at.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(true)
@@ -228,7 +228,7 @@ impl ApprovalConfigStore for Tx {
         rows.iter().map(reassignment).collect()
     }
 
-    async fn approval_counts(&mut self, approver: Option<&str>, since: Option<i64>) -> Result<ApprovalCounts> {
+    async fn approval_counts(&mut self, approver: Option<&str>, since: Option<Timestamp>) -> Result<ApprovalCounts> {
         let rows = sqlx::query(
             "SELECT status, COUNT(*) AS n FROM inbox_items WHERE subject_kind = $3 \
              AND status IN ('PENDING', 'APPROVED', 'DENIED') \
@@ -236,7 +236,7 @@ impl ApprovalConfigStore for Tx {
              AND ($2 IS NULL OR modified_at >= $2) GROUP BY status",
         )
         .bind(approver)
-        .bind(since)
+        .bind(since.map(Timestamp::millis))
         .bind(WorkSubject::AccessRequest.as_str())
         .fetch_all(&mut *self.inner)
         .await?;

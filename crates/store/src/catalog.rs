@@ -5,10 +5,11 @@
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use tessera_model::Timestamp;
 
 use crate::listing::Listing;
 use crate::query::{Bind, Column, Field, FieldKind, Op, Resource};
-use crate::{Error, Result, Tx};
+use crate::{Error, Result, Tx, instant};
 
 pub use tessera_model::CatalogKind;
 
@@ -40,8 +41,8 @@ pub struct CatalogObject {
     pub enabled: bool,
     pub requestable: bool,
     pub document: Value,
-    pub created_at: i64,
-    pub modified_at: i64,
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
 }
 
 /// The ids a catalogue document lists under `key`, whether as plain ids or as `{"id": …}` references
@@ -133,8 +134,8 @@ fn object(row: &AnyRow) -> Result<CatalogObject> {
         enabled: row.try_get::<i64, _>("enabled")? != 0,
         requestable: row.try_get::<i64, _>("requestable")? != 0,
         document: serde_json::from_str(&row.try_get::<String, _>("document")?)?,
-        created_at: row.try_get("created_at")?,
-        modified_at: row.try_get("modified_at")?,
+        created_at: instant(row, "created_at")?,
+        modified_at: instant(row, "modified_at")?,
     })
 }
 
@@ -198,8 +199,8 @@ impl CatalogStore for Tx {
         .bind(i64::from(o.enabled))
         .bind(i64::from(o.requestable))
         .bind(o.document.to_string())
-        .bind(o.created_at)
-        .bind(o.modified_at)
+        .bind(o.created_at.millis())
+        .bind(o.modified_at.millis())
         .execute(&mut *self.inner)
         .await
         .map_err(|e| conflict(e, o))?;
@@ -220,7 +221,7 @@ impl CatalogStore for Tx {
         .bind(i64::from(o.enabled))
         .bind(i64::from(o.requestable))
         .bind(o.document.to_string())
-        .bind(o.modified_at)
+        .bind(o.modified_at.millis())
         .execute(&mut *self.inner)
         .await
         .map_err(|e| conflict(e, o))?;

@@ -4,9 +4,10 @@
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use tessera_model::Timestamp;
 
 use crate::db::Dialect;
-use crate::{Result, Tx};
+use crate::{Result, Tx, instant, instant_opt};
 
 /// A grant or revocation to apply at `due_at`.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,13 +19,13 @@ pub struct ScheduledAccess {
     pub object_id: String,
     /// `GRANT` or `REVOKE`.
     pub change: String,
-    pub due_at: i64,
+    pub due_at: Timestamp,
     pub requester: Option<Value>,
     pub comments: Option<String>,
     /// `SCHEDULED`, `DONE` or `CANCELLED`.
     pub status: String,
-    pub created_at: i64,
-    pub done_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub done_at: Option<Timestamp>,
 }
 
 const COLUMNS: &str =
@@ -37,12 +38,12 @@ fn scheduled(row: &AnyRow) -> Result<ScheduledAccess> {
         kind: row.try_get("kind")?,
         object_id: row.try_get("object_id")?,
         change: row.try_get("change")?,
-        due_at: row.try_get("due_at")?,
+        due_at: instant(row, "due_at")?,
         requester: row.try_get::<Option<String>, _>("requester")?.map(|r| serde_json::from_str(&r)).transpose()?,
         comments: row.try_get("comments")?,
         status: row.try_get("status")?,
-        created_at: row.try_get("created_at")?,
-        done_at: row.try_get("done_at")?,
+        created_at: instant(row, "created_at")?,
+        done_at: instant_opt(row, "done_at")?,
     })
 }
 
@@ -61,15 +62,15 @@ pub trait ChangeStore {
         change: &str,
     ) -> Result<u64>;
     /// Locks up to `limit` SCHEDULED changes due at `now`, oldest first.
-    async fn due_access(&mut self, now: i64, limit: i64) -> Result<Vec<ScheduledAccess>>;
+    async fn due_access(&mut self, now: Timestamp, limit: i64) -> Result<Vec<ScheduledAccess>>;
     /// Marks a change applied.
-    async fn finish_scheduled_access(&mut self, id: &str, now: i64) -> Result<()>;
+    async fn finish_scheduled_access(&mut self, id: &str, now: Timestamp) -> Result<()>;
     /// The SCHEDULED changes of an identity, soonest first.
     async fn scheduled_access_of(&mut self, identity_id: &str) -> Result<Vec<ScheduledAccess>>;
 
     /// The output recorded under `key`, if an earlier attempt performed the action.
     async fn action_output(&mut self, key: &str) -> Result<Option<Value>>;
-    async fn record_action_output(&mut self, key: &str, output: &Value, now: i64) -> Result<()>;
+    async fn record_action_output(&mut self, key: &str, output: &Value, now: Timestamp) -> Result<()>;
 }
 
 impl ChangeStore for Tx {
@@ -84,12 +85,12 @@ impl ChangeStore for Tx {
         .bind(c.kind.as_str())
         .bind(c.object_id.as_str())
         .bind(c.change.as_str())
-        .bind(c.due_at)
+        .bind(c.due_at.millis())
         .bind(c.requester.as_ref().map(Value::to_string))
         .bind(c.comments.as_deref())
         .bind(c.status.as_str())
-        .bind(c.created_at)
-        .bind(c.done_at)
+        .bind(c.created_at.millis())
+        .bind(c.done_at.map(Timestamp::millis))
         .execute(&mut *self.inner)
         .await?;
         Ok(())
@@ -115,7 +116,7 @@ impl ChangeStore for Tx {
         Ok(done.rows_affected())
     }
 
-    async fn due_access(&mut self, now: i64, limit: i64) -> Result<Vec<ScheduledAccess>> {
+    async fn due_access(&mut self, now: Timestamp, limit: i64) -> Result<Vec<ScheduledAccess>> {
         let lock = match self.dialect {
             Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
             Dialect::Sqlite => "",
@@ -124,14 +125,14 @@ impl ChangeStore for Tx {
             "SELECT {COLUMNS} FROM scheduled_access WHERE status = 'SCHEDULED' AND due_at <= $1 \
              ORDER BY due_at, id LIMIT $2{lock}"
         );
-        let rows = sqlx::query(&sql).bind(now).bind(limit).fetch_all(&mut *self.inner).await?;
+        let rows = sqlx::query(&sql).bind(now.millis()).bind(limit).fetch_all(&mut *self.inner).await?;
         rows.iter().map(scheduled).collect()
     }
 
-    async fn finish_scheduled_access(&mut self, id: &str, now: i64) -> Result<()> {
+    async fn finish_scheduled_access(&mut self, id: &str, now: Timestamp) -> Result<()> {
         sqlx::query("UPDATE scheduled_access SET status = 'DONE', done_at = $2 WHERE id = $1")
             .bind(id)
-            .bind(now)
+            .bind(now.millis())
             .execute(&mut *self.inner)
             .await?;
         Ok(())
@@ -153,11 +154,11 @@ impl ChangeStore for Tx {
         row.map(|r| Ok(serde_json::from_str(&r.try_get::<String, _>("output")?)?)).transpose()
     }
 
-    async fn record_action_output(&mut self, key: &str, output: &Value, now: i64) -> Result<()> {
+    async fn record_action_output(&mut self, key: &str, output: &Value, now: Timestamp) -> Result<()> {
         sqlx::query("INSERT INTO performed_actions (action_key, output, created_at) VALUES ($1, $2, $3)")
             .bind(key)
             .bind(output.to_string())
-            .bind(now)
+            .bind(now.millis())
             .execute(&mut *self.inner)
             .await?;
         Ok(())

@@ -5,9 +5,9 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use tessera_model::ExecutionStatus;
+use tessera_model::{ExecutionStatus, Timestamp};
 
-use crate::{Result, Tx};
+use crate::{Result, Tx, instant, instant_opt};
 
 /// What starting an execution stores.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,7 +18,7 @@ pub struct NewExecution {
     pub input: Value,
     pub state: Value,
     pub trace: bool,
-    pub started_at: i64,
+    pub started_at: Timestamp,
     /// The parent execution and the effect in it waiting for this one (sub-workflow calls).
     pub parent: Option<(String, Value)>,
     /// The published event that started it, if one did.
@@ -30,7 +30,7 @@ pub struct NewExecution {
 pub struct StateUpdate<'a> {
     pub status: ExecutionStatus,
     pub state: &'a Value,
-    pub ended_at: Option<i64>,
+    pub ended_at: Option<Timestamp>,
     pub error: Option<&'a str>,
 }
 
@@ -44,8 +44,8 @@ pub struct ExecutionRecord {
     pub state: Value,
     pub input: Value,
     pub trace: bool,
-    pub started_at: i64,
-    pub ended_at: Option<i64>,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
     pub error: Option<String>,
     pub parent_id: Option<String>,
     pub parent_effect: Option<Value>,
@@ -67,7 +67,7 @@ pub trait ExecutionStore {
         id: &str,
         status: ExecutionStatus,
         state: &Value,
-        ended_at: Option<i64>,
+        ended_at: Option<Timestamp>,
         error: Option<&str>,
     ) -> Result<()>;
     /// Appends history entries after the `history_len` already stored; returns the new length.
@@ -112,8 +112,8 @@ fn record(row: &AnyRow) -> Result<ExecutionRecord> {
         state: serde_json::from_str(&row.try_get::<String, _>("state")?)?,
         input: serde_json::from_str(&row.try_get::<String, _>("input")?)?,
         trace: row.try_get::<i64, _>("trace")? != 0,
-        started_at: row.try_get("started_at")?,
-        ended_at: row.try_get("ended_at")?,
+        started_at: instant(row, "started_at")?,
+        ended_at: instant_opt(row, "ended_at")?,
         error: row.try_get("error")?,
         parent_id: row.try_get("parent_id")?,
         parent_effect: parent_effect.map(|e| serde_json::from_str(&e)).transpose()?,
@@ -138,7 +138,7 @@ impl ExecutionStore for Tx {
         .bind(new.state.to_string())
         .bind(new.input.to_string())
         .bind(i64::from(new.trace))
-        .bind(new.started_at)
+        .bind(new.started_at.millis())
         .bind(parent_id)
         .bind(parent_effect)
         .bind(new.event_id.as_deref())
@@ -176,13 +176,13 @@ impl ExecutionStore for Tx {
         id: &str,
         status: ExecutionStatus,
         state: &Value,
-        ended_at: Option<i64>,
+        ended_at: Option<Timestamp>,
         error: Option<&str>,
     ) -> Result<()> {
         sqlx::query("UPDATE executions SET status = $1, state = $2, ended_at = $3, error = $4 WHERE id = $5")
             .bind(status.as_str())
             .bind(state.to_string())
-            .bind(ended_at)
+            .bind(ended_at.map(Timestamp::millis))
             .bind(error)
             .bind(id)
             .execute(&mut *self.inner)
@@ -248,7 +248,7 @@ impl ExecutionStore for Tx {
         )
         .bind(update.status.as_str())
         .bind(update.state.to_string())
-        .bind(update.ended_at)
+        .bind(update.ended_at.map(Timestamp::millis))
         .bind(update.error)
         .bind(len)
         .bind(id)

@@ -3,11 +3,11 @@
 use serde_json::{Map, Value};
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use tessera_model::IdentityStatus;
+use tessera_model::{IdentityStatus, Timestamp};
 
 use crate::listing::{Listing, placeholders, value_groups};
 use crate::query::{Bind, Column, Field, FieldKind, Op, Resource, bind_all};
-use crate::{Dialect, Result, Tx};
+use crate::{Dialect, Result, Tx, instant};
 
 /// An identity.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,8 +24,8 @@ pub struct IdentityRecord {
     pub lifecycle_manual: bool,
     pub status: IdentityStatus,
     pub attributes: Map<String, Value>,
-    pub created_at: i64,
-    pub modified_at: i64,
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
 }
 
 /// An account on a source, correlated to an identity or not.
@@ -42,8 +42,8 @@ pub struct AccountRecord {
     pub disabled: bool,
     pub locked: bool,
     pub manually_correlated: bool,
-    pub created_at: i64,
-    pub modified_at: i64,
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
 }
 
 /// What aggregation needs to know of an existing account to decide what changed.
@@ -125,8 +125,8 @@ fn identity(row: &AnyRow) -> Result<IdentityRecord> {
         lifecycle_manual: row.try_get::<i64, _>("lifecycle_manual")? != 0,
         status: row.try_get::<String, _>("status")?.parse()?,
         attributes: serde_json::from_str(&row.try_get::<String, _>("attributes")?)?,
-        created_at: row.try_get("created_at")?,
-        modified_at: row.try_get("modified_at")?,
+        created_at: instant(row, "created_at")?,
+        modified_at: instant(row, "modified_at")?,
     })
 }
 
@@ -142,8 +142,8 @@ fn account(row: &AnyRow) -> Result<AccountRecord> {
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         locked: row.try_get::<i64, _>("locked")? != 0,
         manually_correlated: row.try_get::<i64, _>("manually_correlated")? != 0,
-        created_at: row.try_get("created_at")?,
-        modified_at: row.try_get("modified_at")?,
+        created_at: instant(row, "created_at")?,
+        modified_at: instant(row, "modified_at")?,
     })
 }
 
@@ -213,8 +213,8 @@ impl IdentityStore for Tx {
                     .bind(i64::from(i.lifecycle_manual))
                     .bind(i.status.as_str())
                     .bind(Value::Object(i.attributes.clone()).to_string())
-                    .bind(i.created_at)
-                    .bind(i.modified_at);
+                    .bind(i.created_at.millis())
+                    .bind(i.modified_at.millis());
             }
             query.execute(&mut *self.inner).await?;
         }
@@ -236,7 +236,7 @@ impl IdentityStore for Tx {
         .bind(i64::from(i.lifecycle_manual))
         .bind(i.status.as_str())
         .bind(Value::Object(i.attributes.clone()).to_string())
-        .bind(i.modified_at)
+        .bind(i.modified_at.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(())
@@ -350,8 +350,8 @@ impl IdentityStore for Tx {
                     .bind(i64::from(a.disabled))
                     .bind(i64::from(a.locked))
                     .bind(i64::from(a.manually_correlated))
-                    .bind(a.created_at)
-                    .bind(a.modified_at);
+                    .bind(a.created_at.millis())
+                    .bind(a.modified_at.millis());
             }
             query.execute(&mut *self.inner).await?;
         }
@@ -371,7 +371,7 @@ impl IdentityStore for Tx {
         .bind(i64::from(a.disabled))
         .bind(i64::from(a.locked))
         .bind(i64::from(a.manually_correlated))
-        .bind(a.modified_at)
+        .bind(a.modified_at.millis())
         .bind(a.native_identity.as_str())
         .execute(&mut *self.inner)
         .await?;

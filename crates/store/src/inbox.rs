@@ -7,10 +7,10 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use tessera_model::{WorkKind, WorkStatus, WorkSubject};
+use tessera_model::{Timestamp, WorkKind, WorkStatus, WorkSubject};
 
 use crate::approval_config::DueBefore;
-use crate::{Result, Tx};
+use crate::{Result, Tx, instant, instant_opt};
 
 /// One item in people's inboxes.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,18 +27,19 @@ pub struct InboxItemRecord {
     pub status: WorkStatus,
     pub minimum_approvals: i64,
     pub approvals: i64,
-    pub due_at: Option<i64>,
-    pub remind_every: Option<i64>,
-    pub next_reminder_at: Option<i64>,
+    pub due_at: Option<Timestamp>,
+    /// Milliseconds between reminders.
+    pub remind_every_ms: Option<i64>,
+    pub next_reminder_at: Option<Timestamp>,
     /// `APPROVE`, `DENY`, `COMPLETE`, `EXPIRE` or `ESCALATE`.
     pub timeout_action: Option<String>,
     pub escalate_to: Option<String>,
     pub decided_by: Option<String>,
     pub decision_comment: Option<String>,
-    pub decided_at: Option<i64>,
+    pub decided_at: Option<Timestamp>,
     pub output: Value,
-    pub created_at: i64,
-    pub modified_at: i64,
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
     /// Who may act on it now.
     pub assignees: Vec<String>,
     /// Who may never hold it (the person a request is for).
@@ -61,7 +62,7 @@ pub struct InboxActivity {
     pub kind: String,
     pub actor_id: Option<String>,
     pub detail: Value,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 /// An item with something due, for the deadline runner.
@@ -79,7 +80,7 @@ pub struct Closing<'a> {
     pub decided_by: Option<&'a str>,
     pub comment: Option<&'a str>,
     pub output: &'a Value,
-    pub now: i64,
+    pub now: Timestamp,
 }
 
 const COLUMNS: &str = "id, kind, subject_kind, subject_id, subject_ref, title, description, details, status, \
@@ -103,17 +104,17 @@ fn item(row: &AnyRow) -> Result<InboxItemRecord> {
         status: row.try_get::<String, _>("status")?.parse()?,
         minimum_approvals: row.try_get("minimum_approvals")?,
         approvals: row.try_get("approvals")?,
-        due_at: row.try_get("due_at")?,
-        remind_every: row.try_get("remind_every")?,
-        next_reminder_at: row.try_get("next_reminder_at")?,
+        due_at: instant_opt(row, "due_at")?,
+        remind_every_ms: row.try_get("remind_every")?,
+        next_reminder_at: instant_opt(row, "next_reminder_at")?,
         timeout_action: row.try_get("timeout_action")?,
         escalate_to: row.try_get("escalate_to")?,
         decided_by: row.try_get("decided_by")?,
         decision_comment: row.try_get("decision_comment")?,
-        decided_at: row.try_get("decided_at")?,
+        decided_at: instant_opt(row, "decided_at")?,
         output: output.map(|o| serde_json::from_str(&o)).transpose()?.unwrap_or(Value::Null),
-        created_at: row.try_get("created_at")?,
-        modified_at: row.try_get("modified_at")?,
+        created_at: instant(row, "created_at")?,
+        modified_at: instant(row, "modified_at")?,
         assignees: Vec::new(),
         excluded: excluded.map(|e| serde_json::from_str(&e)).transpose()?.unwrap_or_default(),
         level: row.try_get("level")?,
@@ -146,7 +147,7 @@ pub trait InboxStore {
     async fn close_inbox_item(&mut self, id: &str, closing: &Closing<'_>) -> Result<bool>;
     /// Records one approver's approval of a multi-approval item: the item's new approval count, or
     /// `None` when that approver had already approved or the item is no longer pending.
-    async fn count_inbox_approval(&mut self, id: &str, approver: &str, now: i64) -> Result<Option<i64>>;
+    async fn count_inbox_approval(&mut self, id: &str, approver: &str, now: Timestamp) -> Result<Option<i64>>;
     /// Replaces assignee `from` by `to` (`delegated_from` set when delegating); false when `from` was
     /// not an assignee.
     async fn replace_inbox_assignee(
@@ -155,7 +156,7 @@ pub trait InboxStore {
         from: &str,
         to: &str,
         delegated: bool,
-        now: i64,
+        now: Timestamp,
     ) -> Result<bool>;
     /// Records that `identity` holds the item as the stand-in of `from`.
     async fn mark_inbox_delegated(&mut self, id: &str, identity: &str, from: &str) -> Result<()>;
@@ -167,14 +168,14 @@ pub trait InboxStore {
     async fn reschedule_inbox_item(
         &mut self,
         id: &str,
-        due_at: Option<i64>,
-        next_reminder_at: Option<i64>,
+        due_at: Option<Timestamp>,
+        next_reminder_at: Option<Timestamp>,
         timeout_action: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()>;
     /// Up to `limit` PENDING items with something due at `now`, oldest first: an item's own deadline or
     /// reminder, or for an access approval the tenant's escalation or reminder (`due`).
-    async fn due_work(&mut self, now: i64, due: DueBefore, limit: i64) -> Result<Vec<DueWork>>;
+    async fn due_work(&mut self, now: Timestamp, due: DueBefore, limit: i64) -> Result<Vec<DueWork>>;
     async fn add_inbox_activity(&mut self, activity: &InboxActivity) -> Result<()>;
     async fn inbox_activity(&mut self, item_id: &str) -> Result<Vec<InboxActivity>>;
 }
@@ -218,17 +219,17 @@ impl InboxStore for Tx {
             .bind(i.status.as_str())
             .bind(i.minimum_approvals)
             .bind(i.approvals)
-            .bind(i.due_at)
-            .bind(i.remind_every)
-            .bind(i.next_reminder_at)
+            .bind(i.due_at.map(Timestamp::millis))
+            .bind(i.remind_every_ms)
+            .bind(i.next_reminder_at.map(Timestamp::millis))
             .bind(i.timeout_action.as_deref())
             .bind(i.escalate_to.as_deref())
             .bind(i.decided_by.as_deref())
             .bind(i.decision_comment.as_deref())
-            .bind(i.decided_at)
+            .bind(i.decided_at.map(Timestamp::millis))
             .bind(output)
-            .bind(i.created_at)
-            .bind(i.modified_at)
+            .bind(i.created_at.millis())
+            .bind(i.modified_at.millis())
             .bind(serde_json::to_string(&i.excluded)?)
             .bind(i.level)
             .bind(i.route_kind.as_deref())
@@ -297,13 +298,13 @@ impl InboxStore for Tx {
         .bind(c.decided_by)
         .bind(c.comment)
         .bind(output)
-        .bind(c.now)
+        .bind(c.now.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn count_inbox_approval(&mut self, id: &str, approver: &str, now: i64) -> Result<Option<i64>> {
+    async fn count_inbox_approval(&mut self, id: &str, approver: &str, now: Timestamp) -> Result<Option<i64>> {
         let marked = sqlx::query(
             "UPDATE inbox_assignees SET decision = 'APPROVED' WHERE item_id = $1 AND identity_id = $2 \
              AND decision IS NULL",
@@ -319,7 +320,7 @@ impl InboxStore for Tx {
             "UPDATE inbox_items SET approvals = approvals + 1, modified_at = $2 WHERE id = $1 AND status = 'PENDING'",
         )
         .bind(id)
-        .bind(now)
+        .bind(now.millis())
         .execute(&mut *self.inner)
         .await?;
         if counted.rows_affected() != 1 {
@@ -336,7 +337,7 @@ impl InboxStore for Tx {
         from: &str,
         to: &str,
         delegated: bool,
-        now: i64,
+        now: Timestamp,
     ) -> Result<bool> {
         let removed = sqlx::query("DELETE FROM inbox_assignees WHERE item_id = $1 AND identity_id = $2")
             .bind(id)
@@ -357,7 +358,7 @@ impl InboxStore for Tx {
         .await?;
         sqlx::query("UPDATE inbox_items SET modified_at = $2 WHERE id = $1")
             .bind(id)
-            .bind(now)
+            .bind(now.millis())
             .execute(&mut *self.inner)
             .await?;
         Ok(true)
@@ -394,26 +395,26 @@ impl InboxStore for Tx {
     async fn reschedule_inbox_item(
         &mut self,
         id: &str,
-        due_at: Option<i64>,
-        next_reminder_at: Option<i64>,
+        due_at: Option<Timestamp>,
+        next_reminder_at: Option<Timestamp>,
         timeout_action: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         sqlx::query(
             "UPDATE inbox_items SET due_at = $2, next_reminder_at = $3, timeout_action = $4, modified_at = $5 \
              WHERE id = $1 AND status = 'PENDING'",
         )
         .bind(id)
-        .bind(due_at)
-        .bind(next_reminder_at)
+        .bind(due_at.map(Timestamp::millis))
+        .bind(next_reminder_at.map(Timestamp::millis))
         .bind(timeout_action)
-        .bind(now)
+        .bind(now.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(())
     }
 
-    async fn due_work(&mut self, now: i64, due: DueBefore, limit: i64) -> Result<Vec<DueWork>> {
+    async fn due_work(&mut self, now: Timestamp, due: DueBefore, limit: i64) -> Result<Vec<DueWork>> {
         // No lock: each item is locked and checked again when its deadline is applied. (A lock taken
         // here outlived the listing until the dropped transaction's rollback reached the database, and a
         // second listing in that window skipped the item.)
@@ -427,7 +428,7 @@ impl InboxStore for Tx {
                            WHERE status = 'PENDING' AND next_reminder_at <= $1";
         let rows = if due.escalate.is_none() && due.remind.is_none() {
             let sql = format!("{OWN} ORDER BY created_at, id LIMIT $2");
-            sqlx::query(&sql).bind(now).bind(limit).fetch_all(&mut *self.inner).await?
+            sqlx::query(&sql).bind(now.millis()).bind(limit).fetch_all(&mut *self.inner).await?
         } else {
             // A NULL bound compares as unknown, so a missing setting matches nothing.
             let sql = format!(
@@ -438,11 +439,11 @@ impl InboxStore for Tx {
                  ORDER BY created_at, id LIMIT $6"
             );
             sqlx::query(&sql)
-                .bind(now)
+                .bind(now.millis())
                 .bind(WorkSubject::AccessRequest.as_str())
-                .bind(due.escalate)
+                .bind(due.escalate.map(Timestamp::millis))
                 .bind(due.max_reminders)
-                .bind(due.remind)
+                .bind(due.remind.map(Timestamp::millis))
                 .bind(limit)
                 .fetch_all(&mut *self.inner)
                 .await?
@@ -467,7 +468,7 @@ impl InboxStore for Tx {
         .bind(a.kind.as_str())
         .bind(a.actor_id.as_deref())
         .bind(a.detail.to_string())
-        .bind(a.created_at)
+        .bind(a.created_at.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(())
@@ -490,7 +491,7 @@ impl InboxStore for Tx {
                     kind: row.try_get("kind")?,
                     actor_id: row.try_get("actor_id")?,
                     detail: serde_json::from_str(&detail)?,
-                    created_at: row.try_get("created_at")?,
+                    created_at: instant(row, "created_at")?,
                 })
             })
             .collect()

@@ -59,6 +59,8 @@ pub use user_levels::{HeldLevel, LevelHolder, UserLevelStore};
 pub use waiters::{ExecutionWaiter, WaiterStore};
 pub use workflows::{WorkflowRecord, WorkflowStore, WorkflowVersion};
 
+use tessera_model::Timestamp;
+
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -96,3 +98,19 @@ pub enum Error {
 
 /// Storage results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An instant column of `row`: every time is stored as milliseconds since the epoch (`BIGINT`).
+pub(crate) fn instant<I: sqlx::ColumnIndex<sqlx::any::AnyRow>>(
+    row: &sqlx::any::AnyRow,
+    column: I,
+) -> Result<Timestamp> {
+    Ok(Timestamp::from_millis(sqlx::Row::try_get(row, column)?))
+}
+
+/// A nullable instant column of `row`, as [`instant`].
+pub(crate) fn instant_opt<I: sqlx::ColumnIndex<sqlx::any::AnyRow>>(
+    row: &sqlx::any::AnyRow,
+    column: I,
+) -> Result<Option<Timestamp>> {
+    Ok(sqlx::Row::try_get::<Option<i64>, _>(row, column)?.map(Timestamp::from_millis))
+}

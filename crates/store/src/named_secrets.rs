@@ -3,8 +3,9 @@
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use tessera_model::Timestamp;
 
-use crate::{Result, Tx};
+use crate::{Result, Tx, instant};
 
 /// A named secret as stored: its value sealed (a `$sealed:` text).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,8 +13,8 @@ pub struct SecretRecord {
     pub name: String,
     pub sealed: String,
     pub description: Option<String>,
-    pub created_at: i64,
-    pub modified_at: i64,
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
     pub modified_by: String,
 }
 
@@ -22,8 +23,8 @@ fn record(row: &AnyRow) -> Result<SecretRecord> {
         name: row.try_get("name")?,
         sealed: row.try_get("sealed")?,
         description: row.try_get("description")?,
-        created_at: row.try_get("created_at")?,
-        modified_at: row.try_get("modified_at")?,
+        created_at: instant(row, "created_at")?,
+        modified_at: instant(row, "modified_at")?,
         modified_by: row.try_get("modified_by")?,
     })
 }
@@ -66,8 +67,8 @@ impl SecretStore for Tx {
         .bind(&s.name)
         .bind(&s.sealed)
         .bind(s.description.as_deref())
-        .bind(s.created_at)
-        .bind(s.modified_at)
+        .bind(s.created_at.millis())
+        .bind(s.modified_at.millis())
         .bind(&s.modified_by)
         .execute(&mut *self.inner)
         .await?;

@@ -1,11 +1,13 @@
 //! Email to people, written in the transaction that has something to tell them and sent after it
 //! commits, so a slow or absent mail server never holds up a decision.
 
+use std::time::Duration;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use tessera_model::NotificationStatus;
+use tessera_model::{NotificationStatus, Timestamp};
 
-use crate::{Result, Tx};
+use crate::{Result, Tx, instant, instant_opt};
 
 /// One message to one person.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,10 +21,10 @@ pub struct NotificationRecord {
     /// `PENDING`, `SENT`, `FAILED` or `SKIPPED`.
     pub status: NotificationStatus,
     pub attempts: i64,
-    pub next_attempt_at: i64,
+    pub next_attempt_at: Timestamp,
     pub error: Option<String>,
-    pub created_at: i64,
-    pub sent_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
 }
 
 const COLUMNS: &str =
@@ -37,10 +39,10 @@ fn notification(row: &AnyRow) -> Result<NotificationRecord> {
         body: row.try_get("body")?,
         status: row.try_get::<String, _>("status")?.parse()?,
         attempts: row.try_get("attempts")?,
-        next_attempt_at: row.try_get("next_attempt_at")?,
+        next_attempt_at: instant(row, "next_attempt_at")?,
         error: row.try_get("error")?,
-        created_at: row.try_get("created_at")?,
-        sent_at: row.try_get("sent_at")?,
+        created_at: instant(row, "created_at")?,
+        sent_at: instant_opt(row, "sent_at")?,
     })
 }
 
@@ -48,17 +50,22 @@ fn notification(row: &AnyRow) -> Result<NotificationRecord> {
 #[allow(async_fn_in_trait)]
 pub trait NotificationStore {
     async fn queue_notification(&mut self, notification: &NotificationRecord) -> Result<()>;
-    /// PENDING notifications due at `now`, claimed for `lease_ms` (their next attempt moves past it),
+    /// PENDING notifications due at `now`, claimed for `lease` (their next attempt moves past it),
     /// so that two nodes do not send one message twice at once.
-    async fn claim_notifications(&mut self, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<NotificationRecord>>;
+    async fn claim_notifications(
+        &mut self,
+        now: Timestamp,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<NotificationRecord>>;
     /// Records an attempt's outcome: SENT, FAILED, or PENDING again at `next_attempt_at`.
     async fn settle_notification(
         &mut self,
         id: &str,
         status: NotificationStatus,
         error: Option<&str>,
-        next_attempt_at: i64,
-        now: i64,
+        next_attempt_at: Timestamp,
+        now: Timestamp,
     ) -> Result<()>;
     /// A person's notifications, newest first.
     async fn notifications_of(&mut self, recipient_id: &str, limit: i64) -> Result<Vec<NotificationRecord>>;
@@ -76,27 +83,32 @@ impl NotificationStore for Tx {
         .bind(n.body.as_str())
         .bind(n.status.as_str())
         .bind(n.attempts)
-        .bind(n.next_attempt_at)
+        .bind(n.next_attempt_at.millis())
         .bind(n.error.as_deref())
-        .bind(n.created_at)
-        .bind(n.sent_at)
+        .bind(n.created_at.millis())
+        .bind(n.sent_at.map(Timestamp::millis))
         .execute(&mut *self.inner)
         .await?;
         Ok(())
     }
 
-    async fn claim_notifications(&mut self, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<NotificationRecord>> {
+    async fn claim_notifications(
+        &mut self,
+        now: Timestamp,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<NotificationRecord>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM notifications WHERE status = 'PENDING' AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at, id LIMIT $2{}",
             self.skip_locked()
         );
-        let rows = sqlx::query(&sql).bind(now).bind(limit).fetch_all(&mut *self.inner).await?;
+        let rows = sqlx::query(&sql).bind(now.millis()).bind(limit).fetch_all(&mut *self.inner).await?;
         let claimed: Vec<NotificationRecord> = rows.iter().map(notification).collect::<Result<_>>()?;
         for n in &claimed {
             sqlx::query("UPDATE notifications SET next_attempt_at = $2, attempts = attempts + 1 WHERE id = $1")
                 .bind(n.id.as_str())
-                .bind(now + lease_ms)
+                .bind((now + lease).millis())
                 .execute(&mut *self.inner)
                 .await?;
         }
@@ -108,8 +120,8 @@ impl NotificationStore for Tx {
         id: &str,
         status: NotificationStatus,
         error: Option<&str>,
-        next_attempt_at: i64,
-        now: i64,
+        next_attempt_at: Timestamp,
+        now: Timestamp,
     ) -> Result<()> {
         sqlx::query(
             "UPDATE notifications SET status = $2, error = $3, next_attempt_at = $4, \
@@ -118,8 +130,8 @@ impl NotificationStore for Tx {
         .bind(id)
         .bind(status.as_str())
         .bind(error)
-        .bind(next_attempt_at)
-        .bind(now)
+        .bind(next_attempt_at.millis())
+        .bind(now.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(())

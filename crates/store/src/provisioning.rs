@@ -6,11 +6,11 @@
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use tessera_model::{PlanStatus, WorkKind, WorkStatus, WorkSubject};
+use tessera_model::{PlanStatus, Timestamp, WorkKind, WorkStatus, WorkSubject};
 
 use crate::access::plan;
 use crate::db::Dialect;
-use crate::{InboxItemRecord, InboxStore, PlanRecord, Result, Tx};
+use crate::{InboxItemRecord, InboxStore, PlanRecord, Result, Tx, instant, instant_opt};
 
 /// A group of plans from one identity change.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,8 +22,8 @@ pub struct Tracking {
     /// Who asked, as a reference; `None` when Tessera itself decided.
     pub requester: Option<Value>,
     pub remaining: i64,
-    pub created_at: i64,
-    pub completed_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
 }
 
 /// What finishing a plan did.
@@ -48,8 +48,8 @@ pub struct WorkItem {
     /// `Pending` (ISC's open item), then `Completed`, `Failed` or `Cancelled`.
     pub status: WorkStatus,
     pub document: Value,
-    pub created_at: i64,
-    pub completed_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
     pub completed_by: Option<String>,
     pub comment: Option<String>,
 }
@@ -61,8 +61,8 @@ fn tracking(row: &AnyRow) -> Result<Tracking> {
         action: row.try_get("action")?,
         requester: row.try_get::<Option<String>, _>("requester")?.map(|r| serde_json::from_str(&r)).transpose()?,
         remaining: row.try_get("remaining")?,
-        created_at: row.try_get("created_at")?,
-        completed_at: row.try_get("completed_at")?,
+        created_at: instant(row, "created_at")?,
+        completed_at: instant_opt(row, "completed_at")?,
     })
 }
 
@@ -86,8 +86,8 @@ fn work_item(row: &AnyRow) -> Result<WorkItem> {
         assignee: route_kind.zip(route_ref).map(|(kind, id)| format!("{kind}:{id}")),
         status: row.try_get::<String, _>("status")?.parse()?,
         document: details.get("document").cloned().unwrap_or(Value::Null),
-        created_at: row.try_get("created_at")?,
-        completed_at: row.try_get("decided_at")?,
+        created_at: instant(row, "created_at")?,
+        completed_at: instant_opt(row, "decided_at")?,
         completed_by: row.try_get("decided_by")?,
         comment: row.try_get("decision_comment")?,
     })
@@ -107,22 +107,29 @@ pub struct OpenPlan {
 pub trait ProvisioningStore {
     /// The plans of these identities still open to change at `now` (locked against the provisioner
     /// and against people answering their work items until the transaction ends), oldest first.
-    async fn open_plans(&mut self, identity_ids: &[String], now: i64) -> Result<Vec<OpenPlan>>;
+    async fn open_plans(&mut self, identity_ids: &[String], now: Timestamp) -> Result<Vec<OpenPlan>>;
     /// Replaces an open plan's account request document, and its OPEN work item's.
-    async fn revise_plan(&mut self, open: &OpenPlan, document: &Value, now: i64) -> Result<()>;
+    async fn revise_plan(&mut self, open: &OpenPlan, document: &Value, now: Timestamp) -> Result<()>;
     /// Opens a tracking group that `count` plans will finish.
     async fn open_tracking(&mut self, tracking: &Tracking) -> Result<()>;
     async fn tracking(&mut self, tracking_number: &str) -> Result<Option<Tracking>>;
     /// Leases up to `limit` QUEUED plans due at `now` until `lease_until`.
-    async fn claim_plans(&mut self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<PlanRecord>>;
+    async fn claim_plans(&mut self, now: Timestamp, lease_until: Timestamp, limit: i64) -> Result<Vec<PlanRecord>>;
     /// Puts a plan back to run at `run_at` as attempt `attempt`, noting the last error.
-    async fn retry_plan(&mut self, id: &str, attempt: i64, run_at: i64, result: &Value, now: i64) -> Result<()>;
+    async fn retry_plan(
+        &mut self,
+        id: &str,
+        attempt: i64,
+        run_at: Timestamp,
+        result: &Value,
+        now: Timestamp,
+    ) -> Result<()>;
     /// Ends a QUEUED plan (`SUCCESS`, `FAILED`, `PENDING`, or `CANCELLED` and `MERGED` when a later
     /// change made it pointless) with its result.
-    async fn finish_plan(&mut self, id: &str, status: PlanStatus, result: &Value, now: i64) -> Result<Finished>;
+    async fn finish_plan(&mut self, id: &str, status: PlanStatus, result: &Value, now: Timestamp) -> Result<Finished>;
     /// Ends a PENDING plan (its work item was answered, or the plan was cancelled) as `SUCCESS`, `FAILED`
     /// or `CANCELLED`; false when it was not PENDING.
-    async fn settle_plan(&mut self, id: &str, status: PlanStatus, result: &Value, now: i64) -> Result<bool>;
+    async fn settle_plan(&mut self, id: &str, status: PlanStatus, result: &Value, now: Timestamp) -> Result<bool>;
     /// Every plan of a tracking group, oldest first.
     async fn plans_of_tracking(&mut self, tracking_number: &str) -> Result<Vec<PlanRecord>>;
     async fn plan_by_id(&mut self, id: &str) -> Result<Option<PlanRecord>>;
@@ -146,7 +153,7 @@ pub trait ProvisioningStore {
         status: WorkStatus,
         by: &str,
         comment: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<bool>;
 }
 
@@ -169,7 +176,7 @@ impl Tx {
 }
 
 impl ProvisioningStore for Tx {
-    async fn open_plans(&mut self, identity_ids: &[String], now: i64) -> Result<Vec<OpenPlan>> {
+    async fn open_plans(&mut self, identity_ids: &[String], now: Timestamp) -> Result<Vec<OpenPlan>> {
         let mut out = Vec::new();
         let lock = self.for_update();
         for chunk in identity_ids.chunks(500) {
@@ -183,7 +190,7 @@ impl ProvisioningStore for Tx {
                  ORDER BY p.created_at, p.id{lock}",
                 places.join(", ")
             );
-            let mut query = sqlx::query(&sql).bind(now);
+            let mut query = sqlx::query(&sql).bind(now.millis());
             for id in chunk {
                 query = query.bind(id);
             }
@@ -194,10 +201,10 @@ impl ProvisioningStore for Tx {
         Ok(out)
     }
 
-    async fn revise_plan(&mut self, open: &OpenPlan, document: &Value, now: i64) -> Result<()> {
+    async fn revise_plan(&mut self, open: &OpenPlan, document: &Value, now: Timestamp) -> Result<()> {
         sqlx::query("UPDATE provisioning_plans SET document = $1, modified_at = $2 WHERE id = $3")
             .bind(document.to_string())
-            .bind(now)
+            .bind(now.millis())
             .bind(&open.plan.id)
             .execute(&mut *self.inner)
             .await?;
@@ -221,7 +228,7 @@ impl ProvisioningStore for Tx {
         .bind(t.action.as_str())
         .bind(t.requester.as_ref().map(Value::to_string))
         .bind(t.remaining)
-        .bind(t.created_at)
+        .bind(t.created_at.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(())
@@ -237,7 +244,7 @@ impl ProvisioningStore for Tx {
             .transpose()
     }
 
-    async fn claim_plans(&mut self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<PlanRecord>> {
+    async fn claim_plans(&mut self, now: Timestamp, lease_until: Timestamp, limit: i64) -> Result<Vec<PlanRecord>> {
         let skip_locked = match self.dialect {
             Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
             Dialect::Sqlite => "",
@@ -247,28 +254,40 @@ impl ProvisioningStore for Tx {
              (SELECT id FROM provisioning_plans WHERE status = 'QUEUED' AND run_at <= $2 AND lease_until <= $2 \
              ORDER BY run_at, id LIMIT $3{skip_locked}) RETURNING *"
         );
-        let rows = sqlx::query(&sql).bind(lease_until).bind(now).bind(limit).fetch_all(&mut *self.inner).await?;
+        let rows = sqlx::query(&sql)
+            .bind(lease_until.millis())
+            .bind(now.millis())
+            .bind(limit)
+            .fetch_all(&mut *self.inner)
+            .await?;
         let mut plans: Vec<PlanRecord> = rows.iter().map(plan).collect::<Result<_>>()?;
         plans.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(plans)
     }
 
-    async fn retry_plan(&mut self, id: &str, attempt: i64, run_at: i64, result: &Value, now: i64) -> Result<()> {
+    async fn retry_plan(
+        &mut self,
+        id: &str,
+        attempt: i64,
+        run_at: Timestamp,
+        result: &Value,
+        now: Timestamp,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE provisioning_plans SET attempt = $2, run_at = $3, lease_until = 0, result = $4, modified_at = $5 \
              WHERE id = $1",
         )
         .bind(id)
         .bind(attempt)
-        .bind(run_at)
+        .bind(run_at.millis())
         .bind(result.to_string())
-        .bind(now)
+        .bind(now.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(())
     }
 
-    async fn finish_plan(&mut self, id: &str, status: PlanStatus, result: &Value, now: i64) -> Result<Finished> {
+    async fn finish_plan(&mut self, id: &str, status: PlanStatus, result: &Value, now: Timestamp) -> Result<Finished> {
         let row = sqlx::query(
             "UPDATE provisioning_plans SET status = $2, result = $3, lease_until = 0, modified_at = $4 \
              WHERE id = $1 AND status = 'QUEUED' RETURNING tracking_number",
@@ -276,7 +295,7 @@ impl ProvisioningStore for Tx {
         .bind(id)
         .bind(status.as_str())
         .bind(result.to_string())
-        .bind(now)
+        .bind(now.millis())
         .fetch_optional(&mut *self.inner)
         .await?;
         // A plan finished already (a repeated delivery) changes nothing and announces nothing.
@@ -291,7 +310,7 @@ impl ProvisioningStore for Tx {
              WHERE tracking_number = $1 AND remaining > 0 RETURNING remaining",
         )
         .bind(number.as_str())
-        .bind(now)
+        .bind(now.millis())
         .fetch_optional(&mut *self.inner)
         .await?;
         match left {
@@ -300,14 +319,14 @@ impl ProvisioningStore for Tx {
         }
     }
 
-    async fn settle_plan(&mut self, id: &str, status: PlanStatus, result: &Value, now: i64) -> Result<bool> {
+    async fn settle_plan(&mut self, id: &str, status: PlanStatus, result: &Value, now: Timestamp) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE provisioning_plans SET status = $2, result = $3, modified_at = $4 WHERE id = $1 AND status = 'PENDING'",
         )
         .bind(id)
         .bind(status.as_str())
         .bind(result.to_string())
-        .bind(now)
+        .bind(now.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -354,7 +373,7 @@ impl ProvisioningStore for Tx {
             minimum_approvals: 1,
             approvals: 0,
             due_at: None,
-            remind_every: None,
+            remind_every_ms: None,
             next_reminder_at: None,
             timeout_action: None,
             escalate_to: None,
@@ -424,7 +443,7 @@ impl ProvisioningStore for Tx {
         status: WorkStatus,
         by: &str,
         comment: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE inbox_items SET status = $2, decided_by = $3, decision_comment = $4, decided_at = $5, \
@@ -434,7 +453,7 @@ impl ProvisioningStore for Tx {
         .bind(status.as_str())
         .bind(by)
         .bind(comment)
-        .bind(now)
+        .bind(now.millis())
         .bind(WorkSubject::Plan.as_str())
         .execute(&mut *self.inner)
         .await?;

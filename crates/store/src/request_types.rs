@@ -5,8 +5,9 @@
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use tessera_model::Timestamp;
 
-use crate::{Error, Result, Tx};
+use crate::{Error, Result, Tx, instant};
 
 mod requests;
 
@@ -29,8 +30,8 @@ pub struct TeamRecord {
     pub editors: String,
     /// In the order given.
     pub members: Vec<TeamMember>,
-    pub created_at: i64,
-    pub modified_at: i64,
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
 }
 
 /// A configuration list.
@@ -46,8 +47,8 @@ pub struct ConfigListRecord {
     pub filter: Value,
     /// `[{"id", "value", "label"}]` for a CUSTOM list; `[]` otherwise.
     pub items: Value,
-    pub created_at: i64,
-    pub modified_at: i64,
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
 }
 
 /// A request type definition.
@@ -60,8 +61,8 @@ pub struct RequestTypeRecord {
     pub status: String,
     /// The definition as submitted (description, audience, questions, steps), checked.
     pub definition: Value,
-    pub created_at: i64,
-    pub modified_at: i64,
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
 }
 
 /// Something a request type names: `("TEAM", id)` or `("LIST", id)`.
@@ -85,8 +86,8 @@ fn team(row: &AnyRow) -> Result<TeamRecord> {
         description: row.try_get("description")?,
         editors: row.try_get("editors")?,
         members: Vec::new(),
-        created_at: row.try_get("created_at")?,
-        modified_at: row.try_get("modified_at")?,
+        created_at: instant(row, "created_at")?,
+        modified_at: instant(row, "modified_at")?,
     })
 }
 
@@ -99,8 +100,8 @@ fn list(row: &AnyRow) -> Result<ConfigListRecord> {
         list_type: row.try_get("list_type")?,
         filter: json(row, "filter")?,
         items: json(row, "items")?,
-        created_at: row.try_get("created_at")?,
-        modified_at: row.try_get("modified_at")?,
+        created_at: instant(row, "created_at")?,
+        modified_at: instant(row, "modified_at")?,
     })
 }
 
@@ -111,8 +112,8 @@ fn request_type(row: &AnyRow) -> Result<RequestTypeRecord> {
         team_id: row.try_get("team_id")?,
         status: row.try_get("status")?,
         definition: json(row, "definition")?,
-        created_at: row.try_get("created_at")?,
-        modified_at: row.try_get("modified_at")?,
+        created_at: instant(row, "created_at")?,
+        modified_at: instant(row, "modified_at")?,
     })
 }
 
@@ -230,8 +231,8 @@ impl RequestTypeStore for Tx {
         .bind(t.name.as_str())
         .bind(t.description.as_deref())
         .bind(t.editors.as_str())
-        .bind(t.created_at)
-        .bind(t.modified_at)
+        .bind(t.created_at.millis())
+        .bind(t.modified_at.millis())
         .execute(&mut *self.inner)
         .await
         .map_err(|e| named_conflict(e, "team", &t.name))?;
@@ -245,7 +246,7 @@ impl RequestTypeStore for Tx {
                 .bind(t.name.as_str())
                 .bind(t.description.as_deref())
                 .bind(t.editors.as_str())
-                .bind(t.modified_at)
+                .bind(t.modified_at.millis())
                 .execute(&mut *self.inner)
                 .await
                 .map_err(|e| named_conflict(e, "team", &t.name))?;
@@ -307,8 +308,8 @@ impl RequestTypeStore for Tx {
         .bind(l.list_type.as_str())
         .bind((!l.filter.is_null()).then(|| l.filter.to_string()))
         .bind(l.items.to_string())
-        .bind(l.created_at)
-        .bind(l.modified_at)
+        .bind(l.created_at.millis())
+        .bind(l.modified_at.millis())
         .execute(&mut *self.inner)
         .await
         .map_err(|e| named_conflict(e, "configuration list", &l.name))?;
@@ -327,7 +328,7 @@ impl RequestTypeStore for Tx {
         .bind(l.list_type.as_str())
         .bind((!l.filter.is_null()).then(|| l.filter.to_string()))
         .bind(l.items.to_string())
-        .bind(l.modified_at)
+        .bind(l.modified_at.millis())
         .execute(&mut *self.inner)
         .await
         .map_err(|e| named_conflict(e, "configuration list", &l.name))?;
@@ -373,8 +374,8 @@ impl RequestTypeStore for Tx {
         .bind(t.team_id.as_str())
         .bind(t.status.as_str())
         .bind(t.definition.to_string())
-        .bind(t.created_at)
-        .bind(t.modified_at)
+        .bind(t.created_at.millis())
+        .bind(t.modified_at.millis())
         .execute(&mut *self.inner)
         .await
         .map_err(|e| named_conflict(e, "request type", &t.name))?;
@@ -391,7 +392,7 @@ impl RequestTypeStore for Tx {
         .bind(t.team_id.as_str())
         .bind(t.status.as_str())
         .bind(t.definition.to_string())
-        .bind(t.modified_at)
+        .bind(t.modified_at.millis())
         .execute(&mut *self.inner)
         .await
         .map_err(|e| named_conflict(e, "request type", &t.name))?;

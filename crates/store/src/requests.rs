@@ -7,9 +7,11 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use serde_json::Value;
-use tessera_model::{AccessRequestType, ApproverKind, ItemStatus, RequestStatus, WorkKind, WorkStatus, WorkSubject};
+use tessera_model::{
+    AccessRequestType, ApproverKind, ItemStatus, RequestStatus, Timestamp, WorkKind, WorkStatus, WorkSubject,
+};
 
-use crate::{InboxItemRecord, InboxStore, Result, Tx};
+use crate::{InboxItemRecord, InboxStore, Result, Tx, instant, instant_opt};
 
 /// One access request: the items asked for one identity.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,8 +22,8 @@ pub struct AccessRequestRecord {
     pub request_type: AccessRequestType,
     pub status: RequestStatus,
     pub comment: Option<String>,
-    pub created_at: i64,
-    pub modified_at: i64,
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
 }
 
 /// A role, access profile or entitlement asked for in a request.
@@ -35,10 +37,10 @@ pub struct RequestItemRecord {
     pub object_id: String,
     pub name: String,
     pub comment: Option<String>,
-    pub remove_at: Option<i64>,
+    pub remove_at: Option<Timestamp>,
     pub status: ItemStatus,
     pub tracking_number: Option<String>,
-    pub modified_at: i64,
+    pub modified_at: Timestamp,
 }
 
 /// One level of an item's approval.
@@ -58,9 +60,9 @@ pub struct ApprovalRecord {
     pub status: WorkStatus,
     pub decided_by: Option<String>,
     pub comment: Option<String>,
-    pub decided_at: Option<i64>,
-    pub created_at: i64,
-    pub modified_at: i64,
+    pub decided_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
 }
 
 const REQUEST_COLUMNS: &str =
@@ -80,8 +82,8 @@ fn request(row: &AnyRow) -> Result<AccessRequestRecord> {
         request_type: row.try_get::<String, _>("request_type")?.parse()?,
         status: row.try_get::<String, _>("status")?.parse()?,
         comment: row.try_get("comment")?,
-        created_at: row.try_get("created_at")?,
-        modified_at: row.try_get("modified_at")?,
+        created_at: instant(row, "created_at")?,
+        modified_at: instant(row, "modified_at")?,
     })
 }
 
@@ -94,10 +96,10 @@ fn item(row: &AnyRow) -> Result<RequestItemRecord> {
         object_id: row.try_get("object_id")?,
         name: row.try_get("name")?,
         comment: row.try_get("item_comment")?,
-        remove_at: row.try_get("remove_at")?,
+        remove_at: instant_opt(row, "remove_at")?,
         status: row.try_get::<String, _>("item_status")?.parse()?,
         tracking_number: row.try_get("tracking_number")?,
-        modified_at: row.try_get("item_modified_at")?,
+        modified_at: instant(row, "item_modified_at")?,
     })
 }
 
@@ -113,9 +115,9 @@ fn approval(row: &AnyRow) -> Result<ApprovalRecord> {
         status: row.try_get::<String, _>("status")?.parse()?,
         decided_by: row.try_get("decided_by")?,
         comment: row.try_get("comment")?,
-        decided_at: row.try_get("decided_at")?,
-        created_at: row.try_get("created_at")?,
-        modified_at: row.try_get("modified_at")?,
+        decided_at: instant_opt(row, "decided_at")?,
+        created_at: instant(row, "created_at")?,
+        modified_at: instant(row, "modified_at")?,
     })
 }
 
@@ -156,22 +158,22 @@ pub trait RequestStore {
         status: WorkStatus,
         decided_by: &str,
         comment: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<bool>;
     /// Opens the WAITING level `level` of an item; false when there is none.
-    async fn open_approval(&mut self, item_id: &str, level: i64, now: i64) -> Result<bool>;
+    async fn open_approval(&mut self, item_id: &str, level: i64, now: Timestamp) -> Result<bool>;
     /// Cancels the open (WAITING or PENDING) approvals of a request, or of one of its items.
-    async fn cancel_approvals(&mut self, request_id: &str, item_id: Option<&str>, now: i64) -> Result<u64>;
+    async fn cancel_approvals(&mut self, request_id: &str, item_id: Option<&str>, now: Timestamp) -> Result<u64>;
     /// Moves a PENDING item to `status`; false when it was no longer pending.
     async fn settle_item(
         &mut self,
         item_id: &str,
         status: ItemStatus,
         tracking: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<bool>;
     /// Moves a PENDING request to `status`; false when it was no longer pending.
-    async fn settle_request(&mut self, id: &str, status: RequestStatus, now: i64) -> Result<bool>;
+    async fn settle_request(&mut self, id: &str, status: RequestStatus, now: Timestamp) -> Result<bool>;
     /// The request id of a PENDING item for this identity and object, if one is open.
     async fn open_request_for(&mut self, requested_for: &str, kind: &str, object_id: &str) -> Result<Option<String>>;
     /// Approvals in `state`, newest first; only those routed to `approver` when given.
@@ -216,7 +218,7 @@ impl Tx {
             minimum_approvals: 1,
             approvals: i64::from(a.status == WorkStatus::Approved),
             due_at: None,
-            remind_every: None,
+            remind_every_ms: None,
             next_reminder_at: None,
             timeout_action: None,
             escalate_to: None,
@@ -272,8 +274,8 @@ impl RequestStore for Tx {
         .bind(r.request_type.as_str())
         .bind(r.status.as_str())
         .bind(r.comment.as_deref())
-        .bind(r.created_at)
-        .bind(r.modified_at)
+        .bind(r.created_at.millis())
+        .bind(r.modified_at.millis())
         .execute(&mut *self.inner)
         .await?;
         for i in items {
@@ -288,10 +290,10 @@ impl RequestStore for Tx {
             .bind(i.object_id.as_str())
             .bind(i.name.as_str())
             .bind(i.comment.as_deref())
-            .bind(i.remove_at)
+            .bind(i.remove_at.map(Timestamp::millis))
             .bind(i.status.as_str())
             .bind(i.tracking_number.as_deref())
-            .bind(i.modified_at)
+            .bind(i.modified_at.millis())
             .execute(&mut *self.inner)
             .await?;
         }
@@ -368,7 +370,7 @@ impl RequestStore for Tx {
         status: WorkStatus,
         decided_by: &str,
         comment: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE inbox_items SET status = $2, decided_by = $3, decision_comment = $4, decided_at = $5, \
@@ -378,7 +380,7 @@ impl RequestStore for Tx {
         .bind(status.as_str())
         .bind(decided_by)
         .bind(comment)
-        .bind(now)
+        .bind(now.millis())
         .bind(i64::from(status == WorkStatus::Approved))
         .bind(WorkSubject::AccessRequest.as_str())
         .execute(&mut *self.inner)
@@ -386,28 +388,28 @@ impl RequestStore for Tx {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn open_approval(&mut self, item_id: &str, level: i64, now: i64) -> Result<bool> {
+    async fn open_approval(&mut self, item_id: &str, level: i64, now: Timestamp) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE inbox_items SET status = 'PENDING', created_at = $3, modified_at = $3 \
              WHERE subject_kind = $4 AND subject_ref = $1 AND level = $2 AND status = 'WAITING'",
         )
         .bind(item_id)
         .bind(level)
-        .bind(now)
+        .bind(now.millis())
         .bind(WorkSubject::AccessRequest.as_str())
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() > 0)
     }
 
-    async fn cancel_approvals(&mut self, request_id: &str, item_id: Option<&str>, now: i64) -> Result<u64> {
+    async fn cancel_approvals(&mut self, request_id: &str, item_id: Option<&str>, now: Timestamp) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE inbox_items SET status = 'CANCELLED', modified_at = $3 WHERE subject_kind = $4 \
              AND subject_id = $1 AND ($2 IS NULL OR subject_ref = $2) AND status IN ('WAITING', 'PENDING')",
         )
         .bind(request_id)
         .bind(item_id)
-        .bind(now)
+        .bind(now.millis())
         .bind(WorkSubject::AccessRequest.as_str())
         .execute(&mut *self.inner)
         .await?;
@@ -419,7 +421,7 @@ impl RequestStore for Tx {
         item_id: &str,
         status: ItemStatus,
         tracking: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE access_request_items SET status = $2, tracking_number = $3, modified_at = $4 \
@@ -428,19 +430,19 @@ impl RequestStore for Tx {
         .bind(item_id)
         .bind(status.as_str())
         .bind(tracking)
-        .bind(now)
+        .bind(now.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn settle_request(&mut self, id: &str, status: RequestStatus, now: i64) -> Result<bool> {
+    async fn settle_request(&mut self, id: &str, status: RequestStatus, now: Timestamp) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE access_requests SET status = $2, modified_at = $3 WHERE id = $1 AND status = 'PENDING'",
         )
         .bind(id)
         .bind(status.as_str())
-        .bind(now)
+        .bind(now.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -3,23 +3,25 @@
 //! waiters; dispatched outbox events, answered notifications and old action outputs go on their own;
 //! the audit log is kept longest.
 
+use tessera_model::Timestamp;
+
 use crate::listing::placeholders;
 use crate::{Result, Store};
 
 /// Rows deleted per transaction.
 const BATCH: i64 = 1000;
 
-/// The instants (ms) before which each kind of record may go; `None` keeps it for ever.
+/// The instants before which each kind of record may go; `None` keeps it for ever.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cutoffs {
     /// Executions that ended before it, with their history.
-    pub executions: Option<i64>,
+    pub executions: Option<Timestamp>,
     /// Events dispatched before it.
-    pub outbox: Option<i64>,
+    pub outbox: Option<Timestamp>,
     /// Notifications sent, failed or skipped, made before it.
-    pub notifications: Option<i64>,
+    pub notifications: Option<Timestamp>,
     /// Audit entries made before it.
-    pub audit: Option<i64>,
+    pub audit: Option<Timestamp>,
 }
 
 /// What a purge deleted.
@@ -73,12 +75,13 @@ impl Store {
     }
 
     /// Deletes rows of `table` matching `filter` (with `$1` bound to `before`), a batch at a time.
-    async fn purge_batches(&self, table: &str, key: &str, filter: &str, before: i64) -> Result<u64> {
+    async fn purge_batches(&self, table: &str, key: &str, filter: &str, before: Timestamp) -> Result<u64> {
         let sql = format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {filter} LIMIT $2)");
         let mut total = 0;
         loop {
             let mut tx = self.begin().await?;
-            let done = sqlx::query(&sql).bind(before).bind(BATCH).execute(&mut *tx.inner).await?.rows_affected();
+            let done =
+                sqlx::query(&sql).bind(before.millis()).bind(BATCH).execute(&mut *tx.inner).await?.rows_affected();
             tx.commit().await?;
             total += done;
             if done < BATCH as u64 {
@@ -89,12 +92,12 @@ impl Store {
 
     /// One batch of executions that ended before `before`, with their history and waiters; returns
     /// how many executions and history entries went.
-    async fn purge_executions(&self, before: i64) -> Result<(u64, u64)> {
+    async fn purge_executions(&self, before: Timestamp) -> Result<(u64, u64)> {
         let mut tx = self.begin().await?;
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM executions WHERE ended_at IS NOT NULL AND ended_at < $1 AND status <> 'Running' LIMIT $2",
         )
-        .bind(before)
+        .bind(before.millis())
         .bind(BATCH)
         .fetch_all(&mut *tx.inner)
         .await?;

@@ -3,8 +3,9 @@
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use tessera_model::Timestamp;
 
-use crate::{Result, Tx};
+use crate::{Result, Tx, instant, instant_opt};
 
 /// An API client: what it may do, never its secret.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,13 +19,13 @@ pub struct ApiClient {
     pub workflow_id: Option<String>,
     /// The identity this client acts as: its tokens carry it, and requests and approvals are its own.
     pub identity_id: Option<String>,
-    pub created_at: i64,
+    pub created_at: Timestamp,
     pub disabled: bool,
     /// When its name, scopes, binding, state or secret last changed.
-    pub modified_at: Option<i64>,
-    /// Tokens issued before this instant (ms) are refused: set by a new secret, a revocation, and
-    /// disabling. 0 for a client whose tokens were never revoked.
-    pub tokens_after: i64,
+    pub modified_at: Option<Timestamp>,
+    /// Tokens issued before this instant are refused: set by a new secret, a revocation, and
+    /// disabling. The epoch for a client whose tokens were never revoked.
+    pub tokens_after: Timestamp,
 }
 
 /// A token signing key as stored: sealed under the node key.
@@ -34,16 +35,16 @@ pub struct SigningKeyRecord {
     pub id: String,
     /// The key, sealed (the envelope's JSON text).
     pub sealed: String,
-    pub created_at: i64,
+    pub created_at: Timestamp,
     /// When a newer key took over signing.
-    pub retired_at: Option<i64>,
+    pub retired_at: Option<Timestamp>,
 }
 
 /// One audited change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry {
     pub id: String,
-    pub at: i64,
+    pub at: Timestamp,
     pub actor: String,
     pub action: String,
     pub target_type: String,
@@ -58,10 +59,10 @@ pub struct AuditQuery {
     pub action: Option<String>,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
-    /// At or after (ms).
-    pub since: Option<i64>,
-    /// Before (ms).
-    pub until: Option<i64>,
+    /// At or after.
+    pub since: Option<Timestamp>,
+    /// Before.
+    pub until: Option<Timestamp>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -89,9 +90,9 @@ pub trait SecurityStore {
     /// Stores a signing key sealed anew (under a new node key).
     async fn reseal_signing_key(&mut self, id: &str, sealed: &str) -> Result<()>;
     /// Retires every key but `keep` that is not retired yet.
-    async fn retire_signing_keys(&mut self, keep: &str, at: i64) -> Result<u64>;
+    async fn retire_signing_keys(&mut self, keep: &str, at: Timestamp) -> Result<u64>;
     /// Deletes keys retired before `at` (their tokens have all expired), or all retired keys.
-    async fn delete_retired_signing_keys(&mut self, before: Option<i64>) -> Result<u64>;
+    async fn delete_retired_signing_keys(&mut self, before: Option<Timestamp>) -> Result<u64>;
     /// Records a change; call it in the transaction that makes the change.
     async fn audit(
         &mut self,
@@ -100,7 +101,7 @@ pub trait SecurityStore {
         target_type: &str,
         target_id: &str,
         detail: &Value,
-        at: i64,
+        at: Timestamp,
     ) -> Result<()>;
     /// The audit entries about one object, oldest first.
     async fn audit_of(&mut self, target_type: &str, target_id: &str) -> Result<Vec<AuditEntry>>;
@@ -122,17 +123,17 @@ fn client(row: &AnyRow) -> Result<ApiClient> {
         scopes: scopes.split_whitespace().map(str::to_owned).collect(),
         workflow_id: row.try_get("workflow_id")?,
         identity_id: row.try_get("identity_id")?,
-        created_at: row.try_get("created_at")?,
+        created_at: instant(row, "created_at")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
-        modified_at: row.try_get("modified_at")?,
-        tokens_after: row.try_get("tokens_after")?,
+        modified_at: instant_opt(row, "modified_at")?,
+        tokens_after: instant(row, "tokens_after")?,
     })
 }
 
 fn audit_entry(row: &AnyRow) -> Result<AuditEntry> {
     Ok(AuditEntry {
         id: row.try_get("id")?,
-        at: row.try_get("at")?,
+        at: instant(row, "at")?,
         actor: row.try_get("actor")?,
         action: row.try_get("action")?,
         target_type: row.try_get("target_type")?,
@@ -145,8 +146,8 @@ fn signing_key(row: &AnyRow) -> Result<SigningKeyRecord> {
     Ok(SigningKeyRecord {
         id: row.try_get("id")?,
         sealed: row.try_get("sealed")?,
-        created_at: row.try_get("created_at")?,
-        retired_at: row.try_get("retired_at")?,
+        created_at: instant(row, "created_at")?,
+        retired_at: instant_opt(row, "retired_at")?,
     })
 }
 
@@ -174,10 +175,10 @@ impl SecurityStore for Tx {
         .bind(c.scopes.join(" "))
         .bind(&c.workflow_id)
         .bind(&c.identity_id)
-        .bind(c.created_at)
+        .bind(c.created_at.millis())
         .bind(i64::from(c.disabled))
-        .bind(c.modified_at)
-        .bind(c.tokens_after)
+        .bind(c.modified_at.map(Timestamp::millis))
+        .bind(c.tokens_after.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(())
@@ -206,8 +207,8 @@ impl SecurityStore for Tx {
         .bind(c.scopes.join(" "))
         .bind(&c.identity_id)
         .bind(i64::from(c.disabled))
-        .bind(c.modified_at)
-        .bind(c.tokens_after)
+        .bind(c.modified_at.map(Timestamp::millis))
+        .bind(c.tokens_after.millis())
         .bind(&c.id)
         .execute(&mut *self.inner)
         .await?;
@@ -230,8 +231,8 @@ impl SecurityStore for Tx {
         sqlx::query("INSERT INTO signing_keys (id, sealed, created_at, retired_at) VALUES ($1, $2, $3, $4)")
             .bind(&key.id)
             .bind(&key.sealed)
-            .bind(key.created_at)
-            .bind(key.retired_at)
+            .bind(key.created_at.millis())
+            .bind(key.retired_at.map(Timestamp::millis))
             .execute(&mut *self.inner)
             .await?;
         Ok(())
@@ -246,18 +247,18 @@ impl SecurityStore for Tx {
         Ok(())
     }
 
-    async fn retire_signing_keys(&mut self, keep: &str, at: i64) -> Result<u64> {
+    async fn retire_signing_keys(&mut self, keep: &str, at: Timestamp) -> Result<u64> {
         let done = sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE id <> $2 AND retired_at IS NULL")
-            .bind(at)
+            .bind(at.millis())
             .bind(keep)
             .execute(&mut *self.inner)
             .await?;
         Ok(done.rows_affected())
     }
 
-    async fn delete_retired_signing_keys(&mut self, before: Option<i64>) -> Result<u64> {
+    async fn delete_retired_signing_keys(&mut self, before: Option<Timestamp>) -> Result<u64> {
         let done = sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
-            .bind(before.unwrap_or(i64::MAX))
+            .bind(before.map_or(i64::MAX, Timestamp::millis))
             .execute(&mut *self.inner)
             .await?;
         Ok(done.rows_affected())
@@ -274,11 +275,11 @@ impl SecurityStore for Tx {
         target_type: &str,
         target_id: &str,
         detail: &Value,
-        at: i64,
+        at: Timestamp,
     ) -> Result<()> {
         sqlx::query("INSERT INTO audit_log (id, at, actor, action, target_type, target_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(uuid::Uuid::now_v7().to_string())
-            .bind(at)
+            .bind(at.millis())
             .bind(actor)
             .bind(action)
             .bind(target_type)
@@ -309,8 +310,8 @@ impl SecurityStore for Tx {
         .bind(q.action.as_deref())
         .bind(q.target_type.as_deref())
         .bind(q.target_id.as_deref())
-        .bind(q.since)
-        .bind(q.until)
+        .bind(q.since.map(Timestamp::millis))
+        .bind(q.until.map(Timestamp::millis))
         .bind(q.limit)
         .bind(q.offset)
         .fetch_all(&mut *self.inner)

@@ -4,8 +4,9 @@
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use tessera_model::Timestamp;
 
-use crate::{Error, Result, Tx};
+use crate::{Error, Result, Tx, instant};
 
 /// One SoD policy.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,8 +16,8 @@ pub struct SodPolicyRecord {
     pub name: String,
     /// ISC's SodPolicy document, without the fields the row carries (`id`, `name`, the stamps).
     pub document: Value,
-    pub created_at: i64,
-    pub modified_at: i64,
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
 }
 
 fn policy(row: &AnyRow) -> Result<SodPolicyRecord> {
@@ -25,8 +26,8 @@ fn policy(row: &AnyRow) -> Result<SodPolicyRecord> {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         document: serde_json::from_str(&document)?,
-        created_at: row.try_get("created_at")?,
-        modified_at: row.try_get("modified_at")?,
+        created_at: instant(row, "created_at")?,
+        modified_at: instant(row, "modified_at")?,
     })
 }
 
@@ -63,8 +64,8 @@ impl SodStore for Tx {
         .bind(p.id.as_str())
         .bind(p.name.as_str())
         .bind(p.document.to_string())
-        .bind(p.created_at)
-        .bind(p.modified_at)
+        .bind(p.created_at.millis())
+        .bind(p.modified_at.millis())
         .execute(&mut *self.inner)
         .await
         .map_err(|e| conflict(e, &p.name))?;
@@ -76,7 +77,7 @@ impl SodStore for Tx {
             .bind(p.id.as_str())
             .bind(p.name.as_str())
             .bind(p.document.to_string())
-            .bind(p.modified_at)
+            .bind(p.modified_at.millis())
             .execute(&mut *self.inner)
             .await
             .map_err(|e| conflict(e, &p.name))?;

@@ -2,7 +2,7 @@
 //! person's levels are the union of both.
 
 use sqlx::Row;
-use tessera_model::UserLevel;
+use tessera_model::{Timestamp, UserLevel};
 
 use crate::{Result, Tx};
 
@@ -35,7 +35,7 @@ pub trait UserLevelStore {
     /// The levels `holder` holds itself, in ISC's order.
     async fn user_levels(&mut self, holder: LevelHolder<'_>) -> Result<Vec<UserLevel>>;
     /// Makes `levels` exactly what `holder` holds.
-    async fn set_user_levels(&mut self, holder: LevelHolder<'_>, levels: &[UserLevel], now: i64) -> Result<()>;
+    async fn set_user_levels(&mut self, holder: LevelHolder<'_>, levels: &[UserLevel], now: Timestamp) -> Result<()>;
     /// Every level a person holds: their own, and their governance groups'.
     async fn held_levels(&mut self, identity_id: &str) -> Result<Vec<HeldLevel>>;
     /// Holds `holder` (the identity's row, or the group's) until the transaction ends, so a
@@ -72,7 +72,7 @@ impl UserLevelStore for Tx {
         Ok(levels)
     }
 
-    async fn set_user_levels(&mut self, holder: LevelHolder<'_>, levels: &[UserLevel], now: i64) -> Result<()> {
+    async fn set_user_levels(&mut self, holder: LevelHolder<'_>, levels: &[UserLevel], now: Timestamp) -> Result<()> {
         let (kind, id) = holder.parts();
         sqlx::query("DELETE FROM user_levels WHERE holder_kind = $1 AND holder_id = $2")
             .bind(kind)
@@ -87,7 +87,7 @@ impl UserLevelStore for Tx {
             .bind(kind)
             .bind(id)
             .bind(level.as_ref())
-            .bind(now)
+            .bind(now.millis())
             .execute(&mut *self.inner)
             .await?;
         }

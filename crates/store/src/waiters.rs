@@ -2,8 +2,9 @@
 //! or hook workflow — so that the transaction ending the execution can hand its outcome on.
 
 use sqlx::Row;
+use tessera_model::Timestamp;
 
-use crate::{Result, Tx};
+use crate::{Result, Tx, instant};
 
 /// Who waits for an execution, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +17,7 @@ pub struct ExecutionWaiter {
     pub purpose: String,
     /// The request type step or approval level the execution serves.
     pub position: Option<i64>,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 /// Registers and takes waiters.
@@ -29,7 +30,7 @@ pub trait WaiterStore {
         subject_id: &str,
         purpose: &str,
         position: Option<i64>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()>;
     /// Removes and returns the waiter of an execution: a second call finds none, so an outcome is
     /// handed on once.
@@ -45,7 +46,7 @@ fn waiter(row: &sqlx::any::AnyRow) -> Result<ExecutionWaiter> {
         subject_id: row.try_get("subject_id")?,
         purpose: row.try_get("purpose")?,
         position: row.try_get("position")?,
-        created_at: row.try_get("created_at")?,
+        created_at: instant(row, "created_at")?,
     })
 }
 
@@ -59,7 +60,7 @@ impl WaiterStore for Tx {
         subject_id: &str,
         purpose: &str,
         position: Option<i64>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         sqlx::query(&format!("INSERT INTO execution_waiters ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
             .bind(execution_id)
@@ -67,7 +68,7 @@ impl WaiterStore for Tx {
             .bind(subject_id)
             .bind(purpose)
             .bind(position)
-            .bind(now)
+            .bind(now.millis())
             .execute(&mut *self.inner)
             .await?;
         Ok(())

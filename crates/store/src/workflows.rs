@@ -4,8 +4,9 @@
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use tessera_model::Timestamp;
 
-use crate::{Result, Tx};
+use crate::{Result, Tx, instant};
 
 /// A workflow and its latest version's document.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,8 +16,8 @@ pub struct WorkflowRecord {
     pub latest_version: i64,
     pub enabled: bool,
     pub trace: bool,
-    pub created_at: i64,
-    pub modified_at: i64,
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
     pub creator: String,
     pub document: Value,
 }
@@ -27,7 +28,7 @@ pub struct WorkflowVersion {
     pub workflow_id: String,
     pub version: i64,
     pub document: Value,
-    pub created_at: i64,
+    pub created_at: Timestamp,
     pub author: String,
     pub note: String,
 }
@@ -46,10 +47,10 @@ pub trait WorkflowStore {
         document: &Value,
         author: &str,
         note: &str,
-        now: i64,
+        now: Timestamp,
     ) -> Result<i64>;
     /// Enables or disables the workflow, and turns its trace on or off.
-    async fn set_flags(&mut self, id: &str, enabled: bool, trace: bool, now: i64) -> Result<()>;
+    async fn set_flags(&mut self, id: &str, enabled: bool, trace: bool, now: Timestamp) -> Result<()>;
     /// The workflow with its latest document, unless deleted.
     async fn workflow(&mut self, id: &str) -> Result<Option<WorkflowRecord>>;
     /// [`WorkflowStore::workflow`], its row held for this transaction where the database has row
@@ -64,7 +65,7 @@ pub trait WorkflowStore {
     /// Every version, oldest first.
     async fn versions(&mut self, id: &str) -> Result<Vec<WorkflowVersion>>;
     /// Marks the workflow deleted and disabled; returns whether it existed.
-    async fn delete_workflow(&mut self, id: &str, now: i64) -> Result<bool>;
+    async fn delete_workflow(&mut self, id: &str, now: Timestamp) -> Result<bool>;
     /// Every stored version's document, deleted workflows' included: (workflow, version, document).
     async fn all_version_documents(&mut self) -> Result<Vec<(String, i64, Value)>>;
     /// Rewrites a stored version's document in place. Versions never change in meaning; this is only
@@ -90,8 +91,8 @@ fn record(row: &AnyRow) -> Result<WorkflowRecord> {
         latest_version: row.try_get("latest_version")?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
         trace: row.try_get::<i64, _>("trace")? != 0,
-        created_at: row.try_get("created_at")?,
-        modified_at: row.try_get("modified_at")?,
+        created_at: instant(row, "created_at")?,
+        modified_at: instant(row, "modified_at")?,
         creator: row.try_get("creator")?,
         document: serde_json::from_str(&row.try_get::<String, _>("document")?)?,
     })
@@ -102,7 +103,7 @@ fn version(row: &AnyRow) -> Result<WorkflowVersion> {
         workflow_id: row.try_get("workflow_id")?,
         version: row.try_get("version")?,
         document: serde_json::from_str(&row.try_get::<String, _>("document")?)?,
-        created_at: row.try_get("created_at")?,
+        created_at: instant(row, "created_at")?,
         author: row.try_get("author")?,
         note: row.try_get("note")?,
     })
@@ -118,7 +119,7 @@ impl WorkflowStore for Tx {
         .bind(&r.name)
         .bind(i64::from(r.enabled))
         .bind(i64::from(r.trace))
-        .bind(r.created_at)
+        .bind(r.created_at.millis())
         .bind(&r.creator)
         .execute(&mut *self.inner)
         .await?;
@@ -127,7 +128,7 @@ impl WorkflowStore for Tx {
         )
         .bind(&r.id)
         .bind(r.document.to_string())
-        .bind(r.created_at)
+        .bind(r.created_at.millis())
         .bind(&r.creator)
         .bind(note)
         .execute(&mut *self.inner)
@@ -142,7 +143,7 @@ impl WorkflowStore for Tx {
         document: &Value,
         author: &str,
         note: &str,
-        now: i64,
+        now: Timestamp,
     ) -> Result<i64> {
         let sql = format!("SELECT latest_version FROM workflows WHERE id = $1 AND deleted = 0{}", self.for_update());
         let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *self.inner).await?;
@@ -154,7 +155,7 @@ impl WorkflowStore for Tx {
         .bind(id)
         .bind(next)
         .bind(document.to_string())
-        .bind(now)
+        .bind(now.millis())
         .bind(author)
         .bind(note)
         .execute(&mut *self.inner)
@@ -162,18 +163,18 @@ impl WorkflowStore for Tx {
         sqlx::query("UPDATE workflows SET latest_version = $1, name = $2, modified_at = $3 WHERE id = $4")
             .bind(next)
             .bind(name)
-            .bind(now)
+            .bind(now.millis())
             .bind(id)
             .execute(&mut *self.inner)
             .await?;
         Ok(next)
     }
 
-    async fn set_flags(&mut self, id: &str, enabled: bool, trace: bool, now: i64) -> Result<()> {
+    async fn set_flags(&mut self, id: &str, enabled: bool, trace: bool, now: Timestamp) -> Result<()> {
         sqlx::query("UPDATE workflows SET enabled = $1, trace = $2, modified_at = $3 WHERE id = $4 AND deleted = 0")
             .bind(i64::from(enabled))
             .bind(i64::from(trace))
-            .bind(now)
+            .bind(now.millis())
             .bind(id)
             .execute(&mut *self.inner)
             .await?;
@@ -229,11 +230,11 @@ impl WorkflowStore for Tx {
             .collect()
     }
 
-    async fn delete_workflow(&mut self, id: &str, now: i64) -> Result<bool> {
+    async fn delete_workflow(&mut self, id: &str, now: Timestamp) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE workflows SET deleted = 1, enabled = 0, modified_at = $1 WHERE id = $2 AND deleted = 0",
         )
-        .bind(now)
+        .bind(now.millis())
         .bind(id)
         .execute(&mut *self.inner)
         .await?;

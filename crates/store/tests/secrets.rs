@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::secrets::{self, OpenError, Resealed};
 use tessera_store::testing::stores;
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Error, Keyring, Store};
@@ -23,8 +24,8 @@ fn source(id: &str, name: &str, attributes: Value) -> CatalogObject {
         enabled: true,
         requestable: false,
         document: json!({"connector": "scim", "connectorAttributes": attributes}),
-        created_at: 1_000,
-        modified_at: 1_000,
+        created_at: Timestamp::from_millis(1_000),
+        modified_at: Timestamp::from_millis(1_000),
     }
 }
 
@@ -58,7 +59,7 @@ async fn plain_secrets_are_sealed_in_place_and_open_for_the_connector() {
             assert!(!raw.contains(secret) && raw.contains("\"$sealed\":\"v1:"), "{kind}: {raw}");
         }
         let scim = stored(&store, "s1").await;
-        assert_eq!(scim.modified_at, 1_000, "{kind}: sealing is not a change of configuration");
+        assert_eq!(scim.modified_at, Timestamp::from_millis(1_000), "{kind}: sealing is not a change of configuration");
         let opened = secrets::opened_attributes(store.keyring(), &scim).unwrap();
         assert_eq!(opened, json!({"baseUrl": "http://127.0.0.1:1/v2", "token": TOKEN, "pageSize": 10}), "{kind}");
         let opened = secrets::opened_attributes(store.keyring(), &stored(&store, "s2").await).unwrap();

@@ -4,11 +4,17 @@
 #![allow(clippy::unwrap_used)]
 
 use serde_json::json;
+use tessera_model::Timestamp;
 use tessera_store::testing::stores;
 use tessera_store::{
     ApiClient, ExecutionStore, NewExecution, NewTask, QueueStore, SecurityStore, TaskKind, WorkflowRecord,
     WorkflowStore,
 };
+
+/// The instant `ms` milliseconds after the epoch.
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_millis(ms)
+}
 
 fn workflow(id: &str, name: &str) -> WorkflowRecord {
     WorkflowRecord {
@@ -17,8 +23,8 @@ fn workflow(id: &str, name: &str) -> WorkflowRecord {
         latest_version: 1,
         enabled: true,
         trace: false,
-        created_at: 1_000,
-        modified_at: 1_000,
+        created_at: at(1_000),
+        modified_at: at(1_000),
         creator: "admin".into(),
         document: json!({"name": name, "definition": {"start": "End", "steps": {"End": {"type": "success"}}}}),
     }
@@ -29,7 +35,8 @@ async fn workflow_versions_are_immutable_and_survive_deletion() {
     for (kind, store) in stores().await {
         let mut tx = store.begin().await.unwrap();
         tx.insert_workflow(&workflow("w1", "First"), "created").await.unwrap();
-        let v2 = tx.add_version("w1", "Renamed", &json!({"name": "Renamed"}), "alice", "edit", 2_000).await.unwrap();
+        let v2 =
+            tx.add_version("w1", "Renamed", &json!({"name": "Renamed"}), "alice", "edit", at(2_000)).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(v2, 2, "{kind}");
         let mut tx = store.begin().await.unwrap();
@@ -44,10 +51,10 @@ async fn workflow_versions_are_immutable_and_survive_deletion() {
             [(1, "admin"), (2, "alice")],
             "{kind}"
         );
-        assert!(tx.delete_workflow("w1", 3_000).await.unwrap());
+        assert!(tx.delete_workflow("w1", at(3_000)).await.unwrap());
         assert!(tx.workflow("w1").await.unwrap().is_none(), "{kind}: deleted workflows are hidden");
         assert_eq!(tx.version("w1", 1).await.unwrap().unwrap().document["name"], "First", "{kind}: versions stay");
-        assert!(tx.add_version("w1", "x", &json!({}), "a", "", 4_000).await.is_err(), "{kind}");
+        assert!(tx.add_version("w1", "x", &json!({}), "a", "", at(4_000)).await.is_err(), "{kind}");
         tx.commit().await.unwrap();
     }
 }
@@ -57,7 +64,7 @@ async fn a_transaction_not_committed_leaves_nothing() {
     for (kind, store) in stores().await {
         let mut tx = store.begin().await.unwrap();
         tx.insert_workflow(&workflow("w2", "Half"), "").await.unwrap();
-        tx.audit("admin", "create", "workflow", "w2", &json!({}), 1).await.unwrap();
+        tx.audit("admin", "create", "workflow", "w2", &json!({}), at(1)).await.unwrap();
         drop(tx);
         let mut tx = store.begin().await.unwrap();
         assert!(tx.workflow("w2").await.unwrap().is_none(), "{kind}");
@@ -76,20 +83,30 @@ async fn executions_keep_state_and_append_only_history() {
             input: json!({"a": 1}),
             state: json!({"status": "pending"}),
             trace: true,
-            started_at: 10,
+            started_at: at(10),
             parent: Some(("p".into(), json!({"path": [], "step": 2}))),
             event_id: None,
         };
         tx.insert_execution(&new).await.unwrap();
         assert_eq!(tx.append_history("e1", &[json!({"step": "A"}), json!({"step": "B"})]).await.unwrap(), 2);
         assert_eq!(tx.append_history("e1", &[json!({"step": "C"})]).await.unwrap(), 3);
-        tx.save_state("e1", tessera_model::ExecutionStatus::Completed, &json!({"status": "succeeded"}), Some(20), None)
-            .await
-            .unwrap();
+        tx.save_state(
+            "e1",
+            tessera_model::ExecutionStatus::Completed,
+            &json!({"status": "succeeded"}),
+            Some(at(20)),
+            None,
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         let mut tx = store.begin().await.unwrap();
         let e = tx.lock_execution("e1").await.unwrap().unwrap();
-        assert_eq!((e.status.as_str(), e.version, e.ended_at, e.history_len), ("Completed", 3, Some(20), 3), "{kind}");
+        assert_eq!(
+            (e.status.as_str(), e.version, e.ended_at, e.history_len),
+            ("Completed", 3, Some(at(20)), 3),
+            "{kind}"
+        );
         assert_eq!(e.parent_effect, Some(json!({"path": [], "step": 2})));
         let steps: Vec<_> = tx.history("e1").await.unwrap().iter().map(|h| h["step"].clone()).collect();
         assert_eq!(steps, [json!("A"), json!("B"), json!("C")], "{kind}");
@@ -108,14 +125,14 @@ async fn tasks_are_leased_and_come_back_when_the_lease_runs_out() {
                 execution_id: format!("e{i}"),
                 kind: TaskKind::Call,
                 payload: json!({"n": i}),
-                run_at,
+                run_at: at(run_at),
                 attempt: 0,
             };
             tx.enqueue(&task).await.unwrap();
         }
         tx.commit().await.unwrap();
         let mut tx = store.begin().await.unwrap();
-        let claimed = tx.claim("node-a", 200, 1_200, 10).await.unwrap();
+        let claimed = tx.claim("node-a", at(200), at(1_200), 10).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(
             claimed.iter().map(|t| t.payload["n"].clone()).collect::<Vec<_>>(),
@@ -124,22 +141,22 @@ async fn tasks_are_leased_and_come_back_when_the_lease_runs_out() {
         );
         let mut tx = store.begin().await.unwrap();
         assert!(
-            tx.claim("node-b", 300, 1_300, 10).await.unwrap().is_empty(),
+            tx.claim("node-b", at(300), at(1_300), 10).await.unwrap().is_empty(),
             "{kind}: leased tasks are not claimed twice"
         );
-        assert_eq!(tx.next_due().await.unwrap(), Some(500), "{kind}");
+        assert_eq!(tx.next_due().await.unwrap(), Some(at(500)), "{kind}");
         tx.finish(&claimed[0].id).await.unwrap();
-        tx.retry_later(&claimed[1].id, 400, 1).await.unwrap();
+        tx.retry_later(&claimed[1].id, at(400), 1).await.unwrap();
         tx.commit().await.unwrap();
         let mut tx = store.begin().await.unwrap();
-        let again = tx.claim("node-b", 450, 1_450, 10).await.unwrap();
+        let again = tx.claim("node-b", at(450), at(1_450), 10).await.unwrap();
         assert_eq!(
             again.iter().map(|t| (t.payload["n"].clone(), t.attempt)).collect::<Vec<_>>(),
             [(json!(0), 1)],
             "{kind}"
         );
         // node-b dies holding the task: after its lease, node-c gets it (and the 500 one).
-        let after = tx.claim("node-c", 1_500, 2_500, 10).await.unwrap();
+        let after = tx.claim("node-c", at(1_500), at(2_500), 10).await.unwrap();
         assert_eq!(after.len(), 2, "{kind}");
         assert_eq!(tx.queued().await.unwrap(), 2);
         tx.drop_tasks_of("e0").await.unwrap();
@@ -158,10 +175,10 @@ async fn clients_audit_and_settings() {
             scopes: vec!["sp:workflow:read".into(), "sp:workflow:manage".into()],
             workflow_id: None,
             identity_id: None,
-            created_at: 5,
+            created_at: at(5),
             disabled: false,
             modified_at: None,
-            tokens_after: 0,
+            tokens_after: Timestamp::UNIX_EPOCH,
         };
         tx.insert_client(&client).await.unwrap();
         assert_eq!(tx.client("c1").await.unwrap(), Some(client.clone()), "{kind}");
@@ -169,8 +186,8 @@ async fn clients_audit_and_settings() {
         let changed = ApiClient {
             identity_id: Some("ada".into()),
             disabled: true,
-            modified_at: Some(6),
-            tokens_after: 6,
+            modified_at: Some(at(6)),
+            tokens_after: at(6),
             ..client.clone()
         };
         assert!(tx.update_client(&changed).await.unwrap(), "{kind}");
@@ -179,7 +196,7 @@ async fn clients_audit_and_settings() {
         assert_eq!(tx.clients().await.unwrap(), vec![changed], "{kind}");
         assert!(tx.delete_client("c1").await.unwrap() && !tx.delete_client("c1").await.unwrap(), "{kind}");
         assert!(tx.delete_setting("signing-key").await.is_ok_and(|deleted| !deleted), "{kind}");
-        tx.audit("c1", "workflow.create", "workflow", "w9", &json!({"version": 1}), 7).await.unwrap();
+        tx.audit("c1", "workflow.create", "workflow", "w9", &json!({"version": 1}), at(7)).await.unwrap();
         assert_eq!(tx.setting_or_insert("signing-key", "first").await.unwrap(), "first");
         assert_eq!(tx.setting_or_insert("signing-key", "second").await.unwrap(), "first", "{kind}: kept");
         tx.commit().await.unwrap();

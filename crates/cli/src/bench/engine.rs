@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use tessera_engine::{Engine, EngineConfig};
-use tessera_model::{Clock, SystemClock};
+use tessera_model::{Clock, SystemClock, Timestamp};
 use tessera_store::{ExecutionRecord, ExecutionStore, Store, WorkflowRecord, WorkflowStore, redact_url};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -228,10 +228,10 @@ struct Report {
     first_start_error: Option<String>,
     /// Each started execution as stored at the end.
     records: Vec<ExecutionRecord>,
-    /// When each execution's event arrived at its starter (ms since the epoch), by execution id.
-    arrivals: std::collections::HashMap<String, i64>,
-    /// The first and last event arrival (ms since the epoch).
-    arrival_span: Option<(i64, i64)>,
+    /// When each execution's event arrived at its starter, by execution id.
+    arrivals: std::collections::HashMap<String, Timestamp>,
+    /// The first and last event arrival.
+    arrival_span: Option<(Timestamp, Timestamp)>,
     cpu_seconds: Option<f64>,
     /// Cores busy on the whole machine (a local database server included), and cores in iowait.
     machine_busy: Option<(f64, f64)>,
@@ -246,7 +246,7 @@ async fn measure(store: &Store, args: &EngineArgs) -> Result<Report> {
         config.workers = workers;
     }
     let (workers, batch) = (config.workers, config.batch);
-    let workflow = insert_workflow(store, clock.now().timestamp_millis()).await?;
+    let workflow = insert_workflow(store, clock.now()).await?;
     let engine = Engine::new(store.clone(), clock.clone(), config);
     // The governance domain attached, as on a node: an ending execution closes its people's work.
     let _governance = tessera_governance::Governance::new(engine.clone(), Default::default())?;
@@ -306,7 +306,7 @@ async fn measure(store: &Store, args: &EngineArgs) -> Result<Report> {
     let limit = i64::try_from(args.executions).unwrap_or(i64::MAX).saturating_add(1);
     let (records, _) = tx.list_executions(WORKFLOW_ID, limit, 0).await?;
     tx.commit().await?;
-    let arrival_span = outcome.arrivals.values().fold(None, |span: Option<(i64, i64)>, &at| {
+    let arrival_span = outcome.arrivals.values().fold(None, |span: Option<(Timestamp, Timestamp)>, &at| {
         Some(span.map_or((at, at), |(first, last)| (first.min(at), last.max(at))))
     });
     Ok(Report {
@@ -325,7 +325,7 @@ async fn measure(store: &Store, args: &EngineArgs) -> Result<Report> {
     })
 }
 
-async fn insert_workflow(store: &Store, now: i64) -> Result<WorkflowRecord> {
+async fn insert_workflow(store: &Store, now: Timestamp) -> Result<WorkflowRecord> {
     let document = workflow_document();
     tessera_flow::Workflow::from_document(document.clone())
         .map_err(|d| anyhow::anyhow!("the benchmark workflow is invalid: {}", d[0]))?;
@@ -356,13 +356,17 @@ async fn running(store: &Store) -> Result<i64> {
 /// What the starters did.
 #[derive(Default)]
 struct Started {
-    arrivals: std::collections::HashMap<String, i64>,
+    arrivals: std::collections::HashMap<String, Timestamp>,
     errors: usize,
     first_error: Option<String>,
 }
 
 impl Started {
-    fn add(&mut self, result: Result<Result<(Vec<String>, i64)>, tokio::task::JoinError>, per_transaction: usize) {
+    fn add(
+        &mut self,
+        result: Result<Result<(Vec<String>, Timestamp)>, tokio::task::JoinError>,
+        per_transaction: usize,
+    ) {
         match result {
             Ok(Ok((ids, arrival))) => self.arrivals.extend(ids.into_iter().map(|id| (id, arrival))),
             Ok(Err(error)) => {
@@ -406,7 +410,7 @@ async fn start_all(
                 let count = per_transaction.min(n - first);
                 let (engine, workflow, committed) = (engine.clone(), workflow.clone(), committed.clone());
                 tasks.spawn(async move {
-                    let arrival = engine.now().timestamp_millis();
+                    let arrival = engine.now();
                     let ids = start_batch(&engine, &workflow, first, count).await?;
                     committed.fetch_add(ids.len(), Ordering::Relaxed);
                     Ok((ids, arrival))
@@ -431,7 +435,7 @@ async fn start_all(
                             break;
                         }
                         let count = per_transaction.min(n - first);
-                        let arrival = engine.now().timestamp_millis();
+                        let arrival = engine.now();
                         let result = start_batch(&engine, &workflow, first, count).await;
                         if let Ok(ids) = &result {
                             committed.fetch_add(ids.len(), Ordering::Relaxed);
@@ -524,7 +528,8 @@ fn print(args: &EngineArgs, database: &Database, report: &Report) {
         ),
     }
     if let (Some(rate), Some((first, last))) = (args.rate, report.arrival_span) {
-        let achieved = (report.started.saturating_sub(1)) as f64 / ((last - first).max(1) as f64 / 1000.0);
+        let achieved =
+            (report.started.saturating_sub(1)) as f64 / (last.saturating_millis_since(first).max(1) as f64 / 1000.0);
         let behind = if achieved < rate * 0.95 { " — BEHIND the asked rate" } else { "" };
         println!("arrivals:     {achieved:.0} events/s reached the starters{behind}");
     }
@@ -547,7 +552,7 @@ fn print(args: &EngineArgs, database: &Database, report: &Report) {
         println!("no execution ended: nothing to measure");
         return;
     };
-    let span = (last_end - first_start).max(1) as f64 / 1000.0;
+    let span = last_end.saturating_millis_since(first_start).max(1) as f64 / 1000.0;
     println!(
         "throughput:   {:.0} executions/s, {:.0} step transitions/s ({} ended in {span:.2} s from the first start to the last completion; {:.1} transitions each)",
         ended.len() as f64 / span,
@@ -555,11 +560,14 @@ fn print(args: &EngineArgs, database: &Database, report: &Report) {
         ended.len(),
         transitions as f64 / ended.len() as f64
     );
-    let mut latencies: Vec<i64> = ended.iter().filter_map(|r| Some(r.ended_at? - r.started_at)).collect();
+    let mut latencies: Vec<i64> =
+        ended.iter().filter_map(|r| Some(r.ended_at?.saturating_millis_since(r.started_at))).collect();
     println!("latency:      {} (started_at → ended_at as stored, 1 ms resolution)", percentiles(&mut latencies));
     if args.rate.is_some() {
-        let mut from_event: Vec<i64> =
-            ended.iter().filter_map(|r| Some(r.ended_at? - report.arrivals.get(&r.id)?)).collect();
+        let mut from_event: Vec<i64> = ended
+            .iter()
+            .filter_map(|r| Some(r.ended_at?.saturating_millis_since(*report.arrivals.get(&r.id)?)))
+            .collect();
         println!("from event:   {} (the event's arrival at its starter → ended_at)", percentiles(&mut from_event));
     } else {
         println!(

@@ -62,7 +62,7 @@ async fn measure(args: &EventsArgs, dir: &std::path::Path) -> Result<ExitCode> {
     governance::aggregate(&store, clock.as_ref(), crate::demo::HR_SOURCE, &options, &mut |_| {}).await?;
     while engine.dispatch_events().await? > 0 {}
 
-    let now = clock.now().timestamp_millis();
+    let now = clock.now();
     let document: Value = serde_json::from_str(MOVER)?;
     let workflow = WorkflowRecord {
         id: "bench-mover".into(),

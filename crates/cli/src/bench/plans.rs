@@ -14,7 +14,7 @@ use tessera_connectors::testing::slapd::{ADMIN_DN, ADMIN_PASSWORD, ADMINS, GROUP
 use tessera_engine::{Engine, EngineConfig};
 use tessera_governance::{AggregateOptions, ImportDirs};
 use tessera_governance::{Governance, GovernanceConfig};
-use tessera_model::SystemClock;
+use tessera_model::{SystemClock, Timestamp};
 use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, Store};
 
 fn object(kind: CatalogKind, id: &str, parent: &str, document: Value) -> CatalogObject {
@@ -29,8 +29,8 @@ fn object(kind: CatalogKind, id: &str, parent: &str, document: Value) -> Catalog
         enabled: true,
         requestable: false,
         document,
-        created_at: 0,
-        modified_at: 0,
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
     }
 }
 

@@ -19,7 +19,7 @@ use tessera_connectors::{
     AccountRequest, AttributeOperation, AttributeRequest, Connector, LiveConnector, Operation, Outcome,
 };
 use tessera_governance::{self as governance, AggregateOptions, Summary};
-use tessera_model::SystemClock;
+use tessera_model::{SystemClock, Timestamp};
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Store, redact_url};
 
 use super::aggregate::peak_memory;
@@ -103,8 +103,8 @@ async fn aggregation(args: &ProvisionArgs, dir: &Path) -> Result<()> {
         enabled: true,
         requestable: false,
         document,
-        created_at: 0,
-        modified_at: 0,
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
     })
     .await?;
     tx.commit().await?;

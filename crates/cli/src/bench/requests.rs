@@ -146,7 +146,7 @@ async fn measure(args: &RequestsArgs, dir: &std::path::Path) -> Result<ExitCode>
     }
 
     let approver = people.first().cloned().unwrap_or_default();
-    let now = clock.now().timestamp_millis();
+    let now = clock.now();
     let document = json!({"name": "Bench approval", "definition": {"start": "Approve", "steps": {
         "Approve": {"type": "action", "actionId": "sp:generic-approval", "nextStep": "Done",
                     "attributes": {"approvers": [approver], "subject": "Bench"}},

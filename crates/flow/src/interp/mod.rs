@@ -7,9 +7,9 @@ mod redact;
 mod state;
 mod steps;
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tessera_model::Timestamp;
 
 pub use redact::{is_secret_key, redact, redact_with};
 pub use state::{Cursor, Run, Status, Thread};
@@ -82,7 +82,13 @@ pub enum Effect {
         retry: Option<crate::program::RetryPolicy>,
     },
     /// Report `TimerFired` at `until`.
-    Wait { id: EffectId, step: String, scope: String, until: DateTime<Utc> },
+    Wait {
+        id: EffectId,
+        step: String,
+        scope: String,
+        #[serde(with = "tessera_model::time::rfc3339")]
+        until: Timestamp,
+    },
     /// Ask a person (a form, an approval, a task) and report `Submitted` with their answer.
     Ask { id: EffectId, step: String, scope: String, action: &'static str, input: Map<String, Value> },
 }
@@ -122,8 +128,10 @@ pub struct HistoryEntry {
     pub step: String,
     /// The action id, or the operator (`choice`, `sp:define-variable`, `success`, `failure`).
     pub action: String,
-    pub started: DateTime<Utc>,
-    pub ended: DateTime<Utc>,
+    #[serde(with = "tessera_model::time::rfc3339")]
+    pub started: Timestamp,
+    #[serde(with = "tessera_model::time::rfc3339")]
+    pub ended: Timestamp,
     pub outcome: Outcome,
     /// Resolved inputs, with trace on; secrets are masked.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,13 +189,7 @@ pub struct Options {
 
 impl Run {
     /// Applies `event` at instant `now` and returns the effects to perform and the finished steps.
-    pub fn apply(
-        &mut self,
-        program: &Program,
-        event: Event,
-        now: DateTime<Utc>,
-        options: &Options,
-    ) -> Result<Step, Error> {
+    pub fn apply(&mut self, program: &Program, event: Event, now: Timestamp, options: &Options) -> Result<Step, Error> {
         steps::apply(self, program, event, now, options)
     }
 }

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tessera_model::Timestamp;
 
 /// A run of one workflow version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,7 +85,12 @@ pub enum Cursor {
     /// About to run this step.
     Step { step: usize },
     /// Waiting for the effect of this step.
-    Waiting { step: usize, started: DateTime<Utc>, input: Option<Value> },
+    Waiting {
+        step: usize,
+        #[serde(with = "tessera_model::time::rfc3339")]
+        started: Timestamp,
+        input: Option<Value>,
+    },
     /// Running a loop step's iterations.
     Looping(Box<Looping>),
     /// Reached an end.
@@ -96,7 +101,8 @@ pub enum Cursor {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Looping {
     pub step: usize,
-    pub started: DateTime<Utc>,
+    #[serde(with = "tessera_model::time::rfc3339")]
+    pub started: Timestamp,
     /// The run's trigger input, which every iteration sees as `$.trigger`.
     pub trigger: Value,
     pub items: Vec<Value>,

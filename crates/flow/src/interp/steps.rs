@@ -1,8 +1,9 @@
 //! How each kind of step runs, how results come back to the waiting thread, and how loops fan out
 //! and gather their iterations.
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime};
 use serde_json::{Map, Value, json};
+use tessera_model::Timestamp;
 
 use super::state::{Cursor, End, Looping, Run, Status, Thread};
 use super::{Effect, EffectId, Error, Event, HistoryEntry, Options, Outcome, Step as Applied, redact};
@@ -11,7 +12,7 @@ use crate::program::{Body, Program, Step, StepKind};
 
 /// Per-event working state.
 struct Ctx<'a> {
-    now: DateTime<Utc>,
+    now: Timestamp,
     options: &'a Options,
     transitions: u64,
     halted: Option<String>,
@@ -24,7 +25,7 @@ pub(super) fn apply(
     run: &mut Run,
     program: &Program,
     event: Event,
-    now: DateTime<Utc>,
+    now: Timestamp,
     options: &Options,
 ) -> Result<Applied, Error> {
     let mut ctx = Ctx {
@@ -115,7 +116,9 @@ fn deliver(
     match result {
         Ok(output) => {
             let outcome = match (action.behaviour, &output) {
-                (Behaviour::Sleep, _) => Outcome::Waited { seconds: (ctx.now - started).num_seconds().max(0) as u64 },
+                (Behaviour::Sleep, _) => {
+                    Outcome::Waited { seconds: (ctx.now.saturating_millis_since(started) / 1000).max(0) as u64 }
+                }
                 _ => Outcome::Completed,
             };
             // A service may echo a credential it was sent: the call's own inputs are secret sources too.
@@ -438,7 +441,7 @@ fn fail_step(
     body: &Body,
     index: usize,
     error: String,
-    started: DateTime<Utc>,
+    started: Timestamp,
     input: Option<Value>,
     catch: Option<usize>,
     ctx: &mut Ctx<'_>,
@@ -474,7 +477,7 @@ fn record(
     ctx: &mut Ctx<'_>,
     step: &Step,
     action: &str,
-    started: DateTime<Utc>,
+    started: Timestamp,
     outcome: Outcome,
     input: Option<Value>,
     output: Option<Value>,
@@ -525,7 +528,8 @@ fn update_defined(doc: &mut Value, body: &Body, values: &Map<String, Value>) -> 
 }
 
 /// When an `sp:sleep` ends: `waitFor` a duration, or `waitUntil` a date (and time of day).
-fn wait_until(input: &Map<String, Value>, now: DateTime<Utc>, options: &Options) -> Result<DateTime<Utc>, String> {
+fn wait_until(input: &Map<String, Value>, now: Timestamp, options: &Options) -> Result<Timestamp, String> {
+    let now = now.to_datetime();
     let text = |name: &str| input.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
     let until = if text("type").is_some_and(|t| t.eq_ignore_ascii_case("waitUntil")) {
         let date = text("date").ok_or("waitUntil needs a `date`, and it resolved to nothing")?;
@@ -558,7 +562,7 @@ fn wait_until(input: &Map<String, Value>, now: DateTime<Utc>, options: &Options)
             tessera_model::Duration::from_secs(max)
         ));
     }
-    Ok(until.max(now))
+    Ok(until.max(now).into())
 }
 
 /// The time of day in an ISC `time` attribute: an RFC 3339 timestamp's UTC time, or `HH:MM[:SS]`.

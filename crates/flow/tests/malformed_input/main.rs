@@ -10,7 +10,6 @@ use std::fmt;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::RngSeed;
@@ -18,6 +17,7 @@ use serde_json::{Value, json};
 use tessera_flow::dryrun::{self, Mocks};
 use tessera_flow::interp::Options;
 use tessera_flow::{Diagnostic, Format, Severity, Workflow};
+use tessera_model::Timestamp;
 
 use mutate::{mutated, mutation};
 use strategies::{apply_edit, arbitrary_text, edit, run_input, truncated, variable_chain};
@@ -91,8 +91,8 @@ fn sample() -> impl Strategy<Value = &'static Sample> {
 // ---------------------------------------------------------------------------------------------
 // The property every load must have
 
-fn start() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_767_225_600, 0).expect("2026-01-01T00:00:00Z")
+fn start() -> Timestamp {
+    Timestamp::from_millis(1_767_225_600_000) // 2026-01-01T00:00:00Z
 }
 
 /// Loads `text`; checks the outcome against the document the same parser reads from it.

@@ -5,6 +5,7 @@
 //! of its change, so a repeated attempt answers the same and changes nothing twice.
 
 use serde_json::{Map, Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{ChangeStore, Tx};
 
 use super::{ActionError, type_name};
@@ -118,15 +119,15 @@ fn remove_after(input: &Map<String, Value>) -> Result<Option<chrono::Duration>, 
 }
 
 /// `startDate`: an RFC 3339 time or a date (midnight UTC).
-fn start_at(input: &Map<String, Value>) -> Result<Option<i64>, ActionError> {
+fn start_at(input: &Map<String, Value>) -> Result<Option<Timestamp>, ActionError> {
     let Some(text) = text(input, "startDate") else { return Ok(None) };
-    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(&text) {
-        return Ok(Some(at.timestamp_millis()));
+    if let Ok(at) = text.parse::<Timestamp>() {
+        return Ok(Some(at));
     }
     chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| Some(t.and_utc().timestamp_millis()))
+        .map(|t| Some(t.and_utc().into()))
         .ok_or_else(|| {
             ActionError::permanent(format!("`startDate` `{text}` is not a date-time such as 2026-05-01T09:00:00Z"))
         })
@@ -143,7 +144,7 @@ impl Governance {
         if !ACTIONS.contains(&action) {
             return None;
         }
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = match self.store.begin().await {
             Ok(tx) => tx,
             Err(e) => return Some(Err(ActionError::retryable(format!("the store failed: {e}")))),
@@ -185,7 +186,7 @@ impl Governance {
         &self,
         tx: &mut Tx,
         input: &Map<String, Value>,
-        now: i64,
+        now: Timestamp,
         actor: &str,
     ) -> Result<Value, ActionError> {
         let grant = match input.get("requestType").and_then(Value::as_str) {
@@ -202,7 +203,7 @@ impl Governance {
         if start.is_some() && !grant {
             return Err(ActionError::permanent("`startDate` applies to GRANT_ACCESS only"));
         }
-        let remove_at = remove_after(input)?.map(|d| start.unwrap_or(now).max(now) + d.num_milliseconds());
+        let remove_at = remove_after(input)?.map(|d| start.unwrap_or(now).max(now) + d);
         if remove_at.is_some() && !grant {
             return Err(ActionError::permanent("`removeDuration` applies to GRANT_ACCESS only"));
         }
@@ -219,13 +220,18 @@ impl Governance {
         };
         let outcome = self.manage_access_in(tx, &change, now).await.map_err(refused)?;
         let mut output = outcome.to_json();
-        if let Some(at) = remove_at.and_then(chrono::DateTime::from_timestamp_millis) {
-            output["removeDate"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        if let Some(at) = remove_at {
+            output["removeDate"] = json!(at.to_string());
         }
         Ok(output)
     }
 
-    async fn account_action(&self, tx: &mut Tx, input: &Map<String, Value>, now: i64) -> Result<Value, ActionError> {
+    async fn account_action(
+        &self,
+        tx: &mut Tx,
+        input: &Map<String, Value>,
+        now: Timestamp,
+    ) -> Result<Value, ActionError> {
         let operation = text(input, "operation").ok_or_else(|| ActionError::permanent("`operation` is required"))?;
         let accounts = ids(input, "accountIds")?;
         if accounts.is_empty() {
@@ -235,7 +241,12 @@ impl Governance {
         Ok(json!({"trackingNumbers": numbers, "accounts": accounts.len()}))
     }
 
-    async fn provision_action(&self, tx: &mut Tx, input: &Map<String, Value>, now: i64) -> Result<Value, ActionError> {
+    async fn provision_action(
+        &self,
+        tx: &mut Tx,
+        input: &Map<String, Value>,
+        now: Timestamp,
+    ) -> Result<Value, ActionError> {
         let identity = text(input, "identityId").ok_or_else(|| ActionError::permanent("`identityId` is required"))?;
         let Some(list) = input.get("accountRequests").and_then(Value::as_array) else {
             return Err(ActionError::permanent("`accountRequests` must be a list of account requests"));

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use tessera_model::{ApproverKind, ItemStatus, WorkStatus};
+use tessera_model::{ApproverKind, ItemStatus, Timestamp, WorkStatus};
 use tessera_store::{ApprovalRecord, RequestItemRecord};
 
 use super::{Ask, Change, Facts, SYSTEM, decide};
@@ -21,7 +21,7 @@ fn item() -> RequestItemRecord {
         remove_at: None,
         status: ItemStatus::Pending,
         tracking_number: None,
-        modified_at: 0,
+        modified_at: Timestamp::UNIX_EPOCH,
     }
 }
 
@@ -38,8 +38,8 @@ fn level(level: i64, kind: ApproverKind, status: WorkStatus) -> ApprovalRecord {
         decided_by: None,
         comment: None,
         decided_at: None,
-        created_at: 0,
-        modified_at: 0,
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
     }
 }
 

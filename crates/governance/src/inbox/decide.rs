@@ -4,7 +4,9 @@
 //! the time comes in — so every rule is tested here on its own; the shell in `inbox` loads, writes the
 //! changes in one transaction (audit included) and hands the outcome on.
 
+use chrono::TimeDelta;
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::InboxItemRecord;
 
 use super::{InboxAction, InboxActor, WorkKind, WorkStatus};
@@ -31,7 +33,7 @@ pub enum Change {
     /// Adds an assignee (an escalation).
     AddAssignee { identity: String },
     /// Sets the deadline fields.
-    Reschedule { due_at: Option<i64>, next_reminder_at: Option<i64>, timeout_action: Option<String> },
+    Reschedule { due_at: Option<Timestamp>, next_reminder_at: Option<Timestamp>, timeout_action: Option<String> },
     /// Records what was said or done.
     Activity { kind: &'static str, detail: Value },
     /// Emails a person about the item.
@@ -163,15 +165,21 @@ pub enum Escalation {
 
 /// What is due on an item at `now`: nothing (`None`), a reminder, or its deadline's action. An
 /// escalation needs to know who it goes to (`escalation`, asked of the shell only when due).
-pub fn on_deadline(item: &InboxItemRecord, now: i64, escalation: impl FnOnce() -> Escalation) -> Option<Vec<Change>> {
+pub fn on_deadline(
+    item: &InboxItemRecord,
+    now: Timestamp,
+    escalation: impl FnOnce() -> Escalation,
+) -> Option<Vec<Change>> {
     let passed = item.due_at.is_some_and(|at| at <= now);
     let reminder_due = item.next_reminder_at.is_some_and(|at| at <= now);
     if item.status != WorkStatus::Pending || !(passed || reminder_due) {
         return None;
     }
     if !passed {
-        let next =
-            item.remind_every.map(|every| now.saturating_add(every)).filter(|at| item.due_at.is_none_or(|d| *at < d));
+        let next = item
+            .remind_every_ms
+            .map(|every| now + TimeDelta::milliseconds(every))
+            .filter(|at| item.due_at.is_none_or(|d| *at < d));
         let mut changes = vec![
             Change::Reschedule {
                 due_at: item.due_at,
@@ -206,7 +214,7 @@ pub fn on_deadline(item: &InboxItemRecord, now: i64, escalation: impl FnOnce() -
 
 /// An escalation: the target joins the assignees and the item gets the same span again, after which
 /// it expires; with nobody to escalate to (or only the person it is about), it expires at once.
-fn escalate(item: &InboxItemRecord, now: i64, escalation: Escalation) -> Vec<Change> {
+fn escalate(item: &InboxItemRecord, now: Timestamp, escalation: Escalation) -> Vec<Change> {
     let expire_now = |detail: Value| {
         vec![
             Change::Activity { kind: "ESCALATE", detail },
@@ -222,11 +230,11 @@ fn escalate(item: &InboxItemRecord, now: i64, escalation: Escalation) -> Vec<Cha
     if item.excluded.contains(&target) {
         return expire_now(json!({"to": target, "error": "the item is about them"}));
     }
-    let span = item.due_at.map(|due| (due - item.created_at).max(60_000)).unwrap_or(86_400_000);
+    let span = item.due_at.map(|due| due.saturating_millis_since(item.created_at).max(60_000)).unwrap_or(86_400_000);
     vec![
         Change::AddAssignee { identity: to.clone() },
         Change::Reschedule {
-            due_at: Some(now.saturating_add(span)),
+            due_at: Some(now + TimeDelta::milliseconds(span)),
             next_reminder_at: None,
             timeout_action: Some("EXPIRE".into()),
         },
@@ -275,8 +283,8 @@ pub fn describe(item: &InboxItemRecord) -> String {
         text.push_str("\n\n");
         text.push_str(description);
     }
-    if let Some(due) = item.due_at.and_then(chrono::DateTime::from_timestamp_millis) {
-        text.push_str(&format!("\n\nDue {}.", due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+    if let Some(due) = item.due_at {
+        text.push_str(&format!("\n\nDue {}.", due.to_datetime().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
     }
     text.push_str(&format!("\n\nOpen it in your inbox: /tessera/v1/inbox/{}", item.id));
     text

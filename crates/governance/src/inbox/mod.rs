@@ -6,8 +6,10 @@
 //! Access request approvals and manual provisioning work items are inbox items too; acting on them
 //! here follows their own rules (`requests`, `approval_deadlines`, `provisioning`).
 
+use chrono::TimeDelta;
 use serde_json::{Value, json};
 use tessera_flow::interp::EffectId;
+use tessera_model::Timestamp;
 use tessera_store::{
     AccessStore, Closing, IdentityStore, InboxActivity, InboxItemRecord, InboxStore, SecurityStore, Tx,
 };
@@ -54,7 +56,7 @@ impl TimeoutAction {
 /// When an item is due and what then.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deadline {
-    pub due_at: i64,
+    pub due_at: Timestamp,
     /// Remind the assignees this often until the deadline.
     pub remind_every_ms: Option<i64>,
     pub on_timeout: TimeoutAction,
@@ -136,7 +138,7 @@ fn new_id() -> String {
 impl Governance {
     /// Opens an item in `tx`, records its assignees (or who stands in for them), and queues an email
     /// to each of them. Nobody in `excluded` is assigned, not even as a stand-in.
-    pub async fn open_inbox_item(&self, tx: &mut Tx, item: &NewInboxItem, now: i64) -> Result<String> {
+    pub async fn open_inbox_item(&self, tx: &mut Tx, item: &NewInboxItem, now: Timestamp) -> Result<String> {
         let (subject_kind, subject_id, subject_ref) = match &item.subject {
             InboxSubject::Execution { execution_id, effect } => {
                 (WorkSubject::Execution, execution_id.clone(), Some(effect.to_string()))
@@ -179,9 +181,9 @@ impl Governance {
             minimum_approvals: item.minimum_approvals.clamp(1, assignees.len() as i64),
             approvals: 0,
             due_at: deadline.map(|d| d.due_at),
-            remind_every: deadline.and_then(|d| d.remind_every_ms).filter(|ms| *ms > 0),
+            remind_every_ms: deadline.and_then(|d| d.remind_every_ms).filter(|ms| *ms > 0),
             next_reminder_at: deadline
-                .and_then(|d| d.remind_every_ms.filter(|ms| *ms > 0).map(|ms| now.saturating_add(ms)))
+                .and_then(|d| d.remind_every_ms.filter(|ms| *ms > 0).map(|ms| now + TimeDelta::milliseconds(ms)))
                 .filter(|at| deadline.is_none_or(|d| *at < d.due_at)),
             timeout_action: deadline.map(|d| d.on_timeout.as_str().into()),
             escalate_to: deadline.and_then(|d| match &d.on_timeout {
@@ -225,7 +227,7 @@ impl Governance {
         tx: &mut Tx,
         subject_kind: WorkSubject,
         subject_id: &str,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         for item in tx.inbox_items_of(subject_kind, subject_id).await? {
             let closing =
@@ -246,7 +248,7 @@ impl Governance {
         actor: InboxActor<'_>,
         action: InboxAction,
     ) -> Result<InboxItemRecord> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let item =
             tx.lock_inbox_item(item_id).await?.ok_or_else(|| Error::NotFound(format!("inbox item {item_id}")))?;
@@ -297,7 +299,7 @@ impl Governance {
         item: &InboxItemRecord,
         by: Option<&str>,
         changes: Vec<decide::Change>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let mut item = item.clone();
         for change in changes {
@@ -406,7 +408,7 @@ impl Governance {
 
     /// Sends an item's due reminder or applies its passed deadline; false when it is no longer due
     /// (another node got there first).
-    pub(crate) async fn apply_deadline(&self, id: &str, now: i64) -> Result<bool> {
+    pub(crate) async fn apply_deadline(&self, id: &str, now: Timestamp) -> Result<bool> {
         let mut tx = self.store.begin().await?;
         let Some(item) = tx.lock_inbox_item(id).await? else { return Ok(false) };
         // Who an escalation goes to is looked up first, since the decision is pure: by id, name or
@@ -436,7 +438,7 @@ impl Governance {
         by: Option<&str>,
         comment: Option<&str>,
         data: &Value,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let output = decide::closing_output(item, status, by, comment, data);
         let closing = Closing { status, decided_by: by, comment, output: &output, now };
@@ -463,7 +465,7 @@ impl Governance {
         kind: &str,
         actor: Option<&str>,
         detail: Value,
-        now: i64,
+        now: Timestamp,
     ) -> Result<()> {
         let activity = InboxActivity {
             id: new_id(),

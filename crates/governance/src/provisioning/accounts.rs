@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 use tessera_connectors::{Account, AttributeOperation, Operation};
+use tessera_model::Timestamp;
 use tessera_store::{AccountRecord, CatalogObject, IdentityStore, PlanRecord, Tx};
 
 use super::request::Prepared;
@@ -68,7 +69,7 @@ pub(super) async fn record(
     plan: &PlanRecord,
     source: &CatalogObject,
     change: Change<'_>,
-    now: i64,
+    now: Timestamp,
 ) -> Result<()> {
     let prepared = change.prepared;
     let operation = prepared.request.operation;

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tessera_connectors::{Connector, ConnectorError, LiveConnector, Outcome};
-use tessera_model::{PlanStatus, RetryPolicy, WorkStatus};
+use tessera_model::{PlanStatus, RetryPolicy, Timestamp, WorkStatus};
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Finished, ProvisioningStore, QueueStore, Tx, WorkItem};
 use tessera_store::{IdentityStore, PlanRecord, SecurityStore};
 
@@ -157,12 +157,12 @@ impl Governance {
 
     /// Carries out the plans that are due; returns how many it finished or put back.
     pub async fn run_provisioning(&self) -> Result<usize> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         // A claimed plan is this node's for twice the longest a connector call may take, so a call
         // that times out is recorded before another node may claim the plan.
-        let lease = i64::try_from(self.engine.config().lease.as_millis()).unwrap_or(i64::MAX).saturating_mul(2);
-        let plans = tx.claim_plans(now, now.saturating_add(lease), BATCH).await?;
+        let lease = self.engine.config().lease.saturating_mul(2);
+        let plans = tx.claim_plans(now, now + lease, BATCH).await?;
         let mut sources: HashMap<String, Option<Resolved>> = HashMap::new();
         for plan in &plans {
             if !sources.contains_key(&plan.source_id) {
@@ -252,7 +252,7 @@ impl Governance {
     /// Writes the verdict on `attempt` ([`verdict::judge`]): tried again later, or finished (with
     /// what a successful request did to Tessera's account).
     async fn record_attempt(&self, plan: &PlanRecord, source: &CatalogObject, attempt: Attempt) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let ended = match &attempt {
             Attempt::Done(outcome, prepared) => {
                 Ended::Answered { outcome, attribute_requests: prepared.attribute_requests() }
@@ -296,7 +296,7 @@ impl Governance {
         result: &Value,
         change: Option<(&CatalogObject, accounts::Change<'_>)>,
     ) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let finished = tx.finish_plan(&plan.id, status, result, now).await?;
         if matches!(finished, Finished::Already) {
@@ -315,7 +315,7 @@ impl Governance {
     }
 
     async fn hand_to_person(&self, plan: &PlanRecord, assignee: Option<String>) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let ticket = uuid::Uuid::now_v7().simple().to_string();
         tx.insert_work_item(&WorkItem {
@@ -344,7 +344,7 @@ impl Governance {
     }
 
     /// Publishes Provisioning Completed for a finished tracking group, in the caller's transaction.
-    async fn announce(&self, tx: &mut Tx, tracking: &tessera_store::Tracking, now: i64) -> Result<()> {
+    async fn announce(&self, tx: &mut Tx, tracking: &tessera_store::Tracking, now: Timestamp) -> Result<()> {
         announce(tx, tracking, now).await
     }
 
@@ -360,7 +360,7 @@ impl Governance {
         comment: Option<&str>,
         account_id: Option<&str>,
     ) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let item = tx.work_item(id).await?.ok_or_else(|| Error::NotFound(format!("work item {id}")))?;
         let status = if completed { WorkStatus::Completed } else { WorkStatus::Failed };
@@ -406,7 +406,7 @@ impl Governance {
 }
 
 /// Publishes Provisioning Completed for a finished tracking group, in the caller's transaction.
-pub(crate) async fn announce(tx: &mut Tx, tracking: &tessera_store::Tracking, now: i64) -> Result<()> {
+pub(crate) async fn announce(tx: &mut Tx, tracking: &tessera_store::Tracking, now: Timestamp) -> Result<()> {
     let plans = tx.plans_of_tracking(&tracking.tracking_number).await?;
     let identity = tx.identity(&tracking.identity_id).await?;
     let mut sources = HashMap::new();

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use tessera_connectors::{ConnectorError, Outcome};
-use tessera_model::{PlanStatus, RetryPolicy};
+use tessera_model::{PlanStatus, RetryPolicy, Timestamp};
 
 /// How an attempt ended, as the verdict needs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,13 +22,13 @@ pub(super) enum Ended<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Verdict {
     /// Tried again at `run_at`, as attempt number `attempts` + 1.
-    Retry { attempts: i64, run_at: i64, result: Value },
+    Retry { attempts: i64, run_at: Timestamp, result: Value },
     /// Finished with `status`.
     Finish { status: PlanStatus, result: Value },
 }
 
 /// The verdict on an attempt at a plan that had made `attempts_before` attempts.
-pub(super) fn judge(attempts_before: i64, ended: &Ended<'_>, policy: &RetryPolicy, now: i64) -> Verdict {
+pub(super) fn judge(attempts_before: i64, ended: &Ended<'_>, policy: &RetryPolicy, now: Timestamp) -> Verdict {
     match ended {
         Ended::Refused(reason) => Verdict::Finish {
             status: PlanStatus::Failed,
@@ -41,7 +41,7 @@ pub(super) fn judge(attempts_before: i64, ended: &Ended<'_>, policy: &RetryPolic
             match wait.filter(|_| error.retryable) {
                 Some(wait) => Verdict::Retry {
                     attempts,
-                    run_at: now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)),
+                    run_at: now + wait,
                     result: json!({"provisioningResult": "RETRY", "errors": [message]}),
                 },
                 None => Verdict::Finish {
@@ -69,7 +69,7 @@ mod tests {
 
     use super::*;
 
-    const NOW: i64 = 1_000_000;
+    const NOW: Timestamp = Timestamp::from_millis(1_000_000);
 
     fn policy() -> RetryPolicy {
         RetryPolicy {
@@ -86,7 +86,7 @@ mod tests {
         let first = judge(0, &Ended::Failed(&error), &policy(), NOW);
         let retry = |attempts, after_ms: i64, n| Verdict::Retry {
             attempts,
-            run_at: NOW + after_ms,
+            run_at: Timestamp::from_millis(NOW.millis() + after_ms),
             result: json!({"provisioningResult": "RETRY", "errors": [format!("connection refused (attempt {n} of 3)")]}),
         };
         assert_eq!(first, retry(1, 10_000, 1));

@@ -9,6 +9,7 @@
 //! types could grant themselves anything.
 
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{
     CatalogKind, CatalogStore, ConfigListRecord, IdentityStore, RequestTypeRecord, RequestTypeStore, SecurityStore,
     TeamMember, TeamRecord, Tx, TypeRequestStore,
@@ -97,7 +98,7 @@ impl Governance {
         tx: &mut Tx,
         id: String,
         draft: &TeamDraft,
-        created_at: Option<i64>,
+        created_at: Option<Timestamp>,
     ) -> Result<TeamRecord> {
         let mut problems = Vec::new();
         if !matches!(draft.editors.as_str(), "ADMINS" | "MEMBERS") {
@@ -118,7 +119,7 @@ impl Governance {
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
-        let now = self.now_ms();
+        let now = self.now();
         Ok(TeamRecord {
             id,
             name: draft.name.clone(),
@@ -172,7 +173,7 @@ impl Governance {
         if !actor.administers() {
             return Err(administrators_only("deleting a team"));
         }
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let team = tx.team(id).await?.ok_or_else(|| Error::NotFound(format!("team {id}")))?;
         let users = tx.team_users(id).await?;
@@ -200,7 +201,7 @@ impl Governance {
         tx: &mut Tx,
         id: String,
         draft: &ListDraft,
-        created_at: Option<i64>,
+        created_at: Option<Timestamp>,
     ) -> Result<ConfigListRecord> {
         let mut problems = Vec::new();
         let kind = catalog_kind_of(&draft.list_type);
@@ -251,7 +252,7 @@ impl Governance {
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
-        let now = self.now_ms();
+        let now = self.now();
         Ok(ConfigListRecord {
             id,
             name: draft.name.clone(),
@@ -300,7 +301,7 @@ impl Governance {
 
     /// Deletes a list no request type uses.
     pub async fn delete_config_list(&self, id: &str, actor: Actor<'_>) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let list = tx.config_list(id).await?.ok_or_else(|| Error::NotFound(format!("configuration list {id}")))?;
         editable_team(&mut tx, &list.team_id, actor, "/teamId").await?;
@@ -345,7 +346,7 @@ impl Governance {
 
     /// Creates a request type owned by a team the actor may edit for.
     pub async fn create_request_type(&self, draft: &RequestTypeDraft, actor: Actor<'_>) -> Result<RequestTypeRecord> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let refs = self.checked_type(&mut tx, draft, Some(actor)).await?;
         editable_team(&mut tx, &draft.team_id, actor, "/teamId").await?;
@@ -372,7 +373,7 @@ impl Governance {
         draft: &RequestTypeDraft,
         actor: Actor<'_>,
     ) -> Result<RequestTypeRecord> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let old = tx.request_type(id).await?.ok_or_else(|| Error::NotFound(format!("request type {id}")))?;
         editable_team(&mut tx, &old.team_id, actor, "/teamId").await?;
@@ -397,7 +398,7 @@ impl Governance {
     /// Publishes (`PUBLISHED`) or withdraws (`DRAFT`) a request type; publishing checks its
     /// references again, as a workflow or group it names may have changed since it was saved.
     pub async fn set_request_type_status(&self, id: &str, status: &str, actor: Actor<'_>) -> Result<RequestTypeRecord> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let mut record = tx.request_type(id).await?.ok_or_else(|| Error::NotFound(format!("request type {id}")))?;
         editable_team(&mut tx, &record.team_id, actor, "/teamId").await?;
@@ -425,7 +426,7 @@ impl Governance {
 
     /// Deletes a request type with no open requests (their history stays).
     pub async fn delete_request_type(&self, id: &str, actor: Actor<'_>) -> Result<()> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let record = tx.request_type(id).await?.ok_or_else(|| Error::NotFound(format!("request type {id}")))?;
         editable_team(&mut tx, &record.team_id, actor, "/teamId").await?;

@@ -16,7 +16,7 @@ pub(super) struct Context<'a> {
     requested_for: Option<IdentityRecord>,
     assignee: Option<IdentityRecord>,
     steps: &'a [RequestStepRecord],
-    now: chrono::DateTime<chrono::Utc>,
+    now: tessera_model::Timestamp,
 }
 
 /// A person as a workflow sees them.
@@ -33,7 +33,7 @@ impl<'a> Context<'a> {
         tx: &mut Tx,
         request: &'a TypeRequestRecord,
         steps: &'a [RequestStepRecord],
-        now: chrono::DateTime<chrono::Utc>,
+        now: tessera_model::Timestamp,
     ) -> Result<Context<'a>> {
         let requester = tx.identity(&request.requester_id).await?;
         let requested_for = tx.identity(&request.requested_for_id).await?;

@@ -30,8 +30,9 @@ use super::{Actor, Error, REQUEST_CLOSED, Result, submit};
 use crate::Governance;
 use crate::inbox::{Deadline, InboxSubject, NewInboxItem, TimeoutAction, WorkKind, WorkStatus, WorkSubject};
 use crate::{AccessChange, AccessItem};
+use chrono::TimeDelta;
 use tessera_engine::waiters::Outcome;
-use tessera_model::{StepStatus, TypeRequestStatus};
+use tessera_model::{StepStatus, Timestamp, TypeRequestStatus};
 
 /// What starting a step did.
 enum Started {
@@ -58,7 +59,7 @@ impl Governance {
         tx: &mut Tx,
         request: &TypeRequestRecord,
         mut position: i64,
-        now: i64,
+        now: Timestamp,
     ) -> crate::Result<()> {
         let definition = definition_of(request)?;
         loop {
@@ -83,7 +84,7 @@ impl Governance {
         request: &TypeRequestRecord,
         position: i64,
         step: &Step,
-        now: i64,
+        now: Timestamp,
     ) -> crate::Result<Started> {
         let id = request.id.as_str();
         match &step.kind {
@@ -98,7 +99,7 @@ impl Governance {
                     }
                 };
                 let deadline = deadline.as_ref().map(|d| Deadline {
-                    due_at: now.saturating_add(d.after_ms),
+                    due_at: now + TimeDelta::milliseconds(d.after_ms),
                     remind_every_ms: d.reminder.as_ref().map(|(_, ms)| *ms),
                     on_timeout: match &d.on_timeout {
                         OnTimeout::Deny => TimeoutAction::Deny,
@@ -234,7 +235,7 @@ impl Governance {
         position: i64,
         step: &Step,
         items: &[GrantItem],
-        now: i64,
+        now: Timestamp,
     ) -> crate::Result<Started> {
         let definition = definition_of(request)?;
         let mut access = Vec::new();
@@ -302,7 +303,7 @@ impl Governance {
         continue_on_error: bool,
         why: &str,
         output: Option<&Value>,
-        now: i64,
+        now: Timestamp,
     ) -> crate::Result<Started> {
         let end = StepEnd { comment: Some(why), output, ..StepEnd::with(StepStatus::Failed) };
         tx.end_step(&request.id, position, &end, now).await?;
@@ -317,7 +318,12 @@ impl Governance {
     }
 
     /// A request type's approval or task was closed (by a person or by its deadline).
-    pub(crate) async fn request_step_closed(&self, tx: &mut Tx, item: &InboxItemRecord, now: i64) -> crate::Result<()> {
+    pub(crate) async fn request_step_closed(
+        &self,
+        tx: &mut Tx,
+        item: &InboxItemRecord,
+        now: Timestamp,
+    ) -> crate::Result<()> {
         let Some(position) = item.subject_ref.as_deref().and_then(|s| s.trim().parse::<i64>().ok()) else {
             return Ok(());
         };
@@ -386,7 +392,7 @@ impl Governance {
         tx: &mut Tx,
         waiter: &ExecutionWaiter,
         outcome: &Outcome,
-        now: i64,
+        now: Timestamp,
     ) -> crate::Result<()> {
         let Some(position) = waiter.position else { return Ok(()) };
         let Some(request) = tx.lock_type_request(&waiter.subject_id).await? else { return Ok(()) };
@@ -443,7 +449,13 @@ impl Governance {
     }
 
     /// Moves past a finished step and runs what follows.
-    async fn advance(&self, tx: &mut Tx, request: &TypeRequestRecord, position: i64, now: i64) -> crate::Result<()> {
+    async fn advance(
+        &self,
+        tx: &mut Tx,
+        request: &TypeRequestRecord,
+        position: i64,
+        now: Timestamp,
+    ) -> crate::Result<()> {
         if tx.move_to_step(&request.id, position, position + 1, now).await? {
             self.run_from(tx, request, position + 1, now).await?;
         }
@@ -460,7 +472,7 @@ impl Governance {
         status: TypeRequestStatus,
         reason: Option<&str>,
         actor: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> crate::Result<bool> {
         if !tx.close_type_request(&request.id, status, reason, now).await? {
             return Ok(false);
@@ -552,7 +564,7 @@ impl Governance {
     /// Cancels a pending request: the requester, the person it is for, a member of its team, or a
     /// service may. Open items are cancelled and running workflows asked to stop.
     pub async fn cancel_request(&self, id: &str, comment: Option<&str>, actor: Actor<'_>) -> Result<TypeRequestRecord> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         // Rows are locked in the order the engine's other paths take them — a running workflow's
         // execution, then the request's open inbox items, then the request — so that cancelling while
@@ -602,7 +614,7 @@ impl Governance {
 
     /// Adds a comment to a request's timeline, by someone who may see it.
     pub async fn comment_on_request(&self, id: &str, comment: &str, actor: Actor<'_>) -> Result<i64> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let request = tx.lock_type_request(id).await?.ok_or_else(|| Error::NotFound(format!("request {id}")))?;
         if let Some(identity) = actor.identity

@@ -46,7 +46,7 @@ impl Governance {
     /// Raises a request in one transaction: the request, its steps, the timeline's first entries, the
     /// `tessera:request-submitted` event, an audit entry, and the steps that can run at once.
     pub async fn submit_request(&self, new: &NewRequest, actor: Actor<'_>) -> Result<TypeRequestRecord> {
-        let now = self.now_ms();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let request_type = tx.request_type(&new.request_type_id).await?.ok_or_else(|| {
             Error::invalid("/requestTypeId", format!("no request type has the id `{}`", new.request_type_id))

@@ -5,6 +5,7 @@
 //! moving its `tokens_after`; the caller updates its cache ([`super::Auth::remember`]) after.
 
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{ApiClient, IdentityStore, SecurityStore, Store, Tx, WorkflowStore};
 
 use super::{EXECUTE_EXTERNAL, generate_secret, hash_secret};
@@ -56,7 +57,7 @@ fn fresh(
     scopes: Vec<String>,
     identity_id: Option<String>,
     workflow_id: Option<String>,
-    now: i64,
+    now: Timestamp,
 ) -> (ApiClient, String) {
     let secret = generate_secret();
     let client = ApiClient {
@@ -69,13 +70,13 @@ fn fresh(
         created_at: now,
         disabled: false,
         modified_at: None,
-        tokens_after: 0,
+        tokens_after: Timestamp::UNIX_EPOCH,
     };
     (client, secret)
 }
 
 /// Creates a client with a new secret; returns it and the secret.
-pub async fn create(store: &Store, new: NewClient, actor: &str, now: i64) -> ApiResult<(ApiClient, String)> {
+pub async fn create(store: &Store, new: NewClient, actor: &str, now: Timestamp) -> ApiResult<(ApiClient, String)> {
     let mut tx = store.begin().await?;
     let identity_id = existing_identity(&mut tx, new.identity_id, "/identityId").await?;
     let (client, secret) = fresh(new.name, new.scopes, identity_id, None, now);
@@ -92,7 +93,7 @@ pub async fn create_trigger_client(
     store: &Store,
     workflow_id: &str,
     actor: &str,
-    now: i64,
+    now: Timestamp,
 ) -> ApiResult<Result<(ApiClient, String), String>> {
     let mut tx = store.begin().await?;
     let workflow = tx.workflow(workflow_id).await?.ok_or_else(|| ApiError::not_found("workflow", workflow_id))?;
@@ -116,7 +117,7 @@ pub async fn change(
     change: ClientChange,
     may: impl FnOnce(&ApiClient) -> ApiResult<()>,
     actor: &str,
-    now: i64,
+    now: Timestamp,
 ) -> ApiResult<ApiClient> {
     let mut tx = store.begin().await?;
     let before = held(&mut tx, id, may).await?;
@@ -153,7 +154,7 @@ pub async fn rotate(
     id: &str,
     may: impl FnOnce(&ApiClient) -> ApiResult<()>,
     actor: &str,
-    now: i64,
+    now: Timestamp,
 ) -> ApiResult<(ApiClient, String)> {
     let mut tx = store.begin().await?;
     let mut client = held(&mut tx, id, may).await?;
@@ -173,7 +174,7 @@ pub async fn revoke_tokens(
     id: &str,
     may: impl FnOnce(&ApiClient) -> ApiResult<()>,
     actor: &str,
-    now: i64,
+    now: Timestamp,
 ) -> ApiResult<ApiClient> {
     let mut tx = store.begin().await?;
     let mut client = held(&mut tx, id, may).await?;
@@ -191,7 +192,7 @@ pub async fn delete(
     id: &str,
     may: impl FnOnce(&ApiClient) -> ApiResult<()>,
     actor: &str,
-    now: i64,
+    now: Timestamp,
 ) -> ApiResult<ApiClient> {
     let mut tx = store.begin().await?;
     let client = held(&mut tx, id, may).await?;

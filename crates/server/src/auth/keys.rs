@@ -9,8 +9,10 @@ use std::collections::HashMap;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use chrono::TimeDelta;
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use serde_json::Value;
+use tessera_model::Timestamp;
 use tessera_store::secrets::OpenError;
 use tessera_store::{SecurityStore, SigningKeyRecord, Store};
 
@@ -74,7 +76,7 @@ fn open(store: &Store, key: &SigningKeyRecord) -> Result<Vec<u8>, KeyError> {
 /// Makes sure a key can sign: removes a plain-text key left by an older Tessera (anyone who could
 /// read the database could sign with it, so it is not kept, and tokens it signed are no longer
 /// accepted), reseals keys under the current node key, and makes a sealed key when none is active.
-pub async fn ensure(store: &Store, now: i64) -> Result<Ensured, KeyError> {
+pub async fn ensure(store: &Store, now: Timestamp) -> Result<Ensured, KeyError> {
     let mut tx = store.begin().await?;
     let removed_plain_key = tx.delete_setting(LEGACY_SETTING).await?;
     let keys = tx.signing_keys().await?;
@@ -102,7 +104,7 @@ pub async fn ensure(store: &Store, now: i64) -> Result<Ensured, KeyError> {
 /// Makes a new signing key and retires the others, which verify their tokens until they expire; with
 /// `revoke_old`, the others are deleted at once and every token they signed is refused. Returns the new
 /// key's id.
-pub async fn rotate(store: &Store, now: i64, revoke_old: bool) -> Result<String, KeyError> {
+pub async fn rotate(store: &Store, now: Timestamp, revoke_old: bool) -> Result<String, KeyError> {
     let id = uuid::Uuid::now_v7().simple().to_string();
     let sealed = seal(store, &new_key())?;
     let mut tx = store.begin().await?;
@@ -119,9 +121,9 @@ pub async fn rotate(store: &Store, now: i64, revoke_old: bool) -> Result<String,
 
 /// Loads every key, deleting retired keys whose tokens have all expired (retired longer ago than
 /// `lifetime_ms`).
-pub(crate) async fn load(store: &Store, now: i64, lifetime_ms: i64) -> Result<KeySet, KeyError> {
+pub(crate) async fn load(store: &Store, now: Timestamp, lifetime_ms: i64) -> Result<KeySet, KeyError> {
     let mut tx = store.begin().await?;
-    tx.delete_retired_signing_keys(Some(now - lifetime_ms)).await?;
+    tx.delete_retired_signing_keys(Some(now - TimeDelta::milliseconds(lifetime_ms))).await?;
     let keys = tx.signing_keys().await?;
     tx.commit().await?;
     let mut set = KeySet::default();
@@ -130,7 +132,7 @@ pub(crate) async fn load(store: &Store, now: i64, lifetime_ms: i64) -> Result<Ke
         if set.signing.is_none() && key.retired_at.is_none() {
             set.signing = Some((key.id.clone(), EncodingKey::from_secret(&bytes)));
         }
-        set.verifying.insert(key.id.clone(), (DecodingKey::from_secret(&bytes), key.retired_at));
+        set.verifying.insert(key.id.clone(), (DecodingKey::from_secret(&bytes), key.retired_at.map(Timestamp::millis)));
     }
     Ok(set)
 }

@@ -15,6 +15,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use serde_json::json;
+use tessera_model::Timestamp;
 use tessera_store::{ApiClient, SecurityStore, Store};
 
 pub use self::endpoint::TokenGate;
@@ -154,7 +155,7 @@ pub async fn ensure_admin(
     store: &Store,
     id: Option<String>,
     secret: Option<String>,
-    now: i64,
+    now: Timestamp,
 ) -> Result<AdminClient, AdminError> {
     if let Some(secret) = &secret {
         check_secret_strength(secret).map_err(AdminError::WeakSecret)?;
@@ -211,7 +212,7 @@ pub async fn ensure_admin(
     Ok(AdminClient::Created { id, generated_secret: generated.then_some(secret) })
 }
 
-async fn create_admin(tx: &mut tessera_store::Tx, id: &str, secret: &str, now: i64) -> tessera_store::Result<()> {
+async fn create_admin(tx: &mut tessera_store::Tx, id: &str, secret: &str, now: Timestamp) -> tessera_store::Result<()> {
     let client = ApiClient {
         id: id.to_owned(),
         name: "administrator".into(),
@@ -222,7 +223,7 @@ async fn create_admin(tx: &mut tessera_store::Tx, id: &str, secret: &str, now: i
         created_at: now,
         disabled: false,
         modified_at: None,
-        tokens_after: 0,
+        tokens_after: Timestamp::UNIX_EPOCH,
     };
     tx.insert_client(&client).await?;
     tx.audit("system", "client.create", "api-client", id, &json!({ "name": client.name, "scopes": client.scopes }), now)

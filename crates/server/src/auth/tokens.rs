@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
-use tessera_model::Clock;
+use tessera_model::{Clock, Timestamp};
 use tessera_store::{ApiClient, SecurityStore, Store};
 
 use super::Principal;
@@ -52,7 +52,7 @@ impl std::fmt::Debug for Auth {
 #[derive(Debug, Clone, Copy)]
 struct ClientState {
     disabled: bool,
-    tokens_after: i64,
+    tokens_after: Timestamp,
 }
 
 impl From<&ApiClient> for ClientState {
@@ -85,7 +85,7 @@ impl Auth {
     /// store's keys: a plain key left by an older Tessera is removed and a sealed one made when none
     /// can sign. Says on the log what it changed.
     pub async fn load(store: &Store, clock: Arc<dyn Clock>, lifetime: Duration) -> Result<Self, KeyError> {
-        let now = clock.now().timestamp_millis();
+        let now = clock.now();
         let ensured = keys::ensure(store, now).await?;
         if ensured.removed_plain_key {
             tracing::warn!(
@@ -110,7 +110,7 @@ impl Auth {
     }
 
     async fn reload_keys(&self) -> ApiResult<()> {
-        let now = self.clock.now().timestamp_millis();
+        let now = self.clock.now();
         let set = keys::load(&self.store, now, self.lifetime * 1000).await.map_err(ApiError::internal)?;
         *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = (set, Instant::now());
         Ok(())
@@ -123,13 +123,15 @@ impl Auth {
             self.reload_keys().await?;
         }
         let now = self.clock.now();
+        // JWT's `iat` and `exp` are whole seconds since the epoch.
+        let now_seconds = now.to_datetime().timestamp();
         let claims = Claims {
             iss: "tessera".into(),
             sub: client.id.clone(),
             scope: client.scopes.join(" "),
-            iat: now.timestamp(),
-            exp: now.timestamp() + self.lifetime,
-            issued_ms: now.timestamp_millis(),
+            iat: now_seconds,
+            exp: now_seconds + self.lifetime,
+            issued_ms: now.millis(),
             workflow: client.workflow_id.clone(),
             identity_id: client.identity_id.clone(),
         };
@@ -201,13 +203,13 @@ impl Auth {
             }
             claims
         };
-        let now = self.clock.now();
-        if claims.exp - claims.iat > self.lifetime || claims.iat > now.timestamp() + SKEW_SECONDS {
+        let now = self.clock.now().to_datetime().timestamp();
+        if claims.exp - claims.iat > self.lifetime || claims.iat > now + SKEW_SECONDS {
             return Err(ApiError::unauthorized(
                 "the bearer token claims a lifetime this server does not grant; get a new one at /oauth/token",
             ));
         }
-        if claims.exp <= now.timestamp() {
+        if claims.exp <= now {
             return Err(ApiError::unauthorized("the bearer token has expired; get a new one at /oauth/token"));
         }
         match self.client_state(&claims.sub).await? {
@@ -217,7 +219,7 @@ impl Auth {
             }
             // Tokens issued in the very millisecond of a revocation are refused too: better one token
             // fetched again than one revoked token kept.
-            Some(state) if claims.issued_ms <= state.tokens_after => {
+            Some(state) if claims.issued_ms <= state.tokens_after.millis() => {
                 return Err(ApiError::unauthorized(
                     "the bearer token was revoked (its client's secret changed or its tokens were revoked); get a \
                      new one at /oauth/token",

@@ -195,7 +195,7 @@ pub(crate) async fn load_accounts(
     }
     let file = upload.as_ref().map(|u| u.0.clone());
     let run = state.governance.start_aggregation(&source.id, file, upload, &principal.actor()).await?;
-    let now = state.now_ms();
+    let now = state.now();
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::catalog::referenced_ids;
 use tessera_store::{AccessStore, CatalogKind, CatalogObject, CatalogStore, IdentityStore, PlanRecord, Tx};
 
@@ -24,7 +25,7 @@ async fn item(
     names: &mut Names,
     object: &CatalogObject,
     origin: &str,
-    granted: i64,
+    granted: Timestamp,
     carrier: &Value,
 ) -> ApiResult<Value> {
     let mut out = json!({

@@ -25,7 +25,6 @@ use axum::handler::Handler;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use chrono::{DateTime, SecondsFormat};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tessera_store::query::{Filter, Resource, Sorters, quoted};
@@ -40,6 +39,7 @@ use crate::auth::{
 use crate::error::{ApiError, ApiResult};
 use crate::routes::{Routes, any};
 use objects::{Kind, Served};
+use tessera_model::Timestamp;
 
 /// The largest upload `load-accounts` takes.
 const MAX_UPLOAD_BYTES: usize = 1024 * 1024 * 1024;
@@ -268,9 +268,9 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }
 
-/// Milliseconds since the epoch as RFC 3339 text, as ISC writes times.
-pub(crate) fn stamp(ms: i64) -> String {
-    DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)).unwrap_or_default()
+/// An instant as RFC 3339 text, as ISC writes times.
+pub(crate) fn stamp(at: Timestamp) -> String {
+    at.to_string()
 }
 
 /// The object at the top of a body, or a 400.

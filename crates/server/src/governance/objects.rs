@@ -353,7 +353,7 @@ pub(crate) async fn delete(
         Ok(())
     };
     let object = state.governance.delete_object(kind, id, &principal.actor(), before).await?;
-    let now = state.now_ms();
+    let now = state.now();
     // ISC answers these deletions with 202 and a task; here they are done when answered.
     let accepted = |body: Value| (StatusCode::ACCEPTED, Json(body)).into_response();
     Ok(match kind {

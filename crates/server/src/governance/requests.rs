@@ -11,7 +11,7 @@
 
 use schemars::JsonSchema;
 use std::collections::HashMap;
-use tessera_model::{AccessRequestType, ApproverKind, ItemStatus, RequestStatus, WorkStatus};
+use tessera_model::{AccessRequestType, ApproverKind, ItemStatus, RequestStatus, Timestamp, WorkStatus};
 
 use axum::Json;
 use axum::extract::State;
@@ -65,14 +65,8 @@ fn requester(principal: &Principal, managing: bool, named: Option<String>) -> Ap
     }
 }
 
-fn instant(value: Option<&str>, at: &str) -> ApiResult<Option<i64>> {
-    value
-        .map(|s| {
-            chrono::DateTime::parse_from_rfc3339(s)
-                .map(|t| t.timestamp_millis())
-                .map_err(|_| invalid(at, format!("`{s}` is not an RFC 3339 time")))
-        })
-        .transpose()
+fn instant(value: Option<&str>, at: &str) -> ApiResult<Option<Timestamp>> {
+    value.map(|s| s.parse::<Timestamp>().map_err(|_| invalid(at, format!("`{s}` is not an RFC 3339 time")))).transpose()
 }
 
 /// `POST /v3/access-requests`' body, in ISC's names.
@@ -189,7 +183,7 @@ pub(crate) async fn submit(
             return Err(invalid(&format!("{at}/comment"), "an entitlement request needs a comment"));
         }
         let remove_at = instant(item.remove_date.as_deref(), &format!("{at}/removeDate"))?;
-        if remove_at.is_some_and(|t| t <= state.now_ms()) {
+        if remove_at.is_some_and(|t| t <= state.now()) {
             return Err(invalid(&format!("{at}/removeDate"), "must be in the future"));
         }
         items.push(RequestedItem { kind, id, comment, remove_at });
@@ -279,7 +273,13 @@ fn item_state(item: &RequestItemRecord) -> &'static str {
     }
 }
 
-async fn comment_of(tx: &mut Tx, names: &mut Names, text: Option<&str>, author: &str, at: i64) -> ApiResult<Value> {
+async fn comment_of(
+    tx: &mut Tx,
+    names: &mut Names,
+    text: Option<&str>,
+    author: &str,
+    at: Timestamp,
+) -> ApiResult<Value> {
     let Some(text) = text else { return Ok(Value::Null) };
     Ok(json!({"comment": text, "created": stamp(at), "author": names.identity_ref(tx, Some(author)).await?}))
 }
@@ -666,14 +666,14 @@ pub(crate) async fn summary(
         .into_response())
 }
 
-/// An ISO-8601 instant (RFC 3339) or date (midnight UTC) as milliseconds.
-fn from_date(text: &str) -> ApiResult<i64> {
-    if let Ok(instant) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(instant.timestamp_millis());
+/// An ISO-8601 instant (RFC 3339) or date (midnight UTC).
+fn from_date(text: &str) -> ApiResult<Timestamp> {
+    if let Ok(instant) = text.parse::<Timestamp>() {
+        return Ok(instant);
     }
     chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc().timestamp_millis())
+        .map(|t| t.and_utc().into())
         .ok_or_else(|| ApiError::bad_request(format!("`from-date` must be an ISO-8601 date or time, not `{text}`")))
 }

@@ -18,6 +18,7 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 use tessera_governance::request_types::{Actor, Error, Problem};
 
+use tessera_model::Timestamp;
 use tessera_store::{IdentityStore, Tx};
 
 use crate::auth::{Principal, REQUEST_TYPES_MANAGE, REQUEST_TYPES_READ, REQUESTS_MANAGE, REQUESTS_READ};
@@ -138,9 +139,9 @@ impl Reader {
     }
 }
 
-/// Milliseconds since the epoch as RFC 3339 text.
-fn stamp(ms: i64) -> Value {
-    tessera_governance::shapes::time(ms)
+/// An instant as RFC 3339 text.
+fn stamp(at: Timestamp) -> Value {
+    tessera_governance::shapes::time(at)
 }
 
 /// `{"type": "IDENTITY", "id", "name"}`, or null.

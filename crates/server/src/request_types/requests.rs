@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tessera_governance::request_types::NewRequest;
+use tessera_model::Timestamp;
 use tessera_store::{InboxStore, RequestFilter, RequestTypeStore, Tx, TypeRequestRecord, TypeRequestStore};
 
 use super::{Reader, actor, api, object, person, stamp};
@@ -206,7 +207,7 @@ pub(crate) async fn timeline(
 ) -> ApiResult<Json<Value>> {
     let mut tx = state.begin().await?;
     let request = visible(&state, &mut tx, &principal, &id).await?;
-    let mut entries: Vec<(i64, Value)> = Vec::new();
+    let mut entries: Vec<(Timestamp, Value)> = Vec::new();
     for e in tx.timeline(&request.id).await? {
         let shaped = json!({"seq": e.seq, "type": e.kind, "step": e.step,
                             "actor": person(&mut tx, e.actor_id.as_deref()).await?,

@@ -9,6 +9,7 @@ use std::hash::{Hash, Hasher};
 use scim_v2::filter::Filter;
 use serde_json::{Map, Value, json};
 use tessera_governance::push::{PushedAccount, push_accounts, pushed_account};
+use tessera_model::Timestamp;
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Tx};
 
 use super::handlers::{Change, Resource};
@@ -119,7 +120,7 @@ async fn check_members(tx: &mut Tx, source_id: &str, stored: &mut Map<String, Va
 /// Pushes the accounts whose membership of `group_id` changed from `before` to `after`.
 async fn sync(
     tx: &mut Tx,
-    now: i64,
+    now: Timestamp,
     source_id: &str,
     group_id: &str,
     before: &[String],
@@ -157,7 +158,7 @@ pub(crate) async fn drop_member(
     source_id: &str,
     group_id: &str,
     user_id: &str,
-    now: i64,
+    now: Timestamp,
 ) -> ScimResult<()> {
     let Ok(mut group) = found(tx, source_id, group_id).await else { return Ok(()) };
     let mut stored = stored_of(&group);
@@ -174,7 +175,7 @@ pub(crate) async fn drop_member(
 }
 
 /// The entitlement a group is stored as.
-fn object(source_id: &str, id: &str, stored: Map<String, Value>, created: i64, now: i64) -> CatalogObject {
+fn object(source_id: &str, id: &str, stored: Map<String, Value>, created: Timestamp, now: Timestamp) -> CatalogObject {
     let name = stored.get("displayName").and_then(Value::as_str).unwrap_or(id).to_owned();
     CatalogObject {
         kind: CatalogKind::Entitlement,

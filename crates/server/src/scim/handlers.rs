@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use scim_v2::filter::Filter;
 use serde_json::{Map, Value};
 use tessera_governance::push::PushAudit;
+use tessera_model::Timestamp;
 use tessera_store::{CatalogObject, Tx};
 
 use super::list::ListQuery;
@@ -65,12 +66,12 @@ pub(crate) trait Resource {
 /// inbound source's row), clock reading and source.
 pub(crate) struct Change<'a> {
     pub(crate) tx: &'a mut Tx,
-    pub(crate) now: i64,
+    pub(crate) now: Timestamp,
     pub(crate) source: CatalogObject,
 }
 
 impl<'a> Change<'a> {
-    async fn begin(tx: &'a mut Tx, now: i64) -> ScimResult<Self> {
+    async fn begin(tx: &'a mut Tx, now: Timestamp) -> ScimResult<Self> {
         let source = changing_inbound_source(tx).await?;
         Ok(Self { tx, now, source })
     }

@@ -23,6 +23,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore, Tx};
 
 use crate::AppState;
@@ -330,6 +331,6 @@ pub(crate) fn unchanged(version: &str) -> Response {
 }
 
 /// RFC 3339 with milliseconds.
-pub(crate) fn stamp(ms: i64) -> Value {
-    tessera_governance::shapes::time(ms)
+pub(crate) fn stamp(at: Timestamp) -> Value {
+    tessera_governance::shapes::time(at)
 }

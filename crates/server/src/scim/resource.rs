@@ -4,6 +4,7 @@
 
 use scim_v2::filter::{AttrPath, PatchPath};
 use serde_json::{Map, Value, json};
+use tessera_model::Timestamp;
 
 use super::schema::{Attribute, Kind, Mutability, Resolved, Returned, Type};
 use super::{ScimError, ScimResult, stamp};
@@ -183,8 +184,8 @@ pub(crate) fn check_immutable(kind: Kind, old: &Map<String, Value>, new: &Map<St
 /// What `meta` says of a resource.
 #[derive(Debug)]
 pub(crate) struct Meta {
-    pub(crate) created: i64,
-    pub(crate) modified: i64,
+    pub(crate) created: Timestamp,
+    pub(crate) modified: Timestamp,
     pub(crate) location: String,
     pub(crate) version: String,
 }

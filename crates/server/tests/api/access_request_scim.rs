@@ -11,6 +11,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 use tessera_connectors::testing::scim_server::ScimServer;
+use tessera_model::Timestamp;
 use tessera_store::{AccessGrant, AccessStore, CatalogKind, CatalogStore, IdentityStore};
 
 use crate::catalog::create_id;
@@ -47,7 +48,7 @@ async fn people(api: &Api) {
         kind: "ENTITLEMENT".into(),
         object_id: "e-pay".into(),
         origin: "REQUEST".into(),
-        granted_at: 0,
+        granted_at: Timestamp::UNIX_EPOCH,
         granted_by: None,
     };
     tx.grant(&grant).await.unwrap();

@@ -7,6 +7,7 @@
 
 use reqwest::Method;
 use serde_json::json;
+use tessera_model::Timestamp;
 use tessera_model::vocabulary::IntoEnumIterator;
 use tessera_store::{AccessStore, CatalogKind, CatalogStore, IdentityStore};
 
@@ -21,7 +22,7 @@ async fn user_levels_are_granted_directly_or_through_a_group_and_never_beyond_wh
         tx.insert_object(&object(CatalogKind::Workgroup, "roles-team", "", false, json!({"name": "roles team"})))
             .await
             .unwrap();
-        tx.add_member("roles-team", "cy", 0).await.unwrap();
+        tx.add_member("roles-team", "cy", Timestamp::UNIX_EPOCH).await.unwrap();
         tx.commit().await.unwrap();
 
         let read = api.get("/v3/auth-users/ada").await;

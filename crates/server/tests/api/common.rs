@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tessera_engine::{Engine, EngineConfig};
 use tessera_governance::{Governance, GovernanceConfig, ImportDirs};
-use tessera_model::{Clock, ManualClock};
+use tessera_model::{Clock, ManualClock, Timestamp};
 use tessera_server::auth::{AdminClient, Auth, DEFAULT_LIFETIME, TokenGate, ensure_admin, hash_secret};
 use tessera_server::{ApiLimits, AppState, router};
 use tessera_store::testing::stores;
@@ -23,8 +23,8 @@ pub(crate) const ADMIN_SECRET: &str = "admin-secret-0123456789";
 pub(crate) const ADMIN_ACTOR: &str = "client:admin";
 
 /// Where every server's clock starts.
-pub(crate) fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap().to_utc()
+pub(crate) fn t0() -> Timestamp {
+    "2024-01-01T00:00:00Z".parse().unwrap()
 }
 
 /// One answer: status, headers, and the body as JSON (or a JSON string when it is not JSON).
@@ -102,8 +102,7 @@ impl Api {
         let governance_config = GovernanceConfig { imports: ImportDirs::new([imports.clone()]), ..Default::default() };
         let governance = Governance::new(engine.clone(), governance_config).unwrap();
         let auth = Arc::new(Auth::load(&store, clock.clone(), DEFAULT_LIFETIME).await.unwrap());
-        let created =
-            ensure_admin(&store, Some(ADMIN.into()), Some(ADMIN_SECRET.into()), t0().timestamp_millis()).await.unwrap();
+        let created = ensure_admin(&store, Some(ADMIN.into()), Some(ADMIN_SECRET.into()), t0()).await.unwrap();
         assert_eq!(
             created,
             AdminClient::Created { id: ADMIN.into(), generated_secret: None },
@@ -174,10 +173,10 @@ impl Api {
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             workflow_id: None,
             identity_id: None,
-            created_at: t0().timestamp_millis(),
+            created_at: t0(),
             disabled,
             modified_at: None,
-            tokens_after: 0,
+            tokens_after: Timestamp::UNIX_EPOCH,
         };
         let mut tx = self.store.begin().await.unwrap();
         tx.insert_client(&client).await.unwrap();
@@ -317,8 +316,8 @@ pub(crate) fn person(id: &str, manager: Option<&str>) -> tessera_store::Identity
         lifecycle_manual: false,
         status: tessera_model::IdentityStatus::Active,
         attributes: serde_json::Map::new(),
-        created_at: 0,
-        modified_at: 0,
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
     }
 }
 
@@ -340,7 +339,7 @@ pub(crate) fn object(
         enabled: true,
         requestable,
         document,
-        created_at: 0,
-        modified_at: 0,
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
     }
 }

@@ -8,6 +8,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 use tessera_governance::{AccessChange, AccessItem};
+use tessera_model::Timestamp;
 use tessera_store::{AccessStore, CatalogKind, CatalogStore, IdentityStore};
 
 use crate::common::{Api, Reply, apis, bound_token, object, person};
@@ -39,7 +40,7 @@ async fn seed(api: &Api) {
     ] {
         tx.insert_object(&o).await.unwrap();
     }
-    tx.add_member("helpdesk", "gus", 0).await.unwrap();
+    tx.add_member("helpdesk", "gus", Timestamp::UNIX_EPOCH).await.unwrap();
     tx.commit().await.unwrap();
     for (who, item) in [("ada", "ap-vpn"), ("eve", "ap-lab")] {
         let body = json!({"requestedFor": [who], "requestedBy": who,
@@ -227,7 +228,7 @@ async fn one_inbox_holds_approvals_and_work_items_and_acting_there_follows_their
         // Group work follows the group: Gus leaves the helpdesk and Olga joins it.
         let mut tx = api.store.begin().await.unwrap();
         tx.remove_member("helpdesk", "gus").await.unwrap();
-        tx.add_member("helpdesk", "olga", 0).await.unwrap();
+        tx.add_member("helpdesk", "olga", Timestamp::UNIX_EPOCH).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(get(&api, &gus, "/tessera/v1/inbox").await.body, json!([]), "{kind}: not Gus's any more");
         assert_eq!(act(&gus, &work, "complete", json!({})).await.status, 403, "{kind}");

@@ -9,6 +9,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tessera_connectors::testing::slapd::{ADMIN_DN, ADMIN_PASSWORD, GROUPS, PEOPLE, STAFF, Slapd};
+use tessera_model::Timestamp;
 use tessera_store::{CatalogKind, CatalogObject, CatalogStore};
 
 use crate::catalog::create_id;
@@ -86,8 +87,8 @@ async fn load_accounts_reads_an_ldap_source_from_its_directory() {
             enabled: true,
             requestable: false,
             document: json!({"connector": "ldap", "connectorAttributes": {"url": slapd.url}}),
-            created_at: 0,
-            modified_at: 0,
+            created_at: Timestamp::UNIX_EPOCH,
+            modified_at: Timestamp::UNIX_EPOCH,
         })
         .await
         .unwrap();

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tessera_connectors::testing::smtp::SmtpServer;
 use tessera_engine::EngineConfig;
 use tessera_engine::actions::email::SmtpConfig;
+use tessera_model::Timestamp;
 use tessera_store::{AccessStore, CatalogKind, CatalogStore, IdentityRecord, IdentityStore};
 
 use crate::common::{ADMIN, ADMIN_SECRET, Api, Reply, apis, apis_with_config, object, person};
@@ -702,7 +703,7 @@ async fn a_grant_action_gives_the_role_chosen_and_the_entitlement_named() {
         tx.insert_object(&object(CatalogKind::Workgroup, "g-sec", "", false, json!({"name": "Security"})))
             .await
             .unwrap();
-        tx.add_member("g-sec", "mary", 0).await.unwrap();
+        tx.add_member("g-sec", "mary", Timestamp::UNIX_EPOCH).await.unwrap();
         tx.commit().await.unwrap();
         let team =
             created(&api, "/tessera/v1/teams", json!({"name": "Security", "members": ["bob"], "admins": ["bob"]}))

@@ -6,6 +6,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use tessera_model::Timestamp;
 use tessera_store::{AccessGrant, AccessStore, CatalogKind, CatalogStore, IdentityStore};
 
 use crate::common::{ADMIN_ACTOR, Api, Reply, apis, object, person};
@@ -28,7 +29,7 @@ async fn seed(api: &Api) {
         kind: "ENTITLEMENT".into(),
         object_id: "e-pay".into(),
         origin: "REQUEST".into(),
-        granted_at: 0,
+        granted_at: Timestamp::UNIX_EPOCH,
         granted_by: None,
     };
     tx.grant(&grant).await.unwrap();

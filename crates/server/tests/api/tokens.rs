@@ -11,7 +11,7 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tessera_model::Clock;
+use tessera_model::{Clock, Timestamp};
 use tessera_server::auth::{ALL, Auth, DEFAULT_LIFETIME, keys};
 use tessera_store::SecurityStore;
 
@@ -27,11 +27,12 @@ async fn signing_key(api: &Api) -> (String, Vec<u8>) {
     (key.id, base64::engine::general_purpose::STANDARD.decode(opened).unwrap())
 }
 
-fn forge(kid: Option<&str>, key: &[u8], sub: &str, lifetime_seconds: i64, now: i64) -> String {
+fn forge(kid: Option<&str>, key: &[u8], sub: &str, lifetime_seconds: i64, now: Timestamp) -> String {
     let mut header = Header::new(Algorithm::HS256);
     header.kid = kid.map(str::to_owned);
-    let claims = json!({"iss": "tessera", "sub": sub, "scope": ALL, "iat": now / 1000,
-                        "exp": now / 1000 + lifetime_seconds, "issued_ms": now});
+    let ms = now.millis();
+    let claims = json!({"iss": "tessera", "sub": sub, "scope": ALL, "iat": ms / 1000,
+                        "exp": ms / 1000 + lifetime_seconds, "issued_ms": ms});
     jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(key)).unwrap()
 }
 
@@ -45,7 +46,7 @@ async fn tokens_claiming_more_than_the_server_grants_are_refused() {
     for api in apis().await {
         let kind = api.kind;
         let (kid, key) = signing_key(&api).await;
-        let now = api.clock.now().timestamp_millis();
+        let now = api.clock.now();
         // The forgery itself is right: with the granted lifetime it passes.
         assert_eq!(status_with(&api, &forge(Some(&kid), &key, ADMIN, 900, now)).await.0, 200, "{kind}");
         let (status, message) = status_with(&api, &forge(Some(&kid), &key, ADMIN, 365 * 24 * 3600, now)).await;
@@ -54,7 +55,7 @@ async fn tokens_claiming_more_than_the_server_grants_are_refused() {
         let year = forge(Some(&kid), &key, ADMIN, 365 * 24 * 3600, now);
         let reply = api.call_as(Some(&year), Method::GET, "/v3/workflows", None).await;
         assert!(reply.headers.get("www-authenticate").unwrap().to_str().unwrap().starts_with("Bearer"), "{kind}");
-        let future = now + 3_600_000;
+        let future = now + std::time::Duration::from_secs(3600);
         assert_eq!(
             status_with(&api, &forge(Some(&kid), &key, ADMIN, 900, future)).await.0,
             401,
@@ -78,7 +79,7 @@ async fn the_plain_key_an_older_tessera_stored_is_removed_and_signs_nothing() {
         let text = base64::engine::general_purpose::STANDARD.encode(legacy);
         tx.setting_or_insert("token-signing-key", &text).await.unwrap();
         tx.commit().await.unwrap();
-        let now = api.clock.now().timestamp_millis();
+        let now = api.clock.now();
         let forged = forge(None, &legacy, ADMIN, 900, now);
         let node = Auth::load(&api.store, api.clock.clone(), DEFAULT_LIFETIME).await.unwrap();
         let mut tx = api.store.begin().await.unwrap();
@@ -97,7 +98,7 @@ async fn rotated_keys_verify_until_their_tokens_expire_or_are_revoked() {
         let kind = api.kind;
         let before = api.token_for(ADMIN, ADMIN_SECRET).await;
         let old_kid = jsonwebtoken::decode_header(&before).unwrap().kid.unwrap();
-        let now = api.clock.now().timestamp_millis();
+        let now = api.clock.now();
         let new_kid = keys::rotate(&api.store, now, false).await.unwrap();
         // Another node started now signs with the new key and still accepts the old key's token.
         let other = Auth::load(&api.store, api.clock.clone(), DEFAULT_LIFETIME).await.unwrap();
@@ -124,13 +125,13 @@ async fn rotated_keys_verify_until_their_tokens_expire_or_are_revoked() {
         drop(tx);
         let (recent, _) = node.issue(&admin).await.unwrap();
         assert!(node.verify(&recent).await.is_ok(), "{kind}");
-        keys::rotate(&api.store, api.clock.now().timestamp_millis(), true).await.unwrap();
+        keys::rotate(&api.store, api.clock.now(), true).await.unwrap();
         let after = Auth::load(&api.store, api.clock.clone(), DEFAULT_LIFETIME).await.unwrap();
         assert!(after.verify(&recent).await.is_err(), "{kind}: a revoked key's token is refused");
         let clock: Arc<dyn Clock> = api.clock.clone();
         let shorter = Auth::load(&api.store, clock, std::time::Duration::from_secs(60)).await.unwrap();
         let (kid, key) = signing_key(&api).await;
-        let fifteen_minutes = forge(Some(&kid), &key, ADMIN, 900, api.clock.now().timestamp_millis());
+        let fifteen_minutes = forge(Some(&kid), &key, ADMIN, 900, api.clock.now());
         assert!(after.verify(&fifteen_minutes).await.is_ok(), "{kind}");
         assert!(shorter.verify(&fifteen_minutes).await.is_err(), "{kind}: longer than a node granting a minute allows");
     }

@@ -6,10 +6,10 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use tessera_model::{StepStatus, TypeRequestStatus};
+use tessera_model::{StepStatus, Timestamp, TypeRequestStatus};
 
 use super::json;
-use crate::{Result, Tx};
+use crate::{Result, Tx, instant, instant_opt};
 
 /// A request raised from a request type.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,9 +31,9 @@ pub struct TypeRequestRecord {
     /// The step being run (0-based); the number of steps once all ran.
     pub current_step: i64,
     pub reason: Option<String>,
-    pub created_at: i64,
-    pub modified_at: i64,
-    pub closed_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
 }
 
 /// One step of a request.
@@ -49,8 +49,8 @@ pub struct RequestStepRecord {
     pub output: Option<Value>,
     pub decided_by: Option<String>,
     pub comment: Option<String>,
-    pub started_at: Option<i64>,
-    pub ended_at: Option<i64>,
+    pub started_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
 }
 
 /// How a step ends.
@@ -78,7 +78,7 @@ pub struct TimelineEntry {
     pub actor_id: Option<String>,
     pub step: Option<i64>,
     pub detail: Value,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 /// Which requests a list shows.
@@ -115,9 +115,9 @@ fn request(row: &AnyRow) -> Result<TypeRequestRecord> {
         answer_labels: json(row, "answer_labels")?,
         current_step: row.try_get("current_step")?,
         reason: row.try_get("reason")?,
-        created_at: row.try_get("created_at")?,
-        modified_at: row.try_get("modified_at")?,
-        closed_at: row.try_get("closed_at")?,
+        created_at: instant(row, "created_at")?,
+        modified_at: instant(row, "modified_at")?,
+        closed_at: instant_opt(row, "closed_at")?,
     })
 }
 
@@ -133,8 +133,8 @@ fn step(row: &AnyRow) -> Result<RequestStepRecord> {
         output: (!output.is_null()).then_some(output),
         decided_by: row.try_get("decided_by")?,
         comment: row.try_get("comment")?,
-        started_at: row.try_get("started_at")?,
-        ended_at: row.try_get("ended_at")?,
+        started_at: instant_opt(row, "started_at")?,
+        ended_at: instant_opt(row, "ended_at")?,
     })
 }
 
@@ -146,7 +146,7 @@ fn entry(row: &AnyRow) -> Result<TimelineEntry> {
         actor_id: row.try_get("actor_id")?,
         step: row.try_get("step")?,
         detail: json(row, "detail")?,
-        created_at: row.try_get("created_at")?,
+        created_at: instant(row, "created_at")?,
     })
 }
 
@@ -171,14 +171,14 @@ pub trait TypeRequestStore {
     /// PENDING requests per member of a team, for each of `members` (0 for those with none).
     async fn open_assignments(&mut self, members: &[String]) -> Result<Vec<(String, i64)>>;
     /// Moves a PENDING request from step `from` to step `to`; false when it was elsewhere.
-    async fn move_to_step(&mut self, id: &str, from: i64, to: i64, now: i64) -> Result<bool>;
+    async fn move_to_step(&mut self, id: &str, from: i64, to: i64, now: Timestamp) -> Result<bool>;
     /// Ends a PENDING request with `status`; false when it had already ended.
     async fn close_type_request(
         &mut self,
         id: &str,
         status: TypeRequestStatus,
         reason: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<bool>;
 
     async fn request_steps(&mut self, request_id: &str) -> Result<Vec<RequestStepRecord>>;
@@ -191,12 +191,12 @@ pub trait TypeRequestStore {
         status: StepStatus,
         inbox_item_id: Option<&str>,
         execution_id: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<bool>;
     /// Ends a step that is WAITING, PENDING or RUNNING; false when it had already ended.
-    async fn end_step(&mut self, request_id: &str, position: i64, end: &StepEnd<'_>, now: i64) -> Result<bool>;
+    async fn end_step(&mut self, request_id: &str, position: i64, end: &StepEnd<'_>, now: Timestamp) -> Result<bool>;
     /// Ends every step not yet ended with `status` (SKIPPED after a denial, CANCELLED on cancellation).
-    async fn end_open_steps(&mut self, request_id: &str, status: StepStatus, now: i64) -> Result<u64>;
+    async fn end_open_steps(&mut self, request_id: &str, status: StepStatus, now: Timestamp) -> Result<u64>;
 
     /// Appends to a request's timeline; returns the entry's number.
     async fn append_timeline(
@@ -206,7 +206,7 @@ pub trait TypeRequestStore {
         actor_id: Option<&str>,
         step: Option<i64>,
         detail: &Value,
-        now: i64,
+        now: Timestamp,
     ) -> Result<i64>;
     /// A request's timeline, in order.
     async fn timeline(&mut self, request_id: &str) -> Result<Vec<TimelineEntry>>;
@@ -234,9 +234,9 @@ impl TypeRequestStore for Tx {
         .bind(r.answer_labels.to_string())
         .bind(r.current_step)
         .bind(r.reason.as_deref())
-        .bind(r.created_at)
-        .bind(r.modified_at)
-        .bind(r.closed_at)
+        .bind(r.created_at.millis())
+        .bind(r.modified_at.millis())
+        .bind(r.closed_at.map(Timestamp::millis))
         .execute(&mut *self.inner)
         .await?;
         let steps = r.definition.get("steps").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -318,7 +318,7 @@ impl TypeRequestStore for Tx {
         Ok(counts)
     }
 
-    async fn move_to_step(&mut self, id: &str, from: i64, to: i64, now: i64) -> Result<bool> {
+    async fn move_to_step(&mut self, id: &str, from: i64, to: i64, now: Timestamp) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE type_requests SET current_step = $3, modified_at = $4 \
              WHERE id = $1 AND current_step = $2 AND status = 'PENDING'",
@@ -326,7 +326,7 @@ impl TypeRequestStore for Tx {
         .bind(id)
         .bind(from)
         .bind(to)
-        .bind(now)
+        .bind(now.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -337,7 +337,7 @@ impl TypeRequestStore for Tx {
         id: &str,
         status: TypeRequestStatus,
         reason: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE type_requests SET status = $2, reason = $3, modified_at = $4, closed_at = $4 \
@@ -346,7 +346,7 @@ impl TypeRequestStore for Tx {
         .bind(id)
         .bind(status.as_str())
         .bind(reason)
-        .bind(now)
+        .bind(now.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -365,7 +365,7 @@ impl TypeRequestStore for Tx {
         status: StepStatus,
         inbox_item_id: Option<&str>,
         execution_id: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE type_request_steps SET status = $3, inbox_item_id = $4, execution_id = $5, started_at = $6 \
@@ -376,13 +376,13 @@ impl TypeRequestStore for Tx {
         .bind(status.as_str())
         .bind(inbox_item_id)
         .bind(execution_id)
-        .bind(now)
+        .bind(now.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn end_step(&mut self, request_id: &str, position: i64, end: &StepEnd<'_>, now: i64) -> Result<bool> {
+    async fn end_step(&mut self, request_id: &str, position: i64, end: &StepEnd<'_>, now: Timestamp) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE type_request_steps SET status = $3, decided_by = $4, comment = $5, output = $6, \
              started_at = COALESCE(started_at, $7), ended_at = $7 \
@@ -394,20 +394,20 @@ impl TypeRequestStore for Tx {
         .bind(end.decided_by)
         .bind(end.comment)
         .bind(end.output.map(Value::to_string))
-        .bind(now)
+        .bind(now.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn end_open_steps(&mut self, request_id: &str, status: StepStatus, now: i64) -> Result<u64> {
+    async fn end_open_steps(&mut self, request_id: &str, status: StepStatus, now: Timestamp) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE type_request_steps SET status = $2, ended_at = $3 \
              WHERE request_id = $1 AND status IN ('WAITING', 'PENDING', 'RUNNING')",
         )
         .bind(request_id)
         .bind(status.as_str())
-        .bind(now)
+        .bind(now.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected())
@@ -420,7 +420,7 @@ impl TypeRequestStore for Tx {
         actor_id: Option<&str>,
         step: Option<i64>,
         detail: &Value,
-        now: i64,
+        now: Timestamp,
     ) -> Result<i64> {
         // The request row is locked (or SQLite's writer held) by whoever appends, so MAX + 1 is safe.
         let row =
@@ -439,7 +439,7 @@ impl TypeRequestStore for Tx {
         .bind(actor_id)
         .bind(step)
         .bind(detail.to_string())
-        .bind(now)
+        .bind(now.millis())
         .execute(&mut *self.inner)
         .await?;
         Ok(seq)

@@ -2,7 +2,7 @@
 //! what a deadline does.
 
 use serde_json::{Value, json};
-use tessera_model::{WorkKind, WorkStatus, WorkSubject};
+use tessera_model::{Timestamp, WorkKind, WorkStatus, WorkSubject};
 use tessera_store::InboxItemRecord;
 
 use super::{Change, Escalation, Facts, act, on_deadline};
@@ -10,6 +10,11 @@ use crate::Error;
 use crate::inbox::{InboxAction, InboxActor};
 
 const HOUR: i64 = 3_600_000;
+
+/// The instant `n` hours after the epoch.
+fn hours(n: i64) -> Timestamp {
+    Timestamp::from_millis(n * HOUR)
+}
 
 fn item(kind: WorkKind) -> InboxItemRecord {
     InboxItemRecord {
@@ -24,17 +29,17 @@ fn item(kind: WorkKind) -> InboxItemRecord {
         status: WorkStatus::Pending,
         minimum_approvals: 1,
         approvals: 0,
-        due_at: Some(10 * HOUR),
-        remind_every: Some(4 * HOUR),
-        next_reminder_at: Some(4 * HOUR),
+        due_at: Some(hours(10)),
+        remind_every_ms: Some(4 * HOUR),
+        next_reminder_at: Some(hours(4)),
         timeout_action: Some("DENY".into()),
         escalate_to: None,
         decided_by: None,
         decision_comment: None,
         decided_at: None,
         output: Value::Null,
-        created_at: 0,
-        modified_at: 0,
+        created_at: Timestamp::UNIX_EPOCH,
+        modified_at: Timestamp::UNIX_EPOCH,
         assignees: vec!["mary".into(), "olga".into()],
         excluded: vec!["ada".into()],
         level: None,
@@ -138,47 +143,47 @@ fn a_hand_over_goes_to_someone_who_may_hold_the_item() {
 fn a_deadline_reminds_until_it_passes_then_acts() {
     let approval = item(WorkKind::Approval);
     let nobody = || Escalation::Nobody;
-    assert_eq!(on_deadline(&approval, HOUR, nobody), None, "nothing due yet");
-    let reminded = on_deadline(&approval, 4 * HOUR, nobody).unwrap();
+    assert_eq!(on_deadline(&approval, hours(1), nobody), None, "nothing due yet");
+    let reminded = on_deadline(&approval, hours(4), nobody).unwrap();
     assert_eq!(
         reminded[0],
         Change::Reschedule {
-            due_at: Some(10 * HOUR),
-            next_reminder_at: Some(8 * HOUR),
+            due_at: Some(hours(10)),
+            next_reminder_at: Some(hours(8)),
             timeout_action: Some("DENY".into())
         }
     );
     assert_eq!(reminded.iter().filter(|c| matches!(c, Change::Notify { .. })).count(), 2, "both assignees");
-    let late = InboxItemRecord { next_reminder_at: Some(8 * HOUR), ..approval.clone() };
-    let last = on_deadline(&late, 8 * HOUR, nobody).unwrap();
+    let late = InboxItemRecord { next_reminder_at: Some(hours(8)), ..approval.clone() };
+    let last = on_deadline(&late, hours(8), nobody).unwrap();
     assert!(matches!(last[0], Change::Reschedule { next_reminder_at: None, .. }), "no reminder after the deadline");
-    assert_eq!(closes(&on_deadline(&approval, 10 * HOUR, nobody).unwrap()), Some(WorkStatus::Denied));
+    assert_eq!(closes(&on_deadline(&approval, hours(10), nobody).unwrap()), Some(WorkStatus::Denied));
     let task = InboxItemRecord { timeout_action: Some("APPROVE".into()), ..item(WorkKind::Task) };
     assert_eq!(
-        closes(&on_deadline(&task, 10 * HOUR, nobody).unwrap()),
+        closes(&on_deadline(&task, hours(10), nobody).unwrap()),
         Some(WorkStatus::Expired),
         "a task is not approved"
     );
     let closed = InboxItemRecord { status: WorkStatus::Denied, ..approval };
-    assert_eq!(on_deadline(&closed, 10 * HOUR, nobody), None);
+    assert_eq!(on_deadline(&closed, hours(10), nobody), None);
 }
 
 #[test]
 fn an_escalation_adds_the_stand_in_or_expires_the_item_at_once() {
     let escalating = InboxItemRecord { timeout_action: Some("ESCALATE".into()), ..item(WorkKind::Approval) };
     let to_boss = || Escalation::To { target: "boss".into(), stand_in: "deputy".into() };
-    let changes = on_deadline(&escalating, 10 * HOUR, to_boss).unwrap();
+    let changes = on_deadline(&escalating, hours(10), to_boss).unwrap();
     assert_eq!(changes[0], Change::AddAssignee { identity: "deputy".into() });
     assert_eq!(
         changes[1],
-        Change::Reschedule { due_at: Some(20 * HOUR), next_reminder_at: None, timeout_action: Some("EXPIRE".into()) }
+        Change::Reschedule { due_at: Some(hours(20)), next_reminder_at: None, timeout_action: Some("EXPIRE".into()) }
     );
     for who in [Escalation::Nobody, Escalation::To { target: "ada".into(), stand_in: "ada".into() }] {
-        let changes = on_deadline(&escalating, 10 * HOUR, || who.clone()).unwrap();
+        let changes = on_deadline(&escalating, hours(10), || who.clone()).unwrap();
         assert_eq!(
             changes[1],
             Change::Reschedule {
-                due_at: Some(10 * HOUR),
+                due_at: Some(hours(10)),
                 next_reminder_at: None,
                 timeout_action: Some("EXPIRE".into())
             },
