@@ -42,7 +42,7 @@ pub(crate) struct KeySet {
     /// The key tokens are signed with: its id and key.
     pub(crate) signing: Option<(String, EncodingKey)>,
     /// Every key tokens may carry, with when it was retired.
-    pub(crate) verifying: HashMap<String, (DecodingKey, Option<i64>)>,
+    pub(crate) verifying: HashMap<String, (DecodingKey, Option<Timestamp>)>,
 }
 
 /// What [`ensure`] did at start-up.
@@ -132,7 +132,7 @@ pub(crate) async fn load(store: &Store, now: Timestamp, lifetime_ms: i64) -> Res
         if set.signing.is_none() && key.retired_at.is_none() {
             set.signing = Some((key.id.clone(), EncodingKey::from_secret(&bytes)));
         }
-        set.verifying.insert(key.id.clone(), (DecodingKey::from_secret(&bytes), key.retired_at.map(Timestamp::millis)));
+        set.verifying.insert(key.id.clone(), (DecodingKey::from_secret(&bytes), key.retired_at));
     }
     Ok(set)
 }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use chrono::TimeDelta;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tessera_model::{Clock, Timestamp};
@@ -198,7 +199,8 @@ impl Auth {
             validation.set_required_spec_claims(&["exp", "iss", "sub", "iat"]);
             let claims = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|_| invalid())?.claims;
             // A retired key signs nothing new, so a token it signed after its retirement is forged.
-            if retired_at.is_some_and(|retired| claims.issued_ms > retired + SKEW_SECONDS * 1000) {
+            let issued = Timestamp::from_millis(claims.issued_ms);
+            if retired_at.is_some_and(|retired| issued > retired + TimeDelta::seconds(SKEW_SECONDS)) {
                 return Err(invalid());
             }
             claims
@@ -219,7 +221,7 @@ impl Auth {
             }
             // Tokens issued in the very millisecond of a revocation are refused too: better one token
             // fetched again than one revoked token kept.
-            Some(state) if claims.issued_ms <= state.tokens_after.millis() => {
+            Some(state) if Timestamp::from_millis(claims.issued_ms) <= state.tokens_after => {
                 return Err(ApiError::unauthorized(
                     "the bearer token was revoked (its client's secret changed or its tokens were revoked); get a \
                      new one at /oauth/token",
