@@ -359,7 +359,7 @@ pub(crate) async fn seed_workflows(store: &Store, clock: &dyn Clock) -> Result<(
     for (id, text) in WORKFLOWS {
         let document: Value = serde_json::from_str(text).with_context(|| format!("demo workflow {id}"))?;
         let record = WorkflowRecord {
-            id: id.to_owned(),
+            id: id.to_owned().into(),
             name: document["name"].as_str().unwrap_or(id).to_owned(),
             latest_version: 1,
             enabled: true,

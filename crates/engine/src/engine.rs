@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tessera_flow::Workflow;
 use tessera_flow::interp::{Effect, EffectId, Error as InterpError, Limits, Options, Run, Status};
 use tessera_flow::program::Program;
-use tessera_model::{Clock, ExecutionStatus, Timestamp};
+use tessera_model::{Clock, ExecutionId, ExecutionStatus, Timestamp};
 use tessera_store::{
     ExecutionRecord, ExecutionStore, NewExecution, NewTask, QueueStore, StateUpdate, Store, Task, TaskKind, Tx,
     WorkflowRecord, WorkflowStore,
@@ -161,8 +161,8 @@ impl Engine {
         tx: &mut Tx,
         workflow: &WorkflowRecord,
         input: Value,
-        parent: Option<(String, Value)>,
-    ) -> Result<String> {
+        parent: Option<(ExecutionId, Value)>,
+    ) -> Result<ExecutionId> {
         let now = self.now();
         self.start_at(tx, workflow, input, parent, now).await
     }
@@ -173,9 +173,9 @@ impl Engine {
         tx: &mut Tx,
         workflow: &WorkflowRecord,
         input: Value,
-        parent: Option<(String, Value)>,
+        parent: Option<(ExecutionId, Value)>,
         run_at: Timestamp,
-    ) -> Result<String> {
+    ) -> Result<ExecutionId> {
         self.start_from(tx, workflow, input, parent, run_at, None).await
     }
 
@@ -185,11 +185,11 @@ impl Engine {
         tx: &mut Tx,
         workflow: &WorkflowRecord,
         input: Value,
-        parent: Option<(String, Value)>,
+        parent: Option<(ExecutionId, Value)>,
         run_at: Timestamp,
         event_id: Option<String>,
-    ) -> Result<String> {
-        let id = uuid::Uuid::now_v7().to_string();
+    ) -> Result<ExecutionId> {
+        let id = ExecutionId::new(uuid::Uuid::now_v7().to_string());
         let now = self.now();
         let state = serde_json::to_value(Run::new())?;
         let new = NewExecution {
@@ -224,7 +224,7 @@ impl Engine {
         }
         let payload = serde_json::to_value(Delivery::Cancel { reason: reason.to_owned() })?;
         tx.enqueue(&NewTask {
-            execution_id: id.to_owned(),
+            execution_id: id.to_owned().into(),
             kind: TaskKind::Apply,
             payload,
             run_at: self.now(),
@@ -246,8 +246,13 @@ impl Engine {
         now: Timestamp,
     ) -> Result<()> {
         let payload = serde_json::to_value(Delivery::Submitted { id: effect, data })?;
-        let task =
-            NewTask { execution_id: execution_id.to_owned(), kind: TaskKind::Apply, payload, run_at: now, attempt: 0 };
+        let task = NewTask {
+            execution_id: execution_id.to_owned().into(),
+            kind: TaskKind::Apply,
+            payload,
+            run_at: now,
+            attempt: 0,
+        };
         tx.enqueue(&task).await?;
         Ok(())
     }
@@ -453,7 +458,7 @@ impl Engine {
         };
         let payload = serde_json::to_value(delivery)?;
         tx.enqueue(&NewTask {
-            execution_id: parent.to_owned(),
+            execution_id: parent.to_owned().into(),
             kind: TaskKind::Apply,
             payload,
             run_at: self.now(),

@@ -39,7 +39,7 @@ impl Engine {
         for workflow in tx.enabled_workflows().await? {
             let Some(schedule) = schedule_of(&workflow) else { continue };
             kept.push(workflow.id.clone());
-            match planned.get(&workflow.id) {
+            match planned.get(workflow.id.as_str()) {
                 // New, or edited since it was planned: plan from now, without firing.
                 None => {
                     if let Some(at) = schedule.next_after(now) {
@@ -64,7 +64,7 @@ impl Engine {
             }
         }
         // A key with a `:` is a domain's schedule (workflow ids are UUIDs, which have none).
-        for id in planned.keys().filter(|id| !id.contains(':') && !kept.contains(id)) {
+        for id in planned.keys().filter(|id| !id.contains(':') && !kept.iter().any(|k| k == *id)) {
             tx.drop_schedule(id).await?;
         }
         tx.commit().await?;

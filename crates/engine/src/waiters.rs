@@ -67,7 +67,7 @@ impl Engine {
             members.remove("trigger");
         }
         let outcome = Outcome {
-            execution_id: execution.id.clone(),
+            execution_id: execution.id.clone().into(),
             succeeded: matches!(status, Status::Succeeded),
             status: status.label(),
             error,

@@ -80,7 +80,7 @@ impl Engine {
         check(&draft.document)?;
         let now = self.now();
         let mut record = WorkflowRecord {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: uuid::Uuid::now_v7().to_string().into(),
             name,
             latest_version: 1,
             enabled: draft.enabled.unwrap_or(false),
@@ -185,7 +185,7 @@ impl Engine {
         tx.audit(actor, "workflow.test", "workflow", id, &detail, now).await?;
         tx.commit().await?;
         self.wake_workers();
-        Ok(execution)
+        Ok(execution.into())
     }
 
     /// Starts workflow `id` through its external trigger with `input`, as `actor` asked; returns the
@@ -211,7 +211,7 @@ impl Engine {
         tx.audit(actor, "workflow.execute-external", "workflow", id, &detail, now).await?;
         tx.commit().await?;
         self.wake_workers();
-        Ok(Ok(execution))
+        Ok(Ok(execution.into()))
     }
 
     /// Asks execution `id` to stop at its next step boundary, as `actor` asked.

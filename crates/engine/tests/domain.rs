@@ -27,7 +27,7 @@ struct People {
 #[async_trait::async_trait]
 impl Domain for People {
     async fn ask(&self, _tx: &mut Tx, ask: Ask<'_>) -> tessera_engine::Result<Option<String>> {
-        self.asked.lock().unwrap().push((ask.execution.id.clone(), ask.effect.clone(), ask.action.to_owned()));
+        self.asked.lock().unwrap().push((ask.execution.id.clone().into(), ask.effect.clone(), ask.action.to_owned()));
         Ok(None)
     }
 
@@ -37,7 +37,7 @@ impl Domain for People {
         execution: &ExecutionRecord,
         _now: Timestamp,
     ) -> tessera_engine::Result<()> {
-        self.ended.lock().unwrap().push(execution.id.clone());
+        self.ended.lock().unwrap().push(execution.id.clone().into());
         Ok(())
     }
 
@@ -83,7 +83,7 @@ async fn start(engine: &Engine, store: &Store) -> String {
     let id = engine.start(&mut tx, &workflow, json!({}), None).await.unwrap();
     tx.commit().await.unwrap();
     engine.run_due().await.unwrap();
-    id
+    id.into()
 }
 
 async fn execution(store: &Store, id: &str) -> ExecutionRecord {

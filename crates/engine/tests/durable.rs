@@ -100,7 +100,7 @@ impl Fixture {
         let mut tx = self.store.begin().await.unwrap();
         let id = self.engine.start(&mut tx, workflow, input, None).await.unwrap();
         tx.commit().await.unwrap();
-        id
+        id.into_string()
     }
 
     /// Runs what is due, then moves the clock by `step` and repeats, `times` times.

@@ -65,7 +65,10 @@ impl Governance {
         };
         let item = NewInboxItem {
             kind,
-            subject: InboxSubject::Execution { execution_id: execution.id.clone(), effect: serde_json::to_value(id)? },
+            subject: InboxSubject::Execution {
+                execution_id: execution.id.clone().into(),
+                effect: serde_json::to_value(id)?,
+            },
             title,
             description: text(input, "description").or_else(|| text(input, "comment")).map(str::to_owned),
             // What the person sees of the step: its input and the trigger, with credentials masked.

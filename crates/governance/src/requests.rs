@@ -204,7 +204,7 @@ impl Governance {
                     Some(workflow) => {
                         vec![Level {
                             kind: ApproverKind::Workflow,
-                            reference: Some(workflow.id.clone()),
+                            reference: Some(workflow.id.clone().into()),
                             candidates: Vec::new(),
                         }]
                     }

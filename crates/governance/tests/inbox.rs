@@ -98,7 +98,7 @@ async fn start(governance: &Governance, store: &Store, workflow: &str, input: Va
     let id = governance.engine().start(&mut tx, &record, input, None).await.unwrap();
     tx.commit().await.unwrap();
     governance.engine().run_due().await.unwrap();
-    id
+    id.into_string()
 }
 
 async fn status(store: &Store, execution: &str) -> (String, Option<String>, Value) {

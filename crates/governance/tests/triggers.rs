@@ -163,7 +163,7 @@ impl World {
     async fn executions(&self, workflow: &str) -> Vec<(String, String, Value)> {
         let mut tx = self.store.begin().await.unwrap();
         let (runs, _) = tx.list_executions(workflow, 1000, 0).await.unwrap();
-        runs.into_iter().map(|r| (r.id, r.status.to_string(), r.input)).collect()
+        runs.into_iter().map(|r| (r.id.into_string(), r.status.to_string(), r.input)).collect()
     }
 
     async fn dispatch_all(&self) -> usize {

@@ -40,6 +40,7 @@ macro_rules! vocabulary {
 pub mod clock;
 pub mod duration;
 pub mod governance;
+pub mod ids;
 pub mod invalid;
 pub mod permissions;
 pub mod requests;
@@ -50,6 +51,7 @@ pub mod work;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use duration::{Duration, ParseDurationError};
+pub use ids::{ExecutionId, WorkflowId};
 pub use invalid::Invalid;
 pub use permissions::UserLevel;
 pub use requests::{AccessRequestType, ApproverKind, ItemStatus, RequestStatus, StepStatus, TypeRequestStatus};

@@ -5,22 +5,22 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use tessera_model::{ExecutionStatus, Timestamp};
+use tessera_model::{ExecutionId, ExecutionStatus, Timestamp, WorkflowId};
 
 use crate::{Result, Tx, instant, instant_opt};
 
 /// What starting an execution stores.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewExecution {
-    pub id: String,
-    pub workflow_id: String,
+    pub id: ExecutionId,
+    pub workflow_id: WorkflowId,
     pub version: i64,
     pub input: Value,
     pub state: Value,
     pub trace: bool,
     pub started_at: Timestamp,
     /// The parent execution and the effect in it waiting for this one (sub-workflow calls).
-    pub parent: Option<(String, Value)>,
+    pub parent: Option<(ExecutionId, Value)>,
     /// The published event that started it, if one did.
     pub event_id: Option<String>,
 }
@@ -37,8 +37,8 @@ pub struct StateUpdate<'a> {
 /// A stored execution.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionRecord {
-    pub id: String,
-    pub workflow_id: String,
+    pub id: ExecutionId,
+    pub workflow_id: WorkflowId,
     pub version: i64,
     pub status: ExecutionStatus,
     pub state: Value,
@@ -47,7 +47,7 @@ pub struct ExecutionRecord {
     pub started_at: Timestamp,
     pub ended_at: Option<Timestamp>,
     pub error: Option<String>,
-    pub parent_id: Option<String>,
+    pub parent_id: Option<ExecutionId>,
     pub parent_effect: Option<Value>,
     pub cancel_requested: bool,
     pub history_len: i64,
@@ -105,8 +105,8 @@ pub trait ExecutionStore {
 fn record(row: &AnyRow) -> Result<ExecutionRecord> {
     let parent_effect: Option<String> = row.try_get("parent_effect")?;
     Ok(ExecutionRecord {
-        id: row.try_get("id")?,
-        workflow_id: row.try_get("workflow_id")?,
+        id: row.try_get::<String, _>("id")?.into(),
+        workflow_id: row.try_get::<String, _>("workflow_id")?.into(),
         version: row.try_get("version")?,
         status: row.try_get::<String, _>("status")?.parse()?,
         state: serde_json::from_str(&row.try_get::<String, _>("state")?)?,
@@ -115,7 +115,7 @@ fn record(row: &AnyRow) -> Result<ExecutionRecord> {
         started_at: instant(row, "started_at")?,
         ended_at: instant_opt(row, "ended_at")?,
         error: row.try_get("error")?,
-        parent_id: row.try_get("parent_id")?,
+        parent_id: row.try_get::<Option<String>, _>("parent_id")?.map(Into::into),
         parent_effect: parent_effect.map(|e| serde_json::from_str(&e)).transpose()?,
         cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
         history_len: row.try_get("history_len")?,
@@ -125,15 +125,15 @@ fn record(row: &AnyRow) -> Result<ExecutionRecord> {
 impl ExecutionStore for Tx {
     async fn insert_execution(&mut self, new: &NewExecution) -> Result<()> {
         let (parent_id, parent_effect) = match &new.parent {
-            Some((id, effect)) => (Some(id.clone()), Some(effect.to_string())),
+            Some((id, effect)) => (Some(id.as_str().to_owned()), Some(effect.to_string())),
             None => (None, None),
         };
         sqlx::query(
             "INSERT INTO executions (id, workflow_id, version, status, state, input, trace, started_at, parent_id, parent_effect, event_id) \
              VALUES ($1, $2, $3, 'Running', $4, $5, $6, $7, $8, $9, $10)",
         )
-        .bind(&new.id)
-        .bind(&new.workflow_id)
+        .bind(new.id.as_str())
+        .bind(new.workflow_id.as_str())
         .bind(new.version)
         .bind(new.state.to_string())
         .bind(new.input.to_string())

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use tessera_model::Timestamp;
+use tessera_model::{ExecutionId, Timestamp};
 
 use crate::db::Dialect;
 use crate::{Result, Tx, instant, instant_opt};
@@ -45,7 +45,7 @@ pub struct OutboxEvent {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTask {
-    pub execution_id: String,
+    pub execution_id: ExecutionId,
     pub kind: TaskKind,
     pub payload: Value,
     pub run_at: Timestamp,
@@ -56,7 +56,7 @@ pub struct NewTask {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
     pub id: String,
-    pub execution_id: String,
+    pub execution_id: ExecutionId,
     pub kind: TaskKind,
     pub payload: Value,
     pub run_at: Timestamp,
@@ -108,7 +108,7 @@ pub trait QueueStore {
 fn task(row: &AnyRow) -> Result<Task> {
     Ok(Task {
         id: row.try_get("id")?,
-        execution_id: row.try_get("execution_id")?,
+        execution_id: row.try_get::<String, _>("execution_id")?.into(),
         kind: TaskKind::parse(&row.try_get::<String, _>("kind")?),
         payload: serde_json::from_str(&row.try_get::<String, _>("payload")?)?,
         run_at: instant(row, "run_at")?,
@@ -123,7 +123,7 @@ impl QueueStore for Tx {
             "INSERT INTO tasks (id, execution_id, kind, payload, run_at, attempt) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&id)
-        .bind(&t.execution_id)
+        .bind(t.execution_id.as_str())
         .bind(t.kind.as_str())
         .bind(t.payload.to_string())
         .bind(t.run_at.millis())

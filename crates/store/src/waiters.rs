@@ -2,14 +2,14 @@
 //! or hook workflow — so that the transaction ending the execution can hand its outcome on.
 
 use sqlx::Row;
-use tessera_model::Timestamp;
+use tessera_model::{ExecutionId, Timestamp};
 
 use crate::{Result, Tx, instant};
 
 /// Who waits for an execution, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionWaiter {
-    pub execution_id: String,
+    pub execution_id: ExecutionId,
     /// `ACCESS_REQUEST`, `ACCESS_REQUEST_ITEM` or `REQUEST`.
     pub subject_kind: String,
     pub subject_id: String,
@@ -41,7 +41,7 @@ pub trait WaiterStore {
 
 fn waiter(row: &sqlx::any::AnyRow) -> Result<ExecutionWaiter> {
     Ok(ExecutionWaiter {
-        execution_id: row.try_get("execution_id")?,
+        execution_id: row.try_get::<String, _>("execution_id")?.into(),
         subject_kind: row.try_get("subject_kind")?,
         subject_id: row.try_get("subject_id")?,
         purpose: row.try_get("purpose")?,

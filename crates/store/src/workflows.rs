@@ -4,14 +4,14 @@
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use tessera_model::Timestamp;
+use tessera_model::{Timestamp, WorkflowId};
 
 use crate::{Result, Tx, instant};
 
 /// A workflow and its latest version's document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowRecord {
-    pub id: String,
+    pub id: WorkflowId,
     pub name: String,
     pub latest_version: i64,
     pub enabled: bool,
@@ -25,7 +25,7 @@ pub struct WorkflowRecord {
 /// One version of a workflow's definition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowVersion {
-    pub workflow_id: String,
+    pub workflow_id: WorkflowId,
     pub version: i64,
     pub document: Value,
     pub created_at: Timestamp,
@@ -86,7 +86,7 @@ const SELECT: &str = "SELECT w.id, w.name, w.latest_version, w.enabled, w.trace,
 
 fn record(row: &AnyRow) -> Result<WorkflowRecord> {
     Ok(WorkflowRecord {
-        id: row.try_get("id")?,
+        id: row.try_get::<String, _>("id")?.into(),
         name: row.try_get("name")?,
         latest_version: row.try_get("latest_version")?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
@@ -100,7 +100,7 @@ fn record(row: &AnyRow) -> Result<WorkflowRecord> {
 
 fn version(row: &AnyRow) -> Result<WorkflowVersion> {
     Ok(WorkflowVersion {
-        workflow_id: row.try_get("workflow_id")?,
+        workflow_id: row.try_get::<String, _>("workflow_id")?.into(),
         version: row.try_get("version")?,
         document: serde_json::from_str(&row.try_get::<String, _>("document")?)?,
         created_at: instant(row, "created_at")?,
@@ -115,7 +115,7 @@ impl WorkflowStore for Tx {
             "INSERT INTO workflows (id, name, latest_version, enabled, trace, created_at, modified_at, creator) \
              VALUES ($1, $2, 1, $3, $4, $5, $5, $6)",
         )
-        .bind(&r.id)
+        .bind(r.id.as_str())
         .bind(&r.name)
         .bind(i64::from(r.enabled))
         .bind(i64::from(r.trace))
@@ -126,7 +126,7 @@ impl WorkflowStore for Tx {
         sqlx::query(
             "INSERT INTO workflow_versions (workflow_id, version, document, created_at, author, note) VALUES ($1, 1, $2, $3, $4, $5)",
         )
-        .bind(&r.id)
+        .bind(r.id.as_str())
         .bind(r.document.to_string())
         .bind(r.created_at.millis())
         .bind(&r.creator)

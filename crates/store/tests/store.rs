@@ -122,7 +122,7 @@ async fn tasks_are_leased_and_come_back_when_the_lease_runs_out() {
         let mut tx = store.begin().await.unwrap();
         for (i, run_at) in [(0, 100), (1, 50), (2, 500)] {
             let task = NewTask {
-                execution_id: format!("e{i}"),
+                execution_id: format!("e{i}").into(),
                 kind: TaskKind::Call,
                 payload: json!({"n": i}),
                 run_at: at(run_at),

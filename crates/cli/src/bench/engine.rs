@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use tessera_engine::{Engine, EngineConfig};
-use tessera_model::{Clock, SystemClock, Timestamp};
+use tessera_model::{Clock, ExecutionId, SystemClock, Timestamp};
 use tessera_store::{ExecutionRecord, ExecutionStore, Store, WorkflowRecord, WorkflowStore, redact_url};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -229,7 +229,7 @@ struct Report {
     /// Each started execution as stored at the end.
     records: Vec<ExecutionRecord>,
     /// When each execution's event arrived at its starter, by execution id.
-    arrivals: std::collections::HashMap<String, Timestamp>,
+    arrivals: std::collections::HashMap<ExecutionId, Timestamp>,
     /// The first and last event arrival.
     arrival_span: Option<(Timestamp, Timestamp)>,
     cpu_seconds: Option<f64>,
@@ -356,7 +356,7 @@ async fn running(store: &Store) -> Result<i64> {
 /// What the starters did.
 #[derive(Default)]
 struct Started {
-    arrivals: std::collections::HashMap<String, Timestamp>,
+    arrivals: std::collections::HashMap<ExecutionId, Timestamp>,
     errors: usize,
     first_error: Option<String>,
 }
@@ -364,7 +364,7 @@ struct Started {
 impl Started {
     fn add(
         &mut self,
-        result: Result<Result<(Vec<String>, Timestamp)>, tokio::task::JoinError>,
+        result: Result<Result<(Vec<ExecutionId>, Timestamp)>, tokio::task::JoinError>,
         per_transaction: usize,
     ) {
         match result {
@@ -466,7 +466,12 @@ async fn start_all(
 }
 
 /// Starts executions `first..first + count` in one transaction, then wakes the workers.
-async fn start_batch(engine: &Engine, workflow: &WorkflowRecord, first: usize, count: usize) -> Result<Vec<String>> {
+async fn start_batch(
+    engine: &Engine,
+    workflow: &WorkflowRecord,
+    first: usize,
+    count: usize,
+) -> Result<Vec<ExecutionId>> {
     let mut tx = engine.store().begin().await?;
     let mut ids = Vec::with_capacity(count);
     for n in first..first + count {
