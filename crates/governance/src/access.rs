@@ -160,8 +160,8 @@ impl Governance {
         let cause = json!({"type": "REQUEST", "action": change.action, "requester": change.requester,
                            "comments": change.comments});
         for identity in &identities {
-            let mut held = tx.access_of(std::slice::from_ref(&identity.id)).await?;
-            let accounts: Vec<AccountRecord> = tx.accounts_of(std::slice::from_ref(&identity.id)).await?;
+            let mut held = tx.access_of(&[identity.id.to_string()]).await?;
+            let accounts: Vec<AccountRecord> = tx.accounts_of(&[identity.id.to_string()]).await?;
             let accounts: Vec<&AccountRecord> = accounts.iter().collect();
             let mut plans = Vec::new();
             for item in &change.items {
@@ -169,15 +169,16 @@ impl Governance {
                 let label = format!("{} {} for {}", item.kind, item.id, identity.name);
                 if change.grant {
                     if let Some(start) = change.start_at.filter(|at| *at > now) {
-                        self.schedule_change(tx, change, identity.id.clone(), item, "GRANT", start, now).await?;
+                        self.schedule_change(tx, change, identity.id.clone().into(), item, "GRANT", start, now).await?;
                         outcome.scheduled += 1;
                         if let Some(end) = change.remove_at {
-                            self.schedule_change(tx, change, identity.id.clone(), item, "REVOKE", end, now).await?;
+                            self.schedule_change(tx, change, identity.id.clone().into(), item, "REVOKE", end, now)
+                                .await?;
                         }
                         continue;
                     }
                     if let Some(end) = change.remove_at {
-                        self.schedule_change(tx, change, identity.id.clone(), item, "REVOKE", end, now).await?;
+                        self.schedule_change(tx, change, identity.id.clone().into(), item, "REVOKE", end, now).await?;
                         outcome.scheduled += 1;
                     }
                     if holding.is_some() {
@@ -185,7 +186,7 @@ impl Governance {
                         continue;
                     }
                     let grant = AccessGrant {
-                        identity_id: identity.id.clone(),
+                        identity_id: identity.id.clone().into(),
                         kind: item.kind.clone(),
                         object_id: item.id.clone(),
                         origin: "REQUEST".into(),
@@ -240,8 +241,8 @@ impl Governance {
         let cause = json!({"type": "DELETED", "object": {"type": kind, "id": id}});
         for holder in &holders {
             let Some(identity) = tx.identity(&holder.identity_id).await? else { continue };
-            let held = tx.access_of(std::slice::from_ref(&identity.id)).await?;
-            let accounts = tx.accounts_of(std::slice::from_ref(&identity.id)).await?;
+            let held = tx.access_of(&[identity.id.to_string()]).await?;
+            let accounts = tx.accounts_of(&[identity.id.to_string()]).await?;
             let accounts: Vec<&AccountRecord> = accounts.iter().collect();
             let still = carried(&policy, &held, &item);
             let plans = policy.access_plans(&identity, holder, false, &accounts, &cause, now);
@@ -445,7 +446,7 @@ impl Governance {
         }
         let identity =
             tx.identity(identity_id).await?.ok_or_else(|| Error::NotFound(format!("identity {identity_id}")))?;
-        let accounts = tx.accounts_of(std::slice::from_ref(&identity.id)).await?;
+        let accounts = tx.accounts_of(&[identity.id.to_string()]).await?;
         let policy = Policy::load(tx).await?;
         let cause = json!({"type": "REQUEST", "action": "Workflow", "requester": requester, "comments": comments});
         let mut plans = Vec::new();

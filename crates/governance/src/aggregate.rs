@@ -693,9 +693,9 @@ impl Run<'_> {
         let ids: Vec<String> = wanted.keys().cloned().collect();
         for chunk in ids.chunks(500) {
             for mut identity in tx.identities_by_ids(chunk).await? {
-                let manager = wanted.get(&identity.id).cloned().flatten();
-                if manager != identity.manager_id && manager.as_deref() != Some(identity.id.as_str()) {
-                    identity.manager_id = manager;
+                let manager = wanted.get(identity.id.as_str()).cloned().flatten();
+                if manager != identity.manager_id.map(Into::into) && manager.as_deref() != Some(identity.id.as_str()) {
+                    identity.manager_id = manager.map(Into::into);
                     identity.modified_at = now;
                     tx.update_identity(&identity).await?;
                 }

@@ -77,11 +77,11 @@ impl<'p> Batch<'p> {
     ) {
         let attributes = self.policy.compute(profile, &[account]);
         let mut identity = IdentityRecord {
-            id,
+            id: id.into(),
             name: String::new(),
             alias: String::new(),
             email: None,
-            manager_id,
+            manager_id: manager_id.map(Into::into),
             profile_id: Some(profile.id.clone()),
             lifecycle_state: None,
             lifecycle_manual: false,
@@ -98,7 +98,7 @@ impl<'p> Batch<'p> {
         }
         outcome.extend(self.policy.birthright(&identity, &[account], &outcome.grants, self.now));
         self.created.push(self.new_identities.len());
-        self.access.push((identity.id.clone(), outcome));
+        self.access.push((identity.id.clone().into(), outcome));
         self.new_identities.push(identity);
     }
 
@@ -114,7 +114,7 @@ impl<'p> Batch<'p> {
         }
         let ids: Vec<String> = changes.iter().map(|c| c.identity_id.clone()).collect();
         let identities: HashMap<String, IdentityRecord> =
-            tx.identities_by_ids(&ids).await?.into_iter().map(|i| (i.id.clone(), i)).collect();
+            tx.identities_by_ids(&ids).await?.into_iter().map(|i| (i.id.to_string(), i)).collect();
         let mut accounts: HashMap<String, Vec<AccountRecord>> = HashMap::new();
         for account in tx.accounts_of(&ids).await? {
             accounts.entry(account.identity_id.clone().unwrap_or_default()).or_default().push(account);
@@ -157,7 +157,7 @@ impl<'p> Batch<'p> {
                 self.events.push((payloads::IDENTITY_ATTRIBUTES_CHANGED, payloads::attributes_changed(&new, changes)));
             }
             tx.update_identity(&new).await?;
-            self.access.push((new.id.clone(), outcome));
+            self.access.push((new.id.clone().into(), outcome));
         }
         Ok(updated)
     }
@@ -211,7 +211,7 @@ impl<'p> Batch<'p> {
         if !self.correlated.is_empty() {
             let ids: Vec<String> = self.correlated.iter().map(|(id, _, _)| id.clone()).collect();
             let identities: HashMap<String, IdentityRecord> =
-                tx.identities_by_ids(&ids).await?.into_iter().map(|i| (i.id.clone(), i)).collect();
+                tx.identities_by_ids(&ids).await?.into_iter().map(|i| (i.id.to_string(), i)).collect();
             for (identity_id, account, source) in &self.correlated {
                 if let Some(identity) = identities.get(identity_id) {
                     let payload =
@@ -251,11 +251,11 @@ impl Batch<'_> {
             return Ok(());
         }
         let mut names: HashMap<String, String> =
-            self.new_identities.iter().map(|i| (i.id.clone(), i.name.clone())).collect();
+            self.new_identities.iter().map(|i| (i.id.to_string(), i.name.clone())).collect();
         let unknown: Vec<String> = self
             .new_identities
             .iter()
-            .filter_map(|i| i.manager_id.clone())
+            .filter_map(|i| i.manager_id.as_ref().map(ToString::to_string))
             .filter(|m| !names.contains_key(m))
             .collect();
         names.extend(tx.identity_names(&unknown).await?);
@@ -265,7 +265,7 @@ impl Batch<'_> {
             let mut payload = payloads::identity_snapshot(identity);
             if let Some(manager) = &identity.manager_id {
                 payload["attributes"]["manager"] = serde_json::json!({
-                    "type": "IDENTITY", "id": manager, "name": names.get(manager).cloned().unwrap_or_default(),
+                    "type": "IDENTITY", "id": manager, "name": names.get(manager.as_str()).cloned().unwrap_or_default(),
                 });
             }
             created.push((payloads::IDENTITY_CREATED, payload));
@@ -284,7 +284,7 @@ impl Batch<'_> {
             return Ok(());
         }
         let mut identities: HashMap<String, IdentityRecord> =
-            self.new_identities.iter().map(|i| (i.id.clone(), i.clone())).collect();
+            self.new_identities.iter().map(|i| (i.id.to_string(), i.clone())).collect();
         let wanted: Vec<String> = self
             .new_accounts
             .iter()
@@ -293,7 +293,7 @@ impl Batch<'_> {
             .filter(|id| !identities.contains_key(id))
             .collect();
         for identity in tx.identities_by_ids(&wanted).await? {
-            identities.insert(identity.id.clone(), identity);
+            identities.insert(identity.id.clone().into(), identity);
         }
         let events = [
             (payloads::SOURCE_ACCOUNT_CREATED, "ACCOUNT_CREATED_V2", &self.new_accounts),

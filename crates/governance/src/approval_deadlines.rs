@@ -372,7 +372,7 @@ impl Governance {
             id: uuid::Uuid::now_v7().simple().to_string(),
             approval_id: approval_id.to_owned(),
             old_approvers: approval.candidates.clone(),
-            new_approver: owner.id.clone(),
+            new_approver: owner.id.clone().into(),
             forwarder: forwarder.map(str::to_owned),
             comment: Some(comment.to_owned()),
             kind: "MANUAL_REASSIGNMENT".into(),
@@ -550,7 +550,7 @@ impl Governance {
             && eligible(fallback)
             && tx.identity(fallback).await?.is_some()
         {
-            target = Some(fallback.to_owned());
+            target = Some(fallback.to_owned().into());
         }
         let Some(target) = target else {
             tracing::info!(approval = %approval.id, "an approval is due for escalation but has nobody to go to");
@@ -562,7 +562,7 @@ impl Governance {
             id: uuid::Uuid::now_v7().simple().to_string(),
             approval_id: approval.id.clone(),
             old_approvers: approval.candidates.clone(),
-            new_approver: target.clone(),
+            new_approver: target.clone().into(),
             forwarder: None,
             comment: Some(format!("Escalated: no decision within {days} day(s).")),
             kind: "AUTO_ESCALATION".into(),

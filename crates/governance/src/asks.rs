@@ -138,7 +138,7 @@ impl Governance {
         let approvers = match kind.as_str() {
             "MANAGER" => {
                 let target = tx.identity(for_id).await?;
-                let manager = target.and_then(|t| t.manager_id);
+                let manager = target.and_then(|t| t.manager_id).map(String::from);
                 vec![manager.ok_or_else(|| Error::invalid(format!("identity `{for_id}` has no manager to approve")))?]
             }
             "OWNER" => {

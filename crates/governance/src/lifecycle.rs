@@ -43,13 +43,13 @@ pub async fn set_lifecycle_state(
     if let Some(parsed) = profile.states.get(&stored.key) {
         new.status = if policy::inactive(parsed) { IdentityStatus::Inactive } else { IdentityStatus::Active };
     }
-    let accounts = tx.accounts_of(std::slice::from_ref(&new.id)).await?;
+    let accounts = tx.accounts_of(&[new.id.to_string()]).await?;
     let views: Vec<_> = accounts.iter().collect();
-    let held = tx.access_of(std::slice::from_ref(&new.id)).await?;
+    let held = tx.access_of(&[new.id.to_string()]).await?;
     let mut batch = Batch::new(&policy, now);
     let outcome = batch.transition(profile, &old, &new, &views, &held);
     tx.update_identity(&new).await?;
-    batch.record_access(new.id.clone(), outcome);
+    batch.record_access(new.id.clone().into(), outcome);
     batch.write(&mut tx).await?;
     let detail = serde_json::json!({"lifecycleState": stored.key, "accountActivityId": activity});
     tx.audit(actor, "identity.set-lifecycle-state", "identity", identity_id, &detail, now).await?;

@@ -230,7 +230,7 @@ impl Policy {
                 continue;
             }
             let grant = AccessGrant {
-                identity_id: identity.id.clone(),
+                identity_id: identity.id.clone().into(),
                 kind: "ACCESS_PROFILE".into(),
                 object_id: id.clone(),
                 origin: "LIFECYCLE".into(),
@@ -272,7 +272,7 @@ impl Policy {
             match (should, holds) {
                 (true, None) => {
                     let grant = AccessGrant {
-                        identity_id: identity.id.clone(),
+                        identity_id: identity.id.clone().into(),
                         kind: "ROLE".into(),
                         object_id: role.id.clone(),
                         origin: "BIRTHRIGHT".into(),
@@ -370,7 +370,7 @@ impl Policy {
         });
         PlanRecord {
             id: uuid::Uuid::now_v7().simple().to_string(),
-            identity_id: identity.id.clone(),
+            identity_id: identity.id.clone().into(),
             source_id: source_id.to_owned(),
             operation: operation.to_owned(),
             cause: cause.get("type").and_then(Value::as_str).unwrap_or("LIFECYCLE").to_owned(),

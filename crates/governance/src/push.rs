@@ -225,10 +225,10 @@ async fn point_managers(
             None => None,
         };
         if let Some(mut identity) = tx.identity(&identity_id).await?
-            && identity.manager_id != manager_id
+            && identity.manager_id.as_deref() != manager_id.as_deref()
             && manager_id.as_deref() != Some(identity_id.as_str())
         {
-            identity.manager_id = manager_id;
+            identity.manager_id = manager_id.map(Into::into);
             identity.modified_at = now;
             tx.update_identity(&identity).await?;
         }
@@ -243,7 +243,7 @@ async fn point_managers(
             if let Some(mut identity) = tx.identity(&report_id).await?
                 && identity.manager_id.is_none()
             {
-                identity.manager_id = Some(manager_id.clone());
+                identity.manager_id = Some(manager_id.clone().into());
                 identity.modified_at = now;
                 tx.update_identity(&identity).await?;
             }
@@ -264,7 +264,7 @@ pub async fn remove_pushed_account(
     let Some(account) = pushed_account(tx, source_id, native_identity).await? else { return Ok(None) };
     let policy = Policy::load(tx).await?;
     let target = Target::of(&policy, source_id)?;
-    tx.delete_accounts(std::slice::from_ref(&account.id)).await?;
+    tx.delete_accounts(&[account.id.to_string()]).await?;
     let owner = match &account.identity_id {
         Some(id) => tx.identity(id).await?,
         None => None,

@@ -166,7 +166,7 @@ impl Governance {
                     ),
                 ));
             }
-            let held = tx.access_of(std::slice::from_ref(&target.id)).await?;
+            let held = tx.access_of(&[target.id.to_string()]).await?;
             let request_id = new_id();
             let (mut items, mut approvals, mut existing) = (Vec::new(), Vec::new(), Vec::new());
             let mut existing_ids = Vec::new();
@@ -243,7 +243,7 @@ impl Governance {
             }
             if !existing.is_empty() {
                 submitted.existing_requests.push(Tracking {
-                    requested_for: target.id.clone(),
+                    requested_for: target.id.clone().into(),
                     items: existing,
                     request_ids: existing_ids,
                 });
@@ -253,8 +253,8 @@ impl Governance {
             }
             let record = AccessRequestRecord {
                 id: request_id.clone(),
-                requester_id: requester.id.clone(),
-                requested_for_id: target.id.clone(),
+                requester_id: requester.id.clone().into(),
+                requested_for_id: target.id.clone().into(),
                 request_type: request.request_type,
                 status: RequestStatus::Pending,
                 comment: request.comment.clone(),
@@ -283,8 +283,7 @@ impl Governance {
                 if hold {
                     approval.status = WorkStatus::Waiting;
                 }
-                approval.candidates =
-                    self.stand_ins(tx, &approval.candidates, now, std::slice::from_ref(&target.id)).await?;
+                approval.candidates = self.stand_ins(tx, &approval.candidates, now, &[target.id.to_string()]).await?;
             }
             tx.insert_access_request(&record, &items, &approvals).await?;
             self.check_request_sod(tx, &record, &items).await?;
@@ -314,7 +313,7 @@ impl Governance {
                 self.conclude(tx, &record.id, now).await?;
             }
             submitted.new_requests.push(Tracking {
-                requested_for: target.id.clone(),
+                requested_for: target.id.clone().into(),
                 items: items.iter().map(|i| (i.kind.clone(), i.object_id.clone())).collect(),
                 request_ids: vec![request_id],
             });
@@ -357,7 +356,11 @@ impl Governance {
                     let manager = target.manager_id.clone().ok_or_else(|| {
                         Error::invalid_at(at, format!("{place}: {} has no manager to approve", target.name))
                     })?;
-                    Level { kind: ApproverKind::Manager, reference: Some(manager.clone()), candidates: vec![manager] }
+                    Level {
+                        kind: ApproverKind::Manager,
+                        reference: Some(manager.clone().into()),
+                        candidates: vec![manager.into()],
+                    }
                 }
                 "OWNER" | "ROLE_OWNER" | "ACCESS_PROFILE_OWNER" | "ENTITLEMENT_OWNER" => {
                     let owner = owner_of(object)

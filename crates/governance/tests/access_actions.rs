@@ -116,7 +116,7 @@ async fn world(store: Store) -> World {
 impl World {
     async fn id_of(&self, uid: &str) -> String {
         let mut tx = self.store.begin().await.unwrap();
-        tx.identity_by_key(uid).await.unwrap().unwrap().id
+        tx.identity_by_key(uid).await.unwrap().unwrap().id.into()
     }
 
     /// Runs a one-step workflow calling `action` with `attributes` — each read from the execution's

@@ -169,7 +169,7 @@ impl World {
     async fn holds(&self, uid: &str) -> Vec<String> {
         let id = self.identity(uid).await.id;
         let mut tx = self.store.begin().await.unwrap();
-        tx.access_of(&[id])
+        tx.access_of(&[id.into()])
             .await
             .unwrap()
             .into_iter()

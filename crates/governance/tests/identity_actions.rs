@@ -155,7 +155,7 @@ impl Drop for World {
 impl World {
     async fn id_of(&self, uid: &str) -> String {
         let mut tx = self.store.begin().await.unwrap();
-        tx.identity_by_key(uid).await.unwrap().unwrap().id
+        tx.identity_by_key(uid).await.unwrap().unwrap().id.into()
     }
 
     async fn workflow(&self, id: &str, start: &str, steps: Value) -> WorkflowRecord {

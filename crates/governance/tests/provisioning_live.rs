@@ -158,7 +158,7 @@ impl World {
             tx.mark_dispatched(&id, Timestamp::UNIX_EPOCH).await.unwrap();
         }
         tx.commit().await.unwrap();
-        ada.id
+        ada.id.into()
     }
 
     /// Carries out every plan that is due now, round after round.

@@ -124,7 +124,7 @@ impl World {
 
     async fn id_of(&self, uid: &str) -> String {
         let mut tx = self.store.begin().await.unwrap();
-        tx.identity_by_key(uid).await.unwrap().unwrap().id
+        tx.identity_by_key(uid).await.unwrap().unwrap().id.into()
     }
 
     /// The native identities of an identity's accounts on `source`.

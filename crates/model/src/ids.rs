@@ -108,6 +108,10 @@ macro_rules! id {
 }
 
 id!(
+    /// An identity: a person (or a machine) Tessera governs.
+    IdentityId
+);
+id!(
     /// A workflow definition.
     WorkflowId
 );

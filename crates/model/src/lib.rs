@@ -51,7 +51,7 @@ pub mod work;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use duration::{Duration, ParseDurationError};
-pub use ids::{ExecutionId, WorkflowId};
+pub use ids::{ExecutionId, IdentityId, WorkflowId};
 pub use invalid::Invalid;
 pub use permissions::UserLevel;
 pub use requests::{AccessRequestType, ApproverKind, ItemStatus, RequestStatus, StepStatus, TypeRequestStatus};

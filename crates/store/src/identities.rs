@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use tessera_model::{IdentityStatus, Timestamp};
+use tessera_model::{IdentityId, IdentityStatus, Timestamp};
 
 use crate::listing::{Listing, placeholders, value_groups};
 use crate::query::{Bind, Column, Field, FieldKind, Op, Resource, bind_all};
@@ -12,11 +12,11 @@ use crate::{Dialect, Result, Tx, instant};
 /// An identity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IdentityRecord {
-    pub id: String,
+    pub id: IdentityId,
     pub name: String,
     pub alias: String,
     pub email: Option<String>,
-    pub manager_id: Option<String>,
+    pub manager_id: Option<IdentityId>,
     pub profile_id: Option<String>,
     pub lifecycle_state: Option<String>,
     /// Set by a person through `set-lifecycle-state`; aggregation keeps it until the computed
@@ -115,11 +115,11 @@ pub static ACCOUNTS: Resource = Resource {
 
 fn identity(row: &AnyRow) -> Result<IdentityRecord> {
     Ok(IdentityRecord {
-        id: row.try_get("id")?,
+        id: row.try_get::<String, _>("id")?.into(),
         name: row.try_get("name")?,
         alias: row.try_get("alias")?,
         email: row.try_get("email")?,
-        manager_id: row.try_get("manager_id")?,
+        manager_id: row.try_get::<Option<String>, _>("manager_id")?.map(Into::into),
         profile_id: row.try_get("profile_id")?,
         lifecycle_state: row.try_get("lifecycle_state")?,
         lifecycle_manual: row.try_get::<i64, _>("lifecycle_manual")? != 0,

@@ -71,13 +71,14 @@ impl IdentityActions {
 
     async fn documents(&self, identities: &[IdentityRecord]) -> Result<Vec<Value>, ActionError> {
         let mut tx = self.store.begin().await.map_err(store_error)?;
-        let manager_ids: Vec<String> = identities.iter().filter_map(|i| i.manager_id.clone()).collect();
+        let manager_ids: Vec<String> =
+            identities.iter().filter_map(|i| i.manager_id.as_ref().map(ToString::to_string)).collect();
         let managers: HashMap<String, IdentityRecord> = tx
             .identities_by_ids(&manager_ids)
             .await
             .map_err(store_error)?
             .into_iter()
-            .map(|m| (m.id.clone(), m))
+            .map(|m| (m.id.to_string(), m))
             .collect();
         let mut documents = Vec::with_capacity(identities.len());
         for identity in identities {
@@ -86,7 +87,7 @@ impl IdentityActions {
             })?;
             let listing = Listing { filter: Some(&filter), limit: 1, ..Listing::default() };
             let reports = tx.list_identities(&listing).await.map_err(store_error)?.0;
-            let manager = identity.manager_id.as_ref().and_then(|m| managers.get(m));
+            let manager = identity.manager_id.as_ref().and_then(|m| managers.get(m.as_str()));
             documents.push(shapes::identity(identity, manager, !reports.is_empty()));
         }
         Ok(documents)

@@ -271,7 +271,7 @@ impl Governance {
             facts.actor_approved = tx.inbox_decision(item_id, me).await?.is_some();
         }
         if let InboxAction::Reassign { to, .. } | InboxAction::Delegate { to, .. } = &action {
-            facts.target = tx.identity(to).await?.map(|identity| (identity.id, identity.name));
+            facts.target = tx.identity(to).await?.map(|identity| (identity.id.into_string(), identity.name));
         }
         let changes = decide::act(&item, &actor, &action, &facts)?;
         self.apply_changes(&mut tx, &item, actor.identity, changes, now).await?;
@@ -420,7 +420,7 @@ impl Governance {
             && let Some(target) = tx.identity_by_key(key).await?
         {
             let (stand_in, _) = self.stand_in(&mut tx, &target.id, now, &item.excluded).await?;
-            escalation = decide::Escalation::To { target: target.id, stand_in };
+            escalation = decide::Escalation::To { target: target.id.into(), stand_in };
         }
         let Some(changes) = decide::on_deadline(&item, now, || escalation) else { return Ok(false) };
         self.apply_changes(&mut tx, &item, None, changes, now).await?;
@@ -500,7 +500,9 @@ impl Governance {
             match kind.to_ascii_uppercase().as_str() {
                 "IDENTITY" => {
                     let identity = tx.identity_by_key(id).await?;
-                    out.push(identity.ok_or_else(|| Error::invalid(format!("no identity is `{id}`")))?.id);
+                    out.push(
+                        identity.ok_or_else(|| Error::invalid(format!("no identity is `{id}`")))?.id.into_string(),
+                    );
                 }
                 "GOVERNANCE_GROUP" | "WORKGROUP" => {
                     let members = tx.members(id).await?;

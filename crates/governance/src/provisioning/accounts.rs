@@ -75,7 +75,7 @@ pub(super) async fn record(
     let operation = prepared.request.operation;
     if operation == Operation::Delete {
         if let Some(account) = &prepared.account {
-            tx.delete_accounts(std::slice::from_ref(&account.id)).await?;
+            tx.delete_accounts(&[account.id.to_string()]).await?;
         }
         return Ok(());
     }

@@ -86,7 +86,7 @@ pub(super) async fn prepare(
     };
     let identity = tx.identity(&plan.identity_id).await?;
     let accounts = match &identity {
-        Some(identity) => tx.accounts_of(std::slice::from_ref(&identity.id)).await?,
+        Some(identity) => tx.accounts_of(&[identity.id.to_string()]).await?,
         None => Vec::new(),
     };
     // The account as it is now: the plan's own, or the identity's one on this source.

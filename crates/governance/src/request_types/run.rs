@@ -196,7 +196,7 @@ impl Governance {
             Approver::RequesterManager => {
                 let target = tx.identity(&request.requested_for_id).await?;
                 match target.and_then(|t| t.manager_id) {
-                    Some(manager) => vec![manager],
+                    Some(manager) => vec![manager.into_string()],
                     None => return Ok(Err("the person it is for has no manager".into())),
                 }
             }

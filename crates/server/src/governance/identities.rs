@@ -110,7 +110,7 @@ impl Sources {
 async fn accounts_shaped(tx: &mut Tx, accounts: &[AccountRecord]) -> ApiResult<Vec<Value>> {
     let ids: Vec<String> = accounts.iter().filter_map(|a| a.identity_id.clone()).collect();
     let identities: HashMap<String, IdentityRecord> =
-        tx.identities_by_ids(&ids).await?.into_iter().map(|i| (i.id.clone(), i)).collect();
+        tx.identities_by_ids(&ids).await?.into_iter().map(|i| (i.id.to_string(), i)).collect();
     let mut sources = Sources::default();
     let mut out = Vec::with_capacity(accounts.len());
     for account in accounts {

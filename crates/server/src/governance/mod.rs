@@ -323,7 +323,7 @@ fn reference_id(value: Option<&Value>, at: &str) -> ApiResult<Option<String>> {
 async fn owner(tx: &mut Tx, body: &Map<String, Value>) -> ApiResult<Option<String>> {
     let Some(id) = reference_id(body.get("owner"), "/owner")? else { return Ok(None) };
     match tx.identity(&id).await? {
-        Some(identity) => Ok(Some(identity.id)),
+        Some(identity) => Ok(Some(identity.id.into())),
         None => Err(invalid("/owner/id", format!("no identity has the id `{id}`"))),
     }
 }

@@ -107,7 +107,7 @@ pub(crate) async fn search(
 
 /// ISC's identity search documents for `identities`, their accounts and access read in bulk.
 async fn documents(tx: &mut Tx, identities: &[IdentityRecord]) -> ApiResult<Vec<Value>> {
-    let ids: Vec<String> = identities.iter().map(|i| i.id.clone()).collect();
+    let ids: Vec<String> = identities.iter().map(|i| i.id.to_string()).collect();
     let mut accounts: HashMap<String, Vec<AccountRecord>> = HashMap::new();
     for account in tx.accounts_of(&ids).await? {
         accounts.entry(account.identity_id.clone().unwrap_or_default()).or_default().push(account);
@@ -119,8 +119,8 @@ async fn documents(tx: &mut Tx, identities: &[IdentityRecord]) -> ApiResult<Vec<
     let mut names = Names::default();
     let mut out = Vec::with_capacity(identities.len());
     for identity in identities {
-        let accounts = accounts.remove(&identity.id).unwrap_or_default();
-        let grants = access.remove(&identity.id).unwrap_or_default();
+        let accounts = accounts.remove(identity.id.as_str()).unwrap_or_default();
+        let grants = access.remove(identity.id.as_str()).unwrap_or_default();
         out.push(document(tx, &mut names, identity, &accounts, &grants).await?);
     }
     Ok(out)

@@ -310,7 +310,7 @@ pub(crate) fn person(id: &str, manager: Option<&str>) -> tessera_store::Identity
         name: id.into(),
         alias: id.into(),
         email: None,
-        manager_id: manager.map(str::to_owned),
+        manager_id: manager.map(str::to_owned).map(Into::into),
         profile_id: None,
         lifecycle_state: None,
         lifecycle_manual: false,
