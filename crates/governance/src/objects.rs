@@ -24,6 +24,23 @@ pub struct Draft {
 }
 
 impl Draft {
+    /// The object this draft makes: `id` of `kind`, created at `created_at`, changed `now`.
+    fn into_object(self, kind: CatalogKind, id: String, created_at: Timestamp, now: Timestamp) -> CatalogObject {
+        CatalogObject {
+            kind,
+            id,
+            name: self.name,
+            key: self.key,
+            parent_id: self.parent_id,
+            owner_id: self.owner_id,
+            enabled: self.enabled,
+            requestable: self.requestable,
+            document: self.document,
+            created_at,
+            modified_at: now,
+        }
+    }
+
     /// A draft whose key is its name, under no parent.
     pub fn named(name: String, document: Value) -> Self {
         Self {
@@ -147,19 +164,7 @@ impl Governance {
         let now = self.now();
         let mut tx = self.store.begin().await.map_err(Error::from)?;
         let draft = prepare(&mut tx).await?;
-        let object = CatalogObject {
-            kind,
-            id: uuid::Uuid::now_v7().simple().to_string(),
-            name: draft.name,
-            key: draft.key,
-            parent_id: draft.parent_id,
-            owner_id: draft.owner_id,
-            enabled: draft.enabled,
-            requestable: draft.requestable,
-            document: draft.document,
-            created_at: now,
-            modified_at: now,
-        };
+        let object = draft.into_object(kind, uuid::Uuid::now_v7().simple().to_string(), now, now);
         tx.insert_object(&object).await.map_err(Error::from)?;
         record(&mut tx, actor, (&object, None), "create", now).await?;
         tx.commit().await.map_err(Error::from)?;
@@ -185,17 +190,7 @@ impl Governance {
             return Ok(current);
         }
         let before = current.clone();
-        let object = CatalogObject {
-            name: draft.name,
-            key: draft.key,
-            parent_id: draft.parent_id,
-            owner_id: draft.owner_id,
-            enabled: draft.enabled,
-            requestable: draft.requestable,
-            document: draft.document,
-            modified_at: now,
-            ..current
-        };
+        let object = draft.into_object(kind, current.id, current.created_at, now);
         tx.update_object(&object).await.map_err(Error::from)?;
         record(&mut tx, actor, (&object, Some(&before)), "update", now).await?;
         tx.commit().await.map_err(Error::from)?;
